@@ -1,0 +1,288 @@
+"""Drive and walk graphs from raw OSM road graphs.
+
+The drive graph is what a collection truck may use: OSM access tags are
+read with the most specific tag winning (``hgv`` over ``motor_vehicle`` over
+``vehicle`` over ``access``), ways whose ``maxweight`` or ``maxheight`` is below
+the truck's are removed, and one-way streets keep their direction. The walk
+graph is what a resident carrying recyclables may use, in both directions.
+
+Time-conditional tags (``hgv:conditional=no @ (07:00-19:00)``) do not remove
+a way here: they stay on the edges so that restricted-traffic windows can be
+applied per hour and per permit by the routing stage.
+
+Both graphs are simplified with osmnx, get speeds and travel times from
+osmnx's own functions, and are reduced to their largest strongly connected
+component; what was dropped is reported.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import networkx as nx
+import osmnx as ox
+
+from netplan.scenario import Truck
+
+DRIVE_HIGHWAYS = frozenset(
+    {
+        "motorway",
+        "motorway_link",
+        "trunk",
+        "trunk_link",
+        "primary",
+        "primary_link",
+        "secondary",
+        "secondary_link",
+        "tertiary",
+        "tertiary_link",
+        "unclassified",
+        "residential",
+        "living_street",
+        "service",
+        "road",
+    }
+)
+"""Highway classes a truck may drive on, access tags permitting."""
+
+NOT_WALKABLE = frozenset(
+    {"motorway", "motorway_link", "construction", "proposed", "abandoned", "platform", "raceway", "bus_guideway", "cycleway"}
+)
+"""Highway classes residents do not walk on unless tagged ``foot=yes`` (as osmnx's walk filter)."""
+
+EXCLUDED_SERVICE = frozenset({"parking_aisle", "emergency_access", "drive-through"})
+
+DENIED = frozenset({"no", "private", "agricultural", "forestry", "delivery_no", "use_sidepath", "discouraged"})
+ALLOWED = frozenset({"yes", "designated", "destination", "permissive", "delivery", "permit", "official", "customers"})
+
+_NUMBER = re.compile(r"([0-9]+(?:[.,][0-9]+)?)\s*([a-zA-Z']*)")
+
+
+def _values(value: Any) -> list[Any]:
+    """Tags on simplified graphs may be lists; treat every tag as a list of values."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, set)):
+        return [v for v in value if v is not None]
+    return [value]
+
+
+def _first(data: dict[str, Any], key: str) -> str | None:
+    vals = _values(data.get(key))
+    return str(vals[0]).strip().lower() if vals else None
+
+
+def parse_weight_t(text: Any) -> float | None:
+    """Parse an OSM ``maxweight`` value into tonnes.
+
+    Parameters
+    ----------
+    text
+        The tag value, e.g. ``"4.5"``, ``"7.5 t"``, ``"3500 kg"``, ``"none"``.
+
+    Returns
+    -------
+    float or None
+        Tonnes, or None when the value states no limit or cannot be read.
+    """
+    if text is None:
+        return None
+    match = _NUMBER.search(str(text))
+    if not match:
+        return None
+    number = float(match.group(1).replace(",", "."))
+    unit = match.group(2).lower()
+    if unit in ("kg",):
+        return number / 1000.0
+    if unit in ("st", "lbs", "lb"):
+        return number * (0.907 if unit == "st" else 0.000454)
+    return number
+
+
+def parse_height_m(text: Any) -> float | None:
+    """Parse an OSM ``maxheight`` value into metres (``"3.5"``, ``"3.5 m"``, ``"12'6\\""``).
+
+    Parameters
+    ----------
+    text
+        The tag value.
+
+    Returns
+    -------
+    float or None
+        Metres, or None for ``none``/``default``/unreadable values.
+    """
+    if text is None:
+        return None
+    s = str(text)
+    feet = re.match(r"\s*(\d+)'\s*(\d+)?", s)
+    if feet:
+        return int(feet.group(1)) * 0.3048 + int(feet.group(2) or 0) * 0.0254
+    match = _NUMBER.search(s)
+    return float(match.group(1).replace(",", ".")) if match else None
+
+
+def _access(data: dict[str, Any], chain: tuple[str, ...]) -> bool | None:
+    """Most specific access tag in ``chain`` that is set decides; None if none is set."""
+    for key in chain:
+        value = _first(data, key)
+        if value is None:
+            continue
+        head = value.split(";")[0].strip()
+        if head in DENIED:
+            return False
+        if head in ALLOWED:
+            return True
+    return None
+
+
+def truck_may_use(data: dict[str, Any], truck: Truck) -> bool:
+    """Whether a truck may drive on an edge at all (permits and hours aside).
+
+    Parameters
+    ----------
+    data
+        The edge's attributes (OSM way tags).
+    truck
+        The reference truck (weight and height).
+
+    Returns
+    -------
+    bool
+        True if the way is a drivable road open to this truck.
+    """
+    highways = {str(h) for h in _values(data.get("highway"))}
+    if not highways & DRIVE_HIGHWAYS:
+        return False
+    service = _first(data, "service")
+    if service in EXCLUDED_SERVICE:
+        return False
+    if _access(data, ("hgv", "goods", "motor_vehicle", "vehicle", "access")) is False:
+        return False
+    weights = [w for w in (parse_weight_t(v) for v in _values(data.get("maxweight"))) if w is not None]
+    if weights and min(weights) < truck.weight_t:
+        return False
+    heights = [h for h in (parse_height_m(v) for v in _values(data.get("maxheight"))) if h is not None]
+    if heights and min(heights) < truck.height_m:
+        return False
+    return True
+
+
+def resident_may_walk(data: dict[str, Any]) -> bool:
+    """Whether a pedestrian may walk along an edge.
+
+    Parameters
+    ----------
+    data
+        The edge's attributes (OSM way tags).
+
+    Returns
+    -------
+    bool
+        True if the way is walkable.
+    """
+    highways = {str(h) for h in _values(data.get("highway"))}
+    if not highways:
+        return False
+    explicit = _access(data, ("foot", "access"))
+    if explicit is not None:
+        return explicit
+    return not highways <= NOT_WALKABLE
+
+
+@dataclass
+class GraphReport:
+    """What building one graph kept and dropped."""
+
+    mode: str
+    nodes: int
+    edges: int
+    edges_denied: int
+    nodes_dropped: int
+    edges_dropped: int
+    km: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report as a plain dict."""
+        return dict(self.__dict__)
+
+
+def _filtered(G: nx.MultiDiGraph, keep: Callable[[dict[str, Any]], bool]) -> tuple[nx.MultiDiGraph, int]:
+    H = G.copy()
+    drop = [(u, v, k) for u, v, k, d in H.edges(keys=True, data=True) if not keep(d)]
+    H.remove_edges_from(drop)
+    H.remove_nodes_from([n for n in list(H.nodes) if H.degree(n) == 0])
+    return H, len(drop)
+
+
+def _finish(G: nx.MultiDiGraph, mode: str, denied: int, simplified: bool) -> tuple[nx.MultiDiGraph, GraphReport]:
+    if G.number_of_edges() == 0:
+        return G, GraphReport(mode, 0, 0, denied, 0, 0, 0.0)
+    if not simplified:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            G = ox.simplify_graph(G)
+    n0, e0 = G.number_of_nodes(), G.number_of_edges()
+    G = ox.truncate.largest_component(G, strongly=True)
+    km = float(sum(d for _, _, d in G.edges(data="length"))) / 1000.0
+    report = GraphReport(mode, G.number_of_nodes(), G.number_of_edges(), denied, n0 - G.number_of_nodes(), e0 - G.number_of_edges(), km)
+    return G, report
+
+
+def build_drive_graph(raw: nx.MultiDiGraph, truck: Truck, simplified: bool = False) -> tuple[nx.MultiDiGraph, GraphReport]:
+    """Build the truck graph: access-filtered, simplified, timed, strongly connected.
+
+    Parameters
+    ----------
+    raw
+        Raw directed road graph (one-way streets in their legal direction).
+    truck
+        The reference truck (weight, height, speeds by road class).
+    simplified
+        Whether ``raw`` is already simplified.
+
+    Returns
+    -------
+    tuple
+        The graph (edge attributes ``length`` in m, ``speed_kph``,
+        ``travel_time`` in s) and its :class:`GraphReport`.
+    """
+    G, denied = _filtered(raw, lambda d: truck_may_use(d, truck))
+    G, report = _finish(G, "drive", denied, simplified)
+    if G.number_of_edges():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            G = ox.routing.add_edge_speeds(G, hwy_speeds=dict(truck.speeds_kph), fallback=truck.fallback_speed_kph)
+        for _, _, data in G.edges(data=True):
+            data["speed_kph"] = min(float(data["speed_kph"]), truck.max_speed_kph)
+        G = ox.routing.add_edge_travel_times(G)
+    return G, report
+
+
+def build_walk_graph(raw: nx.MultiDiGraph, walk_speed_kph: float, simplified: bool = False) -> tuple[nx.MultiDiGraph, GraphReport]:
+    """Build the walk graph: walkable ways in both directions, at walking speed.
+
+    Parameters
+    ----------
+    raw
+        Raw road graph with every way present in both directions.
+    walk_speed_kph
+        Walking speed used for travel times.
+    simplified
+        Whether ``raw`` is already simplified.
+
+    Returns
+    -------
+    tuple
+        The graph and its :class:`GraphReport`.
+    """
+    G, denied = _filtered(raw, resident_may_walk)
+    G, report = _finish(G, "walk", denied, simplified)
+    for _, _, data in G.edges(data=True):
+        data["speed_kph"] = float(walk_speed_kph)
+    if G.number_of_edges():
+        G = ox.routing.add_edge_travel_times(G)
+    return G, report

@@ -1,0 +1,230 @@
+"""One road graph ready for computation: snapping and travel matrices.
+
+A :class:`Network` wraps a drive or walk graph. It builds a CSR adjacency
+matrix per edge weight once (the shortest of parallel edges), answers
+many-to-many travel distance or time queries with scipy's Dijkstra, and
+snaps points to the nearest edge with a shapely STRtree in a metric CRS.
+Solvers downstream receive the matrices, never the graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+
+_BLOCK = 256  # sources per Dijkstra call: bounds memory at _BLOCK x n_nodes floats
+
+
+@dataclass
+class Snapped:
+    """Where points attach to a network.
+
+    Attributes
+    ----------
+    node
+        The graph node each point is attached to (the nearer end of its
+        nearest edge).
+    snap_m
+        Straight-line distance from the point to its nearest edge, in metres.
+    offset_m
+        Distance along that edge from the snap position to ``node``.
+    ok
+        False where ``snap_m`` exceeds the snap limit: such points are
+        flagged, not silently trusted.
+    """
+
+    node: np.ndarray
+    snap_m: np.ndarray
+    offset_m: np.ndarray
+    ok: np.ndarray
+
+    def frame(self, index: pd.Index | None = None) -> pd.DataFrame:
+        """Return the snapping as columns ``node``, ``snap_m``, ``offset_m``, ``snap_ok``."""
+        return pd.DataFrame(
+            {"node": self.node, "snap_m": self.snap_m, "offset_m": self.offset_m, "snap_ok": self.ok}, index=index
+        )
+
+
+class Network:
+    """A road graph with cached CSR matrices, travel matrices and point snapping.
+
+    Parameters
+    ----------
+    graph
+        An osmnx-style MultiDiGraph in WGS-84 whose edges carry ``length``
+        (m) and ``travel_time`` (s).
+    crs
+        The metric CRS used for snapping (e.g. the city's UTM zone).
+    mode
+        ``"drive"`` or ``"walk"``, for reports.
+    """
+
+    def __init__(self, graph: nx.MultiDiGraph, crs: str, mode: str):
+        self.graph = graph
+        self.crs = crs
+        self.mode = mode
+        self.nodes = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
+        self.index = pd.Index(self.nodes)
+        self._csr: dict[str, sparse.csr_array] = {}
+        self._edges: gpd.GeoDataFrame | None = None
+        self._tree: shapely.STRtree | None = None
+        self._memo: dict[tuple, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def positions(self, nodes: np.ndarray | list[int]) -> np.ndarray:
+        """Row positions of graph node ids in this network's matrices.
+
+        Parameters
+        ----------
+        nodes
+            Graph node ids.
+
+        Returns
+        -------
+        numpy.ndarray
+            Integer positions; raises KeyError for ids not in the graph.
+        """
+        pos = self.index.get_indexer(np.asarray(nodes, dtype=np.int64))
+        if (pos < 0).any():
+            missing = np.asarray(nodes)[pos < 0][:5]
+            raise KeyError(f"nodes not in the {self.mode} graph: {missing.tolist()}")
+        return pos
+
+    def csr(self, weight: str = "length") -> sparse.csr_array:
+        """The adjacency matrix for an edge weight, built once.
+
+        Parameters
+        ----------
+        weight
+            Edge attribute: ``"length"`` (m) or ``"travel_time"`` (s).
+
+        Returns
+        -------
+        scipy.sparse.csr_array
+            n x n matrix; parallel edges keep their minimum.
+        """
+        if weight not in self._csr:
+            u, v, w = [], [], []
+            for a, b, value in self.graph.edges(data=weight):
+                u.append(a)
+                v.append(b)
+                w.append(float(value))
+            rows, cols = self.positions(u), self.positions(v)
+            frame = pd.DataFrame({"r": rows, "c": cols, "w": w}).groupby(["r", "c"], sort=False)["w"].min()
+            r = frame.index.get_level_values(0).to_numpy()
+            c = frame.index.get_level_values(1).to_numpy()
+            # Zero-length edges would vanish from a sparse matrix; a tiny positive weight keeps them.
+            vals = np.maximum(frame.to_numpy(), 1e-6)
+            n = len(self.nodes)
+            self._csr[weight] = sparse.csr_array((vals, (r, c)), shape=(n, n))
+        return self._csr[weight]
+
+    def matrix(
+        self,
+        origins: np.ndarray | list[int],
+        destinations: np.ndarray | list[int],
+        weight: str = "length",
+        limit: float | None = None,
+    ) -> np.ndarray:
+        """Shortest-path costs between graph nodes.
+
+        Runs Dijkstra from whichever side has fewer distinct nodes (on the
+        reversed graph when that is the destinations), in blocks to bound
+        memory. Results are memoised per call signature.
+
+        Parameters
+        ----------
+        origins, destinations
+            Graph node ids (repeats allowed).
+        weight
+            ``"length"`` (m) or ``"travel_time"`` (s).
+        limit
+            Stop searching beyond this cost; farther pairs are ``inf``. Much
+            faster when only short distances matter (walking coverage).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``len(origins) x len(destinations)`` float64 array; ``inf`` where
+            unreachable (or beyond ``limit``).
+        """
+        o = self.positions(origins)
+        d = self.positions(destinations)
+        key = (weight, limit, hashlib.sha1(o.tobytes()).hexdigest(), hashlib.sha1(d.tobytes()).hexdigest())
+        if key in self._memo:
+            return self._memo[key]
+        uo, o_inv = np.unique(o, return_inverse=True)
+        ud, d_inv = np.unique(d, return_inverse=True)
+        graph = self.csr(weight)
+        forward = len(uo) <= len(ud)
+        sources, targets = (uo, ud) if forward else (ud, uo)
+        if not forward:
+            graph = graph.T.tocsr()
+        out = np.empty((len(sources), len(targets)))
+        for start in range(0, len(sources), _BLOCK):
+            block = sources[start : start + _BLOCK]
+            dist = csgraph.dijkstra(graph, directed=True, indices=block, limit=np.inf if limit is None else limit)
+            out[start : start + len(block)] = dist[:, targets]
+        if not forward:
+            out = out.T
+        result = out[np.ix_(o_inv, d_inv)]
+        if len(self._memo) < 64:
+            self._memo[key] = result
+        return result
+
+    def edges(self) -> gpd.GeoDataFrame:
+        """The edges as a GeoDataFrame in the metric CRS (index ``u, v, key``)."""
+        if self._edges is None:
+            import osmnx as ox
+
+            edges = ox.graph_to_gdfs(self.graph, nodes=False, fill_edge_geometry=True)
+            self._edges = edges.to_crs(self.crs)
+        return self._edges
+
+    def snap(self, points: gpd.GeoSeries | gpd.GeoDataFrame, limit_m: float = 500.0) -> Snapped:
+        """Attach points to the network at their nearest edge.
+
+        Parameters
+        ----------
+        points
+            Points (any CRS); polygons are represented by an interior point.
+        limit_m
+            Points farther than this from every edge get ``ok = False``.
+
+        Returns
+        -------
+        Snapped
+            Node, snap distance, along-edge offset and the limit flag per point.
+        """
+        geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+        geoms = geoms.to_crs(self.crs)
+        geoms = gpd.GeoSeries(
+            [g if g.geom_type == "Point" else g.representative_point() for g in geoms], crs=self.crs
+        )
+        edges = self.edges()
+        if self._tree is None:
+            self._tree = shapely.STRtree(edges.geometry.to_numpy())
+        if len(geoms) == 0:
+            empty = np.array([], dtype=float)
+            return Snapped(np.array([], dtype=np.int64), empty, empty, np.array([], dtype=bool))
+        (pt_idx, edge_idx), dist = self._tree.query_nearest(geoms.to_numpy(), return_distance=True, all_matches=False)
+        order = np.argsort(pt_idx, kind="stable")
+        pt_idx, edge_idx, dist = pt_idx[order], edge_idx[order], dist[order]
+        lines = edges.geometry.to_numpy()[edge_idx]
+        along = shapely.line_locate_point(lines, geoms.to_numpy()[pt_idx])
+        total = shapely.length(lines)
+        uv = edges.index.to_frame(index=False)[["u", "v"]].to_numpy()[edge_idx]
+        near_u = along <= total / 2
+        node = np.where(near_u, uv[:, 0], uv[:, 1])
+        offset = np.where(near_u, along, total - along)
+        return Snapped(node.astype(np.int64), dist, offset, dist <= limit_m)

@@ -1,0 +1,436 @@
+"""Where recyclables arise: households and kg/day per stream at demand points.
+
+Two sources:
+
+* **OSM** (:func:`demand_from_osm`). Chinese OSM data maps residential
+  compounds (小区, ``landuse=residential``, usually named) far more often than
+  buildings. Each compound is one demand point. Its households come from the
+  residential buildings mapped inside it (footprint x levels x usable share /
+  dwelling size) when those cover at least ``building_coverage_min`` of its
+  area, otherwise from its area (households per hectare, or floor-area ratio x
+  usable share / dwelling size). Residential buildings outside every compound
+  are demand points of their own. Overlapping compounds are made disjoint
+  (smaller compounds keep their area, enclosing ones get the rest) and every
+  building belongs to at most one compound, so no home is counted twice.
+* **A user table** (:func:`demand_from_file`): CSV with lon/lat (or x/y and a
+  CRS), or a GeoPackage/GeoJSON of compounds or points, with households or
+  population. GCJ-02 and BD-09 coordinates are converted on reading.
+
+Households become kg/day per stream with the scenario's per-household rates,
+and every demand point is snapped to the walk network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import shapely.affinity
+
+from netplan.city import City
+from netplan.coords import normalise_crs_name, to_wgs84
+from netplan.errors import InputDataError
+from netplan.scenario import DemandConfig, DemandFile, OsmDemand, Scenario
+
+DEMAND_COLUMNS = [
+    "demand_id",
+    "name",
+    "source",
+    "method",
+    "osm_id",
+    "area_ha",
+    "buildings",
+    "households",
+    "population",
+]
+
+
+def stream_columns(rates: dict[str, float]) -> list[str]:
+    """Column names ``kg_day_<stream>`` for the scenario's streams, in order."""
+    return [f"kg_day_{s}" for s in rates]
+
+
+def _levels(frame: pd.DataFrame, defaults: dict[str, float]) -> np.ndarray:
+    parsed = pd.to_numeric(frame["building:levels"].astype(str).str.extract(r"([0-9]+(?:\.[0-9]+)?)")[0], errors="coerce")
+    fallback = frame["building"].map(defaults).fillna(defaults.get("yes", 1.0))
+    levels = parsed.where(parsed > 0, fallback)
+    return levels.to_numpy(dtype=float)
+
+
+def _polygons(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return frame[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+
+
+def _disjoint(compounds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Make compounds disjoint: smaller ones keep their area, enclosing ones lose the overlap."""
+    compounds = compounds.assign(_area=compounds.area).sort_values(["_area", "osm_id"]).drop(columns="_area")
+    taken = None
+    own = []
+    for geom in compounds.geometry:
+        geom = shapely.make_valid(geom)
+        part = geom if taken is None else geom.difference(taken)
+        own.append(part)
+        taken = geom if taken is None else shapely.union(taken, geom)
+    out = compounds.copy()
+    out["geometry"] = own
+    return out[~out.geometry.is_empty & (out.area > 1.0)]
+
+
+def demand_from_osm(city: City, config: DemandConfig) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Estimate households at OSM residential compounds and buildings.
+
+    Parameters
+    ----------
+    city
+        The loaded city (needs OSM features).
+    config
+        The scenario's demand settings.
+
+    Returns
+    -------
+    tuple of geopandas.GeoDataFrame
+        Demand points (WGS-84 points, one per compound or stand-alone
+        residential building) and the compound polygons they stand for.
+    """
+    if city.features is None or city.features.empty:
+        raise InputDataError(
+            "the city source has no OSM features (land use, buildings) to estimate demand from; "
+            "set city.features to an OSM file, or use demand.source: file",
+            where="demand.source",
+        )
+    osm: OsmDemand = config.osm
+    feats = city.features.to_crs(city.crs)
+    compounds = _polygons(feats[feats["landuse"] == "residential"])[["osm_type", "osm_id", "name", "geometry"]]
+    compounds = _disjoint(compounds.reset_index(drop=True))
+    buildings = _polygons(feats[feats["building"].notna() & (feats["building"] != "no")]).copy()
+    buildings["footprint_m2"] = buildings.area
+    buildings["levels"] = _levels(buildings, osm.levels_default)
+    buildings["floor_m2"] = buildings["footprint_m2"] * buildings["levels"]
+    inside = gpd.sjoin(
+        gpd.GeoDataFrame(buildings[["osm_id"]], geometry=buildings.representative_point(), crs=city.crs),
+        compounds[["geometry"]].reset_index(names="compound"),
+        how="left",
+        predicate="within",
+    )
+    # A point on a shared boundary can fall "within" none or match twice; keep the first match.
+    inside = inside[~inside.index.duplicated(keep="first")]
+    buildings["compound"] = inside["compound"].reindex(buildings.index)
+    residential_types = set(osm.residential_buildings)
+    in_compound = buildings["compound"].notna()
+    is_residential = buildings["building"].isin(residential_types) | (
+        in_compound & (buildings["building"] == "yes") & osm.count_unspecified_in_compounds
+    )
+    buildings["households"] = np.where(
+        is_residential, buildings["floor_m2"] * osm.usable_floor_share / osm.dwelling_m2, 0.0
+    )
+
+    rows = []
+    by_compound = buildings[in_compound].groupby("compound")
+    cover = by_compound["footprint_m2"].sum()
+    b_households = by_compound["households"].sum()
+    b_count = by_compound.size()
+    for idx, comp in compounds.iterrows():
+        area = comp.geometry.area
+        coverage = cover.get(idx, 0.0) / area
+        from_buildings = b_households.get(idx, 0.0)
+        if from_buildings > 0 and coverage >= osm.building_coverage_min:
+            method, households = "buildings", from_buildings
+        elif osm.households_per_ha is not None:
+            method, households = "density", area / 10_000 * osm.households_per_ha
+        else:
+            method, households = "floor_area_ratio", area * osm.floor_area_ratio * osm.usable_floor_share / osm.dwelling_m2
+        rows.append(
+            {
+                "name": comp["name"] if isinstance(comp["name"], str) else None,
+                "source": "compound",
+                "method": method,
+                "osm_id": int(comp["osm_id"]),
+                "area_ha": area / 10_000,
+                "buildings": int(b_count.get(idx, 0)),
+                "households": float(households),
+                "geometry": comp.geometry.representative_point(),
+            }
+        )
+    lone = buildings[~in_compound & (buildings["households"] > 0)]
+    for _, b in lone.iterrows():
+        rows.append(
+            {
+                "name": b["name"] if isinstance(b["name"], str) else None,
+                "source": "building",
+                "method": "buildings",
+                "osm_id": int(b["osm_id"]),
+                "area_ha": b["footprint_m2"] / 10_000,
+                "buildings": 1,
+                "households": float(b["households"]),
+                "geometry": b.geometry.representative_point(),
+            }
+        )
+    if not rows:
+        raise InputDataError(
+            "no residential compounds (landuse=residential) or residential buildings in the OSM data; "
+            "use demand.source: file with a table of compounds",
+            where="demand.source",
+        )
+    points = gpd.GeoDataFrame(rows, geometry="geometry", crs=city.crs).to_crs("EPSG:4326")
+    areas = compounds.assign(households=[r["households"] for r in rows[: len(compounds)]]).to_crs("EPSG:4326")
+    return points, areas.reset_index(drop=True)
+
+
+def _read_table(spec: DemandFile | "object", path: Path) -> pd.DataFrame | gpd.GeoDataFrame:
+    if not path.is_file():
+        raise InputDataError("file not found", path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt", ".tsv"):
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8-sig", dtype=str)
+        layer = getattr(spec, "layer", None)
+        return gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
+    except UnicodeDecodeError:
+        raise InputDataError("not UTF-8 text (save the table as UTF-8 CSV)", path) from None
+    except Exception as exc:  # pandas/pyogrio raise several kinds on malformed files
+        raise InputDataError(f"cannot read table: {exc}", path) from None
+
+
+def _require(frame: pd.DataFrame, column: str, path: Path, key: str) -> None:
+    if column not in frame.columns:
+        raise InputDataError(
+            f"column {column!r} not found (set by {key}); the table has columns {list(frame.columns)}", path
+        )
+
+
+def _numbers(frame: pd.DataFrame, column: str, path: Path, row_offset: int, minimum: float | None = None) -> np.ndarray:
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputDataError(
+            f"expected a number, got {raw.iloc[i]!r} ({int(bad.sum())} bad value(s) in this column)",
+            path,
+            f"row {i + row_offset}, column {column!r}",
+        )
+    if minimum is not None and (values < minimum).any():
+        i = int(np.flatnonzero((values < minimum).to_numpy())[0])
+        raise InputDataError(f"expected a value >= {minimum}, got {raw.iloc[i]!r}", path, f"row {i + row_offset}, column {column!r}")
+    return values.to_numpy(dtype=float)
+
+
+def read_points(
+    spec: "DemandFile | object", path: Path, city: City | None
+) -> tuple[pd.DataFrame, gpd.GeoSeries, gpd.GeoSeries | None, int]:
+    """Read a user table's locations as WGS-84 points, with clear errors.
+
+    CSV rows are numbered as a spreadsheet shows them (header = row 1); rows
+    of spatial files from 1.
+
+    Parameters
+    ----------
+    spec
+        The file settings (``path``, ``crs``, ``lon``/``lat`` or ``x``/``y``).
+    path
+        Resolved path of the file.
+    city
+        If given, points outside the city's extent are an error.
+
+    Returns
+    -------
+    tuple
+        The attribute table, the points (WGS-84), the polygons where the
+        file had polygons (WGS-84, else None), and the row offset used in
+        messages.
+    """
+    table = _read_table(spec, path)
+    crs = getattr(spec, "crs", None)
+    polygons = None
+    if isinstance(table, gpd.GeoDataFrame) and table.geometry.name in table.columns and table.geometry.notna().any():
+        offset = 1
+        missing = table.geometry.isna() | table.geometry.is_empty
+        if missing.any():
+            i = int(np.flatnonzero(missing.to_numpy())[0])
+            raise InputDataError("feature has no geometry", path, f"row {i + offset}")
+        declared = crs or (table.crs.to_string() if table.crs is not None else None)
+        if declared is None:
+            raise InputDataError("the layer has no CRS; set crs: (wgs84, gcj02, bd09 or an EPSG code) for this file", path, "crs")
+        name = normalise_crs_name(declared)
+        geoms = table.geometry
+        reps = geoms.representative_point()
+        if name in ("gcj02", "bd09"):
+            lon, lat = to_wgs84(reps.x.to_numpy(), reps.y.to_numpy(), name)
+            shift_x, shift_y = lon - reps.x.to_numpy(), lat - reps.y.to_numpy()
+            # Offsets vary by tens of metres over a city; shifting each polygon by its own offset keeps it exact enough.
+            polygons_list = [shapely.affinity.translate(g, dx, dy) for g, dx, dy in zip(geoms, shift_x, shift_y)]
+            points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+            if (geoms.geom_type != "Point").any():
+                polygons = gpd.GeoSeries(polygons_list, crs="EPSG:4326")
+        else:
+            src = table.set_crs(declared, allow_override=True) if crs else table
+            geoms = src.geometry.to_crs("EPSG:4326")
+            points = geoms.representative_point()
+            if (geoms.geom_type != "Point").any():
+                polygons = geoms
+        attrs = pd.DataFrame(table.drop(columns=table.geometry.name))
+    else:
+        offset = 2
+        attrs = pd.DataFrame(table)
+        x_col, y_col = getattr(spec, "x", None), getattr(spec, "y", None)
+        if x_col or y_col:
+            if not (x_col and y_col):
+                raise InputDataError("give both x and y column names", path)
+            if not crs:
+                raise InputDataError(
+                    "the table has x/y coordinates but no CRS; set crs: to an EPSG code (e.g. EPSG:4547) "
+                    "or wgs84/gcj02/bd09",
+                    path,
+                    "crs",
+                )
+            cols = (x_col, y_col)
+        else:
+            cols = (getattr(spec, "lon", "lon"), getattr(spec, "lat", "lat"))
+            crs = crs or "wgs84"
+        for col, key in zip(cols, ("x/lon", "y/lat")):
+            _require(attrs, col, path, key)
+        xs = _numbers(attrs, cols[0], path, offset)
+        ys = _numbers(attrs, cols[1], path, offset)
+        if normalise_crs_name(crs) in ("wgs84", "gcj02", "bd09"):
+            bad = (np.abs(xs) > 180) | (np.abs(ys) > 90)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise InputDataError(
+                    f"({xs[i]}, {ys[i]}) is not a longitude/latitude pair; if these are projected x/y, "
+                    "name them with x:, y: and set crs:",
+                    path,
+                    f"row {i + offset}",
+                )
+        try:
+            lon, lat = to_wgs84(xs, ys, crs)
+        except ValueError as exc:
+            raise InputDataError(str(exc), path, "crs") from None
+        points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+    if city is not None and len(points):
+        extent = city.extent()
+        outside = ~points.within(extent).to_numpy()
+        if outside.any():
+            rows = (np.flatnonzero(outside)[:5] + offset).tolist()
+            raise InputDataError(
+                f"{int(outside.sum())} location(s) lie outside the city's road network (first rows: {rows}); "
+                "check the coordinate columns and the declared crs (GCJ-02/BD-09 data needs crs: gcj02 or bd09)",
+                path,
+                f"row {rows[0]}",
+            )
+    return attrs.reset_index(drop=True), points.reset_index(drop=True), polygons, offset
+
+
+def demand_from_file(
+    city: City | None, spec: DemandFile, path: Path, persons_per_household: float
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
+    """Read demand from a user table of compounds or points.
+
+    Parameters
+    ----------
+    city
+        The city (for the extent check), or None to skip the check.
+    spec
+        Column names and CRS.
+    path
+        Resolved path of the table.
+    persons_per_household
+        Used when the table gives population instead of households.
+
+    Returns
+    -------
+    tuple
+        Demand points (WGS-84) and, if the file had polygons, the areas.
+    """
+    attrs, points, polygons, offset = read_points(spec, path, city)
+    if spec.households and spec.households in attrs.columns:
+        households = _numbers(attrs, spec.households, path, offset, minimum=0)
+    elif spec.population and spec.population in attrs.columns:
+        households = _numbers(attrs, spec.population, path, offset, minimum=0) / persons_per_household
+    else:
+        wanted = [c for c in (spec.households, spec.population) if c]
+        raise InputDataError(
+            f"no households or population column (looked for {wanted}); the table has columns {list(attrs.columns)}",
+            path,
+        )
+    names = attrs[spec.name].astype(object).where(attrs[spec.name].notna(), None) if spec.name and spec.name in attrs else None
+    frame = gpd.GeoDataFrame(
+        {
+            "name": names if names is not None else [None] * len(attrs),
+            "source": "file",
+            "method": "table",
+            "osm_id": pd.array([pd.NA] * len(attrs), dtype="Int64"),
+            "area_ha": np.nan,
+            "buildings": 0,
+            "households": households,
+        },
+        geometry=points,
+        crs="EPSG:4326",
+    )
+    areas = None
+    if polygons is not None:
+        areas = gpd.GeoDataFrame({"name": frame["name"], "households": households}, geometry=polygons.values, crs="EPSG:4326")
+        frame["area_ha"] = areas.to_crs(city.crs if city else areas.estimate_utm_crs()).area.to_numpy() / 10_000
+    return frame, areas
+
+
+def finish_demand(points: gpd.GeoDataFrame, config: DemandConfig, city: City, snap_limit_m: float) -> gpd.GeoDataFrame:
+    """Add population, kg/day per stream and walk-network snapping; number the points.
+
+    Parameters
+    ----------
+    points
+        Demand points with at least ``households``.
+    config
+        Demand settings (stream rates, persons per household).
+    city
+        The city (walk network for snapping).
+    snap_limit_m
+        Points farther from the walk network get ``snap_ok = False``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The demand layer.
+    """
+    out = points.reset_index(drop=True).copy()
+    out.insert(0, "demand_id", np.arange(len(out), dtype=np.int64))
+    out["population"] = out["households"] * config.persons_per_household
+    for stream, rate in config.streams.items():
+        out[f"kg_day_{stream}"] = out["households"] * rate
+    out["kg_day"] = out[stream_columns(config.streams)].sum(axis=1)
+    snapped = city.walk.snap(out, snap_limit_m)
+    out["walk_node"] = snapped.node
+    out["snap_m"] = snapped.snap_m
+    out["offset_m"] = snapped.offset_m
+    out["snap_ok"] = snapped.ok
+    cols = DEMAND_COLUMNS + stream_columns(config.streams) + ["kg_day", "walk_node", "snap_m", "offset_m", "snap_ok", "geometry"]
+    return gpd.GeoDataFrame(out[cols], geometry="geometry", crs="EPSG:4326")
+
+
+def estimate_demand(city: City, scenario: Scenario) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
+    """Run the demand stage as the scenario says.
+
+    Parameters
+    ----------
+    city
+        The loaded city.
+    scenario
+        The scenario.
+
+    Returns
+    -------
+    tuple
+        The demand points layer and the demand areas (compound polygons) or None.
+    """
+    config = scenario.demand
+    if config.source == "file":
+        assert config.file is not None
+        path = scenario.resolve(config.file.path)
+        assert path is not None
+        points, areas = demand_from_file(city, config.file, path, config.persons_per_household)
+    else:
+        points, areas = demand_from_osm(city, config)
+    return finish_demand(points, config, city, scenario.city.snap_limit_m), areas

