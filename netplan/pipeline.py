@@ -20,7 +20,7 @@ from typing import Callable
 import geopandas as gpd
 import pandas as pd
 
-from netplan.city import load_city
+from netplan.city import City, load_city
 from netplan.city.sources import resolve_pyrosm
 from netplan.demand import estimate_demand
 from netplan.evaluate import evaluate_plan
@@ -59,7 +59,7 @@ class _Stages:
         return result
 
 
-def build_plan(scenario: Scenario, progress: Progress = _quiet) -> Plan:
+def build_plan(scenario: Scenario, progress: Progress = _quiet, city: City | None = None) -> Plan:
     """Run every stage of the scenario and return the plan.
 
     Parameters
@@ -68,6 +68,9 @@ def build_plan(scenario: Scenario, progress: Progress = _quiet) -> Plan:
         A validated scenario.
     progress
         Called with one line of text per step (e.g. ``print``).
+    city
+        An already loaded city to reuse (batch runs load it once per
+        worker); by default the scenario's city is loaded.
 
     Returns
     -------
@@ -77,7 +80,10 @@ def build_plan(scenario: Scenario, progress: Progress = _quiet) -> Plan:
     from netplan.sites import candidate_sites
 
     stages = _Stages(4, progress)
-    city = stages.run("city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir))
+    if city is None:
+        city = stages.run("city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir))  # type: ignore[assignment]
+    else:
+        stages.total -= 1
     demand, areas = stages.run("demand", "estimating demand", lambda: estimate_demand(city, scenario))  # type: ignore[misc]
     sites = stages.run("sites", "finding candidate sites", lambda: candidate_sites(city, scenario, areas))
     plan = Plan(scenario=scenario, city=city, demand=demand, demand_areas=areas, sites=sites)  # type: ignore[arg-type]

