@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import gc
 import os
 import platform
 import resource
@@ -154,6 +155,7 @@ def time_netplan(net, origins, destinations, weight: str, runs: int, limit: floa
     for _ in range(runs):
         net._memo.clear()
         net._csr.clear()
+        gc.collect()
         t0 = time.perf_counter()
         net.csr(weight)
         t1 = time.perf_counter()
@@ -172,13 +174,24 @@ def time_netplan_query(net, origins, destinations, weight: str, runs: int, limit
     result = None
     for _ in range(runs):
         net._memo.clear()
+        gc.collect()
         t0 = time.perf_counter()
         result = net.matrix(origins, destinations, weight=weight, limit=limit)
         queries.append(time.perf_counter() - t0)
     return statistics.median(queries), result
 
 
-def nx_matrix(search_graph, origins, destinations, weight: str, reverse: bool, label: str):
+def nx_matrix(search_graph, origins, destinations, weight: str, reverse: bool, label: str, runs: int = 1):
+    """The networkx peer, median time over ``runs`` (the matrix of the last run is returned)."""
+    times = []
+    for i in range(runs):
+        gc.collect()
+        out, elapsed, n = _nx_matrix_once(search_graph, origins, destinations, weight, reverse, f"{label}, run {i + 1}")
+        times.append(elapsed)
+    return out, statistics.median(times), n
+
+
+def _nx_matrix_once(search_graph, origins, destinations, weight: str, reverse: bool, label: str):
     """The networkx peer: one Dijkstra per distinct node of the searched side, assembled into the matrix."""
     inf = float("inf")
     if reverse:
@@ -246,13 +259,16 @@ def bench_graph(label: str, net, args, weight: str = "length") -> dict:
 
     log(f"[{label}] networkx on the MultiDiGraph {'reverse view' if reverse else ''} ...")
     view = g.reverse(copy=False) if reverse else g
-    d_view, t_view, n_searches = nx_matrix(view, origins, destinations, weight, reverse, f"{label}, MultiDiGraph")
+    d_view, t_view, n_searches = nx_matrix(
+        view, origins, destinations, weight, reverse, f"{label}, MultiDiGraph", args.nx_runs
+    )
 
     log(f"[{label}] networkx on a prepared min-weight DiGraph ...")
+    gc.collect()
     t0 = time.perf_counter()
     dg = reversed_min_digraph(g, weight, reverse)
     t_prep = time.perf_counter() - t0
-    d_dg, t_dg, _ = nx_matrix(dg, origins, destinations, weight, reverse, f"{label}, DiGraph")
+    d_dg, t_dg, _ = nx_matrix(dg, origins, destinations, weight, reverse, f"{label}, DiGraph", args.nx_runs)
     del dg
 
     return {
@@ -319,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--synthetic", type=int, default=250, help="side of the synthetic grid graph (0 disables)")
     p.add_argument("--limits", default="500,1000,3000", help="bounded-search limits in metres, comma-separated")
     p.add_argument("--runs", type=int, default=3, help="netplan runs per measurement (median reported)")
+    p.add_argument("--nx-runs", type=int, default=1, help="networkx runs per measurement (median reported; slow)")
     args = p.parse_args(argv)
     limits = [float(x) for x in args.limits.split(",") if x.strip()]
     t_start = time.perf_counter()
@@ -337,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"- query: {args.origins} origins x {args.destinations} destinations, seed {args.seed}, weight=length; "
         f"netplan times are the median of {args.runs} runs (memo and CSR cache cleared before each run); "
-        "networkx timed once"
+        + ("networkx timed once" if args.nx_runs == 1 else f"networkx times are the median of {args.nx_runs} runs")
     )
 
     results: list[dict] = []

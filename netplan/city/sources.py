@@ -175,7 +175,6 @@ def read_xml(path: Path) -> RawCity:
         with _osmnx_tags(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             directed = ox.graph_from_xml(path, bidirectional=False, simplify=False, retain_all=True)
-            bidirectional = ox.graph_from_xml(path, bidirectional=True, simplify=False, retain_all=True)
             try:
                 features = ox.features_from_xml(path, tags=FEATURE_TAGS)
             except ox._errors.InsufficientResponseError:
@@ -183,10 +182,10 @@ def read_xml(path: Path) -> RawCity:
     except (OSError, EOFError, ValueError, KeyError) as exc:
         raise CityError(f"cannot read OSM XML: {exc}", path) from None
     _only_highways(directed)
-    _only_highways(bidirectional)
     if directed.number_of_edges() == 0:
         raise CityError("the file has no ways tagged highway=*: no road network to build", path)
-    return RawCity(directed, bidirectional, _tidy_osmnx_features(features), False, f"OSM XML {path.name}")
+    # One parse: the walk graph is the directed graph with every one-way edge given its reverse.
+    return RawCity(directed, _both_ways(directed), _tidy_osmnx_features(features), False, f"OSM XML {path.name}")
 
 
 def _tidy_osmnx_features(features: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
@@ -362,7 +361,8 @@ def _literal(value: str) -> object:
 def _both_ways(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
     H = G.copy()
     for u, v, data in list(G.edges(data=True)):
-        if not H.has_edge(v, u):
+        # A one-way edge always gets its own reverse, even where another way already links v to u.
+        if _to_bool(data.get("oneway", False)) or not H.has_edge(v, u):
             rev = dict(data)
             if "geometry" in rev and rev["geometry"] is not None:
                 rev["geometry"] = LineString(list(rev["geometry"].coords)[::-1])
