@@ -18,9 +18,8 @@ from netplan.plan import Plan
 def walk_distances(walk: Network, demand: pd.DataFrame, sites: pd.DataFrame, limit_m: float | None = None) -> np.ndarray:
     """Walking distance from every demand point to every site, in metres.
 
-    The distance is the along-edge offset from each demand point to its
-    snapped node, the shortest path on the walk graph, and the site's offset
-    from its node.
+    The along-edge offset from each demand point to its snapped node, the
+    shortest path on the walk graph, and the site's offset from its node.
 
     Parameters
     ----------
@@ -38,13 +37,10 @@ def walk_distances(walk: Network, demand: pd.DataFrame, sites: pd.DataFrame, lim
     numpy.ndarray
         ``len(demand) x len(sites)`` distances.
     """
-    if len(demand) == 0 or len(sites) == 0:
-        return np.full((len(demand), len(sites)), np.inf)
-    base = walk.matrix(demand["walk_node"].to_numpy(), sites["walk_node"].to_numpy(), "length", limit_m)
-    dist = base + demand["offset_m"].to_numpy()[:, None] + sites["walk_offset_m"].to_numpy()[None, :]
-    if limit_m is not None:
-        dist[dist > limit_m] = np.inf
-    return dist
+    return walk.point_matrix(
+        demand["walk_node"].to_numpy(), demand["offset_m"].to_numpy(),
+        sites["walk_node"].to_numpy(), sites["walk_offset_m"].to_numpy(), "length", limit_m,
+    )
 
 
 def covered_share(dist: np.ndarray, weights: np.ndarray, radius_m: float) -> float:

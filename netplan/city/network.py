@@ -182,6 +182,41 @@ class Network:
             self._memo[key] = result
         return result
 
+    def point_matrix(
+        self,
+        origin_nodes: np.ndarray,
+        origin_offsets: np.ndarray,
+        destination_nodes: np.ndarray,
+        destination_offsets: np.ndarray,
+        weight: str = "length",
+        limit: float | None = None,
+    ) -> np.ndarray:
+        """Costs between snapped points: offset to node + network path + offset from node.
+
+        Parameters
+        ----------
+        origin_nodes, destination_nodes
+            Graph nodes the points are attached to (see :meth:`snap`).
+        origin_offsets, destination_offsets
+            Along-edge distances from each point to its node.
+        weight
+            Edge weight for the network part.
+        limit
+            Pairs costing more than this become ``inf`` (and bound the search).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``len(origins) x len(destinations)`` costs.
+        """
+        if len(origin_nodes) == 0 or len(destination_nodes) == 0:
+            return np.full((len(origin_nodes), len(destination_nodes)), np.inf)
+        base = self.matrix(origin_nodes, destination_nodes, weight, limit)
+        cost = base + np.asarray(origin_offsets, dtype=float)[:, None] + np.asarray(destination_offsets, dtype=float)[None, :]
+        if limit is not None:
+            cost[cost > limit] = np.inf
+        return cost
+
     def edges(self) -> gpd.GeoDataFrame:
         """The edges as a GeoDataFrame in the metric CRS (index ``u, v, key``)."""
         if self._edges is None:
