@@ -41,6 +41,8 @@ DEMAND_COLUMNS = [
     "source",
     "method",
     "osm_id",
+    "part",
+    "parts",
     "area_ha",
     "buildings",
     "households",
@@ -152,6 +154,7 @@ def demand_from_osm(city: City, config: DemandConfig) -> tuple[gpd.GeoDataFrame,
                 "buildings": int(b_count.get(idx, 0)),
                 "households": float(households),
                 "geometry": comp.geometry.representative_point(),
+                "_polygon": comp.geometry,
             }
         )
     lone = buildings[~in_compound & (buildings["households"] > 0)]
@@ -166,6 +169,7 @@ def demand_from_osm(city: City, config: DemandConfig) -> tuple[gpd.GeoDataFrame,
                 "buildings": 1,
                 "households": float(b["households"]),
                 "geometry": b.geometry.representative_point(),
+                "_polygon": b.geometry,
             }
         )
     if not rows:
@@ -174,9 +178,62 @@ def demand_from_osm(city: City, config: DemandConfig) -> tuple[gpd.GeoDataFrame,
             "use demand.source: file with a table of compounds",
             where="demand.source",
         )
-    points = gpd.GeoDataFrame(rows, geometry="geometry", crs=city.crs).to_crs("EPSG:4326")
-    areas = compounds.assign(households=[r["households"] for r in rows[: len(compounds)]]).to_crs("EPSG:4326")
+    # Areas handed on: every compound, and every stand-alone residential building (sites are placed at their edges).
+    areas = gpd.GeoDataFrame(
+        {
+            "kind": [r["source"] for r in rows],
+            "name": [r["name"] for r in rows],
+            "osm_id": [r["osm_id"] for r in rows],
+            "households": [r["households"] for r in rows],
+        },
+        geometry=[r["_polygon"] for r in rows],
+        crs=city.crs,
+    ).to_crs("EPSG:4326")
+    if osm.max_households_per_point is not None:
+        rows = _split_large(rows, osm.max_households_per_point)
+    points = gpd.GeoDataFrame(rows, geometry="geometry", crs=city.crs).drop(columns="_polygon").to_crs("EPSG:4326")
     return points, areas.reset_index(drop=True)
+
+
+def _split_large(rows: list[dict], max_households: float) -> list[dict]:
+    """Split compounds and buildings with more than ``max_households`` into several demand points.
+
+    A large compound has several gates and sorting points; one point for all
+    of it would also exceed any single collection point's capacity. The
+    parts are the k-means cells of a regular grid of points inside the
+    polygon (deterministic: no random start), each with an equal share.
+    """
+    out: list[dict] = []
+    for row in rows:
+        k = int(np.ceil(row["households"] / max_households))
+        if k <= 1:
+            out.append(dict(row, part=0, parts=1))
+            continue
+        centres = _kmeans_centres(row["_polygon"], k)
+        for part, centre in enumerate(centres):
+            out.append(dict(row, households=row["households"] / len(centres), area_ha=row["area_ha"] / len(centres),
+                            buildings=row["buildings"], geometry=centre, part=part, parts=len(centres)))
+    return out
+
+
+def _kmeans_centres(geom: shapely.Geometry, k: int, iterations: int = 25) -> list[shapely.Point]:
+    minx, miny, maxx, maxy = geom.bounds
+    step = max(np.sqrt(geom.area / (40 * k)), 1.0)
+    xs, ys = np.meshgrid(np.arange(minx + step / 2, maxx, step), np.arange(miny + step / 2, maxy, step))
+    pts = np.column_stack([xs.ravel(), ys.ravel()])
+    pts = pts[shapely.contains_xy(geom, pts[:, 0], pts[:, 1])]
+    if len(pts) < k:
+        # too small a footprint to spread (a tall building): its parts share one location
+        return [geom.representative_point()] * k
+    centres = pts[np.linspace(0, len(pts) - 1, k).round().astype(int)]
+    for _ in range(iterations):
+        label = ((pts[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+        new = np.array([pts[label == c].mean(axis=0) if (label == c).any() else centres[c] for c in range(k)])
+        if np.allclose(new, centres):
+            break
+        centres = new
+    # a centroid can fall outside a concave polygon: use the nearest interior grid point instead
+    return [shapely.Point(pts[((pts - c) ** 2).sum(axis=1).argmin()]) for c in centres]
 
 
 def _read_table(spec: DemandFile | "object", path: Path) -> pd.DataFrame | gpd.GeoDataFrame:
@@ -396,6 +453,9 @@ def finish_demand(points: gpd.GeoDataFrame, config: DemandConfig, city: City, sn
         The demand layer.
     """
     out = points.reset_index(drop=True).copy()
+    for col in ("part", "parts"):
+        if col not in out.columns:
+            out[col] = 0 if col == "part" else 1
     out.insert(0, "demand_id", np.arange(len(out), dtype=np.int64))
     out["population"] = out["households"] * config.persons_per_household
     for stream, rate in config.streams.items():

@@ -24,6 +24,7 @@ from netplan.city import City, load_city
 from netplan.city.sources import resolve_pyrosm
 from netplan.demand import estimate_demand
 from netplan.evaluate import evaluate_plan
+from netplan.locate.tiers import locate_network
 from netplan.io import file_sha256, write_csv, write_geopackage, write_json, write_with
 from netplan.plan import Plan
 from netplan.render import write_plan_map
@@ -79,15 +80,27 @@ def build_plan(scenario: Scenario, progress: Progress = _quiet, city: City | Non
     """
     from netplan.sites import candidate_sites
 
-    stages = _Stages(4, progress)
+    stages = _Stages(5 if scenario.locate.enabled else 4, progress)
     if city is None:
         city = stages.run("city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir))  # type: ignore[assignment]
     else:
         stages.total -= 1
     demand, areas = stages.run("demand", "estimating demand", lambda: estimate_demand(city, scenario))  # type: ignore[misc]
-    sites = stages.run("sites", "finding candidate sites", lambda: candidate_sites(city, scenario, areas))
+    sites = stages.run("sites", "finding candidate sites", lambda: candidate_sites(city, scenario, areas, demand))
     plan = Plan(scenario=scenario, city=city, demand=demand, demand_areas=areas, sites=sites)  # type: ignore[arg-type]
-    stages.run("evaluate", "evaluating", lambda: evaluate_plan(plan))
+    if scenario.locate.enabled:
+        tiers = len(scenario.tiers)
+        located = stages.run(
+            "locate",
+            f"siting the {tiers}-tier network ({scenario.locate.mode}, up to {scenario.locate.time_limit_s:g} s)",
+            lambda: locate_network(city, demand, sites, scenario),  # type: ignore[arg-type]
+        )
+        plan.facilities = located.facilities  # type: ignore[attr-defined]
+        plan.assignments = located.assignments  # type: ignore[attr-defined]
+        plan.excluded_demand = located.excluded  # type: ignore[attr-defined]
+        plan.location = {mode: sol.summary() for mode, sol in located.solutions.items()}  # type: ignore[attr-defined]
+        plan.location["chosen"] = located.chosen  # type: ignore[attr-defined]
+    stages.run("evaluate", "evaluating and checking the plan", lambda: evaluate_plan(plan))
     plan.timings.update(stages.timings)
     return plan
 

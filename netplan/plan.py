@@ -38,6 +38,12 @@ class Plan:
         Demand-to-facility and tier-to-tier assignments, once located.
     routes
         Vehicle routes, once the route stage has run.
+    location
+        Per location mode (``integrated``, ``bottom_up``): status,
+        objective, bound, gap, time and cost parts; ``chosen`` names the one
+        the facilities come from.
+    excluded_demand
+        Demand ids left out of the network as unreachable.
     kpis
         Key figures (``section, key, value, unit``), recomputed by the
         evaluate stage.
@@ -53,6 +59,8 @@ class Plan:
     facilities: gpd.GeoDataFrame | None = None
     assignments: gpd.GeoDataFrame | None = None
     routes: gpd.GeoDataFrame | None = None
+    location: dict[str, Any] = field(default_factory=dict)
+    excluded_demand: list[int] = field(default_factory=list)
     kpis: pd.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

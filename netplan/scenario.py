@@ -219,6 +219,7 @@ class OsmDemand(_Strict):
         "yes": 6,
     }
     count_unspecified_in_compounds: bool = True
+    max_households_per_point: PositiveFloat | None = 400.0
 
 
 class DemandConfig(_Strict):
@@ -277,6 +278,7 @@ class SitesConfig(_Strict):
         "railway": [3, 4],
     }
     compound_edge_points: Annotated[int, Field(ge=0)] = 2
+    compound_edge_fusion: bool = True
     street_spacing_m: PositiveFloat = 200.0
     street_max_distance_m: PositiveFloat = 300.0
     files: list[SiteFile] = []
@@ -365,6 +367,20 @@ class Restriction(_Strict):
         return self
 
 
+class LocateConfig(_Strict):
+    """How facilities of every tier are sited (see netplan/locate/network_model.py)."""
+
+    enabled: bool = True
+    mode: Literal["integrated", "bottom_up", "both"] = "both"
+    time_limit_s: PositiveFloat = 60.0
+    backend: Literal["SCIP", "HIGHS"] = "SCIP"
+    haul_cost_per_t_km: list[NonNegFloat] = [3.0, 2.0, 1.5]
+    access_cost_per_t_km: NonNegFloat = 1.0
+    days_per_year: PositiveFloat = 365.0
+    nearest_next_tier: Annotated[int, Field(ge=1)] | None = None
+    unreachable: Literal["error", "exclude"] = "error"
+
+
 class Outputs(_Strict):
     """Where and what to write."""
 
@@ -386,6 +402,7 @@ class Scenario(_Strict):
     tiers: list[Tier]
     fleet: list[Vehicle] = []
     restrictions: list[Restriction] = []
+    locate: LocateConfig = LocateConfig()
     outputs: Outputs = Outputs()
     base_dir: Path = Field(default=Path("."), exclude=True)
     file: Path | None = Field(default=None, exclude=True)
@@ -397,6 +414,13 @@ class Scenario(_Strict):
         if len(value) not in (3, 4) or numbers != list(range(1, len(value) + 1)):
             raise ValueError(f"expected 3 or 4 tiers numbered 1, 2, 3[, 4] in order; got tiers {numbers}")
         return value
+
+    @model_validator(mode="after")
+    def _haul_costs(self) -> "Scenario":
+        links = len(self.tiers) - 1
+        if len(self.locate.haul_cost_per_t_km) < links:
+            raise ValueError(f"locate.haul_cost_per_t_km needs {links} values (one per link between tiers), got {len(self.locate.haul_cost_per_t_km)}")
+        return self
 
     def resolve(self, path: str | None) -> Path | None:
         """Resolve a path from the scenario against the scenario file's folder.

@@ -93,14 +93,22 @@ def _osm_sites(city: City, scenario: Scenario) -> list[dict]:
     return rows
 
 
-def _compound_edge_points(city: City, areas: gpd.GeoDataFrame, per_compound: int) -> list[dict]:
-    """Points on each compound's boundary nearest to a drivable street, spread apart."""
+def _compound_edge_points(city: City, areas: gpd.GeoDataFrame, per_compound: int, households_per_point: float | None, fusion: bool = False) -> list[dict]:
+    """Points on each compound's boundary nearest to a drivable street, spread apart.
+
+    A compound gets ``per_compound`` points, or one per demand part when it
+    was split (see ``demand.osm.max_households_per_point``), since a large
+    compound has several gates.
+    """
     if per_compound == 0 or areas is None or areas.empty:
         return []
     streets = city.drive.edges().geometry.to_numpy()
     tree = shapely.STRtree(streets)
     rows = []
     for _, comp in areas.to_crs(city.crs).iterrows():
+        wanted = per_compound
+        if households_per_point and "households" in comp and np.isfinite(comp["households"]):
+            wanted = max(per_compound, int(np.ceil(comp["households"] / households_per_point)))
         boundary = comp.geometry.boundary
         if boundary.is_empty:
             continue
@@ -109,12 +117,12 @@ def _compound_edge_points(city: City, areas: gpd.GeoDataFrame, per_compound: int
         samples = np.asarray(samples).ravel() if isinstance(samples, np.ndarray) else np.array([samples])
         _, dist = tree.query_nearest(samples, return_distance=True, all_matches=False)
         picked: list[shapely.Point] = []
-        spacing = max(80.0, boundary.length / (2 * per_compound + 1))
+        spacing = min(80.0, boundary.length / (2 * wanted + 1))
         for i in np.argsort(dist, kind="stable"):
             p = samples[i]
             if all(p.distance(q) >= spacing for q in picked):
                 picked.append(p)
-            if len(picked) == per_compound:
+            if len(picked) == wanted:
                 break
         for p in picked:
             rows.append(
@@ -125,7 +133,8 @@ def _compound_edge_points(city: City, areas: gpd.GeoDataFrame, per_compound: int
                     "status": "candidate",
                     "tiers": [1],
                     "osm_id": None,
-                    "fusion": False,
+                    # a compound's gate is where its household-waste sorting point stands (two-network fusion)
+                    "fusion": fusion,
                     "geometry": p,
                 }
             )
@@ -247,7 +256,34 @@ def sites_from_file(city: City | None, spec: SiteFile, path) -> list[dict]:
     return rows
 
 
-def candidate_sites(city: City, scenario: Scenario, areas: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+def _reach_fillers(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, radius_m: float) -> list[dict]:
+    """Collection-point candidates for demand points that no candidate serves within the radius.
+
+    Each is placed at the walk-network node the demand point is attached to
+    (the street corner nearest to it), so every demand point within the
+    radius of its own node can be covered.
+    """
+    ok = demand[demand["snap_ok"]]
+    t1 = sites[sites["tier1"] & sites["snap_ok"]]
+    if ok.empty:
+        return []
+    dist = city.walk.point_matrix(ok["walk_node"].to_numpy(), ok["offset_m"].to_numpy(), t1["walk_node"].to_numpy(),
+                                  t1["walk_offset_m"].to_numpy(), "length", radius_m) if len(t1) else np.full((len(ok), 0), np.inf)
+    lost = ok[~(dist <= radius_m).any(axis=1)] if dist.shape[1] else ok
+    if lost.empty:
+        return []
+    graph = city.walk.graph
+    rows = []
+    for node in pd.unique(lost["walk_node"]):
+        pt = gpd.GeoSeries([shapely.Point(graph.nodes[node]["x"], graph.nodes[node]["y"])], crs="EPSG:4326").to_crs(city.crs).iloc[0]
+        rows.append({"name": None, "source": "street_at_demand", "landuse": None, "status": "candidate", "tiers": [1],
+                     "osm_id": None, "fusion": False, "geometry": pt})
+    return rows
+
+
+def candidate_sites(
+    city: City, scenario: Scenario, areas: gpd.GeoDataFrame | None, demand: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
     """Run the sites stage.
 
     Parameters
@@ -259,6 +295,9 @@ def candidate_sites(city: City, scenario: Scenario, areas: gpd.GeoDataFrame | No
     areas
         Residential compound polygons from the demand stage (for
         collection-point candidates), or None.
+    demand
+        Demand points; when given, any of them left without a tier-1
+        candidate within the walking radius gets one on its street.
 
     Returns
     -------
@@ -269,7 +308,8 @@ def candidate_sites(city: City, scenario: Scenario, areas: gpd.GeoDataFrame | No
     cfg = scenario.sites
     rows = _osm_sites(city, scenario)
     projected = gpd.GeoDataFrame(rows, geometry="geometry", crs=city.crs) if rows else None
-    generated = _compound_edge_points(city, areas, cfg.compound_edge_points) + _street_points(
+    per_point = scenario.demand.osm.max_households_per_point if scenario.demand.source == "osm" else None
+    generated = _compound_edge_points(city, areas, cfg.compound_edge_points, per_point, cfg.compound_edge_fusion) + _street_points(
         city, areas, cfg.street_spacing_m, cfg.street_max_distance_m
     )
     parts = [p for p in (projected, gpd.GeoDataFrame(generated, geometry="geometry", crs=city.crs) if generated else None) if p is not None]
@@ -304,6 +344,25 @@ def candidate_sites(city: City, scenario: Scenario, areas: gpd.GeoDataFrame | No
     sites["walk_node"], sites["walk_snap_m"], sites["walk_offset_m"] = walk.node, walk.snap_m, walk.offset_m
     sites["drive_node"], sites["drive_snap_m"], sites["drive_offset_m"] = drive.node, drive.snap_m, drive.offset_m
     sites["snap_ok"] = walk.ok & drive.ok
+    if demand is not None and "tier1" in sites:
+        fillers = _reach_fillers(city, demand, sites, scenario.tier(1).radius_m)
+        if fillers:
+            extra = gpd.GeoDataFrame(fillers, geometry="geometry", crs=city.crs).to_crs("EPSG:4326")
+            extra["tiers"] = "1"
+            for t in range(1, 5):
+                extra[f"tier{t}"] = t == 1
+            extra["cap_t1"] = scenario.tier(1).capacity_kg_day
+            extra["cost_t1"] = scenario.tier(1).open_cost
+            for tier in scenario.tiers[1:]:
+                extra[f"cap_t{tier.tier}"] = np.nan
+                extra[f"cost_t{tier.tier}"] = np.nan
+            extra["existing"] = False
+            extra.insert(0, "site_id", np.arange(len(sites), len(sites) + len(extra), dtype=np.int64))
+            w2, d2 = city.walk.snap(extra, limit), city.drive.snap(extra, limit)
+            extra["walk_node"], extra["walk_snap_m"], extra["walk_offset_m"] = w2.node, w2.snap_m, w2.offset_m
+            extra["drive_node"], extra["drive_snap_m"], extra["drive_offset_m"] = d2.node, d2.snap_m, d2.offset_m
+            extra["snap_ok"] = w2.ok & d2.ok
+            sites = pd.concat([sites, extra[sites.columns]], ignore_index=True)
     sites["osm_id"] = pd.array(sites["osm_id"], dtype="Int64")
     geometry = sites.pop("geometry")
     return gpd.GeoDataFrame(sites, geometry=geometry, crs="EPSG:4326")

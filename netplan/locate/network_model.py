@@ -1,0 +1,734 @@
+"""The tiered recycling network: 3 tiers (collection point -> transfer station ->
+sorting centre) or 4 (... -> city centre), sited and linked in one model.
+
+Decisions: which candidate sites open in each tier; which open collection
+point each demand point walks to (within the tier-1 radius); and which open
+site of tier t+1 each open site of tier t sends its load to (within tier
+t+1's maximum road distance). Every assignment is single-sourced, as a real
+network needs: one demand point uses one collection point, one collection
+point empties into one transfer station, and so on.
+
+Costs, all per year: opening (operating) cost per open site; haulage per
+tonne-kilometre between tiers on the road network; and the residents' access
+cost per tonne-kilometre walked (small; it makes each household use a near
+point among those in reach). Constraints: capacity per site, minimum and
+maximum count per tier, sites that must stay open (existing facilities kept),
+and the radius / maximum distance per tier.
+
+Two modes:
+
+* ``bottom_up``: tier 1 first (a single-source capacitated covering
+  location problem), then tier 2 with the open collection points as its
+  demand, and so on. Each step is solved exactly; the whole is not.
+* ``integrated``: all tiers in one MIP (with flow variables between tiers),
+  warm-started from the bottom-up plan, so it is never worse and reports a
+  bound for the whole network.
+
+:meth:`TieredNetwork.solve` with ``mode="both"`` runs both and reports what
+integration buys.
+
+Solved with OR-Tools pywraplp (SCIP by default; HiGHS selectable), with a
+time limit and a seed, single-threaded so that runs are reproducible.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from ortools.linear_solver import pywraplp
+
+from netplan.locate.base import SOLVER_NAMES, make_mip, relative_gap, run_mip
+
+
+@dataclass
+class TierSites:
+    """Candidate sites of one tier, as plain arrays.
+
+    Attributes
+    ----------
+    tier
+        Tier number (1-based).
+    capacity
+        kg/day each site can take.
+    open_cost
+        Cost per year of having the site open.
+    fixed_open
+        Sites that must be open (existing, kept).
+    min_count, max_count
+        Bounds on how many open (None = no maximum).
+    site_ids
+        Identifiers to carry through (e.g. ``site_id`` of the sites layer).
+    """
+
+    tier: int
+    capacity: np.ndarray
+    open_cost: np.ndarray
+    fixed_open: np.ndarray
+    min_count: int = 0
+    max_count: int | None = None
+    site_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.capacity = np.asarray(self.capacity, dtype=float)
+        self.open_cost = np.asarray(self.open_cost, dtype=float)
+        self.fixed_open = np.asarray(self.fixed_open, dtype=bool)
+        m = len(self.capacity)
+        if self.open_cost.shape != (m,) or self.fixed_open.shape != (m,):
+            raise ValueError(f"tier {self.tier}: capacity, open_cost and fixed_open must have the same length")
+        if self.site_ids is None:
+            self.site_ids = np.arange(m)
+        if (self.capacity <= 0).any():
+            raise ValueError(f"tier {self.tier}: every capacity must be > 0")
+
+    @property
+    def size(self) -> int:
+        """Number of candidate sites."""
+        return len(self.capacity)
+
+
+@dataclass
+class Arcs:
+    """Allowed links from the sources of one level to the sites of the next (sparse).
+
+    Attributes
+    ----------
+    src, dst
+        Index pairs (source row, destination site).
+    distance
+        Distance of each link (metres).
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    distance: np.ndarray
+
+    @classmethod
+    def from_matrix(cls, distance: np.ndarray, max_distance: float, nearest: int | None = None) -> "Arcs":
+        """Keep links within ``max_distance``, and at most the ``nearest`` per source.
+
+        Parameters
+        ----------
+        distance
+            Source x destination distances (``inf`` = no link).
+        max_distance
+            Longest allowed link.
+        nearest
+            Keep only this many nearest destinations per source (None = all).
+
+        Returns
+        -------
+        Arcs
+            The allowed links.
+        """
+        distance = np.asarray(distance, dtype=float)
+        ok = distance <= max_distance
+        if nearest is not None and nearest < distance.shape[1]:
+            order = np.argsort(np.where(ok, distance, np.inf), axis=1, kind="stable")[:, :nearest]
+            keep = np.zeros_like(ok)
+            np.put_along_axis(keep, order, True, axis=1)
+            ok &= keep
+        src, dst = np.nonzero(ok)
+        return cls(src, dst, distance[src, dst])
+
+    def by_source(self, n: int) -> list[np.ndarray]:
+        """Arc indices grouped by source row."""
+        order = np.argsort(self.src, kind="stable")
+        bounds = np.searchsorted(self.src[order], np.arange(n + 1))
+        return [order[bounds[i] : bounds[i + 1]] for i in range(n)]
+
+    def by_destination(self, m: int) -> list[np.ndarray]:
+        """Arc indices grouped by destination site."""
+        order = np.argsort(self.dst, kind="stable")
+        bounds = np.searchsorted(self.dst[order], np.arange(m + 1))
+        return [order[bounds[j] : bounds[j + 1]] for j in range(m)]
+
+
+@dataclass
+class NetworkSolution:
+    """A sited and linked network.
+
+    Attributes
+    ----------
+    mode
+        ``"integrated"`` or ``"bottom_up"``.
+    status
+        ``"optimal"``, ``"feasible"``, ``"infeasible"`` or ``"no_solution"``.
+    open
+        Per tier, a boolean mask over that tier's candidates.
+    demand_to_tier1
+        For each demand point, the collection point (tier-1 index) it uses.
+    links
+        ``links[t]`` maps each tier-(t+1) site (0-based tier t) to its
+        tier-(t+2) site index, or -1 where closed.
+    loads
+        kg/day through each site of each tier.
+    objective
+        Total cost per year (recomputed from the decisions).
+    cost_parts
+        ``open_t<k>``, ``haul_t<k>`` and ``access`` costs per year.
+    bound
+        Best lower bound on the objective (integrated: for the whole
+        network; bottom-up: NaN, since the sequence has none).
+    gap
+        Relative gap to ``bound``.
+    solve_time
+        Seconds.
+    solver
+        Engine.
+    steps
+        Per-step status details.
+    """
+
+    mode: str
+    status: str
+    open: list[np.ndarray]
+    demand_to_tier1: np.ndarray
+    links: list[np.ndarray]
+    loads: list[np.ndarray]
+    objective: float
+    cost_parts: dict[str, float]
+    bound: float
+    gap: float
+    solve_time: float
+    solver: str
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Scalars for tables and KPIs."""
+        out: dict[str, Any] = {
+            "mode": self.mode,
+            "status": self.status,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "solve_time_s": round(self.solve_time, 3),
+            "solver": self.solver,
+        }
+        for t, mask in enumerate(self.open, start=1):
+            out[f"open_t{t}"] = int(mask.sum())
+        out.update({f"cost_{k}": v for k, v in self.cost_parts.items()})
+
+        return out
+
+
+class TieredNetwork:
+    """The 3- or 4-tier network location model.
+
+    Parameters
+    ----------
+    demand_kg
+        kg/day at each demand point.
+    tiers
+        Candidate sites per tier (3 or 4 of them).
+    arcs
+        ``arcs[0]``: demand -> tier-1 links (walking distance within the
+        tier-1 radius); ``arcs[t]``: tier t -> tier t+1 links (road distance
+        within tier t+1's maximum).
+    haul_cost_per_t_km
+        Per tier link t -> t+1 (length = number of tiers - 1), cost per tonne-km.
+    access_cost_per_t_km
+        Residents' walking, cost per tonne-km.
+    days_per_year
+        To turn daily flows into yearly costs.
+    """
+
+    def __init__(
+        self,
+        demand_kg: np.ndarray,
+        tiers: list[TierSites],
+        arcs: list[Arcs],
+        haul_cost_per_t_km: list[float],
+        access_cost_per_t_km: float = 1.0,
+        days_per_year: float = 365.0,
+    ):
+        self.demand = np.asarray(demand_kg, dtype=float)
+        if len(tiers) not in (3, 4):
+            raise ValueError(f"a network has 3 or 4 tiers, got {len(tiers)}")
+        if len(arcs) != len(tiers) or len(haul_cost_per_t_km) != len(tiers) - 1:
+            raise ValueError("need one arc set per tier and one haul cost per link between tiers")
+        self.tiers = tiers
+        self.arcs = arcs
+        self.haul = [float(c) for c in haul_cost_per_t_km]
+        self.access = float(access_cost_per_t_km)
+        self.days = float(days_per_year)
+        self._check_feasible()
+
+    # ----------------------------------------------------------------- validation
+    def _check_feasible(self) -> None:
+        """Name the obvious causes of infeasibility before any solver runs."""
+        n = len(self.demand)
+        active = self.demand > 0
+        reach = np.zeros(n, dtype=bool)
+        reach[self.arcs[0].src] = True
+        lost = np.flatnonzero(active & ~reach)
+        if len(lost):
+            worst = lost[np.argsort(-self.demand[lost], kind="stable")][:5]
+            listed = ", ".join(f"#{i} ({self.demand[i]:.0f} kg/day)" for i in worst)
+            raise ValueError(
+                f"{len(lost)} demand point(s) have no tier-1 candidate within the walking radius; worst: {listed}"
+            )
+        self._check_local_capacity()
+        total = float(self.demand.sum())
+        for tier in self.tiers:
+            cap = np.sort(tier.capacity)[::-1]
+            usable = cap[: tier.max_count].sum() if tier.max_count is not None else cap.sum()
+            if usable < total:
+                limit = f" with at most {tier.max_count} open" if tier.max_count is not None else ""
+                raise ValueError(
+                    f"tier {tier.tier}: total capacity {usable:,.0f} kg/day{limit} is below total demand "
+                    f"{total:,.0f} kg/day (short by {total - usable:,.0f})"
+                )
+            if tier.fixed_open.sum() > (tier.max_count if tier.max_count is not None else tier.size):
+                raise ValueError(f"tier {tier.tier}: more sites must stay open ({int(tier.fixed_open.sum())}) than max_count {tier.max_count}")
+            if tier.min_count > tier.size:
+                raise ValueError(f"tier {tier.tier}: min_count {tier.min_count} exceeds the {tier.size} candidate sites")
+        for t in range(1, len(self.tiers)):
+            src = self.tiers[t - 1]
+            has = np.zeros(src.size, dtype=bool)
+            has[self.arcs[t].src] = True
+            if not has.any():
+                raise ValueError(f"no tier-{t} site is within reach of any tier-{t + 1} candidate")
+
+    def _check_local_capacity(self) -> None:
+        """Max-flow test: can the collection points within reach hold every demand point's load?
+
+        Even when total capacity suffices, a dense block may reach too little
+        of it within the walking radius. The minimum cut names that block.
+        """
+        from scipy.sparse import csr_array
+        from scipy.sparse.csgraph import maximum_flow
+
+        n, m = len(self.demand), self.tiers[0].size
+        scale = 10.0  # 0.1 kg resolution: maximum_flow needs integer capacities
+        a0 = self.arcs[0]
+        src, sink = n + m, n + m + 1
+        demand_int = np.ceil(self.demand * scale).astype(np.int64)
+        cap_int = np.floor(self.tiers[0].capacity * scale).astype(np.int64)
+        big = int(demand_int.sum()) + 1
+        rows = np.concatenate([np.full(n, src), a0.src, n + np.arange(m)])
+        cols = np.concatenate([np.arange(n), n + a0.dst, np.full(m, sink)])
+        caps = np.concatenate([demand_int, np.full(len(a0.src), big), cap_int])
+        graph = csr_array((caps, (rows, cols)), shape=(n + m + 2, n + m + 2))
+        result = maximum_flow(graph, src, sink)
+        if result.flow_value >= demand_int.sum():
+            return
+        # demand points the source can still reach in the residual graph form the bottleneck
+        residual = (graph - result.flow).tocsr()
+        residual.data = np.where(residual.data > 0, 1, 0)
+        residual.eliminate_zeros()
+        from scipy.sparse.csgraph import breadth_first_order
+
+        reached = breadth_first_order(residual, src, directed=True, return_predecessors=False)
+        block = np.array(sorted(i for i in reached if i < n))
+        reach_sites = np.unique(a0.dst[np.isin(a0.src, block)])
+        short = (demand_int.sum() - result.flow_value) / scale
+        worst = block[np.argsort(-self.demand[block], kind="stable")][:5]
+        raise ValueError(
+            f"the tier-1 candidates within walking reach cannot hold all demand: {len(block)} demand point(s) "
+            f"({self.demand[block].sum():,.0f} kg/day) reach only {len(reach_sites)} candidate(s) with "
+            f"{self.tiers[0].capacity[reach_sites].sum():,.0f} kg/day in all; short by {short:,.0f} kg/day. "
+            f"Largest of them: {', '.join(f'#{i} ({self.demand[i]:.0f} kg/day)' for i in worst)}. "
+            "Add candidate sites there, raise tier-1 capacity, or widen the radius."
+        )
+
+    # ---------------------------------------------------------------- evaluation
+    def evaluate(self, open_: list[np.ndarray], demand_to_tier1: np.ndarray, links: list[np.ndarray]) -> tuple[float, dict[str, float], list[np.ndarray]]:
+        """Cost and loads of a given network, recomputed from the decisions.
+
+        Parameters
+        ----------
+        open_
+            Open masks per tier.
+        demand_to_tier1
+            Tier-1 site per demand point.
+        links
+            Next-tier site per site, per tier link.
+
+        Returns
+        -------
+        tuple
+            Total cost per year, cost parts, loads per tier (kg/day).
+        """
+        parts: dict[str, float] = {}
+        loads = [np.zeros(t.size) for t in self.tiers]
+        np.add.at(loads[0], demand_to_tier1[demand_to_tier1 >= 0], self.demand[demand_to_tier1 >= 0])
+        d0 = self._arc_distance(0, np.arange(len(self.demand)), demand_to_tier1)
+        parts["access"] = float(np.nansum(self.demand * d0) / 1e6 * self.access * self.days)
+        for t, tier in enumerate(self.tiers):
+            parts[f"open_t{t + 1}"] = float(tier.open_cost[open_[t]].sum())
+        for t in range(len(self.tiers) - 1):
+            nxt = links[t]
+            src = np.flatnonzero(nxt >= 0)
+            np.add.at(loads[t + 1], nxt[src], loads[t][src])
+            d = self._arc_distance(t + 1, src, nxt[src])
+            parts[f"haul_t{t + 1}"] = float(np.nansum(loads[t][src] * d) / 1e6 * self.haul[t] * self.days)
+        return float(sum(parts.values())), parts, loads
+
+    def _arc_distance(self, level: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        arcs = self.arcs[level]
+        lookup = {(int(a), int(b)): float(d) for a, b, d in zip(arcs.src, arcs.dst, arcs.distance)}
+        return np.array([lookup.get((int(a), int(b)), np.nan) if b >= 0 else 0.0 for a, b in zip(src, dst)])
+
+    # ------------------------------------------------------------------- solving
+    def solve(
+        self,
+        mode: Literal["integrated", "bottom_up", "both"] = "both",
+        time_limit: float = 60.0,
+        seed: int = 0,
+        backend: str = "SCIP",
+    ) -> dict[str, NetworkSolution]:
+        """Site and link the network.
+
+        Parameters
+        ----------
+        mode
+            ``"bottom_up"``, ``"integrated"`` or ``"both"``.
+        time_limit
+            Seconds for the whole call (bottom-up gets up to a third when
+            both run; the integrated model the rest).
+        seed
+            Solver seed.
+        backend
+            ``"SCIP"`` or ``"HIGHS"``.
+
+        Returns
+        -------
+        dict
+            ``{"bottom_up": ..., "integrated": ...}`` for the modes run.
+        """
+        start = time.perf_counter()
+        out: dict[str, NetworkSolution] = {}
+        bottom = self._bottom_up(time_limit * (0.6 if mode == "both" else 0.9), seed, backend)
+        tier1_bound = bottom.steps[0].get("bound", float("nan")) if bottom.steps else float("nan")
+        bound, bound_parts = self.lower_bound(tier1_bound, time_limit * 0.05, seed, backend)
+        if mode in ("integrated", "both"):
+            remaining = max(time_limit - (time.perf_counter() - start), 1.0)
+            hint = bottom if bottom.status in ("optimal", "feasible") else None
+            out["integrated"] = self._finish(self._integrated(remaining, seed, backend, hint=hint), bound, bound_parts)
+        if mode in ("bottom_up", "both"):
+            out["bottom_up"] = self._finish(bottom, bound, bound_parts)
+        return out
+
+    def _finish(self, sol: NetworkSolution, bound: float, parts: dict[str, float]) -> NetworkSolution:
+        """Attach the network-wide lower bound; a solution is optimal only when it meets it."""
+        if sol.status not in ("optimal", "feasible"):
+            return sol
+        sol.bound = bound
+        sol.gap = relative_gap(sol.objective, bound)
+        sol.status = "optimal" if sol.gap <= 1e-6 else "feasible"
+        sol.steps.append({"bound_parts": parts})
+        return sol
+
+    def lower_bound(self, tier1_bound: float, time_limit: float, seed: int, backend: str) -> tuple[float, dict[str, float]]:
+        """A valid lower bound on the cost of any feasible network, tier by tier.
+
+        Every feasible network contains (a) a tier-1 solution, whose open and
+        access costs are at least ``tier1_bound`` (that step's proven bound);
+        (b) for each higher tier, a set of open sites such that every demand
+        point can reach one of them through a chain of allowed links, with
+        enough total capacity — the cheapest such set (a covering MIP) bounds
+        that tier's opening cost; (c) for every kilogram, a haul at least as
+        long as the shortest allowed link out of the sites it can reach.
+        Haul and the couplings between tiers are otherwise dropped, so the
+        sum is a relaxation of the integrated model.
+
+        Parameters
+        ----------
+        tier1_bound
+            Proven bound of the tier-1 step (open + access cost).
+        time_limit
+            Seconds for the covering MIPs.
+        seed
+            Solver seed.
+        backend
+            MIP backend.
+
+        Returns
+        -------
+        tuple
+            The bound and its parts.
+        """
+        from scipy import sparse
+
+        parts: dict[str, float] = {"tier1": float(tier1_bound) if np.isfinite(tier1_bound) else 0.0}
+        n = len(self.demand)
+        active = self.demand > 0
+        a0 = self.arcs[0]
+        reach = sparse.csr_array((np.ones(len(a0.src)), (a0.src, a0.dst)), shape=(n, self.tiers[0].size))
+        per_level = time_limit / max(len(self.tiers) - 1, 1)
+        for t in range(1, len(self.tiers)):
+            arcs = self.arcs[t]
+            src_size, dst_size = self.tiers[t - 1].size, self.tiers[t].size
+            # shortest link out of every site a demand point can reach at this level
+            shortest = np.full(src_size, np.inf)
+            np.minimum.at(shortest, arcs.src, arcs.distance)
+            reach_dense = reach.toarray() > 0
+            min_link = np.where(reach_dense, shortest[None, :], np.inf).min(axis=1)
+            haul = float(np.sum(self.demand[active] * np.where(np.isfinite(min_link[active]), min_link[active], 0.0)))
+            parts[f"haul_t{t}"] = haul / 1e6 * self.haul[t - 1] * self.days
+            link = sparse.csr_array((np.ones(len(arcs.src)), (arcs.src, arcs.dst)), shape=(src_size, dst_size))
+            reach = (reach @ link).tocsr()
+            reach.data[:] = 1.0
+            parts[f"tier{t + 1}"] = self._cover_bound(reach, self.tiers[t], per_level, seed, backend)
+        return float(sum(parts.values())), parts
+
+    def _cover_bound(self, reach, tier: TierSites, time_limit: float, seed: int, backend: str) -> float:
+        """Cheapest open set of ``tier`` that every demand point can reach, with enough capacity."""
+        active = np.flatnonzero(self.demand > 0)
+        rows = {tuple(reach.indices[reach.indptr[i]: reach.indptr[i + 1]]) for i in active}
+        solver = make_mip(backend)
+        y = [solver.BoolVar(f"y{j}") for j in range(tier.size)]
+        for row in rows:
+            if not row:
+                return float("inf")
+            solver.Add(sum(y[j] for j in row) >= 1)
+        for j in np.flatnonzero(tier.fixed_open):
+            y[j].SetLb(1)
+        solver.Add(sum(float(tier.capacity[j]) * y[j] for j in range(tier.size)) >= float(self.demand.sum()))
+        solver.Add(sum(y) >= tier.min_count)
+        if tier.max_count is not None:
+            solver.Add(sum(y) <= tier.max_count)
+        solver.Minimize(sum(float(tier.open_cost[j]) * y[j] for j in range(tier.size)))
+        status, value, bound, _ = run_mip(solver, backend, time_limit, seed)
+        if status == "optimal":
+            return float(value)
+        bound = _clean_bound(bound)
+        return float(bound) if np.isfinite(bound) else 0.0
+
+    def _bottom_up(self, time_limit: float, seed: int, backend: str) -> NetworkSolution:
+        start = time.perf_counter()
+        steps: list[dict[str, Any]] = []
+        levels = len(self.tiers)
+        # tier 1 (thousands of binaries) is the hard step; the upper tiers are small
+        budgets = [time_limit * 0.8] + [time_limit * 0.2 / (levels - 1)] * (levels - 1)
+        open_: list[np.ndarray] = []
+        links: list[np.ndarray] = []
+        weights = self.demand
+        cost_per_kg_m = [self.access * self.days / 1e6] + [h * self.days / 1e6 for h in self.haul]
+        assignment = np.full(len(self.demand), -1)
+        status = "optimal"
+        for t in range(levels):
+            tier = self.tiers[t]
+            # every open site of the level below needs a link, even one that carries nothing
+            src_active = weights > 0 if t == 0 else open_[t - 1]
+            mask, assign, st, step_bound = self._single_level(weights, src_active, tier, self.arcs[t], cost_per_kg_m[t], budgets[t], seed, backend)
+            steps.append({"tier": tier.tier, "status": st, "bound": step_bound})
+            if st not in ("optimal", "feasible"):
+                return self._failed("bottom_up", st, time.perf_counter() - start, backend, steps)
+            if st == "feasible":
+                status = "feasible"
+            open_.append(mask)
+            if t == 0:
+                assignment = assign
+            else:
+                full = np.full(self.tiers[t - 1].size, -1)
+                full[open_[t - 1]] = assign[open_[t - 1]]
+                links.append(full)
+            # the next level's demand is this level's load per open site
+            loads = np.zeros(tier.size)
+            np.add.at(loads, assign[src_active], weights[src_active])
+            weights = loads
+        objective, parts, loads_all = self.evaluate(open_, assignment, links)
+        return NetworkSolution("bottom_up", status, open_, assignment, links, loads_all, objective, parts,
+                               float("nan"), float("nan"), time.perf_counter() - start, SOLVER_NAMES.get(backend, backend), steps)
+
+    def _single_level(self, weights: np.ndarray, active: np.ndarray, tier: TierSites, arcs: Arcs,
+                      cost_per_kg_m: float, time_limit: float, seed: int, backend: str) -> tuple[np.ndarray, np.ndarray, str, float]:
+        """Single-source capacitated location of one tier for fixed source weights."""
+        solver = make_mip(backend)
+        m = tier.size
+        y = [solver.BoolVar(f"y{j}") for j in range(m)]
+        keep = active[arcs.src]
+        idx = np.flatnonzero(keep)
+        x = {int(a): solver.BoolVar(f"x{a}") for a in idx}
+        by_src: dict[int, list[int]] = {}
+        by_dst: dict[int, list[int]] = {}
+        for a in idx:
+            by_src.setdefault(int(arcs.src[a]), []).append(int(a))
+            by_dst.setdefault(int(arcs.dst[a]), []).append(int(a))
+        for i in np.flatnonzero(active):
+            solver.Add(sum(x[a] for a in by_src.get(int(i), [])) == 1)
+        for j in range(m):
+            arcs_j = by_dst.get(j, [])
+            for a in arcs_j:
+                solver.Add(x[a] <= y[j])
+            if arcs_j:
+                solver.Add(sum(float(weights[arcs.src[a]]) * x[a] for a in arcs_j) <= float(tier.capacity[j]) * y[j])
+            if tier.fixed_open[j]:
+                y[j].SetLb(1)
+        solver.Add(sum(y) >= tier.min_count)
+        if tier.max_count is not None:
+            solver.Add(sum(y) <= tier.max_count)
+        solver.Add(sum(float(tier.capacity[j]) * y[j] for j in range(m)) >= float(weights[active].sum()))
+        solver.Minimize(
+            sum(float(tier.open_cost[j]) * y[j] for j in range(m))
+            + sum(float(weights[arcs.src[a]] * arcs.distance[a] * cost_per_kg_m) * x[a] for a in idx)
+        )
+        status, value, bound, _ = run_mip(solver, backend, time_limit, seed)
+        bound = _clean_bound(bound)
+        if status not in ("optimal", "feasible"):
+            return np.zeros(m, bool), np.full(len(weights), -1), status, bound
+        mask = np.array([v.solution_value() > 0.5 for v in y])
+        assign = np.full(len(weights), -1)
+        for a, var in x.items():
+            if var.solution_value() > 0.5:
+                assign[arcs.src[a]] = arcs.dst[a]
+        return mask, assign, status, (value if status == "optimal" else bound)
+
+    def _integrated(self, time_limit: float, seed: int, backend: str, hint: NetworkSolution | None) -> NetworkSolution:
+        start = time.perf_counter()
+        solver = make_mip(backend)
+        levels = len(self.tiers)
+        allowed = self._tier1_shortlist(hint)
+        y = [[solver.BoolVar(f"y{t}_{j}") for j in range(tier.size)] for t, tier in enumerate(self.tiers)]
+        for t, tier in enumerate(self.tiers):
+            for j in np.flatnonzero(tier.fixed_open):
+                y[t][j].SetLb(1)
+            solver.Add(sum(y[t]) >= tier.min_count)
+            if tier.max_count is not None:
+                solver.Add(sum(y[t]) <= tier.max_count)
+            solver.Add(sum(float(tier.capacity[j]) * y[t][j] for j in range(tier.size)) >= float(self.demand.sum()))
+
+        # Level 0: demand -> tier 1, binary assignment.
+        a0 = self.arcs[0]
+        active = self.demand > 0
+        idx0 = np.flatnonzero(active[a0.src] & allowed[a0.dst])
+        for j in np.flatnonzero(~allowed):
+            y[0][j].SetUb(0)
+        x = {int(a): solver.BoolVar(f"x{a}") for a in idx0}
+        by_src0: dict[int, list[int]] = {}
+        by_dst0: dict[int, list[int]] = {}
+        for a in idx0:
+            by_src0.setdefault(int(a0.src[a]), []).append(int(a))
+            by_dst0.setdefault(int(a0.dst[a]), []).append(int(a))
+        for i in np.flatnonzero(active):
+            solver.Add(sum(x[a] for a in by_src0[int(i)]) == 1)
+        load: list[list[Any]] = [[0.0] * tier.size for tier in self.tiers]
+        for j in range(self.tiers[0].size):
+            arcs_j = by_dst0.get(j, [])
+            for a in arcs_j:
+                solver.Add(x[a] <= y[0][j])
+            load[0][j] = sum(float(self.demand[a0.src[a]]) * x[a] for a in arcs_j) if arcs_j else 0.0
+            if arcs_j:
+                solver.Add(load[0][j] <= float(self.tiers[0].capacity[j]) * y[0][j])
+        objective = sum(float(self.tiers[t].open_cost[j]) * y[t][j] for t in range(levels) for j in range(self.tiers[t].size))
+        k0 = self.access * self.days / 1e6
+        objective += sum(float(self.demand[a0.src[a]] * a0.distance[a] * k0) * x[a] for a in idx0)
+
+        # Levels 1..: tier t -> t+1 with a binary link and a flow bounded by the source's capacity.
+        z: list[dict[int, Any]] = []
+        f: list[dict[int, Any]] = []
+        for t in range(1, levels):
+            arcs = self.arcs[t]
+            src_tier, dst_tier = self.tiers[t - 1], self.tiers[t]
+            usable = range(len(arcs.src)) if t > 1 else np.flatnonzero(allowed[arcs.src])
+            zt = {int(a): solver.BoolVar(f"z{t}_{a}") for a in usable}
+            ft = {int(a): solver.NumVar(0.0, float(src_tier.capacity[arcs.src[a]]), f"f{t}_{a}") for a in usable}
+            z.append(zt)
+            f.append(ft)
+            groups_src = arcs.by_source(src_tier.size)
+            groups_dst = arcs.by_destination(dst_tier.size)
+            for j in range(src_tier.size):
+                out = [a for a in groups_src[j] if int(a) in zt]
+                if t == 1 and not allowed[j]:
+                    continue
+                solver.Add(sum(zt[int(a)] for a in out) == y[t - 1][j])
+                solver.Add(sum(ft[int(a)] for a in out) == load[t - 1][j])
+                for a in out:
+                    solver.Add(ft[int(a)] <= float(src_tier.capacity[j]) * zt[int(a)])
+            for k in range(dst_tier.size):
+                inc = [a for a in groups_dst[k] if int(a) in zt]
+                for a in inc:
+                    solver.Add(zt[int(a)] <= y[t][k])
+                load[t][k] = sum(ft[int(a)] for a in inc) if len(inc) else 0.0
+                if len(inc):
+                    solver.Add(load[t][k] <= float(dst_tier.capacity[k]) * y[t][k])
+            kt = self.haul[t - 1] * self.days / 1e6
+            objective += sum(float(arcs.distance[a] * kt) * ft[a] for a in ft)
+        solver.Minimize(objective)
+
+        if hint is not None:
+            self._set_hint(solver, hint, y, x, z)
+        status, _, bound, _ = run_mip(solver, backend, time_limit, seed)
+        bound = _clean_bound(bound)
+        if status not in ("optimal", "feasible"):
+            if hint is not None:
+                # the bottom-up plan is a feasible solution of this model: report it with the bound found
+                sol = NetworkSolution("integrated", "feasible", hint.open, hint.demand_to_tier1, hint.links, hint.loads,
+                                      hint.objective, hint.cost_parts, bound, relative_gap(hint.objective, bound),
+                                      time.perf_counter() - start, SOLVER_NAMES.get(backend, backend),
+                                      [{"note": "integrated MIP found no solution in time; bottom-up plan kept"}])
+                return sol
+            return self._failed("integrated", status, time.perf_counter() - start, backend, [])
+        open_ = [np.array([v.solution_value() > 0.5 for v in y[t]]) for t in range(levels)]
+        assign = np.full(len(self.demand), -1)
+        for a, var in x.items():
+            if var.solution_value() > 0.5:
+                assign[a0.src[a]] = a0.dst[a]
+        links = []
+        for t in range(1, levels):
+            arcs = self.arcs[t]
+            nxt = np.full(self.tiers[t - 1].size, -1)
+            for a, var in z[t - 1].items():
+                if var.solution_value() > 0.5:
+                    nxt[arcs.src[a]] = arcs.dst[a]
+            links.append(nxt)
+        value, parts, loads = self.evaluate(open_, assign, links)
+        if hint is not None and hint.objective < value - 1e-6:
+            open_, assign, links, loads, value, parts = hint.open, hint.demand_to_tier1, hint.links, hint.loads, hint.objective, hint.cost_parts
+        bound = value if status == "optimal" else bound
+        return NetworkSolution("integrated", status, open_, assign, links, loads, value, parts, bound,
+                               0.0 if status == "optimal" else relative_gap(value, bound),
+                               time.perf_counter() - start, SOLVER_NAMES.get(backend, backend),
+                               [{"variables": solver.NumVariables(), "constraints": solver.NumConstraints()}])
+
+    def _tier1_shortlist(self, hint: NetworkSolution | None, nearest: int = 3) -> np.ndarray:
+        """Tier-1 candidates the integrated MIP may open: each demand point's nearest few, plus the warm start.
+
+        The integrated MIP over every tier-1 candidate is too large to solve
+        in minutes on a city; this shortlist keeps it small. The lower bound
+        comes from :meth:`lower_bound` over all candidates, so the gap
+        reported stays honest about what the shortlist may have cost.
+        """
+        a0 = self.arcs[0]
+        allowed = np.zeros(self.tiers[0].size, dtype=bool)
+        allowed[self.tiers[0].fixed_open] = True
+        if hint is not None:
+            allowed |= hint.open[0]
+        order = np.lexsort((a0.distance, a0.src))
+        src_sorted = a0.src[order]
+        first = np.searchsorted(src_sorted, np.arange(len(self.demand)))
+        rank = np.arange(len(order)) - first[src_sorted]
+        allowed[a0.dst[order[rank < nearest]]] = True
+        return allowed
+
+    def _set_hint(self, solver: pywraplp.Solver, hint: NetworkSolution, y: list, x: dict, z: list) -> None:
+        variables, values = [], []
+        for t, mask in enumerate(hint.open):
+            for j, var in enumerate(y[t]):
+                variables.append(var)
+                values.append(float(mask[j]))
+        a0 = self.arcs[0]
+        for a, var in x.items():
+            variables.append(var)
+            values.append(float(hint.demand_to_tier1[a0.src[a]] == a0.dst[a]))
+        for t in range(1, len(self.tiers)):
+            arcs = self.arcs[t]
+            for a, var in z[t - 1].items():
+                variables.append(var)
+                values.append(float(hint.links[t - 1][arcs.src[a]] == arcs.dst[a]))
+        solver.SetHint(variables, values)
+
+
+def _clean_bound(bound: float) -> float:
+    """Solvers report +-1e20 or similar when they have no bound; treat that as NaN."""
+    return float(bound) if np.isfinite(bound) and abs(bound) < 1e19 else float("nan")
+
+    def _failed(self, mode: str, status: str, elapsed: float, backend: str, steps: list) -> NetworkSolution:
+        empty = [np.zeros(t.size, bool) for t in self.tiers]
+        return NetworkSolution(mode, status, empty, np.full(len(self.demand), -1), [np.full(t.size, -1) for t in self.tiers[:-1]],
+                               [np.zeros(t.size) for t in self.tiers], float("nan"), {}, float("nan"), float("inf"),
+                               elapsed, SOLVER_NAMES.get(backend, backend), steps)

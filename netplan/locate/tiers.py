@@ -1,0 +1,223 @@
+"""Siting the scenario's network: from plan layers to the tiered model and back.
+
+:func:`locate_network` turns the demand and sites layers into the arrays of
+:class:`~netplan.locate.network_model.TieredNetwork` (walking distances for
+tier 1, road distances between tiers), solves it, and returns the open
+facilities and the assignments as GeoDataFrames plus a summary of both
+modes. Infeasible inputs become a :class:`~netplan.errors.InputDataError`
+that names the cause.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from shapely.geometry import LineString
+
+from netplan.city import City
+from netplan.errors import InputDataError
+from netplan.locate.base import network_costs
+from netplan.locate.network_model import Arcs, NetworkSolution, TieredNetwork, TierSites
+from netplan.scenario import Scenario
+
+
+@dataclass
+class LocatedNetwork:
+    """The sited network of a scenario.
+
+    Attributes
+    ----------
+    facilities
+        Open sites of every tier (WGS-84 points) with load, capacity, cost
+        and the next-tier site they send to.
+    assignments
+        Lines demand -> collection point and tier t -> tier t+1, with kg/day
+        and distance.
+    solutions
+        The model's solutions by mode (``"integrated"``, ``"bottom_up"``).
+    chosen
+        The mode whose solution the plan uses.
+    excluded
+        Demand ids left out because no tier-1 candidate is in reach
+        (``locate.unreachable: exclude``).
+    """
+
+    facilities: gpd.GeoDataFrame
+    assignments: gpd.GeoDataFrame
+    solutions: dict[str, NetworkSolution]
+    chosen: str
+    excluded: list[int] = field(default_factory=list)
+
+    @property
+    def solution(self) -> NetworkSolution:
+        """The solution the plan uses."""
+        return self.solutions[self.chosen]
+
+
+def tier_candidates(sites: gpd.GeoDataFrame, tier: int) -> gpd.GeoDataFrame:
+    """Sites eligible for ``tier`` that snapped to both networks, in a stable order."""
+    sub = sites[sites[f"tier{tier}"] & sites["snap_ok"]]
+    return sub.sort_values("site_id").reset_index(drop=True)
+
+
+def build_model(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, scenario: Scenario) -> tuple[TieredNetwork, list[gpd.GeoDataFrame], list[int]]:
+    """Build the tiered model for a scenario.
+
+    Parameters
+    ----------
+    city
+        The city.
+    demand, sites
+        Layers from the demand and sites stages.
+    scenario
+        Tier settings and ``locate`` options.
+
+    Returns
+    -------
+    tuple
+        The model, the candidate sites per tier (row order = model index),
+        and the demand ids excluded as unreachable.
+    """
+    cfg = scenario.locate
+    candidates = [tier_candidates(sites, t.tier) for t in scenario.tiers]
+    for t, cand in zip(scenario.tiers, candidates):
+        if cand.empty:
+            raise InputDataError(f"tier {t.tier} has no candidate sites; add land-use classes or a site file for it", where="sites")
+    weights = demand["kg_day"].to_numpy(dtype=float).copy()
+    weights[~demand["snap_ok"].to_numpy()] = 0.0  # flagged far from the network: not planned for
+    tier1 = scenario.tier(1)
+    walk = network_costs(city, demand, candidates[0], "walk", "length", limit=tier1.radius_m)
+    arcs = [Arcs.from_matrix(walk, tier1.radius_m)]
+    excluded: list[int] = []
+    reach = np.isfinite(walk).any(axis=1) & (walk <= tier1.radius_m).any(axis=1)
+    lost = np.flatnonzero((weights > 0) & ~reach)
+    if len(lost) and cfg.unreachable == "exclude":
+        excluded = demand["demand_id"].to_numpy()[lost].tolist()
+        weights[lost] = 0.0
+    for prev, cur, tier in zip(candidates, candidates[1:], scenario.tiers[1:]):
+        road = network_costs(city, prev, cur, "drive", "length")
+        arcs.append(Arcs.from_matrix(road, tier.radius_m, cfg.nearest_next_tier))
+    tiers = []
+    for tier, cand in zip(scenario.tiers, candidates):
+        t = tier.tier
+        tiers.append(
+            TierSites(
+                tier=t,
+                capacity=cand[f"cap_t{t}"].to_numpy(dtype=float),
+                open_cost=cand[f"cost_t{t}"].to_numpy(dtype=float),
+                fixed_open=(cand["status"] == "existing_fixed").to_numpy(),
+                min_count=tier.min_count,
+                max_count=tier.max_count,
+                site_ids=cand["site_id"].to_numpy(),
+            )
+        )
+    try:
+        model = TieredNetwork(weights, tiers, arcs, cfg.haul_cost_per_t_km[: len(tiers) - 1], cfg.access_cost_per_t_km, cfg.days_per_year)
+    except ValueError as exc:
+        raise InputDataError(f"the network cannot be sited: {_named(exc, demand)}", where="tiers") from None
+    return model, candidates, excluded
+
+
+def _named(exc: ValueError, demand: gpd.GeoDataFrame) -> str:
+    """Replace model row numbers (#12) in a message with demand ids and names."""
+    import re
+
+    def repl(match: re.Match) -> str:
+        i = int(match.group(1))
+        if i < len(demand):
+            name = demand["name"].iloc[i]
+            return f"demand {int(demand['demand_id'].iloc[i])}" + (f" {name}" if isinstance(name, str) else "")
+        return match.group(0)
+
+    return re.sub(r"#(\d+)", repl, str(exc))
+
+
+def locate_network(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, scenario: Scenario) -> LocatedNetwork:
+    """Site every tier of the scenario's network.
+
+    Parameters
+    ----------
+    city
+        The city.
+    demand, sites
+        Layers from the demand and sites stages.
+    scenario
+        The scenario.
+
+    Returns
+    -------
+    LocatedNetwork
+        Facilities, assignments and both modes' solutions.
+    """
+    cfg = scenario.locate
+    model, candidates, excluded = build_model(city, demand, sites, scenario)
+    solutions = model.solve(cfg.mode, cfg.time_limit_s, scenario.seed, cfg.backend)
+    chosen = "integrated" if "integrated" in solutions else "bottom_up"
+    sol = solutions[chosen]
+    if sol.status not in ("optimal", "feasible"):
+        raise InputDataError(
+            f"no feasible network found ({sol.status}) within {cfg.time_limit_s:g} s; raise locate.time_limit_s, "
+            "capacities or radii",
+            where="locate",
+        )
+    facilities = _facilities(sol, candidates, scenario, model)
+    assignments = _assignments(sol, demand, candidates, model)
+    return LocatedNetwork(facilities, assignments, solutions, chosen, excluded)
+
+
+def _facilities(sol: NetworkSolution, candidates: list[gpd.GeoDataFrame], scenario: Scenario, model: TieredNetwork) -> gpd.GeoDataFrame:
+    parts = []
+    for t, (tier, cand) in enumerate(zip(scenario.tiers, candidates)):
+        mask = sol.open[t]
+        sub = cand[mask].copy()
+        tn = tier.tier
+        sub["tier"] = tn
+        sub["load_kg_day"] = sol.loads[t][mask]
+        sub["capacity_kg_day"] = sub[f"cap_t{tn}"]
+        sub["utilisation"] = sub["load_kg_day"] / sub["capacity_kg_day"]
+        sub["open_cost"] = sub[f"cost_t{tn}"]
+        if t < len(sol.links):
+            nxt = sol.links[t][mask]
+            next_cand = candidates[t + 1]
+            sub["next_site_id"] = [int(next_cand["site_id"].iloc[k]) if k >= 0 else -1 for k in nxt]
+        else:
+            sub["next_site_id"] = -1
+        parts.append(sub)
+    keep = ["site_id", "tier", "name", "source", "status", "existing", "fusion", "load_kg_day", "capacity_kg_day",
+            "utilisation", "open_cost", "next_site_id", "walk_node", "walk_offset_m", "drive_node", "drive_offset_m", "geometry"]
+    frame = pd.concat(parts, ignore_index=True)[keep]
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
+
+
+def _assignments(sol: NetworkSolution, demand: gpd.GeoDataFrame, candidates: list[gpd.GeoDataFrame], model: TieredNetwork) -> gpd.GeoDataFrame:
+    rows: list[dict[str, Any]] = []
+    t1 = candidates[0]
+    a0 = model.arcs[0]
+    lookup0 = {(int(a), int(b)): float(d) for a, b, d in zip(a0.src, a0.dst, a0.distance)}
+    for i, j in enumerate(sol.demand_to_tier1):
+        if j < 0:
+            continue
+        rows.append({
+            "level": "demand-t1", "from_tier": 0, "to_tier": 1,
+            "from_id": int(demand["demand_id"].iloc[i]), "to_id": int(t1["site_id"].iloc[j]),
+            "kg_day": float(model.demand[i]), "distance_m": lookup0[(i, int(j))],
+            "geometry": LineString([demand.geometry.iloc[i], t1.geometry.iloc[j]]),
+        })
+    for t, links in enumerate(sol.links):
+        arcs = model.arcs[t + 1]
+        lookup = {(int(a), int(b)): float(d) for a, b, d in zip(arcs.src, arcs.dst, arcs.distance)}
+        src, dst = candidates[t], candidates[t + 1]
+        for j, k in enumerate(links):
+            if k < 0:
+                continue
+            rows.append({
+                "level": f"t{t + 1}-t{t + 2}", "from_tier": t + 1, "to_tier": t + 2,
+                "from_id": int(src["site_id"].iloc[j]), "to_id": int(dst["site_id"].iloc[k]),
+                "kg_day": float(sol.loads[t][j]), "distance_m": lookup[(j, int(k))],
+                "geometry": LineString([src.geometry.iloc[j], dst.geometry.iloc[k]]),
+            })
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
