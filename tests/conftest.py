@@ -50,3 +50,9 @@ def chengdu_run(chengdu_scenario: Scenario, chengdu: City, tmp_path_factory: pyt
     chengdu_scenario.outputs.maps_dir = str(out / "maps")
     plan = build_plan(chengdu_scenario, city=chengdu)
     return plan, write_outputs(plan, out / "outputs")
+
+
+@pytest.fixture(scope="session")
+def helsinki_plan(helsinki_scenario: Scenario, helsinki: City):
+    """The small case, sited (3 tiers)."""
+    return build_plan(helsinki_scenario, city=helsinki)

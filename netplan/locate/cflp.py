@@ -53,6 +53,9 @@ LAGRANGIAN_RESERVE = 0.15
 LARGE_ARCS = 20_000
 # Share of the time limit the relaxation and heuristic get on large instances before the MIP.
 LARGE_LAGRANGIAN_SHARE = 0.3
+# Up to this many pairs the heuristic solves single-source assignments exactly (scipy/HiGHS MIP);
+# beyond, it rounds the transportation LP, which takes a fraction of a second.
+GAP_MIP_ARCS = 5_000
 _TOL = 1e-9
 _PREVIEW = 5
 
@@ -289,6 +292,8 @@ class CapacitatedLocation:
         self._col = cols[order]
         self._cost = self.assign_cost[self._row, self._col]
         self._arc_d = self.demand[self._row]
+        self._row_order = np.lexsort((self._col, self._row))
+        self._row_order_rows = self._row[self._row_order]
 
     def _usable(self) -> np.ndarray:
         """Sites that at least one demand point may use."""
@@ -525,7 +530,8 @@ class CapacitatedLocation:
             cover.SetCoefficient(y[j], float(self.capacity[j]))
             count.SetCoefficient(y[j], 1.0)
         objective.SetMinimization()
-        if hint is not None:
+        # pywraplp's HiGHS interface crashes on SetHint (ortools 9.15), so HiGHS starts cold.
+        if hint is not None and backend != "HIGHS":
             hx = np.zeros(self._row.size)
             if self.single_source:
                 hx[(hint.assignment[self._row] == self._col)] = 1.0
@@ -627,6 +633,7 @@ class CapacitatedLocation:
         lam = self._initial_multipliers()
         best_bound, best_lam, best_v, best_y = -np.inf, lam.copy(), self.open_cost.copy(), None
         theta, stall, it = 2.0, 0, 0
+        checkpoint = -np.inf
         while it < 5000:
             it += 1
             r = self._cost - lam[self._row]
@@ -647,8 +654,13 @@ class CapacitatedLocation:
                 break
             g = 1.0 - np.bincount(self._row, weights=x_arc * y[self._col], minlength=n)
             norm = float(g @ g)
-            if norm < 1e-18 or theta < 1e-5:
+            if norm < 1e-18 or theta < 1e-4:
                 break
+            if it % 200 == 0:
+                # Subgradient tails crawl: stop once 200 iterations gained next to nothing.
+                if best_bound - checkpoint <= 1e-7 * max(1.0, abs(best_bound)):
+                    break
+                checkpoint = best_bound
             if np.isfinite(ub) and (ub - best_bound) <= 1e-9 * max(1.0, abs(ub)):
                 break
             target = ub if np.isfinite(ub) else best_bound + 0.05 * abs(best_bound) + 1.0
@@ -906,7 +918,13 @@ class CapacitatedLocation:
         return sol
 
     def _assign(self, open_mask: np.ndarray, deadline: float) -> _Solution | None:
-        """Best assignment to a given open set: transportation LP (split) or GAP MIP (single source)."""
+        """A good assignment to a given open set.
+
+        Split: the transportation LP (optimal). Single source: the exact
+        assignment MIP when it is small, else the transportation LP rounded
+        (a basic solution splits fewer points than there are open sites) and
+        improved by single moves.
+        """
         keep = open_mask[self._col]
         rows, cols, cost = self._row[keep], self._col[keep], self._cost[keep]
         if rows.size == 0 and self.n:
@@ -914,22 +932,60 @@ class CapacitatedLocation:
         k = rows.size
         eq = sparse.csr_array((np.ones(k), (rows, np.arange(k))), shape=(self.n, k))
         capm = sparse.csr_array((self._arc_d[keep], (cols, np.arange(k))), shape=(self.m, k))
+        exact = self.single_source and k <= GAP_MIP_ARCS
         remaining = max(deadline - time.perf_counter(), 1.0)
         res = optimize.milp(
             cost,
-            integrality=np.full(k, 1 if self.single_source else 0),
+            integrality=np.full(k, 1 if exact else 0),
             bounds=optimize.Bounds(0.0, 1.0),
             constraints=[optimize.LinearConstraint(eq, 1.0, 1.0), optimize.LinearConstraint(capm, -np.inf, self.capacity)],
-            options={"time_limit": min(remaining, 30.0), "disp": False, "mip_rel_gap": 1e-6},
+            options={"time_limit": min(remaining, 10.0), "disp": False, "mip_rel_gap": 1e-6},
         )
         if res.x is None:
             return None
         xv = np.zeros(self._row.size)
         xv[np.flatnonzero(keep)] = res.x
-        sol = self._solution_from_arcs(open_mask, xv)
-        if sol is None and self.single_source:
-            return None
-        return sol
+        if self.single_source and not exact:
+            assignment = self._round(open_mask, xv)
+            return None if assignment is None else self._make_solution(open_mask, assignment=assignment)
+        return self._solution_from_arcs(open_mask, xv)
+
+    def _round(self, open_mask: np.ndarray, xv: np.ndarray) -> np.ndarray | None:
+        """Single-source assignment from split shares: whole points stay, split ones go where they fit best."""
+        n, d, u = self.n, self.demand, self.capacity
+        whole = xv > 1 - 1e-7
+        assignment = np.full(n, -1, dtype=np.int64)
+        assignment[self._row[whole]] = self._col[whole]
+        load = np.bincount(assignment[assignment >= 0], weights=d[assignment >= 0], minlength=self.m)
+        starts = np.searchsorted(self._row_order_rows, np.arange(n + 1))
+        cost_by_row = self._cost[self._row_order]
+        col_by_row = self._col[self._row_order]
+        for i in np.flatnonzero(assignment < 0)[np.argsort(-d[assignment < 0], kind="stable")]:
+            cols = col_by_row[starts[i] : starts[i + 1]]
+            costs = cost_by_row[starts[i] : starts[i + 1]]
+            ok = open_mask[cols] & (load[cols] + d[i] <= u[cols] * (1 + 1e-12))
+            if not ok.any():
+                return None
+            j = cols[ok][np.argmin(costs[ok])]
+            assignment[i] = j
+            load[j] += d[i]
+        # Shift points to cheaper open sites with room until nothing moves.
+        for _ in range(5):
+            moved = False
+            for i in range(n):
+                cols = col_by_row[starts[i] : starts[i + 1]]
+                costs = cost_by_row[starts[i] : starts[i + 1]]
+                now = costs[cols == assignment[i]][0]
+                ok = open_mask[cols] & (costs < now - 1e-12) & (load[cols] + d[i] <= u[cols] * (1 + 1e-12))
+                if ok.any():
+                    j = cols[ok][np.argmin(costs[ok])]
+                    load[assignment[i]] -= d[i]
+                    load[j] += d[i]
+                    assignment[i] = j
+                    moved = True
+            if not moved:
+                break
+        return assignment
 
 
 class _Lagrangian:

@@ -267,6 +267,9 @@ class _Solver:
     def __init__(self, model: PMedian, seed: int, deadline: float, backend: str | None, use_bb: bool = True):
         self.model = model
         self.use_bb = use_bb
+        self.patience = 30
+        self.node_iters = 10
+        self.node_step = 1.0
         self.rng = np.random.default_rng(seed)
         self.seed = int(seed)
         self.deadline = deadline
@@ -385,15 +388,15 @@ class _Solver:
         forced_idx = np.flatnonzero(self.forced)
         cap0 = self.C[:, forced_idx].min(axis=1) if len(forced_idx) else np.full(self.n, np.inf)
         cut = self.ub - self.delta(self.ub)
-        stack: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = [
-            (np.zeros(0, dtype=int), np.arange(len(free)), cap0, -np.inf)
+        stack: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]] = [
+            (np.zeros(0, dtype=int), np.arange(len(free)), cap0, -np.inf, lam)
         ]
         nodes = 0
         while stack:
             if nodes % 128 == 0 and time.perf_counter() > stop_at:
                 self.details["bb_nodes"] = nodes
-                return False, min(min(b for *_, b in stack), self.ub)
-            T, U, cap, parent = stack.pop()
+                return False, min(min(e[3] for e in stack), self.ub)
+            T, U, cap, parent, lam_parent = stack.pop()
             nodes += 1
             r = k - len(T)
             if r == 0 or len(U) <= r:
@@ -404,26 +407,70 @@ class _Solver:
                     cut = self.ub - self.delta(self.ub)
                 continue
             CU = Cf[:, U]
-            lo = np.minimum(cap, CU.min(axis=1))
-            lp = np.clip(lam, lo, cap)
-            R = CU - lp[:, None]
-            np.minimum(R, 0.0, out=R)
-            VU = R.sum(axis=0)
-            part = np.partition(VU, r - 1)[:r]
-            bound = float(lp.sum() + part.sum())
+            bound, VU, lam_node, sel = self._node_bound(CU, cap, lam_parent, r, cut)
+            if sel is not None:
+                # The node's relaxation is primal: its selection is the node's optimum.
+                self._leaf(free, np.append(T, U[sel]), bound)
+                cut = self.ub - self.delta(self.ub)
+                continue
             if bound > cut:
                 continue
+            # The relaxation's selection is a complete solution; with a tight bound it is
+            # often near-optimal, and a better incumbent prunes the rest of the tree.
+            pick = np.argpartition(VU, r - 1)[:r]
+            value = float(np.minimum(cap, CU[:, pick].min(axis=1)).sum())
+            if value < self.ub - self.delta(self.ub):
+                mask = self.forced.copy()
+                mask[free[np.append(T, U[pick])]] = True
+                self.offer(mask)
+                cut = self.ub - self.delta(self.ub)
+                if bound > cut:
+                    continue
+            part = VU[pick]
             keep = bound + VU - part.max() <= cut
             U, VU = U[keep], VU[keep]
             if len(U) <= r:
-                stack.append((T, U, cap, bound))
+                stack.append((T, U, cap, bound, lam_node))
                 continue
             j = int(np.argmin(VU))
             rest = np.delete(U, j)
-            stack.append((T, rest, cap, bound))
-            stack.append((np.append(T, U[j]), rest, np.minimum(cap, Cf[:, U[j]]), bound))
+            stack.append((T, rest, cap, bound, lam_node))
+            stack.append((np.append(T, U[j]), rest, np.minimum(cap, Cf[:, U[j]]), bound, lam_node))
         self.details["bb_nodes"] = nodes
         return True, self.ub
+
+    def _node_bound(
+        self, CU: np.ndarray, cap: np.ndarray, lam0: np.ndarray, r: int, cut: float
+    ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Lagrangian bound of a node, with a few warm-started subgradient steps.
+
+        Returns the bound, the reduced costs ``V`` of ``U`` and the
+        multipliers at the best bound, and the selection when the relaxation
+        turned out primal feasible (the node is then solved), else None.
+        """
+        lo = np.minimum(cap, CU.min(axis=1))
+        lam = np.clip(lam0, lo, cap)
+        best = -np.inf
+        best_v = best_lam = None
+        step = self.node_step
+        for it in range(self.node_iters + 1):
+            R = CU - lam[:, None]
+            np.minimum(R, 0.0, out=R)
+            VU = R.sum(axis=0)
+            sel = np.argpartition(VU, r - 1)[:r]
+            bound = float(lam.sum() + VU[sel].sum())
+            if bound > best:
+                best, best_v, best_lam = bound, VU, lam
+            if best > cut or it == self.node_iters:
+                break
+            g = 1.0 - (R[:, sel] < 0).sum(axis=1)
+            norm = float(g @ g)
+            if norm == 0:
+                # Every point has exactly one selected site below its multiplier and none at
+                # its cap: the selection costs exactly the bound.
+                return bound, VU, lam, sel
+            lam = np.clip(lam + step * max(self.ub - bound, 1e-9) / norm * g, lo, cap)
+        return best, best_v, best_lam, None  # type: ignore[return-value]
 
     def _leaf(self, free: np.ndarray, chosen: np.ndarray, cost: float) -> None:
         if cost < self.ub - 1e-9 * max(1.0, abs(self.ub)):
@@ -547,7 +594,7 @@ class _Solver:
                 best_lb, best_lam, stall = lb, lam.copy(), 0
             else:
                 stall += 1
-                if stall >= 30:
+                if stall >= self.patience:
                     step, stall = step / 2, 0
             if self.proven(best_lb):
                 break

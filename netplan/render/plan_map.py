@@ -47,7 +47,8 @@ def _features(frame: gpd.GeoDataFrame, columns: list[str], precision: int = 6) -
     for col in keep:
         if sub[col].dtype.kind == "f":
             sub[col] = sub[col].round(1)
-    sub = sub.set_geometry(sub.geometry.set_precision(10 ** -precision))
+    # pointwise rounding only shortens the file; it must not try to repair (or choke on) invalid OSM polygons
+    sub = sub.set_geometry(sub.geometry.set_precision(10 ** -precision, mode="pointwise"))
     return json.loads(sub.to_json(drop_id=True, na="null"))
 
 
@@ -85,6 +86,15 @@ def _kpi_rows(plan: Plan, lang: str) -> list[tuple[str, str]]:
         ("coverage", "potential_households_share", "coverage_potential", "{:.1%}"),
         ("city", "drive_km", "drive_km", "{:,.1f}"),
         ("city", "walk_km", "walk_km", "{:,.1f}"),
+    ]
+    wanted[3:3] = [
+        ("network", "households_covered_share", "network_coverage", "{:.1%}"),
+        ("network", "tier1_open", "facilities_t1", "{:.0f}"),
+        ("network", "tier2_open", "facilities_t2", "{:.0f}"),
+        ("network", "tier3_open", "facilities_t3", "{:.0f}"),
+        ("network", "tier4_open", "facilities_t4", "{:.0f}"),
+        ("cost", "total", "total_cost", "{:,.0f}"),
+        ("locate_integrated", "gap", "gap", "{:.2%}"),
     ]
     rows = []
     for section, key, name, fmt in wanted:
@@ -166,7 +176,7 @@ def plan_map(plan: Plan, lang: str | None = None) -> folium.Map:
         sub["name"] = sub["name"].fillna(label(lang, "unnamed"))
         colour = TIER_COLOURS[t]
         name = f"{label(lang, f'tier{t}')} ({label(lang, 'candidates')} {int((~sub['existing']).sum())} / {label(lang, 'existing')} {int(sub['existing'].sum())})"
-        group = folium.FeatureGroup(name=name, show=t > 1 or len(sub) < 1500)
+        group = folium.FeatureGroup(name=name, show=plan.facilities is None and (t > 1 or len(sub) < 1500))
         folium.GeoJson(
             _features(sub, ["site_id", "name", "source", "status", "tiers", "existing"]),
             marker=folium.CircleMarker(radius=4, fill=True),
@@ -184,6 +194,9 @@ def plan_map(plan: Plan, lang: str | None = None) -> folium.Map:
         ).add_to(group)
         group.add_to(fmap)
 
+    if plan.facilities is not None and len(plan.facilities):
+        _network_layers(fmap, plan, lang)
+
     folium.LayerControl(collapsed=False).add_to(fmap)
     title = plan.scenario.title or plan.scenario.name
     fmap.get_root().html.add_child(_legend(lang, len(plan.scenario.tiers)))
@@ -192,6 +205,59 @@ def plan_map(plan: Plan, lang: str | None = None) -> folium.Map:
     if bounds is not None and np.isfinite(bounds).all():
         fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     return fmap
+
+
+def _network_layers(fmap: folium.Map, plan: Plan, lang: str) -> None:
+    """Sited facilities per tier, assignment lines, and demand left uncovered."""
+    assignments = plan.assignments
+    if assignments is not None and len(assignments):
+        group = folium.FeatureGroup(name=label(lang, "assignments"))
+        lines = assignments.copy()
+        folium.GeoJson(
+            _features(lines, ["level", "kg_day", "distance_m", "to_tier"]),
+            style_function=lambda f: {
+                "color": TIER_COLOURS.get(f["properties"]["to_tier"], "#555"),
+                "weight": 1 if f["properties"]["to_tier"] == 1 else 2.5,
+                "opacity": 0.6,
+            },
+            tooltip=folium.GeoJsonTooltip(["level", "kg_day", "distance_m"], aliases=["", label(lang, "kg_day"), label(lang, "distance_m")]),
+        ).add_to(group)
+        group.add_to(fmap)
+    facilities = plan.facilities.copy()
+    facilities["name"] = facilities["name"].fillna(label(lang, "unnamed"))
+    facilities["utilisation"] = (facilities["utilisation"] * 100).round(1)
+    for tier in plan.scenario.tiers:
+        t = tier.tier
+        sub = facilities[facilities["tier"] == t]
+        if sub.empty:
+            continue
+        colour = TIER_COLOURS[t]
+        name = f"{label(lang, f'tier{t}')} — {label(lang, 'open')} {len(sub)} ({label(lang, 'new')} {int((~sub['existing']).sum())})"
+        group = folium.FeatureGroup(name=name)
+        fields = ["name", "site_id", "status", "load_kg_day", "capacity_kg_day", "utilisation"]
+        folium.GeoJson(
+            _features(sub, fields + ["existing", "fusion"]),
+            marker=folium.CircleMarker(radius=6, fill=True),
+            style_function=lambda f, colour=colour, t=t: {
+                "radius": 4 + 3 * t,
+                "color": "#000000" if f["properties"]["existing"] else "#ffffff",
+                "weight": 3 if f["properties"]["existing"] else 1.5,
+                "fillColor": colour,
+                "fillOpacity": 0.95,
+            },
+            tooltip=folium.GeoJsonTooltip(fields, aliases=[label(lang, k) for k in ("name", "site_id", "status", "load_kg_day", "capacity_kg_day", "utilisation")]),
+        ).add_to(group)
+        group.add_to(fmap)
+    excluded = plan.demand[plan.demand["demand_id"].isin(plan.excluded_demand) | ~plan.demand["snap_ok"]]
+    if len(excluded):
+        group = folium.FeatureGroup(name=f"{label(lang, 'uncovered')} ({len(excluded)})")
+        folium.GeoJson(
+            _features(excluded.assign(name=excluded["name"].fillna(label(lang, "unnamed"))), ["name", "households"]),
+            marker=folium.CircleMarker(radius=9, fill=False),
+            style_function=lambda _: {"color": "#000000", "weight": 3, "dashArray": "4"},
+            tooltip=folium.GeoJsonTooltip(["name", "households"], aliases=[label(lang, "name"), label(lang, "households")]),
+        ).add_to(group)
+        group.add_to(fmap)
 
 
 def write_plan_map(plan: Plan, path: str | Path, lang: str | None = None) -> Path:

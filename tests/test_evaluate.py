@@ -1,0 +1,100 @@
+"""KPIs and the independent check of sited networks."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from netplan.evaluate import PlanCheckError, check_network, covered_share, evaluate_plan, walk_distances
+from netplan.pipeline import build_plan
+from netplan.scenario import load_scenario
+
+from conftest import ROOT
+
+
+def test_covered_share_by_hand():
+    dist = np.array([[100.0, 900.0], [700.0, 650.0], [np.inf, 20.0]])
+    weights = np.array([10.0, 30.0, 60.0])
+    assert covered_share(dist, weights, 500.0) == pytest.approx(0.7)
+    assert covered_share(dist[:, :1], weights, 500.0) == pytest.approx(0.1)
+    assert covered_share(dist, np.zeros(3), 500.0) == 0.0
+
+
+def test_sited_network_passes_and_kpis_match_layers(helsinki_plan):
+    plan = helsinki_plan
+    costs = check_network(plan)
+    assert costs["total"] == pytest.approx(plan.kpi("cost", "total"))
+    assert costs["total"] == pytest.approx(plan.location[plan.location["chosen"]]["objective"], rel=1e-6)
+    fac = plan.facilities
+    for t in (1, 2, 3):
+        assert plan.kpi("network", f"tier{t}_open") == int((fac["tier"] == t).sum()) >= 1
+    # existing OSM recycling points (kept) are open collection points
+    kept = plan.sites[(plan.sites["status"] == "existing_fixed") & plan.sites["snap_ok"]]
+    assert set(kept["site_id"]) <= set(fac.loc[fac["tier"] == 1, "site_id"])
+    # coverage recomputed from the open points on the walk graph
+    open1 = fac[fac["tier"] == 1]
+    demand = plan.demand[plan.demand["snap_ok"]]
+    dist = walk_distances(plan.city.walk, demand, open1)
+    share = covered_share(dist, demand["households"].to_numpy(), plan.scenario.tier(1).radius_m)
+    assert plan.kpi("network", "households_covered_share") == pytest.approx(share, abs=1e-4)
+    # the bound never exceeds the objective, and the gap is what they say
+    for mode in ("integrated", "bottom_up"):
+        info = plan.location[mode]
+        assert info["bound"] <= info["objective"] + 1e-6
+        assert info["gap"] == pytest.approx((info["objective"] - info["bound"]) / info["objective"], abs=1e-9)
+    assert plan.location["bottom_up"]["objective"] >= plan.location["integrated"]["objective"] - 1e-6
+
+
+def _tampered(plan, how: str):
+    bad = copy.copy(plan)
+    bad.facilities = plan.facilities.copy()
+    bad.assignments = plan.assignments.copy()
+    if how == "drop_assignment":
+        bad.assignments = bad.assignments.drop(bad.assignments.index[0])
+    elif how == "overload":
+        idx = bad.facilities.index[bad.facilities["tier"] == 1][0]
+        bad.facilities.loc[idx, "capacity_kg_day"] = 1.0
+    elif how == "wrong_load":
+        idx = bad.facilities.index[bad.facilities["tier"] == 2][0]
+        bad.facilities.loc[idx, "load_kg_day"] += 50.0
+    elif how == "dangling_link":
+        idx = bad.facilities.index[bad.facilities["tier"] == 1][0]
+        bad.facilities.loc[idx, "next_site_id"] = -1
+    elif how == "closed_target":
+        first = bad.assignments.index[bad.assignments["level"] == "demand-t1"][0]
+        closed = set(plan.sites.loc[plan.sites["tier1"], "site_id"]) - set(plan.facilities["site_id"])
+        bad.assignments.loc[first, "to_id"] = sorted(closed)[0]
+    elif how == "objective":
+        bad.location = {**plan.location, plan.location["chosen"]: {**plan.location[plan.location["chosen"]], "objective": 1.0}}
+    return bad
+
+
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("drop_assignment", "not assigned"),
+        ("overload", "over capacity"),
+        ("wrong_load", "loads differ"),
+        ("dangling_link", "not linked to an open tier-2"),
+        ("closed_target", "not open collection points"),
+        ("objective", "differs from the solver's objective"),
+    ],
+)
+def test_check_catches_tampering(helsinki_plan, how, message):
+    with pytest.raises(PlanCheckError, match=message):
+        check_network(_tampered(helsinki_plan, how))
+
+
+def test_four_tier_scenario_runs(helsinki):
+    scenario = load_scenario(ROOT / "scenarios" / "helsinki_4tier.yaml")
+    plan = build_plan(scenario, city=helsinki)
+    assert plan.kpi("network", "tier4_open") == 1
+    fac = plan.facilities
+    for _, row in fac[fac["tier"] < 4].iterrows():
+        # a site may be open in two tiers (e.g. a sorting centre beside the city centre): match on both keys
+        assert ((fac["site_id"] == row["next_site_id"]) & (fac["tier"] == row["tier"] + 1)).any()
+    top = plan.facilities[plan.facilities["tier"] == 4]
+    assert top["load_kg_day"].sum() == pytest.approx(plan.demand.loc[plan.demand["snap_ok"], "kg_day"].sum(), rel=1e-6)
+    evaluate_plan(plan)  # re-check passes again from the layers
