@@ -233,6 +233,9 @@ class TieredNetwork:
         Residents' walking, cost per tonne-km.
     days_per_year
         To turn daily flows into yearly costs.
+    exclude_unreachable
+        Leave out (and list in ``excluded``) demand points that no usable
+        collection point can serve, instead of raising.
     """
 
     def __init__(
@@ -243,8 +246,11 @@ class TieredNetwork:
         haul_cost_per_t_km: list[float],
         access_cost_per_t_km: float = 1.0,
         days_per_year: float = 365.0,
+        exclude_unreachable: bool = False,
     ):
-        self.demand = np.asarray(demand_kg, dtype=float)
+        self.demand = np.asarray(demand_kg, dtype=float).copy()
+        self.exclude_unreachable = exclude_unreachable
+        self.excluded: np.ndarray = np.array([], dtype=int)
         if len(tiers) not in (3, 4):
             raise ValueError(f"a network has 3 or 4 tiers, got {len(tiers)}")
         if len(arcs) != len(tiers) or len(haul_cost_per_t_km) != len(tiers) - 1:
@@ -254,7 +260,33 @@ class TieredNetwork:
         self.haul = [float(c) for c in haul_cost_per_t_km]
         self.access = float(access_cost_per_t_km)
         self.days = float(days_per_year)
+        self.pruned = self._prune()
         self._check_feasible()
+
+    def _prune(self) -> list[int]:
+        """Drop links into candidates that can never open: those with no link to any usable next-tier site.
+
+        Works from the top tier down; a valid reduction (no feasible network
+        uses such a site), and it stops the bottom-up mode from opening a
+        collection point no transfer station can serve.
+        """
+        usable = [np.ones(t.size, dtype=bool) for t in self.tiers]
+        for t in range(len(self.tiers) - 2, -1, -1):
+            arcs = self.arcs[t + 1]
+            ok = usable[t + 1][arcs.dst]
+            has = np.zeros(self.tiers[t].size, dtype=bool)
+            has[arcs.src[ok]] = True
+            usable[t] &= has
+            if not ok.all():
+                self.arcs[t + 1] = Arcs(arcs.src[ok], arcs.dst[ok], arcs.distance[ok])
+        for t in range(len(self.tiers)):
+            arcs = self.arcs[t]
+            keep = usable[t][arcs.dst]
+            if t > 0:
+                keep &= usable[t - 1][arcs.src]
+            if not keep.all():
+                self.arcs[t] = Arcs(arcs.src[keep], arcs.dst[keep], arcs.distance[keep])
+        return [int((~u).sum()) for u in usable]
 
     # ----------------------------------------------------------------- validation
     def _check_feasible(self) -> None:
@@ -264,12 +296,16 @@ class TieredNetwork:
         reach = np.zeros(n, dtype=bool)
         reach[self.arcs[0].src] = True
         lost = np.flatnonzero(active & ~reach)
-        if len(lost):
+        if len(lost) and self.exclude_unreachable:
+            self.excluded = lost
+            self.demand[lost] = 0.0
+        elif len(lost):
             worst = lost[np.argsort(-self.demand[lost], kind="stable")][:5]
             listed = ", ".join(f"#{i} ({self.demand[i]:.0f} kg/day)" for i in worst)
-            raise ValueError(
-                f"{len(lost)} demand point(s) have no tier-1 candidate within the walking radius; worst: {listed}"
-            )
+            why = ("within the walking radius" if not self.pruned[0] else
+                   f"within the walking radius that can reach a tier-2 site ({self.pruned[0]} tier-1 candidates have "
+                   "no tier-2 candidate within tier 2's maximum distance)")
+            raise ValueError(f"{len(lost)} demand point(s) have no tier-1 candidate {why}; worst: {listed}")
         self._check_local_capacity()
         total = float(self.demand.sum())
         for tier in self.tiers:
@@ -723,12 +759,13 @@ class TieredNetwork:
         solver.SetHint(variables, values)
 
 
-def _clean_bound(bound: float) -> float:
-    """Solvers report +-1e20 or similar when they have no bound; treat that as NaN."""
-    return float(bound) if np.isfinite(bound) and abs(bound) < 1e19 else float("nan")
-
     def _failed(self, mode: str, status: str, elapsed: float, backend: str, steps: list) -> NetworkSolution:
         empty = [np.zeros(t.size, bool) for t in self.tiers]
         return NetworkSolution(mode, status, empty, np.full(len(self.demand), -1), [np.full(t.size, -1) for t in self.tiers[:-1]],
                                [np.zeros(t.size) for t in self.tiers], float("nan"), {}, float("nan"), float("inf"),
                                elapsed, SOLVER_NAMES.get(backend, backend), steps)
+
+
+def _clean_bound(bound: float) -> float:
+    """Solvers report +-1e20 or similar when they have no bound; treat that as NaN."""
+    return float(bound) if np.isfinite(bound) and abs(bound) < 1e19 else float("nan")

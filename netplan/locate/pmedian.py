@@ -41,14 +41,14 @@ from netplan.locate.base import SOLVER_NAMES, LocationResult, make_mip, network_
 
 # method -> (branch-and-bound first?, MIP backend or None)
 _METHODS = {
-    "auto": (True, "HIGHS"),
+    "auto": (True, "SCIP"),
     "highs": (False, "HIGHS"),
     "scip": (False, "SCIP"),
     "cbc": (False, "CBC"),
     "bb": (True, None),
     "heuristic": (False, None),
 }
-DEFAULT_BACKEND = "HIGHS"
+DEFAULT_BACKEND = "SCIP"
 
 
 class PMedian:
@@ -356,7 +356,7 @@ class _Solver:
                 return self.best, self.ub, "optimal", "lagrangian-b&b", self.details
             lb = max(lb, bb_lb)
 
-        if self.backend is None or self.left() <= 0.05:
+        if self.backend is None or self.left() <= 0.5:
             self.details["formulation"] = "lagrangian"
             bound = min(self.round_bound(lb), self.ub)
             return self.best, bound, "feasible", "heuristic+lagrangian", self.details
@@ -397,6 +397,9 @@ class _Solver:
                 self.details["bb_nodes"] = nodes
                 return False, min(min(e[3] for e in stack), self.ub)
             T, U, cap, parent, lam_parent = stack.pop()
+            if parent > cut:
+                # The incumbent improved since this node was pushed.
+                continue
             nodes += 1
             r = k - len(T)
             if r == 0 or len(U) <= r:

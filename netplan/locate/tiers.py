@@ -92,12 +92,6 @@ def build_model(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, s
     tier1 = scenario.tier(1)
     walk = network_costs(city, demand, candidates[0], "walk", "length", limit=tier1.radius_m)
     arcs = [Arcs.from_matrix(walk, tier1.radius_m)]
-    excluded: list[int] = []
-    reach = np.isfinite(walk).any(axis=1) & (walk <= tier1.radius_m).any(axis=1)
-    lost = np.flatnonzero((weights > 0) & ~reach)
-    if len(lost) and cfg.unreachable == "exclude":
-        excluded = demand["demand_id"].to_numpy()[lost].tolist()
-        weights[lost] = 0.0
     for prev, cur, tier in zip(candidates, candidates[1:], scenario.tiers[1:]):
         road = network_costs(city, prev, cur, "drive", "length")
         arcs.append(Arcs.from_matrix(road, tier.radius_m, cfg.nearest_next_tier))
@@ -116,9 +110,11 @@ def build_model(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, s
             )
         )
     try:
-        model = TieredNetwork(weights, tiers, arcs, cfg.haul_cost_per_t_km[: len(tiers) - 1], cfg.access_cost_per_t_km, cfg.days_per_year)
+        model = TieredNetwork(weights, tiers, arcs, cfg.haul_cost_per_t_km[: len(tiers) - 1], cfg.access_cost_per_t_km,
+                              cfg.days_per_year, exclude_unreachable=cfg.unreachable == "exclude")
     except ValueError as exc:
         raise InputDataError(f"the network cannot be sited: {_named(exc, demand)}", where="tiers") from None
+    excluded = demand["demand_id"].to_numpy()[model.excluded].tolist()
     return model, candidates, excluded
 
 
