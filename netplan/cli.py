@@ -29,9 +29,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     if args.seed is not None:
         scenario.seed = args.seed
+    if args.tianditu_token:
+        scenario.outputs.tianditu_token = args.tianditu_token
     start = time.perf_counter()
     plan = build_plan(scenario, progress=_progress)
-    outputs = write_outputs(plan, args.out, lang=args.lang, progress=_progress)
+    outputs = write_outputs(plan, args.out, lang=args.lang, progress=_progress, offline=args.offline, basemap=args.basemap)
     total = time.perf_counter() - start
     kpis = plan.kpis
     print(f"netplan: scenario {scenario.name!r} done in {total:.1f} s")
@@ -50,6 +52,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"  map:           {outputs.map.resolve()}")
     if outputs.map_copy is not None:
         print(f"  map copy:      {outputs.map_copy.resolve()}")
+    for path in outputs.extra.values():
+        print(f"  figure:        {path.resolve()}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from netplan.render import write_compare_map
+
+    if len(args.folders) < 2:
+        raise NetplanError("compare needs at least two output folders of 'netplan run'")
+    path = write_compare_map(args.folders, args.out, lang=args.lang, basemap=args.basemap, offline=args.offline,
+                             tianditu_token_=args.tianditu_token)
+    print(f"netplan: compared {len(args.folders)} plans")
+    print(f"  map:           {path.resolve()}")
     return 0
 
 
@@ -105,6 +121,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _map_options(parser: argparse.ArgumentParser, default_basemap: str | None) -> None:
+    parser.add_argument("--offline", action="store_true", default=None,
+                        help="one self-contained HTML file that requests nothing from the network (basemap none)")
+    parser.add_argument("--basemap", choices=["osm", "amap", "tianditu", "none"], default=default_basemap,
+                        help="map tiles: osm (default), amap (GCJ-02, overlays shifted), tianditu (needs a token), none")
+    parser.add_argument("--tianditu-token", help="Tianditu browser key (else TIANDITU_TOKEN or outputs.tianditu_token)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(prog="netplan", description="Plan multi-tier recycling collection networks from OpenStreetMap.")
@@ -116,7 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default outputs/<scenario name>)")
     run.add_argument("--lang", choices=["zh", "en"], help="map language (default: the scenario's)")
     run.add_argument("--seed", type=int, help="override the scenario's seed")
+    _map_options(run, default_basemap=None)
     run.set_defaults(func=_cmd_run)
+
+    cmp = sub.add_parser("compare", help="compare the output folders of two or more runs on one map page")
+    cmp.add_argument("folders", nargs="+", metavar="FOLDER", help="output folders of 'netplan run' (A, B, C, ...)")
+    cmp.add_argument("--out", required=True, help="the HTML file to write")
+    cmp.add_argument("--lang", choices=["zh", "en"], help="labels (default: plan A's scenario language)")
+    _map_options(cmp, default_basemap="osm")
+    cmp.set_defaults(func=_cmd_compare)
 
     val = sub.add_parser("validate", help="check a scenario and its input files without solving")
     val.add_argument("scenario")

@@ -27,7 +27,7 @@ from netplan.evaluate import evaluate_plan
 from netplan.locate.tiers import locate_network
 from netplan.io import file_sha256, write_csv, write_geopackage, write_json, write_with
 from netplan.plan import Plan
-from netplan.render import write_plan_map
+from netplan.render import write_render_outputs
 from netplan.scenario import Scenario
 
 Progress = Callable[[str], None]
@@ -153,7 +153,8 @@ class RunOutputs:
     extra: dict[str, Path] = field(default_factory=dict)
 
 
-def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | None = None, progress: Progress = _quiet) -> RunOutputs:
+def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | None = None, progress: Progress = _quiet,
+                  offline: bool | None = None, basemap: str | None = None) -> RunOutputs:
     """Write the plan's output folder: GeoPackage, KPI CSV, manifest, map.
 
     Parameters
@@ -167,6 +168,9 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
         Map language (scenario default).
     progress
         Called with one line of text per step.
+    offline, basemap
+        Map options (scenario ``outputs.offline`` / ``outputs.basemap`` by
+        default); see :mod:`netplan.render`.
 
     Returns
     -------
@@ -192,7 +196,9 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
     kpis = write_csv(folder / "kpis.csv", plan.kpis if plan.kpis is not None else pd.DataFrame())
     outputs = RunOutputs(folder=folder, geopackage=gpkg, kpis=kpis, manifest=folder / "manifest.json")
     if scenario.outputs.map:
-        outputs.map = write_plan_map(plan, folder / "map.html", lang)
+        rendered = write_render_outputs(plan, folder, lang=lang, basemap=basemap, offline=offline)
+        outputs.map = rendered.pop("map")
+        outputs.extra.update(rendered)
         maps_dir = scenario.resolve(scenario.outputs.maps_dir) if scenario.outputs.maps_dir else Path("maps")
         source_map = outputs.map
         outputs.map_copy = write_with(maps_dir / f"{scenario.name}.html", lambda tmp: shutil.copyfile(source_map, tmp))

@@ -378,6 +378,7 @@ class LocateConfig(_Strict):
     access_cost_per_t_km: NonNegFloat = 1.0
     days_per_year: PositiveFloat = 365.0
     nearest_next_tier: Annotated[int, Field(ge=1)] | None = None
+    node_limit: Annotated[int, Field(ge=1)] | None = None
     unreachable: Literal["error", "exclude"] = "error"
 
 
@@ -387,6 +388,9 @@ class Outputs(_Strict):
     dir: str | None = None
     map: bool = True
     maps_dir: str | None = None
+    offline: bool = False  # one self-contained map that requests nothing (forces basemap: none)
+    basemap: Literal["osm", "amap", "tianditu", "none"] = "osm"
+    tianditu_token: str | None = Field(default=None, exclude=True)  # kept out of manifest.json
 
 
 class Scenario(_Strict):

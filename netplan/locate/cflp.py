@@ -53,9 +53,9 @@ LAGRANGIAN_RESERVE = 0.15
 LARGE_ARCS = 20_000
 # Share of the time limit the relaxation and heuristic get on large instances before the MIP.
 LARGE_LAGRANGIAN_SHARE = 0.3
-# Up to this many pairs the heuristic solves single-source assignments exactly (scipy/HiGHS MIP);
-# beyond, it rounds the transportation LP, which takes a fraction of a second.
-GAP_MIP_ARCS = 5_000
+# Up to this many pairs the heuristic solves single-source assignments exactly (scipy/HiGHS MIP, 2 s at
+# most); beyond, or when that finds nothing, it rounds the transportation LP (a fraction of a second).
+GAP_MIP_ARCS = 2_000
 _TOL = 1e-9
 _PREVIEW = 5
 
@@ -932,15 +932,21 @@ class CapacitatedLocation:
         k = rows.size
         eq = sparse.csr_array((np.ones(k), (rows, np.arange(k))), shape=(self.n, k))
         capm = sparse.csr_array((self._arc_d[keep], (cols, np.arange(k))), shape=(self.m, k))
-        exact = self.single_source and k <= GAP_MIP_ARCS
+        constraints = [optimize.LinearConstraint(eq, 1.0, 1.0), optimize.LinearConstraint(capm, -np.inf, self.capacity)]
         remaining = max(deadline - time.perf_counter(), 1.0)
-        res = optimize.milp(
-            cost,
-            integrality=np.full(k, 1 if exact else 0),
-            bounds=optimize.Bounds(0.0, 1.0),
-            constraints=[optimize.LinearConstraint(eq, 1.0, 1.0), optimize.LinearConstraint(capm, -np.inf, self.capacity)],
-            options={"time_limit": min(remaining, 10.0), "disp": False, "mip_rel_gap": 1e-6},
-        )
+        exact = self.single_source and k <= GAP_MIP_ARCS
+        res = None
+        if exact:
+            res = optimize.milp(
+                cost, integrality=np.ones(k), bounds=optimize.Bounds(0.0, 1.0), constraints=constraints,
+                options={"time_limit": min(remaining, 2.0), "disp": False, "mip_rel_gap": 1e-6},
+            )
+            exact = res.x is not None
+        if not exact:
+            res = optimize.milp(
+                cost, integrality=np.zeros(k), bounds=optimize.Bounds(0.0, 1.0), constraints=constraints,
+                options={"time_limit": min(remaining, 10.0), "disp": False},
+            )
         if res.x is None:
             return None
         xv = np.zeros(self._row.size)

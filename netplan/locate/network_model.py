@@ -236,6 +236,9 @@ class TieredNetwork:
     exclude_unreachable
         Leave out (and list in ``excluded``) demand points that no usable
         collection point can serve, instead of raising.
+    node_limit
+        Branch-and-bound node limit per MIP (SCIP): makes runs that stop
+        before optimality reproducible regardless of machine load.
     """
 
     def __init__(
@@ -247,9 +250,11 @@ class TieredNetwork:
         access_cost_per_t_km: float = 1.0,
         days_per_year: float = 365.0,
         exclude_unreachable: bool = False,
+        node_limit: int | None = None,
     ):
         self.demand = np.asarray(demand_kg, dtype=float).copy()
         self.exclude_unreachable = exclude_unreachable
+        self.node_limit = node_limit
         self.excluded: np.ndarray = np.array([], dtype=int)
         if len(tiers) not in (3, 4):
             raise ValueError(f"a network has 3 or 4 tiers, got {len(tiers)}")
@@ -437,11 +442,13 @@ class TieredNetwork:
         """
         start = time.perf_counter()
         out: dict[str, NetworkSolution] = {}
-        bottom = self._bottom_up(time_limit * (0.6 if mode == "both" else 0.9), seed, backend)
+        # With a node limit the searches end deterministically and the time limit is only a safety cap.
+        capped = self.node_limit is not None
+        bottom = self._bottom_up(time_limit * (1.0 if capped else 0.6 if mode == "both" else 0.9), seed, backend)
         tier1_bound = bottom.steps[0].get("bound", float("nan")) if bottom.steps else float("nan")
-        bound, bound_parts = self.lower_bound(tier1_bound, time_limit * 0.05, seed, backend)
+        bound, bound_parts = self.lower_bound(tier1_bound, time_limit * (1.0 if capped else 0.05), seed, backend)
         if mode in ("integrated", "both"):
-            remaining = max(time_limit - (time.perf_counter() - start), 1.0)
+            remaining = time_limit if capped else max(time_limit - (time.perf_counter() - start), 1.0)
             hint = bottom if bottom.status in ("optimal", "feasible") else None
             out["integrated"] = self._finish(self._integrated(remaining, seed, backend, hint=hint), bound, bound_parts)
         if mode in ("bottom_up", "both"):
@@ -528,7 +535,7 @@ class TieredNetwork:
         if tier.max_count is not None:
             solver.Add(sum(y) <= tier.max_count)
         solver.Minimize(sum(float(tier.open_cost[j]) * y[j] for j in range(tier.size)))
-        status, value, bound, _ = run_mip(solver, backend, time_limit, seed)
+        status, value, bound, _ = run_mip(solver, backend, time_limit, seed, node_limit=self.node_limit)
         if status == "optimal":
             return float(value)
         bound = _clean_bound(bound)
@@ -540,6 +547,8 @@ class TieredNetwork:
         levels = len(self.tiers)
         # tier 1 (thousands of binaries) is the hard step; the upper tiers are small
         budgets = [time_limit * 0.8] + [time_limit * 0.2 / (levels - 1)] * (levels - 1)
+        if self.node_limit is not None:
+            budgets = [time_limit] * levels
         open_: list[np.ndarray] = []
         links: list[np.ndarray] = []
         weights = self.demand
@@ -603,7 +612,7 @@ class TieredNetwork:
             sum(float(tier.open_cost[j]) * y[j] for j in range(m))
             + sum(float(weights[arcs.src[a]] * arcs.distance[a] * cost_per_kg_m) * x[a] for a in idx)
         )
-        status, value, bound, _ = run_mip(solver, backend, time_limit, seed)
+        status, value, bound, _ = run_mip(solver, backend, time_limit, seed, node_limit=self.node_limit)
         bound = _clean_bound(bound)
         if status not in ("optimal", "feasible"):
             return np.zeros(m, bool), np.full(len(weights), -1), status, bound
@@ -660,7 +669,7 @@ class TieredNetwork:
         for t in range(1, levels):
             arcs = self.arcs[t]
             src_tier, dst_tier = self.tiers[t - 1], self.tiers[t]
-            usable = range(len(arcs.src)) if t > 1 else np.flatnonzero(allowed[arcs.src])
+            usable = self._link_shortlist(t, hint, allowed if t == 1 else None)
             zt = {int(a): solver.BoolVar(f"z{t}_{a}") for a in usable}
             ft = {int(a): solver.NumVar(0.0, float(src_tier.capacity[arcs.src[a]]), f"f{t}_{a}") for a in usable}
             z.append(zt)
@@ -686,9 +695,9 @@ class TieredNetwork:
             objective += sum(float(arcs.distance[a] * kt) * ft[a] for a in ft)
         solver.Minimize(objective)
 
-        if hint is not None:
+        if hint is not None and backend != "HIGHS":  # ortools 9.15 crashes when HiGHS is given a hint
             self._set_hint(solver, hint, y, x, z)
-        status, _, bound, _ = run_mip(solver, backend, time_limit, seed)
+        status, _, bound, _ = run_mip(solver, backend, time_limit, seed, node_limit=self.node_limit)
         bound = _clean_bound(bound)
         if status not in ("optimal", "feasible"):
             if hint is not None:
@@ -740,6 +749,26 @@ class TieredNetwork:
         rank = np.arange(len(order)) - first[src_sorted]
         allowed[a0.dst[order[rank < nearest]]] = True
         return allowed
+
+    def _link_shortlist(self, t: int, hint: NetworkSolution | None, allowed_src: np.ndarray | None, nearest: int = 8) -> np.ndarray:
+        """Links the integrated MIP may use at level ``t``: each source's nearest few, plus the warm start's.
+
+        Like the tier-1 shortlist, this keeps the integrated MIP small; its
+        solutions stay feasible for the full model and the reported bound is
+        the full model's.
+        """
+        arcs = self.arcs[t]
+        order = np.lexsort((arcs.distance, arcs.src))
+        src_sorted = arcs.src[order]
+        first = np.searchsorted(src_sorted, np.arange(self.tiers[t - 1].size))
+        rank = np.arange(len(order)) - first[src_sorted]
+        keep = np.zeros(len(arcs.src), dtype=bool)
+        keep[order[rank < nearest]] = True
+        if hint is not None:
+            keep |= hint.links[t - 1][arcs.src] == arcs.dst
+        if allowed_src is not None:
+            keep &= allowed_src[arcs.src]
+        return np.flatnonzero(keep)
 
     def _set_hint(self, solver: pywraplp.Solver, hint: NetworkSolution, y: list, x: dict, z: list) -> None:
         variables, values = [], []

@@ -1,0 +1,160 @@
+"""Comparison pages: two or more plans side by side (``netplan compare``).
+
+Reads each run's output folder (GeoPackage, ``kpis.csv``, ``manifest.json``);
+nothing is re-solved. The page shows one map per plan in a grid; the maps
+pan, zoom and switch layers together. Beside them: the legend and a KPI
+table with one column per plan and the differences from the first (B − A,
+C − A, ...). Each map has a layer of the facilities it has and the other
+plan lacks (A is compared with B, every other plan with A), and of those it
+lacks: same tier within 10 m counts as the same facility.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Sequence
+
+from netplan.errors import NetplanError
+from netplan.render import analysis as an
+from netplan.render.basemaps import basemap as make_basemap
+from netplan.render.basemaps import tianditu_token
+from netplan.render.data import MapData
+from netplan.render.kpis import compare_html
+from netplan.render.labels import label, tier_name
+from netplan.render.layers import Context, bounds, derive, facility_layer, facility_props, legend_html, plan_layers
+from netplan.render.page import MapDocument, page
+from netplan.render.plan_map import page_config
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _union_bounds(boxes: list[list[list[float]] | None]) -> list[list[float]] | None:
+    boxes = [b for b in boxes if b]
+    if not boxes:
+        return None
+    return [[min(b[0][0] for b in boxes), min(b[0][1] for b in boxes)], [max(b[1][0] for b in boxes), max(b[1][1] for b in boxes)]]
+
+
+def _diff_layers(here, there, tiers: list[int], ctx: Context, other: str) -> list[dict]:
+    """Facilities only in this plan (badge +) and only in the other one (hollow, badge −), per tier."""
+    out = []
+    for t in tiers:
+        for frame, key, text, icon, badge in ((here, "diffadd", ctx.L("only_here"), None, "+"),
+                                              (there, "diffdel", ctx.L("only_in").format(other), "{t}-x", "-")):
+            sub = frame[frame["tier"] == t]
+            if sub.empty:
+                continue
+            name = f"{text} · {tier_name(ctx.lang, t)}"
+            spec = facility_layer(sub, t, ctx, f"{key}{t}", f"{name} ({len(sub)})", icon=icon, badge=badge)
+            spec["z"] = 95 + t
+            spec["popup"]["subtitle"] = spec["tooltip"]["subtitle"] = name
+            out.append(spec)
+    return out
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = 2 if n in (2, 4) else 3 if n != 1 else 1
+    return cols, -(-n // cols)
+
+
+def compare_map(
+    folders: Sequence[str | Path],
+    lang: str | None = None,
+    basemap: str = "osm",
+    offline: bool = False,
+    tianditu_token_: str | None = None,
+) -> MapDocument:
+    """Build the comparison page of two or more run output folders.
+
+    Parameters
+    ----------
+    folders
+        Output folders of ``netplan run`` (A, B, C, ...).
+    lang
+        ``"zh"`` or ``"en"`` (default: plan A's scenario language).
+    basemap
+        ``osm``, ``amap``, ``tianditu`` or ``none`` (as for the plan map).
+    offline
+        Request nothing from the network (forces ``basemap="none"``).
+    tianditu_token_
+        Token for Tianditu tiles (else ``TIANDITU_TOKEN``).
+
+    Returns
+    -------
+    MapDocument
+        The page.
+    """
+    if len(folders) < 2:
+        raise NetplanError("compare needs at least two output folders")
+    if len(folders) > len(LETTERS):
+        raise NetplanError(f"compare takes at most {len(LETTERS)} output folders")
+    offline = bool(offline)
+    plans = [MapData.from_folder(f) for f in folders]
+    lang = lang or plans[0].lang
+    L = lambda key: label(lang, key)  # noqa: E731
+    ctx = Context(lang, make_basemap("none" if offline else basemap, lang, offline, tianditu_token(tianditu_token_)))
+    no_tiles = ctx.basemap.key == "none"
+    tiers = list(range(1, max(len(p.tiers) for p in plans) + 1))
+    fac = []
+    for p in plans:
+        fac.append(facility_props(p, ctx) if p.facilities is not None and len(p.facilities) else None)
+
+    panels, has, boxes, only_counts = [], set(), [], []
+    for i, p in enumerate(plans):
+        layers, used = plan_layers(p, ctx, derive(p), show_roads=no_tiles, streets=no_tiles)
+        has |= used
+        other = 1 if i == 0 else 0
+        counts: dict[int, int] = {}
+        if fac[i] is not None and fac[other] is not None:
+            mine, theirs = an.facility_diff(fac[i], fac[other])
+            here, there = fac[i][mine], fac[other][theirs]
+            counts = {t: int((here["tier"] == t).sum()) for t in tiers}
+            diff_layers = _diff_layers(here, there, tiers, ctx, LETTERS[other])
+            pos = next((k for k, s in enumerate(layers) if s["group"] != "network"), len(layers))
+            layers[pos:pos] = diff_layers
+        only_counts.append(counts)
+        boxes.append(bounds(p, ctx))
+        panels.append({"el": f"np-map-{i}", "layers": layers, "bounds": None})
+    box = _union_bounds(boxes)
+    for panel in panels:
+        panel["bounds"] = box
+
+    names = [f"{p.title}" + (f" ({p.source.name})" if p.source is not None else "") for p in plans]
+    extra = []
+    for t in tiers:
+        values = [float(c[t]) if t in c else None for c in only_counts]
+        if any(v is not None for v in values):
+            extra.append((f"{tier_name(lang, t)} · {L('only_here')}", values))
+    table = compare_html([(n, p.kpis) for n, p in zip(names, plans)], tiers, lang, extra)
+    cols, rows = _grid(len(plans))
+    cells = "".join(
+        f"<div class='np-cell'><div class='np-caption'>{LETTERS[i]} · {html.escape(p.title)}"
+        f"<small>{html.escape(p.source.name if p.source is not None else '')}</small></div>"
+        f"<div id='np-map-{i}' class='np-map'></div></div>"
+        for i, p in enumerate(plans)
+    )
+    title = f"{L('compare_title')}: " + " / ".join(f"{LETTERS[i]} {p.title}" for i, p in enumerate(plans))
+    body = (
+        f"<div class='np-header'>{html.escape(L('compare_title'))}<small>{html.escape(' · '.join(LETTERS[i] + ' ' + p.name for i, p in enumerate(plans)))}</small></div>"
+        f"<div class='np-grid' style='grid-template-columns:repeat({cols},minmax(0,1fr));grid-template-rows:repeat({rows},minmax(0,1fr))'>{cells}</div>"
+        f"<div class='np-side'>{legend_html(ctx, tiers, has, diff=True)}<b>{html.escape(L('kpis'))}</b>{table}</div>"
+    )
+    config = page_config(ctx, tiers, panels, offline, collapsed=True)
+    side = 420 if len(plans) == 2 else min(420 + 110 * (len(plans) - 2), 760)
+    body = f"<style>@media (min-width: 1001px) {{ body.np-compare {{ grid-template-columns: minmax(0, 1fr) {side}px; }} }}</style>" + body
+    return page(title, lang, body, config, "np-compare")
+
+
+def write_compare_map(
+    folders: Sequence[str | Path],
+    path: str | Path,
+    lang: str | None = None,
+    basemap: str = "osm",
+    offline: bool = False,
+    tianditu_token_: str | None = None,
+) -> Path:
+    """Build the comparison page (see :func:`compare_map`) and write it atomically."""
+    return compare_map(folders, lang, basemap, offline, tianditu_token_).save(path)
+
+

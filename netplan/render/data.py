@@ -1,0 +1,286 @@
+"""What a map is drawn from: one :class:`MapData` per plan.
+
+A map can be drawn from a :class:`~netplan.plan.Plan` in memory (``netplan
+run``) or from a run's output folder (``netplan compare``): the GeoPackage,
+``kpis.csv`` and ``manifest.json``, without re-running anything. Both are
+turned into the same :class:`MapData`, so both go through one rendering path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from netplan.coords import to_wgs84
+from netplan.errors import InputDataError, NetplanError
+
+WGS84 = "EPSG:4326"
+
+
+@dataclass
+class TierInfo:
+    """The settings of one tier that maps need."""
+
+    tier: int
+    radius_m: float
+    capacity_kg_day: float = 0.0
+
+
+@dataclass
+class MapData:
+    """Layers, KPIs and settings of one plan, all in WGS-84.
+
+    Attributes
+    ----------
+    name, title, lang
+        Scenario name, display title and default language.
+    tiers
+        Tier settings (radius, capacity).
+    demand, demand_areas, sites, facilities, assignments, routes
+        The plan's layers (None when absent).
+    roads, walkways
+        Edges of the truck and walk graphs (``u, v, length, highway, name``).
+    restrictions
+        Restricted-traffic zones (polygons) and restricted ways (lines):
+        ``name, hours, min_weight_t, geometry``.
+    kpis
+        The KPI table (``section, key, value, unit``).
+    source
+        The output folder it was read from, if any.
+    """
+
+    name: str
+    title: str
+    lang: str
+    tiers: list[TierInfo]
+    demand: gpd.GeoDataFrame
+    demand_areas: gpd.GeoDataFrame | None = None
+    sites: gpd.GeoDataFrame | None = None
+    facilities: gpd.GeoDataFrame | None = None
+    assignments: gpd.GeoDataFrame | None = None
+    routes: gpd.GeoDataFrame | None = None
+    roads: gpd.GeoDataFrame | None = None
+    walkways: gpd.GeoDataFrame | None = None
+    restrictions: gpd.GeoDataFrame | None = None
+    kpis: pd.DataFrame | None = None
+    source: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def kpi(self, section: str, key: str) -> Any:
+        """One KPI value (raises KeyError when absent)."""
+        if self.kpis is None:
+            raise KeyError("no KPIs")
+        row = self.kpis[(self.kpis["section"] == section) & (self.kpis["key"] == key)]
+        if row.empty:
+            raise KeyError(f"{section}.{key}")
+        return row["value"].iloc[0]
+
+    def tier(self, number: int) -> TierInfo:
+        """The settings of tier ``number``."""
+        return self.tiers[number - 1]
+
+    @classmethod
+    def from_plan(cls, plan: Any) -> "MapData":
+        """Gather a plan's layers (the city graphs give roads and walkways)."""
+        sc = plan.scenario
+        roads = _edges(plan.city.network("drive").edges())
+        walkways = _edges(plan.city.network("walk").edges())
+        restrictions = restriction_layer([r.model_dump(mode="json") for r in sc.restrictions], sc.base_dir, roads)
+        return cls(
+            name=sc.name,
+            title=sc.title or sc.name,
+            lang=sc.lang,
+            tiers=[TierInfo(t.tier, float(t.radius_m), float(t.capacity_kg_day)) for t in sc.tiers],
+            demand=plan.demand,
+            demand_areas=plan.demand_areas,
+            sites=plan.sites,
+            facilities=plan.facilities,
+            assignments=plan.assignments,
+            routes=plan.routes,
+            roads=roads,
+            walkways=walkways,
+            restrictions=restrictions,
+            kpis=plan.kpis,
+        )
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "MapData":
+        """Read a ``netplan run`` output folder (GeoPackage, kpis.csv, manifest.json).
+
+        Raises
+        ------
+        NetplanError
+            When the folder is not a netplan output folder.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InputDataError("not a folder (expected an output folder of 'netplan run')", folder)
+        manifest_path = folder / "manifest.json"
+        if not manifest_path.is_file():
+            raise InputDataError("manifest.json not found: expected an output folder of 'netplan run'", folder)
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputDataError(f"not valid JSON: {exc}", manifest_path) from None
+        settings = manifest.get("settings") or {}
+        name = str(manifest.get("scenario") or settings.get("name") or folder.name)
+        gpkg = folder / f"{name}.gpkg"
+        if not gpkg.is_file():
+            found = sorted(folder.glob("*.gpkg"))
+            if len(found) != 1:
+                raise InputDataError(f"expected the run's GeoPackage {gpkg.name} in the folder", folder)
+            gpkg = found[0]
+        try:
+            available = {layer for layer, _ in pyogrio.list_layers(gpkg)}
+        except Exception as exc:  # pyogrio raises its own DataSourceError
+            raise InputDataError(f"cannot read the GeoPackage: {exc}", gpkg) from None
+
+        def layer(name: str) -> gpd.GeoDataFrame | None:
+            if name not in available:
+                return None
+            frame = gpd.read_file(gpkg, layer=name, engine="pyogrio")
+            return frame.to_crs(WGS84) if frame.crs is not None and not frame.crs.equals(WGS84) else frame
+
+        demand = layer("demand")
+        if demand is None:
+            raise InputDataError("the GeoPackage has no 'demand' layer", gpkg)
+        kpis = None
+        if (folder / "kpis.csv").is_file():
+            kpis = read_kpis(folder / "kpis.csv")
+        tiers = [TierInfo(int(t["tier"]), float(t["radius_m"]), float(t.get("capacity_kg_day") or 0.0)) for t in settings.get("tiers", [])]
+        if not tiers:
+            raise InputDataError("manifest.json has no tier settings", manifest_path)
+        base = None
+        for item in manifest.get("inputs", []):
+            if item.get("role") == "scenario":
+                base = Path(item["path"]).parent
+        roads = layer("roads")
+        return cls(
+            name=name,
+            title=str(manifest.get("title") or settings.get("title") or name),
+            lang=str(settings.get("lang") or "zh"),
+            tiers=tiers,
+            demand=demand,
+            demand_areas=layer("demand_areas"),
+            sites=layer("sites"),
+            facilities=layer("facilities"),
+            assignments=layer("assignments"),
+            routes=layer("routes"),
+            roads=roads,
+            walkways=layer("walkways"),
+            restrictions=restriction_layer(settings.get("restrictions") or [], base or folder, roads),
+            kpis=kpis,
+            source=folder,
+        )
+
+
+def read_kpis(path: str | Path) -> pd.DataFrame:
+    """Read a ``kpis.csv``: numbers become floats, everything else stays text."""
+    frame = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    missing = {"section", "key", "value"} - set(frame.columns)
+    if missing:
+        raise InputDataError(f"expected columns section, key, value, unit; missing {sorted(missing)}", path)
+
+    def value(text: str) -> Any:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+    frame["value"] = frame["value"].map(value).astype(object)
+    if "unit" not in frame.columns:
+        frame["unit"] = ""
+    return frame
+
+
+def _edges(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Graph edges as a WGS-84 layer with the columns maps need."""
+    out = edges.to_crs(WGS84).reset_index()
+    keep = [c for c in ("u", "v", "length", "highway", "name", "osmid") if c in out.columns]
+    out = out[keep + ["geometry"]].copy()
+    for col in ("highway", "name", "osmid"):
+        if col in out.columns:
+            out[col] = out[col].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, tuple)) else v)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=WGS84)
+
+
+def _osm_ids(value: Any) -> set[int]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return set()
+    if isinstance(value, (list, tuple)):
+        return {int(v) for v in value}
+    return {int(v) for v in re.findall(r"-?\d+", str(value))}
+
+
+def restriction_layer(restrictions: list[dict], base_dir: str | Path | None, roads: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """Restricted-traffic zones and ways as one WGS-84 layer.
+
+    Parameters
+    ----------
+    restrictions
+        The scenario's ``restrictions`` entries as dicts (``name, hours,
+        min_weight_t, zone: {polygon | path, layer, crs}, osm_ways``).
+    base_dir
+        Folder that relative zone paths are resolved against.
+    roads
+        The truck graph's edges, for restrictions given as OSM way ids.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame or None
+        ``name, hours, min_weight_t, kind ("zone" | "ways"), geometry``.
+    """
+    rows = []
+    for item in restrictions:
+        hours = ", ".join(item.get("hours") or [])
+        common = {"name": item.get("name", ""), "hours": hours, "min_weight_t": float(item.get("min_weight_t") or 0.0)}
+        zone = item.get("zone")
+        if zone:
+            geom = _zone_geometry(zone, base_dir)
+            if geom is not None and not geom.is_empty:
+                rows.append({**common, "kind": "zone", "geometry": geom})
+        ways = item.get("osm_ways")
+        if ways and roads is not None and "osmid" in roads.columns:
+            wanted = {int(w) for w in ways}
+            hit = roads[roads["osmid"].map(lambda v: bool(_osm_ids(v) & wanted))]
+            if len(hit):
+                rows.append({**common, "kind": "ways", "geometry": shapely.union_all(hit.geometry.to_numpy())})
+    if not rows:
+        return None
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
+
+
+def _zone_geometry(zone: dict, base_dir: str | Path | None) -> shapely.Geometry | None:
+    crs = zone.get("crs")
+    if zone.get("polygon"):
+        xy = np.asarray(zone["polygon"], dtype=float)
+        if crs:
+            lon, lat = to_wgs84(xy[:, 0], xy[:, 1], crs)
+            xy = np.column_stack([lon, lat])
+        return shapely.make_valid(shapely.Polygon(xy))
+    path = zone.get("path")
+    if not path:
+        return None
+    p = Path(path).expanduser()
+    if not p.is_absolute() and base_dir is not None:
+        p = Path(base_dir) / p
+    if not p.is_file():
+        raise NetplanError("restriction zone file not found", p)
+    frame = gpd.read_file(p, layer=zone.get("layer"), engine="pyogrio")
+    geoms = frame.geometry
+    if crs and str(crs).lower().replace("-", "") in ("gcj02", "bd09"):
+        geoms = gpd.GeoSeries(shapely.transform(geoms.to_numpy(), lambda c: np.column_stack(to_wgs84(c[:, 0], c[:, 1], crs))), crs=WGS84)
+    elif crs and frame.crs is None:
+        geoms = geoms.set_crs(crs).to_crs(WGS84)
+    elif frame.crs is not None:
+        geoms = geoms.to_crs(WGS84)
+    return shapely.union_all(geoms.to_numpy())
