@@ -31,6 +31,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         scenario.seed = args.seed
     if args.tianditu_token:
         scenario.outputs.tianditu_token = args.tianditu_token
+    if scenario.outputs.map:
+        from netplan.render.plan_map import check_options
+
+        check_options(scenario, args.basemap, args.offline)
     start = time.perf_counter()
     plan = build_plan(scenario, progress=_progress)
     outputs = write_outputs(plan, args.out, lang=args.lang, progress=_progress, offline=args.offline, basemap=args.basemap)

@@ -176,7 +176,7 @@ def run_mip(
     params = {
         "SCIP": f"randomization/randomseedshift = {seed}\nparallel/maxnthreads = {threads}\n"
         + (f"limits/totalnodes = {int(node_limit)}\n" if node_limit else ""),
-        "HIGHS": f"random_seed={seed}\nthreads={threads}\n",
+        "HIGHS": f"random_seed={seed}\nthreads={threads}\noutput_flag=false\n",
         "CP_SAT": f"random_seed:{seed} num_workers:{max(threads, 1)}",
         "CBC": "",
     }.get(backend, "")

@@ -542,7 +542,7 @@ class CapacitatedLocation:
         details["mip_arcs"] = int(arcs.size)
         details["build_s"] = round(time.perf_counter() - t0, 3)
         budget = max(deadline - time.perf_counter(), 0.05)
-        status, obj, bound, secs = run_mip(_TightSolve(mip, backend), backend, budget, seed)
+        status, obj, bound, secs = run_mip(mip, backend, budget, seed, mip_gap=MIP_GAP)
         details.update(mip_status=status, mip_objective=obj, mip_bound=bound, mip_s=round(secs, 3))
         if status not in ("optimal", "feasible"):
             return status, None, bound
@@ -1016,32 +1016,6 @@ class _Solution:
         self.assignment = assignment
         self.flows = flows
         self.objective = objective
-
-
-class _TightSolve:
-    """A pywraplp solver seen through ``run_mip``, but solved with ``MIP_GAP`` and quiet.
-
-    ``run_mip`` calls ``Solve()`` without parameters (pywraplp's default gap
-    is 1e-4) and sets the backend's parameter string itself; this wrapper
-    adds the gap and the backend's silence flag without touching base.py.
-    """
-
-    _EXTRA = {"HIGHS": "output_flag=false\n"}
-
-    def __init__(self, solver: pywraplp.Solver, backend: str):
-        self._solver = solver
-        self._backend = backend
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._solver, name)
-
-    def SetSolverSpecificParametersAsString(self, params: str) -> bool:  # noqa: N802 (pywraplp's name)
-        return self._solver.SetSolverSpecificParametersAsString(params + self._EXTRA.get(self._backend, ""))
-
-    def Solve(self) -> int:  # noqa: N802 (pywraplp's name)
-        params = pywraplp.MPSolverParameters()
-        params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, MIP_GAP)
-        return self._solver.Solve(params)
 
 
 def _vector(values: Any, size: int, what: str) -> np.ndarray:

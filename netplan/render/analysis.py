@@ -182,7 +182,13 @@ def service_areas(graph: WalkGraph | None, facilities: gpd.GeoDataFrame, radius_
         return gpd.GeoDataFrame({"site_id": facilities["site_id"].to_numpy(), "method": "circle"}, geometry=circles.to_numpy(), crs=WGS84)
     nodes = graph.index(facilities["walk_node"].to_numpy())
     offsets = facilities["walk_offset_m"].fillna(0.0).to_numpy(float) if "walk_offset_m" in facilities.columns else np.zeros(len(facilities))
-    geoms = [graph.reach(int(n), float(o), radius_m) for n, o in zip(nodes, offsets)]
+    points = shapely.get_coordinates(facilities.to_crs(graph.crs).geometry.to_numpy())
+    geoms = []
+    for n, o, xy in zip(nodes, offsets, points):
+        area = graph.reach(int(n), float(o), radius_m)
+        if n >= 0:  # the site itself stands off the street: join it to its node so its icon sits inside its area
+            area = shapely.union(area, shapely.LineString([graph.xy[n], xy]).buffer(STRIP_M / 2, quad_segs=2))
+        geoms.append(area)
     return gpd.GeoDataFrame({"site_id": facilities["site_id"].to_numpy(), "method": "walk"}, geometry=_to_wgs84(geoms, graph.crs), crs=WGS84)
 
 

@@ -132,6 +132,13 @@ LABELS: dict[str, dict[str, str]] = {
         "diff_only_count": "仅{}有的{}",
         "plan_letter": "方案{}",
         "catchment_generic": "上级设施服务片区",
+        "basemap_osm": "OpenStreetMap",
+        "basemap_amap": "高德地图",
+        "basemap_tianditu": "天地图",
+        "method_buildings": "按建筑面积估算",
+        "method_floor_area_ratio": "按容积率估算",
+        "method_households_per_ha": "按户密度估算",
+        "method_table": "用户数据",
     },
     "en": {
         "tier1": "Collection point",
@@ -262,6 +269,13 @@ LABELS: dict[str, dict[str, str]] = {
         "diff_only_count": "{1} only in {0}",
         "plan_letter": "Plan {}",
         "catchment_generic": "Catchment of a higher tier",
+        "basemap_osm": "OpenStreetMap",
+        "basemap_amap": "AMap (Gaode)",
+        "basemap_tianditu": "Tianditu",
+        "method_buildings": "from building footprints",
+        "method_floor_area_ratio": "from floor area ratio",
+        "method_households_per_ha": "from household density",
+        "method_table": "user table",
     },
 }
 

@@ -27,6 +27,7 @@ from netplan.render.basemaps import Basemap
 from netplan.render.data import MapData
 from netplan.render.labels import (
     DEMAND_COLOUR,
+    LABELS,
     RESTRICTED_COLOUR,
     TIER_COLOURS,
     TIER_SHAPES,
@@ -296,14 +297,14 @@ def derive(data: MapData) -> Derived:
     return Derived(graph, nearest, uncovered, service, catch, sited)
 
 
-def _names(frame: pd.DataFrame, ctx: Context) -> pd.Series:
+def _names(frame: pd.DataFrame) -> pd.Series:
     return frame["name"].astype(object).where(frame["name"].notna(), None) if "name" in frame.columns else pd.Series(None, index=frame.index)
 
 
 def facility_props(data: MapData, ctx: Context) -> gpd.GeoDataFrame:
     """Facilities with the numbers their popups show."""
     fac = data.facilities.copy()
-    fac["name"] = _names(fac, ctx)
+    fac["name"] = _names(fac)
     by_id = {(int(t), int(s)): (n if n else f"#{int(s)}") for t, s, n in zip(fac["tier"], fac["site_id"], fac["name"])}
     if "next_site_id" in fac.columns:
         fac["sends_to"] = [by_id.get((int(t) + 1, int(n))) if n == n and n is not None and n >= 0 else None for t, n in zip(fac["tier"], fac["next_site_id"])]
@@ -312,7 +313,9 @@ def facility_props(data: MapData, ctx: Context) -> gpd.GeoDataFrame:
         fac["members"] = fac["members"].astype(float)
     if "utilisation" in fac.columns:
         fac["utilisation_pct"] = fac["utilisation"].astype(float) * 100
-    fac["status_text"] = fac["status"].map(lambda s: status_label(ctx.lang, s)) if "status" in fac.columns else None
+    existing = fac["existing"].astype(bool) if "existing" in fac.columns else pd.Series(False, index=fac.index)
+    status = fac["status"].map(lambda s: status_label(ctx.lang, s)) if "status" in fac.columns else pd.Series("", index=fac.index)
+    fac["status_text"] = status.where(existing, ctx.L("new_facility"))
     fac["fusion_text"] = fac["fusion"].map(lambda v: ctx.L("yes") if bool(v) else ctx.L("no")) if "fusion" in fac.columns else None
     asg = data.assignments
     if asg is not None and len(asg) and "households" in data.demand.columns:
@@ -354,7 +357,7 @@ def facility_layer(fac: gpd.GeoDataFrame, t: int, ctx: Context, layer_id: str, n
     return spec
 
 
-def plan_layers(data: MapData, ctx: Context, derived: Derived, prefix: str = "", show_roads: bool = False, streets: bool = False) -> tuple[list[dict], set[str]]:
+def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool = False, streets: bool = False) -> tuple[list[dict], set[str]]:
     """Every layer of one plan, in the order the layer control lists them.
 
     Returns
@@ -377,7 +380,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, prefix: str = "",
             if sub.empty:
                 continue
             name = L("fac_layer").format(name=tier_name(lang, t), n=len(sub), k=int((~sub["existing"].astype(bool)).sum()))
-            layers.append(facility_layer(sub, t, ctx, f"{prefix}fac{t}", name))
+            layers.append(facility_layer(sub, t, ctx, f"fac{t}", name))
     asg = data.assignments
     if asg is not None and len(asg):
         levels = [("demand-t1", L("link_demand"), 1, 0.9, 0.45)]
@@ -388,7 +391,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, prefix: str = "",
                 continue
             sub = sub.assign(level_text=name)
             layers.append({
-                "id": f"{prefix}link{t}", "group": "network", "name": name, "show": True, "kind": "lines", "z": 40 + t,
+                "id": f"link{t}", "group": "network", "name": name, "show": True, "kind": "lines", "z": 40 + t,
                 "data": encode_lines(sub, {"level_text": 0, "kg_day": 1, "distance_m": 0, "from_id": 0, "to_id": 0}, ctx.shift),
                 "style": {"color": TIER_COLOURS[t], "weight": weight, "opacity": opacity},
                 "popup": {"title": "level_text", "fields": _fields(ctx, [("kg_day", "kg_day", "f1"), ("distance_m", "distance_m", "int")])},
@@ -406,7 +409,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, prefix: str = "",
         cols = {c: 1 for c in scalar}
         cols["_colour"] = 0
         layers.append({
-            "id": f"{prefix}routes", "group": "network", "name": f"{L('routes')} ({len(routes)})", "show": True, "kind": "lines", "z": 50,
+            "id": f"routes", "group": "network", "name": f"{L('routes')} ({len(routes)})", "show": True, "kind": "lines", "z": 50,
             "data": encode_geojson(routes, cols, ctx.shift, 6),
             "style": {"weight": 3.5, "opacity": 0.85}, "colorProp": "_colour",
             "popup": {"title": vehicle_col or "", "fields": [[c, L(c) if c in ("vehicle", "stops") else c, "auto"] for c in scalar]},
@@ -419,7 +422,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, prefix: str = "",
         sa = derived.service.merge(fac[fac["tier"] == 1][["site_id", "name", "served_households"] if "served_households" in fac.columns else ["site_id", "name"]], on="site_id", how="left")
         sa["radius_m"] = data.tier(1).radius_m
         layers.append({
-            "id": f"{prefix}service", "group": "coverage", "name": f"{L('service_areas')} ({data.tier(1).radius_m:g} m)", "show": True,
+            "id": f"service", "group": "coverage", "name": f"{L('service_areas')} ({data.tier(1).radius_m:g} m)", "show": True,
             "kind": "areas", "z": 30, "data": encode_geojson(sa, {"site_id": 0, "name": 0, "radius_m": 0, "served_households": 0}, ctx.shift, 5),
             "style": {"color": TIER_COLOURS[1], "weight": 1, "opacity": 0.6, "fillColor": TIER_COLOURS[1], "fillOpacity": 0.1},
             "popup": {"title": "name", "subtitle": L("service_area"), "fields": _fields(ctx, [("site_id", "site_id", "int"), ("radius_m", "radius_m", "int"), ("served_households", "served_households", "int")])},
@@ -428,7 +431,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, prefix: str = "",
     for t, frame in sorted(derived.catchments.items()):
         frame = frame.merge(fac[fac["tier"] == t][["site_id", "name"]], on="site_id", how="left")
         layers.append({
-            "id": f"{prefix}catch{t}", "group": "coverage", "name": L("catch_layer").format(name=tier_name(lang, t)), "show": t == 2,
+            "id": f"catch{t}", "group": "coverage", "name": L("catch_layer").format(name=tier_name(lang, t)), "show": t == 2,
             "kind": "areas", "z": 28 - t, "data": encode_geojson(frame, {"site_id": 0, "name": 0, "members": 0}, ctx.shift, 5),
             "style": {"color": TIER_COLOURS[t], "weight": 2, "opacity": 0.8, "dashArray": "6 4", "fillColor": TIER_COLOURS[t], "fillOpacity": 0.04},
             "popup": {"title": "name", "subtitle": L("catch_layer").format(name=tier_name(lang, t)), "fields": _fields(ctx, [("site_id", "site_id", "int"), ("members", "members", "int")])},
@@ -440,7 +443,9 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, prefix: str = "",
         first = asg[asg["level"] == "demand-t1"]
         served_by = {int(d): names.get(int(s), f"#{int(s)}") for d, s in zip(first["from_id"], first["to_id"])}
     pts = demand.copy()
-    pts["name"] = _names(pts, ctx)
+    pts["name"] = _names(pts)
+    if "method" in pts.columns:
+        pts["method"] = pts["method"].map(lambda m: LABELS[lang].get(f"method_{m}", m) if isinstance(m, str) else m)
     pts["nearest_m"] = np.where(np.isfinite(derived.nearest), derived.nearest, np.nan)
     if "demand_id" in pts.columns:
         pts["served_by"] = pts["demand_id"].map(lambda d: served_by.get(int(d)))
@@ -448,7 +453,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, prefix: str = "",
     if len(unc):
         unc = unc.assign(note=L("demand_uncovered_note"))
         layers.append({
-            "id": f"{prefix}uncovered", "group": "coverage", "name": f"{L('uncovered')} ({len(unc)})", "show": True, "kind": "circles", "z": 70,
+            "id": f"uncovered", "group": "coverage", "name": f"{L('uncovered')} ({len(unc)})", "show": True, "kind": "circles", "z": 70,
             "data": encode_points(unc, {"name": 0, "households": 0, "nearest_m": 0, "note": 0}, ctx.shift),
             "style": {"radius": 9, "color": "#000000", "weight": 2.5, "dashArray": "3 3", "fill": True, "fillColor": "#ffeb3b", "fillOpacity": 0.35},
             "popup": {"title": "name", "subtitle": L("uncovered"), "fields": _fields(ctx, [("households", "households", "int"), ("nearest_m", "nearest_m", "int"), ("note", "status", "text")])},
@@ -462,7 +467,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, prefix: str = "",
     if "snap_ok" not in pts.columns:
         pts["snap_ok"] = True
     layers.append({
-        "id": f"{prefix}demand", "group": "demand", "name": f"{L('demand')} ({len(pts):,})", "show": True, "kind": "circles", "z": 60,
+        "id": f"demand", "group": "demand", "name": f"{L('demand')} ({len(pts):,})", "show": True, "kind": "circles", "z": 60,
         "data": encode_points(pts, {"name": 0, "households": 0, "kg_day": 1, "method": 0, "snap_m": 0, "nearest_m": 0, "served_by": 0, "snap_ok": 0, "r": 1}, ctx.shift),
         "style": {"color": DEMAND_COLOUR, "weight": 0.8 if big else 1, "fillColor": "#ef5350", "fillOpacity": 0.6},
         "radiusProp": "r",
@@ -475,9 +480,9 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, prefix: str = "",
     has.add("demand")
     if data.demand_areas is not None and len(data.demand_areas):
         areas = data.demand_areas.copy()
-        areas["name"] = _names(areas, ctx)
+        areas["name"] = _names(areas)
         layers.append({
-            "id": f"{prefix}compounds", "group": "demand", "name": f"{L('compounds')} ({len(areas):,})", "show": True, "kind": "areas", "z": 20,
+            "id": f"compounds", "group": "demand", "name": f"{L('compounds')} ({len(areas):,})", "show": True, "kind": "areas", "z": 20,
             "data": encode_geojson(areas, {"name": 0, "households": 0}, ctx.shift, 5),
             "style": {"color": DEMAND_COLOUR, "weight": 0.8, "opacity": 0.6, "fillColor": DEMAND_COLOUR, "fillOpacity": 0.05},
             "popup": {"title": "name", "subtitle": L("compounds"), "fields": _fields(ctx, [("households", "households", "int")])},
@@ -494,7 +499,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, prefix: str = "",
             if kind == "ways":
                 style = {"color": RESTRICTED_COLOUR, "weight": 4, "opacity": 0.7}
             layers.append({
-                "id": f"{prefix}{key}", "group": "context", "name": f"{L(key)} ({len(sub)})", "show": True,
+                "id": f"{key}", "group": "context", "name": f"{L(key)} ({len(sub)})", "show": True,
                 "kind": "areas" if kind == "zone" else "lines", "z": 10 if kind == "zone" else 45,
                 "data": encode_geojson(sub, {"name": 0, "hours": 0, "min_weight_t": 1}, ctx.shift, 5), "style": style,
                 "popup": {"title": "name", "subtitle": L(key), "fields": _fields(ctx, [("hours", "hours", "text"), ("min_weight_t", "min_weight_t", "f1")])},
@@ -510,12 +515,12 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, prefix: str = "",
             sub = sites[sites[col].astype(bool)].copy()
             if sub.empty:
                 continue
-            sub["name"] = _names(sub, ctx)
+            sub["name"] = _names(sub)
             sub["status_text"] = sub["status"].map(lambda s: status_label(lang, s)) if "status" in sub.columns else None
             existing = sub["existing"].astype(bool) if "existing" in sub.columns else pd.Series(False, index=sub.index)
             sub["existing"] = existing
             layers.append({
-                "id": f"{prefix}cand{t}", "group": "context",
+                "id": f"cand{t}", "group": "context",
                 "name": L("cand_layer").format(name=tier_name(lang, t), c=int((~existing).sum()), e=int(existing.sum())),
                 "show": not derived.sited and (t > 1 or len(sub) < 1500), "kind": "circles", "z": 80,
                 "data": encode_points(sub, {"site_id": 0, "name": 0, "source": 0, "status_text": 0, "tiers": 0, "existing": 0}, ctx.shift),

@@ -44,13 +44,21 @@ def render_options(plan: Any, lang: str | None = None, basemap: str | None = Non
     }
 
 
+def check_options(scenario: Any, basemap: str | None = None, offline: bool | None = None, token: str | None = None) -> None:
+    """Fail early (before any solving) on map options that cannot work, e.g. Tianditu without a token."""
+    from types import SimpleNamespace
+
+    opts = render_options(SimpleNamespace(scenario=scenario), None, basemap, offline, token)
+    make_basemap(opts["basemap"], opts["lang"], opts["offline"], opts["token"])
+
+
 def page_config(ctx: Context, tiers: list[int], panels: list[dict], offline: bool, collapsed: bool) -> dict[str, Any]:
     """The configuration ``netplan.init`` reads."""
     L = ctx.L
     return {
         "lang": ctx.lang,
         "labels": {"yes": L("yes"), "no": L("no"), "unnamed": L("unnamed")},
-        "basemap": {"name": ctx.basemap.key, "tiles": ctx.basemap.tiles, "attribution": ctx.basemap.attribution},
+        "basemap": {"name": L(f"basemap_{ctx.basemap.key}"), "tiles": ctx.basemap.tiles, "attribution": ctx.basemap.attribution},
         "offline": offline,
         "icons": icon_table(tiers),
         "iconSizes": {str(t): s for t, s in ICON_SIZES.items()},
