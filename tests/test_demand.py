@@ -45,7 +45,9 @@ def _area(city, geom) -> float:
 def test_households_by_hand(toy_city):
     cfg = DemandConfig()
     points, areas = demand_from_osm(toy_city, cfg)
-    by_name = points.set_index("name")
+    # large compounds are split into parts: compare per compound, summed over its parts
+    by_name = points.groupby("name").agg(households=("households", "sum"), method=("method", "first"),
+                                         buildings=("buildings", "first"), parts=("parts", "first"))
     feats = toy_city.features.set_index("name")
     # A: buildings cover >= 10 %, so households = floor area x 0.8 / 90 m2 over its two apartment blocks.
     blocks = toy_city.features[toy_city.features["building"] == "apartments"]
@@ -60,6 +62,14 @@ def test_households_by_hand(toy_city):
     # C encloses B: only C's own area counts, so B's homes are not counted twice.
     area_c = _area(toy_city, feats.loc["丙小区", "geometry"])
     assert by_name.loc["丙小区", "households"] == pytest.approx((area_c - area_b) * 2.0 * 0.8 / 90, rel=1e-4)
+    # 丙小区 (about 1,090 households) exceeds max_households_per_point (400): ceil(1090 / 400) = 3 equal parts
+    parts = points[points["name"] == "丙小区"]
+    expected_parts = int(np.ceil(by_name.loc["丙小区", "households"] / 400))
+    assert expected_parts == 3
+    assert len(parts) == by_name.loc["丙小区", "parts"] == expected_parts
+    assert parts["households"].nunique() == 1
+    own_c = areas[areas["name"] == "丙小区"].geometry.iloc[0]
+    assert parts.within(own_c).all()
     # The lone house (100 m2, 2 levels) is a demand point; building=yes and the school are not.
     lone = points[points["source"] == "building"]
     assert len(lone) == 1
@@ -72,7 +82,7 @@ def test_households_by_hand(toy_city):
 
 def test_density_setting_replaces_floor_area_ratio(toy_city):
     points, _ = demand_from_osm(toy_city, DemandConfig(osm={"households_per_ha": 150}))
-    row = points.set_index("name").loc["乙小区"]
+    row = points.set_index("name").loc["乙小区"]  # small: one point
     area_b = _area(toy_city, toy_city.features.set_index("name").loc["乙小区", "geometry"])
     assert row["method"] == "density"
     assert row["households"] == pytest.approx(area_b / 10_000 * 150, rel=1e-6)
@@ -95,10 +105,14 @@ def test_chengdu_totals_and_no_double_counting(chengdu_run, chengdu):
     assert plan.kpi("demand", "households") == pytest.approx(demand["households"].sum(), rel=1e-6)
     compounds = demand[demand["source"] == "compound"]
     buildings = demand[demand["source"] == "building"]
-    assert len(compounds) == 186 and len(buildings) > 0
+    assert compounds["osm_id"].nunique() == 186 and len(buildings) > 0
+    # split compounds: parts share the compound's households equally and no part exceeds the cap
+    assert (demand["households"] <= plan.scenario.demand.osm.max_households_per_point + 1e-9).all()
+    sizes = compounds.groupby("osm_id")["parts"].agg(["first", "size"])
+    assert (sizes["first"] == sizes["size"]).all()
     assert demand["households"].sum() == pytest.approx(compounds["households"].sum() + buildings["households"].sum())
     # Stand-alone buildings lie outside every compound; compounds are disjoint.
-    areas = plan.demand_areas.to_crs(chengdu.crs)
+    areas = plan.demand_areas[plan.demand_areas["kind"] == "compound"].to_crs(chengdu.crs)
     union = shapely.union_all(areas.geometry.to_numpy())
     assert areas.area.sum() == pytest.approx(union.area, rel=1e-6)
     lone = buildings.to_crs(chengdu.crs)
