@@ -132,6 +132,7 @@ def main() -> int:
     from netplan.render import plan_map
 
     data, source = real_plan(args.folder)
+    load_before = os.getloadavg()[0]
     rows = []
     tmp = Path(tempfile.mkdtemp(prefix="map_bench_"))
     with sync_playwright() as pw:
@@ -158,6 +159,7 @@ def main() -> int:
         f"- plan: {source}; its demand layer replaced by N synthetic points (seed {args.seed}), each assigned to its nearest open collection point",
         "- page: `plan_map(..., offline=True)`: everything inlined, no basemap, streets and roads drawn from the city graph",
         f"- times: median of {args.runs} loads over file:// in fresh contexts, from navigation start",
+        f"- machine load (1-min load average, other jobs included): {load_before:.1f} before the measurements, {os.getloadavg()[0]:.1f} after",
         "",
         "| demand points | HTML size | render (Python) | `load` event | layers drawn | JS errors |",
         "|---:|---:|---:|---:|---:|---:|",

@@ -57,7 +57,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if outputs.map_copy is not None:
         print(f"  map copy:      {outputs.map_copy.resolve()}")
     for path in outputs.extra.values():
-        print(f"  figure:        {path.resolve()}")
+        print(f"  {path.name + ':':<15}{path.resolve()}")
     return 0
 
 

@@ -251,7 +251,7 @@ def restriction_layer(restrictions: list[dict], base_dir: str | Path | None, roa
         ways = item.get("osm_ways")
         if ways and roads is not None and "osmid" in roads.columns:
             wanted = {int(w) for w in ways}
-            hit = roads[roads["osmid"].map(lambda v: bool(_osm_ids(v) & wanted))]
+            hit = roads[roads["osmid"].map(lambda v, wanted=wanted: bool(_osm_ids(v) & wanted))]
             if len(hit):
                 rows.append({**common, "kind": "ways", "geometry": shapely.union_all(hit.geometry.to_numpy())})
     if not rows:

@@ -409,7 +409,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool 
         cols = {c: 1 for c in scalar}
         cols["_colour"] = 0
         layers.append({
-            "id": f"routes", "group": "network", "name": f"{L('routes')} ({len(routes)})", "show": True, "kind": "lines", "z": 50,
+            "id": "routes", "group": "network", "name": f"{L('routes')} ({len(routes)})", "show": True, "kind": "lines", "z": 50,
             "data": encode_geojson(routes, cols, ctx.shift, 6),
             "style": {"weight": 3.5, "opacity": 0.85}, "colorProp": "_colour",
             "popup": {"title": vehicle_col or "", "fields": [[c, L(c) if c in ("vehicle", "stops") else c, "auto"] for c in scalar]},
@@ -422,7 +422,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool 
         sa = derived.service.merge(fac[fac["tier"] == 1][["site_id", "name", "served_households"] if "served_households" in fac.columns else ["site_id", "name"]], on="site_id", how="left")
         sa["radius_m"] = data.tier(1).radius_m
         layers.append({
-            "id": f"service", "group": "coverage", "name": f"{L('service_areas')} ({data.tier(1).radius_m:g} m)", "show": True,
+            "id": "service", "group": "coverage", "name": f"{L('service_areas')} ({data.tier(1).radius_m:g} m)", "show": True,
             "kind": "areas", "z": 30, "data": encode_geojson(sa, {"site_id": 0, "name": 0, "radius_m": 0, "served_households": 0}, ctx.shift, 5),
             "style": {"color": TIER_COLOURS[1], "weight": 1, "opacity": 0.6, "fillColor": TIER_COLOURS[1], "fillOpacity": 0.1},
             "popup": {"title": "name", "subtitle": L("service_area"), "fields": _fields(ctx, [("site_id", "site_id", "int"), ("radius_m", "radius_m", "int"), ("served_households", "served_households", "int")])},
@@ -453,7 +453,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool 
     if len(unc):
         unc = unc.assign(note=L("demand_uncovered_note"))
         layers.append({
-            "id": f"uncovered", "group": "coverage", "name": f"{L('uncovered')} ({len(unc)})", "show": True, "kind": "circles", "z": 70,
+            "id": "uncovered", "group": "coverage", "name": f"{L('uncovered')} ({len(unc)})", "show": True, "kind": "circles", "z": 70,
             "data": encode_points(unc, {"name": 0, "households": 0, "nearest_m": 0, "note": 0}, ctx.shift),
             "style": {"radius": 9, "color": "#000000", "weight": 2.5, "dashArray": "3 3", "fill": True, "fillColor": "#ffeb3b", "fillOpacity": 0.35},
             "popup": {"title": "name", "subtitle": L("uncovered"), "fields": _fields(ctx, [("households", "households", "int"), ("nearest_m", "nearest_m", "int"), ("note", "status", "text")])},
@@ -467,7 +467,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool 
     if "snap_ok" not in pts.columns:
         pts["snap_ok"] = True
     layers.append({
-        "id": f"demand", "group": "demand", "name": f"{L('demand')} ({len(pts):,})", "show": True, "kind": "circles", "z": 60,
+        "id": "demand", "group": "demand", "name": f"{L('demand')} ({len(pts):,})", "show": True, "kind": "circles", "z": 60,
         "data": encode_points(pts, {"name": 0, "households": 0, "kg_day": 1, "method": 0, "snap_m": 0, "nearest_m": 0, "served_by": 0, "snap_ok": 0, "r": 1}, ctx.shift),
         "style": {"color": DEMAND_COLOUR, "weight": 0.8 if big else 1, "fillColor": "#ef5350", "fillOpacity": 0.6},
         "radiusProp": "r",
@@ -482,7 +482,7 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool 
         areas = data.demand_areas.copy()
         areas["name"] = _names(areas)
         layers.append({
-            "id": f"compounds", "group": "demand", "name": f"{L('compounds')} ({len(areas):,})", "show": True, "kind": "areas", "z": 20,
+            "id": "compounds", "group": "demand", "name": f"{L('compounds')} ({len(areas):,})", "show": True, "kind": "areas", "z": 20,
             "data": encode_geojson(areas, {"name": 0, "households": 0}, ctx.shift, 5),
             "style": {"color": DEMAND_COLOUR, "weight": 0.8, "opacity": 0.6, "fillColor": DEMAND_COLOUR, "fillOpacity": 0.05},
             "popup": {"title": "name", "subtitle": L("compounds"), "fields": _fields(ctx, [("households", "households", "int")])},

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,7 +148,8 @@ def test_compare_map(open_map, helsinki_out, helsinki_variant, tmp_path, capsys)
     assert float(diffs[("network", "tier1_open")]["value"]) == pytest.approx(-1.0)
     assert float(diffs[("demand", "households")]["value"]) == 0.0
     # synchronised: panning or zooming one map moves the other; layer switches follow too
-    page.evaluate("netplan.maps[1].map.setView([60.1670, 24.9440], 17)")
+    page.evaluate("() => { netplan.maps[1].map.setView([60.1670, 24.9440], 17); }")
+    page.wait_for_function("netplan.maps.every(e => e.map.getZoom() === 17)", timeout=5000)  # after the zoom animation
     centres = page.evaluate("netplan.maps.map(e => [e.map.getCenter().lat, e.map.getCenter().lng, e.map.getZoom()])")
     assert np.allclose(centres[0], centres[1]) and centres[0][2] == 17
     page.mouse.move(400, 500)
@@ -158,9 +158,9 @@ def test_compare_map(open_map, helsinki_out, helsinki_variant, tmp_path, capsys)
     page.mouse.up()
     centres = page.evaluate("netplan.maps.map(e => [e.map.getCenter().lat, e.map.getCenter().lng])")
     assert np.allclose(centres[0], centres[1], atol=1e-9)
-    page.evaluate("netplan.maps[0].map.removeLayer(netplan.maps[0].layers.fac1)")
+    page.evaluate("() => { netplan.maps[0].map.removeLayer(netplan.maps[0].layers.fac1); }")
     assert page.evaluate("netplan.maps[1].map.hasLayer(netplan.maps[1].layers.fac1)") is False
-    page.evaluate("netplan.maps[0].map.fitBounds(netplan.config.panels[0].bounds)")
+    page.evaluate("() => { netplan.maps[0].map.fitBounds(netplan.config.panels[0].bounds); }")
     save_artifact(loaded, "compare_map_offline_en.png")
     assert loaded.errors == []
 
