@@ -513,10 +513,62 @@ class TieredNetwork:
             haul = float(np.sum(self.demand[active] * np.where(np.isfinite(min_link[active]), min_link[active], 0.0)))
             parts[f"haul_t{t}"] = haul / 1e6 * self.haul[t - 1] * self.days
             link = sparse.csr_array((np.ones(len(arcs.src)), (arcs.src, arcs.dst)), shape=(src_size, dst_size))
+            if t == 1:
+                # tier 2 and the haul into it together: a tighter relaxation than cover + shortest link
+                joint = self._haul_location_bound(reach_dense, arcs, per_level, seed, backend)
+                if np.isfinite(joint) and joint > parts["haul_t1"] + self._cover_bound(
+                        ((reach @ link).tocsr()), self.tiers[1], per_level, seed, backend):
+                    parts["tier2+haul_t1"] = joint
+                    del parts["haul_t1"]
+                    reach = (reach @ link).tocsr()
+                    reach.data[:] = 1.0
+                    continue
             reach = (reach @ link).tocsr()
             reach.data[:] = 1.0
             parts[f"tier{t + 1}"] = self._cover_bound(reach, self.tiers[t], per_level, seed, backend)
         return float(sum(parts.values())), parts
+
+    def _haul_location_bound(self, reach1: np.ndarray, arcs: "Arcs", time_limit: float, seed: int, backend: str) -> float:
+        """Lower bound on tier-2 opening plus tier-1 -> tier-2 haul.
+
+        Every kilogram of demand point i leaves from some collection point in
+        its walking reach and travels to an open transfer station; the
+        cheapest such trip from i to station k is ``D[i, k] = min over j in
+        reach(i) of d(j, k)``. Opening stations at their cost and sending each
+        point's kg (split allowed, capacities aggregated) at ``D`` is a
+        relaxation of the network, so its optimum bounds these two cost parts.
+        """
+        tier = self.tiers[1]
+        active = np.flatnonzero(self.demand > 0)
+        dist = np.full((self.tiers[0].size, tier.size), np.inf)
+        np.minimum.at(dist, (arcs.src, arcs.dst), arcs.distance)
+        k = self.haul[0] * self.days / 1e6
+        solver = make_mip(backend)
+        y = [solver.BoolVar(f"y{j}") for j in range(tier.size)]
+        for j in np.flatnonzero(tier.fixed_open):
+            y[j].SetLb(1)
+        objective = sum(float(tier.open_cost[j]) * y[j] for j in range(tier.size))
+        for i in active:
+            row = reach1[i]
+            best = dist[row].min(axis=0) if row.any() else np.full(tier.size, np.inf)
+            ok = np.flatnonzero(np.isfinite(best))
+            if len(ok) == 0:
+                return float("nan")
+            x = [solver.NumVar(0.0, 1.0, f"x{i}_{j}") for j in ok]
+            solver.Add(sum(x) == 1)
+            for var, j in zip(x, ok):
+                solver.Add(var <= y[j])
+            objective += sum(float(self.demand[i] * best[j] * k) * var for var, j in zip(x, ok))
+        solver.Add(sum(float(tier.capacity[j]) * y[j] for j in range(tier.size)) >= float(self.demand.sum()))
+        solver.Add(sum(y) >= tier.min_count)
+        if tier.max_count is not None:
+            solver.Add(sum(y) <= tier.max_count)
+        solver.Minimize(objective)
+        status, value, bound, _ = run_mip(solver, backend, time_limit, seed, node_limit=self.node_limit)
+        if status == "optimal":
+            return float(value)
+        bound = _clean_bound(bound)
+        return float(bound) if np.isfinite(bound) else float("nan")
 
     def _cover_bound(self, reach, tier: TierSites, time_limit: float, seed: int, backend: str) -> float:
         """Cheapest open set of ``tier`` that every demand point can reach, with enough capacity."""
