@@ -200,6 +200,7 @@ def load_pmed(path: Path) -> tuple[np.ndarray, int]:
     return csgraph.shortest_path(graph, directed=False), p
 
 
+@pytest.mark.shared
 def test_orlib_pmed1_reaches_published_optimum() -> None:
     path = PMED_DIR / "pmed1.txt"
     if not path.exists():
