@@ -21,7 +21,7 @@ import pandas as pd
 from ortools.sat.python import cp_model
 
 from netplan.city import City
-from netplan.locate.base import LocationResult, make_mip, network_costs, relative_gap, run_mip
+from netplan.locate.base import SOLVER_NAMES, LocationResult, make_mip, network_costs, relative_gap, run_mip
 
 _CP_STATUS = {
     cp_model.OPTIMAL: "optimal",
@@ -134,6 +134,23 @@ class _CoverageModel:
         fixed = np.flatnonzero(sites[fixed_col].to_numpy(dtype=bool)) if fixed_col and fixed_col in sites else ()
         return cls(distance, radius, weights=weights, fixed_open=fixed, **kwargs)
 
+    def _result(self, status: str, open_mask: np.ndarray, objective: float, bound: float, elapsed: float,
+                backend: str, sense: str, details: dict) -> LocationResult:
+        """Package a solve: nearest-open assignment, and bound and gap consistent with the status."""
+        return LocationResult(
+            model=self.name,
+            status=status,  # type: ignore[arg-type]
+            open=open_mask,
+            assignment=_nearest_open(self.distance, open_mask, self.radius),
+            objective=objective,
+            bound=objective if status == "optimal" else bound,
+            gap=0.0 if status == "optimal" else relative_gap(objective, bound),
+            solve_time=elapsed,
+            solver=SOLVER_NAMES.get(backend, backend),
+            sense=sense,  # type: ignore[arg-type]
+            details=details,
+        )
+
     def uncoverable(self) -> np.ndarray:
         """Demand rows (with positive weight) that no site can cover."""
         return np.flatnonzero(np.array([len(c) == 0 for c in self.covers]) & (self.weights > 0))
@@ -219,19 +236,9 @@ class LSCP(_CoverageModel):
             solver.Minimize(sum(float(self.site_cost[j]) * y[j] for j in range(m)))
             status, _, bound, elapsed = run_mip(solver, backend, time_limit, seed)
             open_mask = np.array([v.solution_value() > 0.5 for v in y]) if status in ("optimal", "feasible") else np.zeros(m, bool)
-        objective = float(self.site_cost[open_mask].sum()) if open_mask.any() or status in ("optimal", "feasible") else float("nan")
-        return LocationResult(
-            model=self.name,
-            status=status,  # type: ignore[arg-type]
-            open=open_mask,
-            assignment=_nearest_open(self.distance, open_mask, self.radius),
-            objective=objective,
-            bound=bound if status != "optimal" else objective,
-            gap=0.0 if status == "optimal" else relative_gap(objective, bound),
-            solve_time=elapsed,
-            solver={"CP_SAT": "CP-SAT", "SCIP": "SCIP", "HIGHS": "HiGHS"}.get(backend, backend),
-            details={"radius": self.radius, "demand": len(needed), "sites": m, "fixed_open": int(self.fixed_open.sum())},
-        )
+        objective = float(self.site_cost[open_mask].sum()) if status in ("optimal", "feasible") else float("nan")
+        details = {"radius": self.radius, "demand": len(needed), "sites": m, "fixed_open": int(self.fixed_open.sum())}
+        return self._result(status, open_mask, objective, bound, elapsed, backend, "min", details)
 
 
 class MCLP(_CoverageModel):
@@ -298,19 +305,8 @@ class MCLP(_CoverageModel):
             status, _, bound, elapsed = run_mip(solver, backend, time_limit, seed)
             open_mask = np.array([v.solution_value() > 0.5 for v in y]) if status in ("optimal", "feasible") else np.zeros(m, bool)
         objective = self.covered_weight(open_mask) if status in ("optimal", "feasible") else float("nan")
-        return LocationResult(
-            model=self.name,
-            status=status,  # type: ignore[arg-type]
-            open=open_mask,
-            assignment=_nearest_open(self.distance, open_mask, self.radius),
-            objective=objective,
-            bound=objective if status == "optimal" else bound,
-            gap=0.0 if status == "optimal" else relative_gap(objective, bound),
-            solve_time=elapsed,
-            solver={"CP_SAT": "CP-SAT", "SCIP": "SCIP", "HIGHS": "HiGHS"}.get(backend, backend),
-            sense="max",
-            details={"radius": self.radius, "p": self.p, "total_weight": float(self.weights.sum())},
-        )
+        details = {"radius": self.radius, "p": self.p, "total_weight": float(self.weights.sum())}
+        return self._result(status, open_mask, objective, bound, elapsed, backend, "max", details)
 
 
 def _integer_scale(values: np.ndarray) -> float:
