@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from netplan.locate.cflp import CapacitatedLocation  # noqa: E402
+from netplan.locate.orlib import read_capacitated as read_instance
 
 DATA = REPO.parent / "shared" / "benchmarks" / "cflp"
 REQUIRED = ["cap61", "cap62", "cap63", "cap64", "cap82", "cap124", "cap133", "capa-8000", "capa-10000", "capa-12000", "capa-14000"]
@@ -48,29 +49,6 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def read_instance(path: Path, capacity: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """OR-Library file as a token stream: ``m n``; m x ``capacity fixed``; per customer ``demand`` + m costs."""
-    tokens = path.read_text().split()
-    m, n = int(tokens[0]), int(tokens[1])
-    pos = 2
-    cap, fixed = np.empty(m), np.empty(m)
-    for j in range(m):
-        if tokens[pos] == "capacity":
-            if capacity is None:
-                raise ValueError(f"{path.name} needs a capacity value (e.g. {path.stem}-8000)")
-            cap[j] = capacity
-        else:
-            cap[j] = float(tokens[pos])
-        fixed[j] = float(tokens[pos + 1])
-        pos += 2
-    demand, cost = np.empty(n), np.empty((n, m))
-    for i in range(n):
-        demand[i] = float(tokens[pos])
-        cost[i] = np.array(tokens[pos + 1 : pos + 1 + m], dtype=float)
-        pos += 1 + m
-    if pos != len(tokens):
-        raise ValueError(f"{path.name}: {len(tokens) - pos} tokens left over")
-    return cost, demand, cap, fixed
 
 
 def reference_rows() -> dict[str, dict]:

@@ -38,8 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse import csgraph
+from netplan.locate.orlib import read_pmedian as load_instance
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "benchmarks" / "pmedian"
@@ -48,35 +47,6 @@ DATA = REPO.parent / "shared" / "benchmarks" / "pmedian"
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
-
-def load_instance(path: Path) -> tuple[np.ndarray, int]:
-    """Read an OR-Library pmed file into its all-pairs shortest-path matrix.
-
-    Parameters
-    ----------
-    path
-        ``pmedN.txt``: first line ``n m p``, then ``m`` lines ``i j c``
-        (1-based, undirected).
-
-    Returns
-    -------
-    tuple
-        ``n x n`` cost matrix (float) and ``p``.
-    """
-    tokens = path.read_text().split()
-    n, m_edges, p = int(tokens[0]), int(tokens[1]), int(tokens[2])
-    values = np.asarray(tokens[3 : 3 + 3 * m_edges], dtype=np.int64).reshape(-1, 3)
-    # Beasley's convention: a repeated edge takes its LAST cost, not the minimum;
-    # the published optima depend on it. A dict keyed by the unordered pair keeps the last.
-    edges: dict[tuple[int, int], int] = {}
-    for i, j, c in values:
-        a, b = int(i) - 1, int(j) - 1
-        edges[(min(a, b), max(a, b))] = int(c)
-    rows = np.array([k[0] for k in edges] + [k[1] for k in edges])
-    cols = np.array([k[1] for k in edges] + [k[0] for k in edges])
-    vals = np.array(list(edges.values()) * 2, dtype=float)
-    graph = sparse.csr_array((vals, (rows, cols)), shape=(n, n))
-    return csgraph.shortest_path(graph, method="D", directed=False), p
 
 
 def load_optimal(path: Path) -> dict[str, int]:

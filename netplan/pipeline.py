@@ -33,7 +33,7 @@ from netplan.scenario import Scenario
 Progress = Callable[[str], None]
 
 _PACKAGES = ["netplan", "osmnx", "pyrosm", "geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numpy", "pandas",
-             "networkx", "ortools", "folium", "pydantic", "pyyaml"]
+             "networkx", "ortools", "pydantic", "pyyaml"]
 
 _ROAD_COLUMNS = ["u", "v", "key", "osmid", "highway", "name", "oneway", "length", "speed_kph", "travel_time", "maxspeed",
                  "maxweight", "maxheight", "hgv", "access", "motor_vehicle", "hgv:conditional", "motor_vehicle:conditional"]

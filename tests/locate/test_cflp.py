@@ -16,6 +16,7 @@ from netplan.city import load_city
 from netplan.locate.cflp import CapacitatedLocation
 from netplan.scenario import CityConfig
 from osm_builder import M_PER_DEG_LAT, M_PER_DEG_LON, LAT0, LON0, OsmBuilder, street_grid
+from netplan.locate.orlib import read_capacitated as read_orlib
 
 CFLP_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks" / "cflp"
 TOL = 1e-6
@@ -360,23 +361,6 @@ def test_from_geodataframes_checks_columns(grid_city):
 
 # ---------------------------------------------------------------- OR-Library (Beasley) optima
 
-
-def read_orlib(path: Path, capacity: float | None = None):
-    tokens = path.read_text().split()
-    m, n = int(tokens[0]), int(tokens[1])
-    pos = 2
-    cap, fixed = np.empty(m), np.empty(m)
-    for j in range(m):
-        cap[j] = capacity if tokens[pos] == "capacity" else float(tokens[pos])
-        fixed[j] = float(tokens[pos + 1])
-        pos += 2
-    demand, cost = np.empty(n), np.empty((n, m))
-    for i in range(n):
-        demand[i] = float(tokens[pos])
-        cost[i] = np.array(tokens[pos + 1 : pos + 1 + m], dtype=float)
-        pos += 1 + m
-    assert pos == len(tokens)
-    return cost, demand, cap, fixed
 
 
 def published(instance: str) -> dict:

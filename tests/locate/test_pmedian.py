@@ -10,6 +10,7 @@ import pytest
 
 from netplan.locate.base import LocationResult
 from netplan.locate.pmedian import PMedian
+from netplan.locate.orlib import read_pmedian as load_pmed
 
 PMED_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks" / "pmedian"
 
@@ -183,21 +184,6 @@ def test_bad_inputs_raise() -> None:
     with pytest.raises(ValueError, match="method must be one of"):
         PMedian.from_cost_matrix(np.ones((5, 4)), np.ones(5), 2).solve(method="cplex")
 
-
-def load_pmed(path: Path) -> tuple[np.ndarray, int]:
-    from scipy import sparse
-    from scipy.sparse import csgraph
-
-    tokens = path.read_text().split()
-    n, m_edges, p = int(tokens[0]), int(tokens[1]), int(tokens[2])
-    edges: dict[tuple[int, int], float] = {}
-    for k in range(m_edges):
-        i, j, c = (int(t) for t in tokens[3 + 3 * k : 6 + 3 * k])
-        edges[(min(i, j) - 1, max(i, j) - 1)] = float(c)  # the last occurrence of an edge wins
-    rows = [a for a, _ in edges] + [b for _, b in edges]
-    cols = [b for _, b in edges] + [a for a, _ in edges]
-    graph = sparse.csr_array((list(edges.values()) * 2, (rows, cols)), shape=(n, n))
-    return csgraph.shortest_path(graph, directed=False), p
 
 
 @pytest.mark.shared
