@@ -1,0 +1,118 @@
+"""Restricted-traffic bans: which vehicles they bind, and which roads and places they cover.
+
+A :class:`Ban` is one rule: banned hours, a minimum vehicle weight, and a
+zone polygon and/or a set of OSM ways. :class:`RoadBans` resolves bans on
+a road graph: the edges each ban covers (an edge whose geometry touches the
+zone, or which belongs to a banned way) and the nodes inside each zone.
+Both the travel profiles (:mod:`netplan.route.roads`) and the schedule
+simulator read bans through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from netplan.route.problem import Interval, merge
+
+
+@dataclass(frozen=True)
+class Ban:
+    """A restricted-traffic window.
+
+    Attributes
+    ----------
+    name
+        Shown in reports and violations.
+    intervals
+        Banned hours (seconds after midnight).
+    min_weight_t
+        Vehicles at least this heavy are bound (0: every vehicle).
+    zone
+        Polygon (in the road graph's coordinates), or None.
+    ways
+        OSM way ids closed by the ban.
+    """
+
+    name: str
+    intervals: tuple[Interval, ...]
+    min_weight_t: float = 0.0
+    zone: BaseGeometry | None = None
+    ways: frozenset[int] = field(default_factory=frozenset)
+
+    def applies_to(self, weight_t: float, permit: bool) -> bool:
+        """Whether a vehicle of this weight, with or without a permit, is bound by the ban."""
+        return not permit and weight_t >= self.min_weight_t
+
+    def overlaps(self, shift: Interval) -> bool:
+        """Whether any banned interval falls within ``shift``."""
+        return any(iv.overlaps(shift) for iv in self.intervals)
+
+
+def banned_hours(bans: list[Ban]) -> list[Interval]:
+    """The union of the bans' intervals."""
+    return merge(iv for ban in bans for iv in ban.intervals)
+
+
+class RoadBans:
+    """Bans resolved on a road graph.
+
+    Parameters
+    ----------
+    bans
+        The bans.
+    graph
+        An osmnx-style MultiDiGraph whose nodes carry ``x``/``y`` and edges
+        optionally ``geometry`` and ``osmid``, in the bans' coordinates.
+    """
+
+    def __init__(self, bans: list[Ban], graph: nx.MultiDiGraph):
+        self.bans = list(bans)
+        self._edges: dict[str, set[tuple[int, int]]] = {}
+        self._nodes: dict[str, set[int]] = {}
+        lines, keys = [], []
+        for u, v, data in graph.edges(data=True):
+            geom = data.get("geometry")
+            if geom is None:
+                geom = shapely.LineString([(graph.nodes[u]["x"], graph.nodes[u]["y"]), (graph.nodes[v]["x"], graph.nodes[v]["y"])])
+            lines.append(geom)
+            keys.append((u, v, data.get("osmid")))
+        node_ids = list(graph.nodes)
+        points = shapely.points([graph.nodes[n]["x"] for n in node_ids], [graph.nodes[n]["y"] for n in node_ids])
+        for ban in self.bans:
+            edges: set[tuple[int, int]] = set()
+            nodes: set[int] = set()
+            if ban.zone is not None:
+                hit = shapely.intersects(lines, ban.zone)
+                edges.update((u, v) for (u, v, _), h in zip(keys, hit) if h)
+                inside = shapely.intersects(points, ban.zone)
+                nodes.update(n for n, h in zip(node_ids, inside) if h)
+            if ban.ways:
+                for u, v, osmid in keys:
+                    ids = osmid if isinstance(osmid, (list, tuple, set)) else [osmid]
+                    if any(i in ban.ways for i in ids if i is not None):
+                        edges.add((u, v))
+            self._edges[ban.name] = edges
+            self._nodes[ban.name] = nodes
+
+    def covers_edge(self, ban: Ban, u: int, v: int) -> bool:
+        """Whether driving ``u -> v`` is covered by ``ban``."""
+        return (u, v) in self._edges[ban.name]
+
+    def covers_node(self, ban: Ban, node: int | None) -> bool:
+        """Whether ``node`` lies inside ``ban``'s zone."""
+        return node is not None and node in self._nodes[ban.name]
+
+    def edges(self, bans: list[Ban]) -> set[tuple[int, int]]:
+        """Edges covered by any of ``bans``."""
+        out: set[tuple[int, int]] = set()
+        for ban in bans:
+            out |= self._edges[ban.name]
+        return out
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """Per ban: (edges covered, nodes inside its zone)."""
+        return {b.name: (len(self._edges[b.name]), len(self._nodes[b.name])) for b in self.bans}
