@@ -312,14 +312,28 @@ class Vehicle(_Strict):
     weight_t: PositiveFloat = 4.5
     fixed_cost: NonNegFloat = 0.0
     per_km_cost: NonNegFloat = 0.0
+    per_hour_cost: NonNegFloat = 0.0
     shift: str = "06:00-18:00"
+    max_hours: PositiveFloat | None = None
     permit: bool = False
+    role: Literal["collection", "haul"] = "collection"
+    breaks: list[str] = []
+    break_min: PositiveFloat = 30.0
     streams: list[str] | None = None
 
     @field_validator("shift")
     @classmethod
     def _shift(cls, value: str) -> str:
         parse_interval(value)
+        return value
+
+    @field_validator("breaks")
+    @classmethod
+    def _breaks(cls, value: list[str]) -> list[str]:
+        spans = sorted(parse_interval(v) for v in value)
+        for (_, e0), (s1, _) in zip(spans, spans[1:]):
+            if s1 < e0:
+                raise ValueError(f"break windows overlap: {value}")
         return value
 
 
@@ -367,6 +381,38 @@ class Restriction(_Strict):
         return self
 
 
+class RouteConfig(_Strict):
+    """How the collection day is routed (tier 1 -> tier 2 collection, tier 2 -> 3 hauls)."""
+
+    enabled: bool = True
+    engine: Literal["pyvrp", "ortools"] = "pyvrp"
+    time_limit_s: PositiveFloat = 60.0
+    max_iterations: Annotated[int, Field(ge=1)] | None = 3000
+    service_min: NonNegFloat = 5.0
+    service_min_per_t: NonNegFloat = 6.0
+    turnaround_min: NonNegFloat = 15.0
+    stop_hours: list[str] = []
+    station_hours: str | None = None
+    drop_penalty_cny: NonNegFloat | None = 2000.0
+    hauls: bool = True
+
+    @field_validator("stop_hours")
+    @classmethod
+    def _stop_hours(cls, value: list[str]) -> list[str]:
+        spans = sorted(parse_interval(v) for v in value)
+        for (_, e0), (s1, _) in zip(spans, spans[1:]):
+            if s1 < e0:
+                raise ValueError(f"intervals overlap: {value}")
+        return value
+
+    @field_validator("station_hours")
+    @classmethod
+    def _station_hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_interval(value)
+        return value
+
+
 class LocateConfig(_Strict):
     """How facilities of every tier are sited (see netplan/locate/network_model.py)."""
 
@@ -407,6 +453,7 @@ class Scenario(_Strict):
     fleet: list[Vehicle] = []
     restrictions: list[Restriction] = []
     locate: LocateConfig = LocateConfig()
+    route: RouteConfig = RouteConfig()
     outputs: Outputs = Outputs()
     base_dir: Path = Field(default=Path("."), exclude=True)
     file: Path | None = Field(default=None, exclude=True)
@@ -418,6 +465,14 @@ class Scenario(_Strict):
         if len(value) not in (3, 4) or numbers != list(range(1, len(value) + 1)):
             raise ValueError(f"expected 3 or 4 tiers numbered 1, 2, 3[, 4] in order; got tiers {numbers}")
         return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Scenario":
+        for what, names in (("fleet", [v.name for v in self.fleet]), ("restrictions", [r.name for r in self.restrictions])):
+            seen = {n for n in names if names.count(n) > 1}
+            if seen:
+                raise ValueError(f"{what}: names must be unique, repeated: {sorted(seen)}")
+        return self
 
     @model_validator(mode="after")
     def _haul_costs(self) -> "Scenario":

@@ -20,8 +20,8 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from netplan.coords import to_wgs84
-from netplan.errors import InputDataError, NetplanError
+from netplan.errors import InputDataError
+from netplan.route.bans import zone_geometry
 
 WGS84 = "EPSG:4326"
 
@@ -245,7 +245,7 @@ def restriction_layer(restrictions: list[dict], base_dir: str | Path | None, roa
         common = {"name": item.get("name", ""), "hours": hours, "min_weight_t": float(item.get("min_weight_t") or 0.0)}
         zone = item.get("zone")
         if zone:
-            geom = _zone_geometry(zone, base_dir)
+            geom = zone_geometry(zone, base_dir)
             if geom is not None and not geom.is_empty:
                 rows.append({**common, "kind": "zone", "geometry": geom})
         ways = item.get("osm_ways")
@@ -257,30 +257,3 @@ def restriction_layer(restrictions: list[dict], base_dir: str | Path | None, roa
     if not rows:
         return None
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84)
-
-
-def _zone_geometry(zone: dict, base_dir: str | Path | None) -> shapely.Geometry | None:
-    crs = zone.get("crs")
-    if zone.get("polygon"):
-        xy = np.asarray(zone["polygon"], dtype=float)
-        if crs:
-            lon, lat = to_wgs84(xy[:, 0], xy[:, 1], crs)
-            xy = np.column_stack([lon, lat])
-        return shapely.make_valid(shapely.Polygon(xy))
-    path = zone.get("path")
-    if not path:
-        return None
-    p = Path(path).expanduser()
-    if not p.is_absolute() and base_dir is not None:
-        p = Path(base_dir) / p
-    if not p.is_file():
-        raise NetplanError("restriction zone file not found", p)
-    frame = gpd.read_file(p, layer=zone.get("layer"), engine="pyogrio")
-    geoms = frame.geometry
-    if crs and str(crs).lower().replace("-", "") in ("gcj02", "bd09"):
-        geoms = gpd.GeoSeries(shapely.transform(geoms.to_numpy(), lambda c: np.column_stack(to_wgs84(c[:, 0], c[:, 1], crs))), crs=WGS84)
-    elif crs and frame.crs is None:
-        geoms = geoms.set_crs(crs).to_crs(WGS84)
-    elif frame.crs is not None:
-        geoms = geoms.to_crs(WGS84)
-    return shapely.union_all(geoms.to_numpy())

@@ -11,12 +11,20 @@ simulator read bans through it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import geopandas as gpd
 import networkx as nx
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from netplan.coords import to_wgs84
+from netplan.errors import NetplanError
 from netplan.route.problem import Interval, merge
+
+WGS84 = "EPSG:4326"
 
 
 @dataclass(frozen=True)
@@ -116,3 +124,46 @@ class RoadBans:
     def counts(self) -> dict[str, tuple[int, int]]:
         """Per ban: (edges covered, nodes inside its zone)."""
         return {b.name: (len(self._edges[b.name]), len(self._nodes[b.name])) for b in self.bans}
+
+
+def zone_geometry(zone: dict[str, Any], base_dir: str | Path | None) -> shapely.Geometry | None:
+    """A restriction zone as one WGS-84 geometry.
+
+    Parameters
+    ----------
+    zone
+        The scenario's ``zone`` entry: ``polygon`` ([[lon, lat], ...]) or
+        ``path`` (+ ``layer``), and ``crs`` (EPSG code, or ``gcj02`` /
+        ``bd09`` for Chinese web-map coordinates).
+    base_dir
+        Folder that a relative ``path`` is resolved against.
+
+    Returns
+    -------
+    shapely.Geometry or None
+        The zone in WGS-84.
+    """
+    crs = zone.get("crs")
+    if zone.get("polygon"):
+        xy = np.asarray(zone["polygon"], dtype=float)
+        if crs:
+            lon, lat = to_wgs84(xy[:, 0], xy[:, 1], crs)
+            xy = np.column_stack([lon, lat])
+        return shapely.make_valid(shapely.Polygon(xy))
+    path = zone.get("path")
+    if not path:
+        return None
+    p = Path(path).expanduser()
+    if not p.is_absolute() and base_dir is not None:
+        p = Path(base_dir) / p
+    if not p.is_file():
+        raise NetplanError("restriction zone file not found", p)
+    frame = gpd.read_file(p, layer=zone.get("layer"), engine="pyogrio")
+    geoms = frame.geometry
+    if crs and str(crs).lower().replace("-", "") in ("gcj02", "bd09"):
+        geoms = gpd.GeoSeries(shapely.transform(geoms.to_numpy(), lambda c: np.column_stack(to_wgs84(c[:, 0], c[:, 1], crs))), crs=WGS84)
+    elif crs and frame.crs is None:
+        geoms = geoms.set_crs(crs).to_crs(WGS84)
+    elif frame.crs is not None:
+        geoms = geoms.to_crs(WGS84)
+    return shapely.union_all(geoms.to_numpy())

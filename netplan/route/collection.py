@@ -1,0 +1,331 @@
+"""The collection day of a sited network: build, solve, check and lay out its routes.
+
+For every transfer station (tier 2) one routing problem: the station is the
+depot, its collection points (tier 1) are the stops with their daily load,
+and the collection vehicles based there (the fleet is shared out over the
+stations by load) unload at the station and go on (multi-trip). Hauls take
+each station's load to its sorting centre (tier 3) with the ``haul``
+vehicles, in one more problem. Each problem is solved with the scenario's
+engine and replayed on the road graph by the schedule simulator before
+anything is output; a violation stops the run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from netplan.city import City
+from netplan.route.bans import Ban, RoadBans, zone_geometry
+from netplan.route.engines import solve
+from netplan.route.problem import (COST_UNITS_PER_CNY, Break, Depot, Interval, Location, RoutingInputError, RoutingProblem,
+                                   Stop, VehicleType, fmt_time)
+from netplan.route.roads import TravelProfiles, forbidden_starts
+from netplan.route.simulate import RoadReplay, Schedule, simulate
+from netplan.route.solution import RouteSolution
+from netplan.scenario import Scenario, Vehicle, parse_interval
+
+FREE = "free"
+
+
+def _interval(text: str) -> Interval:
+    start, end = parse_interval(text)
+    return Interval(start * 60, end * 60)
+
+
+def scenario_bans(scenario: Scenario) -> list[Ban]:
+    """The scenario's restrictions as :class:`Ban` objects (WGS-84 zones)."""
+    out = []
+    for r in scenario.restrictions:
+        zone = zone_geometry(r.zone.model_dump(), scenario.base_dir) if r.zone is not None else None
+        out.append(Ban(name=r.name, intervals=tuple(_interval(h) for h in r.hours), min_weight_t=r.min_weight_t,
+                       zone=zone, ways=frozenset(int(w) for w in (r.osm_ways or []))))
+    return out
+
+
+def vehicle_classes(fleet: list[Vehicle], bans: list[Ban]) -> tuple[dict[str, str], dict[str, list[Ban]]]:
+    """Which travel profile each vehicle type drives with.
+
+    A type is bound by a ban when it is heavy enough, holds no permit and
+    its shift overlaps the banned hours; types bound by the same bans share
+    a profile.
+
+    Returns
+    -------
+    tuple
+        Vehicle name -> profile name, and profile name -> bans.
+    """
+    names: dict[str, str] = {}
+    classes: dict[str, list[Ban]] = {FREE: []}
+    for v in fleet:
+        shift = _interval(v.shift)
+        binding = [b for b in bans if b.applies_to(v.weight_t, v.permit) and b.overlaps(shift)]
+        key = FREE if not binding else "restricted:" + "+".join(sorted(b.name for b in binding))
+        classes.setdefault(key, binding)
+        names[v.name] = key
+    return names, classes
+
+
+def share_fleet(vehicles: list[Vehicle], loads: list[float]) -> list[list[int]]:
+    """Share each vehicle type's count over depots by load (largest remainder).
+
+    Every depot with load gets at least one vehicle when there are enough.
+
+    Returns
+    -------
+    list of list of int
+        ``[type][depot]`` counts.
+    """
+    total = sum(loads) or 1.0
+    out = []
+    for v in vehicles:
+        quota = [v.count * load / total for load in loads]
+        counts = [int(math.floor(q)) for q in quota]
+        order = sorted(range(len(loads)), key=lambda i: (-(quota[i] - counts[i]), i))
+        for i in order[: v.count - sum(counts)]:
+            counts[i] += 1
+        out.append(counts)
+    for d, load in enumerate(loads):
+        if load > 0 and not any(c[d] for c in out):
+            donor_t, donor_d = max(((t, e) for t, c in enumerate(out) for e in range(len(loads)) if c[e] > 1),
+                                   key=lambda te: (out[te[0]][te[1]], -te[0], -te[1]), default=(None, None))
+            if donor_t is not None:
+                out[donor_t][donor_d] -= 1
+                out[donor_t][d] += 1
+    return out
+
+
+@dataclass
+class RoutedDay:
+    """Routes of the collection day, checked.
+
+    Attributes
+    ----------
+    routes
+        One row per vehicle trip, a LineString along the roads.
+    schedule
+        One row per visit (simulated times).
+    summary
+        Per problem (station or ``hauls``): vehicles, km, hours, dropped.
+    problems
+        The solved problems with their solutions and schedules (for
+        benchmarks and tests).
+    """
+
+    routes: gpd.GeoDataFrame
+    schedule: pd.DataFrame
+    summary: pd.DataFrame
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+
+def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
+              progress: Callable[[str], None] = lambda _: None) -> RoutedDay:
+    """Route the collection day of a sited network (see the module docstring).
+
+    Parameters
+    ----------
+    city
+        The loaded city (drive graph).
+    facilities
+        Sited facilities (``tier``, ``site_id``, ``name``, ``load_kg_day``,
+        ``next_site_id``, ``drive_node``).
+    scenario
+        Fleet, restrictions and the ``route`` settings.
+    progress
+        Called with one line per solved problem.
+
+    Returns
+    -------
+    RoutedDay
+        Routes, schedule and summary, all checked by the simulator.
+    """
+    cfg = scenario.route
+    network = city.network("drive")
+    bans = scenario_bans(scenario)
+    road_bans = RoadBans(bans, network.graph)
+    profile_of, classes = vehicle_classes(scenario.fleet, bans)
+    collectors = [v for v in scenario.fleet if v.role == "collection"]
+    haulers = [v for v in scenario.fleet if v.role == "haul"]
+    if not collectors:
+        raise RoutingInputError("the fleet has no collection vehicle (role: collection)", where="fleet")
+    facilities = facilities.copy()
+    labels = {1: "回收点", 2: "中转站", 3: "分拣中心", 4: "市级中心"} if scenario.lang == "zh" else {
+        1: "point", 2: "station", 3: "centre", 4: "city centre"}
+    unnamed = facilities["name"].isna() | (facilities["name"].astype(str).str.strip().isin(["", "nan", "None"]))
+    facilities.loc[unnamed, "name"] = [f"{labels.get(int(t), 'site')} {int(i)}" for t, i in
+                                       zip(facilities.loc[unnamed, "tier"], facilities.loc[unnamed, "site_id"])]
+    t1 = facilities[facilities["tier"] == 1]
+    t2 = facilities[facilities["tier"] == 2].reset_index(drop=True)
+    loads = [float(t1.loc[t1["next_site_id"] == sid, "load_kg_day"].sum()) for sid in t2["site_id"]]
+    shares = share_fleet(collectors, loads)
+    jobs = []
+    for d, station in t2.iterrows():
+        points = t1[t1["next_site_id"] == station["site_id"]]
+        counts = [shares[t][d] for t in range(len(collectors))]
+        if len(points) == 0:
+            continue
+        if not any(counts):
+            raise RoutingInputError(f"no collection vehicle left for transfer station {station['name']!r}: the fleet has "
+                                    f"{sum(v.count for v in collectors)} vehicles for {len(t2)} stations", where="fleet")
+        jobs.append((f"{station['name']}", station, points, list(zip(collectors, counts))))
+    if cfg.hauls and haulers and (facilities["tier"] == 3).any():
+        t3 = facilities[facilities["tier"] == 3]
+        for _, centre in t3.iterrows():
+            feeders = t2[t2["next_site_id"] == centre["site_id"]].copy()
+            if len(feeders):
+                feeders["load_kg_day"] = [loads[i] for i in feeders.index]
+                jobs.append((f"{centre['name']} (hauls)", centre, feeders, [(v, v.count) for v in haulers]))
+    total_stops = sum(len(j[2]) for j in jobs) or 1
+    results, schedules, summaries, geoms = [], [], [], []
+    for name, depot_row, points, fleet in jobs:
+        limit = max(1.0, cfg.time_limit_s * len(points) / total_stops)
+        problem, travel = build_problem(name, depot_row, points, fleet, profile_of, classes, network, road_bans, scenario)
+        solution = solve(problem, cfg.engine, time_limit_s=limit, seed=scenario.seed,
+                         max_iterations=cfg.max_iterations, solution_limit=None)
+        replay = RoadReplay(road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)],
+                            travel.path)
+        schedule = simulate(problem, solution, roads=replay)
+        schedule.raise_if_violations()
+        progress(f"      {name}: {len(problem.stops)} stops, {solution.num_vehicles} vehicles, "
+                 f"{schedule.routes['distance'].sum() / 1000 if len(schedule.routes) else 0:.1f} km, "
+                 f"{len(solution.dropped)} dropped ({solution.runtime_s:.1f} s)")
+        results.append({"name": name, "problem": problem, "solution": solution, "schedule": schedule, "travel": travel})
+        schedules.append(_schedule_table(name, schedule))
+        summaries.append(_summary(name, problem, solution, schedule))
+        geoms.extend(_trip_lines(name, problem, schedule, network))
+    routes = gpd.GeoDataFrame(geoms, geometry="geometry", crs="EPSG:4326") if geoms else gpd.GeoDataFrame(
+        {"vehicle": [], "geometry": []}, geometry="geometry", crs="EPSG:4326")
+    return RoutedDay(routes, pd.concat(schedules, ignore_index=True) if schedules else pd.DataFrame(),
+                     pd.DataFrame(summaries), results)
+
+
+def build_problem(name: str, depot_row: pd.Series, points: pd.DataFrame, fleet: list[tuple[Vehicle, int]],
+                  profile_of: dict[str, str], classes: dict[str, list[Ban]], network, road_bans: RoadBans,
+                  scenario: Scenario) -> tuple[RoutingProblem, TravelProfiles]:
+    """One depot's routing problem and the travel profiles behind it.
+
+    Points whose load exceeds the largest vehicle are split into equal
+    parts at the same place; service time is a fixed part plus a part per
+    tonne.
+
+    Returns
+    -------
+    tuple
+        The validated problem and its :class:`TravelProfiles`.
+    """
+    cfg = scenario.route
+    fleet = [(v, k) for v, k in fleet if k > 0]
+    biggest = max(v.capacity_kg for v, _ in fleet)
+    locations = [Location(str(depot_row["name"]), float(depot_row.geometry.x), float(depot_row.geometry.y),
+                          int(depot_row["drive_node"]))]
+    pieces: list[tuple[str, int, int]] = []  # name, location, kg
+    for _, pt in points.iterrows():
+        locations.append(Location(str(pt["name"]), float(pt.geometry.x), float(pt.geometry.y), int(pt["drive_node"])))
+        kg = int(math.ceil(float(pt["load_kg_day"])))
+        parts = max(1, math.ceil(kg / biggest))
+        for k in range(parts):
+            share = kg // parts + (1 if k < kg % parts else 0)
+            label = str(pt["name"]) if parts == 1 else f"{pt['name']} ({k + 1}/{parts})"
+            pieces.append((label, len(locations) - 1, share))
+    used = sorted({profile_of[v.name] for v, _ in fleet})
+    travel = TravelProfiles(network, [loc.node for loc in locations], road_bans, {p: classes[p] for p in used})
+    stretches = {p: travel.stretches(p) for p in used}
+    turnaround = int(round(cfg.turnaround_min * 60))
+    hours = _interval(cfg.station_hours) if cfg.station_hours else Interval(0, 24 * 3600)
+    depot = Depot(str(depot_row["name"]), 0, hours, turnaround)
+    for p in used:
+        arrive, leave = stretches[p]
+        if classes[p] and (arrive[0] > 0 or leave[0] > 0 or any(road_bans.covers_node(b, locations[0].node) for b in classes[p])):
+            raise RoutingInputError(
+                f"{name}: the depot lies in or behind a banned zone ({', '.join(b.name for b in classes[p])}); vehicles "
+                f"without a permit cannot start or unload there — give them a permit or site the station elsewhere",
+                where="restrictions")
+    windows = tuple(_interval(h) for h in cfg.stop_hours)
+    penalty = None if cfg.drop_penalty_cny is None else int(round(cfg.drop_penalty_cny * COST_UNITS_PER_CNY))
+    stops = []
+    for label, loc, kg in pieces:
+        service = int(round(cfg.service_min * 60 + cfg.service_min_per_t * 60 * kg / 1000.0))
+        forbidden = {}
+        for p in used:
+            if classes[p]:
+                arrive, leave = stretches[p]
+                bad = forbidden_starts(classes[p], road_bans, locations[loc].node, service, arrive[loc], leave[loc])
+                if bad:
+                    forbidden[p] = bad
+        stops.append(Stop(label, loc, (kg,), service, windows, forbidden, required=penalty is None, penalty=penalty or 0))
+    vehicle_types = []
+    for v, k in fleet:
+        shift = _interval(v.shift)
+        breaks = tuple(Break(_interval(b), int(round(v.break_min * 60))) for b in v.breaks)
+        vehicle_types.append(VehicleType(
+            name=v.name, count=k, capacity=(int(v.capacity_kg),), start_depot=0, end_depot=0, reload_depots=(0,),
+            shift=shift, max_duration_s=None if v.max_hours is None else int(v.max_hours * 3600),
+            fixed_cost=int(round(v.fixed_cost * COST_UNITS_PER_CNY)),
+            distance_cost=max(1, int(round(v.per_km_cost * COST_UNITS_PER_CNY / 1000))),
+            duration_cost=int(round(v.per_hour_cost * COST_UNITS_PER_CNY / 3600)),
+            profile=profile_of[v.name], permit=v.permit, weight_t=v.weight_t, breaks=breaks))
+    profiles = {p: travel.profile(p) for p in used}
+    problem = RoutingProblem(locations, profiles, stops, [depot], vehicle_types, ("kg",), Interval(0, 24 * 3600), name)
+    return problem.validate(), travel
+
+
+def _schedule_table(name: str, schedule: Schedule) -> pd.DataFrame:
+    out = schedule.visits.copy()
+    if out.empty:
+        return out
+    out.insert(0, "depot", name)
+    for col in ("arrive_s", "start_s", "end_s"):
+        out[col.replace("_s", "")] = out[col].map(fmt_time)
+    out["wait_min"] = (out["wait_s"] / 60).round(1)
+    return out
+
+
+def _summary(name: str, problem: RoutingProblem, solution: RouteSolution, schedule: Schedule) -> dict[str, Any]:
+    r = schedule.routes
+    return {
+        "depot": name, "stops": len(problem.stops), "served": len(problem.stops) - len(solution.dropped),
+        "dropped": len(solution.dropped), "vehicles": int(len(r)),
+        "trips": int(r["trips"].sum()) if len(r) else 0,
+        "km": float(r["distance"].sum() / 1000) if len(r) else 0.0,
+        "vehicle_hours": float(r["duration_h"].sum()) if len(r) else 0.0,
+        "kg": float(sum(problem.stops[i].demand[0] for i in range(len(problem.stops)) if i not in set(solution.dropped))),
+        "engine": solution.engine, "solve_s": round(solution.runtime_s, 2), "feasible": solution.feasible,
+    }
+
+
+def _trip_lines(name: str, problem: RoutingProblem, schedule: Schedule, network) -> list[dict[str, Any]]:
+    legs, visits = schedule.legs, schedule.visits
+    if legs.empty:
+        return []
+    graph = network.graph
+    rows = []
+    for vehicle, group in visits.groupby("vehicle", sort=False):
+        vleg = legs[legs["vehicle"] == vehicle]
+        for trip, tv in group.groupby("trip", sort=True):
+            seqs = set(tv["seq"]) - {0}
+            tlegs = vleg[vleg["seq"].isin(seqs)]
+            coords: list[tuple[float, float]] = []
+            for path in tlegs["path"]:
+                for u, v in zip(path, path[1:]):
+                    data = min(graph.get_edge_data(u, v).values(), key=lambda d: d.get("travel_time", 0.0))
+                    geom = data.get("geometry")
+                    pts = list(geom.coords) if geom is not None else [(graph.nodes[u]["x"], graph.nodes[u]["y"]),
+                                                                      (graph.nodes[v]["x"], graph.nodes[v]["y"])]
+                    coords.extend(pts if not coords else pts[1:])
+            if len(coords) < 2:
+                continue
+            served = tv[tv["kind"] == "stop"]
+            rows.append({
+                "vehicle": f"{name}/{vehicle}", "vehicle_type": tv["vehicle_type"].iloc[0], "depot": name, "trip": int(trip),
+                "stops": int(len(served)), "load_kg": float(served["load_kg"].max() if len(served) else 0.0),
+                "km": float(tlegs["distance"].sum() / 1000), "start": fmt_time(tlegs["depart_s"].min()),
+                "end": fmt_time(tlegs["arrive_s"].max()),
+                "duration_h": float((tlegs["arrive_s"].max() - tlegs["depart_s"].min()) / 3600),
+                "geometry": shapely.LineString(coords),
+            })
+    return rows

@@ -1,0 +1,233 @@
+"""Travel profiles on a city's drive graph, with the paths behind them.
+
+A vehicle class bound by bans that overlap its shift drives with a
+*restricted* profile. Its paths have the shape ``banned* free* banned*``:
+they may use roads covered by a ban only at the start (leaving a stop
+inside a zone) and at the end (reaching one), never in between. This is
+solved exactly with Dijkstra on a three-layer copy of the graph (layer 0:
+banned edges, layer 1: free edges, layer 2: banned edges, zero-cost moves
+0→1→2 at every node).
+
+Driving inside a ban is then kept out of the banned hours by the stop's
+forbidden service-start times (:func:`forbidden_starts`): a restricted
+vehicle may only start service at a stop when the longest banned stretch
+it can drive to get there, the service itself, and the longest banned
+stretch it drives to leave all fall outside the banned hours. Serving is
+modelled exactly; driving is conservative (a vehicle whose shift overlaps a
+ban avoids banned roads all day except to reach or leave such stops).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from netplan.city import Network
+from netplan.route.bans import Ban, RoadBans, banned_hours
+from netplan.route.problem import DAY_S, Interval, Profile
+
+UNREACHABLE_S = 10 * DAY_S  # travel time standing for "no path": no shift absorbs it
+_TINY = 1e-6
+
+
+@dataclass
+class _Tree:
+    """One profile's shortest-path trees from every location."""
+
+    time: np.ndarray  # locations x locations seconds (inf where unreachable)
+    length: np.ndarray  # metres along the fastest path
+    pred: np.ndarray  # locations x graph-states predecessors
+    layered: bool
+
+
+class TravelProfiles:
+    """Distance/duration matrices and node paths between locations, per vehicle class.
+
+    Parameters
+    ----------
+    network
+        The drive network.
+    nodes
+        Graph node of each location (repeats allowed).
+    road_bans
+        The bans resolved on the drive graph.
+    classes
+        Profile name -> bans binding that class of vehicle (an empty list
+        for vehicles no ban binds during their shift).
+    """
+
+    def __init__(self, network: Network, nodes: list[int], road_bans: RoadBans, classes: dict[str, list[Ban]]):
+        self.network = network
+        self.nodes = list(nodes)
+        self.road_bans = road_bans
+        self.classes = classes
+        self._pos = network.positions(self.nodes)
+        self._unique, self._inverse = np.unique(self._pos, return_inverse=True)
+        self._edge_arrays()
+        self._trees: dict[str, _Tree] = {name: self._tree(bans) for name, bans in classes.items()}
+
+    # --- graph ---------------------------------------------------------------------------------------------
+    def _edge_arrays(self) -> None:
+        best: dict[tuple[int, int], tuple[float, float]] = {}
+        for u, v, data in self.network.graph.edges(data=True):
+            t, length = float(data["travel_time"]), float(data["length"])
+            if (u, v) not in best or t < best[(u, v)][0]:
+                best[(u, v)] = (t, length)
+        self.edge_time = {k: t for k, (t, _) in best.items()}
+        self.edge_length = {k: length for k, (_, length) in best.items()}
+        pairs = list(best)
+        self._u = self.network.positions([p[0] for p in pairs])
+        self._v = self.network.positions([p[1] for p in pairs])
+        self._t = np.maximum(np.array([best[p][0] for p in pairs]), _TINY)
+        self._len = np.array([best[p][1] for p in pairs])
+        self._pairs = pairs
+
+    def _tree(self, bans: list[Ban]) -> _Tree:
+        n = len(self.network)
+        if not bans:
+            graph = sparse.csr_array((self._t, (self._u, self._v)), shape=(n, n))
+            time, pred = csgraph.dijkstra(graph, directed=True, indices=self._unique, return_predecessors=True)
+            targets = self._unique
+            layered = False
+        else:
+            banned = self.road_bans.edges(bans)
+            flag = np.array([p in banned for p in self._pairs])
+            rows = [self._u[flag], n + self._u[~flag], 2 * n + self._u[flag], np.arange(n), n + np.arange(n)]
+            cols = [self._v[flag], n + self._v[~flag], 2 * n + self._v[flag], n + np.arange(n), 2 * n + np.arange(n)]
+            vals = [self._t[flag], self._t[~flag], self._t[flag], np.full(n, _TINY), np.full(n, _TINY)]
+            graph = sparse.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(3 * n, 3 * n))
+            time, pred = csgraph.dijkstra(graph, directed=True, indices=self._unique, return_predecessors=True)
+            targets = 2 * n + self._unique
+            layered = True
+        t = time[:, targets]
+        length = np.zeros_like(t)
+        pred = pred.astype(np.int32)
+        for i in range(len(self._unique)):
+            for j in range(len(self._unique)):
+                if np.isfinite(t[i, j]) and i != j:
+                    length[i, j] = sum(self.edge_length[e] for e in self._edges_of(pred[i], targets[j], layered))
+        return _Tree(time=t, length=length, pred=pred, layered=layered)
+
+    def _states(self, pred_row: np.ndarray, target: int) -> list[int]:
+        states = [int(target)]
+        while pred_row[states[-1]] >= 0:
+            states.append(int(pred_row[states[-1]]))
+        return states[::-1]
+
+    def _edges_of(self, pred_row: np.ndarray, target: int, layered: bool) -> list[tuple[int, int]]:
+        nodes = self._node_path(self._states(pred_row, target), layered)
+        return list(zip(nodes, nodes[1:]))
+
+    def _node_path(self, states: list[int], layered: bool) -> list[int]:
+        n = len(self.network)
+        ids = self.network.nodes
+        out: list[int] = []
+        for s in states:
+            node = int(ids[s % n]) if layered else int(ids[s])
+            if not out or out[-1] != node:
+                out.append(node)
+        return out
+
+    # --- public --------------------------------------------------------------------------------------------
+    def profile(self, name: str) -> Profile:
+        """The profile's integer matrices (seconds rounded up, metres rounded)."""
+        tree = self._trees[name]
+        t = tree.time[np.ix_(self._inverse, self._inverse)]
+        length = tree.length[np.ix_(self._inverse, self._inverse)]
+        duration = np.where(np.isfinite(t), np.ceil(t - 1e-3), UNREACHABLE_S).astype(np.int64)
+        distance = np.where(np.isfinite(t), np.round(length), UNREACHABLE_S * 20).astype(np.int64)
+        np.fill_diagonal(duration, 0)
+        np.fill_diagonal(distance, 0)
+        return Profile(name, distance, duration)
+
+    def path(self, name: str, a: int, b: int) -> list[int]:
+        """Graph nodes from location ``a`` to location ``b`` under profile ``name``."""
+        if self.nodes[a] == self.nodes[b]:
+            return [self.nodes[a]]
+        tree = self._trees[name]
+        i, j = self._inverse[a], self._inverse[b]
+        n = len(self.network)
+        target = (2 * n if tree.layered else 0) + self._unique[j]
+        return self._node_path(self._states(tree.pred[i], target), tree.layered)
+
+    def stretches(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per location, the longest banned stretch driven to arrive there and to leave it.
+
+        Parameters
+        ----------
+        name
+            A profile name.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(arrive_s, leave_s)``: seconds, over every leg between the
+            problem's locations. A leg wholly on banned roads counts towards
+            leaving (the vehicle drives it at once and waits on arrival).
+        """
+        m = len(self.nodes)
+        arrive, leave = np.zeros(m), np.zeros(m)
+        bans = self.classes[name]
+        if not bans:
+            return arrive, leave
+        banned = self.road_bans.edges(bans)
+        touched = {u for u, _ in banned} | {v for _, v in banned}
+        for a in range(m):
+            for b in range(m):
+                if a == b or (self.nodes[a] not in touched and self.nodes[b] not in touched):
+                    continue
+                path = self.path(name, a, b)
+                edges = list(zip(path, path[1:]))
+                if not edges:
+                    continue
+                flags = [e in banned for e in edges]
+                times = [self.edge_time[e] for e in edges]
+                if all(flags):
+                    leave[a] = max(leave[a], sum(times))
+                    continue
+                lead = 0
+                while flags[lead]:
+                    lead += 1
+                trail = len(edges)
+                while flags[trail - 1]:
+                    trail -= 1
+                leave[a] = max(leave[a], sum(times[:lead]))
+                arrive[b] = max(arrive[b], sum(times[trail:]))
+        return np.ceil(arrive), np.ceil(leave)
+
+
+def forbidden_starts(bans: list[Ban], road_bans: RoadBans, node: int, service_s: int, arrive_s: float,
+                     leave_s: float) -> tuple[Interval, ...]:
+    """Service-start times forbidden to a restricted vehicle at one place.
+
+    A start ``s`` is forbidden when ``[s - arrive_s, s + service_s +
+    leave_s]`` meets a banned interval and the place is inside a banned
+    zone or reached or left over banned roads.
+
+    Parameters
+    ----------
+    bans
+        Bans binding the vehicle class.
+    road_bans
+        Their resolution on the road graph.
+    node
+        The place's graph node.
+    service_s
+        Service time there.
+    arrive_s, leave_s
+        Longest banned stretches to arrive and to leave (see
+        :meth:`TravelProfiles.stretches`).
+
+    Returns
+    -------
+    tuple of Interval
+        Forbidden service-start intervals (empty when the place is free).
+    """
+    inside = [b for b in bans if road_bans.covers_node(b, node)]
+    if not inside and arrive_s <= 0 and leave_s <= 0:
+        return ()
+    hours = banned_hours(bans)
+    return tuple(Interval(max(0, int(iv.start - service_s - leave_s)), int(iv.end + arrive_s) + 1) for iv in hours)
