@@ -464,7 +464,7 @@ def route_length(inst: BenchmarkInstance, routes: Iterable[Sequence[int]], depot
 
 
 def check_routes(inst: BenchmarkInstance, routes: Iterable[Sequence[int]], vehicles: int | None = None,
-                 release: bool = True, coverage: bool = True, tol: float = 1e-6) -> list[str]:
+                 release: bool = True, coverage: bool = True, dimacs: bool = False, tol: float = 1e-6) -> list[str]:
     """Check a route set in double precision (no rounding anywhere): the textbook VRPTW(R) rules.
 
     Every customer once, at most ``vehicles`` routes (default the file's),
@@ -473,7 +473,9 @@ def check_routes(inst: BenchmarkInstance, routes: Iterable[Sequence[int]], vehic
     reload depots and, with ``release``, each trip leaving the depot no
     earlier than the latest release time of its customers. Without
     ``coverage``, customers left out are not reported (to check single
-    routes).
+    routes). With ``dimacs``, travel times and distances are truncated to
+    one decimal (the convention of the VRPLIB sets' reference costs)
+    instead of exact.
 
     Returns
     -------
@@ -483,6 +485,8 @@ def check_routes(inst: BenchmarkInstance, routes: Iterable[Sequence[int]], vehic
     routes = [list(r) for r in routes if len(r)]
     nd = inst.num_depots
     d = inst.euclidean()
+    if dimacs:
+        d = np.floor(d * 10) / 10
     bad: list[str] = []
     fleet = inst.vehicles if vehicles is None else vehicles
     if len(routes) > fleet:
