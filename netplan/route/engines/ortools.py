@@ -1,0 +1,513 @@
+"""OR-Tools routing engine: the whole :class:`~netplan.route.problem.RoutingProblem` as one ``RoutingModel``.
+
+How the problem maps onto OR-Tools:
+
+- **Stops** become *copies*, one per allowed service-start piece
+  (:meth:`Stop.allowed`) over the fleet's profiles; a piece shared by several
+  profiles is one copy. A stop's copies form one disjunction (mandatory: one
+  of them exactly; optional: penalty ``stop.penalty``), each copy may only be
+  served by vehicles whose profile has that piece
+  (``SetAllowedVehiclesForIndex``) and its time cumul is the piece. A stop in
+  a banned zone thus has a full-window copy for permit vehicles and
+  before/after-ban copies for restricted ones, and a restricted vehicle that
+  arrives during the ban waits for its end.
+- **Time**: the cumul of a node is when its service (or the depot
+  turnaround) starts; the transit of an arc is the origin's service time plus
+  the travel time of the vehicle's profile. A vehicle's start cumul is fixed
+  at ``max(shift start, depot opening)`` because that is when the schedule
+  simulator starts it; its end cumul must leave room for the end-depot
+  turnaround within the shift, the depot's hours and ``max_duration_s``.
+- **Capacity**: one dimension per capacity dimension, the load on arrival.
+- **Multi-trip** (the OR-Tools ``cvrp_reload`` trick): optional reload nodes,
+  copies of each vehicle type's reload depots, with a demand of ``-BIG`` and a
+  slack of up to ``BIG`` on that node only, so the load can drop to zero
+  there; their service time is the depot turnaround and their time cumul the
+  depot's hours. ``max_reloads`` is a counting dimension.
+- **Breaks**: ``SetBreakIntervalsOfVehicle``, kept between the first
+  departure and the last arrival. The simulator places breaks greedily (at
+  the first departure at/after the window opens); the engine replays each
+  route with that policy and reports in ``info["break_mismatch"]`` any route
+  where the greedy placement breaks a rule that the model's placement kept.
+- **Costs**: per-vehicle arc costs (distance x ``distance_cost`` + travel
+  time x ``duration_cost``), fixed costs per vehicle used, drop penalties.
+
+The reported visit times are the earliest schedule of the chosen sequence
+(the simulator's driving policy, waiting for the chosen piece rather than
+only for the stop's windows), not OR-Tools' cumul values, which may float.
+
+Determinism: OR-Tools routing search is single-threaded and has no seed; it
+is deterministic for the same model and parameters when stopped by a
+solution limit (``solution_limit``) rather than by wall-clock time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from netplan.route.problem import Interval, RoutingInputError, RoutingProblem, VehicleType
+from netplan.route.solution import Route, RouteSolution, Visit
+
+_FIRST = routing_enums_pb2.FirstSolutionStrategy
+_META = routing_enums_pb2.LocalSearchMetaheuristic
+_STATUS = {0: "ROUTING_NOT_SOLVED", 1: "ROUTING_SUCCESS", 2: "ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED",
+           3: "ROUTING_FAIL", 4: "ROUTING_FAIL_TIMEOUT", 5: "ROUTING_INVALID", 6: "ROUTING_INFEASIBLE",
+           7: "ROUTING_OPTIMAL"}
+
+
+@dataclass(frozen=True)
+class _Node:
+    """One OR-Tools node: a depot (start/end), a stop copy or a reload copy."""
+
+    kind: str  # "depot", "stop" or "reload"
+    index: int  # depot or stop index
+    location: int
+    piece: Interval | None = None  # service-start interval of a stop copy
+
+
+@dataclass(frozen=True)
+class _Vehicle:
+    type_index: int
+    number: int
+    start_s: int  # arrival at the start depot = start of its turnaround
+    end_min: int
+    end_max: int  # latest start of the end-depot turnaround
+
+
+def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
+          first_solution: str = "PARALLEL_CHEAPEST_INSERTION", metaheuristic: str = "GUIDED_LOCAL_SEARCH",
+          solution_limit: int | None = None, log_search: bool = False, **options: object) -> RouteSolution:
+    """Solve ``problem`` with OR-Tools' routing library.
+
+    Parameters
+    ----------
+    problem
+        A validated routing problem.
+    time_limit_s
+        Wall-clock limit of the search.
+    seed
+        Recorded in ``info`` only: OR-Tools routing has no random seed (its
+        search is deterministic; see ``solution_limit``).
+    first_solution
+        Name of an OR-Tools ``FirstSolutionStrategy`` (e.g. ``"PATH_CHEAPEST_ARC"``).
+    metaheuristic
+        Name of an OR-Tools ``LocalSearchMetaheuristic`` (e.g. ``"GREEDY_DESCENT"``).
+    solution_limit
+        Stop after this many solutions; with a generous ``time_limit_s`` this
+        makes runs reproducible, which a wall-clock limit does not.
+    log_search
+        Let OR-Tools log its search to stderr.
+    **options
+        Unknown options are refused, so that a misspelt one is not ignored.
+
+    Returns
+    -------
+    RouteSolution
+        Routes with reload visits and service start times, dropped stops,
+        cost (OR-Tools objective, including drop penalties), ``engine="ortools"``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown strategy name or option.
+    RoutingInputError
+        When no vehicle can work at all (its shift cannot hold the depot
+        turnarounds) or OR-Tools finds no solution.
+    """
+    if options:
+        raise ValueError(f"unknown OR-Tools engine option(s): {sorted(options)}")
+    first_value = _enum_value(_FIRST, first_solution, "first-solution strategy")
+    meta_value = _enum_value(_META, metaheuristic, "metaheuristic")
+    started = time.perf_counter()
+    model = _Model(problem)
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = first_value
+    params.local_search_metaheuristic = meta_value
+    params.time_limit.FromMilliseconds(max(1, int(round(time_limit_s * 1000))))
+    if solution_limit is not None:
+        params.solution_limit = int(solution_limit)
+    params.log_search = log_search
+    assignment = model.routing.SolveWithParameters(params)
+    status = _STATUS.get(model.routing.status(), str(model.routing.status()))
+    info: dict[str, object] = {
+        "first_solution": first_solution, "metaheuristic": metaheuristic, "status": status, "seed": seed,
+        "solution_limit": solution_limit, "time_limit_s": time_limit_s, "nodes": model.manager.GetNumberOfNodes(),
+        "stop_copies": sum(1 for n in model.nodes if n.kind == "stop"),
+        "reload_nodes": sum(1 for n in model.nodes if n.kind == "reload"),
+        "unusable_vehicles": model.unusable,
+    }
+    if assignment is None:
+        raise RoutingInputError(f"OR-Tools found no solution ({status}) for {problem.name!r} within "
+                                f"{time_limit_s:g} s; check windows, shifts and capacities", where=problem.name)
+    routes, served, mismatch = model.routes(assignment)
+    info["reload_nodes_used"] = sum(1 for r in routes for v in r.visits[1:-1] if v.kind == "depot")
+    info["break_mismatch"] = mismatch
+    dropped = [i for i in range(len(problem.stops)) if i not in served]
+    info["ortools_objective"] = assignment.ObjectiveValue()
+    # Recomputed from the returned routes, which may have lost idle unloads (zero-length arcs) on the way out.
+    cost = route_cost(problem, routes) + sum(problem.stops[i].penalty for i in dropped)
+    return RouteSolution(routes=routes, dropped=dropped, cost=float(cost), engine="ortools",
+                         runtime_s=time.perf_counter() - started, feasible=not mismatch, info=info)
+
+
+def _enum_value(enum, name: str, what: str) -> int:
+    try:
+        return enum.Value.Value(name)
+    except (ValueError, AttributeError):
+        names = [n for n in enum.DESCRIPTOR.enum_types_by_name["Value"].values_by_name if n != "UNSET"]
+        raise ValueError(f"unknown OR-Tools {what} {name!r}; choose one of {names}") from None
+
+
+class _Model:
+    """The OR-Tools model of one problem, and the way back to netplan's routes."""
+
+    def __init__(self, problem: RoutingProblem):
+        self.p = problem
+        self.vehicles, self.unusable = self._vehicles()
+        if not self.vehicles:
+            raise RoutingInputError(f"no vehicle can work: every shift is too short for its depot turnarounds "
+                                    f"({', '.join(self.unusable)})", where=problem.name)
+        self.nodes: list[_Node] = []
+        depot_node: dict[int, int] = {}
+        for veh in self.vehicles:
+            vt = problem.vehicle_types[veh.type_index]
+            for d in (vt.start_depot, vt.end_depot):
+                if d not in depot_node:
+                    depot_node[d] = len(self.nodes)
+                    self.nodes.append(_Node("depot", d, problem.depots[d].location))
+        # Vehicles allowed per stop copy, in vehicle (model) indices.
+        self.copy_vehicles: dict[int, list[int]] = {}
+        self.stop_copies: dict[int, list[int]] = {}
+        self._add_stop_copies()
+        self.reload_vehicles: dict[int, list[int]] = {}
+        self._add_reload_copies()
+
+        starts = [depot_node[problem.vehicle_types[v.type_index].start_depot] for v in self.vehicles]
+        ends = [depot_node[problem.vehicle_types[v.type_index].end_depot] for v in self.vehicles]
+        self.manager = pywrapcp.RoutingIndexManager(len(self.nodes), len(self.vehicles), starts, ends)
+        self.routing = pywrapcp.RoutingModel(self.manager)
+        self._costs()
+        self._disjunctions()
+        self._capacities()
+        self._time()
+
+    # --- vehicles and nodes ----------------------------------------------------------------------------------
+    def _vehicles(self) -> tuple[list[_Vehicle], list[str]]:
+        p = self.p
+        out, unusable = [], []
+        for t, k in p.vehicles():
+            vt = p.vehicle_types[t]
+            start, end = p.depots[vt.start_depot], p.depots[vt.end_depot]
+            t0 = max(vt.shift.start, start.opens.start)
+            end_max = min(vt.shift.end, end.opens.end) - end.turnaround_s
+            if vt.max_duration_s is not None:
+                end_max = min(end_max, t0 + vt.max_duration_s - end.turnaround_s)
+            end_min = max(end.opens.start, t0 + start.turnaround_s)
+            # A break must fit between the first departure and the return, or the vehicle cannot be used at all.
+            first_break_ok = all(max(b.window.start, t0 + start.turnaround_s) <= b.window.end
+                                 and max(b.window.start, t0 + start.turnaround_s) + b.duration_s <= end_max
+                                 for b in vt.breaks)
+            if end_min > end_max or t0 + start.turnaround_s > start.opens.end or not first_break_ok:
+                unusable.append(f"{vt.name}#{k + 1}")
+                continue
+            out.append(_Vehicle(t, k, t0, end_min, end_max))
+        return out, unusable
+
+    def _add_stop_copies(self) -> None:
+        p = self.p
+        profile_vehicles: dict[str, list[int]] = {}
+        for v, veh in enumerate(self.vehicles):
+            profile_vehicles.setdefault(p.vehicle_types[veh.type_index].profile, []).append(v)
+        for s, stop in enumerate(p.stops):
+            by_piece: dict[Interval, list[int]] = {}
+            for profile, vehicles in profile_vehicles.items():
+                for piece in stop.allowed(profile, p.horizon):
+                    # Only vehicles that can carry the stop at all: keeps useless copies out of the search.
+                    usable = [v for v in vehicles if all(q <= c for q, c in
+                                                         zip(stop.demand, p.vehicle_types[self.vehicles[v].type_index].capacity))]
+                    if usable:
+                        by_piece.setdefault(piece, []).extend(usable)
+            self.stop_copies[s] = []
+            for piece in sorted(by_piece):
+                self.copy_vehicles[len(self.nodes)] = sorted(by_piece[piece])
+                self.stop_copies[s].append(len(self.nodes))
+                self.nodes.append(_Node("stop", s, stop.location, piece))
+
+    def _add_reload_copies(self) -> None:
+        p = self.p
+        total = np.sum([s.demand for s in p.stops], axis=0) if p.stops else np.zeros(len(p.dimensions))
+        by_type: dict[int, list[int]] = {}
+        for v, veh in enumerate(self.vehicles):
+            by_type.setdefault(veh.type_index, []).append(v)
+        for t, vehicles in by_type.items():
+            vt = p.vehicle_types[t]
+            if not vt.reload_depots or not p.stops:
+                continue
+            # Trips one vehicle could need to carry everything, and the fleet's trips when loads are shared out.
+            trips = int(max(math.ceil(q / c) for q, c in zip(total, vt.capacity)))
+            per_vehicle = trips if vt.max_reloads is None else min(trips, vt.max_reloads)
+            if per_vehicle <= 0:
+                continue
+            pool = min(len(vehicles) * per_vehicle, trips + len(vehicles), len(p.stops))
+            for d in dict.fromkeys(vt.reload_depots):
+                for _ in range(pool):
+                    self.reload_vehicles[len(self.nodes)] = vehicles
+                    self.nodes.append(_Node("reload", d, p.depots[d].location))
+
+    def _service(self, node: _Node) -> int:
+        if node.kind == "stop":
+            return self.p.stops[node.index].service_s
+        return self.p.depots[node.index].turnaround_s
+
+    # --- model parts ------------------------------------------------------------------------------------------
+    def _matrix(self, values: np.ndarray) -> list[list[int]]:
+        locs = np.array([n.location for n in self.nodes])
+        return values[np.ix_(locs, locs)].astype(np.int64).tolist()
+
+    def _costs(self) -> None:
+        p, routing = self.p, self.routing
+        callbacks: dict[tuple[str, int, int], int] = {}
+        for v, veh in enumerate(self.vehicles):
+            vt = p.vehicle_types[veh.type_index]
+            key = (vt.profile, vt.distance_cost, vt.duration_cost)
+            if key not in callbacks:
+                prof = p.profiles[vt.profile]
+                cost = prof.distance.astype(np.int64) * vt.distance_cost + prof.duration.astype(np.int64) * vt.duration_cost
+                callbacks[key] = routing.RegisterTransitMatrix(self._matrix(cost))
+            routing.SetArcCostEvaluatorOfVehicle(callbacks[key], v)
+            routing.SetFixedCostOfVehicle(vt.fixed_cost, v)
+
+    def _disjunctions(self) -> None:
+        routing, manager = self.routing, self.manager
+        for s, copies in self.stop_copies.items():
+            stop = self.p.stops[s]
+            if not copies:
+                continue
+            indices = [manager.NodeToIndex(n) for n in copies]
+            if stop.required:
+                routing.AddDisjunction(indices)
+            else:
+                routing.AddDisjunction(indices, int(stop.penalty))
+            for n, index in zip(copies, indices):
+                self._allow(index, self.copy_vehicles[n])
+        for n, vehicles in self.reload_vehicles.items():
+            index = manager.NodeToIndex(n)
+            routing.AddDisjunction([index], 0)
+            self._allow(index, vehicles)
+
+    def _allow(self, index: int, vehicles: list[int]) -> None:
+        if len(vehicles) == len(self.vehicles):
+            return
+        try:
+            self.routing.SetAllowedVehiclesForIndex(vehicles, index)
+        except TypeError:
+            # The SWIG wrapper of ortools 9.15 lacks the absl::Span typemap; restricting the vehicle variable is
+            # equivalent (-1 keeps the copy free to stay unperformed).
+            self.routing.VehicleVar(index).SetValues([-1, *vehicles])
+
+    def _capacities(self) -> None:
+        p, routing, manager = self.p, self.routing, self.manager
+        has_reloads = bool(self.reload_vehicles)
+        for d, dim in enumerate(p.dimensions):
+            caps = [int(p.vehicle_types[veh.type_index].capacity[d]) for veh in self.vehicles]
+            big = max(caps)
+            demand = [p.stops[n.index].demand[d] if n.kind == "stop" else (-big if n.kind == "reload" else 0)
+                      for n in self.nodes]
+            cb = routing.RegisterUnaryTransitVector([int(q) for q in demand])
+            routing.AddDimensionWithVehicleCapacity(cb, big if has_reloads else 0, caps, True, f"load_{dim}")
+            if has_reloads:
+                load = routing.GetDimensionOrDie(f"load_{dim}")
+                # Slack only where the vehicle unloads: elsewhere the load on arrival is exact.
+                for index in range(routing.Size()):
+                    if routing.IsEnd(index):
+                        continue
+                    if routing.IsStart(index) or self.nodes[manager.IndexToNode(index)].kind != "reload":
+                        load.SlackVar(index).SetValue(0)
+        limits = [self.p.vehicle_types[veh.type_index].max_reloads for veh in self.vehicles]
+        if has_reloads and any(m is not None for m in limits):
+            cb = routing.RegisterUnaryTransitVector([1 if n.kind == "reload" else 0 for n in self.nodes])
+            cap = len(self.reload_vehicles)
+            routing.AddDimensionWithVehicleCapacity(cb, 0, [cap if m is None else int(m) for m in limits], True,
+                                                    "reloads")
+
+    def _time(self) -> None:
+        p, routing, manager = self.p, self.routing, self.manager
+        service = np.array([self._service(n) for n in self.nodes], dtype=np.int64)
+        callbacks: dict[str, int] = {}
+        per_vehicle = []
+        for veh in self.vehicles:
+            profile = p.vehicle_types[veh.type_index].profile
+            if profile not in callbacks:
+                travel = np.array(self._matrix(p.profiles[profile].duration), dtype=np.int64)
+                callbacks[profile] = routing.RegisterTransitMatrix((travel + service[:, None]).tolist())
+            per_vehicle.append(callbacks[profile])
+        horizon = max([p.horizon.end] + [vt.shift.end for vt in p.vehicle_types] + [d.opens.end for d in p.depots])
+        routing.AddDimensionWithVehicleTransits(per_vehicle, horizon, horizon, False, "time")
+        self.time = routing.GetDimensionOrDie("time")
+        for n, node in enumerate(self.nodes):
+            if node.kind == "depot":
+                continue
+            index = manager.NodeToIndex(n)
+            if node.kind == "stop":
+                # Half-open pieces: the last allowed start is one second before the end.
+                self.time.CumulVar(index).SetRange(node.piece.start, node.piece.end - 1)
+            else:
+                opens = p.depots[node.index].opens
+                self.time.CumulVar(index).SetRange(opens.start, opens.end - p.depots[node.index].turnaround_s)
+        solver = routing.solver()
+        visit_transits = [int(service[manager.IndexToNode(i)]) for i in range(routing.Size())]
+        for v, veh in enumerate(self.vehicles):
+            vt = p.vehicle_types[veh.type_index]
+            start, end = routing.Start(v), routing.End(v)
+            self.time.CumulVar(start).SetRange(veh.start_s, veh.start_s)
+            self.time.CumulVar(end).SetRange(veh.end_min, veh.end_max)
+            # Waiting at the end depot never helps and keeps OR-Tools' times closer to the simulator's.
+            routing.AddVariableMinimizedByFinalizer(self.time.CumulVar(end))
+            if vt.breaks:
+                depart = veh.start_s + p.depots[vt.start_depot].turnaround_s
+                intervals = []
+                for b, brk in enumerate(vt.breaks):
+                    interval = solver.FixedDurationIntervalVar(max(brk.window.start, depart), brk.window.end,
+                                                               brk.duration_s, False, f"break {b} of vehicle {v}")
+                    # The simulator takes breaks at a departure: never before the first one, never after the return.
+                    solver.Add(interval.EndExpr() <= self.time.CumulVar(end))
+                    intervals.append(interval)
+                self.time.SetBreakIntervalsOfVehicle(intervals, v, visit_transits)
+
+    # --- back to netplan ----------------------------------------------------------------------------------------
+    def routes(self, assignment) -> tuple[list[Route], set[int], list[str]]:
+        """Routes of the used vehicles, the stops served, and routes whose greedy break replay fails."""
+        routing, manager = self.routing, self.manager
+        routes, served, mismatch = [], set(), []
+        for v, veh in enumerate(self.vehicles):
+            vt = self.p.vehicle_types[veh.type_index]
+            sequence: list[_Node] = []
+            index = routing.Start(v)
+            while True:
+                sequence.append(self.nodes[manager.IndexToNode(index)])
+                if routing.IsEnd(index):
+                    break
+                index = assignment.Value(routing.NextVar(index))
+            if not any(n.kind == "stop" for n in sequence):
+                continue
+            sequence = _drop_idle_reloads(sequence)
+            times, issues = replay(self.p, vt, sequence)
+            visits = []
+            for node, t in zip(sequence, times):
+                visits.append(Visit("stop" if node.kind == "stop" else "depot", node.index, int(round(t))))
+                if node.kind == "stop":
+                    served.add(node.index)
+            routes.append(Route(veh.type_index, veh.number, tuple(visits)))
+            if issues:
+                mismatch.append(f"{vt.name}#{veh.number + 1}: " + "; ".join(issues))
+        return routes, served, mismatch
+
+
+def route_cost(problem: RoutingProblem, routes: list[Route]) -> int:
+    """Fixed and arc costs of ``routes`` in the problem's cost unit.
+
+    Parameters
+    ----------
+    problem
+        The routing problem.
+    routes
+        Routes of any engine.
+
+    Returns
+    -------
+    int
+        Sum over routes of the vehicle's fixed cost and, per leg, distance x
+        ``distance_cost`` + travel time x ``duration_cost``.
+    """
+    total = 0
+    for route in routes:
+        vt = problem.vehicle_types[route.vehicle_type]
+        prof = problem.profiles[vt.profile]
+        locs = [problem.stops[v.index].location if v.kind == "stop" else problem.depots[v.index].location
+                for v in route.visits]
+        total += vt.fixed_cost
+        for a, b in zip(locs, locs[1:]):
+            total += int(prof.distance[a, b]) * vt.distance_cost + int(prof.duration[a, b]) * vt.duration_cost
+    return total
+
+
+def _drop_idle_reloads(sequence: list[_Node]) -> list[_Node]:
+    """Remove unloads that unload nothing at the place the vehicle already is.
+
+    Unused reload nodes cost nothing when they follow a visit of the same
+    depot (zero-length arcs), so OR-Tools leaves them in; they would only
+    add turnarounds to the schedule.
+    """
+    out = [sequence[0]]
+    for i, node in enumerate(sequence[1:-1], start=1):
+        if node.kind == "reload":
+            prev, nxt = out[-1], sequence[i + 1]
+            if (prev.kind != "stop" and prev.location == node.location) or \
+                    (nxt.kind == "depot" and nxt.location == node.location):
+                continue
+        out.append(node)
+    out.append(sequence[-1])
+    return out
+
+
+def replay(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node]) -> tuple[list[float], list[str]]:
+    """Earliest schedule of a node sequence under the simulator's driving and break policy.
+
+    Parameters
+    ----------
+    problem
+        The routing problem.
+    vt
+        The vehicle's type.
+    sequence
+        Start depot, stop and reload copies, end depot.
+
+    Returns
+    -------
+    times
+        Service (turnaround) start per node.
+    issues
+        Rules the schedule breaks (a copy's piece missed, shift end, depot
+        hours, a break not taken) — only possible when the simulator's
+        greedy breaks differ from the model's break placement.
+    """
+    p = problem
+    issues: list[str] = []
+    breaks = sorted(vt.breaks, key=lambda b: b.window.start)
+    taken = [False] * len(breaks)
+    prof = p.profiles[vt.profile]
+    first = p.depots[sequence[0].index]
+    t = float(max(vt.shift.start, first.opens.start))
+    times = [t]
+    t += first.turnaround_s
+    for prev, node in zip(sequence, sequence[1:]):
+        for i, brk in enumerate(breaks):
+            # Same rule as the simulator: a break starts at the first departure inside its window, or never.
+            if not taken[i] and brk.window.start <= t <= brk.window.end:
+                t += brk.duration_s
+                taken[i] = True
+        arrive = t + float(prof.duration[prev.location, node.location])
+        if node.kind == "stop":
+            start = max(arrive, float(node.piece.start))
+            if start >= node.piece.end:
+                issues.append(f"serves stop {p.stops[node.index].name!r} at {start:.0f} s, after its piece {node.piece}")
+            t = start + p.stops[node.index].service_s
+        else:
+            depot = p.depots[node.index]
+            start = max(arrive, float(depot.opens.start))
+            if start + depot.turnaround_s > depot.opens.end:
+                issues.append(f"at depot {depot.name!r} after closing")
+            t = start + depot.turnaround_s
+        times.append(start)
+    if t > vt.shift.end:
+        issues.append(f"finishes at {t:.0f} s, after the shift")
+    if vt.max_duration_s is not None and t - times[0] > vt.max_duration_s:
+        issues.append("works longer than max_duration_s")
+    for brk, done in zip(breaks, taken):
+        if not done:
+            issues.append(f"break {brk.window} not taken")
+    return times, issues

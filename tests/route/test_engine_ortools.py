@@ -1,0 +1,287 @@
+"""OR-Tools engine on tiny instances whose optimum is known by enumeration; every result replayed by the simulator."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from netplan.route.engines import solve
+from netplan.route.problem import (Break, Depot, Interval, Location, Profile, RoutingProblem, Stop, VehicleType)
+from netplan.route.simulate import simulate
+from netplan.route.solution import RouteSolution
+
+# Short limits keep the file fast; the instances are small enough for OR-Tools to reach the optimum.
+FAST = dict(time_limit_s=1.0)
+
+
+def euclid_problem(points: list[tuple[float, float]], stops: list[Stop], vehicle_types: list[VehicleType],
+                   depots: list[Depot] | None = None, profiles: tuple[str, ...] = ("default",)) -> RoutingProblem:
+    """A problem over planar points, 1 distance unit = 1 s of driving, the same matrices for every profile."""
+    xy = np.array(points, dtype=float)
+    dist = np.rint(np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])).astype(np.int64)
+    locations = [Location(f"p{i}", x, y) for i, (x, y) in enumerate(points)]
+    return RoutingProblem(
+        locations=locations,
+        profiles={name: Profile(name, dist, dist.copy()) for name in profiles},
+        stops=stops, depots=depots or [Depot("depot", 0)], vehicle_types=vehicle_types,
+    ).validate()
+
+
+# --- brute force -----------------------------------------------------------------------------------------------
+def schedule_cost(p: RoutingProblem, t: int, seq: tuple) -> float | None:
+    """Cost of one vehicle of type ``t`` driving ``seq`` (stop indices, ``("R", depot)`` for an unload), or None if infeasible.
+
+    Mirrors the simulator's contract, waiting for the stop's allowed pieces (bans included) rather than only its windows.
+    """
+    vt = p.vehicle_types[t]
+    prof = p.profiles[vt.profile]
+    start_depot, end_depot = p.depots[vt.start_depot], p.depots[vt.end_depot]
+    t0 = max(vt.shift.start, start_depot.opens.start)
+    clock = t0 + start_depot.turnaround_s
+    breaks = sorted(vt.breaks, key=lambda b: b.window.start)
+    taken = [False] * len(breaks)
+    load = np.zeros(len(p.dimensions))
+    here = start_depot.location
+    cost = vt.fixed_cost
+    reloads = sum(1 for item in seq if isinstance(item, tuple))
+    if vt.max_reloads is not None and reloads > vt.max_reloads:
+        return None
+    for item in list(seq) + [("E", vt.end_depot)]:
+        for i, brk in enumerate(breaks):
+            if not taken[i] and brk.window.start <= clock <= brk.window.end:
+                clock += brk.duration_s
+                taken[i] = True
+        if isinstance(item, tuple):
+            depot = p.depots[item[1]]
+            if item[0] == "R" and item[1] not in vt.reload_depots:
+                return None
+            there = depot.location
+        else:
+            stop = p.stops[item]
+            there = stop.location
+        cost += int(prof.distance[here, there]) * vt.distance_cost + int(prof.duration[here, there]) * vt.duration_cost
+        arrive = clock + int(prof.duration[here, there])
+        here = there
+        if isinstance(item, tuple):
+            begin = max(arrive, depot.opens.start)
+            clock = begin + depot.turnaround_s
+            if clock > depot.opens.end:
+                return None
+            load[:] = 0
+            continue
+        begin = None
+        for piece in stop.allowed(vt.profile, p.horizon):
+            b = max(arrive, piece.start)
+            if b < piece.end:
+                begin = b
+                break
+        if begin is None:
+            return None
+        clock = begin + stop.service_s
+        load += stop.demand
+        if np.any(load > np.asarray(vt.capacity)):
+            return None
+    if clock > vt.shift.end or (vt.max_duration_s is not None and clock - t0 > vt.max_duration_s):
+        return None
+    if not all(taken):
+        return None
+    return cost
+
+
+def best_route(p: RoutingProblem, t: int, subset: frozenset[int]) -> float | None:
+    """Cheapest feasible route of a vehicle of type ``t`` over ``subset``: every order, every set of unload points."""
+    if not subset:
+        return 0.0
+    vt = p.vehicle_types[t]
+    best = None
+    for order in itertools.permutations(sorted(subset)):
+        gaps = len(order) - 1
+        reload_options = [None, *vt.reload_depots]
+        for cuts in itertools.product(reload_options if vt.reload_depots else [None], repeat=gaps):
+            seq: list = [order[0]]
+            for cut, stop in zip(cuts, order[1:]):
+                if cut is not None:
+                    seq.append(("R", cut))
+                seq.append(stop)
+            c = schedule_cost(p, t, tuple(seq))
+            if c is not None and (best is None or c < best):
+                best = c
+    return best
+
+
+def brute_force(p: RoutingProblem) -> float:
+    """Optimum over all assignments of stops to vehicles (or to nobody, for optional stops)."""
+    vehicles = [t for t, _ in p.vehicles()]
+    cache = lru_cache(maxsize=None)(lambda t, s: best_route(p, t, s))
+    best = math.inf
+    choices = [list(range(len(vehicles))) + ([None] if not s.required else []) for s in p.stops]
+    for assign in itertools.product(*choices):
+        total = sum(p.stops[i].penalty for i, a in enumerate(assign) if a is None)
+        for v, t in enumerate(vehicles):
+            c = cache(t, frozenset(i for i, a in enumerate(assign) if a == v))
+            if c is None:
+                break
+            total += c
+        else:
+            best = min(best, total)
+    return best
+
+
+def checked(p: RoutingProblem, sol: RouteSolution) -> RouteSolution:
+    """The simulator finds nothing wrong, and the engine's own times respect each stop's allowed pieces."""
+    assert simulate(p, sol).violations == []
+    assert sol.engine == "ortools" and sol.feasible and sol.info["break_mismatch"] == []
+    for route in sol.routes:
+        profile = p.vehicle_types[route.vehicle_type].profile
+        for visit in route.visits:
+            if visit.kind == "stop":
+                pieces = p.stops[visit.index].allowed(profile, p.horizon)
+                assert any(iv.start <= visit.start_s < iv.end for iv in pieces), (visit, pieces)
+    return sol
+
+
+def cost_of(p: RoutingProblem, sol: RouteSolution) -> float:
+    """Objective recomputed from the routes (arc and fixed costs, drop penalties)."""
+    total = sum(p.stops[i].penalty for i in sol.dropped)
+    for route in sol.routes:
+        seq = tuple(v.index if v.kind == "stop" else ("R", v.index) for v in route.visits[1:-1])
+        c = schedule_cost(p, route.vehicle_type, seq)
+        assert c is not None
+        total += c
+    return total
+
+
+# --- tests -----------------------------------------------------------------------------------------------------
+POINTS = [(0, 0), (300, 100), (500, 400), (100, 500), (-300, 300), (-400, -200), (200, -400), (600, -100)]
+
+
+def test_single_vehicle_tsp_matches_enumeration():
+    stops = [Stop(f"s{i}", i, (1,), service_s=60) for i in range(1, 7)]
+    p = euclid_problem(POINTS[:7], stops, [VehicleType("truck", 1, (100,))])
+    sol = checked(p, solve(p, "ortools", **FAST))
+    assert sol.dropped == [] and len(sol.routes) == 1
+    assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
+
+
+def test_capacity_and_fixed_costs_split_stops_optimally():
+    demand = [4, 3, 5, 2, 4, 3]
+    stops = [Stop(f"s{i}", i, (demand[i - 1],), service_s=30) for i in range(1, 7)]
+    fleet = [VehicleType("small", 2, (11,), fixed_cost=200), VehicleType("big", 1, (21,), fixed_cost=900)]
+    p = euclid_problem(POINTS[:7], stops, fleet)
+    sol = checked(p, solve(p, "ortools", **FAST))
+    assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
+
+
+def test_time_windows_respected_and_optimal():
+    # Windows that contradict the distance-optimal tour.
+    windows = {1: (2000, 2600), 2: (0, 700), 3: (1200, 1800), 4: (0, 3000), 5: (600, 1300)}
+    stops = [Stop(f"s{i}", i, (1,), service_s=120, windows=(Interval(*windows[i]),)) for i in range(1, 6)]
+    p = euclid_problem(POINTS[:6], stops, [VehicleType("truck", 2, (100,), fixed_cost=5000)])
+    sol = checked(p, solve(p, "ortools", **FAST))
+    assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
+    schedule = simulate(p, sol).visits
+    for _, row in schedule[schedule.kind == "stop"].iterrows():
+        lo, hi = windows[row["index"] + 1]
+        assert lo <= row.start_s < hi
+
+
+@pytest.mark.parametrize("reload_at", [0, 1])
+def test_multi_trip_when_capacity_forces_two_trips(reload_at):
+    # Five stops of 3 on a 9-unit truck: at least two trips, unloading at the home depot or at a transfer station.
+    points = POINTS[:6] + [(250, 250)]
+    stops = [Stop(f"s{i}", i, (3,), service_s=60) for i in range(1, 6)]
+    depots = [Depot("home", 0, turnaround_s=300), Depot("transfer", 6, turnaround_s=600)]
+    fleet = [VehicleType("truck", 1, (9,), reload_depots=(reload_at,))]
+    p = euclid_problem(points, stops, fleet, depots=depots)
+    sol = checked(p, solve(p, "ortools", **FAST))
+    (route,) = sol.routes
+    assert len(route.trips()) == 2
+    assert [v.index for v in route.visits[1:-1] if v.kind == "depot"] == [reload_at]
+    assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
+    assert sol.info["reload_nodes_used"] == 1
+
+
+def test_multi_trip_respects_max_reloads_and_shift():
+    stops = [Stop(f"s{i}", i, (5,), service_s=60) for i in range(1, 5)]
+    depots = [Depot("home", 0, turnaround_s=300)]
+    # Capacity 5: one stop per trip; a single truck may unload twice, so a second truck must take the rest.
+    fleet = [VehicleType("truck", 2, (5,), reload_depots=(0,), max_reloads=2, fixed_cost=100)]
+    p = euclid_problem(POINTS[:5], stops, fleet, depots=depots)
+    sol = checked(p, solve(p, "ortools", **FAST))
+    assert all(len(r.trips()) <= 3 for r in sol.routes) and len(sol.routes) == 2
+    assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
+
+
+@pytest.mark.parametrize("above", [False, True])
+def test_optional_stop_dropped_only_when_penalty_below_detour(above):
+    stops = [Stop(f"s{i}", i, (1,)) for i in range(1, 4)]
+    base = euclid_problem(POINTS[:4], stops, [VehicleType("truck", 1, (10,))])
+    far = (1500, 1500)
+    with_far = euclid_problem(POINTS[:4] + [far], stops, [VehicleType("truck", 1, (10,))])
+    detour = brute_force(euclid_problem(POINTS[:4] + [far], stops + [Stop("far", 4, (1,))],
+                                        [VehicleType("truck", 1, (10,))])) - brute_force(base)
+    penalty = int(detour + 50 if above else detour - 50)
+    p = euclid_problem(POINTS[:4] + [far], stops + [Stop("far", 4, (1,), required=False, penalty=penalty)],
+                       with_far.vehicle_types)
+    sol = checked(p, solve(p, "ortools", **FAST))
+    assert sol.dropped == ([] if above else [3])
+    assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
+
+
+def test_restricted_vehicle_waits_for_the_ban_to_end():
+    # Stop s2 lies in a zone banned to the "restricted" profile from 00:00 to 01:00; the truck is there far earlier.
+    ban = Interval(0, 3600)
+    stops = [Stop("s1", 1, (1,), service_s=60), Stop("s2", 2, (1,), service_s=60, forbidden={"restricted": (ban,)}),
+             Stop("s3", 3, (1,), service_s=60)]
+    p = euclid_problem(POINTS[:4], stops, [VehicleType("truck", 1, (10,), profile="restricted")],
+                       profiles=("restricted",))
+    sol = checked(p, solve(p, "ortools", **FAST))
+    (route,) = sol.routes
+    served_at = {v.index: v.start_s for v in route.visits if v.kind == "stop"}
+    assert served_at[1] >= ban.end
+    # Waiting costs nothing here, so the distance-optimal tour is kept.
+    assert sol.cost == pytest.approx(brute_force(p))
+
+
+def test_only_the_permit_vehicle_serves_a_banned_stop_in_the_morning():
+    # s2 must be served 00:00-01:00, when its zone is banned to the restricted profile: only the permit truck may.
+    ban = Interval(0, 3600)
+    stops = [Stop("s1", 1, (1,)), Stop("s2", 2, (1,), windows=(Interval(0, 3600),), forbidden={"restricted": (ban,)}),
+             Stop("s3", 3, (1,)), Stop("s4", 4, (1,))]
+    fleet = [VehicleType("permit", 1, (10,), profile="permit", permit=True, fixed_cost=2000),
+             VehicleType("restricted", 1, (10,), profile="restricted")]
+    p = euclid_problem(POINTS[:5], stops, fleet, profiles=("permit", "restricted"))
+    sol = checked(p, solve(p, "ortools", **FAST))
+    by_type = {r.vehicle_type: r.stops() for r in sol.routes}
+    assert 1 in by_type[0] and 1 not in by_type.get(1, [])
+    assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
+
+
+def test_breaks_taken_where_the_simulator_takes_them():
+    # A 30-min break opening at 00:10; the simulator takes it at the first departure after that.
+    stops = [Stop(f"s{i}", i, (1,), service_s=300) for i in range(1, 5)]
+    brk = Break(Interval(600, 2400), 1800)
+    fleet = [VehicleType("truck", 1, (10,), breaks=(brk,), shift=Interval(0, 6000))]
+    p = euclid_problem(POINTS[:5], stops, fleet)
+    sol = checked(p, solve(p, "ortools", **FAST))
+    assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
+    visits = simulate(p, sol).visits
+    # The break really delays the route: the last stop ends later than driving and service alone allow.
+    assert visits.end_s.max() >= 1800 + 4 * 300
+
+
+def test_solution_limit_is_reproducible_and_strategies_are_named():
+    stops = [Stop(f"s{i}", i, (2,), service_s=60) for i in range(1, 8)]
+    p = euclid_problem(POINTS, stops, [VehicleType("truck", 2, (8,))])
+    runs = [solve(p, "ortools", time_limit_s=30, solution_limit=40, first_solution="PATH_CHEAPEST_ARC",
+                  metaheuristic="GUIDED_LOCAL_SEARCH") for _ in range(2)]
+    assert [r.visits for r in runs[0].routes] == [r.visits for r in runs[1].routes]
+    assert runs[0].cost == runs[1].cost
+    assert runs[0].info["first_solution"] == "PATH_CHEAPEST_ARC"
+    checked(p, runs[0])
+    with pytest.raises(ValueError, match="metaheuristic"):
+        solve(p, "ortools", metaheuristic="NOPE")
