@@ -5,6 +5,8 @@ A sweep file names a base scenario and the values to vary::
     name: radius_capacity
     base: ../chengdu.yaml            # relative to this file
     seed: 42
+    set:                             # the same for every run (not a column of the table)
+      locate.node_limit: 1
     grid:                            # cartesian product of every list
       tiers[0].radius_m: [300, 400, 500]
       tiers[0].capacity_kg_day: [800, 1500]
@@ -102,6 +104,7 @@ class Sweep(_Strict):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")]
     base: str
     seed: int | None = None
+    set: dict[str, Any] = {}
     grid: dict[str, list[Any]] = {}
     runs: list[dict[str, Any]] = []
     cities: list[str] = []
@@ -273,6 +276,11 @@ def load_sweep(path: str | Path) -> tuple[Sweep, Path]:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ScenarioError(_describe(first), path, _key_path(first["loc"])) from None
+    for key in sweep.set:
+        try:
+            parse_key(key)
+        except ValueError as exc:
+            raise ScenarioError(str(exc), path, f"set.{key}") from None
     for key, values in sweep.grid.items():
         try:
             parse_key(key)
@@ -397,7 +405,7 @@ def expand(sweep: Sweep, sweep_file: Path, out_dir: Path) -> list[RunSpec]:
             data = copy.deepcopy(base)
             if sweep.seed is not None:
                 data["seed"] = sweep.seed
-            for origin, key, value in variant:
+            for origin, key, value in [("set", k, v) for k, v in sweep.set.items()] + variant:
                 try:
                     set_key(data, key, value)
                 except ValueError as exc:
@@ -406,7 +414,7 @@ def expand(sweep: Sweep, sweep_file: Path, out_dir: Path) -> list[RunSpec]:
                 scenario = scenario_from_dict(data, base_file)
             except ScenarioError as exc:
                 where = exc.where or ""
-                culprit = next(((o, k) for o, k, _ in variant if where == k or where.startswith(k + ".") or where.startswith(k + "[")
+                culprit = next(((o, k) for o, k, _ in [("set", k, v) for k, v in sweep.set.items()] + variant if where == k or where.startswith(k + ".") or where.startswith(k + "[")
                                 or k.startswith(where + ".") or k.startswith(where + "[")), None)
                 if culprit is None:
                     raise

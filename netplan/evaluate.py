@@ -854,7 +854,8 @@ def read_facilities(path: str | Path, city: City, layer: str | None = None) -> g
     attrs, points, _, offset = read_points(spec, path, city)
     if len(attrs) == 0:
         raise InputDataError("the facility table has no rows", path)
-    out = gpd.GeoDataFrame({"name": attrs["name"] if "name" in attrs else None}, geometry=points.values, crs="EPSG:4326")
+    names = attrs["name"].to_numpy(dtype=object) if "name" in attrs.columns else [None] * len(attrs)
+    out = gpd.GeoDataFrame({"name": names}, geometry=points.values, crs="EPSG:4326")
     if "tier" in attrs.columns:
         tier = pd.to_numeric(attrs["tier"], errors="coerce")
         bad = tier.isna() | ~tier.isin([1, 2, 3, 4])
