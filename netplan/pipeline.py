@@ -1,4 +1,4 @@
-"""The whole run: scenario -> city -> demand and sites -> evaluate -> outputs.
+"""The whole run: scenario -> city -> demand and sites -> locate -> route -> evaluate -> outputs.
 
 :func:`build_plan` runs the stages in order and returns the :class:`Plan`;
 :func:`write_outputs` writes the output folder from it. The CLI and batch
@@ -80,7 +80,8 @@ def build_plan(scenario: Scenario, progress: Progress = _quiet, city: City | Non
     """
     from netplan.sites import candidate_sites
 
-    stages = _Stages(5 if scenario.locate.enabled else 4, progress)
+    routing = scenario.locate.enabled and scenario.route.enabled and bool(scenario.fleet)
+    stages = _Stages(4 + int(scenario.locate.enabled) + int(routing), progress)
     if city is None:
         city = stages.run("city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir))  # type: ignore[assignment]
     else:
@@ -100,6 +101,12 @@ def build_plan(scenario: Scenario, progress: Progress = _quiet, city: City | Non
         plan.excluded_demand = located.excluded  # type: ignore[attr-defined]
         plan.location = {mode: sol.summary() for mode, sol in located.solutions.items()}  # type: ignore[attr-defined]
         plan.location["chosen"] = located.chosen  # type: ignore[attr-defined]
+    if routing:
+        from netplan.route.collection import route_day
+
+        day = stages.run("route", f"routing the collection day ({scenario.route.engine}, up to {scenario.route.time_limit_s:g} s)",
+                         lambda: route_day(city, plan.facilities, scenario, progress))  # type: ignore[arg-type]
+        plan.routes, plan.schedule, plan.routing = day.routes, day.schedule, day.summary  # type: ignore[attr-defined]
     stages.run("evaluate", "evaluating and checking the plan", lambda: evaluate_plan(plan))
     plan.timings.update(stages.timings)
     return plan
@@ -195,6 +202,11 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
     gpkg = write_geopackage(folder / f"{scenario.name}.gpkg", layers)
     kpis = write_csv(folder / "kpis.csv", plan.kpis if plan.kpis is not None else pd.DataFrame())
     outputs = RunOutputs(folder=folder, geopackage=gpkg, kpis=kpis, manifest=folder / "manifest.json")
+    if plan.schedule is not None and len(plan.schedule):
+        cols = [c for c in plan.schedule.columns if not c.endswith("_s") or c == "wait_s"]
+        outputs.extra["schedule"] = write_csv(folder / "schedule.csv", plan.schedule[cols].drop(columns=["wait_s"]))
+    if plan.routing is not None and len(plan.routing):
+        outputs.extra["routing"] = write_csv(folder / "routing.csv", plan.routing)
     if scenario.outputs.map:
         rendered = write_render_outputs(plan, folder, lang=lang, basemap=basemap, offline=offline)
         outputs.map = rendered.pop("map")

@@ -37,7 +37,15 @@ class Plan:
     assignments
         Demand-to-facility and tier-to-tier assignments, once located.
     routes
-        Vehicle routes, once the route stage has run.
+        Vehicle routes, once the route stage has run: one row per vehicle
+        trip (``vehicle``, ``vehicle_type``, ``depot``, ``trip``, ``stops``,
+        ``load_kg``, ``km``, ``start``, ``end``, ``duration_h``), drawn along
+        the roads.
+    schedule
+        Every visit of every route with its simulated times.
+    routing
+        Per routing problem (transfer station, hauls): stops, served,
+        dropped, vehicles, trips, km, vehicle hours, engine.
     location
         Per location mode (``integrated``, ``bottom_up``): status,
         objective, bound, gap, time and cost parts; ``chosen`` names the one
@@ -59,6 +67,8 @@ class Plan:
     facilities: gpd.GeoDataFrame | None = None
     assignments: gpd.GeoDataFrame | None = None
     routes: gpd.GeoDataFrame | None = None
+    schedule: pd.DataFrame | None = None
+    routing: pd.DataFrame | None = None
     location: dict[str, Any] = field(default_factory=dict)
     excluded_demand: list[int] = field(default_factory=list)
     kpis: pd.DataFrame | None = None

@@ -114,6 +114,10 @@ class RoadBans:
         """Whether ``node`` lies inside ``ban``'s zone."""
         return node is not None and node in self._nodes[ban.name]
 
+    def nodes(self, ban: Ban) -> set[int]:
+        """Graph nodes inside ``ban``'s zone."""
+        return self._nodes[ban.name]
+
     def edges(self, bans: list[Ban]) -> set[tuple[int, int]]:
         """Edges covered by any of ``bans``."""
         out: set[tuple[int, int]] = set()

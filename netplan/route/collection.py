@@ -72,31 +72,29 @@ def vehicle_classes(fleet: list[Vehicle], bans: list[Ban]) -> tuple[dict[str, st
 
 
 def share_fleet(vehicles: list[Vehicle], loads: list[float]) -> list[list[int]]:
-    """Share each vehicle type's count over depots by load (largest remainder).
+    """Share the vehicles over depots in proportion to their loads.
 
-    Every depot with load gets at least one vehicle when there are enough.
+    Vehicles are placed one by one, the largest first, each at the depot
+    with the most load per kg of capacity already placed there plus its own
+    (the D'Hondt rule, with capacity as the divisor), so every depot gets
+    capacity in proportion to its load and ties go to the first depot.
 
     Returns
     -------
     list of list of int
         ``[type][depot]`` counts.
     """
-    total = sum(loads) or 1.0
-    out = []
-    for v in vehicles:
-        quota = [v.count * load / total for load in loads]
-        counts = [int(math.floor(q)) for q in quota]
-        order = sorted(range(len(loads)), key=lambda i: (-(quota[i] - counts[i]), i))
-        for i in order[: v.count - sum(counts)]:
-            counts[i] += 1
-        out.append(counts)
-    for d, load in enumerate(loads):
-        if load > 0 and not any(c[d] for c in out):
-            donor_t, donor_d = max(((t, e) for t, c in enumerate(out) for e in range(len(loads)) if c[e] > 1),
-                                   key=lambda te: (out[te[0]][te[1]], -te[0], -te[1]), default=(None, None))
-            if donor_t is not None:
-                out[donor_t][donor_d] -= 1
-                out[donor_t][d] += 1
+    out = [[0] * len(loads) for _ in vehicles]
+    placed = [0.0] * len(loads)
+    order = sorted(range(len(vehicles)), key=lambda t: (-vehicles[t].capacity_kg, t))
+    for t in order:
+        for _ in range(vehicles[t].count):
+            cap = vehicles[t].capacity_kg
+            best = max(range(len(loads)), key=lambda d: (loads[d] / (placed[d] + cap), -d))
+            if loads[best] <= 0:
+                break
+            out[t][best] += 1
+            placed[best] += cap
     return out
 
 
@@ -180,10 +178,9 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
             if len(feeders):
                 feeders["load_kg_day"] = [loads[i] for i in feeders.index]
                 jobs.append((f"{centre['name']} (hauls)", centre, feeders, [(v, v.count) for v in haulers]))
-    total_stops = sum(len(j[2]) for j in jobs) or 1
     results, schedules, summaries, geoms = [], [], [], []
     for name, depot_row, points, fleet in jobs:
-        limit = max(1.0, cfg.time_limit_s * len(points) / total_stops)
+        limit = cfg.time_limit_s
         problem, travel = build_problem(name, depot_row, points, fleet, profile_of, classes, network, road_bans, scenario)
         solution = solve(problem, cfg.engine, time_limit_s=limit, seed=scenario.seed,
                          max_iterations=cfg.max_iterations, solution_limit=None)

@@ -2,11 +2,12 @@
 
 A vehicle class bound by bans that overlap its shift drives with a
 *restricted* profile. Its paths have the shape ``banned* free* banned*``:
-they may use roads covered by a ban only at the start (leaving a stop
-inside a zone) and at the end (reaching one), never in between. This is
-solved exactly with Dijkstra on a three-layer copy of the graph (layer 0:
-banned edges, layer 1: free edges, layer 2: banned edges, zero-cost moves
-0→1→2 at every node).
+they may use roads covered by a ban only at the start, to leave a place
+inside a zone (or one that has no other way out), and at the end, to reach
+one, never in between. This is solved exactly with Dijkstra on a
+three-layer copy of the graph (layer 0: banned edges, layer 1: free edges,
+layer 2: banned edges, zero-cost moves 0→1→2 at every node); legs between
+other places start and end in layer 1.
 
 Driving inside a ban is then kept out of the banned hours by the stop's
 forbidden service-start times (:func:`forbidden_starts`): a restricted
@@ -99,8 +100,21 @@ class TravelProfiles:
             cols = [self._v[flag], n + self._v[~flag], 2 * n + self._v[flag], n + np.arange(n), 2 * n + np.arange(n)]
             vals = [self._t[flag], self._t[~flag], self._t[flag], np.full(n, _TINY), np.full(n, _TINY)]
             graph = sparse.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(3 * n, 3 * n))
-            time, pred = csgraph.dijkstra(graph, directed=True, indices=self._unique, return_predecessors=True)
-            targets = 2 * n + self._unique
+            # Only a place inside a zone, or one whose every way out (in) is banned, may start (end) on banned roads:
+            # everywhere else a leg starts and ends on free roads, so through traffic never uses a ban.
+            inside = np.zeros(n, dtype=bool)
+            for ban in bans:
+                for node in self.road_bans.nodes(ban):
+                    inside[self.network.index.get_loc(node)] = True
+            free_out = np.zeros(n, dtype=bool)
+            free_in = np.zeros(n, dtype=bool)
+            free_out[self._u[~flag]] = True
+            free_in[self._v[~flag]] = True
+            self._start_layer = np.where(inside | ~free_out, 0, 1)
+            self._end_layer = np.where(inside | ~free_in, 2, 1)
+            sources = self._start_layer[self._unique] * n + self._unique
+            time, pred = csgraph.dijkstra(graph, directed=True, indices=sources, return_predecessors=True)
+            targets = self._end_layer[self._unique] * n + self._unique
             layered = True
         t = time[:, targets]
         length = np.zeros_like(t)
@@ -150,7 +164,7 @@ class TravelProfiles:
         tree = self._trees[name]
         i, j = self._inverse[a], self._inverse[b]
         n = len(self.network)
-        target = (2 * n if tree.layered else 0) + self._unique[j]
+        target = (self._end_layer[self._unique[j]] * n if tree.layered else 0) + self._unique[j]
         return self._node_path(self._states(tree.pred[i], target), tree.layered)
 
     def stretches(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +180,8 @@ class TravelProfiles:
         tuple of numpy.ndarray
             ``(arrive_s, leave_s)``: seconds, over every leg between the
             problem's locations. A leg wholly on banned roads counts towards
-            leaving (the vehicle drives it at once and waits on arrival).
+            leaving when it starts inside a zone (the vehicle drives it at
+            once and waits on arrival), otherwise towards arriving.
         """
         m = len(self.nodes)
         arrive, leave = np.zeros(m), np.zeros(m)
@@ -186,7 +201,11 @@ class TravelProfiles:
                 flags = [e in banned for e in edges]
                 times = [self.edge_time[e] for e in edges]
                 if all(flags):
-                    leave[a] = max(leave[a], sum(times))
+                    # As the simulator drives it: from inside a zone at once (then wait parked), otherwise just in time.
+                    if any(self.road_bans.covers_node(ban, self.nodes[a]) for ban in bans):
+                        leave[a] = max(leave[a], sum(times))
+                    else:
+                        arrive[b] = max(arrive[b], sum(times))
                     continue
                 lead = 0
                 while flags[lead]:

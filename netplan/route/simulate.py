@@ -23,7 +23,8 @@ Driving policy (the same one the schedule CSV shows): a vehicle leaves as
 soon as it is done; if it would arrive before a stop's window opens it
 waits — at the destination, or, when the leg ends in a stretch that is
 banned to it, at the last node before that stretch, and then drives the
-stretch just in time.
+stretch just in time (unless the whole leg is banned and starts inside a
+zone: then it goes at once and waits, parked, on arrival).
 """
 
 from __future__ import annotations
@@ -105,8 +106,7 @@ class Schedule:
             raise RouteCheckError("routing result fails the schedule check: " + "; ".join(self.violations[:10]) + more)
 
 
-def simulate(problem: RoutingProblem, solution: RouteSolution, roads: RoadReplay | None = None,
-             bans: Sequence[Ban] = ()) -> Schedule:
+def simulate(problem: RoutingProblem, solution: RouteSolution, roads: RoadReplay | None = None) -> Schedule:
     """Replay ``solution`` and check it against ``problem`` (see the module docstring).
 
     Parameters
@@ -116,12 +116,10 @@ def simulate(problem: RoutingProblem, solution: RouteSolution, roads: RoadReplay
     solution
         Routes from any engine.
     roads
-        Road-level replay (times edge by edge, bans on edges); without it
-        the problem's duration and distance matrices are used.
-    bans
-        Restrictions to check (with ``roads``: zones and ways; without,
-        only stops whose location lies in a ban's zone, via
-        :attr:`RoadBans.node_zones`, cannot be known, so pass ``roads``).
+        Road-level replay: times edge by edge, and the bans checked on
+        every edge driven and every place served. Without it the problem's
+        duration and distance matrices are used and only the stops'
+        ``forbidden`` times stand for the bans.
 
     Returns
     -------
@@ -277,8 +275,8 @@ class _Simulator:
         cut = len(edges)
         while cut > 0 and banned_flags[cut - 1]:
             cut -= 1
-        if cut == 0:
-            cut = len(edges)  # the whole leg lies in the zone: leave at once and wait on arrival (parked)
+        if cut == 0 and edges and any(self.roads.bans.covers_node(ban, path[0]) for ban in bans):
+            cut = len(edges)  # leaving a place inside a zone over banned roads only: go at once, wait parked on arrival
         clock = ready
         enter_times = []
         for i, dt in enumerate(times):
