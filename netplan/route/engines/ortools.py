@@ -13,10 +13,12 @@ How the problem maps onto OR-Tools:
   arrives during the ban waits for its end.
 - **Time**: the cumul of a node is when its service (or the depot
   turnaround) starts; the transit of an arc is the origin's service time plus
-  the travel time of the vehicle's profile. A vehicle's start cumul is fixed
-  at ``max(shift start, depot opening)`` because that is when the schedule
-  simulator starts it; its end cumul must leave room for the end-depot
-  turnaround within the shift, the depot's hours and ``max_duration_s``.
+  the travel time of the vehicle's profile. A vehicle's start cumul (its
+  arrival at the start depot, reported as the first visit's time, which the
+  simulator follows) lies between ``max(shift start, depot opening)`` and
+  the depot's closing; its end cumul leaves room for the end-depot
+  turnaround within the shift and the depot's hours; ``max_duration_s``
+  bounds the span. Finalizers finish each route early, then start it late.
 - **Capacity**: one dimension per capacity dimension, the load on arrival.
 - **Multi-trip** (the OR-Tools ``cvrp_reload`` trick): optional reload nodes,
   copies of each vehicle type's reload depots, with a demand of ``-BIG`` and a
@@ -25,9 +27,13 @@ How the problem maps onto OR-Tools:
   depot's hours. ``max_reloads`` is a counting dimension.
 - **Breaks**: ``SetBreakIntervalsOfVehicle``, kept between the first
   departure and the last arrival. The simulator places breaks greedily (at
-  the first departure at/after the window opens); the engine replays each
-  route with that policy and reports in ``info["break_mismatch"]`` any route
-  where the greedy placement breaks a rule that the model's placement kept.
+  the first departure at/after the window opens), which OR-Tools cannot
+  express; the engine replays each route with that policy and, where the
+  greedy placement breaks a rule that the model's placement kept, reorders
+  the route's visits (all orders up to 7 visits, else relocation descent)
+  to the cheapest order the greedy rule accepts (``info["break_repaired"]``).
+  Routes it cannot repair are listed in ``info["break_mismatch"]`` and make
+  ``feasible`` false.
 - **Costs**: per-vehicle arc costs (distance x ``distance_cost`` + travel
   time x ``duration_cost``), fixed costs per vehicle used, drop penalties.
 
@@ -42,6 +48,7 @@ solution limit (``solution_limit``) rather than by wall-clock time.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -73,9 +80,11 @@ class _Node:
 class _Vehicle:
     type_index: int
     number: int
-    start_s: int  # arrival at the start depot = start of its turnaround
+    start_min: int  # earliest arrival at the start depot = start of its turnaround
+    start_max: int
     end_min: int
     end_max: int  # latest start of the end-depot turnaround
+    max_span: int | None  # from start-depot arrival to end-depot arrival
 
 
 def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
@@ -143,8 +152,9 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
     if assignment is None:
         raise RoutingInputError(f"OR-Tools found no solution ({status}) for {problem.name!r} within "
                                 f"{time_limit_s:g} s; check windows, shifts and capacities", where=problem.name)
-    routes, served, mismatch = model.routes(assignment)
+    routes, served, repaired, mismatch = model.routes(assignment)
     info["reload_nodes_used"] = sum(1 for r in routes for v in r.visits[1:-1] if v.kind == "depot")
+    info["break_repaired"] = repaired
     info["break_mismatch"] = mismatch
     dropped = [i for i in range(len(problem.stops)) if i not in served]
     info["ortools_objective"] = assignment.ObjectiveValue()
@@ -204,17 +214,18 @@ class _Model:
             start, end = p.depots[vt.start_depot], p.depots[vt.end_depot]
             t0 = max(vt.shift.start, start.opens.start)
             end_max = min(vt.shift.end, end.opens.end) - end.turnaround_s
-            if vt.max_duration_s is not None:
-                end_max = min(end_max, t0 + vt.max_duration_s - end.turnaround_s)
+            span = None if vt.max_duration_s is None else vt.max_duration_s - end.turnaround_s
             end_min = max(end.opens.start, t0 + start.turnaround_s)
+            start_max = min(start.opens.end, end_max) - start.turnaround_s
             # A break must fit between the first departure and the return, or the vehicle cannot be used at all.
             first_break_ok = all(max(b.window.start, t0 + start.turnaround_s) <= b.window.end
                                  and max(b.window.start, t0 + start.turnaround_s) + b.duration_s <= end_max
                                  for b in vt.breaks)
-            if end_min > end_max or t0 + start.turnaround_s > start.opens.end or not first_break_ok:
+            if end_min > end_max or start_max < t0 or (span is not None and span < start.turnaround_s) \
+                    or not first_break_ok:
                 unusable.append(f"{vt.name}#{k + 1}")
                 continue
-            out.append(_Vehicle(t, k, t0, end_min, end_max))
+            out.append(_Vehicle(t, k, t0, start_max, end_min, end_max, span))
         return out, unusable
 
     def _add_stop_copies(self) -> None:
@@ -363,26 +374,33 @@ class _Model:
         for v, veh in enumerate(self.vehicles):
             vt = p.vehicle_types[veh.type_index]
             start, end = routing.Start(v), routing.End(v)
-            self.time.CumulVar(start).SetRange(veh.start_s, veh.start_s)
+            # The simulator starts a vehicle when the engine says (never before the shift), so the start may float.
+            self.time.CumulVar(start).SetRange(veh.start_min, veh.start_max)
             self.time.CumulVar(end).SetRange(veh.end_min, veh.end_max)
-            # Waiting at the end depot never helps and keeps OR-Tools' times closer to the simulator's.
+            if veh.max_span is not None:
+                self.time.SetSpanUpperBoundForVehicle(veh.max_span, v)
+            # Finish as early as possible, then start as late as that allows: no idle time at either end.
             routing.AddVariableMinimizedByFinalizer(self.time.CumulVar(end))
+            routing.AddVariableMaximizedByFinalizer(self.time.CumulVar(start))
             if vt.breaks:
-                depart = veh.start_s + p.depots[vt.start_depot].turnaround_s
+                turnaround = p.depots[vt.start_depot].turnaround_s
                 intervals = []
                 for b, brk in enumerate(vt.breaks):
-                    interval = solver.FixedDurationIntervalVar(max(brk.window.start, depart), brk.window.end,
-                                                               brk.duration_s, False, f"break {b} of vehicle {v}")
+                    interval = solver.FixedDurationIntervalVar(max(brk.window.start, veh.start_min + turnaround),
+                                                               brk.window.end, brk.duration_s, False,
+                                                               f"break {b} of vehicle {v}")
                     # The simulator takes breaks at a departure: never before the first one, never after the return.
+                    solver.Add(interval.StartExpr() >= self.time.CumulVar(start) + turnaround)
                     solver.Add(interval.EndExpr() <= self.time.CumulVar(end))
                     intervals.append(interval)
                 self.time.SetBreakIntervalsOfVehicle(intervals, v, visit_transits)
 
     # --- back to netplan ----------------------------------------------------------------------------------------
-    def routes(self, assignment) -> tuple[list[Route], set[int], list[str]]:
-        """Routes of the used vehicles, the stops served, and routes whose greedy break replay fails."""
+    def routes(self, assignment) -> tuple[list[Route], set[int], list[str], list[str]]:
+        """Routes of the used vehicles, the stops served, routes reordered to suit the greedy breaks, and routes
+        the simulator will reject."""
         routing, manager = self.routing, self.manager
-        routes, served, mismatch = [], set(), []
+        routes, served, repaired, mismatch = [], set(), [], []
         for v, veh in enumerate(self.vehicles):
             vt = self.p.vehicle_types[veh.type_index]
             sequence: list[_Node] = []
@@ -395,16 +413,24 @@ class _Model:
             if not any(n.kind == "stop" for n in sequence):
                 continue
             sequence = _drop_idle_reloads(sequence)
-            times, issues = replay(self.p, vt, sequence)
+            start_s = assignment.Value(self.time.CumulVar(routing.Start(v)))
+            times, issues = replay(self.p, vt, sequence, start_s)
+            label = f"{vt.name}#{veh.number + 1}"
+            if issues:
+                # OR-Tools placed a break where the simulator's greedy rule would not: look for an order that suits it.
+                fixed = _repair(self.p, vt, sequence, [start_s, veh.start_min])
+                if fixed is None:
+                    mismatch.append(f"{label}: " + "; ".join(issues))
+                else:
+                    sequence, times = fixed
+                    repaired.append(label)
             visits = []
             for node, t in zip(sequence, times):
                 visits.append(Visit("stop" if node.kind == "stop" else "depot", node.index, int(round(t))))
                 if node.kind == "stop":
                     served.add(node.index)
             routes.append(Route(veh.type_index, veh.number, tuple(visits)))
-            if issues:
-                mismatch.append(f"{vt.name}#{veh.number + 1}: " + "; ".join(issues))
-        return routes, served, mismatch
+        return routes, served, repaired, mismatch
 
 
 def route_cost(problem: RoutingProblem, routes: list[Route]) -> int:
@@ -454,7 +480,8 @@ def _drop_idle_reloads(sequence: list[_Node]) -> list[_Node]:
     return out
 
 
-def replay(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node]) -> tuple[list[float], list[str]]:
+def replay(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node],
+           start_s: float | None = None) -> tuple[list[float], list[str]]:
     """Earliest schedule of a node sequence under the simulator's driving and break policy.
 
     Parameters
@@ -465,15 +492,19 @@ def replay(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node]) -> t
         The vehicle's type.
     sequence
         Start depot, stop and reload copies, end depot.
+    start_s
+        Planned arrival at the start depot (the simulator never starts
+        before the shift and the depot's opening).
 
     Returns
     -------
     times
         Service (turnaround) start per node.
     issues
-        Rules the schedule breaks (a copy's piece missed, shift end, depot
-        hours, a break not taken) — only possible when the simulator's
-        greedy breaks differ from the model's break placement.
+        Rules the schedule breaks (a stop's allowed times missed, load,
+        shift end, working time, depot hours, a break not taken): only
+        possible when the simulator's greedy breaks differ from the model's
+        break placement, or for a reordered sequence.
     """
     p = problem
     issues: list[str] = []
@@ -481,9 +512,11 @@ def replay(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node]) -> t
     taken = [False] * len(breaks)
     prof = p.profiles[vt.profile]
     first = p.depots[sequence[0].index]
-    t = float(max(vt.shift.start, first.opens.start))
+    t = float(max(vt.shift.start, first.opens.start, start_s or 0))
     times = [t]
     t += first.turnaround_s
+    load = np.zeros(len(p.dimensions))
+    capacity = np.asarray(vt.capacity)
     for prev, node in zip(sequence, sequence[1:]):
         for i, brk in enumerate(breaks):
             # Same rule as the simulator: a break starts at the first departure inside its window, or never.
@@ -492,16 +525,26 @@ def replay(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node]) -> t
                 taken[i] = True
         arrive = t + float(prof.duration[prev.location, node.location])
         if node.kind == "stop":
-            start = max(arrive, float(node.piece.start))
-            if start >= node.piece.end:
-                issues.append(f"serves stop {p.stops[node.index].name!r} at {start:.0f} s, after its piece {node.piece}")
-            t = start + p.stops[node.index].service_s
+            stop = p.stops[node.index]
+            start = None
+            for piece in stop.allowed(vt.profile, p.horizon):
+                if arrive < piece.end:
+                    start = max(arrive, float(piece.start))
+                    break
+            if start is None:
+                issues.append(f"reaches stop {stop.name!r} at {arrive:.0f} s, after the times open to it")
+                start = arrive
+            t = start + stop.service_s
+            load += stop.demand
+            if np.any(load > capacity):
+                issues.append(f"over capacity after stop {stop.name!r}")
         else:
             depot = p.depots[node.index]
             start = max(arrive, float(depot.opens.start))
             if start + depot.turnaround_s > depot.opens.end:
                 issues.append(f"at depot {depot.name!r} after closing")
             t = start + depot.turnaround_s
+            load[:] = 0
         times.append(start)
     if t > vt.shift.end:
         issues.append(f"finishes at {t:.0f} s, after the shift")
@@ -511,3 +554,63 @@ def replay(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node]) -> t
         if not done:
             issues.append(f"break {brk.window} not taken")
     return times, issues
+
+
+#: Largest route (stops and unloads) whose orders are all tried when its breaks need repair.
+_REPAIR_EXHAUSTIVE = 7
+
+
+def _repair(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node],
+            starts: list[int]) -> tuple[list[_Node], list[float]] | None:
+    """Cheapest reordering of a route's visits that the simulator's greedy breaks accept, if one is found.
+
+    Every order for short routes; for longer ones, a descent over single
+    relocations that first reduces the number of broken rules, then the cost.
+    """
+    inner = sequence[1:-1]
+    prof = problem.profiles[vt.profile]
+
+    def cost(seq: list[_Node]) -> int:
+        return sum(int(prof.distance[a.location, b.location]) * vt.distance_cost
+                   + int(prof.duration[a.location, b.location]) * vt.duration_cost for a, b in zip(seq, seq[1:]))
+
+    def evaluate(order) -> tuple[int, int, list[_Node], list[float]]:
+        seq = [sequence[0], *order, sequence[-1]]
+        best = None
+        for start in starts:
+            times, issues = replay(problem, vt, seq, start)
+            if best is None or len(issues) < best[0]:
+                best = (len(issues), cost(seq), seq, times)
+        return best
+
+    if len(inner) <= _REPAIR_EXHAUSTIVE:
+        found = None
+        seen = set()
+        for order in itertools.permutations(inner):
+            key = tuple((n.kind, n.index) for n in order)
+            if key in seen:
+                continue
+            seen.add(key)
+            bad, c, seq, times = evaluate(order)
+            if bad == 0 and (found is None or c < found[0]):
+                found = (c, seq, times)
+        return None if found is None else (found[1], found[2])
+    current = list(inner)
+    score = evaluate(current)
+    for _ in range(20 * len(inner)):
+        improved = False
+        for i in range(len(current)):
+            for j in range(len(current)):
+                if i == j:
+                    continue
+                trial = current[:i] + current[i + 1:]
+                trial.insert(j, current[i])
+                result = evaluate(trial)
+                if result[:2] < score[:2]:
+                    current, score, improved = trial, result, True
+                    break
+            if improved:
+                break
+        if not improved:
+            break
+    return (score[2], score[3]) if score[0] == 0 else None
