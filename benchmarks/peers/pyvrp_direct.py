@@ -56,7 +56,11 @@ def read(path: str | Path, vehicles: int | None = None, release: bool = True) ->
     if vehicles is not None:
         data = data.replace(vehicle_types=[vt.replace(num_available=vehicles) for vt in data.vehicle_types()])
     if not release:
-        data = data.replace(clients=[c.replace(release_time=0) for c in data.clients()])
+        data = data.replace(clients=[
+            pyvrp.Client(location=c.location, delivery=list(c.delivery), pickup=list(c.pickup),
+                         service_duration=c.service_duration, tw_early=c.tw_early, tw_late=c.tw_late, release_time=0,
+                         prize=c.prize, required=c.required, group=c.group, name=c.name)
+            for c in data.clients()])
     return data
 
 
