@@ -203,8 +203,8 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
     kpis = write_csv(folder / "kpis.csv", plan.kpis if plan.kpis is not None else pd.DataFrame())
     outputs = RunOutputs(folder=folder, geopackage=gpkg, kpis=kpis, manifest=folder / "manifest.json")
     if plan.schedule is not None and len(plan.schedule):
-        cols = [c for c in plan.schedule.columns if not c.endswith("_s") or c == "wait_s"]
-        outputs.extra["schedule"] = write_csv(folder / "schedule.csv", plan.schedule[cols].drop(columns=["wait_s"]))
+        cols = [c for c in plan.schedule.columns if not c.endswith("_s")]
+        outputs.extra["schedule"] = write_csv(folder / "schedule.csv", plan.schedule[cols])
     if plan.routing is not None and len(plan.routing):
         outputs.extra["routing"] = write_csv(folder / "routing.csv", plan.routing)
     if scenario.outputs.map:

@@ -192,7 +192,7 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
                  f"{schedule.routes['distance'].sum() / 1000 if len(schedule.routes) else 0:.1f} km, "
                  f"{len(solution.dropped)} dropped ({solution.runtime_s:.1f} s)")
         results.append({"name": name, "problem": problem, "solution": solution, "schedule": schedule, "travel": travel})
-        schedules.append(_schedule_table(name, schedule))
+        schedules.append(_schedule_table(name, problem, schedule))
         summaries.append(_summary(name, problem, solution, schedule))
         geoms.extend(_trip_lines(name, problem, schedule, network))
     routes = gpd.GeoDataFrame(geoms, geometry="geometry", crs="EPSG:4326") if geoms else gpd.GeoDataFrame(
@@ -271,15 +271,19 @@ def build_problem(name: str, depot_row: pd.Series, points: pd.DataFrame, fleet: 
     return problem.validate(), travel
 
 
-def _schedule_table(name: str, schedule: Schedule) -> pd.DataFrame:
-    out = schedule.visits.copy()
-    if out.empty:
-        return out
-    out.insert(0, "depot", name)
-    for col in ("arrive_s", "start_s", "end_s"):
-        out[col.replace("_s", "")] = out[col].map(fmt_time)
-    out["wait_min"] = (out["wait_s"] / 60).round(1)
-    return out
+def _schedule_table(name: str, problem: RoutingProblem, schedule: Schedule) -> pd.DataFrame:
+    """The per-stop schedule as planners read it: clock times, waits, load, coordinates."""
+    v = schedule.visits
+    if v.empty:
+        return v
+    locs = [problem.locations[i] for i in v["location"]]
+    return pd.DataFrame({
+        "depot": name, "vehicle": v["vehicle"], "vehicle_type": v["vehicle_type"], "trip": v["trip"], "seq": v["seq"],
+        "kind": v["kind"], "name": v["name"], "arrive": v["arrive_s"].map(fmt_time), "start": v["start_s"].map(fmt_time),
+        "end": v["end_s"].map(fmt_time), "wait_min": (v["wait_s"] / 60).round(1), "load_kg": v["load_kg"],
+        "lon": [loc.x for loc in locs], "lat": [loc.y for loc in locs],
+        "start_s": v["start_s"], "end_s": v["end_s"],
+    })
 
 
 def _summary(name: str, problem: RoutingProblem, solution: RouteSolution, schedule: Schedule) -> dict[str, Any]:

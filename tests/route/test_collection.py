@@ -1,0 +1,108 @@
+"""The collection day of a sited network: fleet sharing, scenario errors, and the default run's checked routes."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from netplan.city import load_city
+from netplan.route.collection import route_day, share_fleet
+from netplan.route.problem import RoutingInputError
+from netplan.scenario import CityConfig, Vehicle, parse_interval, scenario_from_dict
+from tests.osm_builder import OsmBuilder, street_grid
+from tests.route.test_roads import lonlat
+
+
+def test_share_fleet_by_load_per_capacity():
+    trucks = Vehicle(name="truck", count=3, capacity_kg=3000)
+    trikes = Vehicle(name="trike", count=4, capacity_kg=400)
+    # D'Hondt on kg, largest vehicles first. Loads 9 t, 3 t, 0.
+    # trucks: 9000/3000=3 > 3000/3000=1 -> A; 9000/6000=1.5 > 1 -> A; 9000/9000=1 = 1, tie to the first -> A.
+    # trikes: 9000/9400=0.96 < 3000/400=7.5 -> B; then B keeps winning (3000/1600=1.9 at the last one).
+    assert share_fleet([trikes, trucks], [9000.0, 3000.0, 0.0]) == [[0, 4, 0], [3, 0, 0]]
+    # Every vehicle is placed, and a depot without load gets none.
+    assert share_fleet([trucks], [0.0, 500.0]) == [[0, 3]]
+
+
+@pytest.fixture(scope="module")
+def grid_city(tmp_path_factory):
+    b = OsmBuilder()
+    street_grid(b, size_m=900.0, step_m=150.0)
+    return load_city(CityConfig(source=str(b.write(tmp_path_factory.mktemp("day") / "grid.osm"))))
+
+
+def facilities(city, station_xy, points_xy, load=300.0) -> gpd.GeoDataFrame:
+    net = city.network("drive")
+    rows = [{"site_id": 100, "tier": 2, "name": "station", "load_kg_day": load * len(points_xy), "next_site_id": -1,
+             "geometry": shapely.Point(*lonlat(*station_xy))}]
+    rows += [{"site_id": i, "tier": 1, "name": f"p{i}", "load_kg_day": load, "next_site_id": 100,
+              "geometry": shapely.Point(*lonlat(*xy))} for i, xy in enumerate(points_xy)]
+    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+    frame["drive_node"] = net.snap(frame.geometry).node
+    return frame
+
+
+def scenario(zone_xy, **route):
+    return scenario_from_dict({
+        "name": "grid", "seed": 3, "city": {"source": "grid.osm"},
+        "tiers": [{"tier": 1, "radius_m": 500, "capacity_kg_day": 1000}, {"tier": 2, "radius_m": 4000, "capacity_kg_day": 9000},
+                  {"tier": 3, "radius_m": 9000, "capacity_kg_day": 90000}],
+        "fleet": [{"name": "truck", "count": 1, "capacity_kg": 1000, "weight_t": 5, "shift": "06:00-14:00"}],
+        "restrictions": [{"name": "core", "min_weight_t": 2, "hours": ["06:00-09:00"],
+                          "zone": {"polygon": [list(lonlat(x, y)) for x, y in zone_xy]}}],
+        "route": {"max_iterations": 2000, "time_limit_s": 5, **route},
+    }, "grid.yaml")
+
+
+CORE = [(370, 370), (530, 370), (530, 530), (370, 530)]  # around node (450, 450)
+
+
+def test_grid_day_serves_the_core_after_the_ban(grid_city):
+    sc = scenario(CORE, drop_penalty_cny=None)
+    day = route_day(grid_city, facilities(grid_city, (0, 0), [(450, 450), (900, 900), (0, 900)]), sc)
+    assert day.summary["dropped"].sum() == 0 and day.summary["served"].sum() == 3
+    core = day.schedule[day.schedule["name"] == "p0"].iloc[0]
+    assert core["start_s"] >= 9 * 3600
+    assert len(day.routes) >= 1 and all(g.geom_type == "LineString" for g in day.routes.geometry)
+    assert day.routes["km"].sum() == pytest.approx(day.summary["km"].sum())
+
+
+def test_station_inside_a_banned_zone_is_a_clear_error(grid_city):
+    with pytest.raises(RoutingInputError, match=r"station: the depot lies in or behind a banned zone \(core\)"):
+        route_day(grid_city, facilities(grid_city, (450, 450), [(0, 0)]), scenario(CORE))
+
+
+def test_no_collection_vehicle_is_a_clear_error(grid_city):
+    sc = scenario(CORE)
+    sc.fleet[0].role = "haul"
+    with pytest.raises(RoutingInputError, match="no collection vehicle"):
+        route_day(grid_city, facilities(grid_city, (0, 0), [(0, 150)]), sc)
+
+
+def test_default_run_routes_are_checked_and_respect_the_ban(chengdu_run):
+    plan, outputs = chengdu_run
+    assert plan.routes is not None and len(plan.routes) > 0
+    assert plan.routing["feasible"].all()
+    assert (outputs.folder / "schedule.csv").is_file() and (outputs.folder / "routing.csv").is_file()
+    sched = pd.read_csv(outputs.folder / "schedule.csv")
+    assert {"vehicle", "trip", "name", "arrive", "start", "end", "load_kg"} <= set(sched.columns)
+    # Independently of the simulator: no permit-less truck serves a stop inside the zone during the banned hours.
+    r = plan.scenario.restrictions[0]
+    zone = shapely.Polygon(r.zone.polygon)
+    hours = [tuple(60 * m for m in parse_interval(h)) for h in r.hours]
+    bound = {v.name for v in plan.scenario.fleet if not v.permit and v.weight_t >= r.min_weight_t}
+    s = plan.schedule
+    inside = s[(s["kind"] == "stop") & s["vehicle_type"].isin(bound)
+               & [zone.contains(shapely.Point(x, y)) for x, y in zip(s["lon"], s["lat"])]]
+    assert len(inside) > 0  # the trucks do serve the centre...
+    for _, visit in inside.iterrows():  # ...but never in banned hours
+        assert not any(visit["start_s"] < b and a < visit["end_s"] for a, b in hours)
+    # Loads: each trip within the vehicle's capacity, and everything collected reaches a station.
+    caps = {v.name: v.capacity_kg for v in plan.scenario.fleet}
+    assert (plan.routes["load_kg"] <= plan.routes["vehicle_type"].map(caps) + 1e-6).all()
+    collected = plan.routing[~plan.routing["depot"].str.endswith("(hauls)")]["kg"].sum()
+    t1 = plan.facilities[plan.facilities["tier"] == 1]["load_kg_day"].sum()
+    dropped = plan.routing["dropped"].sum()
+    assert dropped > 0 or collected == pytest.approx(t1, abs=len(t1) + 1)
