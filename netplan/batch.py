@@ -48,6 +48,7 @@ import itertools
 import json
 import logging
 import re
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -659,8 +660,16 @@ def _client(workers: int, scheduler: str | None) -> tuple[Any, Any]:
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
+        match = re.match(r"^(?:tcp://)?([^:/]+):(\d+)$", scheduler)
+        if match:
+            # a refused connection is known at once; dask's client would retry until its timeout
+            try:
+                socket.create_connection((match.group(1), int(match.group(2))), timeout=10).close()
+            except OSError as exc:
+                raise NetplanError(f"cannot reach the dask scheduler at {scheduler} ({exc}); expected tcp://host:port of a "
+                                   "running 'dask scheduler'", where="--scheduler") from None
         try:
-            return Client(scheduler, timeout="20s"), None
+            return Client(scheduler, timeout="15s"), None
         except (OSError, TimeoutError) as exc:
             raise NetplanError(f"cannot reach the dask scheduler at {scheduler} ({exc}); expected tcp://host:port of a "
                                "running 'dask scheduler'", where="--scheduler") from None
