@@ -168,6 +168,10 @@ class Stop:
         Whether the stop must be served.
     penalty
         Cost of leaving an optional stop unserved.
+    release_s
+        The load is ready at the depot's end of the trip only from then on:
+        a trip serving this stop may not leave its depot earlier (the
+        multi-trip benchmarks' release dates).
     """
 
     name: str
@@ -178,6 +182,7 @@ class Stop:
     forbidden: dict[str, tuple[Interval, ...]] = field(default_factory=dict)
     required: bool = True
     penalty: int = 0
+    release_s: int = 0
 
     def allowed(self, profile: str, horizon: Interval) -> list[Interval]:
         """Service-start intervals open to vehicles of ``profile``.

@@ -9,7 +9,8 @@ trusted. It checks:
 - every required stop served exactly once, optional ones at most once;
 - vehicles: no more per type than available, right start and end depots,
   unloading only at the type's reload depots;
-- load per trip and capacity dimension;
+- load per trip and capacity dimension; no trip leaves before its stops'
+  release times;
 - service start within a stop's time windows, outside the times its
   ``forbidden`` entry bars to the vehicle's profile; depots within opening
   hours;
@@ -184,7 +185,7 @@ class _Simulator:
         self._row(label, vt, trip, 0, visits[0], arrive=t, start=t, end=first_departure, wait=0.0, load=load)
         self._check_depot_hours(label, visits[0].index, t, first_departure)
         self._check_zone_dwell(label, applicable, self._loc(visits[0]), t, first_departure, "the start depot")
-        t = first_departure
+        t = self._released(visits, 0, first_departure)
         for seq, (prev, visit) in enumerate(zip(visits, visits[1:]), start=1):
             t = self._take_breaks(breaks, taken, t)
             profile = vt.profile
@@ -227,7 +228,7 @@ class _Simulator:
                 self._row(label, vt, trip, seq, visit, arrive=arrive, start=start, end=end, wait=start - arrive, load=load)
                 load = np.zeros(len(p.dimensions))
                 trip += 1
-                t = end
+                t = self._released(visits, seq, end)
         finish = t
         for brk, done in zip(breaks, taken):
             if not done:
@@ -354,6 +355,15 @@ class _Simulator:
             if arrive <= w.end:
                 return max(arrive, float(w.start))
         return arrive
+
+    def _released(self, visits: tuple[Visit, ...], depot_seq: int, t: float) -> float:
+        """Departure from the depot visit at ``depot_seq``: not before the next trip's loads are released."""
+        release = 0
+        for visit in visits[depot_seq + 1:]:
+            if visit.kind == "depot":
+                break
+            release = max(release, self.p.stops[visit.index].release_s)
+        return max(t, float(release))
 
     def _take_breaks(self, breaks, taken: list[bool], t: float) -> float:
         for i, brk in enumerate(breaks):

@@ -82,3 +82,12 @@ def test_late_window_shift_and_duration_caught():
     assert any("after its shift ends at 07:12" in v for v in short.violations)
     capped = run(problem(max_duration_s=600), [route(("depot", 0), ("stop", 0), ("depot", 0))], dropped=[1, 2])
     assert any("more than 0.17 h" in v for v in capped.violations)
+
+
+def test_a_trip_waits_at_the_depot_for_its_loads_release():
+    p = problem()
+    p.stops[0] = Stop("a", 1, (40,), 60, release_s=8 * H)
+    sched = run(p, [route(("depot", 0), ("stop", 0), ("depot", 0), ("stop", 1), ("depot", 0))], dropped=[2])
+    assert sched.violations == []
+    v = sched.visits.set_index("name")
+    assert v.loc["a", "start_s"] == 8 * H + 100  # leaves at 08:00, not 07:05

@@ -123,7 +123,8 @@ def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]
         clients.append(pyvrp.Client(
             location=copy.location, delivery=[0] * len(problem.dimensions), pickup=list(stop.demand),
             service_duration=stop.service_s, tw_early=copy.window.start, tw_late=copy.window.end,
-            prize=0 if stop.required else stop.penalty, required=stop.required and not grouped,
+            release_time=stop.release_s, prize=0 if stop.required else stop.penalty,
+            required=stop.required and not grouped,
             group=group_of.get(copy.stop), name=stop.name,
         ))
     vehicle_types = []
