@@ -676,7 +676,7 @@ def _client(workers: int, scheduler: str | None) -> tuple[Any, Any]:
     if workers < 1:
         raise NetplanError(f"expected at least 1 worker, got {workers}", where="--workers")
     # Single-threaded worker processes: the solvers and Dijkstra hold the GIL, so threads would not add speed.
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
