@@ -418,7 +418,7 @@ class _Model:
             label = f"{vt.name}#{veh.number + 1}"
             if issues:
                 # OR-Tools placed a break where the simulator's greedy rule would not: look for an order that suits it.
-                fixed = _repair(self.p, vt, sequence, [start_s, veh.start_min])
+                fixed = _repair(self.p, vt, sequence, start_s, veh.start_min, veh.start_max)
                 if fixed is None:
                     mismatch.append(f"{label}: " + "; ".join(issues))
                 else:
@@ -560,15 +560,24 @@ def replay(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node],
 _REPAIR_EXHAUSTIVE = 7
 
 
-def _repair(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node],
-            starts: list[int]) -> tuple[list[_Node], list[float]] | None:
-    """Cheapest reordering of a route's visits that the simulator's greedy breaks accept, if one is found.
+def _repair(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node], planned: int, start_min: int,
+            start_max: int) -> tuple[list[_Node], list[float]] | None:
+    """A schedule of a route that the simulator's greedy breaks accept, if one is found.
 
-    Every order for short routes; for longer ones, a descent over single
+    First the same order with another start time (OR-Tools may idle
+    anywhere, the simulator never does, so a later start can move the
+    greedy break to where the model had it); then the cheapest reordering:
+    every order for short routes, for longer ones a descent over single
     relocations that first reduces the number of broken rules, then the cost.
     """
     inner = sequence[1:-1]
     prof = problem.profiles[vt.profile]
+    step = max(60, (start_max - start_min) // 200)
+    for start in sorted(range(start_min, start_max + 1, step), key=lambda t: abs(t - planned)):
+        times, issues = replay(problem, vt, sequence, start)
+        if not issues:
+            return sequence, times
+    starts = [planned, start_min]
 
     def cost(seq: list[_Node]) -> int:
         return sum(int(prof.distance[a.location, b.location]) * vt.distance_cost
