@@ -10,6 +10,9 @@ How netplan's model maps onto PyVRP's:
   which is visited. A piece open only to some profiles gets a private copy
   of the stop's location that the other profiles cannot reach (a prohibitive
   duration), so visits are modelled exactly;
+- windows are half-open (a piece that ends when a ban begins may not be
+  started at that second), so a piece ``[a, b)`` becomes PyVRP's closed
+  ``[a, b - 1]``;
 - depots keep their opening hours; the turnaround is PyVRP's depot service
   duration, which it applies at the start of every trip. The end depot's
   turnaround is taken off the vehicle's latest return so the last unload
@@ -122,7 +125,7 @@ def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]
         grouped = copy.stop in group_of
         clients.append(pyvrp.Client(
             location=copy.location, delivery=[0] * len(problem.dimensions), pickup=list(stop.demand),
-            service_duration=stop.service_s, tw_early=copy.window.start, tw_late=copy.window.end,
+            service_duration=stop.service_s, tw_early=copy.window.start, tw_late=max(copy.window.start, copy.window.end - 1),
             release_time=stop.release_s, prize=0 if stop.required else stop.penalty,
             required=stop.required and not grouped,
             group=group_of.get(copy.stop), name=stop.name,
