@@ -94,6 +94,15 @@ def parse_interval(text: str) -> tuple[int, int]:
     return start, end
 
 
+def disjoint_intervals(values: list[str], what: str = "intervals") -> list[str]:
+    """Check ``HH:MM-HH:MM`` intervals: each well formed, none overlapping another; return them unchanged."""
+    spans = sorted(parse_interval(v) for v in values)
+    for (_, e0), (s1, _) in zip(spans, spans[1:]):
+        if s1 < e0:
+            raise ValueError(f"{what} overlap: {values}")
+    return values
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
@@ -330,11 +339,7 @@ class Vehicle(_Strict):
     @field_validator("breaks")
     @classmethod
     def _breaks(cls, value: list[str]) -> list[str]:
-        spans = sorted(parse_interval(v) for v in value)
-        for (_, e0), (s1, _) in zip(spans, spans[1:]):
-            if s1 < e0:
-                raise ValueError(f"break windows overlap: {value}")
-        return value
+        return disjoint_intervals(value, "break windows")
 
 
 class Zone(_Strict):
@@ -368,11 +373,7 @@ class Restriction(_Strict):
     def _hours(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("at least one interval HH:MM-HH:MM is needed")
-        spans = sorted(parse_interval(v) for v in value)
-        for (s0, e0), (s1, _) in zip(spans, spans[1:]):
-            if s1 < e0:
-                raise ValueError(f"intervals overlap: {value}")
-        return value
+        return disjoint_intervals(value)
 
     @model_validator(mode="after")
     def _where(self) -> "Restriction":
@@ -399,11 +400,7 @@ class RouteConfig(_Strict):
     @field_validator("stop_hours")
     @classmethod
     def _stop_hours(cls, value: list[str]) -> list[str]:
-        spans = sorted(parse_interval(v) for v in value)
-        for (_, e0), (s1, _) in zip(spans, spans[1:]):
-            if s1 < e0:
-                raise ValueError(f"intervals overlap: {value}")
-        return value
+        return disjoint_intervals(value)
 
     @field_validator("station_hours")
     @classmethod
