@@ -115,6 +115,23 @@ _STATUS = {
     pywraplp.Solver.UNBOUNDED: "no_solution",
 }
 
+_SCIP_HEURISTICS = (
+    "actconsdiving adaptivediving alns bound clique coefdiving conflictdiving crossover dins distributiondiving dps "
+    "dualval farkasdiving feaspump fixandinfer fracdiving gins guideddiving indicator indicatordiving intdiving "
+    "intshifting linesearchdiving localbranching locks lpface multistart mutation mpec nlpdiving objpscostdiving octane "
+    "ofins oneopt padm proximity pscostdiving randrounding rens reoptsols repair rins rootsoldiving rounding scheduler "
+    "shiftandpropagate shifting simplerounding subnlp trivial trivialnegation trustregion twoopt undercover vbounds "
+    "veclendiving zeroobj zirounding"
+).split()
+
+SCIP_BOUND_ONLY = "".join(f"heuristics/{name}/freq = -1\n" for name in _SCIP_HEURISTICS)
+"""SCIP settings for a MIP solved only for its lower bound: primal heuristics off.
+
+On the city-scale relaxations the root heuristics take most of the time and
+a solution of a relaxation is of no use. ``completesol`` stays on, so a hint
+still becomes an incumbent that prunes the search.
+"""
+
 SOLVER_NAMES = {"SCIP": "SCIP", "HIGHS": "HiGHS", "CBC": "CBC", "CP_SAT": "CP-SAT"}
 
 
@@ -145,6 +162,7 @@ def run_mip(
     threads: int = 1,
     node_limit: int | None = None,
     mip_gap: float = 1e-7,
+    scip_params: str = "",
 ) -> tuple[Status, float, float, float]:
     """Solve a built pywraplp model with a time limit and a seed.
 
@@ -166,6 +184,9 @@ def run_mip(
         so a run that stops early is still reproducible.
     mip_gap
         Relative gap at which the search stops and calls the result optimal.
+    scip_params
+        Further SCIP settings (``name = value`` lines), e.g.
+        :data:`SCIP_BOUND_ONLY` for a model solved only for its bound.
 
     Returns
     -------
@@ -175,7 +196,7 @@ def run_mip(
     solver.SetTimeLimit(int(max(time_limit, 0.01) * 1000))
     params = {
         "SCIP": f"randomization/randomseedshift = {seed}\nparallel/maxnthreads = {threads}\n"
-        + (f"limits/totalnodes = {int(node_limit)}\n" if node_limit else ""),
+        + (f"limits/totalnodes = {int(node_limit)}\n" if node_limit else "") + scip_params,
         "HIGHS": f"random_seed={seed}\nthreads={threads}\noutput_flag=false\n",
         "CP_SAT": f"random_seed:{seed} num_workers:{max(threads, 1)}",
         "CBC": "",

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import numpy as np
 from ortools.linear_solver import pywraplp
 
-from netplan.locate.base import SOLVER_NAMES, make_mip, relative_gap, run_mip
+from netplan.locate.base import SCIP_BOUND_ONLY, SOLVER_NAMES, make_mip, relative_gap, run_mip
 
 
 @dataclass
@@ -446,7 +446,8 @@ class TieredNetwork:
         capped = self.node_limit is not None
         bottom = self._bottom_up(time_limit * (1.0 if capped else 0.6 if mode == "both" else 0.9), seed, backend)
         tier1_bound = bottom.steps[0].get("bound", float("nan")) if bottom.steps else float("nan")
-        bound, bound_parts = self.lower_bound(tier1_bound, time_limit * (1.0 if capped else 0.05), seed, backend)
+        upper = bottom.objective if bottom.status in ("optimal", "feasible") else float("inf")
+        bound, bound_parts = self.lower_bound(tier1_bound, time_limit * (1.0 if capped else 0.05), seed, backend, upper)
         if mode in ("integrated", "both"):
             remaining = time_limit if capped else max(time_limit - (time.perf_counter() - start), 1.0)
             hint = bottom if bottom.status in ("optimal", "feasible") else None
@@ -465,110 +466,141 @@ class TieredNetwork:
         sol.steps.append({"bound_parts": parts})
         return sol
 
-    def lower_bound(self, tier1_bound: float, time_limit: float, seed: int, backend: str) -> tuple[float, dict[str, float]]:
-        """A valid lower bound on the cost of any feasible network, tier by tier.
+    def lower_bound(self, tier1_bound: float, time_limit: float, seed: int, backend: str,
+                    upper: float = float("inf")) -> tuple[float, dict[str, float]]:
+        """A valid lower bound on the cost of any feasible network, by disjoint cost parts.
 
         Every feasible network contains (a) a tier-1 solution, whose open and
         access costs are at least ``tier1_bound`` (that step's proven bound);
-        (b) for each higher tier, a set of open sites such that every demand
-        point can reach one of them through a chain of allowed links, with
-        enough total capacity — the cheapest such set (a covering MIP) bounds
-        that tier's opening cost; (c) for every kilogram, a haul at least as
-        long as the shortest allowed link out of the sites it can reach.
-        Haul and the couplings between tiers are otherwise dropped, so the
-        sum is a relaxation of the integrated model.
+        (b) for each tier strictly between tier 2 and the top, a set of open
+        sites such that every demand point can reach one of them through a
+        chain of allowed links, with enough total capacity — the cheapest
+        such set (a covering MIP) bounds that tier's opening cost; (c) an open
+        set ``S`` of the top tier together with open tier-2 sites and every
+        kilogram's haul from its collection point all the way to ``S``: the
+        facility-location relaxation of :meth:`_path_location_bound` bounds
+        tier-2 opening plus all haulage for a given ``S``, so the least over
+        the top-tier sets of ``open(S)`` plus that relaxation bounds (c).
+
+        The top-tier sets are enumerated (sets that even the weakest bound
+        prices above ``upper`` cannot be optimal and are skipped); when there
+        are too many, ``S`` is relaxed to every top-tier candidate and its
+        opening cost to the covering bound of (b).
 
         Parameters
         ----------
         tier1_bound
             Proven bound of the tier-1 step (open + access cost).
         time_limit
-            Seconds for the covering MIPs.
+            Seconds for the bounding MIPs (a safety cap; the node limit ends them).
         seed
             Solver seed.
         backend
             MIP backend.
+        upper
+            Cost of a known feasible network (e.g. the bottom-up plan); only
+            used to skip top-tier sets, and the bound never exceeds it.
 
         Returns
         -------
         tuple
-            The bound and its parts.
+            The bound and its parts (those of the best top-tier set).
         """
         from scipy import sparse
 
+        start = time.perf_counter()
+        levels = len(self.tiers)
         parts: dict[str, float] = {"tier1": float(tier1_bound) if np.isfinite(tier1_bound) else 0.0}
         n = len(self.demand)
-        active = self.demand > 0
         a0 = self.arcs[0]
         reach = sparse.csr_array((np.ones(len(a0.src)), (a0.src, a0.dst)), shape=(n, self.tiers[0].size))
-        per_level = time_limit / max(len(self.tiers) - 1, 1)
-        for t in range(1, len(self.tiers)):
+        reach_dense = reach.toarray() > 0
+        # (b): tiers between 2 and the top; the top tier's cover is kept for the fallback
+        top_cover = 0.0
+        for t in range(1, levels):
             arcs = self.arcs[t]
-            src_size, dst_size = self.tiers[t - 1].size, self.tiers[t].size
-            # shortest link out of every site a demand point can reach at this level
-            shortest = np.full(src_size, np.inf)
-            np.minimum.at(shortest, arcs.src, arcs.distance)
-            reach_dense = reach.toarray() > 0
-            min_link = np.where(reach_dense, shortest[None, :], np.inf).min(axis=1)
-            haul = float(np.sum(self.demand[active] * np.where(np.isfinite(min_link[active]), min_link[active], 0.0)))
-            parts[f"haul_t{t}"] = haul / 1e6 * self.haul[t - 1] * self.days
-            link = sparse.csr_array((np.ones(len(arcs.src)), (arcs.src, arcs.dst)), shape=(src_size, dst_size))
-            if t == 1:
-                # tier 2 and the haul into it together: a tighter relaxation than cover + shortest link
-                joint = self._haul_location_bound(reach_dense, arcs, per_level, seed, backend)
-                if np.isfinite(joint) and joint > parts["haul_t1"] + self._cover_bound(
-                        ((reach @ link).tocsr()), self.tiers[1], per_level, seed, backend):
-                    parts["tier2+haul_t1"] = joint
-                    del parts["haul_t1"]
-                    reach = (reach @ link).tocsr()
-                    reach.data[:] = 1.0
-                    continue
+            link = sparse.csr_array((np.ones(len(arcs.src)), (arcs.src, arcs.dst)),
+                                    shape=(self.tiers[t - 1].size, self.tiers[t].size))
             reach = (reach @ link).tocsr()
             reach.data[:] = 1.0
-            parts[f"tier{t + 1}"] = self._cover_bound(reach, self.tiers[t], per_level, seed, backend)
-        return float(sum(parts.values())), parts
+            if t == 1:
+                continue
+            budget = max(time_limit - (time.perf_counter() - start), 1.0) / (2 * levels)
+            cover = self._cover_bound(reach, self.tiers[t], budget, seed, backend)
+            if t < levels - 1:
+                parts[f"tier{t + 1}"] = cover
+            else:
+                top_cover = cover
+        rest = float(sum(parts.values()))
+        relax = _PathRelaxation(self, reach_dense)
+        top = self.tiers[-1]
+        everything = np.ones(top.size, dtype=bool)
+        budget = max(time_limit - (time.perf_counter() - start), 1.0) / 4
+        weakest = relax.solve(everything, budget, seed, backend)
+        if not np.isfinite(weakest):
+            return float("nan"), parts
+        sets = self._top_sets(upper - rest - weakest)
+        if sets is None:
+            parts["tier2+haul"] = weakest
+            parts[f"tier{levels}"] = top_cover
+            return min(float(sum(parts.values())), upper), parts
+        best, best_parts = float("inf"), {}
+        for k, s in enumerate(sets):
+            budget = max(time_limit - (time.perf_counter() - start), 1.0) / max(len(sets) - k, 1)
+            value = relax.solve(s, budget, seed, backend)
+            total = float(top.open_cost[s].sum()) + value
+            if total < best:
+                best, best_parts = total, {"tier2+haul": value, f"tier{levels}": float(top.open_cost[s].sum())}
+        parts.update(best_parts)
+        if not best_parts:
+            # no top-tier set can beat ``upper``: the plan behind it is optimal
+            return (float(upper) if np.isfinite(upper) else float("nan")), parts
+        return min(rest + best, upper), parts
 
-    def _haul_location_bound(self, reach1: np.ndarray, arcs: "Arcs", time_limit: float, seed: int, backend: str) -> float:
-        """Lower bound on tier-2 opening plus tier-1 -> tier-2 haul.
+    top_set_limit = 64
+    """Most top-tier open sets :meth:`lower_bound` prices one by one (one small MIP each)."""
 
-        Every kilogram of demand point i leaves from some collection point in
-        its walking reach and travels to an open transfer station; the
-        cheapest such trip from i to station k is ``D[i, k] = min over j in
-        reach(i) of d(j, k)``. Opening stations at their cost and sending each
-        point's kg (split allowed, capacities aggregated) at ``D`` is a
-        relaxation of the network, so its optimum bounds these two cost parts.
+    def _top_sets(self, slack: float, limit: int | None = None) -> list[np.ndarray] | None:
+        """Open sets of the top tier an optimal network may use: at most ``limit`` of them, else None.
+
+        A set qualifies when it keeps the fixed sites, respects the count
+        bounds, holds the total demand and costs at most ``slack`` to open
+        (sets above that cannot be part of a network cheaper than the one
+        ``slack`` was derived from). Sets come cheapest first.
         """
-        tier = self.tiers[1]
-        active = np.flatnonzero(self.demand > 0)
-        dist = np.full((self.tiers[0].size, tier.size), np.inf)
-        np.minimum.at(dist, (arcs.src, arcs.dst), arcs.distance)
-        k = self.haul[0] * self.days / 1e6
-        solver = make_mip(backend)
-        y = [solver.BoolVar(f"y{j}") for j in range(tier.size)]
-        for j in np.flatnonzero(tier.fixed_open):
-            y[j].SetLb(1)
-        objective = sum(float(tier.open_cost[j]) * y[j] for j in range(tier.size))
-        for i in active:
-            row = reach1[i]
-            best = dist[row].min(axis=0) if row.any() else np.full(tier.size, np.inf)
-            ok = np.flatnonzero(np.isfinite(best))
-            if len(ok) == 0:
-                return float("nan")
-            x = [solver.NumVar(0.0, 1.0, f"x{i}_{j}") for j in ok]
-            solver.Add(sum(x) == 1)
-            for var, j in zip(x, ok):
-                solver.Add(var <= y[j])
-            objective += sum(float(self.demand[i] * best[j] * k) * var for var, j in zip(x, ok))
-        solver.Add(sum(float(tier.capacity[j]) * y[j] for j in range(tier.size)) >= float(self.demand.sum()))
-        solver.Add(sum(y) >= tier.min_count)
-        if tier.max_count is not None:
-            solver.Add(sum(y) <= tier.max_count)
-        solver.Minimize(objective)
-        status, value, bound, _ = run_mip(solver, backend, time_limit, seed, node_limit=self.node_limit)
-        if status == "optimal":
-            return float(value)
-        bound = _clean_bound(bound)
-        return float(bound) if np.isfinite(bound) else float("nan")
+        from itertools import combinations
+
+        limit = self.top_set_limit if limit is None else limit
+        top = self.tiers[-1]
+        if not np.isfinite(slack):
+            slack = float("inf")
+        fixed = np.flatnonzero(top.fixed_open)
+        free = np.flatnonzero(~top.fixed_open)
+        total = float(self.demand.sum())
+        lo = max(top.min_count, len(fixed), 1)
+        hi = top.max_count if top.max_count is not None else top.size
+        base = float(top.open_cost[fixed].sum())
+        cheapest = np.sort(top.open_cost[free])
+        sets: list[tuple[float, tuple[int, ...]]] = []
+        for size in range(lo, hi + 1):
+            extra = size - len(fixed)
+            if extra > len(free) or base + cheapest[:extra].sum() > slack * (1 + 1e-9) + 1e-6:
+                break
+            for combo in combinations(free.tolist(), extra):
+                cost = base + float(top.open_cost[list(combo)].sum())
+                if cost > slack * (1 + 1e-9) + 1e-6:
+                    continue
+                if float(top.capacity[fixed].sum() + top.capacity[list(combo)].sum()) < total * (1 - 1e-12):
+                    continue
+                sets.append((cost, tuple(fixed.tolist()) + combo))
+                if len(sets) > limit:
+                    return None
+        out = []
+        for _, members in sorted(sets):
+            mask = np.zeros(top.size, dtype=bool)
+            mask[list(members)] = True
+            out.append(mask)
+        return out
 
     def _cover_bound(self, reach, tier: TierSites, time_limit: float, seed: int, backend: str) -> float:
         """Cheapest open set of ``tier`` that every demand point can reach, with enough capacity."""
@@ -845,6 +877,96 @@ class TieredNetwork:
         return NetworkSolution(mode, status, empty, np.full(len(self.demand), -1), [np.full(t.size, -1) for t in self.tiers[:-1]],
                                [np.zeros(t.size) for t in self.tiers], float("nan"), {}, float("nan"), float("inf"),
                                elapsed, SOLVER_NAMES.get(backend, backend), steps)
+
+
+class _PathRelaxation:
+    """Tier-2 opening plus all haulage for a given open set of the top tier, relaxed to facility location.
+
+    Every kilogram of demand point ``i`` leaves from a collection point in
+    its walking reach, goes to an open transfer station ``k`` and from there
+    through a chain of allowed links to an open top-tier site. So it costs at
+    least ``D[i, k]`` (the shortest link into ``k`` from any collection point
+    in reach of ``i``) plus ``e_S[k]``, the cheapest per-kilogram chain from
+    ``k`` to the top-tier set ``S``. Opening stations at their cost and
+    sending each point's kilograms (split allowed, capacities aggregated) at
+    those prices relaxes the network, so the optimum (or the MIP's bound)
+    bounds tier-2 opening plus the haul of every level, given ``S``.
+
+    The MIP is built once; each top-tier set only changes the objective.
+    """
+
+    def __init__(self, model: "TieredNetwork", reach1: np.ndarray):
+        self.model = model
+        tiers, arcs1 = model.tiers, model.arcs[1]
+        dist = np.full((tiers[0].size, tiers[1].size), np.inf)
+        np.minimum.at(dist, (arcs1.src, arcs1.dst), arcs1.distance)
+        active = np.flatnonzero(model.demand > 0)
+        k1 = model.haul[0] * model.days / 1e6
+        # per-kg price of demand point -> station, haul into the station only
+        into = np.stack([dist[reach1[i]].min(axis=0) if reach1[i].any() else np.full(tiers[1].size, np.inf)
+                         for i in active]) * k1 if len(active) else np.zeros((0, tiers[1].size))
+        # Points with the same prices (parts of one split compound, neighbours) merge into one customer
+        # of their summed weight: with split assignment that changes nothing, and the MIP shrinks.
+        self.into, group = np.unique(into, axis=0, return_inverse=True)
+        self.weight = np.bincount(np.asarray(group).ravel(), weights=model.demand[active], minlength=len(self.into))
+        self.solver: pywraplp.Solver | None = None
+
+    def to_top(self, top_open: np.ndarray) -> np.ndarray:
+        """Cheapest per-kilogram haul from every tier-2 site to an open site of the top tier."""
+        model = self.model
+        e = np.where(top_open, 0.0, np.inf)
+        for t in range(len(model.tiers) - 1, 1, -1):
+            arcs = model.arcs[t]
+            prev = np.full(model.tiers[t - 1].size, np.inf)
+            np.minimum.at(prev, arcs.src, arcs.distance * (model.haul[t - 1] * model.days / 1e6) + e[arcs.dst])
+            e = prev
+        return e
+
+    def _build(self, backend: str) -> None:
+        model, tier = self.model, self.model.tiers[1]
+        everywhere = np.isfinite(self.into) & np.isfinite(self.to_top(np.ones(model.tiers[-1].size, dtype=bool)))[None, :]
+        solver = make_mip(backend)
+        y = [solver.BoolVar(f"y{k}") for k in range(tier.size)]
+        for k in np.flatnonzero(tier.fixed_open):
+            y[k].SetLb(1)
+        self.rows, self.cols = np.nonzero(everywhere)
+        self.x = [solver.NumVar(0.0, 1.0, f"x{r}_{k}") for r, k in zip(self.rows.tolist(), self.cols.tolist())]
+        starts = np.searchsorted(self.rows, np.arange(len(self.into) + 1))
+        for r in range(len(self.into)):
+            solver.Add(sum(self.x[a] for a in range(starts[r], starts[r + 1])) == 1)
+        for var, k in zip(self.x, self.cols.tolist()):
+            solver.Add(var <= y[k])
+        solver.Add(sum(float(tier.capacity[k]) * y[k] for k in range(tier.size)) >= float(model.demand.sum()))
+        solver.Add(sum(y) >= tier.min_count)
+        if tier.max_count is not None:
+            solver.Add(sum(y) <= tier.max_count)
+        objective = solver.Objective()
+        for k in range(tier.size):
+            objective.SetCoefficient(y[k], float(tier.open_cost[k]))
+        objective.SetMinimization()
+        self.solver = solver
+
+    def solve(self, top_open: np.ndarray, time_limit: float, seed: int, backend: str) -> float:
+        """Bound for the top-tier open set ``top_open`` (inf when no demand point can reach it)."""
+        if self.solver is None:
+            self._build(backend)
+        e = self.to_top(top_open)
+        price = self.weight[self.rows] * (self.into[self.rows, self.cols] + e[self.cols])
+        usable = np.isfinite(price)
+        if not np.isin(np.arange(len(self.into)), self.rows[usable]).all():
+            return float("inf")
+        objective = self.solver.Objective()
+        for var, ok, c in zip(self.x, usable.tolist(), price.tolist()):
+            var.SetUb(1.0 if ok else 0.0)
+            objective.SetCoefficient(var, c if ok else 0.0)
+        status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.node_limit,
+                                          scip_params=SCIP_BOUND_ONLY)
+        if status == "optimal":
+            return float(value)
+        if status == "infeasible":
+            return float("inf")
+        bound = _clean_bound(bound)
+        return float(bound) if np.isfinite(bound) else float("nan")
 
 
 def _clean_bound(bound: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import product
 
 import numpy as np
@@ -75,7 +76,7 @@ def test_integrated_finds_the_enumerated_optimum(seed, tiers):
         model = TieredNetwork(demand, sites, arcs, [3.0, 2.0, 1.5][: tiers - 1], access_cost_per_t_km=1.0)
     except ValueError:
         pytest.skip("random instance infeasible by construction")
-    optimum = _enumerate(model)
+    optimum = _enumerated(seed, tiers)[0]
     if not np.isfinite(optimum):
         pytest.skip("no feasible single-sourced network")
     result = model.solve("both", time_limit=20, seed=seed)
@@ -111,3 +112,135 @@ def test_errors_name_the_cause():
     one = Arcs(np.arange(6), np.zeros(6, int), np.full(6, 10.0))
     with pytest.raises(ValueError, match="cannot hold all demand"):
         TieredNetwork(demand, sites, [one, arcs[1], arcs[2]], [3.0, 2.0])
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tiers", [3, 4])
+def test_path_relaxation_bounds_every_network_with_that_top_set(seed, tiers):
+    """For each top-tier open set S: tier-2 opening + all haul of every network ending in S >= the relaxation."""
+    from netplan.locate.network_model import _PathRelaxation
+
+    model = _model(seed, tiers)
+    a0 = model.arcs[0]
+    reach = np.zeros((len(model.demand), model.tiers[0].size), bool)
+    reach[a0.src, a0.dst] = True
+    relax = _PathRelaxation(model, reach)
+    _, _, best = _enumerated(seed, tiers)
+    if not best:
+        pytest.skip("no feasible single-sourced network")
+    for key, value in best.items():
+        top_open = np.frombuffer(key, dtype=bool)
+        bound = relax.solve(top_open, 10, 0, "SCIP")
+        assert 0 < bound <= value * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tiers", [3, 4])
+def test_lower_bound_never_exceeds_the_enumerated_optimum(seed, tiers):
+    model = _model(seed, tiers)
+    # tier 1 on its own: the cheapest open + access cost of any feasible network
+    optimum, tier1, _ = _enumerated(seed, tiers)
+    if not np.isfinite(optimum):
+        pytest.skip("no feasible single-sourced network")
+    for upper in (np.inf, optimum, optimum * 1.5):
+        bound, parts = model.lower_bound(tier1, 20, seed, "SCIP", upper=upper)
+        assert tier1 < bound <= optimum * (1 + 1e-9)
+    model.top_set_limit = 0  # too many top-tier sets: the relaxed fallback must stay valid too
+    fallback, parts = model.lower_bound(tier1, 20, seed, "SCIP")
+    assert tier1 < fallback <= bound * (1 + 1e-9)
+    assert fallback == pytest.approx(sum(parts.values()))
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_fast_enumeration_agrees_with_evaluate(seed):
+    assert _enumerated(seed, 3)[0] == pytest.approx(_enumerate(_model(seed, 3)), rel=1e-9)
+
+
+def test_top_sets_respect_fixed_counts_capacity_and_slack():
+    demand, sites, arcs = _tiny(1, 3)
+    top = TierSites(3, [5000.0, 5000.0, 5000.0, 300.0], [10.0, 20.0, 40.0, 1.0], [False, True, False, False], max_count=2)
+    arcs[2] = Arcs.from_matrix(np.full((3, 4), 100.0), 4000.0)
+    model = TieredNetwork(demand, sites[:2] + [top], arcs, [3.0, 2.0])
+    sets = [np.flatnonzero(s).tolist() for s in model._top_sets(np.inf)]
+    # site 1 is fixed; at most 2 open; {1} and {1, x} all hold the demand; cheapest first
+    assert sets == [[1], [1, 3], [0, 1], [1, 2]]
+    assert [np.flatnonzero(s).tolist() for s in model._top_sets(25.0)] == [[1], [1, 3]]
+    assert model._top_sets(np.inf, limit=2) is None
+
+
+def _networks(model: TieredNetwork):
+    """Every feasible single-sourced network (open = sites used), as (open, assignment, links)."""
+    n = len(model.demand)
+    a0 = model.arcs[0]
+    for choice in product(*[a0.dst[a0.src == i].tolist() for i in range(n)]):
+        assign = np.array(choice)
+        loads = np.zeros(model.tiers[0].size)
+        np.add.at(loads, assign, model.demand)
+        if (loads > model.tiers[0].capacity + 1e-9).any():
+            continue
+        yield from _chains(model, 1, loads > 0, loads, [loads > 0], assign, [])
+
+
+def _chains(model, level, open_prev, loads_prev, opens, assign, links):
+    if level == len(model.tiers):
+        yield opens, assign, links
+        return
+    arcs = model.arcs[level]
+    srcs = np.flatnonzero(open_prev)
+    for choice in product(*[arcs.dst[arcs.src == j].tolist() for j in srcs]):
+        nxt = np.full(model.tiers[level - 1].size, -1)
+        nxt[srcs] = choice
+        loads = np.zeros(model.tiers[level].size)
+        np.add.at(loads, nxt[srcs], loads_prev[srcs])
+        if (loads > model.tiers[level].capacity + 1e-9).any():
+            continue
+        used = np.zeros(model.tiers[level].size, bool)
+        used[nxt[srcs]] = True
+        yield from _chains(model, level + 1, used, loads, opens + [used], assign, links + [nxt])
+
+
+def _model(seed: int, tiers: int) -> TieredNetwork:
+    demand, sites, arcs = _tiny(seed, tiers)
+    try:
+        return TieredNetwork(demand, sites, arcs, [3.0, 2.0, 1.5][: tiers - 1], access_cost_per_t_km=1.0)
+    except ValueError:
+        pytest.skip("random instance infeasible by construction")
+
+
+def _dense(model: TieredNetwork) -> list[np.ndarray]:
+    out = []
+    for level, arcs in enumerate(model.arcs):
+        rows = len(model.demand) if level == 0 else model.tiers[level - 1].size
+        d = np.full((rows, model.tiers[level].size), np.nan)
+        d[arcs.src, arcs.dst] = arcs.distance
+        out.append(d)
+    return out
+
+
+@lru_cache(maxsize=None)
+def _enumerated(seed: int, tiers: int) -> tuple[float, float, dict[bytes, float]]:
+    """Optimum, least tier-1 cost (open + access), and per top-tier open set the least tier-2 opening + haul."""
+    model = _model(seed, tiers)
+    dist = _dense(model)
+    days = model.days / 1e6
+    n = len(model.demand)
+    optimum, tier1, per_top = np.inf, np.inf, {}
+    for opens, assign, links in _networks(model):
+        t1 = model.tiers[0].open_cost[opens[0]].sum() + (model.demand * dist[0][np.arange(n), assign]).sum() * model.access * days
+        rest = model.tiers[1].open_cost[opens[1]].sum()
+        load = np.zeros(model.tiers[0].size)
+        np.add.at(load, assign, model.demand)
+        for t, nxt in enumerate(links):
+            src = np.flatnonzero(nxt >= 0)
+            rest += (load[src] * dist[t + 1][src, nxt[src]]).sum() * model.haul[t] * days
+            new = np.zeros(model.tiers[t + 1].size)
+            np.add.at(new, nxt[src], load[src])
+            load = new
+            if t + 2 < tiers:
+                rest += 0.0
+        upper_open = sum(model.tiers[t].open_cost[opens[t]].sum() for t in range(2, tiers))
+        optimum = min(optimum, t1 + rest + upper_open)
+        tier1 = min(tier1, t1)
+        key = opens[-1].tobytes()
+        per_top[key] = min(per_top.get(key, np.inf), rest)
+    return float(optimum), float(tier1), per_top
