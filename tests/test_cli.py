@@ -29,7 +29,7 @@ def test_run_helsinki_writes_every_output(tmp_path):
         assert (out / name).is_file(), name
         assert str((out / name).resolve()) in proc.stdout
     assert (tmp_path / "maps" / "helsinki.html").read_bytes() == (out / "map.html").read_bytes()
-    assert "[1/5] loading the city's road network" in proc.stderr
+    assert "[1/6] loading the city's road network" in proc.stderr
     assert "[4/5] siting the 3-tier network" in proc.stderr
     layers = {name for name, _ in pyogrio.list_layers(out / "helsinki.gpkg")}
     assert {"roads", "walkways", "demand", "sites", "demand_areas", "facilities", "assignments"} <= layers

@@ -74,10 +74,11 @@ def vehicle_classes(fleet: list[Vehicle], bans: list[Ban]) -> tuple[dict[str, st
 def share_fleet(vehicles: list[Vehicle], loads: list[float]) -> list[list[int]]:
     """Share the vehicles over depots in proportion to their loads.
 
-    Vehicles are placed one by one, the largest first, each at the depot
-    with the most load per kg of capacity already placed there plus its own
-    (the D'Hondt rule, with capacity as the divisor), so every depot gets
-    capacity in proportion to its load and ties go to the first depot.
+    Every depot with load first gets one vehicle (the busiest depots the
+    largest vehicles). The rest are placed one by one, the largest first,
+    each at the depot with the most load per kg of capacity already placed
+    there plus its own (the D'Hondt rule, with capacity as the divisor), so
+    capacity follows load; ties go to the first depot.
 
     Returns
     -------
@@ -86,15 +87,20 @@ def share_fleet(vehicles: list[Vehicle], loads: list[float]) -> list[list[int]]:
     """
     out = [[0] * len(loads) for _ in vehicles]
     placed = [0.0] * len(loads)
-    order = sorted(range(len(vehicles)), key=lambda t: (-vehicles[t].capacity_kg, t))
-    for t in order:
-        for _ in range(vehicles[t].count):
-            cap = vehicles[t].capacity_kg
-            best = max(range(len(loads)), key=lambda d: (loads[d] / (placed[d] + cap), -d))
-            if loads[best] <= 0:
-                break
-            out[t][best] += 1
-            placed[best] += cap
+    pool = [t for t in sorted(range(len(vehicles)), key=lambda t: (-vehicles[t].capacity_kg, t))
+            for _ in range(vehicles[t].count)]
+    # First one vehicle per loaded depot (the busiest get the largest), then D'Hondt for the rest.
+    busiest = sorted((d for d in range(len(loads)) if loads[d] > 0), key=lambda d: (-loads[d], d))
+    for d, t in zip(busiest, pool):
+        out[t][d] += 1
+        placed[d] += vehicles[t].capacity_kg
+    for t in pool[len(busiest):]:
+        cap = vehicles[t].capacity_kg
+        best = max(range(len(loads)), key=lambda d: (loads[d] / (placed[d] + cap), -d))
+        if loads[best] <= 0:
+            break
+        out[t][best] += 1
+        placed[best] += cap
     return out
 
 

@@ -18,10 +18,12 @@ from tests.route.test_roads import lonlat
 def test_share_fleet_by_load_per_capacity():
     trucks = Vehicle(name="truck", count=3, capacity_kg=3000)
     trikes = Vehicle(name="trike", count=4, capacity_kg=400)
-    # D'Hondt on kg, largest vehicles first. Loads 9 t, 3 t, 0.
-    # trucks: 9000/3000=3 > 3000/3000=1 -> A; 9000/6000=1.5 > 1 -> A; 9000/9000=1 = 1, tie to the first -> A.
-    # trikes: 9000/9400=0.96 < 3000/400=7.5 -> B; then B keeps winning (3000/1600=1.9 at the last one).
-    assert share_fleet([trikes, trucks], [9000.0, 3000.0, 0.0]) == [[0, 4, 0], [3, 0, 0]]
+    # One vehicle per loaded depot first, the largest to the busiest: truck -> A, truck -> B.
+    # Then D'Hondt on kg: truck: A 9000/6000=1.5 > B 3000/6000=0.5 -> A;
+    # trikes: A 9000/6400=1.41 > B 3000/3400=0.88 -> A, and A keeps winning (9000/7600=1.18 at the last one).
+    assert share_fleet([trikes, trucks], [9000.0, 3000.0, 0.0]) == [[4, 0, 0], [2, 1, 0]]
+    # Fewer vehicles than loaded depots: the busiest get them.
+    assert share_fleet([trucks], [100.0, 900.0, 500.0, 700.0]) == [[0, 1, 1, 1]]
     # Every vehicle is placed, and a depot without load gets none.
     assert share_fleet([trucks], [0.0, 500.0]) == [[0, 3]]
 
