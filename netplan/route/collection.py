@@ -193,6 +193,12 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
         replay = RoadReplay(road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)],
                             travel.path)
         schedule = simulate(problem, solution, roads=replay)
+        if not solution.feasible:
+            raise RoutingInputError(
+                f"{name}: {cfg.engine} found no feasible routes for {len(problem.stops)} stops within "
+                f"{cfg.max_iterations or 'unlimited'} iterations / {limit:g} s ({'; '.join(schedule.violations[:3])}); "
+                "add vehicles, lengthen shifts, or let points be left for another day (route.drop_penalty_cny)",
+                where="route")
         schedule.raise_if_violations()
         progress(f"      {name}: {len(problem.stops)} stops, {solution.num_vehicles} vehicles, "
                  f"{schedule.routes['distance'].sum() / 1000 if len(schedule.routes) else 0:.1f} km, "

@@ -177,7 +177,10 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0, ma
     stop = MaxRuntime(time_limit_s) if max_iterations is None else MultipleCriteria(
         [MaxRuntime(time_limit_s), MaxIterations(max_iterations)])
     began = time.perf_counter()
-    result = pyvrp.solve(data, stop=stop, seed=seed, display=display, collect_stats=False)
+    # netplan's integer costs are fine-grained (1/10,000 CNY), so PyVRP's default penalty ceiling can stay below
+    # what an infeasible route saves; a higher ceiling lets the penalties grow until feasibility wins.
+    params = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=1e12))
+    result = pyvrp.solve(data, stop=stop, seed=seed, display=display, collect_stats=False, params=params)
     runtime = time.perf_counter() - began
     best = result.best
     routes: list[Route] = []
