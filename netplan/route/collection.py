@@ -71,14 +71,16 @@ def vehicle_classes(fleet: list[Vehicle], bans: list[Ban]) -> tuple[dict[str, st
     return names, classes
 
 
-def share_fleet(vehicles: list[Vehicle], loads: list[float]) -> list[list[int]]:
+def share_fleet(vehicles: list[Vehicle], loads: list[float], allowed: list[list[bool]] | None = None) -> list[list[int]]:
     """Share the vehicles over depots in proportion to their loads.
 
     Every depot with load first gets one vehicle (the busiest depots the
     largest vehicles). The rest are placed one by one, the largest first,
     each at the depot with the most load per kg of capacity already placed
     there plus its own (the D'Hondt rule, with capacity as the divisor), so
-    capacity follows load; ties go to the first depot.
+    capacity follows load; ties go to the first depot. A vehicle type is
+    only based where ``allowed[type][depot]`` (e.g. not at a station inside
+    a zone banned to it).
 
     Returns
     -------
@@ -90,18 +92,38 @@ def share_fleet(vehicles: list[Vehicle], loads: list[float]) -> list[list[int]]:
     pool = [t for t in sorted(range(len(vehicles)), key=lambda t: (-vehicles[t].capacity_kg, t))
             for _ in range(vehicles[t].count)]
     # First one vehicle per loaded depot (the busiest get the largest), then D'Hondt for the rest.
+    ok = allowed or [[True] * len(loads) for _ in vehicles]
     busiest = sorted((d for d in range(len(loads)) if loads[d] > 0), key=lambda d: (-loads[d], d))
-    for d, t in zip(busiest, pool):
-        out[t][d] += 1
-        placed[d] += vehicles[t].capacity_kg
-    for t in pool[len(busiest):]:
+    rest = []
+    for t in pool:
+        d = next((d for d in busiest if ok[t][d] and not any(out[u][d] for u in range(len(vehicles)))), None)
+        if d is None:
+            rest.append(t)
+        else:
+            out[t][d] += 1
+            placed[d] += vehicles[t].capacity_kg
+    for t in rest:
         cap = vehicles[t].capacity_kg
-        best = max(range(len(loads)), key=lambda d: (loads[d] / (placed[d] + cap), -d))
-        if loads[best] <= 0:
-            break
+        usable = [d for d in range(len(loads)) if ok[t][d] and loads[d] > 0]
+        if not usable:
+            continue
+        best = max(usable, key=lambda d: (loads[d] / (placed[d] + cap), -d))
         out[t][best] += 1
         placed[best] += cap
     return out
+
+
+def _depot_barred(road_bans: RoadBans, network, node: int, bans: list[Ban]) -> bool:
+    """Whether vehicles bound by ``bans`` cannot use a depot at ``node``: inside a zone, or every way in or out banned."""
+    if not bans:
+        return False
+    if any(road_bans.covers_node(b, node) for b in bans):
+        return True
+    banned = road_bans.edges(bans)
+    graph = network.graph
+    outs = {(node, v) for v in graph.successors(node)}
+    ins = {(u, node) for u in graph.predecessors(node)}
+    return bool(outs) and outs <= banned or bool(ins) and ins <= banned
 
 
 @dataclass
@@ -166,7 +188,10 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
     t1 = facilities[facilities["tier"] == 1]
     t2 = facilities[facilities["tier"] == 2].reset_index(drop=True)
     loads = [float(t1.loc[t1["next_site_id"] == sid, "load_kg_day"].sum()) for sid in t2["site_id"]]
-    shares = share_fleet(collectors, loads)
+    # A vehicle bound by a ban is not based at a station inside its zone (or reachable only over banned roads).
+    allowed = [[not _depot_barred(road_bans, network, int(node), classes[profile_of[v.name]]) for node in t2["drive_node"]]
+               for v in collectors]
+    shares = share_fleet(collectors, loads, allowed)
     jobs = []
     for d, station in t2.iterrows():
         points = t1[t1["next_site_id"] == station["site_id"]]
@@ -174,8 +199,13 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
         if len(points) == 0:
             continue
         if not any(counts):
-            raise RoutingInputError(f"no collection vehicle left for transfer station {station['name']!r}: the fleet has "
-                                    f"{sum(v.count for v in collectors)} vehicles for {len(t2)} stations", where="fleet")
+            barred = sorted({b.name for t, v in enumerate(collectors) if not allowed[t][d] for b in classes[profile_of[v.name]]})
+            why = (f"it lies in or behind a banned zone ({', '.join(barred)}) that binds "
+                   f"{', '.join(v.name for t, v in enumerate(collectors) if not allowed[t][d])} — give some a permit, add "
+                   "lighter vehicles, or site the station elsewhere") if barred else (
+                   f"the fleet has {sum(v.count for v in collectors)} vehicles for {len(t2)} stations")
+            raise RoutingInputError(f"no collection vehicle can be based at transfer station {station['name']!r}: {why}",
+                                    where="fleet")
         jobs.append((f"{station['name']}", station, points, list(zip(collectors, counts))))
     if cfg.hauls and haulers and (facilities["tier"] == 3).any():
         t3 = facilities[facilities["tier"] == 3]

@@ -26,6 +26,9 @@ def test_share_fleet_by_load_per_capacity():
     assert share_fleet([trucks], [100.0, 900.0, 500.0, 700.0]) == [[0, 1, 1, 1]]
     # Every vehicle is placed, and a depot without load gets none.
     assert share_fleet([trucks], [0.0, 500.0]) == [[0, 3]]
+    # Trucks may not be based at A (inside a zone that binds them): B gets them all, A the trikes.
+    allowed = [[True, True, True], [False, True, True]]
+    assert share_fleet([trikes, trucks], [9000.0, 3000.0, 0.0], allowed) == [[4, 0, 0], [0, 3, 0]]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,8 @@ def test_grid_day_serves_the_core_after_the_ban(grid_city):
 
 
 def test_station_inside_a_banned_zone_is_a_clear_error(grid_city):
-    with pytest.raises(RoutingInputError, match=r"station: the depot lies in or behind a banned zone \(core\)"):
+    with pytest.raises(RoutingInputError, match=r"transfer station 'station': it lies in or behind a banned zone \(core\) "
+                                                r"that binds truck"):
         route_day(grid_city, facilities(grid_city, (450, 450), [(0, 0)]), scenario(CORE))
 
 
