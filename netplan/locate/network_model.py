@@ -808,11 +808,163 @@ class TieredNetwork:
         value, parts, loads = self.evaluate(open_, assign, links)
         if hint is not None and hint.objective < value - 1e-6:
             open_, assign, links, loads, value, parts = hint.open, hint.demand_to_tier1, hint.links, hint.loads, hint.objective, hint.cost_parts
+        if status != "optimal":
+            open_, assign, links = self.drop_tier1(open_, assign, links)
+            value, parts, loads = self.evaluate(open_, assign, links)
         bound = value if status == "optimal" else bound
         return NetworkSolution("integrated", status, open_, assign, links, loads, value, parts, bound,
                                0.0 if status == "optimal" else relative_gap(value, bound),
                                time.perf_counter() - start, SOLVER_NAMES.get(backend, backend),
                                [{"variables": solver.NumVariables(), "constraints": solver.NumConstraints()}])
+
+    def drop_tier1(self, open_: list[np.ndarray], demand_to_tier1: np.ndarray,
+                   links: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
+        """Close collection points whose residents other open points can take, while that saves money.
+
+        A cheap local search after the MIPs, which stop at a node limit: a
+        collection point is closed when every demand point it serves fits
+        (capacity of every site along the new route) into another open
+        collection point within walking reach, and the opening cost saved
+        exceeds the extra walking and haulage. Residents move greedily, the
+        heaviest first, each to the open point where its kilograms cost
+        least all the way up the (unchanged) links. Deterministic; the result
+        is feasible whenever the input is.
+
+        Parameters
+        ----------
+        open_
+            Open masks per tier.
+        demand_to_tier1
+            Collection point per demand point.
+        links
+            Next-tier site per site, per tier link.
+
+        Returns
+        -------
+        tuple
+            The new tier masks, assignment and links (only tier 1 changes).
+        """
+        tier1 = self.tiers[0]
+        levels = len(self.tiers)
+        assign = demand_to_tier1.copy()
+        open1 = open_[0].copy()
+        _, _, loads = self.evaluate(open_, assign, links)
+        loads = [ld.copy() for ld in loads]
+        k0 = self.access * self.days / 1e6
+        # per-kg cost from each tier-1 site up its chain of links, and the chain itself
+        chain = np.full((levels - 1, tier1.size), -1)
+        path = np.zeros(tier1.size)
+        at = np.arange(tier1.size)
+        for t in range(levels - 1):
+            nxt = np.where(at >= 0, links[t][np.maximum(at, 0)], -1)
+            d = self._arc_distance(t + 1, np.maximum(at, 0), nxt)
+            path += np.where(nxt >= 0, np.nan_to_num(d) * self.haul[t] * self.days / 1e6, 0.0)
+            chain[t] = nxt
+            at = nxt
+        usable = open1 & (chain[0] >= 0)
+        a0 = self.arcs[0]
+        options = a0.by_source(len(self.demand))
+        served = [np.flatnonzero(assign == j) for j in range(tier1.size)]
+
+        def move(i: int, src: int, dst: int, sign: float) -> None:
+            w = sign * self.demand[i]
+            if src >= 0:
+                loads[0][src] -= w
+                for t in range(levels - 1):
+                    loads[t + 1][chain[t, src]] -= w
+            loads[0][dst] += w
+            for t in range(levels - 1):
+                loads[t + 1][chain[t, dst]] += w
+
+        def fits(j: int) -> bool:
+            if loads[0][j] > tier1.capacity[j] + 1e-6:
+                return False
+            return all(loads[t + 1][chain[t, j]] <= self.tiers[t + 1].capacity[chain[t, j]] + 1e-6 for t in range(levels - 1))
+
+        def try_drop(j: int, paid: float) -> bool:
+            """Close ``j`` if its residents fit elsewhere and that saves more than ``paid``."""
+            people = served[j][np.argsort(-self.demand[served[j]], kind="stable")]
+            saving = float(tier1.open_cost[j]) - paid
+            moved: list[tuple[int, int]] = []
+            for i in people:
+                arcs_i = options[i]
+                dst = a0.dst[arcs_i]
+                ok = usable[dst] & (dst != j)
+                before = self.demand[i] * (a0.distance[arcs_i][dst == j].min() * k0 + path[j])
+                best, best_cost = -1, np.inf
+                for a, k in zip(arcs_i[ok], dst[ok]):
+                    cost = self.demand[i] * (a0.distance[a] * k0 + path[k])
+                    if cost < best_cost - 1e-12:
+                        move(i, j, k, 1.0)
+                        if fits(k):
+                            best, best_cost = k, cost
+                        move(i, j, k, -1.0)
+                if best < 0:
+                    break
+                move(i, j, best, 1.0)
+                moved.append((i, best))
+                saving -= best_cost - before
+            if len(moved) == len(people) and saving > 1e-6:
+                usable[j] = open1[j] = False
+                for i, k in moved:
+                    assign[i] = k
+                    served[k] = np.append(served[k], i)
+                served[j] = served[j][:0]
+                return True
+            for i, k in reversed(moved):
+                move(i, j, k, -1.0)
+            return False
+
+        # per-kg cost from each site of tier 2 up its links, to price a newly opened collection point
+        up = np.zeros(self.tiers[-1].size)
+        for t in range(levels - 2, 0, -1):
+            src = np.flatnonzero(links[t] >= 0)
+            cost = np.zeros(self.tiers[t].size)
+            cost[src] = (np.nan_to_num(self._arc_distance(t + 1, src, links[t][src])) * self.haul[t] * self.days / 1e6
+                         + up[links[t][src]])
+            up = cost
+        a1 = self.arcs[1]
+        open2 = open_[1]
+
+        def try_swap(j: int) -> bool:
+            """Open a cheaper closed point in reach of ``j``'s residents (linked to an open station), then close ``j``."""
+            near = np.unique(a0.dst[np.isin(a0.src, served[j])])
+            near = near[~open1[near] & (tier1.open_cost[near] < tier1.open_cost[j])]
+            for k in near[np.lexsort((near, tier1.open_cost[near]))][:4]:
+                arcs_k = np.flatnonzero((a1.src == k) & open2[a1.dst])
+                if arcs_k.size == 0:
+                    continue
+                price = a1.distance[arcs_k] * self.haul[0] * self.days / 1e6 + up[a1.dst[arcs_k]]
+                a = arcs_k[np.argmin(price)]
+                chain[0, k] = a1.dst[a]
+                for t in range(1, levels - 1):
+                    chain[t, k] = links[t][chain[t - 1, k]]
+                path[k] = float(price.min())
+                usable[k] = open1[k] = True
+                if try_drop(j, float(tier1.open_cost[k])):
+                    links[0][k] = a1.dst[a]
+                    if not served[k].size:  # nobody moved there: a plain drop after all
+                        usable[k] = open1[k] = False
+                    return True
+                usable[k] = open1[k] = False
+                chain[:, k] = -1
+            return False
+
+        links = [ln.copy() for ln in links]
+        improved = True
+        while improved:
+            improved = False
+            order = np.flatnonzero(open1 & ~tier1.fixed_open)
+            order = order[np.lexsort((order, -tier1.open_cost[order]))]
+            for j in order:
+                if open1.sum() <= tier1.min_count:
+                    break
+                if not open1[j]:
+                    continue
+                if try_drop(j, 0.0) or try_swap(j):
+                    improved = True
+        links[0] = np.where(open1, links[0], -1)
+        return [open1] + [m.copy() for m in open_[1:]], assign, links
 
     def _tier1_shortlist(self, hint: NetworkSolution | None, nearest: int = 3) -> np.ndarray:
         """Tier-1 candidates the integrated MIP may open: each demand point's nearest few, plus the warm start.

@@ -244,3 +244,47 @@ def _enumerated(seed: int, tiers: int) -> tuple[float, float, dict[bytes, float]
         key = opens[-1].tobytes()
         per_top[key] = min(per_top.get(key, np.inf), rest)
     return float(optimum), float(tier1), per_top
+
+
+@pytest.mark.parametrize("tiers", [3, 4])
+def test_drop_tier1_keeps_networks_feasible_and_never_costlier(tiers):
+    """Local search from many feasible networks: never worse, still feasible, and it does find savings."""
+    gains = []
+    for seed in range(4):
+        try:
+            model = _model(seed, tiers)
+        except BaseException:  # pytest.skip inside _model
+            continue
+        for k, (opens, assign, links) in enumerate(_networks(model)):
+            if k % 97:
+                continue
+            before, _, _ = model.evaluate(opens, assign, links)
+            new_open, new_assign, new_links = model.drop_tier1(opens, assign, links)
+            after, _, loads = model.evaluate(new_open, new_assign, new_links)
+            assert after <= before + 1e-6
+            gains.append(before - after)
+            for t, tier in enumerate(model.tiers):
+                assert (loads[t] <= tier.capacity + 1e-6).all()
+            used = np.zeros(model.tiers[0].size, bool)
+            used[new_assign] = True
+            assert (new_open[0] == used).all()  # open exactly where someone walks to
+            assert ((new_links[0] >= 0) == new_open[0]).all()
+            a0 = model.arcs[0]
+            allowed = set(zip(a0.src.tolist(), a0.dst.tolist()))
+            assert all((i, int(j)) in allowed for i, j in enumerate(new_assign))
+    assert gains and max(gains) > 0
+
+
+def test_drop_tier1_swaps_in_a_cheaper_point():
+    """Two residents at one dear point; a cheap closed point in reach of both takes them."""
+    demand = np.array([100.0, 120.0])
+    t1 = TierSites(1, [500.0, 500.0], [1000.0, 100.0], [False, False])
+    t2 = TierSites(2, [5000.0], [10.0], [False])
+    t3 = TierSites(3, [5000.0], [10.0], [False])
+    arcs = [Arcs.from_matrix(np.array([[10.0, 20.0], [10.0, 20.0]]), 100.0),
+            Arcs.from_matrix(np.array([[50.0], [60.0]]), 100.0), Arcs.from_matrix(np.array([[5.0]]), 100.0)]
+    model = TieredNetwork(demand, [t1, t2, t3], arcs, [3.0, 2.0])
+    opens = [np.array([True, False]), np.array([True]), np.array([True])]
+    new_open, assign, links = model.drop_tier1(opens, np.array([0, 0]), [np.array([0, -1]), np.array([0])])
+    assert new_open[0].tolist() == [False, True] and assign.tolist() == [1, 1] and links[0].tolist() == [-1, 0]
+    assert model.evaluate(new_open, assign, links)[0] < model.evaluate(opens, np.array([0, 0]), [np.array([0, -1]), np.array([0])])[0]
