@@ -35,7 +35,9 @@ from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 from netplan.route.problem import Interval, RoutingInputError, RoutingProblem
 from netplan.route.solution import Route, RouteSolution, Visit
 
-_FORBIDDEN = 10**9  # a duration no feasible route can absorb
+# A duration no shift can absorb, and a distance far above any real leg: large enough to close a location to a
+# profile, small enough that PyVRP's penalty scaling (derived from the data) stays sensible.
+_FORBIDDEN_S = 3 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -76,11 +78,12 @@ def _matrices(problem: RoutingProblem, profiles: list[str], private: list[tuple[
         prof = problem.profiles[name]
         dist = prof.distance[np.ix_(base, base)].astype(np.int64)
         dur = prof.duration[np.ix_(base, base)].astype(np.int64)
+        far = 10 * int(prof.distance.max()) + 1
         for k, (_, users) in enumerate(private):
             if name not in users:
                 i = len(problem.locations) + k
-                dist[i, :] = dist[:, i] = _FORBIDDEN
-                dur[i, :] = dur[:, i] = _FORBIDDEN
+                dist[i, :] = dist[:, i] = far
+                dur[i, :] = dur[:, i] = _FORBIDDEN_S
                 dist[i, i] = dur[i, i] = 0
         dist_mats.append(dist)
         dur_mats.append(dur)
