@@ -21,8 +21,14 @@ Two modes:
   location problem), then tier 2 with the open collection points as its
   demand, and so on. Each step is solved exactly; the whole is not.
 * ``integrated``: all tiers in one MIP (with flow variables between tiers),
-  warm-started from the bottom-up plan, so it is never worse and reports a
-  bound for the whole network.
+  warm-started from the bottom-up plan, so it is never worse, followed by a
+  close/swap local search on the collection points (:meth:`TieredNetwork.drop_tier1`)
+  that prices each move on the whole network.
+
+Both report the network-wide lower bound of :meth:`TieredNetwork.lower_bound`:
+the tier-1 step's proven bound, covering bounds for the middle tiers, and, for
+each open set of the top tier that could be optimal, a facility-location
+relaxation of tier-2 opening plus the haul of every level.
 
 :meth:`TieredNetwork.solve` with ``mode="both"`` runs both and reports what
 integration buys.
@@ -1113,6 +1119,9 @@ class _PathRelaxation:
             objective.SetCoefficient(var, c if ok else 0.0)
         status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.node_limit,
                                           scip_params=SCIP_BOUND_ONLY)
+        if status == "no_solution":
+            # pywraplp reports no bound without an incumbent: search again, with SCIP's heuristics
+            status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.node_limit)
         if status == "optimal":
             return float(value)
         if status == "infeasible":

@@ -288,3 +288,24 @@ def test_drop_tier1_swaps_in_a_cheaper_point():
     new_open, assign, links = model.drop_tier1(opens, np.array([0, 0]), [np.array([0, -1]), np.array([0])])
     assert new_open[0].tolist() == [False, True] and assign.tolist() == [1, 1] and links[0].tolist() == [-1, 0]
     assert model.evaluate(new_open, assign, links)[0] < model.evaluate(opens, np.array([0, 0]), [np.array([0, -1]), np.array([0])])[0]
+
+
+def test_path_relaxation_searches_again_when_the_bound_only_run_finds_nothing(monkeypatch):
+    """Without an incumbent pywraplp reports no bound; the relaxation must not fall back to a useless 0."""
+    import netplan.locate.network_model as nm
+
+    model = _model(0, 3)
+    a0 = model.arcs[0]
+    reach = np.zeros((len(model.demand), model.tiers[0].size), bool)
+    reach[a0.src, a0.dst] = True
+    top = np.ones(model.tiers[-1].size, bool)
+    expected = nm._PathRelaxation(model, reach).solve(top, 10, 0, "SCIP")
+    real = nm.run_mip
+
+    def starved(solver, backend, time_limit, seed, scip_params="", **kw):
+        if scip_params:
+            return "no_solution", float("nan"), 0.0, 0.0
+        return real(solver, backend, time_limit, seed, **kw)
+
+    monkeypatch.setattr(nm, "run_mip", starved)
+    assert nm._PathRelaxation(model, reach).solve(top, 10, 0, "SCIP") == pytest.approx(expected)
