@@ -218,8 +218,9 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
     for name, depot_row, points, fleet in jobs:
         limit = cfg.time_limit_s
         problem, travel = build_problem(name, depot_row, points, fleet, profile_of, classes, network, road_bans, scenario)
-        solution = solve(problem, cfg.engine, time_limit_s=limit, seed=scenario.seed,
-                         max_iterations=cfg.max_iterations, solution_limit=None)
+        # The iteration budget makes runs reproducible: PyVRP counts iterations, OR-Tools solutions found.
+        budget = {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
+        solution = solve(problem, cfg.engine, time_limit_s=limit, seed=scenario.seed, **budget)
         replay = RoadReplay(road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)],
                             travel.path)
         schedule = simulate(problem, solution, roads=replay)

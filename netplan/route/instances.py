@@ -31,10 +31,10 @@ so that :func:`netplan.route.simulate.simulate` can check them, and
 from the coordinates, independently of any rounding.
 
 Release dates (multi-trip set): a stop's release time is the earliest time
-at which the vehicle may *leave the depot* on the trip that serves it.
-:class:`~netplan.route.problem.Stop` has no such field, so :func:`to_problem`
-cannot encode them; they stay in :attr:`BenchmarkInstance.release`, and
-:func:`release_violations` checks a route set against them.
+at which the vehicle may *leave the depot* on the trip that serves it;
+:func:`to_problem` puts it in :attr:`~netplan.route.problem.Stop.release_s`
+(the simulator and the PyVRP engine honour it), and
+:func:`release_violations` checks a route set against them independently.
 """
 
 from __future__ import annotations
@@ -268,8 +268,8 @@ def to_problem(inst: BenchmarkInstance, scale: float = 1000, rounding: Rounding 
     -------
     RoutingProblem
         Location ``i`` is node ``i`` of the file; stop ``j`` is customer node
-        ``num_depots + j``; depot ``k`` is node ``k``. Release dates are not
-        represented (see the module docstring).
+        ``num_depots + j``; depot ``k`` is node ``k``. Release dates become
+        :attr:`Stop.release_s`.
     """
     nd = inst.num_depots
     dist = scaled_matrix(inst, scale, rounding)
@@ -283,7 +283,8 @@ def to_problem(inst: BenchmarkInstance, scale: float = 1000, rounding: Rounding 
     stops = []
     for i in range(nd, len(inst.coords)):
         stops.append(Stop(name=str(i), location=i, demand=(int(inst.demand[i]),), service_s=t(inst.service[i]),
-                          windows=(Interval(t(inst.ready[i]), t(inst.due[i])),)))
+                          windows=(Interval(t(inst.ready[i]), t(inst.due[i])),),
+                          release_s=t(inst.release[i]) if inst.release is not None else 0))
     fleet = inst.vehicles if vehicles is None else vehicles
     use_reload = bool(inst.reload_depots) if reload is None else reload
     if use_reload and inst.reload_depots:

@@ -87,6 +87,9 @@ class _Vehicle:
     max_span: int | None  # from start-depot arrival to end-depot arrival
 
 
+_REQUIRED_PENALTY = 10**12
+
+
 def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
           first_solution: str = "PARALLEL_CHEAPEST_INSERTION", metaheuristic: str = "GUIDED_LOCAL_SEARCH",
           solution_limit: int | None = None, log_search: bool = False, **options: object) -> RouteSolution:
@@ -127,8 +130,11 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
         When no vehicle can work at all (its shift cannot hold the depot
         turnarounds) or OR-Tools finds no solution.
     """
+    options.pop("max_iterations", None)  # PyVRP's iteration limit; OR-Tools' counterpart is solution_limit
     if options:
         raise ValueError(f"unknown OR-Tools engine option(s): {sorted(options)}")
+    if any(stop.release_s for stop in problem.stops):
+        raise RoutingInputError("the ortools engine does not model release times; use engine pyvrp", where=problem.name)
     first_value = _enum_value(_FIRST, first_solution, "first-solution strategy")
     meta_value = _enum_value(_META, metaheuristic, "metaheuristic")
     started = time.perf_counter()
@@ -157,11 +163,13 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
     info["break_repaired"] = repaired
     info["break_mismatch"] = mismatch
     dropped = [i for i in range(len(problem.stops)) if i not in served]
+    missing = [problem.stops[i].name for i in dropped if problem.stops[i].required]
+    info["required_unserved"] = missing
     info["ortools_objective"] = assignment.ObjectiveValue()
     # Recomputed from the returned routes, which may have lost idle unloads (zero-length arcs) on the way out.
     cost = route_cost(problem, routes) + sum(problem.stops[i].penalty for i in dropped)
     return RouteSolution(routes=routes, dropped=dropped, cost=float(cost), engine="ortools",
-                         runtime_s=time.perf_counter() - started, feasible=not mismatch, info=info)
+                         runtime_s=time.perf_counter() - started, feasible=not mismatch and not missing, info=info)
 
 
 def _enum_value(enum, name: str, what: str) -> int:
@@ -300,7 +308,10 @@ class _Model:
                 continue
             indices = [manager.NodeToIndex(n) for n in copies]
             if stop.required:
-                routing.AddDisjunction(indices)
+                # A mandatory disjunction makes the whole search fail when the first-solution heuristic cannot place
+                # a stop (tight fleets); a prohibitive penalty instead lets it start with the stop left out and insert
+                # it later. A required stop still unserved at the end makes the result infeasible.
+                routing.AddDisjunction(indices, _REQUIRED_PENALTY)
             else:
                 routing.AddDisjunction(indices, int(stop.penalty))
             for n, index in zip(copies, indices):
