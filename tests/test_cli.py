@@ -30,9 +30,11 @@ def test_run_helsinki_writes_every_output(tmp_path):
         assert str((out / name).resolve()) in proc.stdout
     assert (tmp_path / "maps" / "helsinki.html").read_bytes() == (out / "map.html").read_bytes()
     assert "[1/6] loading the city's road network" in proc.stderr
-    assert "[4/5] siting the 3-tier network" in proc.stderr
+    assert "[4/6] siting the 3-tier network" in proc.stderr
+    assert "[5/6] routing the collection day" in proc.stderr
     layers = {name for name, _ in pyogrio.list_layers(out / "helsinki.gpkg")}
-    assert {"roads", "walkways", "demand", "sites", "demand_areas", "facilities", "assignments"} <= layers
+    assert {"roads", "walkways", "demand", "sites", "demand_areas", "facilities", "assignments", "routes"} <= layers
+    assert (out / "schedule.csv").is_file() and (out / "routing.csv").is_file()
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["seed"] == 1 and manifest["versions"]["osmnx"]
     roles = {i["role"]: i for i in manifest["inputs"]}

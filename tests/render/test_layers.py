@@ -217,7 +217,7 @@ def test_run_writes_figures_and_coverage_curve(helsinki_out):
     assert at["open"] == pytest.approx(kpi("network", "households_covered_share"), abs=1e-4)
     assert at["existing"] == pytest.approx(kpi("coverage", "existing_households_share"), abs=1e-4)
     assert at["candidates"] == pytest.approx(kpi("coverage", "potential_households_share"), abs=1e-4)
-    assert set(helsinki_out.extra) == {"network_png", "coverage_png", "coverage_csv"}
+    assert set(helsinki_out.extra) == {"network_png", "coverage_png", "coverage_csv", "schedule", "routing"}
 
 
 def test_compare_user_errors_exit_2(tmp_path, helsinki_out, capsys, monkeypatch):
