@@ -57,11 +57,11 @@ from typing import Annotated, Any, Callable
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from netplan.errors import NetplanError, ScenarioError
 from netplan.io import write_csv, write_json, write_with
+from netplan.scenario import read_yaml
 
 TIMING_COLUMNS = ("seconds", "city_load_s")
 """Columns that vary from run to run of the same sweep (everything else is deterministic)."""
@@ -235,19 +235,6 @@ def key_path(parts: list[str | int]) -> str:
     return out
 
 
-def _read_yaml(path: Path, what: str) -> Any:
-    if not path.is_file():
-        raise ScenarioError(f"{what} not found", path)
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        raise ScenarioError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path, where) from None
-    except UnicodeDecodeError:
-        raise ScenarioError("not UTF-8 text", path) from None
-
-
 def load_sweep(path: str | Path) -> tuple[Sweep, Path]:
     """Read and validate a sweep file.
 
@@ -269,7 +256,7 @@ def load_sweep(path: str | Path) -> tuple[Sweep, Path]:
     from netplan.scenario import _describe, _key_path
 
     path = Path(path).resolve()
-    data = _read_yaml(path, "sweep file")
+    data = read_yaml(path, "sweep file")
     if not isinstance(data, dict):
         raise ScenarioError("a sweep must be a mapping with keys name, base, grid and/or runs, ...", path)
     try:
@@ -308,7 +295,7 @@ def _city_label(entry: str) -> str:
 def _bases(sweep: Sweep, sweep_file: Path) -> list[tuple[str, dict[str, Any], Path]]:
     """(city label, scenario dict, file its paths resolve against) per city of the sweep."""
     base_file = (sweep_file.parent / sweep.base).resolve()
-    base = _read_yaml(base_file, "base scenario")
+    base = read_yaml(base_file, "base scenario")
     if not isinstance(base, dict):
         raise ScenarioError("a scenario must be a mapping of keys (name, city, tiers, ...)", base_file)
     if not sweep.cities:
@@ -317,7 +304,7 @@ def _bases(sweep: Sweep, sweep_file: Path) -> list[tuple[str, dict[str, Any], Pa
     for i, entry in enumerate(sweep.cities):
         if entry.lower().endswith((".yaml", ".yml")):
             file = (sweep_file.parent / entry).resolve()
-            data = _read_yaml(file, f"scenario of cities[{i}]")
+            data = read_yaml(file, f"scenario of cities[{i}]")
             if not isinstance(data, dict):
                 raise ScenarioError("a scenario must be a mapping of keys", file)
             out.append((str(data.get("name", file.stem)), data, file))

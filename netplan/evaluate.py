@@ -334,18 +334,26 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     """
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"q must lie in [0, 1], got {q}")
-    values = np.asarray(values, dtype=float)
-    weights = np.asarray(weights, dtype=float)
-    keep = (weights > 0) & np.isfinite(values)
-    if not keep.any():
+    ranked = _ranked(values, weights)
+    if ranked is None:
         return float("nan")
-    v, w = values[keep], weights[keep]
-    order = np.argsort(v, kind="stable")
-    v, w = v[order], w[order]
+    v, w = ranked
     cum = np.cumsum(w) / w.sum()
     # a relative tolerance keeps q = 0.5 on an exact half of the weight from skipping past it through rounding
     idx = int(np.searchsorted(cum, q - 1e-12, side="left"))
     return float(v[min(idx, len(v) - 1)])
+
+
+def _ranked(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Finite values with positive weight, sorted (stable), with their weights; None when nothing is left."""
+    values = np.asarray(values, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    keep = (weights > 0) & np.isfinite(values)
+    if not keep.any():
+        return None
+    v, w = values[keep], weights[keep]
+    order = np.argsort(v, kind="stable")
+    return v[order], w[order]
 
 
 def gini(values: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -369,13 +377,10 @@ def gini(values: np.ndarray, weights: np.ndarray | None = None) -> float:
         the mean is 0. Non-finite values are ignored.
     """
     values = np.asarray(values, dtype=float)
-    weights = np.ones_like(values) if weights is None else np.asarray(weights, dtype=float)
-    keep = (weights > 0) & np.isfinite(values)
-    if not keep.any():
+    ranked = _ranked(values, np.ones_like(values) if weights is None else weights)
+    if ranked is None:
         return float("nan")
-    v, w = values[keep], weights[keep]
-    order = np.argsort(v, kind="stable")
-    v, w = v[order], w[order]
+    v, w = ranked
     total = w.sum()
     mean = float((v * w).sum() / total)
     if mean <= 0:
@@ -912,7 +917,7 @@ def score(target: str | Path, city_arg: str | Path | None = None,
         For a missing or malformed target or city.
     """
     from netplan.city import load_city
-    from netplan.demand import estimate_demand, finish_demand
+    from netplan.demand import estimate_demand
 
     if not radii_m or any(float(r) <= 0 for r in radii_m):
         raise InputDataError(f"radii must be positive distances in metres, got {list(radii_m)}", where="--radius")

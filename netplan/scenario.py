@@ -581,14 +581,31 @@ def load_scenario(path: str | Path) -> Scenario:
         If the file is missing, is not valid YAML, or fails validation.
     """
     path = Path(path)
+    return scenario_from_dict(read_yaml(path, "scenario file"), path)
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """Read a YAML file; a missing file, bad YAML (with its line and column) or non-UTF-8 text is a ScenarioError.
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        What it is, for the message (``"scenario file"``, ``"sweep file"``).
+
+    Returns
+    -------
+    Any
+        The parsed document.
+    """
     if not path.is_file():
-        raise ScenarioError("scenario file not found", path)
+        raise ScenarioError(f"{what} not found", path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         raise ScenarioError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path, where) from None
     except UnicodeDecodeError:
         raise ScenarioError("not UTF-8 text", path) from None
-    return scenario_from_dict(data, path)
