@@ -10,6 +10,11 @@ M_PER_DEG_LAT = 111_320.0
 M_PER_DEG_LON = 111_320.0 * math.cos(math.radians(LAT0))
 
 
+def lonlat(x_m: float, y_m: float) -> tuple[float, float]:
+    """WGS-84 longitude and latitude of a point given in metres, in the builder's frame."""
+    return LON0 + x_m / M_PER_DEG_LON, LAT0 + y_m / M_PER_DEG_LAT
+
+
 class OsmBuilder:
     """Collects nodes and ways; ``write`` produces an OSM XML file."""
 

@@ -11,8 +11,7 @@ from netplan.city import load_city
 from netplan.route.collection import route_day, share_fleet
 from netplan.route.problem import RoutingInputError
 from netplan.scenario import CityConfig, Vehicle, parse_interval, scenario_from_dict
-from tests.osm_builder import OsmBuilder, street_grid
-from tests.route.test_roads import lonlat
+from osm_builder import OsmBuilder, lonlat, street_grid
 
 
 def test_share_fleet_by_load_per_capacity():

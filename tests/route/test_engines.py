@@ -43,7 +43,7 @@ def schedule_cost(p: RoutingProblem, t: int, seq: tuple, start_s: int = 0) -> fl
     """
     vt = p.vehicle_types[t]
     prof = p.profiles[vt.profile]
-    start_depot, end_depot = p.depots[vt.start_depot], p.depots[vt.end_depot]
+    start_depot = p.depots[vt.start_depot]
     t0 = max(vt.shift.start, start_depot.opens.start, start_s)
     clock = t0 + start_depot.turnaround_s
     breaks = sorted(vt.breaks, key=lambda b: b.window.start)

@@ -14,13 +14,9 @@ from netplan.route.roads import TravelProfiles, forbidden_starts
 from netplan.route.simulate import RoadReplay, simulate
 from netplan.route.solution import Route, RouteSolution, Visit
 from netplan.scenario import CityConfig
-from tests.osm_builder import LAT0, LON0, M_PER_DEG_LAT, M_PER_DEG_LON, OsmBuilder, street_grid
+from osm_builder import OsmBuilder, lonlat, street_grid
 
 H = 3600
-
-
-def lonlat(x: float, y: float) -> tuple[float, float]:
-    return LON0 + x / M_PER_DEG_LON, LAT0 + y / M_PER_DEG_LAT
 
 
 @pytest.fixture(scope="module")
