@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             same[workers] = "DIFFERENT: " + str(exc).splitlines()[0]
 
     date = _dt.date.today().isoformat()
+    busy = any(float(str(r["load_before"]).split("/")[0]) > 1.5 for r in results)
     lines = [
         "# `netplan batch`: 1 worker vs 2 workers",
         "",
@@ -144,10 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         "LocalCluster of single-threaded worker processes; wall time covers starting the cluster, every worker "
         "loading the city once, the runs, per-run outputs, the table and the plots.",
         "",
-        "**The machine was shared**: two other engineers' work (routing and facility-location development, their "
-        "tests and solvers) ran on the same 2 cores during these measurements, so the wall times are pessimistic and "
-        "the speed-up is lower than on an idle machine. The load averages (1/5/15 min) before and after each sweep are "
-        "in the table.",
+        ("**The machine was busy** (1-minute load average above 1.5 before a sweep): other jobs shared the cores, so "
+         "the wall times are pessimistic and the speed-up lower than on an idle machine." if busy else
+         "The machine was otherwise idle (1-minute load average at most 1.5 before each sweep).")
+        + " The load averages (1/5/15 min) before and after each sweep are in the table.",
         "",
         "| workers | runs | ok | failed | wall time | sum of run times | city loads | speed-up | load avg before | load avg after |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",

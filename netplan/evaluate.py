@@ -294,6 +294,18 @@ def evaluate_plan(plan: Plan) -> pd.DataFrame:
             add("locate", "integration_saving", plan.location["bottom_up"]["objective"] - plan.location["integrated"]["objective"], "CNY/year")
         add("locate", "chosen", plan.location.get("chosen", ""), "")
 
+    if plan.routes is not None and len(plan.routes):
+        # From the routes layer (one row per trip, simulated), not from the engines' objectives.
+        metrics = route_metrics(plan.routes)
+        add("routing", "vehicles", metrics["routes_vehicles"], "vehicles")
+        add("routing", "trips", metrics["routes_trips"], "trips")
+        add("routing", "km", round(metrics["routes_km"], 1), "km/day")
+        add("routing", "driving_hours", round(metrics["routes_hours"], 1), "h/day")
+        add("routing", "load_kg", float(pd.to_numeric(plan.routes["load_kg"]).sum()), "kg/day")
+        if plan.routing is not None and len(plan.routing):
+            add("routing", "dropped_stops", int(plan.routing["dropped"].sum()), "stops")
+            add("routing", "engine", str(plan.routing["engine"].iloc[0]), "")
+
     columns = list(zip(*rows)) if rows else [(), (), (), ()]
     # object dtype keeps counts as integers next to shares and kilograms
     plan.kpis = pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(["section", "key", "value", "unit"], columns)})

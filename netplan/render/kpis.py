@@ -75,6 +75,10 @@ def kpi_rows(kpis: pd.DataFrame | None, tiers: list[int], lang: str, everything:
     chosen = value(kpis, "locate", "chosen")
     mode = f"locate_{chosen}" if isinstance(chosen, str) and chosen else "locate_integrated"
     rows.append(KpiRow(mode, "gap", L("gap"), "pct2", "solver"))
+    rows.append(KpiRow("routing", "vehicles", L("routing_vehicles"), "int", "routing"))
+    rows.append(KpiRow("routing", "km", L("routing_km"), "f1", "routing"))
+    rows.append(KpiRow("routing", "driving_hours", L("routing_hours"), "f1", "routing"))
+    rows.append(KpiRow("routing", "dropped_stops", L("routing_dropped"), "int", "routing"))
     if everything:
         rows.append(KpiRow(mode, "solve_time_s", L("solve_time_s"), "f1", "solver"))
         rows.append(KpiRow("city", "walk_km", L("walk_km"), "f1", "city"))
@@ -124,7 +128,7 @@ def panel_html(kpis: pd.DataFrame | None, tiers: list[int], lang: str, title: st
     """The plan map's KPI panel: demand and coverage, facilities per tier, cost (with a breakdown), gap."""
     L = lambda key: label(lang, key)  # noqa: E731
     rows = kpi_rows(kpis, tiers, lang)
-    main = [r for r in rows if r.group in ("demand", "coverage", "cost", "solver")]
+    main = [r for r in rows if r.group in ("demand", "coverage", "cost", "solver", "routing")]
     body = "".join(f"<tr><th>{html.escape(r.name)}</th>{_cell(r, kpis)}</tr>" for r in main)
     fac = ""
     if any(r.group == "facilities" for r in rows):

@@ -104,6 +104,10 @@ def test_default_run_routes_are_checked_and_respect_the_ban(chengdu_run):
     assert len(inside) > 0  # the trucks do serve the centre...
     for _, visit in inside.iterrows():  # ...but never in banned hours
         assert not any(visit["start_s"] < b and a < visit["end_s"] for a, b in hours)
+    # The KPI table's routing rows are the routes layer's sums.
+    assert plan.kpi("routing", "km") == pytest.approx(plan.routes["km"].sum(), abs=0.05)
+    assert plan.kpi("routing", "vehicles") == plan.routes["vehicle"].nunique()
+    assert plan.kpi("routing", "dropped_stops") == plan.routing["dropped"].sum()
     # Loads: each trip within the vehicle's capacity, and everything collected reaches a station.
     caps = {v.name: v.capacity_kg for v in plan.scenario.fleet}
     assert (plan.routes["load_kg"] <= plan.routes["vehicle_type"].map(caps) + 1e-6).all()
