@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, fmt, git_head, latest, load_records,  # noqa: E402
-                                     log, machine, mean, run_all, versions)
+from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, fmt, git_head, latest,  # noqa: E402
+                                     machine, mean, publish, run_all, time_shown, versions)
 from netplan.route.instances import read_vrplib_solution  # noqa: E402
 
 FOLDER = DATA / "multitrip"
@@ -183,13 +183,7 @@ def main(argv: list[str] | None = None) -> None:
         tasks = [Task(solver=s, path=str(f), mode="mt", time_limit=args.time, seed=args.seed, convention="dimacs")
                  for f in files for s in solvers]
         run_all(tasks, args.runs, jobs=args.jobs, fresh=args.fresh)
-    records = load_records(args.runs)
-    if not records:
-        raise SystemExit(f"no records in {args.runs}")
-    write_md(records, args.out)
-    t = args.time if any(float(r["time_limit"]) == args.time for r in records) else float(records[-1]["time_limit"])
-    print(report(records, t))
-    log(f"wrote {args.out}")
+    publish(args.runs, args.out, write_md, lambda records: report(records, time_shown(records, args.time)))
 
 
 if __name__ == "__main__":

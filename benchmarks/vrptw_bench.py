@@ -39,15 +39,14 @@ file, one section per time limit.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, fmt, git_head, latest, load_records,  # noqa: E402
-                                     log, machine, mean, run_all, versions)
+from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, fmt, git_head, latest,  # noqa: E402
+                                     machine, mean, publish, run_all, time_shown, versions)
 from netplan.route.instances import read_bks_csv  # noqa: E402
 
 FOLDER = DATA / "solomon"
@@ -248,13 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
         modes = [m.strip() for m in args.mode.split(",") if m.strip()]
         run_all(tasks_for(files, solvers, modes, args.time, args.seed), args.runs, jobs=args.jobs, fresh=args.fresh)
-    records = load_records(args.runs)
-    if not records:
-        raise SystemExit(f"no records in {args.runs}")
-    write_md(records, args.out)
-    t = args.time if any(float(r["time_limit"]) == args.time for r in records) else float(records[-1]["time_limit"])
-    print(report(records, t))
-    log(f"wrote {args.out}")
+    publish(args.runs, args.out, write_md, lambda records: report(records, time_shown(records, args.time)))
 
 
 if __name__ == "__main__":

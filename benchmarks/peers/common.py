@@ -79,7 +79,7 @@ def load_records(path: Path) -> list[dict]:
 
 def run_task(task: Task) -> dict:
     """Run one task and check its routes (in a worker process)."""
-    from netplan.route.instances import (check_routes, parse_instance, release_violations, route_length, routes_of,
+    from netplan.route.instances import (check_routes, parse_instance, release_violations, route_length,
                                          solution_from_routes, to_problem)
     from netplan.route.simulate import simulate
 
@@ -264,3 +264,19 @@ def expand_instances(spec: str, folder: Path, pattern: str, one_per_class: Calla
             raise SystemExit(f"no instance matches {part!r} in {folder}")
         out += [f for f in hit if f not in out]
     return out
+
+
+def publish(runs_file: Path, out: Path, write_md: Callable[[list[dict], Path], None],
+            render: Callable[[list[dict]], str]) -> None:
+    """Rebuild a benchmark's markdown report from its runs file and print the table of this run."""
+    records = load_records(runs_file)
+    if not records:
+        raise SystemExit(f"no records in {runs_file}")
+    write_md(records, out)
+    print(render(records))
+    log(f"wrote {out}")
+
+
+def time_shown(records: list[dict], wanted: float) -> float:
+    """The time limit whose table to print: the one asked for if it was run, else the latest one."""
+    return wanted if any(float(r["time_limit"]) == wanted for r in records) else float(records[-1]["time_limit"])

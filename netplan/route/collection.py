@@ -279,8 +279,7 @@ def build_problem(name: str, depot_row: pd.Series, points: pd.DataFrame, fleet: 
     hours = _interval(cfg.station_hours) if cfg.station_hours else Interval(0, 24 * 3600)
     depot = Depot(str(depot_row["name"]), 0, hours, turnaround)
     for p in used:
-        arrive, leave = stretches[p]
-        if classes[p] and (arrive[0] > 0 or leave[0] > 0 or any(road_bans.covers_node(b, locations[0].node) for b in classes[p])):
+        if _depot_barred(road_bans, network, int(locations[0].node), classes[p]):
             raise RoutingInputError(
                 f"{name}: the depot lies in or behind a banned zone ({', '.join(b.name for b in classes[p])}); vehicles "
                 f"without a permit cannot start or unload there — give them a permit or site the station elsewhere",
