@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
+from netplan.diagnostics import RunWarning
 from netplan.errors import NetplanError
 
 
@@ -58,7 +59,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"  map copy:      {outputs.map_copy.resolve()}")
     for path in outputs.extra.values():
         print(f"  {path.name + ':':<15}{path.resolve()}")
+    _print_warnings(plan.warnings)
+    if plan.warnings and args.strict:
+        print(f"netplan: --strict: {len(plan.warnings)} warning(s), exit 3", file=sys.stderr)
+        return 3
     return 0
+
+
+def _print_warnings(items: Sequence[RunWarning]) -> None:
+    """The run's warning list, last, where a planner reads it."""
+    if not items:
+        print("  warnings:      none")
+        return
+    print(f"  warnings ({len(items)}): what this plan leaves out or doubts")
+    for i, item in enumerate(items, 1):
+        print(f"  {i:>3}. {item}")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -197,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default outputs/<scenario name>)")
     run.add_argument("--lang", choices=["zh", "en"], help="map language (default: the scenario's)")
     run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--strict", action="store_true",
+                     help="exit with code 3 when the run has any warning (outputs are still written)")
     _map_options(run, default_basemap=None)
     run.set_defaults(func=_cmd_run)
 

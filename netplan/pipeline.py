@@ -22,6 +22,7 @@ import pandas as pd
 
 from netplan.city import City, load_city
 from netplan.city.sources import resolve_pyrosm
+from netplan import diagnostics
 from netplan.demand import estimate_demand
 from netplan.evaluate import evaluate_plan
 from netplan.locate.tiers import locate_network
@@ -76,8 +77,21 @@ def build_plan(scenario: Scenario, progress: Progress = _quiet, city: City | Non
     Returns
     -------
     Plan
-        City, demand, sites and KPIs.
+        City, demand, sites, the sited network, routes and KPIs; everything
+        the run left out or doubts is in ``plan.warnings``.
     """
+    run_warnings: list[diagnostics.RunWarning] = []
+    with diagnostics.collect(run_warnings):
+        if city is not None:
+            # a reused city's own warnings belong to every run that uses it
+            run_warnings.extend(city.warnings)
+        plan = _build_plan(scenario, progress, city)
+    plan.warnings = run_warnings
+    return plan
+
+
+def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Plan:
+    """The stages in order, inside the run's warning collection."""
     from netplan.sites import candidate_sites
 
     routing = scenario.locate.enabled and scenario.route.enabled and bool(scenario.fleet)
@@ -228,6 +242,7 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
         "timings_s": plan.timings,
         "outputs": {k: str(v) for k, v in outputs.__dict__.items() if isinstance(v, Path)},
         "notes": plan.notes,
+        "warnings": [w.as_dict() for w in plan.warnings],
     }
     write_json(outputs.manifest, manifest)
     return outputs

@@ -13,6 +13,7 @@ import geopandas as gpd
 import pandas as pd
 
 from netplan.city import City
+from netplan.diagnostics import RunWarning
 from netplan.scenario import Scenario
 
 
@@ -57,6 +58,10 @@ class Plan:
         evaluate stage.
     timings
         Seconds spent per stage.
+    warnings
+        Everything the run left out or doubts (excluded demand, dropped
+        stops, cut-off graph parts, suspicious data, skipped stages), in the
+        order the stages reported it; see :mod:`netplan.diagnostics`.
     """
 
     scenario: Scenario
@@ -74,6 +79,7 @@ class Plan:
     kpis: pd.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    warnings: list[RunWarning] = field(default_factory=list)
 
     def kpi(self, section: str, key: str) -> Any:
         """Look up one KPI value (raises KeyError if absent)."""

@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from netplan import diagnostics
 from netplan.city.graph import GraphReport, build_drive_graph, build_walk_graph
 from netplan.city.network import Network, Snapped
 from netplan.city.sources import RawCity, read_source
@@ -47,6 +48,9 @@ class City:
         Metric CRS for the city (its UTM zone).
     reports
         Per-graph :class:`GraphReport`.
+    warnings
+        What loading cut off or doubts (also reported to the run loading it),
+        kept so that every run reusing this city reports it too.
     """
 
     name: str
@@ -56,6 +60,7 @@ class City:
     features: gpd.GeoDataFrame | None
     crs: str
     reports: dict[str, GraphReport] = field(default_factory=dict)
+    warnings: list[diagnostics.RunWarning] = field(default_factory=list)
 
     def network(self, mode: str) -> Network:
         """Return the ``"drive"`` or ``"walk"`` network."""
@@ -148,5 +153,14 @@ def load_city(config: CityConfig, base_dir: str | Path = ".") -> City:
     City
         Drive and walk networks, features and metric CRS.
     """
-    raw = read_source(config, Path(base_dir))
-    return city_from_raw(raw, config)
+    outer = diagnostics.current()
+    with diagnostics.collect() as found:
+        raw = read_source(config, Path(base_dir))
+        city = city_from_raw(raw, config)
+    city.warnings = list(found)
+    for item in found:
+        if outer is not None and item not in outer:
+            outer.append(item)
+        elif outer is None:
+            diagnostics.warn(item.stage, item.code, item.message, item.ids, item.count)
+    return city
