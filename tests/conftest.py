@@ -15,6 +15,21 @@ SHARED = ROOT.parent / "shared"
 CHENGDU_OSM = ROOT / "data" / "chengdu_central.osm.bz2"
 
 
+PUBLISHED = ROOT / "tests" / "data" / "published"
+
+
+def published_path(*parts: str) -> Path:
+    """A published benchmark file or folder: the copy in tests/data/published, else ../shared/benchmarks.
+
+    Skips the test, saying why, when neither has it.
+    """
+    for base in (PUBLISHED, SHARED / "benchmarks"):
+        path = base.joinpath(*parts)
+        if path.exists():
+            return path
+    pytest.skip(f"needs {'/'.join(parts)} in {PUBLISHED} or ../shared/benchmarks, which are absent")
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the test with the reason when it is absent."""
     path = SHARED.joinpath(*parts)
