@@ -147,7 +147,7 @@ def _fmt(value: object) -> str:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from netplan.evaluate import score
+    from netplan.scoring import score
     from netplan.io import write_csv, write_json
 
     radii = [float(r) for r in args.radius] if args.radius else None

@@ -19,11 +19,11 @@ from netplan.evaluate import (
     gini,
     plan_metrics,
     route_metrics,
-    score,
     tier_metrics,
     weighted_quantile,
 )
 from netplan.pipeline import write_outputs
+from netplan.scoring import score
 
 from conftest import ROOT
 

@@ -1,0 +1,126 @@
+"""The plan's key figures (``plan.kpis``), recomputed from its layers rather than echoed from solvers.
+
+:func:`evaluate_plan` fills a tidy table with columns ``section, key, value, unit``: households
+are summed over demand points, coverage is measured on the walk graph, the sited network is
+re-checked (:func:`netplan.evaluate.check.check_network`), routes are summed from their layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from netplan.evaluate.access import covered_share, walk_distances
+from netplan.evaluate.check import check_network
+from netplan.evaluate.metrics import route_metrics
+from netplan.plan import Plan
+
+
+def evaluate_plan(plan: Plan) -> pd.DataFrame:
+    """Compute the plan's KPI table and store it in ``plan.kpis``.
+
+    Parameters
+    ----------
+    plan
+        A plan with at least city, demand and sites.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``section, key, value, unit``.
+    """
+    rows: list[tuple[str, str, object, str]] = []
+
+    def add(section: str, key: str, value: object, unit: str = "") -> None:
+        if isinstance(value, (np.floating, float)):
+            value = round(float(value), 4)
+        elif isinstance(value, np.integer):
+            value = int(value)
+        rows.append((section, key, value, unit))
+
+    for mode, rep in plan.city.reports.items():
+        add("city", f"{mode}_nodes", rep.nodes, "nodes")
+        add("city", f"{mode}_edges", rep.edges, "edges")
+        add("city", f"{mode}_km", rep.km, "km")
+        add("city", f"{mode}_edges_denied", rep.edges_denied, "edges")
+        add("city", f"{mode}_nodes_dropped", rep.nodes_dropped, "nodes")
+        add("city", f"{mode}_edges_dropped", rep.edges_dropped, "edges")
+
+    demand = plan.demand
+    scenario = plan.scenario
+    add("demand", "points", len(demand), "points")
+    add("demand", "compounds", int((demand["source"] == "compound").sum()), "points")
+    add("demand", "households", demand["households"].sum(), "households")
+    add("demand", "population", demand["population"].sum(), "persons")
+    add("demand", "kg_day", demand["kg_day"].sum(), "kg/day")
+    for stream in scenario.demand.streams:
+        add("demand", f"kg_day_{stream}", demand[f"kg_day_{stream}"].sum(), "kg/day")
+    add("demand", "snapped_beyond_limit", int((~demand["snap_ok"]).sum()), "points")
+    add("demand", "snap_m_median", float(demand["snap_m"].median()) if len(demand) else 0.0, "m")
+
+    sites = plan.sites
+    for tier in scenario.tiers:
+        t = tier.tier
+        eligible = sites[sites[f"tier{t}"]]
+        add("sites", f"tier{t}_candidates", int((eligible["status"] == "candidate").sum()), "sites")
+        add("sites", f"tier{t}_existing", int((eligible["status"] != "candidate").sum()), "sites")
+    add("sites", "snapped_beyond_limit", int((~sites["snap_ok"]).sum()), "sites")
+
+    # Walking coverage: of the existing collection points, and the most any layout of the candidates could reach.
+    tier1 = scenario.tier(1)
+    ok_demand = demand[demand["snap_ok"]]
+    weights = ok_demand["households"].to_numpy()
+    t1 = sites[sites["tier1"] & sites["snap_ok"]]
+    dist = walk_distances(plan.city.walk, ok_demand, t1, limit_m=tier1.radius_m)
+    existing = (t1["status"] != "candidate").to_numpy()
+    total_hh = float(demand["households"].sum())
+    scale = float(weights.sum()) / total_hh if total_hh > 0 else 0.0
+    add("coverage", "radius_m", tier1.radius_m, "m")
+    add("coverage", "existing_households_share", covered_share(dist[:, existing], weights, tier1.radius_m) * scale, "share")
+    add("coverage", "potential_households_share", covered_share(dist, weights, tier1.radius_m) * scale, "share")
+
+    if plan.facilities is not None and plan.assignments is not None:
+        costs = check_network(plan)
+        facilities = plan.facilities
+        for tier in scenario.tiers:
+            t = tier.tier
+            open_t = facilities[facilities["tier"] == t]
+            add("network", f"tier{t}_open", len(open_t), "sites")
+            add("network", f"tier{t}_new", int((~open_t["existing"]).sum()), "sites")
+            add("network", f"tier{t}_fusion", int(open_t["fusion"].sum()), "sites")
+            util = open_t["utilisation"]
+            add("network", f"tier{t}_utilisation_mean", float(util.mean()) if len(util) else 0.0, "share")
+        open1 = facilities[facilities["tier"] == 1]
+        served = walk_distances(plan.city.walk, ok_demand, open1, limit_m=tier1.radius_m)
+        add("network", "households_covered_share", covered_share(served, weights, tier1.radius_m) * scale, "share")
+        excluded = demand[demand["demand_id"].isin(plan.excluded_demand)]
+        add("network", "excluded_demand_points", len(excluded), "points")
+        add("network", "excluded_households", float(excluded["households"].sum()), "households")
+        for key, value in costs.items():
+            add("cost", key, value, "CNY/year")
+        for mode in ("integrated", "bottom_up"):
+            if mode in plan.location:
+                info = plan.location[mode]
+                for key in ("status", "objective", "bound", "gap", "solve_time_s", "solver"):
+                    add(f"locate_{mode}", key, info[key], "")
+        if "integrated" in plan.location and "bottom_up" in plan.location:
+            add("locate", "integration_saving", plan.location["bottom_up"]["objective"] - plan.location["integrated"]["objective"], "CNY/year")
+        add("locate", "chosen", plan.location.get("chosen", ""), "")
+
+    if plan.routes is not None and len(plan.routes):
+        # From the routes layer (one row per trip, simulated), not from the engines' objectives.
+        metrics = route_metrics(plan.routes)
+        add("routing", "vehicles", metrics["routes_vehicles"], "vehicles")
+        add("routing", "trips", metrics["routes_trips"], "trips")
+        add("routing", "km", round(metrics["routes_km"], 1), "km/day")
+        add("routing", "driving_hours", round(metrics["routes_hours"], 1), "h/day")
+        add("routing", "load_kg", float(pd.to_numeric(plan.routes["load_kg"]).sum()), "kg/day")
+        if plan.routing is not None and len(plan.routing):
+            add("routing", "dropped_stops", int(plan.routing["dropped"].sum()), "stops")
+            add("routing", "engine", str(plan.routing["engine"].iloc[0]), "")
+
+    columns = list(zip(*rows)) if rows else [(), (), (), ()]
+    # object dtype keeps counts as integers next to shares and kilograms
+    plan.kpis = pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(["section", "key", "value", "unit"], columns)})
+    return plan.kpis
+
