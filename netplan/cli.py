@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
+from netplan import interrupts
 from netplan.diagnostics import RunWarning
 from netplan.errors import NetplanError
 
@@ -24,7 +25,8 @@ def _progress(line: str) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from netplan.pipeline import build_plan, write_outputs
+    from netplan.io import check_output_folder
+    from netplan.pipeline import build_plan, output_folder, write_outputs
     from netplan.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
@@ -36,9 +38,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from netplan.render.plan_map import check_options
 
         check_options(scenario, args.basemap, args.offline)
+    # before any solving: a bad --out must not cost the user the whole computation
+    where = "--out" if args.out else ("outputs.dir" if scenario.outputs.dir else "the default output folder")
+    check_output_folder(output_folder(scenario, args.out), where=where)
+    maps_dir = args.maps_dir or scenario.resolve(scenario.outputs.maps_dir)
+    if maps_dir is not None and scenario.outputs.map:
+        check_output_folder(maps_dir, where="--maps-dir" if args.maps_dir else "outputs.maps_dir", whole=False)
     start = time.perf_counter()
-    plan = build_plan(scenario, progress=_progress)
-    outputs = write_outputs(plan, args.out, lang=args.lang, progress=_progress, offline=args.offline, basemap=args.basemap)
+    with interrupts.guard():
+        plan = build_plan(scenario, progress=_progress)
+        outputs = write_outputs(plan, args.out, lang=args.lang, progress=_progress, offline=args.offline,
+                                basemap=args.basemap, maps_dir=maps_dir)
     total = time.perf_counter() - start
     kpis = plan.kpis
     print(f"netplan: scenario {scenario.name!r} done in {total:.1f} s")
@@ -214,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="override the scenario's seed")
     run.add_argument("--strict", action="store_true",
                      help="exit with code 3 when the run has any warning (outputs are still written)")
+    run.add_argument("--maps-dir", metavar="DIR",
+                     help="also copy the map to DIR/<scenario name>.html (default: outputs.maps_dir; else no copy)")
     _map_options(run, default_basemap=None)
     run.set_defaults(func=_cmd_run)
 
@@ -265,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit code: 0 on success, 2 for user errors, 1 for internal errors.
+        Exit code: 0 on success, 1 for an internal error (a bug), 2 for a
+        user error, 3 for ``run --strict`` with warnings, 130 on Ctrl-C.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -279,6 +292,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("netplan: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # anything else is a bug in netplan, not the user's input
+        traceback.print_exc()
+        print("netplan: internal error (a bug in netplan, not in your input): please report it with the traceback "
+              "above", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,16 +1,25 @@
-"""Writing outputs: GeoPackage layers, CSV, JSON, HTML — always atomically.
+"""Writing outputs: GeoPackage layers, CSV, JSON, HTML, and whole output folders.
 
 Every file is written to a temporary name in its destination folder and
 renamed into place, so a crash or a full disk never leaves a half-written
-output behind: readers see the old file or the new one.
+output behind: readers see the old file or the new one. An output folder is
+written as a whole in the same way (:func:`replace_folder`): staged beside the
+target as ``<name>.tmp-<pid>`` and swapped into place in one step, so a
+killed run leaves the previous complete folder or the new complete folder,
+never a mix. Temporaries of killed runs are removed by the next write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import glob
 import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -18,6 +27,9 @@ from typing import Any, Callable, Iterator
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
+from netplan import interrupts
+from netplan.errors import NetplanError
 
 
 @contextlib.contextmanager
@@ -37,7 +49,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent)
+    _remove_stale_temporaries(path)
+    # the writer's pid in the name lets a later write tell a killed writer's leftover from a live one's file
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix="".join(path.suffixes), dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.unlink()  # writers such as GDAL want to create the file themselves
@@ -131,3 +145,213 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _alive(pid: int) -> bool:
+    """Whether another process with this id is running (our own leftovers are stale)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporaries a killed writer of ``path`` left beside it."""
+    ours = re.compile(rf"^\.{re.escape(path.name)}\.tmp-(\d+)-")
+    # netplan before 2026-11 named them .<name>.<8 random chars>.tmp<suffixes>, without the writer's pid
+    legacy = re.compile(rf"^\.{re.escape(path.name)}\.\w{{8}}\.tmp(\.|$)")
+    for item in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        match = ours.match(item.name)
+        if (match and not _alive(int(match.group(1)))) or (not match and legacy.match(item.name)):
+            with contextlib.suppress(OSError):
+                item.unlink()
+
+
+def check_output_folder(folder: str | Path, *, where: str, whole: bool = True) -> Path:
+    """Check, before any solving, that ``folder`` can be written as a whole.
+
+    The folder itself may not exist yet; it is staged beside itself and
+    swapped in, so its parent (or the nearest existing ancestor) must be a
+    writable folder, and an existing ``folder`` must be a writable folder.
+    Writability is tested by creating and removing a file, which also
+    catches read-only file systems.
+
+    Parameters
+    ----------
+    folder
+        The output folder.
+    where
+        The option or key it came from (``--out``, ``outputs.dir``), for the error.
+    whole
+        The folder will be replaced as a whole (:func:`replace_folder`), so an
+        existing one must be empty or an earlier output folder. False for a
+        folder that only receives files (``outputs.maps_dir``).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder as an absolute path.
+
+    Raises
+    ------
+    NetplanError
+        When it is a file, is read-only, its parent cannot be written, or it
+        would be replaced but holds files that are not netplan's.
+    """
+    target = Path(folder).absolute()
+    if target.name in ("", ".", ".."):
+        raise NetplanError(f"{folder!s} does not name a folder of its own; give a new or existing folder", where=where)
+    if target.exists() and not target.is_dir():
+        raise NetplanError(f"{target} is a file, not a folder", where=where)
+    ancestor = target.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise NetplanError(f"cannot create {target}: {ancestor} is a file, not a folder", where=where)
+    _probe_writable(ancestor, target, where, "its parent folder")
+    if target.exists():
+        if whole:
+            _check_replaceable(target, where)
+        _probe_writable(target, target, where, "the folder")
+    return target
+
+
+def _check_replaceable(target: Path, where: str | None = None) -> None:
+    """Refuse to replace a folder that is not an earlier output folder: its other files would be lost."""
+    if not target.is_dir():
+        raise NetplanError(f"{target} is a file, not a folder", where=where)
+    cwd = Path.cwd().resolve()
+    if target.resolve() == cwd or target.resolve() in cwd.parents:
+        raise NetplanError(f"{target} holds the working directory; the output folder is replaced as a whole, so "
+                           "give a folder of its own", where=where)
+    if any(target.iterdir()) and not (target / "manifest.json").is_file():
+        raise NetplanError(f"{target} is not empty and is not an output folder of netplan (no manifest.json); the "
+                           "output folder is replaced as a whole, so give a new folder or an earlier run's",
+                           where=where)
+
+
+def _probe_writable(folder: Path, target: Path, where: str, what: str) -> None:
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".netplan-write-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise NetplanError(f"cannot write the output folder {target}: {what} {folder} is not writable "
+                           f"({exc.strerror})", where=where) from None
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2``); False where the system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # file system or kernel without the exchange
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _sibling(target: Path, kind: str, pid: int | None = None) -> Path:
+    return target.with_name(f"{target.name}.{kind}-{os.getpid() if pid is None else pid}")
+
+
+def remove_stale_folders(target: str | Path) -> None:
+    """Clean up after killed writers of the output folder ``target``.
+
+    Removes staging folders (``<name>.tmp-<pid>``) and set-aside old folders
+    (``<name>.old-<pid>``) of processes that are no longer running. An old
+    folder whose replacement never arrived (killed between the two renames
+    where the atomic swap is unavailable) is put back as ``target``.
+    """
+    target = Path(target)
+    if not target.parent.is_dir():
+        return
+    pattern = re.compile(rf"^{re.escape(target.name)}\.(old|tmp)-(\d+)$")
+    found = sorted((m.group(1), item) for item in target.parent.iterdir() if (m := pattern.match(item.name))
+                   and not _alive(int(m.group(2))))
+    for kind, item in found:  # "old" sorts first: restore before the leftovers are removed
+        if kind == "old" and not target.exists():
+            os.rename(item, target)
+        else:
+            shutil.rmtree(item, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def replace_folder(target: str | Path) -> Iterator[Path]:
+    """Yield a fresh staging folder beside ``target``; swap it in as ``target`` on success.
+
+    Parameters
+    ----------
+    target
+        The output folder to write as a whole.
+
+    Yields
+    ------
+    pathlib.Path
+        The staging folder (``<target>.tmp-<pid>``) to write every output
+        into. When the block ends normally it replaces ``target`` in one
+        atomic exchange (``renameat2``; elsewhere two renames that a Ctrl-C
+        cannot separate) and the old folder is deleted. On an exception
+        (including Ctrl-C) the staging folder is deleted and ``target`` is
+        left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_folders(target)
+    if target.exists():
+        _check_replaceable(target)
+    stage = _sibling(target, "tmp")
+    stage.mkdir()
+    try:
+        yield stage
+        _swap_in(stage, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)  # the new folder if it failed, the old one after the swap
+
+
+def _swap_in(stage: Path, target: Path) -> None:
+    if not target.exists():
+        os.rename(stage, target)
+    elif not _exchange(stage, target):
+        aside = _sibling(target, "old")
+        with interrupts.deferred():
+            os.rename(target, aside)
+            os.rename(stage, target)
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def folder_files(folder: str | Path, *, exclude: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Every file under ``folder`` with its SHA-256 and size, for a manifest.
+
+    Parameters
+    ----------
+    folder
+        The folder.
+    exclude
+        Relative paths to leave out (the manifest itself).
+
+    Returns
+    -------
+    list of dict
+        ``{"path": relative POSIX path, "sha256": ..., "bytes": ...}``, sorted by path.
+    """
+    root = Path(folder)
+    out = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel not in exclude:
+            out.append({"path": rel, "sha256": file_sha256(path), "bytes": path.stat().st_size})
+    return out

@@ -22,11 +22,11 @@ import pandas as pd
 
 from netplan.city import City, load_city
 from netplan.city.sources import resolve_pyrosm
-from netplan import diagnostics
+from netplan import diagnostics, interrupts
 from netplan.demand import estimate_demand
 from netplan.evaluate import evaluate_plan
 from netplan.locate.tiers import locate_network
-from netplan.io import file_sha256, write_csv, write_geopackage, write_json, write_with
+from netplan.io import file_sha256, folder_files, replace_folder, write_csv, write_geopackage, write_json, write_with
 from netplan.plan import Plan
 from netplan.render import write_render_outputs
 from netplan.scenario import Scenario
@@ -56,6 +56,7 @@ class _Stages:
         self.progress(f"[{self.count}/{self.total}] {text} ...")
         start = time.perf_counter()
         result = fn()
+        interrupts.check()  # a Ctrl-C that a native call took in must not let the next stage start
         self.timings[key] = round(time.perf_counter() - start, 3)
         self.progress(f"      done in {self.timings[key]:.1f} s")
         return result
@@ -79,9 +80,15 @@ def build_plan(scenario: Scenario, progress: Progress = _quiet, city: City | Non
     Plan
         City, demand, sites, the sited network, routes and KPIs; everything
         the run left out or doubts is in ``plan.warnings``.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C, within moments at any stage, including inside a solver
+        (see :mod:`netplan.interrupts`); no cut-short result is returned.
     """
     run_warnings: list[diagnostics.RunWarning] = []
-    with diagnostics.collect(run_warnings):
+    with interrupts.guard(), diagnostics.collect(run_warnings):
         if city is not None:
             # a reused city's own warnings belong to every run that uses it
             run_warnings.extend(city.warnings)
@@ -115,6 +122,11 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
         plan.excluded_demand = located.excluded  # type: ignore[attr-defined]
         plan.location = {mode: sol.summary() for mode, sol in located.solutions.items()}  # type: ignore[attr-defined]
         plan.location["chosen"] = located.chosen  # type: ignore[attr-defined]
+    if scenario.route.enabled and not routing:
+        why = ("siting is off (locate.enabled: false), so there are no transfer stations to route from"
+               if not scenario.locate.enabled else "the fleet is empty (fleet: [])")
+        diagnostics.warn("route", "route.skipped", f"the collection day was not routed: {why}; "
+                         "set route.enabled: false to leave routing out on purpose")
     if routing:
         from netplan.route.collection import route_day
 
@@ -163,7 +175,7 @@ def roads_layer(plan: Plan, mode: str = "drive") -> gpd.GeoDataFrame:
 
 @dataclass
 class RunOutputs:
-    """Paths written by :func:`write_outputs`."""
+    """Paths written by :func:`write_outputs` (in the final folder)."""
 
     folder: Path
     geopackage: Path
@@ -174,9 +186,22 @@ class RunOutputs:
     extra: dict[str, Path] = field(default_factory=dict)
 
 
+def output_folder(scenario: Scenario, out_dir: str | Path | None = None) -> Path:
+    """The folder a run writes: ``out_dir``, else ``outputs.dir``, else ``outputs/<scenario name>``."""
+    if out_dir:
+        return Path(out_dir)
+    return scenario.resolve(scenario.outputs.dir) or Path("outputs") / scenario.name  # type: ignore[return-value]
+
+
 def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | None = None, progress: Progress = _quiet,
-                  offline: bool | None = None, basemap: str | None = None) -> RunOutputs:
-    """Write the plan's output folder: GeoPackage, KPI CSV, manifest, map.
+                  offline: bool | None = None, basemap: str | None = None,
+                  maps_dir: str | Path | None = None) -> RunOutputs:
+    """Write the plan's output folder as a whole: GeoPackage, KPI CSV, map, manifest.
+
+    Everything is written into a staging folder beside the target and swapped
+    into place at the end (:func:`netplan.io.replace_folder`): a run killed
+    or interrupted while writing leaves the previous complete folder. The
+    manifest, written last, lists every file with its SHA-256 (``files``).
 
     Parameters
     ----------
@@ -184,7 +209,8 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
         The plan to write.
     out_dir
         Output folder (default: the scenario's ``outputs.dir`` or
-        ``outputs/<scenario name>``).
+        ``outputs/<scenario name>``). An existing one is replaced as a whole,
+        so it must be empty or an earlier output folder.
     lang
         Map language (scenario default).
     progress
@@ -192,6 +218,9 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
     offline, basemap
         Map options (scenario ``outputs.offline`` / ``outputs.basemap`` by
         default); see :mod:`netplan.render`.
+    maps_dir
+        Also copy the map to ``<maps_dir>/<scenario name>.html`` (default:
+        the scenario's ``outputs.maps_dir``; no copy when neither is set).
 
     Returns
     -------
@@ -199,8 +228,7 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
         What was written where.
     """
     scenario = plan.scenario
-    folder = Path(out_dir) if out_dir else (scenario.resolve(scenario.outputs.dir) or Path("outputs") / scenario.name)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = output_folder(scenario, out_dir)
     start = time.perf_counter()
     progress(f"writing outputs to {folder}")
     layers = {
@@ -213,36 +241,45 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
         "assignments": plan.assignments,
         "routes": plan.routes,
     }
-    gpkg = write_geopackage(folder / f"{scenario.name}.gpkg", layers)
-    kpis = write_csv(folder / "kpis.csv", plan.kpis if plan.kpis is not None else pd.DataFrame())
-    outputs = RunOutputs(folder=folder, geopackage=gpkg, kpis=kpis, manifest=folder / "manifest.json")
-    if plan.schedule is not None and len(plan.schedule):
-        cols = [c for c in plan.schedule.columns if not c.endswith("_s")]
-        outputs.extra["schedule"] = write_csv(folder / "schedule.csv", plan.schedule[cols])
-    if plan.routing is not None and len(plan.routing):
-        outputs.extra["routing"] = write_csv(folder / "routing.csv", plan.routing)
-    if scenario.outputs.map:
-        rendered = write_render_outputs(plan, folder, lang=lang, basemap=basemap, offline=offline)
-        outputs.map = rendered.pop("map")
-        outputs.extra.update(rendered)
-        maps_dir = scenario.resolve(scenario.outputs.maps_dir) if scenario.outputs.maps_dir else Path("maps")
+    copy_dir = Path(maps_dir) if maps_dir else scenario.resolve(scenario.outputs.maps_dir)
+    with replace_folder(folder) as stage:
+        def place(path: Path) -> Path:
+            """Where a staged file will be once the folder is swapped in."""
+            return folder / path.relative_to(stage)
+
+        outputs = RunOutputs(folder=folder, geopackage=place(write_geopackage(stage / f"{scenario.name}.gpkg", layers)),
+                             kpis=place(write_csv(stage / "kpis.csv", plan.kpis if plan.kpis is not None else pd.DataFrame())),
+                             manifest=folder / "manifest.json")
+        if plan.schedule is not None and len(plan.schedule):
+            cols = [c for c in plan.schedule.columns if not c.endswith("_s")]
+            outputs.extra["schedule"] = place(write_csv(stage / "schedule.csv", plan.schedule[cols]))
+        if plan.routing is not None and len(plan.routing):
+            outputs.extra["routing"] = place(write_csv(stage / "routing.csv", plan.routing))
+        if scenario.outputs.map:
+            rendered = write_render_outputs(plan, stage, lang=lang, basemap=basemap, offline=offline)
+            outputs.map = place(rendered.pop("map"))
+            outputs.extra.update({key: place(path) for key, path in rendered.items()})
+            if copy_dir is not None:
+                outputs.map_copy = copy_dir / f"{scenario.name}.html"
+        plan.timings["write"] = round(time.perf_counter() - start, 3)
+        manifest = {
+            "scenario": scenario.name,
+            "title": scenario.title,
+            "seed": scenario.seed,
+            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "inputs": _inputs(scenario),
+            "settings": scenario.model_dump(mode="json"),
+            "city": plan.city.summary(),
+            "versions": _versions(),
+            "platform": platform.platform(),
+            "timings_s": plan.timings,
+            "outputs": {k: str(v) for k, v in outputs.__dict__.items() if isinstance(v, Path)},
+            "files": folder_files(stage, exclude=("manifest.json",)),
+            "notes": plan.notes,
+            "warnings": [w.as_dict() for w in plan.warnings],
+        }
+        write_json(stage / "manifest.json", manifest)
+    if outputs.map is not None and outputs.map_copy is not None:
         source_map = outputs.map
-        outputs.map_copy = write_with(maps_dir / f"{scenario.name}.html", lambda tmp: shutil.copyfile(source_map, tmp))
-    plan.timings["write"] = round(time.perf_counter() - start, 3)
-    manifest = {
-        "scenario": scenario.name,
-        "title": scenario.title,
-        "seed": scenario.seed,
-        "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "inputs": _inputs(scenario),
-        "settings": scenario.model_dump(mode="json"),
-        "city": plan.city.summary(),
-        "versions": _versions(),
-        "platform": platform.platform(),
-        "timings_s": plan.timings,
-        "outputs": {k: str(v) for k, v in outputs.__dict__.items() if isinstance(v, Path)},
-        "notes": plan.notes,
-        "warnings": [w.as_dict() for w in plan.warnings],
-    }
-    write_json(outputs.manifest, manifest)
+        write_with(outputs.map_copy, lambda tmp: shutil.copyfile(source_map, tmp))
     return outputs

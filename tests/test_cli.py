@@ -28,7 +28,7 @@ def test_run_helsinki_writes_every_output(tmp_path):
     for name in ("helsinki.gpkg", "kpis.csv", "manifest.json", "map.html"):
         assert (out / name).is_file(), name
         assert str((out / name).resolve()) in proc.stdout
-    assert (tmp_path / "maps" / "helsinki.html").read_bytes() == (out / "map.html").read_bytes()
+    assert not (tmp_path / "maps").exists()  # no map copy unless asked (outputs.maps_dir, --maps-dir)
     assert "[1/6] loading the city's road network" in proc.stderr
     assert "[4/6] siting the 3-tier network" in proc.stderr
     assert "[5/6] routing the collection day" in proc.stderr
@@ -40,12 +40,14 @@ def test_run_helsinki_writes_every_output(tmp_path):
     roles = {i["role"]: i for i in manifest["inputs"]}
     assert roles["city.source"]["path"].endswith("Helsinki.osm.pbf") and len(roles["city.source"]["sha256"]) == 64
     assert set(manifest["timings_s"]) >= {"city", "demand", "sites", "evaluate", "write"}
-    assert not list(out.glob(".*tmp*"))
+    assert not list(out.glob(".*tmp*")) and sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["helsinki"]
+    files = {item["path"] for item in manifest["files"]}
+    assert files == {p.name for p in out.iterdir()} - {"manifest.json"}
 
 
 def test_same_scenario_same_outputs(tmp_path, monkeypatch):
     """Determinism: two runs of one scenario write identical layers and KPIs."""
-    monkeypatch.chdir(tmp_path)  # the run also copies its map to ./maps
+    monkeypatch.chdir(tmp_path)
     a, b = tmp_path / "a", tmp_path / "b"
     for folder in (a, b):
         folder.mkdir()

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from ortools.linear_solver import pywraplp
 
+from netplan import interrupts
 from netplan.city import City
 
 Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
@@ -195,7 +196,8 @@ def run_mip(
     """
     solver.SetTimeLimit(int(max(time_limit, 0.01) * 1000))
     params = {
-        "SCIP": f"randomization/randomseedshift = {seed}\nparallel/maxnthreads = {threads}\n"
+        # misc/catchctrlc: SCIP would swallow a Ctrl-C and return its cut-short plan; interrupts.solve stops it instead
+        "SCIP": f"randomization/randomseedshift = {seed}\nparallel/maxnthreads = {threads}\nmisc/catchctrlc = FALSE\n"
         + (f"limits/totalnodes = {int(node_limit)}\n" if node_limit else "") + scip_params,
         "HIGHS": f"random_seed={seed}\nthreads={threads}\noutput_flag=false\n",
         "CP_SAT": f"random_seed:{seed} num_workers:{max(threads, 1)}",
@@ -207,7 +209,7 @@ def run_mip(
     mip_params = pywraplp.MPSolverParameters()
     mip_params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, mip_gap)
     start = time.perf_counter()
-    code = solver.Solve(mip_params)
+    code = interrupts.solve(lambda: solver.Solve(mip_params), stop=solver.InterruptSolve)
     elapsed = time.perf_counter() - start
     status: Status = _STATUS.get(code, "no_solution")  # type: ignore[assignment]
     has_solution = status in ("optimal", "feasible")

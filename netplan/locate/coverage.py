@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from ortools.sat.python import cp_model
 
+from netplan import interrupts
 from netplan.city import City
 from netplan.locate.base import SOLVER_NAMES, LocationResult, make_mip, network_costs, relative_gap, run_mip
 
@@ -166,8 +167,9 @@ def _solve_cp(model: cp_model.CpModel, time_limit: float, seed: int) -> tuple[cp
     solver.parameters.max_time_in_seconds = float(time_limit)
     solver.parameters.random_seed = int(seed)
     solver.parameters.num_workers = 1
+    solver.parameters.catch_sigint_signal = False  # a Ctrl-C must end the run, not return a cut-short cover
     start = time.perf_counter()
-    code = solver.Solve(model)
+    code = interrupts.solve(lambda: solver.Solve(model), stop=solver.StopSearch)
     return solver, _CP_STATUS.get(code, "no_solution"), time.perf_counter() - start
 
 

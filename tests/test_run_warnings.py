@@ -1,0 +1,82 @@
+"""The run's one warning list: skipped stages say so, the manifest holds the list, the CLI prints it last, --strict."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netplan.pipeline import build_plan, write_outputs
+from netplan.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _scenario(folder: Path, old: str, new: str) -> Path:
+    text = (ROOT / "scenarios" / "helsinki.yaml").read_text(encoding="utf-8")
+    assert old in text
+    path = folder / "helsinki_variant.yaml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def no_siting(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _scenario(tmp_path_factory.mktemp("scenario"), "locate:\n  mode: both", "locate:\n  enabled: false\n  mode: both")
+
+
+def test_manifest_warnings_are_the_plans(tmp_path, no_siting):
+    plan = build_plan(load_scenario(no_siting))
+    codes = [w.code for w in plan.warnings]
+    assert "route.skipped" in codes
+    skipped = plan.warnings[codes.index("route.skipped")]
+    assert skipped.stage == "route" and "locate.enabled: false" in skipped.message
+    outputs = write_outputs(plan, tmp_path / "out")
+    manifest = json.loads(outputs.manifest.read_text(encoding="utf-8"))
+    assert manifest["warnings"] == [w.as_dict() for w in plan.warnings]
+
+
+def test_routing_switched_off_on_purpose_is_no_warning(no_siting):
+    text = no_siting.read_text(encoding="utf-8") + "\nroute:\n  enabled: false\n"
+    path = no_siting.with_name("off.yaml")
+    path.write_text(text, encoding="utf-8")
+    plan = build_plan(load_scenario(path))
+    assert "route.skipped" not in [w.code for w in plan.warnings]
+
+
+def test_empty_fleet_skips_routing_with_a_warning():
+    scenario = load_scenario(ROOT / "scenarios" / "helsinki.yaml")
+    scenario.fleet = []
+    plan = build_plan(scenario)
+    assert plan.facilities is not None and len(plan.facilities)  # sited, but not routed
+    skipped = [w for w in plan.warnings if w.code == "route.skipped"]
+    assert len(skipped) == 1 and "the fleet is empty" in skipped[0].message
+    assert plan.routes is None or len(plan.routes) == 0
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "netplan.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_strict_exits_3_with_outputs_written_and_the_list_printed_last(tmp_path, no_siting):
+    out = tmp_path / "out"
+    proc = _run("run", str(no_siting), "--out", str(out), "--strict", cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert "netplan: --strict:" in proc.stderr and "exit 3" in proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert {item["path"] for item in manifest["files"]} >= {"helsinki.gpkg", "kpis.csv", "map.html"}
+    warnings = manifest["warnings"]
+    lines = proc.stdout.rstrip("\n").splitlines()
+    # the list closes the output: its heading, then one numbered line per warning in the manifest's order
+    tail = lines[-len(warnings) - 1:]
+    assert tail[0].strip() == f"warnings ({len(warnings)}): what this plan leaves out or doubts"
+    for i, (line, item) in enumerate(zip(tail[1:], warnings), 1):
+        assert line.strip() == f"{i}. [{item['stage']}] {item['message']}"
+    # without --strict the same run exits 0
+    proc = _run("run", str(no_siting), "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["warnings"] == warnings
