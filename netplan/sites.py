@@ -34,6 +34,7 @@ import pandas as pd
 import shapely
 
 from netplan.city import City
+from netplan.city.graph import main_highway
 from netplan.demand import read_points
 from netplan.errors import InputDataError
 from netplan.scenario import Scenario, SiteFile
@@ -146,7 +147,7 @@ def _street_points(city: City, areas: gpd.GeoDataFrame | None, spacing: float, m
     if areas is None or areas.empty:
         return []
     edges = city.drive.edges()
-    hw = edges["highway"].map(lambda h: h if isinstance(h, str) else (h[0] if isinstance(h, list) and h else None))
+    hw = edges["highway"].map(main_highway)
     local = edges[hw.isin(_STREET_CLASSES)]
     near = shapely.unary_union(areas.to_crs(city.crs).geometry.buffer(max_distance).to_numpy())
     local = local[local.intersects(near)]

@@ -10,9 +10,13 @@ Time-conditional tags (``hgv:conditional=no @ (07:00-19:00)``) do not remove
 a way here: they stay on the edges so that restricted-traffic windows can be
 applied per hour and per permit by the routing stage.
 
-Both graphs are simplified with osmnx, get speeds and travel times from
-osmnx's own functions, and are reduced to their largest strongly connected
-component; what was dropped is reported.
+Both graphs are simplified with osmnx and get speeds and travel times from
+osmnx's own functions. Simplification keeps the differing tags of merged ways
+as ``list(set(values))``, whose order depends on Python's string hash seed;
+:func:`normalise_edge_attributes` makes every such list canonical (``highway``
+becomes its most important class, other tags a sorted list) so that speeds,
+travel times and everything downstream are the same in every process.
+What was dropped is reported.
 """
 
 from __future__ import annotations
@@ -55,6 +59,34 @@ NOT_WALKABLE = frozenset(
 
 EXCLUDED_SERVICE = frozenset({"parking_aisle", "emergency_access", "drive-through"})
 
+HIGHWAY_RANK = (
+    "motorway",
+    "motorway_link",
+    "trunk",
+    "trunk_link",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+    "tertiary",
+    "tertiary_link",
+    "unclassified",
+    "residential",
+    "living_street",
+    "service",
+    "road",
+    "track",
+    "busway",
+    "pedestrian",
+    "footway",
+    "path",
+    "cycleway",
+    "bridleway",
+    "steps",
+    "corridor",
+)
+"""Road classes from most to least important: a way merged from several classes takes the first one it has."""
+
 DENIED = frozenset({"no", "private", "agricultural", "forestry", "delivery_no", "use_sidepath", "discouraged"})
 ALLOWED = frozenset({"yes", "designated", "destination", "permissive", "delivery", "permit", "official", "customers"})
 
@@ -73,6 +105,66 @@ def _values(value: Any) -> list[Any]:
 def _first(data: dict[str, Any], key: str) -> str | None:
     vals = _values(data.get(key))
     return str(vals[0]).strip().lower() if vals else None
+
+
+def main_highway(value: Any) -> str | None:
+    """The one road class of a ``highway`` value that may be a list (a simplified edge of merged ways).
+
+    Parameters
+    ----------
+    value
+        A class (``"primary"``) or a list of classes.
+
+    Returns
+    -------
+    str or None
+        The most important class by :data:`HIGHWAY_RANK` (classes it does not
+        rank come after, alphabetically), or None when there is none.
+    """
+    classes = {str(v) for v in _values(value)}
+    if not classes:
+        return None
+    rank = {h: i for i, h in enumerate(HIGHWAY_RANK)}
+    return min(classes, key=lambda h: (rank.get(h, len(rank)), h))
+
+
+def _canonical(values: list[Any]) -> Any:
+    # Sorting by type name first keeps mixed lists (e.g. ints and strings) sortable.
+    unique = sorted(set(values), key=lambda v: (type(v).__name__, str(v)))
+    return unique[0] if len(unique) == 1 else unique
+
+
+def normalise_edge_attributes(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """Make every list-valued edge attribute canonical, in place.
+
+    osmnx's simplification stores the differing values of merged ways as
+    ``list(set(values))``: the order of strings in it changes with the hash
+    seed, and ``add_edge_speeds`` reads the first ``highway``. Here
+    ``highway`` becomes the most important class (:func:`main_highway`) and
+    every other list a sorted, de-duplicated list (a single value when only
+    one is left), so nothing downstream depends on the process.
+
+    Parameters
+    ----------
+    G
+        A graph whose edges may carry list values.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        ``G`` itself.
+    """
+    for _, _, data in G.edges(data=True):
+        for key, value in list(data.items()):
+            if key == "highway":
+                if isinstance(value, (list, tuple, set)):
+                    data[key] = main_highway(value)
+            elif isinstance(value, (list, tuple, set)):
+                try:
+                    data[key] = _canonical([v for v in value if v is not None])
+                except TypeError:  # unhashable values: keep them, in a stable order
+                    data[key] = sorted(value, key=repr)
+    return G
 
 
 def parse_weight_t(text: Any) -> float | None:
@@ -225,6 +317,7 @@ def _finish(G: nx.MultiDiGraph, mode: str, denied: int, simplified: bool) -> tup
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             G = ox.simplify_graph(G)
+    normalise_edge_attributes(G)
     n0, e0 = G.number_of_nodes(), G.number_of_edges()
     G = ox.truncate.largest_component(G, strongly=True)
     km = float(sum(d for _, _, d in G.edges(data="length"))) / 1000.0
