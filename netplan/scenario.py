@@ -125,8 +125,8 @@ class OnewayMap(_Strict):
     """
 
     field: str
-    forward: list[Value] = ["1", "yes", "true", "y", "t", "FT", "F", "正向", "单向"]
-    backward: list[Value] = ["-1", "TF", "T", "reverse", "反向", "逆向"]
+    forward: list[Value] = ["1", "yes", "true", "y", "t", "FT", "正向", "单向"]
+    backward: list[Value] = ["-1", "TF", "reverse", "反向", "逆向"]
     both: list[Value] | None = None
 
 
