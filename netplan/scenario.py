@@ -111,23 +111,72 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 
 
+Value = str | int | float
+"""A field value in a GIS road layer: codes are often numbers (1, 2) or Chinese words ("正向")."""
+
+
+class OnewayMap(_Strict):
+    """Which values of a road layer's one-way field mean which direction of travel.
+
+    ``forward`` means one-way in the direction the line is drawn, ``backward``
+    against it, ``both`` two-way. When ``both`` is left out, every other value
+    (and an empty field) is two-way; when it is given, any other value is an
+    error that lists the values found.
+    """
+
+    field: str
+    forward: list[Value] = ["1", "yes", "true", "y", "t", "FT", "正向", "单向"]
+    backward: list[Value] = ["-1", "TF", "reverse", "反向", "逆向"]
+    both: list[Value] | None = None
+
+
+class RoadNodes(_Strict):
+    """A road network's nodes in a file of their own (a bureau's ``nodes.shp`` beside ``roads.shp``)."""
+
+    path: str
+    layer: str | None = None
+    id_field: str | None = None  # defaults to the row number; needed for the roads' from/to fields
+    crs: str | None = None
+
+
 class GisRoads(_Strict):
-    """How to read a road network from a GIS file (GeoPackage or shapefile)."""
+    """How to read a road network from a GIS layer (GeoPackage, shapefile, GeoJSON): ``city.roads``."""
 
     layer: str | None = None
-    nodes_layer: str | None = None
+    directed: bool = False  # one row per direction of travel: a two-way road is two rows
+    oneway: OnewayMap | None = None
+    nodes: RoadNodes | None = None
+    nodes_layer: str | None = None  # a nodes layer in the road file itself
+    from_field: str | None = None  # node ids at the start and end of each line (with nodes, or on their own)
+    to_field: str | None = None
     id_field: str | None = None
-    oneway_field: str | None = None
+    oneway_field: str | None = None  # the older form of oneway: {field, forward, backward}
     oneway_values: list[str] = ["1", "yes", "true", "y", "t", "FT"]
     reverse_values: list[str] = ["-1", "TF", "reverse"]
     speed_field: str | None = None
-    highway_field: str | None = None
+    class_field: str | None = None
+    class_map: dict[str, str] = {}  # field value -> road class; added to (and overriding) the Chinese grades
+    highway_field: str | None = None  # the older name of class_field
     name_field: str | None = None
     truck_field: str | None = None
-    truck_denied_values: list[str] = ["0", "no", "false", "n", "f"]
+    truck_denied_values: list[Value] = ["0", "no", "false", "n", "f", "否", "禁止", "禁行"]
+    weight_limit_field: str | None = None  # tonnes
+    height_limit_field: str | None = None  # metres
     walk_field: str | None = None
-    walk_denied_values: list[str] = ["0", "no", "false", "n", "f"]
+    walk_denied_values: list[Value] = ["0", "no", "false", "n", "f", "否", "禁止", "禁行"]
     crs: str | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "GisRoads":
+        if self.oneway is not None and self.oneway_field is not None:
+            raise ValueError("give either oneway: {field, forward, backward, both} or oneway_field, not both")
+        if self.class_field is not None and self.highway_field is not None:
+            raise ValueError("give either class_field or highway_field (its older name), not both")
+        if (self.from_field is None) != (self.to_field is None):
+            raise ValueError("give both from_field and to_field, or neither")
+        if self.nodes is not None and self.nodes_layer is not None:
+            raise ValueError("give either nodes: {path, ...} (a separate file) or nodes_layer (in the road file), not both")
+        return self
 
 
 class Truck(_Strict):
@@ -167,6 +216,7 @@ class CityConfig(_Strict):
     roads: GisRoads = GisRoads()
     truck: Truck = Truck()
     walk_speed_kph: PositiveFloat = 4.5
+    walk_min_component_km: PositiveFloat = 1.0  # smaller walk-network pieces are left out (reported)
     snap_limit_m: PositiveFloat = 500.0
     cache_dir: str | None = None
 

@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from netplan import diagnostics
 from netplan.city import City
+from netplan.city.graph import main_highway
 from netplan.demand import read_points
 from netplan.errors import InputDataError
 from netplan.scenario import Scenario, SiteFile
@@ -146,7 +148,7 @@ def _street_points(city: City, areas: gpd.GeoDataFrame | None, spacing: float, m
     if areas is None or areas.empty:
         return []
     edges = city.drive.edges()
-    hw = edges["highway"].map(lambda h: h if isinstance(h, str) else (h[0] if isinstance(h, list) and h else None))
+    hw = edges["highway"].map(main_highway)
     local = edges[hw.isin(_STREET_CLASSES)]
     near = shapely.unary_union(areas.to_crs(city.crs).geometry.buffer(max_distance).to_numpy())
     local = local[local.intersects(near)]
@@ -340,10 +342,9 @@ def candidate_sites(
     sites = sites.drop(columns=[c for c in ("capacity", "open_cost") if c in sites.columns]).to_crs("EPSG:4326")
     sites.insert(0, "site_id", np.arange(len(sites), dtype=np.int64))
     limit = scenario.city.snap_limit_m
-    walk, drive = city.walk.snap(sites, limit), city.drive.snap(sites, limit)
-    sites["walk_node"], sites["walk_snap_m"], sites["walk_offset_m"] = walk.node, walk.snap_m, walk.offset_m
-    sites["drive_node"], sites["drive_snap_m"], sites["drive_offset_m"] = drive.node, drive.snap_m, drive.offset_m
-    sites["snap_ok"] = walk.ok & drive.ok
+    sites = _snap_sites(city, sites, limit, [t.tier for t in scenario.tiers])
+    if demand is not None:
+        _warn_unsnapped_demand(demand, limit)
     if demand is not None and "tier1" in sites:
         fillers = _reach_fillers(city, demand, sites, scenario.tier(1).radius_m)
         if fillers:
@@ -358,14 +359,77 @@ def candidate_sites(
                 extra[f"cost_t{tier.tier}"] = np.nan
             extra["existing"] = False
             extra.insert(0, "site_id", np.arange(len(sites), len(sites) + len(extra), dtype=np.int64))
-            w2, d2 = city.walk.snap(extra, limit), city.drive.snap(extra, limit)
-            extra["walk_node"], extra["walk_snap_m"], extra["walk_offset_m"] = w2.node, w2.snap_m, w2.offset_m
-            extra["drive_node"], extra["drive_snap_m"], extra["drive_offset_m"] = d2.node, d2.snap_m, d2.offset_m
-            extra["snap_ok"] = w2.ok & d2.ok
+            extra = _snap_sites(city, extra, limit, [t.tier for t in scenario.tiers], report=False)
             sites = pd.concat([sites, extra[sites.columns]], ignore_index=True)
     sites["osm_id"] = pd.array(sites["osm_id"], dtype="Int64")
     geometry = sites.pop("geometry")
     return gpd.GeoDataFrame(sites, geometry=geometry, crs="EPSG:4326")
+
+
+def _snap_sites(city: City, sites: gpd.GeoDataFrame, limit: float, tiers: list[int], *,
+                report: bool = True) -> gpd.GeoDataFrame:
+    """Attach sites to both networks and decide, per site, whether it can be used.
+
+    A collection point (tier 1) must stand near a walkable way (residents walk
+    to it) and a truck road (it is emptied by truck). A site of a higher tier
+    is reached only by truck, so the truck network alone decides: a transfer
+    station on an expressway's service road far from any footway stays a
+    candidate. A site eligible for tier 1 and higher tiers that is far from
+    every footway keeps its higher tiers only. ``snap_ok`` is then true for a
+    site usable for every tier it is still eligible for; what is given up is
+    reported.
+    """
+    walk, drive = city.walk.snap(sites, limit), city.drive.snap(sites, limit)
+    sites["walk_node"], sites["walk_snap_m"], sites["walk_offset_m"] = walk.node, walk.snap_m, walk.offset_m
+    sites["drive_node"], sites["drive_snap_m"], sites["drive_offset_m"] = drive.node, drive.snap_m, drive.offset_m
+    higher = sites[[f"tier{t}" for t in tiers if t > 1]].any(axis=1).to_numpy() if len(tiers) > 1 else np.zeros(len(sites), bool)
+    tier1 = sites["tier1"].to_numpy(dtype=bool)
+    demote = tier1 & ~walk.ok & drive.ok & higher
+    if demote.any():
+        sites.loc[demote, "tier1"] = False
+        sites.loc[demote, "tiers"] = sites.loc[demote, "tiers"].map(
+            lambda ts: ",".join(t for t in str(ts).split(",") if t.strip() != "1"))
+        for col in ("cap_t1", "cost_t1"):
+            if col in sites:
+                sites.loc[demote, col] = np.nan
+        if report:
+            ids = sites.loc[demote, "site_id"].tolist()
+            diagnostics.warn("sites", "sites.tier1_far_from_footway",
+                             f"{len(ids)} site(s) eligible for collection points stand more than {limit:g} m from any "
+                             f"walkable way but on the truck network: they stay candidates for the higher tiers only "
+                             f"({_site_names(sites[demote])})", ids=ids)
+    sites["snap_ok"] = drive.ok & (walk.ok | ~sites["tier1"].to_numpy(dtype=bool))
+    lost = ~sites["snap_ok"].to_numpy()
+    if report and lost.any():
+        far = sites[lost]
+        existing = int((far["status"] != "candidate").sum())
+        diagnostics.warn("sites", "sites.beyond_snap_limit",
+                         f"{int(lost.sum())} site(s) ({existing} of them existing facilities) stand more than {limit:g} m "
+                         f"from the truck network (collection points: or from any walkable way) and are not used "
+                         f"({_site_names(far)}); check their coordinates and crs, or raise city.snap_limit_m",
+                         ids=far["site_id"].tolist())
+    return sites
+
+
+def _site_names(frame: pd.DataFrame, limit: int = 5) -> str:
+    """A few sites in words: their name, else their id and source."""
+    words = [str(n) if isinstance(n, str) and n else f"site {i} ({src})"
+             for i, n, src in zip(frame["site_id"], frame["name"], frame["source"])]
+    return ", ".join(words[:limit]) + (f" and {len(words) - limit} more" if len(words) > limit else "")
+
+
+def _warn_unsnapped_demand(demand: gpd.GeoDataFrame, limit: float) -> None:
+    """Say which demand points no walkable way reaches: they are not planned for."""
+    far = demand[~demand["snap_ok"].to_numpy(dtype=bool)]
+    if far.empty:
+        return
+    names = [str(n) if isinstance(n, str) and n else f"demand point {i}" for i, n in zip(far["demand_id"], far["name"])]
+    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    diagnostics.warn("demand", "demand.beyond_snap_limit",
+                     f"{len(far)} demand point(s) ({far['households'].sum():,.0f} households, {far['kg_day'].sum():,.0f} "
+                     f"kg/day) lie more than {limit:g} m from every walkable way the city keeps (e.g. beside a piece of "
+                     f"road that was cut off) and are not planned for: {listed}",
+                     ids=far["demand_id"].tolist())
 
 
 def _drop_duplicates(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

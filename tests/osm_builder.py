@@ -41,6 +41,13 @@ class OsmBuilder:
         self.ways.append((wid, ids, tags))
         return wid
 
+    def link(self, node_ids: list[int], tags: dict[str, str]) -> int:
+        """A way through existing nodes (to join grids, or to bridge between them)."""
+        wid = self._next_way
+        self._next_way += 1
+        self.ways.append((wid, list(node_ids), tags))
+        return wid
+
     def rect(self, x0: float, y0: float, x1: float, y1: float, tags: dict[str, str]) -> int:
         return self.way([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], tags, closed=True)
 
@@ -64,16 +71,16 @@ class OsmBuilder:
         return path
 
 
-def street_grid(b: OsmBuilder, size_m: float = 600.0, step_m: float = 150.0, highway: str = "residential") -> None:
-    """A connected two-way street grid from (0, 0) to (size, size)."""
+def street_grid(b: OsmBuilder, size_m: float = 600.0, step_m: float = 150.0, highway: str = "residential",
+                x0_m: float = 0.0, y0_m: float = 0.0) -> dict[tuple[int, int], int]:
+    """A connected two-way street grid from (x0, y0) to (x0 + size, y0 + size); returns its node ids by (i, j)."""
     grid: dict[tuple[int, int], int] = {}
     n = int(size_m // step_m)
     for i in range(n + 1):
         for j in range(n + 1):
-            grid[(i, j)] = b.node(i * step_m, j * step_m)
+            grid[(i, j)] = b.node(x0_m + i * step_m, y0_m + j * step_m)
     for i in range(n + 1):
         for j in range(n):
             for ids in ([grid[(i, j)], grid[(i, j + 1)]], [grid[(j, i)], grid[(j + 1, i)]]):
-                wid = b._next_way
-                b._next_way += 1
-                b.ways.append((wid, ids, {"highway": highway}))
+                b.link(ids, {"highway": highway})
+    return grid

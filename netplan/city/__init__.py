@@ -48,6 +48,9 @@ class City:
         Metric CRS for the city (its UTM zone).
     reports
         Per-graph :class:`GraphReport`.
+    data_hull
+        The convex hull (WGS-84) of every road node the source held, before
+        any access rule or component step: the area the data covers.
     warnings
         What loading cut off or doubts (also reported to the run loading it),
         kept so that every run reusing this city reports it too.
@@ -61,6 +64,7 @@ class City:
     crs: str
     reports: dict[str, GraphReport] = field(default_factory=dict)
     warnings: list[diagnostics.RunWarning] = field(default_factory=list)
+    data_hull: shapely.Geometry | None = None
 
     def network(self, mode: str) -> Network:
         """Return the ``"drive"`` or ``"walk"`` network."""
@@ -69,21 +73,30 @@ class City:
         return self.drive if mode == "drive" else self.walk
 
     def extent(self, margin_m: float = 1000.0) -> shapely.Polygon:
-        """The area the city covers: the hull of its walk nodes grown by ``margin_m``, in WGS-84.
+        """The area the city's data covers: the hull of all its road nodes grown by ``margin_m``, in WGS-84.
+
+        The hull is taken over every road the source held, not only the parts
+        kept in the graphs, so a point near a piece that was cut off (a bank
+        reached only by a tunnel closed to trucks, a fragment at the data's
+        edge) is inside the city; whether it can be served is the snapping's
+        and the later stages' question.
 
         Parameters
         ----------
         margin_m
-            Buffer around the node hull.
+            Buffer around the hull.
 
         Returns
         -------
         shapely.Polygon
             The extent in WGS-84.
         """
-        xy = np.array([(d["x"], d["y"]) for _, d in self.walk.graph.nodes(data=True)])
-        hull = gpd.GeoSeries([shapely.MultiPoint(xy).convex_hull], crs="EPSG:4326").to_crs(self.crs)
-        return hull.buffer(margin_m).to_crs("EPSG:4326").iloc[0]
+        hull = self.data_hull
+        if hull is None:
+            xy = [(d["x"], d["y"]) for G in (self.walk.graph, self.drive.graph) for _, d in G.nodes(data=True)]
+            hull = shapely.MultiPoint(xy).convex_hull
+        grown = gpd.GeoSeries([hull], crs="EPSG:4326").to_crs(self.crs).buffer(margin_m)
+        return grown.to_crs("EPSG:4326").iloc[0]
 
     def summary(self) -> dict[str, Any]:
         """Counts for ``netplan info`` and the KPI table."""
@@ -120,11 +133,14 @@ def city_from_raw(raw: RawCity, config: CityConfig, name: str | None = None) -> 
         The loaded city.
     """
     drive, drive_report = build_drive_graph(raw.directed, config.truck, raw.simplified)
-    walk, walk_report = build_walk_graph(raw.bidirectional, config.walk_speed_kph, raw.simplified)
+    walk, walk_report = build_walk_graph(raw.bidirectional, config.walk_speed_kph, raw.simplified,
+                                         min_component_km=config.walk_min_component_km)
     if drive.number_of_nodes() < 2:
         raise CityError(f"{raw.label}: no drivable road network is left after applying truck access rules")
     if walk.number_of_nodes() < 2:
         raise CityError(f"{raw.label}: no walkable road network")
+    every = np.array([(d["x"], d["y"]) for G in (raw.directed, raw.bidirectional) for _, d in G.nodes(data=True)])
+    hull = shapely.MultiPoint(every).convex_hull
     xy = np.array([(d["x"], d["y"]) for _, d in walk.nodes(data=True)])
     crs = gpd.GeoSeries(gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs="EPSG:4326").estimate_utm_crs().to_string()
     return City(
@@ -135,6 +151,7 @@ def city_from_raw(raw: RawCity, config: CityConfig, name: str | None = None) -> 
         features=raw.features,
         crs=crs,
         reports={"drive": drive_report, "walk": walk_report},
+        data_hull=hull,
     )
 
 

@@ -10,9 +10,13 @@ Time-conditional tags (``hgv:conditional=no @ (07:00-19:00)``) do not remove
 a way here: they stay on the edges so that restricted-traffic windows can be
 applied per hour and per permit by the routing stage.
 
-Both graphs are simplified with osmnx, get speeds and travel times from
-osmnx's own functions, and are reduced to their largest strongly connected
-component; what was dropped is reported.
+Both graphs are simplified with osmnx and get speeds and travel times from
+osmnx's own functions. Simplification keeps the differing tags of merged ways
+as ``list(set(values))``, whose order depends on Python's string hash seed;
+:func:`normalise_edge_attributes` makes every such list canonical (``highway``
+becomes its most important class, other tags a sorted list) so that speeds,
+travel times and everything downstream are the same in every process.
+What was dropped is reported.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, Callable
 import networkx as nx
 import osmnx as ox
 
+from netplan import diagnostics
 from netplan.scenario import Truck
 
 DRIVE_HIGHWAYS = frozenset(
@@ -55,6 +60,34 @@ NOT_WALKABLE = frozenset(
 
 EXCLUDED_SERVICE = frozenset({"parking_aisle", "emergency_access", "drive-through"})
 
+HIGHWAY_RANK = (
+    "motorway",
+    "motorway_link",
+    "trunk",
+    "trunk_link",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+    "tertiary",
+    "tertiary_link",
+    "unclassified",
+    "residential",
+    "living_street",
+    "service",
+    "road",
+    "track",
+    "busway",
+    "pedestrian",
+    "footway",
+    "path",
+    "cycleway",
+    "bridleway",
+    "steps",
+    "corridor",
+)
+"""Road classes from most to least important: a way merged from several classes takes the first one it has."""
+
 DENIED = frozenset({"no", "private", "agricultural", "forestry", "delivery_no", "use_sidepath", "discouraged"})
 ALLOWED = frozenset({"yes", "designated", "destination", "permissive", "delivery", "permit", "official", "customers"})
 
@@ -73,6 +106,66 @@ def _values(value: Any) -> list[Any]:
 def _first(data: dict[str, Any], key: str) -> str | None:
     vals = _values(data.get(key))
     return str(vals[0]).strip().lower() if vals else None
+
+
+def main_highway(value: Any) -> str | None:
+    """The one road class of a ``highway`` value that may be a list (a simplified edge of merged ways).
+
+    Parameters
+    ----------
+    value
+        A class (``"primary"``) or a list of classes.
+
+    Returns
+    -------
+    str or None
+        The most important class by :data:`HIGHWAY_RANK` (classes it does not
+        rank come after, alphabetically), or None when there is none.
+    """
+    classes = {str(v) for v in _values(value)}
+    if not classes:
+        return None
+    rank = {h: i for i, h in enumerate(HIGHWAY_RANK)}
+    return min(classes, key=lambda h: (rank.get(h, len(rank)), h))
+
+
+def _canonical(values: list[Any]) -> Any:
+    # Sorting by type name first keeps mixed lists (e.g. ints and strings) sortable.
+    unique = sorted(set(values), key=lambda v: (type(v).__name__, str(v)))
+    return unique[0] if len(unique) == 1 else unique
+
+
+def normalise_edge_attributes(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """Make every list-valued edge attribute canonical, in place.
+
+    osmnx's simplification stores the differing values of merged ways as
+    ``list(set(values))``: the order of strings in it changes with the hash
+    seed, and ``add_edge_speeds`` reads the first ``highway``. Here
+    ``highway`` becomes the most important class (:func:`main_highway`) and
+    every other list a sorted, de-duplicated list (a single value when only
+    one is left), so nothing downstream depends on the process.
+
+    Parameters
+    ----------
+    G
+        A graph whose edges may carry list values.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        ``G`` itself.
+    """
+    for _, _, data in G.edges(data=True):
+        for key, value in list(data.items()):
+            if key == "highway":
+                if isinstance(value, (list, tuple, set)):
+                    data[key] = main_highway(value)
+            elif isinstance(value, (list, tuple, set)):
+                try:
+                    data[key] = _canonical([v for v in value if v is not None])
+                except TypeError:  # unhashable values: keep them, in a stable order
+                    data[key] = sorted(value, key=repr)
+    return G
 
 
 def parse_weight_t(text: Any) -> float | None:
@@ -195,7 +288,13 @@ def resident_may_walk(data: dict[str, Any]) -> bool:
 
 @dataclass
 class GraphReport:
-    """What building one graph kept and dropped."""
+    """What building one graph kept and dropped.
+
+    ``pieces`` is the number of separate parts kept (always 1 for the truck
+    graph, which keeps its largest strongly connected component; the walk
+    graph keeps every part above ``city.walk_min_component_km``) and
+    ``km_dropped`` the road length left out by that step.
+    """
 
     mode: str
     nodes: int
@@ -204,6 +303,8 @@ class GraphReport:
     nodes_dropped: int
     edges_dropped: int
     km: float
+    pieces: int = 1
+    km_dropped: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """Return the report as a plain dict."""
@@ -218,22 +319,115 @@ def _filtered(G: nx.MultiDiGraph, keep: Callable[[dict[str, Any]], bool]) -> tup
     return H, len(drop)
 
 
-def _finish(G: nx.MultiDiGraph, mode: str, denied: int, simplified: bool) -> tuple[nx.MultiDiGraph, GraphReport]:
-    if G.number_of_edges() == 0:
-        return G, GraphReport(mode, 0, 0, denied, 0, 0, 0.0)
+def _road_km(G: nx.MultiDiGraph, edges: list[tuple[Any, Any, Any]] | None = None) -> float:
+    """Length of road in km, a two-way road counted once (its two directed edges are one road)."""
+    seen: dict[tuple[Any, Any, float], float] = {}
+    for u, v, k in G.edges(keys=True) if edges is None else edges:
+        length = float(G.edges[u, v, k].get("length", 0.0))
+        a, b = (u, v) if u <= v else (v, u)
+        seen[(a, b, round(length, 1))] = length
+    return sum(seen.values()) / 1000.0
+
+
+def _simplify(G: nx.MultiDiGraph, simplified: bool) -> nx.MultiDiGraph:
     if not simplified:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             G = ox.simplify_graph(G)
+    return normalise_edge_attributes(G)
+
+
+def _describe(G: nx.MultiDiGraph, nodes: set[Any]) -> str:
+    """Where a piece of a graph lies, in words: a coordinate and the names of its roads."""
+    xs = sorted(G.nodes[n]["x"] for n in nodes)
+    ys = sorted(G.nodes[n]["y"] for n in nodes)
+    where = f"near {xs[len(xs) // 2]:.5f}, {ys[len(ys) // 2]:.5f}"
+    names: set[str] = set()
+    for u, v, name in G.subgraph(nodes).edges(data="name"):
+        names.update(str(x) for x in _values(name))
+    named = sorted(names)
+    if named:
+        where += " (" + ", ".join(named[:3]) + (", ..." if len(named) > 3 else "") + ")"
+    return where
+
+
+def _finish_drive(G: nx.MultiDiGraph, denied: int, simplified: bool, truck: Truck) -> tuple[nx.MultiDiGraph, GraphReport]:
+    """Simplify and keep the largest strongly connected component; say in words what was cut off."""
+    if G.number_of_edges() == 0:
+        return G, GraphReport("drive", 0, 0, denied, 0, 0, 0.0)
+    G = _simplify(G, simplified)
     n0, e0 = G.number_of_nodes(), G.number_of_edges()
-    G = ox.truncate.largest_component(G, strongly=True)
-    km = float(sum(d for _, _, d in G.edges(data="length"))) / 1000.0
-    report = GraphReport(mode, G.number_of_nodes(), G.number_of_edges(), denied, n0 - G.number_of_nodes(), e0 - G.number_of_edges(), km)
-    return G, report
+    kept = ox.truncate.largest_component(G, strongly=True)
+    cut_nodes = set(G.nodes) - set(kept.nodes)
+    cut_edges = [(u, v, k) for u, v, k in G.edges(keys=True) if u in cut_nodes or v in cut_nodes]
+    km_cut = _road_km(G, cut_edges)
+    if cut_nodes:
+        # Pieces as a planner sees them: roads joined to each other, whichever way they may be driven.
+        pieces = sorted(nx.weakly_connected_components(G.subgraph(cut_nodes)), key=lambda c: (-len(c), min(c)))
+        diagnostics.warn(
+            "city",
+            "city.truck_component_cut",
+            f"the truck network is not all connected: {len(cut_nodes):,} node(s) and {km_cut:,.1f} km of road that the "
+            f"{truck.weight_t:g} t truck cannot both reach and leave from the rest are cut off, in {len(pieces)} "
+            f"piece(s); the largest has {len(pieces[0])} node(s), {_describe(G, pieces[0])}. Usually these are roads "
+            "cut at the edge of the data, one-way dead ends or roads closed to the truck; demand and sites there "
+            "are served from the rest of the network or reported by the stages that use them.",
+            ids=sorted(cut_nodes),
+        )
+    km = float(sum(d for _, _, d in kept.edges(data="length"))) / 1000.0
+    report = GraphReport("drive", kept.number_of_nodes(), kept.number_of_edges(), denied,
+                         n0 - kept.number_of_nodes(), e0 - kept.number_of_edges(), km, 1, km_cut)
+    return kept, report
+
+
+def _finish_walk(G: nx.MultiDiGraph, denied: int, simplified: bool,
+                 min_component_km: float) -> tuple[nx.MultiDiGraph, GraphReport]:
+    """Simplify and keep every piece of at least ``min_component_km`` (and always the largest)."""
+    if G.number_of_edges() == 0:
+        return G, GraphReport("walk", 0, 0, denied, 0, 0, 0.0, 0)
+    G = _simplify(G, simplified)
+    n0, e0 = G.number_of_nodes(), G.number_of_edges()
+    # Every walk edge has its reverse, so weak and strong components coincide.
+    comps = [(c, _road_km(G, list(G.subgraph(c).edges(keys=True)))) for c in nx.weakly_connected_components(G)]
+    comps.sort(key=lambda ck: (-ck[1], min(ck[0])))
+    keep = [c for i, (c, km) in enumerate(comps) if i == 0 or km >= min_component_km]
+    drop = [(c, km) for i, (c, km) in enumerate(comps) if not (i == 0 or km >= min_component_km)]
+    kept = G.copy()
+    kept.remove_nodes_from([n for c, _ in drop for n in c])
+    km_dropped = sum(km for _, km in drop)
+    if len(keep) > 1:
+        sizes = ", ".join(f"{km:,.1f} km" for _, km in comps[: len(keep)][:5]) + (", ..." if len(keep) > 5 else "")
+        diagnostics.warn(
+            "city",
+            "city.walk_pieces",
+            f"the walk network is in {len(keep)} separate pieces ({sizes}) joined only by ways closed to "
+            "pedestrians (foot=no bridges or tunnels, motorways); every piece is kept and walking distances are "
+            f"measured within each, so a compound is served only by collection points on its own piece. Pieces: "
+            + "; ".join(_describe(G, c) for c in keep[:5]),
+            count=len(keep),
+        )
+    if drop:
+        dropped_nodes = sorted(set().union(*(c for c, _ in drop)))
+        diagnostics.warn(
+            "city",
+            "city.walk_fragments_dropped",
+            f"{len(drop)} fragment(s) of the walk network shorter than {min_component_km:g} km each "
+            f"({len(dropped_nodes):,} node(s), {km_dropped:,.1f} km in all, e.g. ways cut at the edge of the data) "
+            "are not connected to the rest and are left out; points near them attach to the nearest kept way "
+            "(city.walk_min_component_km sets the size).",
+            ids=dropped_nodes,
+        )
+    km = float(sum(d for _, _, d in kept.edges(data="length"))) / 1000.0
+    report = GraphReport("walk", kept.number_of_nodes(), kept.number_of_edges(), denied,
+                         n0 - kept.number_of_nodes(), e0 - kept.number_of_edges(), km, len(keep), km_dropped)
+    return kept, report
 
 
 def build_drive_graph(raw: nx.MultiDiGraph, truck: Truck, simplified: bool = False) -> tuple[nx.MultiDiGraph, GraphReport]:
     """Build the truck graph: access-filtered, simplified, timed, strongly connected.
+
+    What the component step cuts off is reported with
+    :func:`netplan.diagnostics.warn` (code ``city.truck_component_cut``).
 
     Parameters
     ----------
@@ -251,7 +445,7 @@ def build_drive_graph(raw: nx.MultiDiGraph, truck: Truck, simplified: bool = Fal
         ``travel_time`` in s) and its :class:`GraphReport`.
     """
     G, denied = _filtered(raw, lambda d: truck_may_use(d, truck))
-    G, report = _finish(G, "drive", denied, simplified)
+    G, report = _finish_drive(G, denied, simplified, truck)
     if G.number_of_edges():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -262,8 +456,14 @@ def build_drive_graph(raw: nx.MultiDiGraph, truck: Truck, simplified: bool = Fal
     return G, report
 
 
-def build_walk_graph(raw: nx.MultiDiGraph, walk_speed_kph: float, simplified: bool = False) -> tuple[nx.MultiDiGraph, GraphReport]:
+def build_walk_graph(raw: nx.MultiDiGraph, walk_speed_kph: float, simplified: bool = False, *,
+                     min_component_km: float = 1.0) -> tuple[nx.MultiDiGraph, GraphReport]:
     """Build the walk graph: walkable ways in both directions, at walking speed.
+
+    A city can fall into pieces for pedestrians (a river crossed only by
+    ``foot=no`` bridges and tunnels): every piece with at least
+    ``min_component_km`` of road is kept, and walking distances between
+    pieces are infinite. Smaller fragments are left out and reported.
 
     Parameters
     ----------
@@ -273,6 +473,8 @@ def build_walk_graph(raw: nx.MultiDiGraph, walk_speed_kph: float, simplified: bo
         Walking speed used for travel times.
     simplified
         Whether ``raw`` is already simplified.
+    min_component_km
+        Smallest piece kept besides the largest, in km of road.
 
     Returns
     -------
@@ -280,7 +482,7 @@ def build_walk_graph(raw: nx.MultiDiGraph, walk_speed_kph: float, simplified: bo
         The graph and its :class:`GraphReport`.
     """
     G, denied = _filtered(raw, resident_may_walk)
-    G, report = _finish(G, "walk", denied, simplified)
+    G, report = _finish_walk(G, denied, simplified, min_component_km)
     for _, _, data in G.edges(data=True):
         data["speed_kph"] = float(walk_speed_kph)
     if G.number_of_edges():

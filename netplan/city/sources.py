@@ -30,15 +30,19 @@ import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+from xml.etree import ElementTree
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
 import osmnx as ox
 import pandas as pd
+import shapely
 from shapely.geometry import LineString
 
+from netplan.city.graph import HIGHWAY_RANK
+from netplan.coords import normalise_crs_name, to_wgs84
 from netplan.errors import CityError
 from netplan.scenario import CityConfig, GisRoads
 
@@ -179,6 +183,10 @@ def read_xml(path: Path) -> RawCity:
                 features = ox.features_from_xml(path, tags=FEATURE_TAGS)
             except ox._errors.InsufficientResponseError:
                 features = None
+    except ElementTree.ParseError as exc:
+        line, column = exc.position
+        state = "is empty" if path.stat().st_size == 0 else f"is not well-formed XML at line {line}, column {column}"
+        raise CityError(f"the OSM file {state} ({exc}); it may be truncated: download or export it again", path) from None
     except (OSError, EOFError, ValueError, KeyError) as exc:
         raise CityError(f"cannot read OSM XML: {exc}", path) from None
     _only_highways(directed)
@@ -373,42 +381,205 @@ def _both_ways(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
     return H
 
 
-def read_gis_roads(path: Path, mapping: GisRoads) -> RawCity:
-    """Read a road network from a GIS file of LineStrings.
+CHINESE_ROAD_GRADES: dict[str, str] = {
+    # 城市道路 (CJJ 37): 快速路 are grade-separated with controlled access and no pedestrians on the carriageway.
+    "快速路": "motorway",
+    "城市快速路": "motorway",
+    "快速路辅路": "primary",
+    "主干路": "primary",
+    "主干道": "primary",
+    "城市主干路": "primary",
+    "次干路": "secondary",
+    "次干道": "secondary",
+    "城市次干路": "secondary",
+    "支路": "residential",
+    "城市支路": "residential",
+    "匝道": "motorway_link",
+    # 公路 (JTG B01) technical grades.
+    "高速公路": "motorway",
+    "一级公路": "trunk",
+    "二级公路": "primary",
+    "三级公路": "secondary",
+    "四级公路": "tertiary",
+    "等外公路": "unclassified",
+}
+"""Road grades as Chinese city and highway bureaus record them, mapped to netplan's road classes.
 
-    Topology comes from shared line end points (rounded to about 1 cm), or
-    from a nodes layer when one is given; crossing lines without a shared
-    vertex stay unconnected, as bridges should.
+``city.roads.class_map`` adds to this table and overrides it (e.g. ``{快速路: trunk}`` where the layer's
+expressways have at-grade crossings and sidewalks)."""
+
+ROAD_CLASSES = HIGHWAY_RANK
+"""Road classes a class value may map to (OSM ``highway`` values netplan knows)."""
+
+
+def _code(value: object) -> str | None:
+    """A field value as a comparable code: trimmed, lower case, whole numbers without '.0'; None when empty."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text.lower() if text else None
+
+
+def _codes(values: Iterable[object]) -> set[str]:
+    return {c for c in (_code(v) for v in values) if c is not None}
+
+
+def _list_values(counts: pd.Series, limit: int = 12) -> str:
+    items = [f"{v!r} ({n} row{'s' if n != 1 else ''})" for v, n in counts.head(limit).items()]
+    return ", ".join(items) + (f" and {len(counts) - limit} more" if len(counts) > limit else "")
+
+
+def _road_classes(roads: gpd.GeoDataFrame, field: str, mapping: GisRoads, path: Path) -> pd.Series:
+    """Each row's road class from its class field: the map first, then netplan's own class names."""
+    table = {_code(k): v for k, v in CHINESE_ROAD_GRADES.items()}
+    for key, value in mapping.class_map.items():
+        if value not in ROAD_CLASSES:
+            raise CityError(f"maps {key!r} to {value!r}, which is not a road class; use one of {', '.join(ROAD_CLASSES)}",
+                            path, f"city.roads.class_map.{key}")
+        table[_code(key)] = value
+    table.update({c: c for c in ROAD_CLASSES if c not in table})
+    codes = roads[field].map(_code)
+    classes = codes.map(table)
+    unknown = classes.isna()
+    if unknown.any():
+        counts = roads.loc[unknown, field].map(lambda v: "(empty)" if _code(v) is None else str(v)).value_counts()
+        raise CityError(
+            f"field {field!r} holds road classes netplan does not know: {_list_values(counts)}; map each under "
+            f"city.roads.class_map to one of {', '.join(ROAD_CLASSES)} (Chinese grades such as 主干路 and "
+            "二级公路 are mapped by default)",
+            path,
+            "city.roads.class_field",
+        )
+    return classes
+
+
+def _directions(roads: gpd.GeoDataFrame, mapping: GisRoads, path: Path) -> pd.Series:
+    """Each row's direction of travel: ``"forward"``, ``"backward"`` or ``"both"``."""
+    if mapping.oneway is None and mapping.oneway_field is None:
+        return pd.Series("forward" if mapping.directed else "both", index=roads.index)
+    if mapping.oneway is not None:
+        field, forward, backward = mapping.oneway.field, mapping.oneway.forward, mapping.oneway.backward
+        both = mapping.oneway.both
+        where = "city.roads.oneway"
+    else:
+        field, forward, backward, both = mapping.oneway_field, mapping.oneway_values, mapping.reverse_values, None
+        where = "city.roads.oneway_field"
+    fwd, bwd = _codes(forward), _codes(backward)
+    clash = sorted(fwd & bwd)
+    if clash:
+        raise CityError(f"values {clash} are listed as both forward and backward", path, where)
+    codes = roads[field].map(_code)  # type: ignore[index]
+    out = pd.Series("both", index=roads.index)
+    out[codes.isin(fwd)] = "forward"
+    out[codes.isin(bwd)] = "backward"
+    if both is not None:
+        known = fwd | bwd | _codes(both)
+        unknown = ~codes.isin(known)
+        if unknown.any():
+            counts = roads.loc[unknown, field].map(lambda v: "(empty)" if _code(v) is None else str(v)).value_counts()  # type: ignore[index]
+            raise CityError(f"one-way field {field!r} has values that are not in forward, backward or both: "
+                            f"{_list_values(counts)}", path, where)
+    return out
+
+
+def _read_layer(path: Path, layer: str | None, crs: str | None, what: str) -> gpd.GeoDataFrame:
+    try:
+        frame = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        raise CityError(f"cannot read {what} layer {layer or '(first)'}: {exc}", path) from None
+    if crs:
+        # A declared CRS wins over the file's own: AMap (GCJ-02) data is often saved as if it were WGS-84.
+        try:
+            normalise_crs_name(crs)
+
+            def convert(xy: np.ndarray) -> np.ndarray:
+                return np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], crs))
+
+            geoms = shapely.transform(frame.geometry.to_numpy(), convert)
+        except (ValueError, RuntimeError) as exc:  # pyproj's CRSError is a RuntimeError
+            raise CityError(f"cannot use crs {crs!r}: {exc}", path, "city.roads.crs") from None
+        return gpd.GeoDataFrame(frame.drop(columns=frame.geometry.name), geometry=geoms, crs="EPSG:4326")
+    if frame.crs is None:
+        raise CityError(f"the {what} layer has no CRS; set city.roads.crs (e.g. EPSG:4547, gcj02), or pass "
+                        "--crs to netplan info", path, "city.roads.crs")
+    return frame.to_crs("EPSG:4326")
+
+
+def _gis_nodes(mapping: GisRoads, path: Path, base_dir: Path) -> tuple[dict[object, tuple[float, float]], Path] | None:
+    """The nodes layer or file, as {id: (lon, lat)}; None when there is none."""
+    if mapping.nodes is None and mapping.nodes_layer is None:
+        return None
+    if mapping.nodes is not None:
+        npath = Path(mapping.nodes.path).expanduser()
+        npath = npath if npath.is_absolute() else base_dir / npath
+        if not npath.is_file():
+            raise CityError("road nodes file not found", npath, "city.roads.nodes.path")
+        frame = _read_layer(npath, mapping.nodes.layer, mapping.nodes.crs or mapping.crs, "nodes")
+        id_field = mapping.nodes.id_field
+    else:
+        npath = path
+        frame = _read_layer(path, mapping.nodes_layer, mapping.crs, "nodes")
+        id_field = "osmid" if "osmid" in frame.columns else None
+    if id_field and id_field not in frame.columns:
+        raise CityError(f"city.roads.nodes.id_field names column {id_field!r}, which the layer does not have; columns "
+                        f"are {list(frame.columns)}", npath)
+    if (frame.geometry.geom_type != "Point").any():
+        row = int(np.flatnonzero((frame.geometry.geom_type != "Point").to_numpy())[0])
+        raise CityError(f"row {row + 1}: expected Point geometries for nodes", npath)
+    ids = frame[id_field].map(_code) if id_field else pd.Series(range(len(frame))).map(str)
+    dup = ids[ids.duplicated()]
+    if len(dup):
+        raise CityError(f"node ids are not unique: {dup.unique()[:5].tolist()}", npath, id_field)
+    return {i: (float(p.x), float(p.y)) for i, p in zip(ids, frame.geometry)}, npath
+
+
+def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) -> RawCity:
+    """Read a road network from a GIS layer of LineStrings, as a city's bureau keeps it.
+
+    Topology comes from the rows' from/to node ids when ``from_field`` and
+    ``to_field`` are given, else from shared line end points (rounded to
+    about 1 cm), matched to a nodes layer or file when one is given; crossing
+    lines without a shared vertex stay unconnected, as bridges should.
+
+    Directions: with ``directed: true`` every row is one direction of travel
+    (a two-way road is two rows, one drawn each way); otherwise a row is a
+    road, two-way unless its one-way field says otherwise. Each direction of
+    travel becomes one edge: a row that repeats an edge already read (the
+    same ends and line in the same direction) is skipped, the reverse copy of
+    a two-way road never is.
 
     Parameters
     ----------
     path
         A GeoPackage, shapefile or GeoJSON file.
     mapping
-        Which fields hold one-way, speed, class, name and truck/walk access.
+        The ``city.roads`` settings: fields for direction, class, speed, name
+        and truck/walk access, the value maps, the nodes.
+    base_dir
+        Folder a separate nodes file is resolved against.
 
     Returns
     -------
     RawCity
         Raw graphs (no OSM features).
     """
-    try:
-        roads = gpd.read_file(path, layer=mapping.layer) if mapping.layer else gpd.read_file(path)
-    except Exception as exc:  # pyogrio raises DataSourceError and friends
-        raise CityError(f"cannot read road layer {mapping.layer or '(first)'}: {exc}", path) from None
-    if roads.crs is None:
-        if not mapping.crs:
-            raise CityError("the road layer has no CRS; set city.roads.crs (e.g. EPSG:4547)", path)
-        roads = roads.set_crs(mapping.crs)
-    roads = roads.to_crs("EPSG:4326")
+    roads = _read_layer(path, mapping.layer, mapping.crs, "road")
+    class_field = mapping.class_field or mapping.highway_field
     fields = {
+        "oneway.field": mapping.oneway.field if mapping.oneway else None,
         "oneway_field": mapping.oneway_field,
         "speed_field": mapping.speed_field,
-        "highway_field": mapping.highway_field,
+        "class_field": class_field,
         "name_field": mapping.name_field,
         "truck_field": mapping.truck_field,
+        "weight_limit_field": mapping.weight_limit_field,
+        "height_limit_field": mapping.height_limit_field,
         "walk_field": mapping.walk_field,
         "id_field": mapping.id_field,
+        "from_field": mapping.from_field,
+        "to_field": mapping.to_field,
     }
     for key, col in fields.items():
         if col and col not in roads.columns:
@@ -416,73 +587,94 @@ def read_gis_roads(path: Path, mapping: GisRoads) -> RawCity:
                 f"city.roads.{key} names column {col!r}, which the layer does not have; columns are {list(roads.columns)}",
                 path,
             )
-    roads = roads[roads.geometry.notna()].explode(index_parts=False).reset_index(drop=True)
+    roads = roads[roads.geometry.notna() & ~roads.geometry.is_empty].copy()
+    # Shapefiles store many lines as MultiLineStrings of one part, or of parts that join end to end.
+    multi = (roads.geometry.geom_type == "MultiLineString").to_numpy()
+    if multi.any():
+        roads.loc[multi, "geometry"] = shapely.line_merge(roads.geometry.to_numpy()[multi])
+    if mapping.from_field and (roads.geometry.geom_type == "MultiLineString").any():
+        row = int(np.flatnonzero((roads.geometry.geom_type == "MultiLineString").to_numpy())[0])
+        raise CityError("a line in several disjoint parts cannot have one from and one to node", path, f"row {row + 1}")
+    roads = roads.explode(index_parts=False).reset_index(drop=True)
     bad = roads.geometry.geom_type != "LineString"
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise CityError(f"row {row}: expected LineString geometries, found {roads.geometry.iloc[row].geom_type}", path)
+        raise CityError(f"row {row + 1}: expected LineString geometries, found {roads.geometry.iloc[row].geom_type}", path)
+    if roads.empty:
+        raise CityError("the road layer has no usable lines", path)
+    classes = _road_classes(roads, class_field, mapping, path) if class_field else pd.Series("road", index=roads.index)
+    directions = _directions(roads, mapping, path)
+    truck_denied = _codes(mapping.truck_denied_values)
+    walk_denied = _codes(mapping.walk_denied_values)
 
-    node_ids: dict[tuple[float, float], int] = {}
-    if mapping.nodes_layer:
-        nodes_gdf = gpd.read_file(path, layer=mapping.nodes_layer).to_crs("EPSG:4326")
-        id_col = "osmid" if "osmid" in nodes_gdf.columns else None
-        for i, (nid, pt) in enumerate(zip(nodes_gdf[id_col] if id_col else range(len(nodes_gdf)), nodes_gdf.geometry)):
-            node_ids[(round(pt.x, 7), round(pt.y, 7))] = int(nid)
+    found = _gis_nodes(mapping, path, base_dir or path.parent)
+    by_id = found[0] if found else {}
+    node_ids: dict[object, int] = {}
+    node_xy: dict[int, tuple[float, float]] = {}
 
-    def node_for(x: float, y: float) -> int:
-        key = (round(x, 7), round(y, 7))
+    def node_for(key: object, xy: tuple[float, float]) -> int:
         if key not in node_ids:
-            node_ids[key] = -(len(node_ids) + 1) if mapping.nodes_layer else len(node_ids)
+            node_ids[key] = len(node_ids)
+            node_xy[node_ids[key]] = xy
         return node_ids[key]
 
+    by_xy = {(round(x, 7), round(y, 7)): i for i, (x, y) in by_id.items()}
     directed = nx.MultiDiGraph(crs="epsg:4326")
     both = nx.MultiDiGraph(crs="epsg:4326")
-    oneway_values = {v.lower() for v in mapping.oneway_values}
-    reverse_values = {v.lower() for v in mapping.reverse_values}
-    truck_denied = {v.lower() for v in mapping.truck_denied_values}
-    walk_denied = {v.lower() for v in mapping.walk_denied_values}
-    seen: set[tuple[int, int, bytes]] = set()
-    for row, line in enumerate(roads.itertuples(index=False)):
-        geom = line.geometry
-        coords = list(geom.coords)
-        u, v = node_for(*coords[0][:2]), node_for(*coords[-1][:2])
+    seen_directed: set[tuple[int, int, bytes]] = set()
+    seen_both: set[tuple[int, int, bytes]] = set()
+    for row, (line, cls, direction) in enumerate(zip(roads.itertuples(index=False), classes, directions)):
+        rec = line._asdict()
+        coords = [c[:2] for c in line.geometry.coords]
+        if mapping.from_field:
+            a, b = _code(rec[mapping.from_field]), _code(rec[mapping.to_field])  # type: ignore[index]
+            if a is None or b is None:
+                raise CityError("the line has no from/to node id", path, f"row {row + 1}")
+            if found:
+                for nid in (a, b):
+                    if nid not in by_id:
+                        raise CityError(f"node id {nid!r} is not in the nodes file", path, f"row {row + 1}")
+            start, end = (by_id[a], by_id[b]) if found else (coords[0], coords[-1])
+            u, v = node_for(("id", a), start), node_for(("id", b), end)
+        else:
+            ends = []
+            for x, y in (coords[0], coords[-1]):
+                key = (round(x, 7), round(y, 7))
+                ends.append(node_for(("id", by_xy[key]) if key in by_xy else ("xy", key), by_id.get(by_xy.get(key), (x, y))))
+            u, v = ends
         if u == v and len(coords) < 3:
             continue
-        rec = line._asdict()
-        tags: dict[str, object] = {"highway": "road"}
-        if mapping.highway_field:
-            tags["highway"] = str(rec[mapping.highway_field])
-        if mapping.name_field and rec[mapping.name_field] is not None:
-            tags["name"] = str(rec[mapping.name_field])
-        if mapping.speed_field and pd.notna(rec[mapping.speed_field]):
-            tags["maxspeed"] = str(rec[mapping.speed_field])
-        if mapping.truck_field and str(rec[mapping.truck_field]).lower() in truck_denied:
+        tags: dict[str, object] = {"highway": cls}
+        if mapping.name_field and _code(rec[mapping.name_field]) is not None:
+            tags["name"] = str(rec[mapping.name_field]).strip()
+        if mapping.speed_field and _code(rec[mapping.speed_field]) is not None:
+            tags["maxspeed"] = str(rec[mapping.speed_field]).strip()
+        if mapping.truck_field and _code(rec[mapping.truck_field]) in truck_denied:
             tags["hgv"] = "no"
-        if mapping.walk_field and str(rec[mapping.walk_field]).lower() in walk_denied:
+        if mapping.weight_limit_field and _code(rec[mapping.weight_limit_field]) not in (None, "0"):
+            tags["maxweight"] = str(rec[mapping.weight_limit_field]).strip()
+        if mapping.height_limit_field and _code(rec[mapping.height_limit_field]) not in (None, "0"):
+            tags["maxheight"] = str(rec[mapping.height_limit_field]).strip()
+        if mapping.walk_field and _code(rec[mapping.walk_field]) in walk_denied:
             tags["foot"] = "no"
-        tags["osmid"] = int(rec[mapping.id_field]) if mapping.id_field else row
-        direction = str(rec[mapping.oneway_field]).lower() if mapping.oneway_field else "no"
+        tags["osmid"] = int(rec[mapping.id_field]) if mapping.id_field and str(rec[mapping.id_field]).lstrip("-").isdigit() else row
         length = float(sum(ox.distance.great_circle(a[1], a[0], b[1], b[0]) for a, b in zip(coords, coords[1:])))
-        fwd = LineString([c[:2] for c in coords])
-        rev = LineString([c[:2] for c in coords[::-1]])
+        fwd, rev = LineString(coords), LineString(coords[::-1])
         for G in (directed, both):
-            G.add_node(u, x=coords[0][0], y=coords[0][1])
-            G.add_node(v, x=coords[-1][0], y=coords[-1][1])
-        # A GIS export of a directed graph lists two-way roads twice; keep one copy per direction.
-        key_f = (u, v, fwd.wkb)
-        if key_f in seen:
-            continue
-        seen.add(key_f)
-        seen.add((v, u, rev.wkb))
-        both.add_edge(u, v, length=length, geometry=fwd, oneway=False, reversed=False, **tags)
-        both.add_edge(v, u, length=length, geometry=rev, oneway=False, reversed=True, **tags)
-        if direction in reverse_values:
-            directed.add_edge(v, u, length=length, geometry=rev, oneway=True, reversed=True, **tags)
-        elif direction in oneway_values:
-            directed.add_edge(u, v, length=length, geometry=fwd, oneway=True, reversed=False, **tags)
-        else:
-            directed.add_edge(u, v, length=length, geometry=fwd, oneway=False, reversed=False, **tags)
-            directed.add_edge(v, u, length=length, geometry=rev, oneway=False, reversed=True, **tags)
+            for n in (u, v):
+                if n not in G:
+                    G.add_node(n, x=node_xy[n][0], y=node_xy[n][1])
+        one_way = direction != "both"
+        legs = {"forward": [(u, v, fwd, False)], "backward": [(v, u, rev, True)]}.get(
+            direction, [(u, v, fwd, False), (v, u, rev, True)])
+        for a, b, geom, is_rev in legs:
+            if (a, b, geom.wkb) not in seen_directed:
+                seen_directed.add((a, b, geom.wkb))
+                directed.add_edge(a, b, length=length, geometry=geom, oneway=one_way, reversed=is_rev, **tags)
+        for a, b, geom, is_rev in ((u, v, fwd, False), (v, u, rev, True)):
+            if (a, b, geom.wkb) not in seen_both:
+                seen_both.add((a, b, geom.wkb))
+                both.add_edge(a, b, length=length, geometry=geom, oneway=False, reversed=is_rev, **tags)
     if directed.number_of_edges() == 0:
         raise CityError("the road layer has no usable lines", path)
     return RawCity(directed, both, None, True, f"GIS roads {path.name}")
@@ -574,6 +766,8 @@ def read_features(path: Path) -> gpd.GeoDataFrame | None:
             return _tidy_osmnx_features(ox.features_from_xml(path, tags=FEATURE_TAGS))
         except ox._errors.InsufficientResponseError:
             return None
+        except ElementTree.ParseError as exc:
+            raise CityError(f"the OSM file is not well-formed XML ({exc}); it may be truncated", path, "city.features") from None
     if kind == "pbf":
         import pyrosm
 
@@ -617,7 +811,7 @@ def read_source(config: CityConfig, base_dir: Path) -> RawCity:
             elif kind == "graphml":
                 raw = read_graphml(path)
             else:
-                raw = read_gis_roads(path, config.roads)
+                raw = read_gis_roads(path, config.roads, base_dir)
     if config.features:
         fpath = Path(config.features).expanduser()
         fpath = fpath if fpath.is_absolute() else base_dir / fpath

