@@ -15,7 +15,10 @@ Supported sources:
 * ``.graphml`` — through ``osmnx.load_graphml``, including files written by
   older osmnx versions;
 * ``.gpkg`` / ``.shp`` / ``.geojson`` — a road network from the city's own GIS,
-  with attributes mapped in the scenario (``city.roads``);
+  with attributes mapped in the scenario (``city.roads``): rows that are roads
+  or directions of travel, one-way codes, road grades (the Chinese urban and
+  highway grades are mapped by default, :data:`CHINESE_ROAD_GRADES`), speed,
+  truck access and limits, and nodes in the layer or a file of their own;
 * a place name or a bounding box — downloaded through osmnx when online and
   cached on disk; offline this fails at once.
 """
