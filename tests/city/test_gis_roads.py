@@ -170,6 +170,17 @@ def test_directed_rows_keep_both_copies_of_a_two_way_road(tmp_path):
     # the two-way road keeps both directions; the exact repeat of the one-way row is read once
     assert _pairs(raw.directed) == {(104.0, 104.001), (104.001, 104.0), (104.001, 104.002)}
     assert raw.directed.number_of_edges() == 3
+    # rows that are roads with a one-way field: a road drawn once each way, each row one-way, is still two-way
+    rows = [
+        {"DIR": "FT", "geometry": road},
+        {"DIR": "FT", "geometry": road.reverse()},
+        {"DIR": "N", "geometry": _seg(1, 2)},
+    ]
+    raw = read_source(
+        CityConfig(source=str(_layer(tmp_path, rows, "oneway.gpkg")), roads=GisRoads(oneway_field="DIR")), tmp_path
+    )
+    assert _pairs(raw.directed) == {(104.0, 104.001), (104.001, 104.0), (104.001, 104.002), (104.002, 104.001)}
+    assert raw.directed.number_of_edges() == 4 and raw.bidirectional.number_of_edges() == 4
 
 
 def test_chinese_grades_by_default_and_unknown_values_named(tmp_path):
