@@ -245,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print a city's graph and layer counts")
     info.add_argument("city", help="a road source (.osm, .osm.bz2, .osm.pbf, .graphml, .gpkg, pyrosm:NAME) or a scenario")
     info.add_argument("--json", action="store_true", help="print JSON")
-    info.add_argument("--crs", metavar="CRS", help="CRS of a GIS road layer that has none (e.g. EPSG:4547), as city.roads.crs")
+    info.add_argument("--crs", metavar="CRS",
+                      help="CRS of a GIS road layer that has none (e.g. EPSG:4547), as city.roads.crs")
     info.set_defaults(func=_cmd_info)
 
     ev = sub.add_parser("evaluate", help="score a plan or an existing network: coverage, access distance, equity, loads")

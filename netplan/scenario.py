@@ -175,7 +175,8 @@ class GisRoads(_Strict):
         if (self.from_field is None) != (self.to_field is None):
             raise ValueError("give both from_field and to_field, or neither")
         if self.nodes is not None and self.nodes_layer is not None:
-            raise ValueError("give either nodes: {path, ...} (a separate file) or nodes_layer (in the road file), not both")
+            raise ValueError("give either nodes: {path, ...} (a separate file) or nodes_layer (in the road file), "
+                             "not both")
         return self
 
 

@@ -382,7 +382,8 @@ def _snap_sites(city: City, sites: gpd.GeoDataFrame, limit: float, tiers: list[i
     walk, drive = city.walk.snap(sites, limit), city.drive.snap(sites, limit)
     sites["walk_node"], sites["walk_snap_m"], sites["walk_offset_m"] = walk.node, walk.snap_m, walk.offset_m
     sites["drive_node"], sites["drive_snap_m"], sites["drive_offset_m"] = drive.node, drive.snap_m, drive.offset_m
-    higher = sites[[f"tier{t}" for t in tiers if t > 1]].any(axis=1).to_numpy() if len(tiers) > 1 else np.zeros(len(sites), bool)
+    upper = [f"tier{t}" for t in tiers if t > 1]
+    higher = sites[upper].any(axis=1).to_numpy() if upper else np.zeros(len(sites), bool)
     tier1 = sites["tier1"].to_numpy(dtype=bool)
     demote = tier1 & ~walk.ok & drive.ok & higher
     if demote.any():
@@ -404,8 +405,9 @@ def _snap_sites(city: City, sites: gpd.GeoDataFrame, limit: float, tiers: list[i
         far = sites[lost]
         existing = int((far["status"] != "candidate").sum())
         diagnostics.warn("sites", "sites.beyond_snap_limit",
-                         f"{int(lost.sum())} site(s) ({existing} of them existing facilities) stand more than {limit:g} m "
-                         f"from the truck network (collection points: or from any walkable way) and are not used "
+                         f"{int(lost.sum())} site(s) ({existing} of them existing facilities) stand more than "
+                         f"{limit:g} m from the truck network (collection points: or from any walkable way) and are "
+                         "not used "
                          f"({_site_names(far)}); check their coordinates and crs, or raise city.snap_limit_m",
                          ids=far["site_id"].tolist())
     return sites
@@ -426,9 +428,9 @@ def _warn_unsnapped_demand(demand: gpd.GeoDataFrame, limit: float) -> None:
     names = [str(n) if isinstance(n, str) and n else f"demand point {i}" for i, n in zip(far["demand_id"], far["name"])]
     listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     diagnostics.warn("demand", "demand.beyond_snap_limit",
-                     f"{len(far)} demand point(s) ({far['households'].sum():,.0f} households, {far['kg_day'].sum():,.0f} "
-                     f"kg/day) lie more than {limit:g} m from every walkable way the city keeps (e.g. beside a piece of "
-                     f"road that was cut off) and are not planned for: {listed}",
+                     f"{len(far)} demand point(s) ({far['households'].sum():,.0f} households, "
+                     f"{far['kg_day'].sum():,.0f} kg/day) lie more than {limit:g} m from every walkable way the city "
+                     f"keeps (e.g. beside a piece of road that was cut off) and are not planned for: {listed}",
                      ids=far["demand_id"].tolist())
 
 

@@ -351,7 +351,8 @@ def _describe(G: nx.MultiDiGraph, nodes: set[Any]) -> str:
     return where
 
 
-def _finish_drive(G: nx.MultiDiGraph, denied: int, simplified: bool, truck: Truck) -> tuple[nx.MultiDiGraph, GraphReport]:
+def _finish_drive(G: nx.MultiDiGraph, denied: int, simplified: bool,
+                  truck: Truck) -> tuple[nx.MultiDiGraph, GraphReport]:
     """Simplify and keep the largest strongly connected component; say in words what was cut off."""
     if G.number_of_edges() == 0:
         return G, GraphReport("drive", 0, 0, denied, 0, 0, 0.0)
@@ -423,7 +424,8 @@ def _finish_walk(G: nx.MultiDiGraph, denied: int, simplified: bool,
     return kept, report
 
 
-def build_drive_graph(raw: nx.MultiDiGraph, truck: Truck, simplified: bool = False) -> tuple[nx.MultiDiGraph, GraphReport]:
+def build_drive_graph(raw: nx.MultiDiGraph, truck: Truck,
+                      simplified: bool = False) -> tuple[nx.MultiDiGraph, GraphReport]:
     """Build the truck graph: access-filtered, simplified, timed, strongly connected.
 
     What the component step cuts off is reported with

@@ -15,7 +15,10 @@ Supported sources:
 * ``.graphml`` — through ``osmnx.load_graphml``, including files written by
   older osmnx versions;
 * ``.gpkg`` / ``.shp`` / ``.geojson`` — a road network from the city's own GIS,
-  with attributes mapped in the scenario (``city.roads``);
+  with attributes mapped in the scenario (``city.roads``): rows that are roads
+  or directions of travel, one-way codes, road grades (the Chinese urban and
+  highway grades are mapped by default, :data:`CHINESE_ROAD_GRADES`), speed,
+  truck access and limits, and nodes in the layer or a file of their own;
 * a place name or a bounding box — downloaded through osmnx when online and
   cached on disk; offline this fails at once.
 """
@@ -186,7 +189,8 @@ def read_xml(path: Path) -> RawCity:
     except ElementTree.ParseError as exc:
         line, column = exc.position
         state = "is empty" if path.stat().st_size == 0 else f"is not well-formed XML at line {line}, column {column}"
-        raise CityError(f"the OSM file {state} ({exc}); it may be truncated: download or export it again", path) from None
+        message = f"the OSM file {state} ({exc}); it may be truncated: download or export it again"
+        raise CityError(message, path) from None
     except (OSError, EOFError, ValueError, KeyError) as exc:
         raise CityError(f"cannot read OSM XML: {exc}", path) from None
     _only_highways(directed)
@@ -436,7 +440,8 @@ def _road_classes(roads: gpd.GeoDataFrame, field: str, mapping: GisRoads, path: 
     table = {_code(k): v for k, v in CHINESE_ROAD_GRADES.items()}
     for key, value in mapping.class_map.items():
         if value not in ROAD_CLASSES:
-            raise CityError(f"maps {key!r} to {value!r}, which is not a road class; use one of {', '.join(ROAD_CLASSES)}",
+            raise CityError(f"maps {key!r} to {value!r}, which is not a road class; use one of "
+                            f"{', '.join(ROAD_CLASSES)}",
                             path, f"city.roads.class_map.{key}")
         table[_code(key)] = value
     table.update({c: c for c in ROAD_CLASSES if c not in table})
@@ -529,6 +534,8 @@ def _gis_nodes(mapping: GisRoads, path: Path, base_dir: Path) -> tuple[dict[obje
         row = int(np.flatnonzero((frame.geometry.geom_type != "Point").to_numpy())[0])
         raise CityError(f"row {row + 1}: expected Point geometries for nodes", npath)
     ids = frame[id_field].map(_code) if id_field else pd.Series(range(len(frame))).map(str)
+    if ids.isna().any():
+        raise CityError("a node has no id", npath, f"row {int(np.flatnonzero(ids.isna().to_numpy())[0]) + 1}")
     dup = ids[ids.duplicated()]
     if len(dup):
         raise CityError(f"node ids are not unique: {dup.unique()[:5].tolist()}", npath, id_field)
@@ -584,7 +591,8 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
     for key, col in fields.items():
         if col and col not in roads.columns:
             raise CityError(
-                f"city.roads.{key} names column {col!r}, which the layer does not have; columns are {list(roads.columns)}",
+                f"city.roads.{key} names column {col!r}, which the layer does not have; "
+                f"columns are {list(roads.columns)}",
                 path,
             )
     roads = roads[roads.geometry.notna() & ~roads.geometry.is_empty].copy()
@@ -599,7 +607,8 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
     bad = roads.geometry.geom_type != "LineString"
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise CityError(f"row {row + 1}: expected LineString geometries, found {roads.geometry.iloc[row].geom_type}", path)
+        found_type = roads.geometry.iloc[row].geom_type
+        raise CityError(f"row {row + 1}: expected LineString geometries, found {found_type}", path)
     if roads.empty:
         raise CityError("the road layer has no usable lines", path)
     classes = _road_classes(roads, class_field, mapping, path) if class_field else pd.Series("road", index=roads.index)
@@ -640,7 +649,10 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
             ends = []
             for x, y in (coords[0], coords[-1]):
                 key = (round(x, 7), round(y, 7))
-                ends.append(node_for(("id", by_xy[key]) if key in by_xy else ("xy", key), by_id.get(by_xy.get(key), (x, y))))
+                if key in by_xy:
+                    ends.append(node_for(("id", by_xy[key]), by_id[by_xy[key]]))
+                else:
+                    ends.append(node_for(("xy", key), (x, y)))
             u, v = ends
         if u == v and len(coords) < 3:
             continue
@@ -657,7 +669,8 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
             tags["maxheight"] = str(rec[mapping.height_limit_field]).strip()
         if mapping.walk_field and _code(rec[mapping.walk_field]) in walk_denied:
             tags["foot"] = "no"
-        tags["osmid"] = int(rec[mapping.id_field]) if mapping.id_field and str(rec[mapping.id_field]).lstrip("-").isdigit() else row
+        road_id = _code(rec[mapping.id_field]) if mapping.id_field else None
+        tags["osmid"] = int(road_id) if road_id is not None and road_id.lstrip("-").isdigit() else row
         length = float(sum(ox.distance.great_circle(a[1], a[0], b[1], b[0]) for a, b in zip(coords, coords[1:])))
         fwd, rev = LineString(coords), LineString(coords[::-1])
         for G in (directed, both):
@@ -767,7 +780,8 @@ def read_features(path: Path) -> gpd.GeoDataFrame | None:
         except ox._errors.InsufficientResponseError:
             return None
         except ElementTree.ParseError as exc:
-            raise CityError(f"the OSM file is not well-formed XML ({exc}); it may be truncated", path, "city.features") from None
+            message = f"the OSM file is not well-formed XML ({exc}); it may be truncated"
+            raise CityError(message, path, "city.features") from None
     if kind == "pbf":
         import pyrosm
 

@@ -33,14 +33,32 @@ from shapely.geometry import LineString
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
-GRADE = {"motorway": "快速路", "trunk": "快速路", "motorway_link": "匝道", "trunk_link": "匝道",
-         "primary": "主干路", "primary_link": "主干路", "secondary": "次干路", "secondary_link": "次干路",
-         "tertiary": "支路", "tertiary_link": "支路", "unclassified": "支路", "residential": "支路",
-         "living_street": "支路", "service": "单位内部路", "road": "支路"}
+GRADE = {
+    "motorway": "快速路",
+    "trunk": "快速路",
+    "motorway_link": "匝道",
+    "trunk_link": "匝道",
+    "primary": "主干路",
+    "primary_link": "主干路",
+    "secondary": "次干路",
+    "secondary_link": "次干路",
+    "tertiary": "支路",
+    "tertiary_link": "支路",
+    "unclassified": "支路",
+    "residential": "支路",
+    "living_street": "支路",
+    "service": "单位内部路",
+    "road": "支路",
+}
 """OSM class -> the grade a bureau records (单位内部路 is not a standard grade: the scenario maps it)."""
 
-LAND = {"industrial": ("工业用地", "2,3,4"), "commercial": ("商业服务业用地", "2,3"), "railway": ("铁路用地", "3,4"),
-        "retail": ("商业用地", "2"), "parking": ("社会停车场", "2")}
+LAND = {
+    "industrial": ("工业用地", "2,3,4"),
+    "commercial": ("商业服务业用地", "2,3"),
+    "railway": ("铁路用地", "3,4"),
+    "retail": ("商业用地", "2"),
+    "parking": ("社会停车场", "2"),
+}
 """OSM land use -> the land-use name and the tiers the bureau offers it for."""
 
 
@@ -57,9 +75,15 @@ def roads_layer(city) -> gpd.GeoDataFrame:
     for u, v, d in G.edges(data=True):
         geom = d.get("geometry") or LineString([(G.nodes[u]["x"], G.nodes[u]["y"]), (G.nodes[v]["x"], G.nodes[v]["y"])])
         name = d.get("name")
-        rows.append({"道路名称": name if isinstance(name, str) else (" / ".join(name) if isinstance(name, list) else None),
-                     "道路等级": GRADE.get(d["highway"], "支路"), "设计车速": int(round(float(d["speed_kph"]))),
-                     "货车通行": "是", "geometry": geom})
+        rows.append(
+            {
+                "道路名称": name if isinstance(name, str) else (" / ".join(name) if isinstance(name, list) else None),
+                "道路等级": GRADE.get(d["highway"], "支路"),
+                "设计车速": int(round(float(d["speed_kph"]))),
+                "货车通行": "是",
+                "geometry": geom,
+            }
+        )
     frame = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
     frame["geometry"] = _gcj(frame.geometry.to_numpy())
     frame.insert(0, "道路编号", np.arange(1, len(frame) + 1))
@@ -73,12 +97,19 @@ def compound_table(demand: gpd.GeoDataFrame) -> pd.DataFrame:
     d = demand[demand["households"] > 0].copy()
     d["key"] = d["osm_id"].astype("string").fillna("p" + d["demand_id"].astype(str))
     d["x"], d["y"] = d.geometry.x, d.geometry.y
-    whole = d.groupby("key", sort=False).agg(name=("name", "first"), households=("households", "sum"),
-                                             x=("x", "mean"), y=("y", "mean"))
+    whole = d.groupby("key", sort=False).agg(
+        name=("name", "first"), households=("households", "sum"), x=("x", "mean"), y=("y", "mean")
+    )
     lon, lat = wgs84_to_gcj02(whole["x"].to_numpy(), whole["y"].to_numpy())
     names = [n if isinstance(n, str) and n else f"未命名小区{i + 1}" for i, n in enumerate(whole["name"])]
-    return pd.DataFrame({"小区名称": names, "经度": np.round(lon, 7), "纬度": np.round(lat, 7),
-                         "户数": np.round(whole["households"].to_numpy()).astype(int)})
+    return pd.DataFrame(
+        {
+            "小区名称": names,
+            "经度": np.round(lon, 7),
+            "纬度": np.round(lat, 7),
+            "户数": np.round(whole["households"].to_numpy()).astype(int),
+        }
+    )
 
 
 def land_table(sites: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -94,8 +125,16 @@ def land_table(sites: gpd.GeoDataFrame) -> pd.DataFrame:
         label, tiers = LAND[key]
         count[label] = count.get(label, 0) + 1
         lon, lat = wgs84_to_gcj02(geom.x, geom.y)
-        rows.append({"名称": f"{label}{count[label]:02d}", "经度": round(float(lon), 7), "纬度": round(float(lat), 7),
-                     "层级": tiers, "用地性质": label, "状态": "candidate"})
+        rows.append(
+            {
+                "名称": f"{label}{count[label]:02d}",
+                "经度": round(float(lon), 7),
+                "纬度": round(float(lat), 7),
+                "层级": tiers,
+                "用地性质": label,
+                "状态": "candidate",
+            }
+        )
     return pd.DataFrame(rows)
 
 

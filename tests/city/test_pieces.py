@@ -52,20 +52,33 @@ def _river_city(folder: Path) -> Path:
     # Two bridges and a tunnel: trucks cross, pedestrians may not.
     for i in (0, 4):
         mid = b.node(i * 150.0, (600.0 + SOUTH_Y) / 2)
-        b.link([north[(i, 4)], mid, south[(i, 0)]], {"highway": "primary", "bridge": "yes", "foot": "no", "name": f"{i}号大桥"})
+        b.link(
+            [north[(i, 4)], mid, south[(i, 0)]],
+            {"highway": "primary", "bridge": "yes", "foot": "no", "name": f"{i}号大桥"},
+        )
     b.link([north[(2, 4)], south[(2, 0)]], {"highway": "trunk", "tunnel": "yes", "foot": "no", "name": "过江隧道"})
     # A lane joined to nothing, far east: cut off from both graphs.
     b.way([(ISLE[0] - 100, ISLE[1]), (ISLE[0] + 100, ISLE[1])], {"highway": "residential", "name": "孤巷"})
     b.write(folder / "river.osm")
 
-    compounds = [("北岸一区", 100, 100, 350), ("北岸二区", 480, 450, 300),
-                 ("南岸一区", 120, SOUTH_Y + 150, 320), ("南岸二区", 500, SOUTH_Y + 480, 280),
-                 ("孤巷小区", ISLE[0], ISLE[1] + 30, 120)]
+    compounds = [
+        ("北岸一区", 100, 100, 350),
+        ("北岸二区", 480, 450, 300),
+        ("南岸一区", 120, SOUTH_Y + 150, 320),
+        ("南岸二区", 500, SOUTH_Y + 480, 280),
+        ("孤巷小区", ISLE[0], ISLE[1] + 30, 120),
+    ]
     rows = [{"name": n, "lon": lonlat(x, y)[0], "lat": lonlat(x, y)[1], "households": h} for n, x, y, h in compounds]
     pd.DataFrame(rows).to_csv(folder / "compounds.csv", index=False, encoding="utf-8")
-    sites = [("桥中用地", 20, (600.0 + SOUTH_Y) / 2, "1,2,3"), ("北岸物流园", 300, -40, "2,3"), ("南岸转运地", 300, SOUTH_Y + 640, "2")]
-    srows = [{"name": n, "lon": lonlat(x, y)[0], "lat": lonlat(x, y)[1], "tiers": t, "status": "candidate"}
-             for n, x, y, t in sites]
+    sites = [
+        ("桥中用地", 20, (600.0 + SOUTH_Y) / 2, "1,2,3"),
+        ("北岸物流园", 300, -40, "2,3"),
+        ("南岸转运地", 300, SOUTH_Y + 640, "2"),
+    ]
+    srows = [
+        {"name": n, "lon": lonlat(x, y)[0], "lat": lonlat(x, y)[1], "tiers": t, "status": "candidate"}
+        for n, x, y, t in sites
+    ]
     pd.DataFrame(srows).to_csv(folder / "sites.csv", index=False, encoding="utf-8")
     (folder / "river.yaml").write_text(SCENARIO, encoding="utf-8")
     return folder / "river.yaml"
