@@ -14,8 +14,10 @@ native solve running under :func:`solve` (``InterruptSolve``, ``StopSearch``).
 The solve returns within moments, and :func:`solve` raises
 ``KeyboardInterrupt`` instead of handing back the cut-short result. Solver
 call sites therefore tell their solver not to catch SIGINT itself and wrap the
-call in :func:`solve`. Python code between solves is interrupted by Python's
-own handler as usual.
+call in :func:`solve`. Python code between solves is interrupted as usual
+(:func:`guard`'s handler raises ``KeyboardInterrupt`` like Python's own and
+also records the interrupt, for solvers that run Python callbacks while
+holding the GIL: OR-Tools routing checks :func:`interrupted` at each solution).
 
 :func:`deferred` holds a Ctrl-C back during a few steps that must not be cut
 in two (swapping an output folder into place) and raises it afterwards.
@@ -64,6 +66,17 @@ def _interrupt() -> None:
             pass
 
 
+def _on_sigint(signum: int, frame: object) -> None:
+    """Python's SIGINT handler inside :func:`guard`: as the default one, but the interrupt is also recorded.
+
+    Recording matters where a solver runs Python callbacks while it holds the GIL (OR-Tools routing): the
+    ``KeyboardInterrupt`` raised inside such a callback is lost, the record is not, and the next callback stops
+    the search.
+    """
+    _event.set()
+    raise KeyboardInterrupt
+
+
 def _watch(reader: socket.socket) -> None:
     """Read signal numbers from Python's wake-up fd until it is closed."""
     while True:
@@ -103,6 +116,7 @@ def guard() -> Iterator[None]:
     writer.setblocking(False)
     old_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     _event.clear()
+    signal.signal(signal.SIGINT, _on_sigint)
     watcher = threading.Thread(target=_watch, args=(reader,), name="netplan-interrupt-watch", daemon=True)
     watcher.start()
     _depth = 1
@@ -110,6 +124,7 @@ def guard() -> Iterator[None]:
         yield
     finally:
         _depth = 0
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.set_wakeup_fd(old_fd)
         writer.close()  # wakes the watcher (end of stream)
         watcher.join(timeout=5)

@@ -119,6 +119,17 @@ _SOLVE_UNDER_GUARD = textwrap.dedent("""
             solver.Add(sum(int(a[j, i]) * x[i] for i in range(n)) == int(a[j].sum() // 2))
         solver.Minimize(sum(x))
         solve = lambda: run_mip(solver, "SCIP", 60, 1)
+    elif sys.argv[1] == "ortools_routing":
+        from netplan.route.engines import solve as route
+        from netplan.route.problem import Depot, Location, Profile, RoutingProblem, Stop, VehicleType
+        xy = rng.random((301, 2)) * 5000
+        dist = np.rint(np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])).astype(np.int64)
+        problem = RoutingProblem(
+            locations=[Location(f"p{i}", x, y) for i, (x, y) in enumerate(xy)],
+            profiles={"default": Profile("default", dist, dist.copy())},
+            stops=[Stop(f"s{i}", i, (1,), service_s=60) for i in range(1, 301)], depots=[Depot("depot", 0)],
+            vehicle_types=[VehicleType("truck", 6, (60,))]).validate()
+        solve = lambda: route(problem, engine="ortools", time_limit_s=60, seed=1)
     else:
         model = cp_model.CpModel()
         x = [model.NewBoolVar(f"x{i}") for i in range(n)]
@@ -138,13 +149,14 @@ _SOLVE_UNDER_GUARD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("backend", ["scip", "cp_sat"])
+@pytest.mark.parametrize("backend", ["scip", "cp_sat", "ortools_routing"])
 def test_ctrl_c_stops_a_native_solve_and_returns_no_result(backend):
-    """SCIP and CP-SAT would catch SIGINT and return their cut-short answer; under the guard they raise at once."""
+    """SCIP and CP-SAT would catch SIGINT and return their cut-short answer, and OR-Tools routing (which holds the
+    GIL) would search on to its time limit and lose the signal; under the guard each raises at once."""
     proc = subprocess.Popen([sys.executable, "-c", _SOLVE_UNDER_GUARD, backend], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None and proc.stderr.readline().strip() == "solving"
-    time.sleep(2.0)
+    time.sleep(8.0 if backend == "ortools_routing" else 2.0)  # routing: past building the model, into the search
     assert proc.poll() is None
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)

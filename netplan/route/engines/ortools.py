@@ -56,6 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from netplan import interrupts
 from netplan.route.problem import Interval, RoutingInputError, RoutingProblem, VehicleType
 from netplan.route.solution import Route, RouteSolution, Visit
 
@@ -146,7 +147,8 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
     if solution_limit is not None:
         params.solution_limit = int(solution_limit)
     params.log_search = log_search
-    assignment = model.routing.SolveWithParameters(params)
+    model.routing.AddAtSolutionCallback(lambda: interrupts.interrupted() and model.routing.CancelSearch())
+    assignment = interrupts.solve(lambda: model.routing.SolveWithParameters(params), stop=model.routing.CancelSearch)
     status = _STATUS.get(model.routing.status(), str(model.routing.status()))
     info: dict[str, object] = {
         "first_solution": first_solution, "metaheuristic": metaheuristic, "status": status, "seed": seed,
