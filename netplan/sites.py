@@ -36,7 +36,7 @@ import shapely
 from netplan.city import City
 from netplan.demand import read_points
 from netplan.errors import InputDataError
-from netplan.scenario import Scenario, SiteFile
+from netplan.scenario import MAX_CAPACITY_KG_DAY, MAX_OPEN_COST, Scenario, SiteFile
 
 SITE_STATUSES = ("candidate", "existing_fixed", "existing_closable")
 
@@ -249,8 +249,12 @@ def sites_from_file(city: City | None, spec: SiteFile, path) -> list[dict]:
                 if col not in attrs.columns:
                     raise InputDataError(f"column {col!r} ({key}) not found; columns are {list(attrs.columns)}", path)
                 value = pd.to_numeric(pd.Series([rec[col]]), errors="coerce").iloc[0]
-                if pd.isna(value) or value < 0:
-                    raise InputDataError(f"expected a number >= 0, got {rec[col]!r}", path, f"{where}, column {col!r}")
+                upper = MAX_CAPACITY_KG_DAY if key == "capacity" else MAX_OPEN_COST
+                lower_ok = value > 0 if key == "capacity" else value >= 0
+                if pd.isna(value) or not np.isfinite(value) or not lower_ok or value > upper:
+                    sign = ">" if key == "capacity" else ">="
+                    raise InputDataError(f"expected a finite number {sign} 0 and <= {upper:,.0f}, got {rec[col]!r}",
+                                         path, f"{where}, column {col!r}")
                 record[key] = float(value)
         rows.append(record)
     return rows

@@ -1,0 +1,165 @@
+"""The bad-input catalogue of issue 12 (the input part): every case exits 2 with one line naming the file and the key
+or row, or leaves a warning with a stable code in the run's list.
+
+Everything runs on a small hand-made city (a 1.2 km street grid written with the OSM builder) through the CLI in
+process, so each case is what a user would see.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import shapely
+import yaml
+
+from netplan.cli import main
+from osm_builder import OsmBuilder, lonlat, street_grid
+
+GRID_M = 1200.0
+
+# compounds of the toy city: name, x, y (metres in the builder's frame), households
+COMPOUNDS = [("甲", 160, 140), ("乙", 460, 170), ("丙", 760, 440), ("丁", 1040, 760), ("戊", 300, 900),
+             ("己", 620, 1020), ("庚", 900, 160), ("辛", 160, 560)]
+
+
+def _csv(path: Path, header: str, rows: list[str]) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def demand_rows(households: int = 300) -> list[str]:
+    """Rows ``name,lon,lat,households`` of the toy compounds."""
+    return [f"{n},{lonlat(x, y)[0]:.7f},{lonlat(x, y)[1]:.7f},{households}" for n, x, y in COMPOUNDS]
+
+
+@pytest.fixture(scope="module")
+def city_file(tmp_path_factory) -> Path:
+    b = OsmBuilder()
+    street_grid(b, size_m=GRID_M, step_m=150.0)
+    return b.write(tmp_path_factory.mktemp("grid") / "grid.osm")
+
+
+def base_scenario(folder: Path, city_file: Path) -> dict:
+    """A valid scenario on the toy city: demand and sites from tables, all three tiers, routing on."""
+    _csv(folder / "compounds.csv", "name,lon,lat,households", demand_rows())
+    sites = []
+    for i, (x, y) in enumerate([(75, 75), (375, 225), (675, 525), (975, 825), (225, 975), (525, 975), (825, 75),
+                                (75, 525), (525, 525)]):
+        sites.append(f"点{i},{lonlat(x, y)[0]:.7f},{lonlat(x, y)[1]:.7f},1")
+    sites.append(f"中转A,{lonlat(600, 300)[0]:.7f},{lonlat(600, 300)[1]:.7f},2")
+    sites.append(f"中转B,{lonlat(600, 900)[0]:.7f},{lonlat(600, 900)[1]:.7f},2")
+    sites.append(f"分拣,{lonlat(1200, 600)[0]:.7f},{lonlat(1200, 600)[1]:.7f},3")
+    _csv(folder / "sites.csv", "name,lon,lat,tiers", sites)
+    return {
+        "name": "toy",
+        "seed": 1,
+        "city": {"source": str(city_file)},
+        "demand": {"source": "file", "file": {"path": "compounds.csv"}},
+        "sites": {"compound_edge_points": 0, "files": [{"path": "sites.csv"}]},
+        "tiers": [
+            {"tier": 1, "radius_m": 500, "capacity_kg_day": 1000, "open_cost": 30000},
+            {"tier": 2, "radius_m": 4000, "capacity_kg_day": 30000, "open_cost": 800000},
+            {"tier": 3, "radius_m": 20000, "capacity_kg_day": 200000, "open_cost": 5000000},
+        ],
+        "fleet": [{"name": "三轮车", "count": 4, "capacity_kg": 400, "weight_t": 0.8, "shift": "07:00-17:00"},
+                  {"name": "转运车", "role": "haul", "count": 1, "capacity_kg": 8000, "weight_t": 14, "permit": True}],
+        "locate": {"node_limit": 1, "time_limit_s": 30},
+        "route": {"max_iterations": 200, "time_limit_s": 10, "drop_penalty_cny": None},
+        "outputs": {"map": False, "dir": str(folder / "out")},
+    }
+
+
+def write(folder: Path, data: dict) -> Path:
+    path = folder / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def run(capsys, folder: Path, data: dict, command: str = "run") -> tuple[int, str, str]:
+    """Run the CLI in process; return (exit code, stdout, stderr)."""
+    path = write(folder, data)
+    code = main([command, str(path)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def error_line(err: str) -> str:
+    """The one error line the CLI printed."""
+    lines = [ln for ln in err.splitlines() if ln.startswith("netplan: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def manifest_warnings(folder: Path) -> list[dict]:
+    return json.loads((folder / "out" / "manifest.json").read_text(encoding="utf-8"))["warnings"]
+
+
+def test_the_toy_scenario_runs_clean(tmp_path, capsys, city_file):
+    code, out, err = run(capsys, tmp_path, base_scenario(tmp_path, city_file))
+    assert code == 0, err
+    assert "warnings:      none" in out, out
+
+
+# ----------------------------------------------------------------------------------------------- scenario numbers
+@pytest.mark.parametrize(
+    "mutate, key, expected",
+    [
+        (lambda d: d["tiers"][0].update(capacity_kg_day=float("inf")), "tiers[0].capacity_kg_day", "finite number"),
+        (lambda d: d["tiers"][1].update(capacity_kg_day=1e300), "tiers[1].capacity_kg_day", "less than or equal"),
+        (lambda d: d["tiers"][1].update(open_cost=1e300), "tiers[1].open_cost", "less than or equal"),
+        (lambda d: d["tiers"][2].update(open_cost=float("nan")), "tiers[2].open_cost", "finite number"),
+        (lambda d: d["tiers"][0].update(radius_m=float("inf")), "tiers[0].radius_m", "finite number"),
+        (lambda d: d["locate"].update(haul_cost_per_t_km=[3.0, float("inf")]), "locate.haul_cost_per_t_km[1]",
+         "finite number"),
+        (lambda d: d.update(name=".."), "name", "current or parent folder"),
+        (lambda d: d.update(name="."), "name", "current or parent folder"),
+        (lambda d: d["fleet"][0].update(capacity_kg=0.05), "fleet[0].capacity_kg", "greater than or equal to 50"),
+        (lambda d: d["fleet"][0].update(capacity_kg=1e9), "fleet[0].capacity_kg", "less than or equal"),
+        # a 2 t tier-1 capacity against a 60 kg cart: more than 20 visits a day to a full point
+        (lambda d: d["fleet"][0].update(capacity_kg=60) or d["tiers"][0].update(capacity_kg_day=2000),
+         "fleet[0].capacity_kg", "more than 20 visits"),
+    ],
+)
+def test_absurd_scenario_values_name_their_key(tmp_path, capsys, city_file, mutate, key, expected):
+    data = base_scenario(tmp_path, city_file)
+    mutate(data)
+    for command in ("validate", "run"):
+        code, _, err = run(capsys, tmp_path, data, command)
+        assert code == 2, err
+        line = error_line(err)
+        assert line.startswith(f"netplan: error: {tmp_path / 'scenario.yaml'}: {key}: "), line
+        assert expected in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_fleet_with_routing_on_is_a_warning(tmp_path, capsys, city_file):
+    data = base_scenario(tmp_path, city_file)
+    data["fleet"] = []
+    code, out, err = run(capsys, tmp_path, data)
+    assert code == 0, err
+    found = [w for w in manifest_warnings(tmp_path) if w["code"] == "route.no_fleet"]
+    assert len(found) == 1 and found[0]["stage"] == "route"
+    assert "routing skipped: no vehicles" in found[0]["message"] and "routing skipped: no vehicles" in out
+    # switched off on purpose: nothing to warn about
+    data["route"]["enabled"] = False
+    code, out, err = run(capsys, tmp_path, data)
+    assert code == 0 and not [w for w in manifest_warnings(tmp_path) if w["code"] == "route.no_fleet"]
+
+
+@pytest.mark.parametrize("column, value, expected", [("capacity", "inf", "finite"), ("capacity", "1e300", "finite"),
+                                                     ("capacity", "0", "> 0"), ("open_cost", "1e300", "finite"),
+                                                     ("open_cost", "-1", ">= 0")])
+def test_absurd_site_file_numbers_name_row_and_column(tmp_path, capsys, city_file, column, value, expected):
+    data = base_scenario(tmp_path, city_file)
+    sites = (tmp_path / "sites.csv").read_text(encoding="utf-8").splitlines()
+    sites = [sites[0] + f",{column}"] + [row + ("," + value if i == 2 else ",500") for i, row in enumerate(sites[1:])]
+    (tmp_path / "sites.csv").write_text("\n".join(sites) + "\n", encoding="utf-8")
+    data["sites"]["files"][0][column] = column
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 2
+    line = error_line(err)
+    assert f"{tmp_path / 'sites.csv'}: row 4, column '{column}': " in line and expected in line, line
