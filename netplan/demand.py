@@ -30,6 +30,7 @@ import pandas as pd
 import shapely
 import shapely.affinity
 
+from netplan import diagnostics
 from netplan.city import City
 from netplan.coords import normalise_crs_name, to_wgs84
 from netplan.errors import InputDataError
@@ -412,6 +413,12 @@ def demand_from_file(
             f"no households or population column (looked for {wanted}); the table has columns {list(attrs.columns)}",
             path,
         )
+    if len(attrs) == 0:
+        raise InputDataError("the demand table has no rows; a plan needs at least one compound with households", path)
+    if not (households > 0).any():
+        raise InputDataError(f"every row has 0 households ({len(attrs)} row(s)); nothing to plan for", path,
+                             f"column {spec.households if spec.households in attrs.columns else spec.population!r}")
+    _warn_duplicates(attrs, points, spec, path, offset)
     names = attrs[spec.name].astype(object).where(attrs[spec.name].notna(), None) if spec.name and spec.name in attrs else None
     frame = gpd.GeoDataFrame(
         {
@@ -431,6 +438,83 @@ def demand_from_file(
         areas = gpd.GeoDataFrame({"name": frame["name"], "households": households}, geometry=polygons.values, crs="EPSG:4326")
         frame["area_ha"] = areas.to_crs(city.crs if city else areas.estimate_utm_crs()).area.to_numpy() / 10_000
     return frame, areas
+
+
+def split_table_rows(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame | None, crs: str,
+                     max_households: float) -> gpd.GeoDataFrame:
+    """Split a table's compounds above ``max_households`` into equal parts, as OSM compounds are.
+
+    A compound given as a polygon is split like an OSM compound (k-means cells
+    inside it); one given as a point keeps every part at that point, so each
+    part can still walk to a different collection point.
+
+    Parameters
+    ----------
+    points
+        Demand points from :func:`demand_from_file` (WGS-84).
+    areas
+        Their polygons (same row order), or None for a point table.
+    crs
+        The city's metric CRS, where the parts are placed.
+    max_households
+        ``demand.osm.max_households_per_point``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per part, with ``part`` and ``parts``.
+    """
+    projected = points.to_crs(crs)
+    shapes = areas.to_crs(crs).geometry.to_numpy() if areas is not None else projected.geometry.to_numpy()
+    rows = [dict(rec, geometry=pt, _polygon=shape)
+            for rec, pt, shape in zip(projected.drop(columns="geometry").to_dict("records"), projected.geometry, shapes)]
+    parts = _split_large(rows, max_households)
+    out = gpd.GeoDataFrame(parts, geometry="geometry", crs=crs).drop(columns="_polygon").to_crs("EPSG:4326")
+    out["osm_id"] = pd.array(out["osm_id"], dtype="Int64")
+    return out
+
+
+def _repeated_key(ids: pd.Series, repeated: np.ndarray) -> np.ndarray:
+    """Rows whose key another row has too, leaving out exact copies (reported on their own)."""
+    out = np.zeros(len(ids), dtype=bool)
+    kept = np.flatnonzero(~repeated)
+    out[kept] = ids.iloc[kept].duplicated(keep=False).to_numpy()
+    return out
+
+
+def _warn_duplicates(attrs: pd.DataFrame, points: gpd.GeoSeries, spec: DemandFile, path: Path, offset: int) -> None:
+    """Warn about rows that repeat another row, or an id (``file.id``, else the name) at the same place.
+
+    Both are kept and counted (the table may list two blocks of one compound); the warning names the rows so
+    that a copy-paste accident is found.
+    """
+    rows = attrs.assign(_x=points.x.round(7).to_numpy(), _y=points.y.round(7).to_numpy())
+    repeated = rows.duplicated(keep="first").to_numpy()
+    if repeated.any():
+        numbers = (np.flatnonzero(repeated) + offset).tolist()
+        diagnostics.warn("demand", "demand.duplicate_rows",
+                         f"{path.name}: {len(numbers)} row(s) repeat an earlier row exactly and are counted again "
+                         f"(rows {numbers[:10]}); delete them if they are copies", ids=numbers)
+    key = spec.id if spec.id and spec.id in attrs.columns else None
+    if spec.id and key is None:
+        raise InputDataError(f"column {spec.id!r} (id) not found; the table has columns {list(attrs.columns)}", path)
+    if key is not None:
+        ids = attrs[key].astype(str).str.strip()
+        twice = _repeated_key(ids, repeated) & attrs[key].notna().to_numpy()
+        what = f"id column {key!r}"
+    elif spec.name and spec.name in attrs.columns:
+        # without an id column a name repeated at the same coordinates is the same compound listed twice
+        ids = attrs[spec.name].astype(str) + rows["_x"].astype(str) + rows["_y"].astype(str)
+        twice = _repeated_key(ids, repeated) & attrs[spec.name].notna().to_numpy()
+        what = f"name column {spec.name!r} at the same coordinates"
+    else:
+        return
+    if twice.any():
+        numbers = (np.flatnonzero(twice) + offset).tolist()
+        values = sorted(set(attrs[key or spec.name].astype(str).to_numpy()[twice]))
+        diagnostics.warn("demand", "demand.duplicate_ids",
+                         f"{path.name}: {len(numbers)} row(s) share an id ({what}): {values[:5]}; each row is counted, "
+                         f"check that they are different compounds (rows {numbers[:10]})", ids=numbers)
 
 
 def finish_demand(points: gpd.GeoDataFrame, config: DemandConfig, city: City, snap_limit_m: float) -> gpd.GeoDataFrame:
@@ -491,6 +575,8 @@ def estimate_demand(city: City, scenario: Scenario) -> tuple[gpd.GeoDataFrame, g
         path = scenario.resolve(config.file.path)
         assert path is not None
         points, areas = demand_from_file(city, config.file, path, config.persons_per_household)
+        if config.osm.max_households_per_point is not None:
+            points = split_table_rows(points, areas, city.crs, config.osm.max_households_per_point)
     else:
         points, areas = demand_from_osm(city, config)
     return finish_demand(points, config, city, scenario.city.snap_limit_m), areas

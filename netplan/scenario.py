@@ -225,6 +225,7 @@ class DemandFile(_Strict):
     households: str | None = "households"
     population: str | None = None
     name: str | None = "name"
+    id: str | None = None
 
 
 class OsmDemand(_Strict):

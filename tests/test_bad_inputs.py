@@ -163,3 +163,54 @@ def test_absurd_site_file_numbers_name_row_and_column(tmp_path, capsys, city_fil
     assert code == 2
     line = error_line(err)
     assert f"{tmp_path / 'sites.csv'}: row 4, column '{column}': " in line and expected in line, line
+
+
+# ------------------------------------------------------------------------------------------------- demand tables
+def test_large_table_compounds_are_split_like_osm_compounds(tmp_path, capsys, city_file):
+    import geopandas as gpd
+
+    data = base_scenario(tmp_path, city_file)
+    _csv(tmp_path / "compounds.csv", "name,lon,lat,households", demand_rows(households=1000))
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 0, err
+    demand = gpd.read_file(tmp_path / "out" / "toy.gpkg", layer="demand")
+    # 1,000 households over the 400-household limit: 3 parts of 333.3 at the compound's point, each planned
+    assert len(demand) == 3 * len(COMPOUNDS) and set(demand["parts"]) == {3}
+    assert demand.groupby("name")["households"].sum().round(6).eq(1000).all()
+    assert demand["households"].max() <= 400
+
+
+def test_duplicated_rows_and_ids_warn(tmp_path, capsys, city_file):
+    data = base_scenario(tmp_path, city_file)
+    rows = demand_rows()
+    _csv(tmp_path / "compounds.csv", "name,lon,lat,households", rows + [rows[2], rows[5].replace(",300", ",120")])
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 0, err
+    found = {w["code"]: w for w in manifest_warnings(tmp_path)}
+    assert found["demand.duplicate_rows"]["ids"] == ["10"] and found["demand.duplicate_rows"]["stage"] == "demand"
+    # the same name at the same place with other numbers: rows 7 and 11
+    assert found["demand.duplicate_ids"]["ids"] == ["7", "11"]
+
+    # with an id column, a repeated id is named whatever the coordinates
+    _csv(tmp_path / "compounds.csv", "code,name,lon,lat,households",
+         [f"C{i % 7},{row}" for i, row in enumerate(rows)])
+    data["demand"]["file"]["id"] = "code"
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 0, err
+    found = {w["code"]: w for w in manifest_warnings(tmp_path)}
+    assert "demand.duplicate_rows" not in found and found["demand.duplicate_ids"]["ids"] == ["2", "9"]
+    assert "C0" in found["demand.duplicate_ids"]["message"]
+
+
+@pytest.mark.parametrize("rows, expected", [([], "has no rows"), (["甲,104.0016,30.0013,0", "乙,104.0046,30.0015,0"],
+                                                                  "every row has 0 households")])
+@pytest.mark.parametrize("locate", [True, False])
+def test_empty_or_zero_demand_table_is_an_error(tmp_path, capsys, city_file, rows, expected, locate):
+    data = base_scenario(tmp_path, city_file)
+    data["locate"]["enabled"] = locate
+    _csv(tmp_path / "compounds.csv", "name,lon,lat,households", rows)
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 2
+    line = error_line(err)
+    assert f"{tmp_path / 'compounds.csv'}: " in line and expected in line, line
+    assert not (tmp_path / "out").exists()
