@@ -261,11 +261,15 @@ def sites_from_file(city: City | None, spec: SiteFile, path) -> list[dict]:
 
 
 def _reach_fillers(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, radius_m: float) -> list[dict]:
-    """Collection-point candidates for demand points that no candidate serves within the radius.
+    """Collection-point candidates for demand points that no candidate serves within the radius, and gates.
 
     Each is placed at the walk-network node the demand point is attached to
     (the street corner nearest to it), so every demand point within the
-    radius of its own node can be covered.
+    radius of its own node can be covered. A table's compound split into k
+    parts (``demand.osm.max_households_per_point``) also gets candidates at
+    its k nearest street corners, as an OSM compound gets k edge points: a
+    large compound has several gates, and its parts could otherwise all
+    depend on the one candidate beside it.
     """
     ok = demand[demand["snap_ok"]]
     t1 = sites[sites["tier1"] & sites["snap_ok"]]
@@ -274,15 +278,25 @@ def _reach_fillers(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
     dist = city.walk.point_matrix(ok["walk_node"].to_numpy(), ok["offset_m"].to_numpy(), t1["walk_node"].to_numpy(),
                                   t1["walk_offset_m"].to_numpy(), "length", radius_m) if len(t1) else np.full((len(ok), 0), np.inf)
     lost = ok[~(dist <= radius_m).any(axis=1)] if dist.shape[1] else ok
-    if lost.empty:
-        return []
+    nodes = list(pd.unique(lost["walk_node"]))
+    split = ok[(ok["parts"] > 1) & (ok["source"] == "file")]
+    for (node, parts), _ in split.groupby(["walk_node", "parts"], sort=True):
+        nodes.extend(_nearest_nodes(city.walk.graph, int(node), int(parts), radius_m / 2))
     graph = city.walk.graph
     rows = []
-    for node in pd.unique(lost["walk_node"]):
+    for node in pd.unique(pd.Series(nodes, dtype="int64")):
         pt = gpd.GeoSeries([shapely.Point(graph.nodes[node]["x"], graph.nodes[node]["y"])], crs="EPSG:4326").to_crs(city.crs).iloc[0]
         rows.append({"name": None, "source": "street_at_demand", "landuse": None, "status": "candidate", "tiers": [1],
                      "osm_id": None, "fusion": False, "geometry": pt})
     return rows
+
+
+def _nearest_nodes(graph, node: int, k: int, cutoff_m: float) -> list[int]:
+    """The ``k`` walk nodes nearest to ``node`` on the network within ``cutoff_m`` (itself first); ties by id."""
+    import networkx as nx
+
+    near = nx.single_source_dijkstra_path_length(graph, node, cutoff=cutoff_m, weight="length")
+    return [n for n, _ in sorted(near.items(), key=lambda item: (item[1], item[0]))[:k]]
 
 
 def candidate_sites(

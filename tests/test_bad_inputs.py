@@ -214,3 +214,75 @@ def test_empty_or_zero_demand_table_is_an_error(tmp_path, capsys, city_file, row
     line = error_line(err)
     assert f"{tmp_path / 'compounds.csv'}: " in line and expected in line, line
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------- networks that cannot be sited
+def _cluster(folder: Path, data: dict, households: int) -> None:
+    """Five compounds in the north-east corner whose only collection-point candidates are two sites near them."""
+    data["demand"]["osm"] = {"max_households_per_point": None}
+    data["tiers"][0]["radius_m"] = 400
+    pts = [(1100, 1100), (1120, 1080), (1080, 1120), (1130, 1110), (1110, 1130)]
+    _csv(folder / "compounds.csv", "name,lon,lat,households",
+         [f"c{i},{lonlat(x, y)[0]:.7f},{lonlat(x, y)[1]:.7f},{households}" for i, (x, y) in enumerate(pts)])
+    sites = [("p1", 1050, 1125, 1), ("p2", 1125, 1050, 1), ("T", 600, 600, 2), ("S", 0, 0, 3)]
+    _csv(folder / "sites.csv", "name,lon,lat,tiers",
+         [f"{n},{lonlat(x, y)[0]:.7f},{lonlat(x, y)[1]:.7f},{t}" for n, x, y, t in sites])
+
+
+def test_a_compound_larger_than_every_reachable_candidate_is_named_before_solving(tmp_path, capsys, city_file):
+    data = base_scenario(tmp_path, city_file)
+    data["demand"]["osm"] = {"max_households_per_point": None}
+    rows = demand_rows()
+    rows[-1] = rows[-1].replace(",300", ",3000")  # 辛: 2,460 kg/day against 1,000 kg/day collection points
+    _csv(tmp_path / "compounds.csv", "name,lon,lat,households", rows)
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 2
+    line = error_line(err)
+    assert f"{tmp_path / 'scenario.yaml'}: tiers: " in line, line
+    assert "demand 7 辛 (2,460 kg/day; largest collection point within 500 m: 1,000)" in line
+    assert "max_households_per_point" in line and "time_limit" not in line
+    # the same table with the default split limit plans
+    del data["demand"]["osm"]
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 0, err
+
+
+def test_too_many_compounds_that_cannot_share_a_point_are_named(tmp_path, capsys, city_file):
+    data = base_scenario(tmp_path, city_file)
+    _cluster(tmp_path, data, households=700)  # 574 kg/day each: no two fit one 1,000 kg/day point, two points
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 2
+    line = error_line(err)
+    assert "5 demand point(s) are each larger than half" in line and "reach only 2 candidate(s)" in line, line
+    assert "3 of them find no collection point of their own" in line and "time_limit" not in line
+
+
+@pytest.mark.parametrize("mode", ["both", "integrated", "bottom_up"])
+def test_a_proven_infeasible_network_gets_one_diagnosis_and_no_time_limit_advice(tmp_path, capsys, city_file, mode):
+    data = base_scenario(tmp_path, city_file)
+    data["locate"]["mode"] = mode
+    _cluster(tmp_path, data, households=427)  # 350 kg/day each: 1,750 fit two 1,000 kg/day points only split
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 2
+    line = error_line(err)
+    assert f"{tmp_path / 'scenario.yaml'}: locate: the network cannot be sited: proven infeasible at tier 1" in line
+    assert "demand 0 c0 (350 kg/day)" in line and "tiers[0].capacity_kg_day" in line
+    assert "a longer time limit cannot help" in line and "raise locate.time_limit_s" not in line
+
+
+def test_no_demand_left_to_site_is_an_error(tmp_path, capsys, city_file):
+    data = base_scenario(tmp_path, city_file)
+    data["city"]["snap_limit_m"] = 5  # every compound is 40 m or more from the walk network
+    _csv(tmp_path / "compounds.csv", "name,lon,lat,households",
+         [f"{n},{lonlat(x, y)[0]:.7f},{lonlat(x, y)[1]:.7f},300" for n, x, y in [("甲", 40, 40), ("乙", 500, 700)]])
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 2
+    line = error_line(err)
+    assert "no demand to site a network for" in line and "city.snap_limit_m" in line, line
+    assert not (tmp_path / "out").exists()
+    # without siting the run finishes and says what it left out
+    data["locate"]["enabled"] = False
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 0, err
+    far = [w for w in manifest_warnings(tmp_path) if w["code"] == "demand.far_from_network"]
+    assert len(far) == 1 and far[0]["ids"] == ["0", "1"] and "600 households" in far[0]["message"]
