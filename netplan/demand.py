@@ -32,7 +32,7 @@ import shapely.affinity
 
 from netplan import diagnostics
 from netplan.city import City
-from netplan.coords import normalise_crs_name, to_wgs84
+from netplan.coords import normalise_crs_name, suspect_datum, to_wgs84
 from netplan.errors import InputDataError
 from netplan.scenario import DemandConfig, DemandFile, OsmDemand, Scenario
 
@@ -277,7 +277,7 @@ def _numbers(frame: pd.DataFrame, column: str, path: Path, row_offset: int, mini
 
 
 def read_points(
-    spec: "DemandFile | object", path: Path, city: City | None
+    spec: "DemandFile | object", path: Path, city: City | None, datum_check: tuple[str, str] | None = None
 ) -> tuple[pd.DataFrame, gpd.GeoSeries, gpd.GeoSeries | None, int]:
     """Read a user table's locations as WGS-84 points, with clear errors.
 
@@ -292,6 +292,10 @@ def read_points(
         Resolved path of the file.
     city
         If given, points outside the city's extent are an error.
+    datum_check
+        ``(stage, key)`` such as ``("demand", "demand.file.crs")``: with a
+        city, warn ``<stage>.datum_suspect`` when the points fit the city
+        markedly better in another Chinese datum (see :func:`check_datum`).
 
     Returns
     -------
@@ -315,6 +319,7 @@ def read_points(
         name = normalise_crs_name(declared)
         geoms = table.geometry
         reps = geoms.representative_point()
+        raw = (reps.x.to_numpy(), reps.y.to_numpy(), name)
         if name in ("gcj02", "bd09"):
             lon, lat = to_wgs84(reps.x.to_numpy(), reps.y.to_numpy(), name)
             shift_x, shift_y = lon - reps.x.to_numpy(), lat - reps.y.to_numpy()
@@ -367,6 +372,7 @@ def read_points(
         except ValueError as exc:
             raise InputDataError(str(exc), path, "crs") from None
         points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+        raw = (xs, ys, crs)
     if city is not None and len(points):
         extent = city.extent()
         outside = ~points.within(extent).to_numpy()
@@ -378,7 +384,61 @@ def read_points(
                 path,
                 f"row {rows[0]}",
             )
+        if datum_check is not None:
+            check_datum(raw[0], raw[1], raw[2], city, stage=datum_check[0], key=datum_check[1], what=path.name)
     return attrs.reset_index(drop=True), points.reset_index(drop=True), polygons, offset
+
+
+_DATUM_SOURCE = {"gcj02": "AMap or Tencent maps (GCJ-02)", "bd09": "Baidu maps (BD-09)",
+                 "wgs84": "GPS or OpenStreetMap (WGS-84)"}
+
+
+def check_datum(x: np.ndarray, y: np.ndarray, declared: str, city: City, *, stage: str, key: str, what: str) -> None:
+    """Warn ``<stage>.datum_suspect`` when a table's points fit the city markedly better in another datum.
+
+    Evidence: the points' median distance to the walk and truck roads, and
+    (when the city has OSM features) the share of points inside a mapped
+    land-use area or building; see :func:`netplan.coords.suspect_datum`.
+
+    Parameters
+    ----------
+    x, y
+        The raw coordinates as written in the table.
+    declared
+        The table's declared CRS (only wgs84, gcj02 and bd09 are tested).
+    city
+        The loaded city.
+    stage, key, what
+        The warning's stage, the scenario key to set and the file's name.
+    """
+    try:
+        if normalise_crs_name(declared) not in ("wgs84", "gcj02", "bd09"):
+            return
+    except ValueError:
+        return
+
+    def distance(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+        return np.minimum(city.walk.snap(pts, np.inf).snap_m, city.drive.snap(pts, np.inf).snap_m)
+
+    inside = None
+    if city.features is not None and not city.features.empty:
+        feats = city.features
+        areas = feats.geometry[feats.geometry.geom_type.isin(["Polygon", "MultiPolygon"])].to_numpy()
+        if len(areas):
+            tree = shapely.STRtree(areas)
+
+            def inside(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+                hit = np.zeros(len(lon), dtype=bool)
+                hit[tree.query(shapely.points(lon, lat), predicate="within")[0]] = True
+                return hit
+
+    found = suspect_datum(x, y, declared, distance_m=distance, inside=inside)
+    if found:
+        datum, evidence = found
+        diagnostics.warn(stage, f"{stage}.datum_suspect",
+                         f"{what}: {evidence}; if the coordinates were taken from {_DATUM_SOURCE[datum]}, "
+                         f"set {key}: {datum}", ids=[what])
 
 
 def demand_from_file(
@@ -402,7 +462,7 @@ def demand_from_file(
     tuple
         Demand points (WGS-84) and, if the file had polygons, the areas.
     """
-    attrs, points, polygons, offset = read_points(spec, path, city)
+    attrs, points, polygons, offset = read_points(spec, path, city, datum_check=("demand", "demand.file.crs"))
     if spec.households and spec.households in attrs.columns:
         households = _numbers(attrs, spec.households, path, offset, minimum=0)
     elif spec.population and spec.population in attrs.columns:

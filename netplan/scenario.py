@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from netplan.coords import first_out_of_range, is_lonlat, normalise_crs_name
 from netplan.errors import ScenarioError
 
 STREAMS = ("paper", "plastic", "metal", "glass", "textile", "e_waste", "bulky", "low_value")
@@ -227,6 +228,13 @@ class DemandFile(_Strict):
     name: str | None = "name"
     id: str | None = None
 
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value: str | None) -> str | None:
+        if value is not None:
+            normalise_crs_name(value)  # an unknown name fails here, naming the key, not when the file is read
+        return value
+
 
 class OsmDemand(_Strict):
     """How households are estimated from OSM compounds and buildings."""
@@ -301,6 +309,13 @@ class SiteFile(_Strict):
     capacity: str | None = None
     open_cost: str | None = None
     fusion: str | None = None
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value: str | None) -> str | None:
+        if value is not None:
+            normalise_crs_name(value)  # an unknown name fails here, naming the key, not when the file is read
+        return value
 
 
 class SitesConfig(_Strict):
@@ -384,6 +399,17 @@ class Zone(_Strict):
             raise ValueError("give either 'polygon' ([[lon, lat], ...]) or 'path' to a polygon file")
         if self.polygon is not None and len(self.polygon) < 3:
             raise ValueError("a zone polygon needs at least 3 [lon, lat] points")
+        if self.crs is not None:
+            try:
+                normalise_crs_name(self.crs)
+            except ValueError as exc:
+                raise KeyedError("crs", str(exc)) from None
+        if self.polygon is not None and (self.crs is None or is_lonlat(self.crs)):
+            xy = [p for p in self.polygon]
+            bad = first_out_of_range([p[0] for p in xy], [p[1] for p in xy])
+            if bad is not None:
+                raise KeyedError("polygon", f"point {list(xy[bad])} is not a [lon, lat] pair in degrees; projected "
+                                 "coordinates (metres) need their EPSG code in crs:")
         return self
 
 

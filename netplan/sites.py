@@ -203,7 +203,7 @@ _STATUS_WORDS = {
 _TRUE = {"1", "true", "yes", "y", "t", "是"}
 
 
-def sites_from_file(city: City | None, spec: SiteFile, path) -> list[dict]:
+def sites_from_file(city: City | None, spec: SiteFile, path, key: str = "sites.files[0]") -> list[dict]:
     """Read sites from a user table.
 
     Parameters
@@ -214,13 +214,15 @@ def sites_from_file(city: City | None, spec: SiteFile, path) -> list[dict]:
         Column names and CRS of the file.
     path
         Resolved path.
+    key
+        The file's key path in the scenario, for a datum warning.
 
     Returns
     -------
     list of dict
         One record per site (projected later).
     """
-    attrs, points, _, offset = read_points(spec, path, city)
+    attrs, points, _, offset = read_points(spec, path, city, datum_check=("sites", f"{key}.crs"))
     if spec.tiers not in attrs.columns:
         raise InputDataError(f"column {spec.tiers!r} (tiers) not found; the table has columns {list(attrs.columns)}", path)
     rows = []
@@ -331,9 +333,9 @@ def candidate_sites(
         city, areas, cfg.street_spacing_m, cfg.street_max_distance_m
     )
     parts = [p for p in (projected, gpd.GeoDataFrame(generated, geometry="geometry", crs=city.crs) if generated else None) if p is not None]
-    for spec in cfg.files:
+    for i, spec in enumerate(cfg.files):
         path = scenario.resolve(spec.path)
-        file_rows = sites_from_file(city, spec, path)
+        file_rows = sites_from_file(city, spec, path, f"sites.files[{i}]")
         if file_rows:
             parts.append(gpd.GeoDataFrame(file_rows, geometry="geometry", crs="EPSG:4326").to_crs(city.crs))
     if not parts:

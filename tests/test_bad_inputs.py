@@ -286,3 +286,68 @@ def test_no_demand_left_to_site_is_an_error(tmp_path, capsys, city_file):
     assert code == 0, err
     far = [w for w in manifest_warnings(tmp_path) if w["code"] == "demand.far_from_network"]
     assert len(far) == 1 and far[0]["ids"] == ["0", "1"] and "600 households" in far[0]["message"]
+
+
+# ------------------------------------------------------------------------------------------------ restriction zones
+def _box(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
+    return shapely.Polygon([lonlat(x0, y0), lonlat(x1, y0), lonlat(x1, y1), lonlat(x0, y1)])
+
+
+def _with_zone(data: dict, zone: dict) -> dict:
+    data["restrictions"] = [{"name": "限行", "min_weight_t": 2.0, "hours": ["07:00-09:00"], "zone": zone}]
+    return data
+
+
+def test_a_zone_file_without_crs_is_an_error(tmp_path, capsys, city_file):
+    path = tmp_path / "zone.gpkg"
+    gpd.GeoDataFrame({"name": ["z"]}, geometry=[_box(-10, -10, 310, 310)], crs=None).to_file(path)
+    data = _with_zone(base_scenario(tmp_path, city_file), {"path": "zone.gpkg"})
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 2
+    line = error_line(err)
+    assert line.startswith(f"netplan: error: {path}: restrictions[0].zone.crs: the zone file has no CRS"), line
+    assert not (tmp_path / "out").exists()
+    # declared, it plans
+    data["restrictions"][0]["zone"]["crs"] = "wgs84"
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 0, err
+
+
+def test_zone_coordinates_out_of_range_are_an_error(tmp_path, capsys, city_file):
+    # a zone in projected metres (UTM 48N) labelled EPSG:4326: latitudes of millions of degrees
+    metres = gpd.GeoSeries([_box(-10, -10, 310, 310)], crs="EPSG:4326").to_crs("EPSG:32648")
+    path = tmp_path / "zone.gpkg"
+    gpd.GeoDataFrame({"name": ["z"]}, geometry=metres.set_crs("EPSG:4326", allow_override=True)).to_file(path)
+    data = _with_zone(base_scenario(tmp_path, city_file), {"path": "zone.gpkg"})
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 2
+    line = error_line(err)
+    assert f"{path}: restrictions[0].zone.crs: vertex (" in line and "is not a longitude/latitude" in line, line
+    # the same metres inline, without crs: caught by validate already
+    data = _with_zone(data, {"polygon": [list(p) for p in metres.iloc[0].exterior.coords[:-1]]})
+    code, _, err = run(capsys, tmp_path, data, "validate")
+    assert code == 2
+    assert f"scenario.yaml: restrictions[0].zone.polygon: point [" in error_line(err)
+
+
+def test_an_unused_ban_warns_and_each_ban_reports_its_share_of_truck_roads(tmp_path, capsys, city_file):
+    import pandas as pd
+
+    data = base_scenario(tmp_path, city_file)
+    data["restrictions"] = [
+        # the south-west corner: 3 streets each way clipped at 310 m of the 9 x 1,200 m each way
+        {"name": "西南角", "min_weight_t": 2.0, "hours": ["07:00-09:00"],
+         "zone": {"polygon": [list(p) for p in _box(-10, -10, 310, 310).exterior.coords[:-1]]}},
+        # a Chengdu ring-road ban left in this scenario
+        {"name": "一环路以内", "min_weight_t": 2.0, "hours": ["07:00-09:00"],
+         "zone": {"polygon": [[104.041, 30.657], [104.087, 30.657], [104.087, 30.688], [104.041, 30.688]]}},
+    ]
+    code, out, err = run(capsys, tmp_path, data)
+    assert code == 0, err
+    unused = [w for w in manifest_warnings(tmp_path) if w["code"] == "route.ban_unused"]
+    assert len(unused) == 1 and unused[0]["ids"] == ["一环路以内"] and unused[0]["stage"] == "route"
+    kpis = pd.read_csv(tmp_path / "out" / "kpis.csv")
+    kpi = kpis[kpis["section"] == "restrictions"].set_index("key")["value"].astype(float)
+    assert kpi["西南角.truck_share"] == pytest.approx(6 * 310 / (2 * 9 * GRID_M), rel=0.01)
+    assert kpi["西南角.truck_km"] == pytest.approx(2 * 6 * 0.310, rel=0.01)  # both directions of two-way streets
+    assert kpi["一环路以内.truck_share"] == 0.0
