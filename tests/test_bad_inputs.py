@@ -351,3 +351,41 @@ def test_an_unused_ban_warns_and_each_ban_reports_its_share_of_truck_roads(tmp_p
     assert kpi["西南角.truck_share"] == pytest.approx(6 * 310 / (2 * 9 * GRID_M), rel=0.01)
     assert kpi["西南角.truck_km"] == pytest.approx(2 * 6 * 0.310, rel=0.01)  # both directions of two-way streets
     assert kpi["一环路以内.truck_share"] == 0.0
+
+
+def test_a_zone_drawn_in_gcj02_without_crs_warns(chengdu, chengdu_scenario, tmp_path):
+    """A zone whose corners are Chengdu truck-road junctions (the hull of those within 1.5 km of the centre)."""
+    import numpy as np
+
+    from netplan import diagnostics
+    from netplan.coords import wgs84_to_gcj02
+    from netplan.route.bans import restriction_coverage
+    from netplan.scenario import scenario_from_dict
+
+    nodes = chengdu.drive.graph.nodes(data=True)
+    xy = np.array([(d["x"], d["y"]) for _, d in nodes])
+    centre = gpd.GeoSeries(gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs="EPSG:4326").to_crs(chengdu.crs)
+    middle = shapely.Point(np.median(centre.x), np.median(centre.y))
+    near = xy[(centre.distance(middle) < 1500).to_numpy()]
+    hull = shapely.MultiPoint(near).convex_hull
+    corners = np.asarray(hull.exterior.coords[:-1])
+    data = yaml.safe_load(chengdu_scenario.file.read_text(encoding="utf-8"))
+    data["city"]["source"] = str(chengdu_scenario.resolve(data["city"]["source"]))
+    for declared, zone_xy in (("gcj02", np.column_stack(wgs84_to_gcj02(corners[:, 0], corners[:, 1]))),
+                              (None, corners)):
+        data["restrictions"] = [{"name": "环内", "hours": ["07:00-09:00"],
+                                 "zone": {"polygon": zone_xy.tolist()}}]
+        scenario = scenario_from_dict(data, tmp_path / "s.yaml")
+        with diagnostics.collect() as log:
+            cover = restriction_coverage(chengdu, scenario)
+        found = [w for w in log if w.code == "route.zone_datum_suspect"]
+        if declared:
+            assert len(found) == 1 and "set restrictions[0].zone.crs: gcj02" in found[0].message, [str(w) for w in log]
+            # declared, the same polygon is not doubted and covers the same roads as the WGS-84 one
+            data["restrictions"][0]["zone"]["crs"] = "gcj02"
+            with diagnostics.collect() as log:
+                declared_cover = restriction_coverage(chengdu, scenario_from_dict(data, tmp_path / "s.yaml"))
+            assert not log and declared_cover[0]["share"] > 0.01
+        else:
+            # the same roads to within the few edges that run along the outline
+            assert not found and cover[0]["share"] == pytest.approx(declared_cover[0]["share"], rel=0.02)
