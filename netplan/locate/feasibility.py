@@ -76,7 +76,6 @@ def check_single_sourcing(
     links: Sequence[tuple[np.ndarray, np.ndarray]],
     demand_label: Callable[[int], str],
     radius_m: float,
-    skip_unreachable: bool = False,
 ) -> str | None:
     """Find demand points that fit whole in no chain of reachable sites, or too many that cannot share one.
 
@@ -93,9 +92,6 @@ def check_single_sourcing(
         Names demand point ``i`` in a message (``"demand 12 锦江小区"``).
     radius_m
         The tier-1 walking radius, for the message.
-    skip_unreachable
-        Leave out points that reach no usable chain at all (they are excluded
-        from the plan with ``locate.unreachable: exclude``).
 
     Returns
     -------
@@ -109,9 +105,9 @@ def check_single_sourcing(
     cap1 = np.asarray(capacities[0], dtype=float)
     best_cap = _reach_best(n, src, cap1[dst])
     best_chain = _reach_best(n, src, room[0][dst])
-    active = demand > 0
-    if skip_unreachable:
-        active &= best_chain > 0
+    # points that reach no usable chain at all are the model's to report (or to exclude, with
+    # locate.unreachable: exclude), with the cause: no candidate in the walk, or none linked upwards
+    active = (demand > 0) & (best_chain > 0)
     # a float tolerance: a point exactly as large as a site fits
     too_big = active & (demand > best_chain * (1 + 1e-9) + 1e-9)
     if too_big.any():

@@ -123,7 +123,7 @@ def build_model(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, s
     problem = check_single_sourcing(
         demand_kg=weights, tier1_arcs=(arcs[0].src, arcs[0].dst), capacities=[t.capacity for t in tiers],
         links=[(a.src, a.dst) for a in arcs[1:]], demand_label=lambda i: _demand_label(demand, i),
-        radius_m=tier1.radius_m, skip_unreachable=cfg.unreachable == "exclude")
+        radius_m=tier1.radius_m)
     if problem:
         raise InputDataError(f"the network cannot be sited: {problem}", scenario.file, "tiers")
     try:

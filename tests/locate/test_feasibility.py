@@ -34,13 +34,12 @@ def test_a_point_too_big_for_the_chain_names_the_tier_above():
     assert "demand 1 (900 kg/day; at most 600 through any chain)" in msg and "demand 0" not in msg
 
 
-def test_unreachable_points_are_skipped_only_when_excluded():
+def test_points_without_any_chain_are_left_to_the_model():
     caps = [np.array([1000.0]), np.array([5000.0]), np.array([5000.0])]
     links = [_arcs([(0, 0)]), _arcs([(0, 0)])]
-    kw = dict(demand_kg=np.array([100.0, 50.0]), tier1_arcs=_arcs([(0, 0)]), capacities=caps, links=links,
-              demand_label=label, radius_m=500)
-    assert check_single_sourcing(**kw, skip_unreachable=True) is None
-    assert "demand 1 (50 kg/day; largest collection point within 500 m: 0)" in check_single_sourcing(**kw)
+    # point 1 reaches no collection point: the model names it ("no tier-1 candidate within the walking radius")
+    assert check_single_sourcing(demand_kg=np.array([100.0, 50.0]), tier1_arcs=_arcs([(0, 0)]), capacities=caps,
+                                 links=links, demand_label=label, radius_m=500) is None
 
 
 def test_points_that_cannot_share_get_a_matching():
