@@ -549,3 +549,145 @@ def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str | int) -> LonLat:
     if name == _BD09:
         return wgs84_to_bd09(lon, lat)
     return _pyproj_transform("EPSG:4326", name, lon, lat)
+
+
+def is_lonlat(crs: str | int) -> bool:
+    """Whether coordinates in ``crs`` are longitude/latitude degrees (WGS-84, GCJ-02, BD-09 or any geographic CRS).
+
+    Parameters
+    ----------
+    crs : str or int
+        See :func:`normalise_crs_name`.
+
+    Returns
+    -------
+    bool
+        True for degrees, False for projected (metre) systems.
+    """
+    name = normalise_crs_name(crs)
+    if name in (_WGS84, _GCJ02, _BD09):
+        return True
+    from pyproj import CRS
+
+    return bool(CRS.from_user_input(name).is_geographic)
+
+
+def first_out_of_range(lon: ArrayLike, lat: ArrayLike) -> int | None:
+    """Index of the first pair that is not a longitude/latitude (|lon| > 180, |lat| > 90 or not finite), or None.
+
+    Parameters
+    ----------
+    lon, lat : array_like
+        Coordinates that are meant to be degrees.
+
+    Returns
+    -------
+    int or None
+        The first bad index in input order.
+    """
+    x, y, _ = _as_arrays(lon, lat)
+    bad = ~np.isfinite(x) | ~np.isfinite(y) | (np.abs(x) > 180) | (np.abs(y) > 90)
+    hits = np.flatnonzero(bad.ravel())
+    return int(hits[0]) if len(hits) else None
+
+
+DATUM_MIN_POINTS = 3
+"""Fewer points than this say too little about a datum to warn."""
+DATUM_MIN_DISTANCE_M = 20.0
+"""Road-side points must lie at least this far off the roads as declared to be suspected by distance ..."""
+DATUM_MAX_RATIO = 0.25
+"""... and come to at most this share of that distance in another datum."""
+DATUM_MIN_GAIN_SHARE = 0.3
+"""Points inside mapped land use or buildings: another datum must put this much larger a share inside ..."""
+DATUM_MIN_FACTOR = 2.0
+"""... and at least this many times the declared share."""
+
+_DATUM_NAMES = (_WGS84, _GCJ02, _BD09)
+
+
+def suspect_datum(
+    lon: ArrayLike,
+    lat: ArrayLike,
+    declared: str | int,
+    *,
+    distance_m: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    inside: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> tuple[str, str] | None:
+    """Test whether points fit the city markedly better read in another Chinese datum.
+
+    GCJ-02 (AMap, Tencent) and BD-09 (Baidu) coordinates read as WGS-84 lie
+    300-700 m off their place. The raw coordinates are read as WGS-84, GCJ-02
+    and BD-09 in turn and each reading is compared with the declared one on
+    two kinds of evidence:
+
+    * **distance to the roads** (median): decisive for points that stand on
+      the street (gates, collection points, a zone drawn along roads). A
+      reading is suspected when the declared one lies at least
+      :data:`DATUM_MIN_DISTANCE_M` off the roads and the other comes to at
+      most :data:`DATUM_MAX_RATIO` of it. Points inside blocks (compound
+      centres) lie off the roads in every datum, so this alone rarely flags
+      them.
+    * **inside mapped features** (optional; share of points inside any mapped
+      land-use area or building): decisive for compound centres and land
+      parcels. Suspected when another reading puts at least
+      :data:`DATUM_MIN_GAIN_SHARE` more of the points inside, and
+      :data:`DATUM_MIN_FACTOR` times as many.
+
+    Either way the datum must also beat chance: the declared points moved
+    as far as the datum moves them but in eleven other directions (every
+    30 degrees) must all fit clearly worse (by the same margins). On a
+    regular street grid a shift can put every block centre on a street by
+    chance; then other directions do so too and nothing is flagged.
+
+    Parameters
+    ----------
+    lon, lat : array_like
+        The raw coordinates as written in the file (degrees).
+    declared : str or int
+        The datum the file declares; only ``wgs84``, ``gcj02`` and ``bd09``
+        (or EPSG:4326) are tested.
+    distance_m : callable
+        ``distance_m(lon, lat)`` -> metres from each WGS-84 point to the roads.
+    inside : callable, optional
+        ``inside(lon, lat)`` -> whether each WGS-84 point lies inside a mapped
+        feature; None when the city has no features.
+
+    Returns
+    -------
+    tuple of str or None
+        ``(datum to declare, the evidence in words)``, or None.
+    """
+    x, y, _ = _as_arrays(lon, lat)
+    x, y = x.ravel(), y.ravel()
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    name = normalise_crs_name(declared)
+    if len(x) < DATUM_MIN_POINTS or name not in _DATUM_NAMES or bool(np.all(out_of_china(x, y))):
+        return None
+    readings = {d: tuple(np.asarray(v, dtype=float) for v in to_wgs84(x, y, d)) for d in _DATUM_NAMES}
+
+    def shifts(datum: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        # the declared reading moved as far as the datum moves it, in other directions: what chance alone gives
+        base_x, base_y = readings[name]
+        dx, dy = np.median(readings[datum][0] - base_x), np.median(readings[datum][1] - base_y)
+        size, turn = np.hypot(dx, dy), np.arctan2(dy, dx)
+        angles = turn + np.deg2rad(np.arange(30, 360, 30))
+        return [(base_x + size * np.cos(a), base_y + size * np.sin(a)) for a in angles]
+
+    if inside is not None:
+        share = {d: float(np.mean(inside(*readings[d]))) for d in _DATUM_NAMES}
+        best = max(_DATUM_NAMES, key=lambda d: (share[d], d == name))
+        if (best != name and share[best] >= share[name] + DATUM_MIN_GAIN_SHARE
+                and share[best] >= DATUM_MIN_FACTOR * share[name]):
+            chance = max(float(np.mean(inside(*xy))) for xy in shifts(best))
+            if share[best] >= chance + DATUM_MIN_GAIN_SHARE:
+                return best, (f"{share[name]:.0%} of the points lie inside mapped land use or buildings as declared "
+                              f"({name}), {share[best]:.0%} read as {best}")
+    median = {d: float(np.median(distance_m(*readings[d]))) for d in _DATUM_NAMES}
+    best = min(_DATUM_NAMES, key=lambda d: (median[d], d != name))
+    if best != name and median[name] >= DATUM_MIN_DISTANCE_M and median[best] <= DATUM_MAX_RATIO * median[name]:
+        chance = min(float(np.median(distance_m(*xy))) for xy in shifts(best))
+        if median[best] <= DATUM_MAX_RATIO * chance:
+            return best, (f"the points lie a median {median[name]:,.0f} m from the roads as declared ({name}), "
+                          f"{median[best]:,.0f} m read as {best}")
+    return None

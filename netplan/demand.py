@@ -30,8 +30,9 @@ import pandas as pd
 import shapely
 import shapely.affinity
 
+from netplan import diagnostics
 from netplan.city import City
-from netplan.coords import normalise_crs_name, to_wgs84
+from netplan.coords import normalise_crs_name, suspect_datum, to_wgs84
 from netplan.errors import InputDataError
 from netplan.scenario import DemandConfig, DemandFile, OsmDemand, Scenario
 
@@ -276,7 +277,7 @@ def _numbers(frame: pd.DataFrame, column: str, path: Path, row_offset: int, mini
 
 
 def read_points(
-    spec: "DemandFile | object", path: Path, city: City | None
+    spec: "DemandFile | object", path: Path, city: City | None, datum_check: tuple[str, str] | None = None
 ) -> tuple[pd.DataFrame, gpd.GeoSeries, gpd.GeoSeries | None, int]:
     """Read a user table's locations as WGS-84 points, with clear errors.
 
@@ -291,6 +292,10 @@ def read_points(
         Resolved path of the file.
     city
         If given, points outside the city's extent are an error.
+    datum_check
+        ``(stage, key)`` such as ``("demand", "demand.file.crs")``: with a
+        city, warn ``<stage>.datum_suspect`` when the points fit the city
+        markedly better in another Chinese datum (see :func:`check_datum`).
 
     Returns
     -------
@@ -314,6 +319,7 @@ def read_points(
         name = normalise_crs_name(declared)
         geoms = table.geometry
         reps = geoms.representative_point()
+        raw = (reps.x.to_numpy(), reps.y.to_numpy(), name)
         if name in ("gcj02", "bd09"):
             lon, lat = to_wgs84(reps.x.to_numpy(), reps.y.to_numpy(), name)
             shift_x, shift_y = lon - reps.x.to_numpy(), lat - reps.y.to_numpy()
@@ -366,6 +372,7 @@ def read_points(
         except ValueError as exc:
             raise InputDataError(str(exc), path, "crs") from None
         points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+        raw = (xs, ys, crs)
     if city is not None and len(points):
         extent = city.extent()
         outside = ~points.within(extent).to_numpy()
@@ -377,7 +384,61 @@ def read_points(
                 path,
                 f"row {rows[0]}",
             )
+        if datum_check is not None:
+            check_datum(raw[0], raw[1], raw[2], city, stage=datum_check[0], key=datum_check[1], what=path.name)
     return attrs.reset_index(drop=True), points.reset_index(drop=True), polygons, offset
+
+
+_DATUM_SOURCE = {"gcj02": "AMap or Tencent maps (GCJ-02)", "bd09": "Baidu maps (BD-09)",
+                 "wgs84": "GPS or OpenStreetMap (WGS-84)"}
+
+
+def check_datum(x: np.ndarray, y: np.ndarray, declared: str, city: City, *, stage: str, key: str, what: str) -> None:
+    """Warn ``<stage>.datum_suspect`` when a table's points fit the city markedly better in another datum.
+
+    Evidence: the points' median distance to the walk and truck roads, and
+    (when the city has OSM features) the share of points inside a mapped
+    land-use area or building; see :func:`netplan.coords.suspect_datum`.
+
+    Parameters
+    ----------
+    x, y
+        The raw coordinates as written in the table.
+    declared
+        The table's declared CRS (only wgs84, gcj02 and bd09 are tested).
+    city
+        The loaded city.
+    stage, key, what
+        The warning's stage, the scenario key to set and the file's name.
+    """
+    try:
+        if normalise_crs_name(declared) not in ("wgs84", "gcj02", "bd09"):
+            return
+    except ValueError:
+        return
+
+    def distance(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        pts = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+        return np.minimum(city.walk.snap(pts, np.inf).snap_m, city.drive.snap(pts, np.inf).snap_m)
+
+    inside = None
+    if city.features is not None and not city.features.empty:
+        feats = city.features
+        areas = feats.geometry[feats.geometry.geom_type.isin(["Polygon", "MultiPolygon"])].to_numpy()
+        if len(areas):
+            tree = shapely.STRtree(areas)
+
+            def inside(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+                hit = np.zeros(len(lon), dtype=bool)
+                hit[tree.query(shapely.points(lon, lat), predicate="within")[0]] = True
+                return hit
+
+    found = suspect_datum(x, y, declared, distance_m=distance, inside=inside)
+    if found:
+        datum, evidence = found
+        diagnostics.warn(stage, f"{stage}.datum_suspect",
+                         f"{what}: {evidence}; if the coordinates were taken from {_DATUM_SOURCE[datum]}, "
+                         f"set {key}: {datum}", ids=[what])
 
 
 def demand_from_file(
@@ -401,7 +462,7 @@ def demand_from_file(
     tuple
         Demand points (WGS-84) and, if the file had polygons, the areas.
     """
-    attrs, points, polygons, offset = read_points(spec, path, city)
+    attrs, points, polygons, offset = read_points(spec, path, city, datum_check=("demand", "demand.file.crs"))
     if spec.households and spec.households in attrs.columns:
         households = _numbers(attrs, spec.households, path, offset, minimum=0)
     elif spec.population and spec.population in attrs.columns:
@@ -412,6 +473,12 @@ def demand_from_file(
             f"no households or population column (looked for {wanted}); the table has columns {list(attrs.columns)}",
             path,
         )
+    if len(attrs) == 0:
+        raise InputDataError("the demand table has no rows; a plan needs at least one compound with households", path)
+    if not (households > 0).any():
+        raise InputDataError(f"every row has 0 households ({len(attrs)} row(s)); nothing to plan for", path,
+                             f"column {spec.households if spec.households in attrs.columns else spec.population!r}")
+    _warn_duplicates(attrs, points, spec, path, offset)
     names = attrs[spec.name].astype(object).where(attrs[spec.name].notna(), None) if spec.name and spec.name in attrs else None
     frame = gpd.GeoDataFrame(
         {
@@ -431,6 +498,83 @@ def demand_from_file(
         areas = gpd.GeoDataFrame({"name": frame["name"], "households": households}, geometry=polygons.values, crs="EPSG:4326")
         frame["area_ha"] = areas.to_crs(city.crs if city else areas.estimate_utm_crs()).area.to_numpy() / 10_000
     return frame, areas
+
+
+def split_table_rows(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame | None, crs: str,
+                     max_households: float) -> gpd.GeoDataFrame:
+    """Split a table's compounds above ``max_households`` into equal parts, as OSM compounds are.
+
+    A compound given as a polygon is split like an OSM compound (k-means cells
+    inside it); one given as a point keeps every part at that point, so each
+    part can still walk to a different collection point.
+
+    Parameters
+    ----------
+    points
+        Demand points from :func:`demand_from_file` (WGS-84).
+    areas
+        Their polygons (same row order), or None for a point table.
+    crs
+        The city's metric CRS, where the parts are placed.
+    max_households
+        ``demand.osm.max_households_per_point``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per part, with ``part`` and ``parts``.
+    """
+    projected = points.to_crs(crs)
+    shapes = areas.to_crs(crs).geometry.to_numpy() if areas is not None else projected.geometry.to_numpy()
+    rows = [dict(rec, geometry=pt, _polygon=shape)
+            for rec, pt, shape in zip(projected.drop(columns="geometry").to_dict("records"), projected.geometry, shapes)]
+    parts = _split_large(rows, max_households)
+    out = gpd.GeoDataFrame(parts, geometry="geometry", crs=crs).drop(columns="_polygon").to_crs("EPSG:4326")
+    out["osm_id"] = pd.array(out["osm_id"], dtype="Int64")
+    return out
+
+
+def _repeated_key(ids: pd.Series, repeated: np.ndarray) -> np.ndarray:
+    """Rows whose key another row has too, leaving out exact copies (reported on their own)."""
+    out = np.zeros(len(ids), dtype=bool)
+    kept = np.flatnonzero(~repeated)
+    out[kept] = ids.iloc[kept].duplicated(keep=False).to_numpy()
+    return out
+
+
+def _warn_duplicates(attrs: pd.DataFrame, points: gpd.GeoSeries, spec: DemandFile, path: Path, offset: int) -> None:
+    """Warn about rows that repeat another row, or an id (``file.id``, else the name) at the same place.
+
+    Both are kept and counted (the table may list two blocks of one compound); the warning names the rows so
+    that a copy-paste accident is found.
+    """
+    rows = attrs.assign(_x=points.x.round(7).to_numpy(), _y=points.y.round(7).to_numpy())
+    repeated = rows.duplicated(keep="first").to_numpy()
+    if repeated.any():
+        numbers = (np.flatnonzero(repeated) + offset).tolist()
+        diagnostics.warn("demand", "demand.duplicate_rows",
+                         f"{path.name}: {len(numbers)} row(s) repeat an earlier row exactly and are counted again "
+                         f"(rows {numbers[:10]}); delete them if they are copies", ids=numbers)
+    key = spec.id if spec.id and spec.id in attrs.columns else None
+    if spec.id and key is None:
+        raise InputDataError(f"column {spec.id!r} (id) not found; the table has columns {list(attrs.columns)}", path)
+    if key is not None:
+        ids = attrs[key].astype(str).str.strip()
+        twice = _repeated_key(ids, repeated) & attrs[key].notna().to_numpy()
+        what = f"id column {key!r}"
+    elif spec.name and spec.name in attrs.columns:
+        # without an id column a name repeated at the same coordinates is the same compound listed twice
+        ids = attrs[spec.name].astype(str) + rows["_x"].astype(str) + rows["_y"].astype(str)
+        twice = _repeated_key(ids, repeated) & attrs[spec.name].notna().to_numpy()
+        what = f"name column {spec.name!r} at the same coordinates"
+    else:
+        return
+    if twice.any():
+        numbers = (np.flatnonzero(twice) + offset).tolist()
+        values = sorted(set(attrs[key or spec.name].astype(str).to_numpy()[twice]))
+        diagnostics.warn("demand", "demand.duplicate_ids",
+                         f"{path.name}: {len(numbers)} row(s) share an id ({what}): {values[:5]}; each row is counted, "
+                         f"check that they are different compounds (rows {numbers[:10]})", ids=numbers)
 
 
 def finish_demand(points: gpd.GeoDataFrame, config: DemandConfig, city: City, snap_limit_m: float) -> gpd.GeoDataFrame:
@@ -466,6 +610,13 @@ def finish_demand(points: gpd.GeoDataFrame, config: DemandConfig, city: City, sn
     out["snap_m"] = snapped.snap_m
     out["offset_m"] = snapped.offset_m
     out["snap_ok"] = snapped.ok
+    far = out[~out["snap_ok"] & (out["households"] > 0)]
+    if len(far):
+        diagnostics.warn("demand", "demand.far_from_network",
+                         f"{len(far)} demand point(s) ({far['households'].sum():,.0f} households, "
+                         f"{far['kg_day'].sum():,.0f} kg/day) lie farther than city.snap_limit_m ({snap_limit_m:g} m) "
+                         "from the walk network and are left out of the plan; check their coordinates and crs, or "
+                         "raise city.snap_limit_m", ids=far["demand_id"].tolist())
     cols = DEMAND_COLUMNS + stream_columns(config.streams) + ["kg_day", "walk_node", "snap_m", "offset_m", "snap_ok", "geometry"]
     return gpd.GeoDataFrame(out[cols], geometry="geometry", crs="EPSG:4326")
 
@@ -491,6 +642,8 @@ def estimate_demand(city: City, scenario: Scenario) -> tuple[gpd.GeoDataFrame, g
         path = scenario.resolve(config.file.path)
         assert path is not None
         points, areas = demand_from_file(city, config.file, path, config.persons_per_household)
+        if config.osm.max_households_per_point is not None:
+            points = split_table_rows(points, areas, city.crs, config.osm.max_households_per_point)
     else:
         points, areas = demand_from_osm(city, config)
     return finish_demand(points, config, city, scenario.city.snap_limit_m), areas

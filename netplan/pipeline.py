@@ -102,11 +102,18 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
     from netplan.sites import candidate_sites
 
     routing = scenario.locate.enabled and scenario.route.enabled and bool(scenario.fleet)
+    if scenario.locate.enabled and scenario.route.enabled and not scenario.fleet:
+        diagnostics.warn("route", "route.no_fleet", "routing skipped: no vehicles (fleet: is empty); add vehicle "
+                         "types under fleet: or set route.enabled: false")
     stages = _Stages(4 + int(scenario.locate.enabled) + int(routing), progress)
     if city is None:
         city = stages.run("city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir))  # type: ignore[assignment]
     else:
         stages.total -= 1
+    if scenario.restrictions:
+        from netplan.route.bans import restriction_coverage
+
+        restriction_coverage(city, scenario)  # type: ignore[arg-type]  # bad zone files fail before any solving
     demand, areas = stages.run("demand", "estimating demand", lambda: estimate_demand(city, scenario))  # type: ignore[misc]
     sites = stages.run("sites", "finding candidate sites", lambda: candidate_sites(city, scenario, areas, demand))
     plan = Plan(scenario=scenario, city=city, demand=demand, demand_areas=areas, sites=sites)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from netplan.coords import first_out_of_range, is_lonlat, normalise_crs_name
 from netplan.errors import ScenarioError
 
 STREAMS = ("paper", "plastic", "metal", "glass", "textile", "e_waste", "bulky", "low_value")
@@ -103,12 +104,39 @@ def disjoint_intervals(values: list[str], what: str = "intervals") -> list[str]:
     return values
 
 
+class KeyedError(ValueError):
+    """A validation error found by a check across keys, that belongs to one key (``fleet[1].capacity_kg``)."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    # .inf and .nan are never meaningful in a plan and overflow the solvers' integer scaling: reject them by key
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
+
+# Upper limits on magnitudes, far above any real facility or vehicle but low enough that the solvers' arithmetic
+# (integer-scaled flows, MIP coefficients) stays exact; a value above them is a typo or a unit mistake.
+MAX_CAPACITY_KG_DAY = 1e8
+"""100,000 t/day per site: the world's largest waste facilities handle about a tenth of it."""
+MAX_OPEN_COST = 1e10
+"""10 billion CNY per year for one site."""
+MAX_RADIUS_M = 500_000.0
+"""500 km: a tier's longest walk or road link."""
+MAX_VEHICLE_KG = 100_000.0
+"""100 t payload: above any road vehicle."""
+MIN_VEHICLE_KG = 50.0
+"""A hand cart carries about 100 kg; below 50 kg a vehicle type is a unit mistake (t for kg)."""
+MAX_STOP_PIECES = 20
+"""A full collection point may need at most this many visits of the largest collection vehicle a day."""
+
+Capacity = Annotated[float, Field(gt=0, le=MAX_CAPACITY_KG_DAY)]
+Cost = Annotated[float, Field(ge=0, le=MAX_OPEN_COST)]
 
 
 Value = str | int | float
@@ -249,6 +277,14 @@ class DemandFile(_Strict):
     households: str | None = "households"
     population: str | None = None
     name: str | None = "name"
+    id: str | None = None
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value: str | None) -> str | None:
+        if value is not None:
+            normalise_crs_name(value)  # an unknown name fails here, naming the key, not when the file is read
+        return value
 
 
 class OsmDemand(_Strict):
@@ -325,6 +361,13 @@ class SiteFile(_Strict):
     open_cost: str | None = None
     fusion: str | None = None
 
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, value: str | None) -> str | None:
+        if value is not None:
+            normalise_crs_name(value)  # an unknown name fails here, naming the key, not when the file is read
+        return value
+
 
 class SitesConfig(_Strict):
     """Candidate and existing sites for every tier."""
@@ -348,9 +391,9 @@ class Tier(_Strict):
     """One tier of the network."""
 
     tier: Annotated[int, Field(ge=1, le=4)]
-    radius_m: PositiveFloat
-    capacity_kg_day: PositiveFloat
-    open_cost: NonNegFloat = 0.0
+    radius_m: Annotated[float, Field(gt=0, le=MAX_RADIUS_M)]
+    capacity_kg_day: Capacity
+    open_cost: Cost = 0.0
     min_count: Annotated[int, Field(ge=0)] = 0
     max_count: Annotated[int, Field(ge=1)] | None = None
     fusion_discount: Annotated[float, Field(ge=0, le=1)] = 0.0
@@ -366,10 +409,10 @@ class Vehicle(_Strict):
     """A vehicle type of the collection fleet."""
 
     name: str
-    count: Annotated[int, Field(ge=1)]
-    capacity_kg: PositiveFloat
+    count: Annotated[int, Field(ge=1, le=10_000)]
+    capacity_kg: Annotated[float, Field(ge=MIN_VEHICLE_KG, le=MAX_VEHICLE_KG)]
     capacity_m3: PositiveFloat | None = None
-    weight_t: PositiveFloat = 4.5
+    weight_t: Annotated[float, Field(gt=0, le=100)] = 4.5
     fixed_cost: NonNegFloat = 0.0
     per_km_cost: NonNegFloat = 0.0
     per_hour_cost: NonNegFloat = 0.0
@@ -407,6 +450,17 @@ class Zone(_Strict):
             raise ValueError("give either 'polygon' ([[lon, lat], ...]) or 'path' to a polygon file")
         if self.polygon is not None and len(self.polygon) < 3:
             raise ValueError("a zone polygon needs at least 3 [lon, lat] points")
+        if self.crs is not None:
+            try:
+                normalise_crs_name(self.crs)
+            except ValueError as exc:
+                raise KeyedError("crs", str(exc)) from None
+        if self.polygon is not None and (self.crs is None or is_lonlat(self.crs)):
+            xy = [p for p in self.polygon]
+            bad = first_out_of_range([p[0] for p in xy], [p[1] for p in xy])
+            if bad is not None:
+                raise KeyedError("polygon", f"point {list(xy[bad])} is not a [lon, lat] pair in degrees; projected "
+                                 "coordinates (metres) need their EPSG code in crs:")
         return self
 
 
@@ -514,6 +568,31 @@ class Scenario(_Strict):
             raise ValueError(f"expected 3 or 4 tiers numbered 1, 2, 3[, 4] in order; got tiers {numbers}")
         return value
 
+    @field_validator("name")
+    @classmethod
+    def _not_a_folder_alias(cls, value: str) -> str:
+        # the name becomes the output folder: '.' or '..' would write into (or above) the working directory
+        if set(value) == {"."}:
+            raise ValueError("a name of only dots would name the current or parent folder; use letters or digits")
+        return value
+
+    @model_validator(mode="after")
+    def _fleet_fits_stops(self) -> "Scenario":
+        collectors = [v for v in self.fleet if v.role == "collection"]
+        if not collectors:
+            return self
+        biggest = max(v.capacity_kg for v in collectors)
+        full_point = self.tiers[0].capacity_kg_day
+        if biggest * MAX_STOP_PIECES < full_point:
+            i = next(i for i, v in enumerate(self.fleet) if v.role == "collection" and v.capacity_kg == biggest)
+            raise KeyedError(
+                f"fleet[{i}].capacity_kg",
+                f"the largest collection vehicle carries {biggest:g} kg, so a full collection "
+                f"point (tiers[0].capacity_kg_day = {full_point:g}) would need more than {MAX_STOP_PIECES} visits a "
+                "day; check the unit (kg, not t) or lower the tier-1 capacity"
+            )
+        return self
+
     @model_validator(mode="after")
     def _unique_names(self) -> "Scenario":
         for what, names in (("fleet", [v.name for v in self.fleet]), ("restrictions", [r.name for r in self.restrictions])):
@@ -562,6 +641,14 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+def _split_key(key: str) -> tuple[Any, ...]:
+    """``fleet[1].capacity_kg`` -> ``("fleet", 1, "capacity_kg")``, the form of pydantic's error locations."""
+    parts: list[Any] = []
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", key):
+        parts.append(int(index) if index else name)
+    return tuple(parts)
+
+
 def _describe(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
     msg = error.get("msg", "invalid value")
@@ -603,6 +690,11 @@ def scenario_from_dict(data: Any, file: str | Path | None = None) -> Scenario:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         first, *rest = exc.errors()
+        keyed = (first.get("ctx") or {}).get("error")
+        if isinstance(keyed, KeyedError):
+            # a check across keys names the key it concerns rather than the model it runs on
+            first = dict(first, loc=(*first["loc"], *_split_key(keyed.key)), input=None)
+            first.pop("input")
         more = f" (and {len(rest)} more problem(s): " + "; ".join(
             f"{_key_path(e['loc'])}: {_describe(e)}" for e in rest[:4]
         ) + ")" if rest else ""

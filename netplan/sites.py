@@ -38,7 +38,7 @@ from netplan.city import City
 from netplan.city.graph import main_highway
 from netplan.demand import read_points
 from netplan.errors import InputDataError
-from netplan.scenario import Scenario, SiteFile
+from netplan.scenario import MAX_CAPACITY_KG_DAY, MAX_OPEN_COST, Scenario, SiteFile
 
 SITE_STATUSES = ("candidate", "existing_fixed", "existing_closable")
 
@@ -205,7 +205,7 @@ _STATUS_WORDS = {
 _TRUE = {"1", "true", "yes", "y", "t", "是"}
 
 
-def sites_from_file(city: City | None, spec: SiteFile, path) -> list[dict]:
+def sites_from_file(city: City | None, spec: SiteFile, path, key: str = "sites.files[0]") -> list[dict]:
     """Read sites from a user table.
 
     Parameters
@@ -216,13 +216,15 @@ def sites_from_file(city: City | None, spec: SiteFile, path) -> list[dict]:
         Column names and CRS of the file.
     path
         Resolved path.
+    key
+        The file's key path in the scenario, for a datum warning.
 
     Returns
     -------
     list of dict
         One record per site (projected later).
     """
-    attrs, points, _, offset = read_points(spec, path, city)
+    attrs, points, _, offset = read_points(spec, path, city, datum_check=("sites", f"{key}.crs"))
     if spec.tiers not in attrs.columns:
         raise InputDataError(f"column {spec.tiers!r} (tiers) not found; the table has columns {list(attrs.columns)}", path)
     rows = []
@@ -251,19 +253,27 @@ def sites_from_file(city: City | None, spec: SiteFile, path) -> list[dict]:
                 if col not in attrs.columns:
                     raise InputDataError(f"column {col!r} ({key}) not found; columns are {list(attrs.columns)}", path)
                 value = pd.to_numeric(pd.Series([rec[col]]), errors="coerce").iloc[0]
-                if pd.isna(value) or value < 0:
-                    raise InputDataError(f"expected a number >= 0, got {rec[col]!r}", path, f"{where}, column {col!r}")
+                upper = MAX_CAPACITY_KG_DAY if key == "capacity" else MAX_OPEN_COST
+                lower_ok = value > 0 if key == "capacity" else value >= 0
+                if pd.isna(value) or not np.isfinite(value) or not lower_ok or value > upper:
+                    sign = ">" if key == "capacity" else ">="
+                    raise InputDataError(f"expected a finite number {sign} 0 and <= {upper:,.0f}, got {rec[col]!r}",
+                                         path, f"{where}, column {col!r}")
                 record[key] = float(value)
         rows.append(record)
     return rows
 
 
 def _reach_fillers(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, radius_m: float) -> list[dict]:
-    """Collection-point candidates for demand points that no candidate serves within the radius.
+    """Collection-point candidates for demand points that no candidate serves within the radius, and gates.
 
     Each is placed at the walk-network node the demand point is attached to
     (the street corner nearest to it), so every demand point within the
-    radius of its own node can be covered.
+    radius of its own node can be covered. A table's compound split into k
+    parts (``demand.osm.max_households_per_point``) also gets candidates at
+    its k nearest street corners, as an OSM compound gets k edge points: a
+    large compound has several gates, and its parts could otherwise all
+    depend on the one candidate beside it.
     """
     ok = demand[demand["snap_ok"]]
     t1 = sites[sites["tier1"] & sites["snap_ok"]]
@@ -272,15 +282,25 @@ def _reach_fillers(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
     dist = city.walk.point_matrix(ok["walk_node"].to_numpy(), ok["offset_m"].to_numpy(), t1["walk_node"].to_numpy(),
                                   t1["walk_offset_m"].to_numpy(), "length", radius_m) if len(t1) else np.full((len(ok), 0), np.inf)
     lost = ok[~(dist <= radius_m).any(axis=1)] if dist.shape[1] else ok
-    if lost.empty:
-        return []
+    nodes = list(pd.unique(lost["walk_node"]))
+    split = ok[(ok["parts"] > 1) & (ok["source"] == "file")]
+    for (node, parts), _ in split.groupby(["walk_node", "parts"], sort=True):
+        nodes.extend(_nearest_nodes(city.walk.graph, int(node), int(parts), radius_m / 2))
     graph = city.walk.graph
     rows = []
-    for node in pd.unique(lost["walk_node"]):
+    for node in pd.unique(pd.Series(nodes, dtype="int64")):
         pt = gpd.GeoSeries([shapely.Point(graph.nodes[node]["x"], graph.nodes[node]["y"])], crs="EPSG:4326").to_crs(city.crs).iloc[0]
         rows.append({"name": None, "source": "street_at_demand", "landuse": None, "status": "candidate", "tiers": [1],
                      "osm_id": None, "fusion": False, "geometry": pt})
     return rows
+
+
+def _nearest_nodes(graph, node: int, k: int, cutoff_m: float) -> list[int]:
+    """The ``k`` walk nodes nearest to ``node`` on the network within ``cutoff_m`` (itself first); ties by id."""
+    import networkx as nx
+
+    near = nx.single_source_dijkstra_path_length(graph, node, cutoff=cutoff_m, weight="length")
+    return [n for n, _ in sorted(near.items(), key=lambda item: (item[1], item[0]))[:k]]
 
 
 def candidate_sites(
@@ -315,9 +335,9 @@ def candidate_sites(
         city, areas, cfg.street_spacing_m, cfg.street_max_distance_m
     )
     parts = [p for p in (projected, gpd.GeoDataFrame(generated, geometry="geometry", crs=city.crs) if generated else None) if p is not None]
-    for spec in cfg.files:
+    for i, spec in enumerate(cfg.files):
         path = scenario.resolve(spec.path)
-        file_rows = sites_from_file(city, spec, path)
+        file_rows = sites_from_file(city, spec, path, f"sites.files[{i}]")
         if file_rows:
             parts.append(gpd.GeoDataFrame(file_rows, geometry="geometry", crs="EPSG:4326").to_crs(city.crs))
     if not parts:

@@ -389,3 +389,57 @@ def test_from_wgs84():
     g_lon, g_lat = from_wgs84([lon, 24.94], [lat, 60.17], "gcj-02")
     back_lon, back_lat = to_wgs84(g_lon, g_lat, "gcj-02")
     assert distance_m(back_lon, back_lat, [lon, 24.94], [lat, 60.17]).max() < 0.01
+
+
+def _grid_distance(step_m: float):
+    """Distance (m) from WGS-84 points to the lines of a perfect street grid anchored at (104, 30)."""
+    import math
+
+    def distance(lon, lat):
+        x = (np.asarray(lon) - 104.0) * 111_320.0 * math.cos(math.radians(30.0))
+        y = (np.asarray(lat) - 30.0) * 110_540.0
+        dx = np.abs((x + step_m / 2) % step_m - step_m / 2)
+        dy = np.abs((y + step_m / 2) % step_m - step_m / 2)
+        return np.minimum(dx, dy)
+
+    return distance
+
+
+def test_suspect_datum_on_road_side_points():
+    from netplan.coords import suspect_datum, wgs84_to_gcj02
+
+    rng = np.random.default_rng(0)
+    # an irregular street network: 25 north-south and 25 east-west streets at random places over 3 km
+    xs, ys = np.sort(rng.uniform(0, 3000, 25)), np.sort(rng.uniform(0, 3000, 25))
+    kx = 111_320.0 * np.cos(np.radians(30.0))
+
+    def distance(lon, lat):
+        x, y = (np.asarray(lon) - 104.0) * kx, (np.asarray(lat) - 30.0) * 110_540.0
+        return np.minimum(np.abs(x[:, None] - xs[None, :]).min(axis=1), np.abs(y[:, None] - ys[None, :]).min(axis=1))
+
+    # 40 points on those streets
+    along = rng.uniform(0, 3000, 40)
+    on_x = rng.integers(0, 25, 40)
+    even = np.arange(40) % 2 == 0
+    lon = 104.0 + np.where(even, xs[on_x], along) / kx
+    lat = 30.0 + np.where(even, along, ys[on_x]) / 110_540.0
+    assert suspect_datum(lon, lat, "wgs84", distance_m=distance) is None
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    found = suspect_datum(glon, glat, "wgs84", distance_m=distance)
+    assert found is not None and found[0] == "gcj02" and "from the roads" in found[1]
+    assert suspect_datum(glon, glat, "gcj02", distance_m=distance) is None
+    # projected systems and too few points are never suspected
+    assert suspect_datum(glon[:2], glat[:2], "wgs84", distance_m=distance) is None
+    assert suspect_datum(glon, glat, "EPSG:32648", distance_m=distance) is None
+
+
+def test_block_centres_of_a_regular_grid_are_not_flagged_by_a_lucky_shift():
+    """On a perfect grid, some shift puts every block centre on a street; other directions do as well: chance."""
+    from netplan.coords import suspect_datum
+
+    step = 150.0
+    cx, cy = np.meshgrid(np.arange(8) * step + step / 2, np.arange(8) * step + step / 2)
+    lon = 104.0 + cx.ravel() / (111_320.0 * np.cos(np.radians(30.0)))
+    lat = 30.0 + cy.ravel() / 110_540.0
+    for grid in (150.0, 137.0, 160.0):
+        assert suspect_datum(lon, lat, "wgs84", distance_m=_grid_distance(grid)) is None, grid

@@ -184,3 +184,37 @@ def test_city_without_features_needs_a_table(helsinki, tmp_path):
     city = load_city(CityConfig(source=str(path)))
     with pytest.raises(InputDataError, match="demand.source: file"):
         demand_from_osm(city, DemandConfig())
+
+
+@pytest.fixture(scope="module")
+def chengdu_compounds(chengdu):
+    """Chengdu's OSM compounds as a bureau would list them: name, WGS-84 point, households."""
+    points, _ = demand_from_osm(chengdu, DemandConfig())
+    return points[points["source"] == "compound"].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("datum, shift", [("gcj02", wgs84_to_gcj02), ("bd09", None)])
+def test_a_table_in_another_datum_declared_wgs84_warns(chengdu, chengdu_compounds, tmp_path, datum, shift):
+    from netplan import diagnostics
+    from netplan.coords import wgs84_to_bd09
+
+    shift = shift or wgs84_to_bd09
+    lon, lat = shift(chengdu_compounds.geometry.x.to_numpy(), chengdu_compounds.geometry.y.to_numpy())
+    rows = [f"c{i},{x:.7f},{y:.7f},{h:.0f}" for i, (x, y, h) in enumerate(zip(lon, lat, chengdu_compounds["households"]))]
+    path = _csv(tmp_path, "name,lon,lat,households\n" + "\n".join(rows) + "\n")
+    with diagnostics.collect() as log:
+        demand_from_file(chengdu, DemandFile(path=str(path)), path, 2.62)
+    found = [w for w in log if w.code == "demand.datum_suspect"]
+    assert len(found) == 1 and found[0].stage == "demand", [str(w) for w in log]
+    assert f"set demand.file.crs: {datum}" in found[0].message and "compounds.csv" in found[0].message
+    # declared right: no doubt, and the points come back where OSM has them
+    with diagnostics.collect() as log:
+        frame, _ = demand_from_file(chengdu, DemandFile(path=str(path), crs=datum), path, 2.62)
+    assert not [w for w in log if w.code == "demand.datum_suspect"]
+    assert np.allclose(frame.geometry.x, chengdu_compounds.geometry.x, atol=1e-6)
+    # and the true WGS-84 table declared as such is not doubted either
+    rows = [f"c{i},{p.x:.7f},{p.y:.7f},100" for i, p in enumerate(chengdu_compounds.geometry)]
+    path = _csv(tmp_path, "name,lon,lat,households\n" + "\n".join(rows) + "\n")
+    with diagnostics.collect() as log:
+        demand_from_file(chengdu, DemandFile(path=str(path)), path, 2.62)
+    assert not [w for w in log if w.code == "demand.datum_suspect"]

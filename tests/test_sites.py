@@ -86,3 +86,28 @@ def test_bad_tiers_in_site_file(helsinki, helsinki_demand, tmp_path):
     sc = _scenario(tmp_path, sites={"files": [{"path": "sites.csv"}]})
     with pytest.raises(InputDataError, match=r"sites.csv: row 2, column 'tiers': tiers must be numbers 1 to 4"):
         candidate_sites(helsinki, sc, helsinki_demand[1])
+
+
+def test_a_site_file_in_baidu_coordinates_declared_wgs84_warns(chengdu, tmp_path):
+    """Road-side sites (every 97th truck-road edge's midpoint of Chengdu) written in BD-09."""
+    import numpy as np
+
+    from netplan import diagnostics
+    from netplan.coords import wgs84_to_bd09
+    from netplan.scenario import SiteFile
+    from netplan.sites import sites_from_file
+
+    mid = chengdu.drive.edges().geometry.interpolate(0.5, normalized=True).iloc[::97].to_crs("EPSG:4326")
+    lon, lat = wgs84_to_bd09(mid.x.to_numpy(), mid.y.to_numpy())
+    path = tmp_path / "land.csv"
+    path.write_text("name,lon,lat,tiers\n" + "\n".join(f"s{i},{x:.7f},{y:.7f},2" for i, (x, y) in enumerate(zip(lon, lat)))
+                    + "\n", encoding="utf-8")
+    with diagnostics.collect() as log:
+        sites_from_file(chengdu, SiteFile(path=str(path)), path, "sites.files[1]")
+    found = [w for w in log if w.code == "sites.datum_suspect"]
+    assert len(found) == 1 and "set sites.files[1].crs: bd09" in found[0].message, [str(w) for w in log]
+    assert "from the roads" in found[0].message
+    with diagnostics.collect() as log:
+        rows = sites_from_file(chengdu, SiteFile(path=str(path), crs="bd09"), path, "sites.files[1]")
+    assert not log
+    assert np.allclose([r["geometry"].x for r in rows], mid.x.to_numpy(), atol=1e-6)

@@ -21,6 +21,7 @@ from shapely.geometry import LineString
 from netplan.city import City
 from netplan.errors import InputDataError
 from netplan.locate.base import network_costs
+from netplan.locate.feasibility import check_single_sourcing, diagnose_infeasible
 from netplan.locate.network_model import Arcs, NetworkSolution, TieredNetwork, TierSites
 from netplan.scenario import Scenario
 
@@ -83,12 +84,22 @@ def build_model(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, s
         and the demand ids excluded as unreachable.
     """
     cfg = scenario.locate
+    weights = demand["kg_day"].to_numpy(dtype=float).copy()
+    weights[~demand["snap_ok"].to_numpy()] = 0.0  # flagged far from the network: not planned for
+    if not (weights > 0).any():
+        lost = int((demand["kg_day"] > 0).sum())
+        raise InputDataError(
+            f"no demand to site a network for: {lost} demand point(s) with kg/day all lie farther than "
+            f"city.snap_limit_m ({scenario.city.snap_limit_m:g} m) from the walk network" if lost else
+            "no demand to site a network for: every demand point has 0 kg/day", scenario.file, "demand")
     candidates = [tier_candidates(sites, t.tier) for t in scenario.tiers]
     for t, cand in zip(scenario.tiers, candidates):
         if cand.empty:
-            raise InputDataError(f"tier {t.tier} has no candidate sites; add land-use classes or a site file for it", where="sites")
-    weights = demand["kg_day"].to_numpy(dtype=float).copy()
-    weights[~demand["snap_ok"].to_numpy()] = 0.0  # flagged far from the network: not planned for
+            far = int((sites[f"tier{t.tier}"] & ~sites["snap_ok"]).sum())
+            why = (f" ({far} eligible site(s) lie farther than city.snap_limit_m = {scenario.city.snap_limit_m:g} m "
+                   "from the roads)") if far else ""
+            raise InputDataError(f"tier {t.tier} has no candidate sites{why}; add land-use classes or a site file "
+                                 "for it", where="sites")
     tier1 = scenario.tier(1)
     walk = network_costs(city, demand, candidates[0], "walk", "length", limit=tier1.radius_m)
     arcs = [Arcs.from_matrix(walk, tier1.radius_m)]
@@ -109,13 +120,29 @@ def build_model(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, s
                 site_ids=cand["site_id"].to_numpy(),
             )
         )
+    problem = check_single_sourcing(
+        demand_kg=weights, tier1_arcs=(arcs[0].src, arcs[0].dst), capacities=[t.capacity for t in tiers],
+        links=[(a.src, a.dst) for a in arcs[1:]], demand_label=lambda i: _demand_label(demand, i),
+        radius_m=tier1.radius_m)
+    if problem:
+        raise InputDataError(f"the network cannot be sited: {problem}", scenario.file, "tiers")
     try:
         model = TieredNetwork(weights, tiers, arcs, cfg.haul_cost_per_t_km[: len(tiers) - 1], cfg.access_cost_per_t_km,
                               cfg.days_per_year, exclude_unreachable=cfg.unreachable == "exclude", node_limit=cfg.node_limit)
     except ValueError as exc:
-        raise InputDataError(f"the network cannot be sited: {_named(exc, demand)}", where="tiers") from None
+        raise InputDataError(f"the network cannot be sited: {_named(exc, demand)}", scenario.file, "tiers") from None
     excluded = demand["demand_id"].to_numpy()[model.excluded].tolist()
     return model, candidates, excluded
+
+
+def _demand_label(demand: gpd.GeoDataFrame, i: int) -> str:
+    name = demand["name"].iloc[i]
+    return f"demand {int(demand['demand_id'].iloc[i])}" + (f" {name}" if isinstance(name, str) and name else "")
+
+
+def _site_label(candidates: list[gpd.GeoDataFrame], t: int, j: int) -> str:
+    row = candidates[t].iloc[j]
+    return f"site {int(row['site_id'])}" + (f" {row['name']}" if isinstance(row["name"], str) and row["name"] else "")
 
 
 def _named(exc: ValueError, demand: gpd.GeoDataFrame) -> str:
@@ -155,11 +182,15 @@ def locate_network(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
     chosen = "integrated" if "integrated" in solutions else "bottom_up"
     sol = solutions[chosen]
     if sol.status not in ("optimal", "feasible"):
-        raise InputDataError(
-            f"no feasible network found ({sol.status}) within {cfg.time_limit_s:g} s; raise locate.time_limit_s, "
-            "capacities or radii",
-            where="locate",
-        )
+        bottom = solutions.get("bottom_up") or model.solve("bottom_up", cfg.time_limit_s, scenario.seed, cfg.backend)["bottom_up"]
+        limit = (f"locate.node_limit = {cfg.node_limit} and " if cfg.node_limit else "") + \
+            f"locate.time_limit_s = {cfg.time_limit_s:g} s"
+        message = diagnose_infeasible(
+            steps=getattr(bottom, "steps", []) or [], demand_kg=model.demand,
+            capacities=[t.capacity for t in model.tiers], demand_label=lambda i: _demand_label(demand, i),
+            site_label=lambda t, j: _site_label(candidates, t, j), max_counts=[t.max_count for t in model.tiers],
+            proven=sol.status == "infeasible", limit_text=limit)
+        raise InputDataError(f"the network cannot be sited: {message}", scenario.file, "locate")
     facilities = _facilities(sol, candidates, scenario, model)
     assignments = _assignments(sol, demand, candidates, model)
     return LocatedNetwork(facilities, assignments, solutions, chosen, excluded)
