@@ -612,11 +612,14 @@ def finish_demand(points: gpd.GeoDataFrame, config: DemandConfig, city: City, sn
     out["snap_ok"] = snapped.ok
     far = out[~out["snap_ok"] & (out["households"] > 0)]
     if len(far):
+        names = [str(n) if isinstance(n, str) and n else f"demand point {i}" for i, n in zip(far["demand_id"], far["name"])]
+        listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         diagnostics.warn("demand", "demand.far_from_network",
                          f"{len(far)} demand point(s) ({far['households'].sum():,.0f} households, "
                          f"{far['kg_day'].sum():,.0f} kg/day) lie farther than city.snap_limit_m ({snap_limit_m:g} m) "
-                         "from the walk network and are left out of the plan; check their coordinates and crs, or "
-                         "raise city.snap_limit_m", ids=far["demand_id"].tolist())
+                         "from every walkable way the city keeps (e.g. beside a piece of road that was cut off) and "
+                         f"are left out of the plan: {listed}; check their coordinates and crs, or raise "
+                         "city.snap_limit_m", ids=far["demand_id"].tolist())
     cols = DEMAND_COLUMNS + stream_columns(config.streams) + ["kg_day", "walk_node", "snap_m", "offset_m", "snap_ok", "geometry"]
     return gpd.GeoDataFrame(out[cols], geometry="geometry", crs="EPSG:4326")
 

@@ -363,8 +363,6 @@ def candidate_sites(
     sites.insert(0, "site_id", np.arange(len(sites), dtype=np.int64))
     limit = scenario.city.snap_limit_m
     sites = _snap_sites(city, sites, limit, [t.tier for t in scenario.tiers])
-    if demand is not None:
-        _warn_unsnapped_demand(demand, limit)
     if demand is not None and "tier1" in sites:
         fillers = _reach_fillers(city, demand, sites, scenario.tier(1).radius_m)
         if fillers:
@@ -438,20 +436,6 @@ def _site_names(frame: pd.DataFrame, limit: int = 5) -> str:
     words = [str(n) if isinstance(n, str) and n else f"site {i} ({src})"
              for i, n, src in zip(frame["site_id"], frame["name"], frame["source"])]
     return ", ".join(words[:limit]) + (f" and {len(words) - limit} more" if len(words) > limit else "")
-
-
-def _warn_unsnapped_demand(demand: gpd.GeoDataFrame, limit: float) -> None:
-    """Say which demand points no walkable way reaches: they are not planned for."""
-    far = demand[~demand["snap_ok"].to_numpy(dtype=bool)]
-    if far.empty:
-        return
-    names = [str(n) if isinstance(n, str) and n else f"demand point {i}" for i, n in zip(far["demand_id"], far["name"])]
-    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    diagnostics.warn("demand", "demand.beyond_snap_limit",
-                     f"{len(far)} demand point(s) ({far['households'].sum():,.0f} households, "
-                     f"{far['kg_day'].sum():,.0f} kg/day) lie more than {limit:g} m from every walkable way the city "
-                     f"keeps (e.g. beside a piece of road that was cut off) and are not planned for: {listed}",
-                     ids=far["demand_id"].tolist())
 
 
 def _drop_duplicates(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

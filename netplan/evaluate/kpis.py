@@ -119,6 +119,13 @@ def evaluate_plan(plan: Plan) -> pd.DataFrame:
             add("routing", "dropped_stops", int(plan.routing["dropped"].sum()), "stops")
             add("routing", "engine", str(plan.routing["engine"].iloc[0]), "")
 
+    if scenario.restrictions:
+        from netplan.route.bans import restriction_coverage
+
+        for item in restriction_coverage(plan.city, scenario, report=False):
+            add("restrictions", f"{item['name']}.truck_km", round(item["truck_km"], 3), "km")
+            add("restrictions", f"{item['name']}.truck_share", item["share"], "share")
+
     columns = list(zip(*rows)) if rows else [(), (), (), ()]
     # object dtype keeps counts as integers next to shares and kilograms
     plan.kpis = pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(["section", "key", "value", "unit"], columns)})

@@ -135,7 +135,7 @@ def test_no_demand_silently_lost(river):
     d = plan.demand
     lost = d[~d["snap_ok"]]
     assert lost["name"].tolist() == ["孤巷小区"]
-    warning = _codes(plan)["demand.beyond_snap_limit"]
+    warning = _codes(plan)["demand.far_from_network"]
     assert "孤巷小区" in warning.message and warning.ids == (str(int(lost["demand_id"].iloc[0])),)
     # what the plan serves plus what it says it left out is all the demand
     assert d.loc[d["snap_ok"], "kg_day"].sum() + lost["kg_day"].sum() == pytest.approx(d["kg_day"].sum())
