@@ -117,7 +117,9 @@ def test_the_toy_scenario_runs_clean(tmp_path, capsys, city_file):
          "finite number"),
         (lambda d: d.update(name=".."), "name", "current or parent folder"),
         (lambda d: d.update(name="."), "name", "current or parent folder"),
-        (lambda d: d["fleet"][0].update(capacity_kg=0.05), "fleet[0].capacity_kg", "greater than or equal to 50"),
+        (lambda d: d["fleet"][0].update(capacity_kg=0.05), "fleet[0].capacity_kg", "greater than or equal to 10"),
+        # 12 t typed as 12 kg: a full 1,000 kg/day collection point would need 84 visits
+        (lambda d: d["fleet"][0].update(capacity_kg=12), "fleet[0].capacity_kg", "more than 20 visits"),
         (lambda d: d["fleet"][0].update(capacity_kg=1e9), "fleet[0].capacity_kg", "less than or equal"),
         # a 2 t tier-1 capacity against a 60 kg cart: more than 20 visits a day to a full point
         (lambda d: d["fleet"][0].update(capacity_kg=60) or d["tiers"][0].update(capacity_kg_day=2000),
