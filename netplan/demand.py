@@ -305,6 +305,9 @@ def read_points(
         messages.
     """
     table = _read_table(spec, path)
+    if len(table) == 0:
+        # caught here, before the columns: an empty GeoPackage layer has no geometry column to tell its kind by
+        raise InputDataError("the table has no rows; a plan needs at least one", path)
     crs = getattr(spec, "crs", None)
     polygons = None
     if isinstance(table, gpd.GeoDataFrame) and table.geometry.name in table.columns and table.geometry.notna().any():
@@ -473,8 +476,6 @@ def demand_from_file(
             f"no households or population column (looked for {wanted}); the table has columns {list(attrs.columns)}",
             path,
         )
-    if len(attrs) == 0:
-        raise InputDataError("the demand table has no rows; a plan needs at least one compound with households", path)
     if not (households > 0).any():
         raise InputDataError(f"every row has 0 households ({len(attrs)} row(s)); nothing to plan for", path,
                              f"column {spec.households if spec.households in attrs.columns else spec.population!r}")

@@ -218,6 +218,17 @@ def test_empty_or_zero_demand_table_is_an_error(tmp_path, capsys, city_file, row
     assert not (tmp_path / "out").exists()
 
 
+def test_an_empty_geopackage_table_is_an_error(tmp_path, capsys, city_file):
+    data = base_scenario(tmp_path, city_file)
+    path = tmp_path / "compounds.gpkg"
+    gpd.GeoDataFrame({"name": [], "households": []}, geometry=[], crs="EPSG:4326").to_file(path)
+    data["demand"]["file"]["path"] = "compounds.gpkg"
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 2
+    line = error_line(err)
+    assert f"{path}: the table has no rows" in line, line
+
+
 # ------------------------------------------------------------------------------------- networks that cannot be sited
 def _cluster(folder: Path, data: dict, households: int) -> None:
     """Five compounds in the north-east corner whose only collection-point candidates are two sites near them."""
