@@ -259,20 +259,29 @@ def _require(frame: pd.DataFrame, column: str, path: Path, key: str) -> None:
         )
 
 
-def _numbers(frame: pd.DataFrame, column: str, path: Path, row_offset: int, minimum: float | None = None) -> np.ndarray:
+MAX_HOUSEHOLDS_PER_ROW = 1_000_000
+"""A row above a million households (the largest Chinese compounds hold tens of thousands) is a typo or a unit slip."""
+
+
+def _numbers(frame: pd.DataFrame, column: str, path: Path, row_offset: int, minimum: float | None = None,
+             maximum: float | None = None) -> np.ndarray:
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce")
-    bad = values.isna()
+    bad = values.isna() | ~np.isfinite(values.fillna(0.0))
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputDataError(
-            f"expected a number, got {raw.iloc[i]!r} ({int(bad.sum())} bad value(s) in this column)",
+            f"expected a finite number, got {raw.iloc[i]!r} ({int(bad.sum())} bad value(s) in this column)",
             path,
             f"row {i + row_offset}, column {column!r}",
         )
     if minimum is not None and (values < minimum).any():
         i = int(np.flatnonzero((values < minimum).to_numpy())[0])
         raise InputDataError(f"expected a value >= {minimum}, got {raw.iloc[i]!r}", path, f"row {i + row_offset}, column {column!r}")
+    if maximum is not None and (values > maximum).any():
+        i = int(np.flatnonzero((values > maximum).to_numpy())[0])
+        raise InputDataError(f"expected a value <= {maximum:,.0f}, got {raw.iloc[i]!r}", path,
+                             f"row {i + row_offset}, column {column!r}")
     return values.to_numpy(dtype=float)
 
 
@@ -467,9 +476,10 @@ def demand_from_file(
     """
     attrs, points, polygons, offset = read_points(spec, path, city, datum_check=("demand", "demand.file.crs"))
     if spec.households and spec.households in attrs.columns:
-        households = _numbers(attrs, spec.households, path, offset, minimum=0)
+        households = _numbers(attrs, spec.households, path, offset, minimum=0, maximum=MAX_HOUSEHOLDS_PER_ROW)
     elif spec.population and spec.population in attrs.columns:
-        households = _numbers(attrs, spec.population, path, offset, minimum=0) / persons_per_household
+        households = _numbers(attrs, spec.population, path, offset, minimum=0,
+                              maximum=MAX_HOUSEHOLDS_PER_ROW * persons_per_household) / persons_per_household
     else:
         wanted = [c for c in (spec.households, spec.population) if c]
         raise InputDataError(

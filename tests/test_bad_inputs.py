@@ -218,6 +218,20 @@ def test_empty_or_zero_demand_table_is_an_error(tmp_path, capsys, city_file, row
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("value, expected", [("inf", "expected a finite number, got 'inf'"),
+                                             ("1e300", "expected a value <= 1,000,000, got '1e300'"),
+                                             ("nan", "expected a finite number")])
+def test_absurd_households_name_row_and_column(tmp_path, capsys, city_file, value, expected):
+    data = base_scenario(tmp_path, city_file)
+    rows = demand_rows()
+    rows[3] = rows[3].replace(",300", f",{value}")
+    _csv(tmp_path / "compounds.csv", "name,lon,lat,households", rows)
+    code, _, err = run(capsys, tmp_path, data, "run")
+    assert code == 2
+    line = error_line(err)
+    assert f"{tmp_path / 'compounds.csv'}: row 5, column 'households': {expected}" in line, line
+
+
 def test_an_empty_geopackage_table_is_an_error(tmp_path, capsys, city_file):
     data = base_scenario(tmp_path, city_file)
     path = tmp_path / "compounds.gpkg"
