@@ -537,8 +537,8 @@ def split_table_rows(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame | None, c
     """
     projected = points.to_crs(crs)
     shapes = areas.to_crs(crs).geometry.to_numpy() if areas is not None else projected.geometry.to_numpy()
-    rows = [dict(rec, geometry=pt, _polygon=shape)
-            for rec, pt, shape in zip(projected.drop(columns="geometry").to_dict("records"), projected.geometry, shapes)]
+    records = projected.drop(columns="geometry").to_dict("records")
+    rows = [dict(rec, geometry=pt, _polygon=shape) for rec, pt, shape in zip(records, projected.geometry, shapes)]
     parts = _split_large(rows, max_households)
     out = gpd.GeoDataFrame(parts, geometry="geometry", crs=crs).drop(columns="_polygon").to_crs("EPSG:4326")
     out["osm_id"] = pd.array(out["osm_id"], dtype="Int64")

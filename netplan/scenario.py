@@ -407,8 +407,8 @@ class Zone(_Strict):
         if self.polygon is not None and (self.crs is None or is_lonlat(self.crs)):
             bad = first_out_of_range([p[0] for p in self.polygon], [p[1] for p in self.polygon])
             if bad is not None:
-                raise KeyedError("polygon", f"point {list(self.polygon[bad])} is not a [lon, lat] pair in degrees; projected "
-                                 "coordinates (metres) need their EPSG code in crs:")
+                raise KeyedError("polygon", f"point {list(self.polygon[bad])} is not a [lon, lat] pair in degrees; "
+                                 "projected coordinates (metres) need their EPSG code in crs:")
         return self
 
 

@@ -7,7 +7,6 @@ process, so each case is what a user would see.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -66,7 +65,8 @@ def base_scenario(folder: Path, city_file: Path) -> dict:
             {"tier": 3, "radius_m": 20000, "capacity_kg_day": 200000, "open_cost": 5000000},
         ],
         "fleet": [{"name": "三轮车", "count": 4, "capacity_kg": 400, "weight_t": 0.8, "shift": "07:00-17:00"},
-                  {"name": "转运车", "role": "haul", "count": 1, "capacity_kg": 8000, "weight_t": 14, "permit": True}],
+                  {"name": "转运车", "role": "haul", "count": 1, "capacity_kg": 8000, "weight_t": 14,
+                   "permit": True}],
         "locate": {"node_limit": 1, "time_limit_s": 30},
         "route": {"max_iterations": 200, "time_limit_s": 10, "drop_penalty_cny": None},
         "outputs": {"map": False, "dir": str(folder / "out")},
@@ -354,7 +354,7 @@ def test_zone_coordinates_out_of_range_are_an_error(tmp_path, capsys, city_file)
     data = _with_zone(data, {"polygon": [list(p) for p in metres.iloc[0].exterior.coords[:-1]]})
     code, _, err = run(capsys, tmp_path, data, "validate")
     assert code == 2
-    assert f"scenario.yaml: restrictions[0].zone.polygon: point [" in error_line(err)
+    assert "scenario.yaml: restrictions[0].zone.polygon: point [" in error_line(err)
 
 
 def test_an_unused_ban_warns_and_each_ban_reports_its_share_of_truck_roads(tmp_path, capsys, city_file):
