@@ -259,20 +259,29 @@ def _require(frame: pd.DataFrame, column: str, path: Path, key: str) -> None:
         )
 
 
-def _numbers(frame: pd.DataFrame, column: str, path: Path, row_offset: int, minimum: float | None = None) -> np.ndarray:
+MAX_HOUSEHOLDS_PER_ROW = 1_000_000
+"""A row above a million households (the largest Chinese compounds hold tens of thousands) is a typo or a unit slip."""
+
+
+def _numbers(frame: pd.DataFrame, column: str, path: Path, row_offset: int, minimum: float | None = None,
+             maximum: float | None = None) -> np.ndarray:
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce")
-    bad = values.isna()
+    bad = values.isna() | ~np.isfinite(values.fillna(0.0))
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputDataError(
-            f"expected a number, got {raw.iloc[i]!r} ({int(bad.sum())} bad value(s) in this column)",
+            f"expected a finite number, got {raw.iloc[i]!r} ({int(bad.sum())} bad value(s) in this column)",
             path,
             f"row {i + row_offset}, column {column!r}",
         )
     if minimum is not None and (values < minimum).any():
         i = int(np.flatnonzero((values < minimum).to_numpy())[0])
         raise InputDataError(f"expected a value >= {minimum}, got {raw.iloc[i]!r}", path, f"row {i + row_offset}, column {column!r}")
+    if maximum is not None and (values > maximum).any():
+        i = int(np.flatnonzero((values > maximum).to_numpy())[0])
+        raise InputDataError(f"expected a value <= {maximum:,.0f}, got {raw.iloc[i]!r}", path,
+                             f"row {i + row_offset}, column {column!r}")
     return values.to_numpy(dtype=float)
 
 
@@ -305,6 +314,9 @@ def read_points(
         messages.
     """
     table = _read_table(spec, path)
+    if len(table) == 0:
+        # caught here, before the columns: an empty GeoPackage layer has no geometry column to tell its kind by
+        raise InputDataError("the table has no rows; a plan needs at least one", path)
     crs = getattr(spec, "crs", None)
     polygons = None
     if isinstance(table, gpd.GeoDataFrame) and table.geometry.name in table.columns and table.geometry.notna().any():
@@ -464,17 +476,16 @@ def demand_from_file(
     """
     attrs, points, polygons, offset = read_points(spec, path, city, datum_check=("demand", "demand.file.crs"))
     if spec.households and spec.households in attrs.columns:
-        households = _numbers(attrs, spec.households, path, offset, minimum=0)
+        households = _numbers(attrs, spec.households, path, offset, minimum=0, maximum=MAX_HOUSEHOLDS_PER_ROW)
     elif spec.population and spec.population in attrs.columns:
-        households = _numbers(attrs, spec.population, path, offset, minimum=0) / persons_per_household
+        households = _numbers(attrs, spec.population, path, offset, minimum=0,
+                              maximum=MAX_HOUSEHOLDS_PER_ROW * persons_per_household) / persons_per_household
     else:
         wanted = [c for c in (spec.households, spec.population) if c]
         raise InputDataError(
             f"no households or population column (looked for {wanted}); the table has columns {list(attrs.columns)}",
             path,
         )
-    if len(attrs) == 0:
-        raise InputDataError("the demand table has no rows; a plan needs at least one compound with households", path)
     if not (households > 0).any():
         raise InputDataError(f"every row has 0 households ({len(attrs)} row(s)); nothing to plan for", path,
                              f"column {spec.households if spec.households in attrs.columns else spec.population!r}")
@@ -526,8 +537,8 @@ def split_table_rows(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame | None, c
     """
     projected = points.to_crs(crs)
     shapes = areas.to_crs(crs).geometry.to_numpy() if areas is not None else projected.geometry.to_numpy()
-    rows = [dict(rec, geometry=pt, _polygon=shape)
-            for rec, pt, shape in zip(projected.drop(columns="geometry").to_dict("records"), projected.geometry, shapes)]
+    records = projected.drop(columns="geometry").to_dict("records")
+    rows = [dict(rec, geometry=pt, _polygon=shape) for rec, pt, shape in zip(records, projected.geometry, shapes)]
     parts = _split_large(rows, max_households)
     out = gpd.GeoDataFrame(parts, geometry="geometry", crs=crs).drop(columns="_polygon").to_crs("EPSG:4326")
     out["osm_id"] = pd.array(out["osm_id"], dtype="Int64")

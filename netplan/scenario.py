@@ -130,8 +130,8 @@ MAX_RADIUS_M = 500_000.0
 """500 km: a tier's longest walk or road link."""
 MAX_VEHICLE_KG = 100_000.0
 """100 t payload: above any road vehicle."""
-MIN_VEHICLE_KG = 50.0
-"""A hand cart carries about 100 kg; below 50 kg a vehicle type is a unit mistake (t for kg)."""
+MIN_VEHICLE_KG = 10.0
+"""Below 10 kg no vehicle: a unit mistake (a 3 t truck typed as 3); larger slips are caught against tier 1 below."""
 MAX_STOP_PIECES = 20
 """A full collection point may need at most this many visits of the largest collection vehicle a day."""
 
@@ -456,11 +456,10 @@ class Zone(_Strict):
             except ValueError as exc:
                 raise KeyedError("crs", str(exc)) from None
         if self.polygon is not None and (self.crs is None or is_lonlat(self.crs)):
-            xy = [p for p in self.polygon]
-            bad = first_out_of_range([p[0] for p in xy], [p[1] for p in xy])
+            bad = first_out_of_range([p[0] for p in self.polygon], [p[1] for p in self.polygon])
             if bad is not None:
-                raise KeyedError("polygon", f"point {list(xy[bad])} is not a [lon, lat] pair in degrees; projected "
-                                 "coordinates (metres) need their EPSG code in crs:")
+                raise KeyedError("polygon", f"point {list(self.polygon[bad])} is not a [lon, lat] pair in degrees; "
+                                 "projected coordinates (metres) need their EPSG code in crs:")
         return self
 
 

@@ -7,7 +7,6 @@ process, so each case is what a user would see.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -66,7 +65,8 @@ def base_scenario(folder: Path, city_file: Path) -> dict:
             {"tier": 3, "radius_m": 20000, "capacity_kg_day": 200000, "open_cost": 5000000},
         ],
         "fleet": [{"name": "三轮车", "count": 4, "capacity_kg": 400, "weight_t": 0.8, "shift": "07:00-17:00"},
-                  {"name": "转运车", "role": "haul", "count": 1, "capacity_kg": 8000, "weight_t": 14, "permit": True}],
+                  {"name": "转运车", "role": "haul", "count": 1, "capacity_kg": 8000, "weight_t": 14,
+                   "permit": True}],
         "locate": {"node_limit": 1, "time_limit_s": 30},
         "route": {"max_iterations": 200, "time_limit_s": 10, "drop_penalty_cny": None},
         "outputs": {"map": False, "dir": str(folder / "out")},
@@ -117,7 +117,9 @@ def test_the_toy_scenario_runs_clean(tmp_path, capsys, city_file):
          "finite number"),
         (lambda d: d.update(name=".."), "name", "current or parent folder"),
         (lambda d: d.update(name="."), "name", "current or parent folder"),
-        (lambda d: d["fleet"][0].update(capacity_kg=0.05), "fleet[0].capacity_kg", "greater than or equal to 50"),
+        (lambda d: d["fleet"][0].update(capacity_kg=0.05), "fleet[0].capacity_kg", "greater than or equal to 10"),
+        # 12 t typed as 12 kg: a full 1,000 kg/day collection point would need 84 visits
+        (lambda d: d["fleet"][0].update(capacity_kg=12), "fleet[0].capacity_kg", "more than 20 visits"),
         (lambda d: d["fleet"][0].update(capacity_kg=1e9), "fleet[0].capacity_kg", "less than or equal"),
         # a 2 t tier-1 capacity against a 60 kg cart: more than 20 visits a day to a full point
         (lambda d: d["fleet"][0].update(capacity_kg=60) or d["tiers"][0].update(capacity_kg_day=2000),
@@ -214,6 +216,31 @@ def test_empty_or_zero_demand_table_is_an_error(tmp_path, capsys, city_file, row
     line = error_line(err)
     assert f"{tmp_path / 'compounds.csv'}: " in line and expected in line, line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value, expected", [("inf", "expected a finite number, got 'inf'"),
+                                             ("1e300", "expected a value <= 1,000,000, got '1e300'"),
+                                             ("nan", "expected a finite number")])
+def test_absurd_households_name_row_and_column(tmp_path, capsys, city_file, value, expected):
+    data = base_scenario(tmp_path, city_file)
+    rows = demand_rows()
+    rows[3] = rows[3].replace(",300", f",{value}")
+    _csv(tmp_path / "compounds.csv", "name,lon,lat,households", rows)
+    code, _, err = run(capsys, tmp_path, data, "run")
+    assert code == 2
+    line = error_line(err)
+    assert f"{tmp_path / 'compounds.csv'}: row 5, column 'households': {expected}" in line, line
+
+
+def test_an_empty_geopackage_table_is_an_error(tmp_path, capsys, city_file):
+    data = base_scenario(tmp_path, city_file)
+    path = tmp_path / "compounds.gpkg"
+    gpd.GeoDataFrame({"name": [], "households": []}, geometry=[], crs="EPSG:4326").to_file(path)
+    data["demand"]["file"]["path"] = "compounds.gpkg"
+    code, _, err = run(capsys, tmp_path, data)
+    assert code == 2
+    line = error_line(err)
+    assert f"{path}: the table has no rows" in line, line
 
 
 # ------------------------------------------------------------------------------------- networks that cannot be sited
@@ -327,7 +354,7 @@ def test_zone_coordinates_out_of_range_are_an_error(tmp_path, capsys, city_file)
     data = _with_zone(data, {"polygon": [list(p) for p in metres.iloc[0].exterior.coords[:-1]]})
     code, _, err = run(capsys, tmp_path, data, "validate")
     assert code == 2
-    assert f"scenario.yaml: restrictions[0].zone.polygon: point [" in error_line(err)
+    assert "scenario.yaml: restrictions[0].zone.polygon: point [" in error_line(err)
 
 
 def test_an_unused_ban_warns_and_each_ban_reports_its_share_of_truck_roads(tmp_path, capsys, city_file):

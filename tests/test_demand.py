@@ -200,7 +200,8 @@ def test_a_table_in_another_datum_declared_wgs84_warns(chengdu, chengdu_compound
 
     shift = shift or wgs84_to_bd09
     lon, lat = shift(chengdu_compounds.geometry.x.to_numpy(), chengdu_compounds.geometry.y.to_numpy())
-    rows = [f"c{i},{x:.7f},{y:.7f},{h:.0f}" for i, (x, y, h) in enumerate(zip(lon, lat, chengdu_compounds["households"]))]
+    households = chengdu_compounds["households"]
+    rows = [f"c{i},{x:.7f},{y:.7f},{h:.0f}" for i, (x, y, h) in enumerate(zip(lon, lat, households))]
     path = _csv(tmp_path, "name,lon,lat,households\n" + "\n".join(rows) + "\n")
     with diagnostics.collect() as log:
         demand_from_file(chengdu, DemandFile(path=str(path)), path, 2.62)

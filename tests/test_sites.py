@@ -100,8 +100,8 @@ def test_a_site_file_in_baidu_coordinates_declared_wgs84_warns(chengdu, tmp_path
     mid = chengdu.drive.edges().geometry.interpolate(0.5, normalized=True).iloc[::97].to_crs("EPSG:4326")
     lon, lat = wgs84_to_bd09(mid.x.to_numpy(), mid.y.to_numpy())
     path = tmp_path / "land.csv"
-    path.write_text("name,lon,lat,tiers\n" + "\n".join(f"s{i},{x:.7f},{y:.7f},2" for i, (x, y) in enumerate(zip(lon, lat)))
-                    + "\n", encoding="utf-8")
+    rows = [f"s{i},{x:.7f},{y:.7f},2" for i, (x, y) in enumerate(zip(lon, lat))]
+    path.write_text("name,lon,lat,tiers\n" + "\n".join(rows) + "\n", encoding="utf-8")
     with diagnostics.collect() as log:
         sites_from_file(chengdu, SiteFile(path=str(path)), path, "sites.files[1]")
     found = [w for w in log if w.code == "sites.datum_suspect"]

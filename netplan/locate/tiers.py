@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 from shapely.geometry import LineString
 
@@ -182,7 +181,9 @@ def locate_network(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
     chosen = "integrated" if "integrated" in solutions else "bottom_up"
     sol = solutions[chosen]
     if sol.status not in ("optimal", "feasible"):
-        bottom = solutions.get("bottom_up") or model.solve("bottom_up", cfg.time_limit_s, scenario.seed, cfg.backend)["bottom_up"]
+        # the bottom-up steps say which tier failed; run them when only the integrated mode was asked for
+        bottom = solutions.get("bottom_up") or model.solve("bottom_up", cfg.time_limit_s, scenario.seed,
+                                                           cfg.backend)["bottom_up"]
         limit = (f"locate.node_limit = {cfg.node_limit} and " if cfg.node_limit else "") + \
             f"locate.time_limit_s = {cfg.time_limit_s:g} s"
         message = diagnose_infeasible(

@@ -193,7 +193,8 @@ def zone_geometry(zone: dict[str, Any], base_dir: str | Path | None, key: str = 
     return shapely.make_valid(shapely.union_all(shapely.transform(polys.to_numpy(), convert)))
 
 
-def _zone_to_wgs84(x: np.ndarray, y: np.ndarray, declared: str, path: Path | None, key: str) -> tuple[np.ndarray, np.ndarray]:
+def _zone_to_wgs84(x: np.ndarray, y: np.ndarray, declared: str, path: Path | None,
+                   key: str) -> tuple[np.ndarray, np.ndarray]:
     """Vertices to WGS-84; degrees out of range (metres labelled as degrees) are an error, as is an unknown CRS."""
     try:
         lonlat = is_lonlat(declared)
