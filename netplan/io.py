@@ -229,7 +229,8 @@ def _check_replaceable(target: Path, where: str | None = None) -> None:
     if target.resolve() == cwd or target.resolve() in cwd.parents:
         raise NetplanError(f"{target} holds the working directory; the output folder is replaced as a whole, so "
                            "give a folder of its own", where=where)
-    if any(target.iterdir()) and not (target / "manifest.json").is_file():
+    # manifest.json: a run's folder; run.json: a sweep's run folder (netplan.batch), also of a run that failed
+    if any(target.iterdir()) and not any((target / name).is_file() for name in ("manifest.json", "run.json")):
         raise NetplanError(f"{target} is not empty and is not an output folder of netplan (no manifest.json); the "
                            "output folder is replaced as a whole, so give a new folder or an earlier run's",
                            where=where)
