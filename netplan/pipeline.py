@@ -273,9 +273,9 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
             """Where a staged file will be once the folder is swapped in."""
             return folder / path.relative_to(stage)
 
+        kpis = plan.kpis if plan.kpis is not None else pd.DataFrame()
         outputs = RunOutputs(folder=folder, geopackage=place(write_geopackage(stage / f"{scenario.name}.gpkg", layers)),
-                             kpis=place(write_csv(stage / "kpis.csv", plan.kpis if plan.kpis is not None else pd.DataFrame())),
-                             manifest=folder / "manifest.json")
+                             kpis=place(write_csv(stage / "kpis.csv", kpis)), manifest=folder / "manifest.json")
         if plan.schedule is not None and len(plan.schedule):
             cols = [c for c in plan.schedule.columns if not c.endswith("_s")]
             outputs.extra["schedule"] = place(write_csv(stage / "schedule.csv", plan.schedule[cols]))

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from netplan import io as nio
-from netplan.cli import main
 from netplan.errors import NetplanError
 from netplan.pipeline import build_plan, write_outputs
 from netplan.scenario import load_scenario
@@ -224,9 +223,8 @@ def test_only_empty_or_earlier_output_folders_are_replaced(tmp_path):
         assert nio.check_output_folder(folder, where="--out") == folder
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "a.jpg").write_bytes(b"\xff\xd8")
-    with pytest.raises(NetplanError, match="not an output folder of netplan"):
-        with nio.replace_folder(tmp_path / "photos"):
-            pass
+    with pytest.raises(NetplanError, match="not an output folder of netplan"), nio.replace_folder(tmp_path / "photos"):
+        pass
     assert (tmp_path / "photos" / "a.jpg").is_file() and not list(tmp_path.glob("photos.tmp-*"))
     # a folder that only receives files (outputs.maps_dir) may hold anything
     assert nio.check_output_folder(tmp_path / "photos", where="--maps-dir", whole=False) == tmp_path / "photos"

@@ -25,7 +25,8 @@ def _scenario(folder: Path, old: str, new: str) -> Path:
 
 @pytest.fixture(scope="module")
 def no_siting(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _scenario(tmp_path_factory.mktemp("scenario"), "locate:\n  mode: both", "locate:\n  enabled: false\n  mode: both")
+    folder = tmp_path_factory.mktemp("scenario")
+    return _scenario(folder, "locate:\n  mode: both", "locate:\n  enabled: false\n  mode: both")
 
 
 def test_manifest_warnings_are_the_plans(tmp_path, no_siting):
