@@ -1,8 +1,8 @@
 """Ctrl-C during a run: stop the native solver at once, then raise ``KeyboardInterrupt``.
 
 Python runs its SIGINT handler only when the main thread is back in Python
-code. The solvers (SCIP and HiGHS through pywraplp, CP-SAT, OR-Tools routing)
-run in C++ with the GIL released, and SCIP and CP-SAT catch SIGINT
+code. The MIP and CP solvers (SCIP and HiGHS through pywraplp, CP-SAT) run
+in C++ with the GIL released, and SCIP and CP-SAT catch SIGINT
 themselves: they end their search and return the best solution so far as an
 ordinary result. That is how a Ctrl-C during siting used to be swallowed and
 the run finished with exit 0 and a worse plan.

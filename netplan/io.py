@@ -51,7 +51,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
     # the writer's pid in the name lets a later write tell a killed writer's leftover from a live one's file
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix="".join(path.suffixes), dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix="".join(path.suffixes),
+                               dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.unlink()  # writers such as GDAL want to create the file themselves
@@ -229,7 +230,8 @@ def _check_replaceable(target: Path, where: str | None = None) -> None:
     if target.resolve() == cwd or target.resolve() in cwd.parents:
         raise NetplanError(f"{target} holds the working directory; the output folder is replaced as a whole, so "
                            "give a folder of its own", where=where)
-    if any(target.iterdir()) and not (target / "manifest.json").is_file():
+    # manifest.json: a run's folder; run.json: a sweep's run folder (netplan.batch), also of a run that failed
+    if any(target.iterdir()) and not any((target / name).is_file() for name in ("manifest.json", "run.json")):
         raise NetplanError(f"{target} is not empty and is not an output folder of netplan (no manifest.json); the "
                            "output folder is replaced as a whole, so give a new folder or an earlier run's",
                            where=where)

@@ -129,6 +129,7 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
         plan.excluded_demand = located.excluded  # type: ignore[attr-defined]
         plan.location = {mode: sol.summary() for mode, sol in located.solutions.items()}  # type: ignore[attr-defined]
         plan.location["chosen"] = located.chosen  # type: ignore[attr-defined]
+        _warn_excluded(demand, plan.excluded_demand)  # type: ignore[arg-type]
     if scenario.route.enabled and not routing:
         why = ("siting is off (locate.enabled: false), so there are no transfer stations to route from"
                if not scenario.locate.enabled else "the fleet is empty (fleet: [])")
@@ -140,9 +141,34 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
         day = stages.run("route", f"routing the collection day ({scenario.route.engine}, up to {scenario.route.time_limit_s:g} s)",
                          lambda: route_day(city, plan.facilities, scenario, progress))  # type: ignore[arg-type]
         plan.routes, plan.schedule, plan.routing = day.routes, day.schedule, day.summary  # type: ignore[attr-defined]
+        _warn_dropped(plan.routing)
     stages.run("evaluate", "evaluating and checking the plan", lambda: evaluate_plan(plan))
     plan.timings.update(stages.timings)
     return plan
+
+
+def _warn_excluded(demand: pd.DataFrame, excluded: list[int]) -> None:
+    """Demand the sited network leaves out (``locate.unreachable: exclude``) goes into the run's warnings."""
+    if not excluded:
+        return
+    rows = demand[demand["demand_id"].isin(excluded)]
+    households = float(rows["households"].sum()) if "households" in rows else float("nan")
+    diagnostics.warn("locate", "locate.excluded_demand",
+                     f"{len(excluded)} demand point(s) with {households:,.0f} households are beyond the walking radius "
+                     "of every collection-point candidate and left out of the plan (locate.unreachable: exclude); "
+                     "add candidate sites near them or raise tiers[0].radius_m", ids=excluded)
+
+
+def _warn_dropped(routing: pd.DataFrame | None) -> None:
+    """Collection points the routed day leaves for another day go into the run's warnings."""
+    if routing is None or "dropped" not in routing or not int(routing["dropped"].sum()):
+        return
+    hit = routing[routing["dropped"] > 0]
+    where = ", ".join(f"{row.depot}: {int(row.dropped)}" for row in hit.itertuples(index=False))
+    diagnostics.warn("route", "route.dropped_stops",
+                     f"{int(hit['dropped'].sum())} stop(s) are left unserved by the routed day ({where}); add "
+                     "vehicles or longer shifts, or raise route.drop_penalty_cny", ids=hit["depot"].astype(str),
+                     count=int(hit["dropped"].sum()))
 
 
 def _inputs(scenario: Scenario) -> list[dict[str, str]]:
@@ -254,9 +280,9 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
             """Where a staged file will be once the folder is swapped in."""
             return folder / path.relative_to(stage)
 
+        kpis = plan.kpis if plan.kpis is not None else pd.DataFrame()
         outputs = RunOutputs(folder=folder, geopackage=place(write_geopackage(stage / f"{scenario.name}.gpkg", layers)),
-                             kpis=place(write_csv(stage / "kpis.csv", plan.kpis if plan.kpis is not None else pd.DataFrame())),
-                             manifest=folder / "manifest.json")
+                             kpis=place(write_csv(stage / "kpis.csv", kpis)), manifest=folder / "manifest.json")
         if plan.schedule is not None and len(plan.schedule):
             cols = [c for c in plan.schedule.columns if not c.endswith("_s")]
             outputs.extra["schedule"] = place(write_csv(stage / "schedule.csv", plan.schedule[cols]))

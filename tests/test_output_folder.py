@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from netplan import io as nio
-from netplan.cli import main
 from netplan.errors import NetplanError
 from netplan.pipeline import build_plan, write_outputs
 from netplan.scenario import load_scenario
@@ -213,3 +212,19 @@ def test_run_elsewhere_writes_no_map_copy_unless_asked(tmp_path, fast_plan):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "m" / "helsinki.html").read_bytes() == (tmp_path / "o2" / "map.html").read_bytes()
     _complete(tmp_path / "o2")
+
+
+def test_only_empty_or_earlier_output_folders_are_replaced(tmp_path):
+    for name, marker in (("run", "manifest.json"), ("sweep_run", "run.json"), ("empty", None)):
+        folder = tmp_path / name
+        folder.mkdir()
+        if marker:
+            (folder / marker).write_text("{}", encoding="utf-8")
+        assert nio.check_output_folder(folder, where="--out") == folder
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(NetplanError, match="not an output folder of netplan"), nio.replace_folder(tmp_path / "photos"):
+        pass
+    assert (tmp_path / "photos" / "a.jpg").is_file() and not list(tmp_path.glob("photos.tmp-*"))
+    # a folder that only receives files (outputs.maps_dir) may hold anything
+    assert nio.check_output_folder(tmp_path / "photos", where="--maps-dir", whole=False) == tmp_path / "photos"

@@ -25,7 +25,8 @@ def _scenario(folder: Path, old: str, new: str) -> Path:
 
 @pytest.fixture(scope="module")
 def no_siting(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _scenario(tmp_path_factory.mktemp("scenario"), "locate:\n  mode: both", "locate:\n  enabled: false\n  mode: both")
+    folder = tmp_path_factory.mktemp("scenario")
+    return _scenario(folder, "locate:\n  mode: both", "locate:\n  enabled: false\n  mode: both")
 
 
 def test_manifest_warnings_are_the_plans(tmp_path, no_siting):
@@ -80,3 +81,18 @@ def test_strict_exits_3_with_outputs_written_and_the_list_printed_last(tmp_path,
     proc = _run("run", str(no_siting), "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["warnings"] == warnings
+
+
+def test_excluded_demand_and_dropped_stops_are_warnings():
+    """What siting leaves out (beyond every walking radius) and what routing leaves unserved is in the list."""
+    scenario = load_scenario(ROOT / "scenarios" / "helsinki.yaml")
+    scenario.tiers[0].radius_m = 60  # some residents are farther than this from every candidate
+    scenario.fleet[0].count, scenario.fleet[0].shift = 1, "06:00-07:00"  # one van for one hour: stops are left
+    plan = build_plan(scenario)
+    by_code = {w.code: w for w in plan.warnings}
+    excluded = by_code["locate.excluded_demand"]
+    assert excluded.count == len(plan.excluded_demand) > 0
+    assert set(excluded.ids) == {str(i) for i in plan.excluded_demand}
+    dropped = by_code["route.dropped_stops"]
+    assert dropped.count == int(plan.routing["dropped"].sum()) > 0
+    assert set(dropped.ids) == set(plan.routing.loc[plan.routing["dropped"] > 0, "depot"].astype(str))
