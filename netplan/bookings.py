@@ -1,0 +1,210 @@
+"""Door-to-door pickup bookings: read a day's bookings table, or generate one from a city's demand.
+
+A booking is one household's request for a pickup at its door (online booking through an app or a WeChat
+mini-program): where, which stream (bulky waste, e-waste, an appliance traded in, or any scenario stream), how many
+items, their kg and m³, the slot the resident chose (``09:00-11:00``), the service minutes at the door, and for a
+trade-in the new appliance delivered in the same visit, loaded at a named store or warehouse.
+
+Both paths give the same table (:data:`BOOKING_COLUMNS`, WGS-84 points), which
+:mod:`netplan.route.bookings` turns into the day's routing problem.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from netplan.city import City
+from netplan.demand import read_points
+from netplan.errors import InputDataError
+from netplan.scenario import BookingsConfig, parse_interval
+
+BOOKING_COLUMNS = ["booking_id", "stream", "items", "kg", "m3", "slot", "service_min", "trade_in", "delivery_kg",
+                   "delivery_m3", "store", "geometry"]
+"""Columns of a bookings table, in order."""
+
+#: Extra items per booking when generating: items = 1 + Poisson(EXTRA_ITEMS_MEAN). An assumption (most bookings
+#: are for one sofa, one fridge, one bag of small electronics), to be replaced by the operator's own records.
+EXTRA_ITEMS_MEAN = 0.3
+#: Door time per extra item (minutes): carrying a second wardrobe down the stairs.
+EXTRA_ITEM_MIN = 5.0
+
+
+def _cell_error(message: str, path: Path, row: int, column: str) -> InputDataError:
+    return InputDataError(message, path, f"row {row}, column {column!r}")
+
+
+def _optional_numbers(attrs: pd.DataFrame, column: str, defaults: np.ndarray, path: Path, offset: int, *,
+                      positive: bool) -> np.ndarray:
+    """A numeric column whose blank cells take the stream's default; anything else must be a number in range."""
+    if column not in attrs.columns:
+        return defaults.astype(float)
+    raw = attrs[column]
+    blank = raw.isna() | raw.astype(str).str.strip().isin(["", "nan", "None"])
+    values = pd.to_numeric(raw.where(~blank), errors="coerce")
+    bad = values.isna() & ~blank
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise _cell_error(f"expected a number, got {raw.iloc[i]!r}", path, i + offset, column)
+    out = np.where(blank.to_numpy(), defaults, values.to_numpy(dtype=float))
+    wrong = out <= 0 if positive else out < 0
+    if wrong.any():
+        i = int(np.flatnonzero(wrong)[0])
+        raise _cell_error(f"expected a value {'> 0' if positive else '>= 0'}, got {raw.iloc[i]!r}", path, i + offset,
+                          column)
+    return out
+
+
+def read_bookings(path: str | Path, config: BookingsConfig, *, city: City | None = None,
+                  layer: str | None = None, crs: str | None = None, lon: str = "lon", lat: str = "lat",
+                  x: str | None = None, y: str | None = None) -> gpd.GeoDataFrame:
+    """Read a bookings table (CSV, GeoPackage or GeoJSON; WGS-84, GCJ-02, BD-09 or any EPSG CRS).
+
+    Columns: ``id`` and ``stream`` (required), ``slot`` (required, ``HH:MM-HH:MM``), ``kg`` and ``m3`` (blank
+    cells take the stream's default), and optionally ``items``, ``service_min``, ``delivery_kg``, ``delivery_m3``
+    and ``store`` (trade-in streams: blank takes the stream's default). Locations are ``lon``/``lat`` (or
+    ``x``/``y`` with ``crs``) in a CSV, the geometry in a spatial file.
+
+    Parameters
+    ----------
+    path
+        The table.
+    config
+        The scenario's ``bookings`` section (streams, depots).
+    city
+        If given, bookings outside the city's road network are an error.
+    layer, crs, lon, lat, x, y
+        As for demand tables (``crs`` defaults to WGS-84 for lon/lat columns).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        :data:`BOOKING_COLUMNS`, one row per booking, WGS-84.
+
+    Raises
+    ------
+    InputDataError
+        Naming the file, the row (as a spreadsheet numbers it) and the column of the first bad cell.
+    """
+    path = Path(path)
+
+    class _Spec:  # the attributes read_points looks for
+        pass
+
+    spec = _Spec()
+    spec.layer, spec.crs, spec.lon, spec.lat, spec.x, spec.y = layer, crs, lon, lat, x, y  # type: ignore[attr-defined]
+    attrs, points, _, offset = read_points(spec, path, city)
+    for column in ("id", "stream", "slot"):
+        if column not in attrs.columns:
+            raise InputDataError(f"column {column!r} not found; the table has columns {list(attrs.columns)}", path)
+    ids = attrs["id"].astype(str).str.strip()
+    empty = attrs["id"].isna() | ids.isin(["", "nan", "None"])
+    if empty.any():
+        raise _cell_error("booking without an id", path, int(np.flatnonzero(empty.to_numpy())[0]) + offset, "id")
+    repeated = ids.duplicated()
+    if repeated.any():
+        i = int(np.flatnonzero(repeated.to_numpy())[0])
+        raise _cell_error(f"booking id {ids.iloc[i]!r} appears twice", path, i + offset, "id")
+    streams = attrs["stream"].astype(str).str.strip()
+    unknown = ~streams.isin(list(config.streams))
+    if unknown.any():
+        i = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise _cell_error(f"unknown stream {streams.iloc[i]!r} (the scenario's booking streams: "
+                          f"{sorted(config.streams)})", path, i + offset, "stream")
+    slots = attrs["slot"].astype(str).str.strip().str.replace(" ", "")
+    for i, slot in enumerate(slots):
+        try:
+            parse_interval(slot)
+        except ValueError as exc:
+            raise _cell_error(f"{exc} (a slot is HH:MM-HH:MM)", path, i + offset, "slot") from None
+    spec_of = [config.streams[s] for s in streams]
+
+    def default(attr: str) -> np.ndarray:
+        return np.array([float(getattr(s, attr)) for s in spec_of])
+
+    items = _optional_numbers(attrs, "items", default("items"), path, offset, positive=True)
+    if (items != np.round(items)).any():
+        i = int(np.flatnonzero(items != np.round(items))[0])
+        raise _cell_error(f"expected a whole number of items, got {attrs['items'].iloc[i]!r}", path, i + offset, "items")
+    kg = _optional_numbers(attrs, "kg", default("kg") * items, path, offset, positive=True)
+    m3 = _optional_numbers(attrs, "m3", default("m3") * items, path, offset, positive=True)
+    service = _optional_numbers(attrs, "service_min", default("service_min"), path, offset, positive=True)
+    trade_in = np.array([s.trade_in for s in spec_of])
+    delivery_kg = _optional_numbers(attrs, "delivery_kg", default("delivery_kg"), path, offset, positive=False)
+    delivery_m3 = _optional_numbers(attrs, "delivery_m3", default("delivery_m3"), path, offset, positive=False)
+    depots = {d.name for d in config.depots}
+    stores: list[str | None] = []
+    for i, s in enumerate(spec_of):
+        cell = attrs["store"].iloc[i] if "store" in attrs.columns else None
+        name = str(cell).strip() if cell is not None and not pd.isna(cell) and str(cell).strip() else s.store
+        if not s.trade_in:
+            if (delivery_kg[i] > 0 or delivery_m3[i] > 0) and "delivery_kg" in attrs.columns:
+                raise _cell_error(f"stream {streams.iloc[i]!r} is not a trade-in stream (trade_in: false) but the "
+                                  "booking has a delivery", path, i + offset, "delivery_kg")
+            stores.append(None)
+            continue
+        if name not in depots:
+            raise _cell_error(f"unknown store {name!r} (booking depots: {sorted(depots)})", path, i + offset, "store")
+        stores.append(name)
+    frame = pd.DataFrame({
+        "booking_id": ids.to_numpy(), "stream": streams.to_numpy(), "items": items.astype(int), "kg": kg, "m3": m3,
+        "slot": slots.to_numpy(), "service_min": service, "trade_in": trade_in,
+        "delivery_kg": np.where(trade_in, delivery_kg, 0.0), "delivery_m3": np.where(trade_in, delivery_m3, 0.0),
+        "store": stores,
+    })
+    return gpd.GeoDataFrame(frame, geometry=points.to_numpy(), crs="EPSG:4326")[BOOKING_COLUMNS]
+
+
+def generate_bookings(demand: gpd.GeoDataFrame, config: BookingsConfig, *, seed: int) -> gpd.GeoDataFrame:
+    """A day of bookings drawn from a city's demand points.
+
+    Each demand point books each stream a Poisson number of times with mean ``households *
+    rate_per_1000_households / 1000``; each booking has ``1 + Poisson(0.3)`` items (:data:`EXTRA_ITEMS_MEAN`) of
+    the stream's kg and m³, ``EXTRA_ITEM_MIN`` more door minutes per extra item, and a slot drawn with
+    ``slot_weights`` (uniform when absent). Each stream is drawn from its own generator, seeded by the scenario seed
+    and the stream's name, so adding a stream does not change the others' bookings.
+
+    Parameters
+    ----------
+    demand
+        Demand points (``households``, point geometry, WGS-84), as :func:`netplan.demand.estimate_demand` gives.
+    config
+        The scenario's ``bookings`` section.
+    seed
+        The scenario seed.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        :data:`BOOKING_COLUMNS`; ids are ``<stream>-<n>``.
+    """
+    households = demand["households"].to_numpy(dtype=float)
+    points = demand.geometry.to_crs("EPSG:4326").representative_point().to_numpy()
+    weights = np.asarray(config.slot_weights or [1.0] * len(config.slots), dtype=float)
+    weights = weights / weights.sum()
+    rows: list[dict] = []
+    geoms: list = []
+    for name in sorted(config.streams):
+        stream = config.streams[name]
+        # seeded by the stream's name (a stable checksum, not hash()), so streams do not shift one another's draws
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
+        counts = rng.poisson(households * stream.rate_per_1000_households / 1000.0)
+        where = np.repeat(np.arange(len(households)), counts)
+        items = 1 + rng.poisson(EXTRA_ITEMS_MEAN, size=len(where))
+        slots = rng.choice(len(config.slots), size=len(where), p=weights)
+        for n, (i, q, s) in enumerate(zip(where, items, slots)):
+            rows.append({
+                "booking_id": f"{name}-{n + 1}", "stream": name, "items": int(q), "kg": stream.kg * q,
+                "m3": stream.m3 * q, "slot": config.slots[s], "service_min": stream.service_min + EXTRA_ITEM_MIN * (q - 1),
+                "trade_in": stream.trade_in, "delivery_kg": stream.delivery_kg * q if stream.trade_in else 0.0,
+                "delivery_m3": stream.delivery_m3 * q if stream.trade_in else 0.0,
+                "store": stream.store if stream.trade_in else None,
+            })
+            geoms.append(points[i])
+    frame = pd.DataFrame(rows, columns=BOOKING_COLUMNS[:-1])
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326").to_numpy() if geoms else [],
+                            crs="EPSG:4326")[BOOKING_COLUMNS]
