@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import geopandas as gpd
 import numpy as np
@@ -20,8 +21,11 @@ import pandas as pd
 
 from netplan.city import City
 from netplan.demand import read_points
-from netplan.errors import InputDataError
-from netplan.scenario import BookingsConfig, parse_interval
+from netplan.errors import InputDataError, ScenarioError
+from netplan.scenario import BookingsConfig, Scenario, parse_interval
+
+if TYPE_CHECKING:
+    from netplan.route.bookings import BookingPlan
 
 BOOKING_COLUMNS = ["booking_id", "stream", "items", "kg", "m3", "slot", "service_min", "trade_in", "delivery_kg",
                    "delivery_m3", "store", "geometry"]
@@ -208,3 +212,137 @@ def generate_bookings(demand: gpd.GeoDataFrame, config: BookingsConfig, *, seed:
     frame = pd.DataFrame(rows, columns=BOOKING_COLUMNS[:-1])
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326").to_numpy() if geoms else [],
                             crs="EPSG:4326")[BOOKING_COLUMNS]
+
+
+# --- the bookings stage: one day, planned and written ---------------------------------------------------------------
+
+def day_bookings(scenario: Scenario, city: City, *, file: str | Path | None = None,
+                 crs: str | None = None) -> gpd.GeoDataFrame:
+    """The day's bookings: ``file`` if given, else the scenario's ``bookings.file``, else generated from demand.
+
+    Parameters
+    ----------
+    scenario
+        A scenario with a ``bookings`` section.
+    city
+        The loaded city (extent check; demand for generation).
+    file, crs
+        A bookings table and its CRS (overriding the scenario's).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        :data:`BOOKING_COLUMNS`.
+    """
+    config = _config(scenario)
+    if file is not None:
+        return read_bookings(Path(file), config, city=city, crs=crs)
+    if config.file is not None:
+        spec = config.file
+        path = scenario.resolve(spec.path)
+        assert path is not None
+        return read_bookings(path, config, city=city, layer=spec.layer, crs=crs or spec.crs, lon=spec.lon, lat=spec.lat,
+                             x=spec.x, y=spec.y)
+    from netplan.demand import estimate_demand
+
+    demand, _ = estimate_demand(city, scenario)
+    return generate_bookings(demand, config, seed=scenario.seed)
+
+
+def _config(scenario: Scenario) -> BookingsConfig:
+    if scenario.bookings is None:
+        raise ScenarioError("the scenario has no bookings: section (see README \"Door-to-door bookings\")",
+                            scenario.file, "bookings")
+    return scenario.bookings
+
+
+def run_bookings(scenario: Scenario, *, city: City | None = None, file: str | Path | None = None,
+                 crs: str | None = None, offer_sample: int = 10,
+                 progress: Callable[[str], None] = lambda _: None) -> tuple["BookingPlan", pd.DataFrame]:
+    """Plan the scenario's booking day and the slots still open (the ``netplan bookings plan`` stage).
+
+    Returns
+    -------
+    tuple
+        The :class:`~netplan.route.bookings.BookingPlan` and :func:`~netplan.route.bookings.open_slot_table`.
+    """
+    from netplan.city import load_city
+    from netplan.route.bookings import open_slot_table, plan_bookings
+
+    config = _config(scenario)
+    if city is None:
+        progress("[1/3] loading the city")
+        city = load_city(scenario.city, scenario.base_dir)
+    bookings = day_bookings(scenario, city, file=file, crs=crs)
+    progress(f"[2/3] routing {len(bookings)} bookings")
+    plan = plan_bookings(city, bookings, config, seed=scenario.seed, progress=progress)
+    progress("[3/3] slots still open")
+    return plan, open_slot_table(plan, config, sample=offer_sample)
+
+
+def write_bookings(plan: "BookingPlan", open_slots: pd.DataFrame, folder: str | Path, *,
+                   config: BookingsConfig, map_: bool = True) -> dict[str, Path]:
+    """Write ``bookings.csv``, ``booking_schedule.csv``, ``open_slots.csv``, ``booking_kpis.json``,
+    ``bookings.gpkg`` (layers ``bookings``, ``booking_routes``, ``booking_depots``) and ``bookings_map.html``.
+
+    Returns
+    -------
+    dict
+        Output name -> path.
+    """
+    from netplan.io import write_csv, write_geopackage, write_json
+    from netplan.route.bookings import depot_points
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = plan.bookings
+    flat = pd.DataFrame(table.drop(columns="geometry"))
+    flat["lon"], flat["lat"] = table.geometry.x.round(6), table.geometry.y.round(6)
+    depots = gpd.GeoDataFrame({"name": [d.name for d in config.depots], "kind": [d.kind for d in config.depots],
+                               "hours": [d.hours for d in config.depots]}, geometry=depot_points(config).to_numpy(),
+                              crs="EPSG:4326")
+    out = {
+        "bookings": write_csv(folder / "bookings.csv", flat),
+        "schedule": write_csv(folder / "booking_schedule.csv", plan.schedule.drop(columns=["index"], errors="ignore")),
+        "open_slots": write_csv(folder / "open_slots.csv", open_slots),
+        "kpis": write_json(folder / "booking_kpis.json", plan.kpis),
+        "geopackage": write_geopackage(folder / "bookings.gpkg", {"bookings": table, "booking_routes": plan.routes,
+                                                                   "booking_depots": depots}),
+    }
+    if map_:
+        out["map"] = _write_map(table, plan.routes, depots, folder / "bookings_map.html")
+    return out
+
+
+STREAM_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+
+
+def _write_map(table: gpd.GeoDataFrame, routes: gpd.GeoDataFrame, depots: gpd.GeoDataFrame, path: Path) -> Path:
+    """A folium map: one layer per stream (bookings and their routes in the stream's colour), slot in each popup."""
+    import folium
+
+    from netplan.io import write_with
+
+    centre = table.geometry.union_all().centroid if len(table) else depots.geometry.union_all().centroid
+    fmap = folium.Map(location=[centre.y, centre.x], zoom_start=12, tiles="OpenStreetMap")
+    colour = {s: STREAM_COLOURS[i % len(STREAM_COLOURS)] for i, s in enumerate(sorted(table["stream"].unique()))}
+    for stream, c in colour.items():
+        layer = folium.FeatureGroup(name=f"{stream}")
+        for _, b in table[table["stream"] == stream].iterrows():
+            served = b["served"] == "yes"
+            popup = (f"{b['booking_id']} · {stream}<br>slot {b['slot']}<br>"
+                     + (f"{b['vehicle']} arrives {b['arrival']}, starts {b['start']}" if served
+                        else f"refused: {b['why_not']}"))
+            folium.CircleMarker([b.geometry.y, b.geometry.x], radius=5, color=c, fill=served, fill_opacity=0.8,
+                                popup=folium.Popup(popup, max_width=300)).add_to(layer)
+        for _, r in routes[routes["group"].str.split("+").map(lambda g: stream in g)].iterrows() if len(routes) else []:
+            folium.PolyLine([(y, x) for x, y in r.geometry.coords], color=c, weight=2, opacity=0.6,
+                            tooltip=f"{r['vehicle']} trip {r['trip']}: {r['bookings']} bookings, {r['start']}-{r['end']}"
+                            ).add_to(layer)
+        layer.add_to(fmap)
+    depot_layer = folium.FeatureGroup(name="depots")
+    for _, d in depots.iterrows():
+        folium.Marker([d.geometry.y, d.geometry.x], tooltip=f"{d['name']} ({d['kind']}, {d['hours']})").add_to(depot_layer)
+    depot_layer.add_to(fmap)
+    folium.LayerControl().add_to(fmap)
+    return write_with(path, lambda tmp: fmap.save(str(tmp)))

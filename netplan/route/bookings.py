@@ -32,6 +32,7 @@ import shapely
 
 from netplan.city import City
 from netplan.coords import to_wgs84
+from netplan.diagnostics import warn
 from netplan.errors import ScenarioError
 from netplan.route.bans import RoadBans
 from netplan.route.engines import solve
@@ -250,7 +251,14 @@ def plan_bookings(city: City, bookings: gpd.GeoDataFrame, config: BookingsConfig
     """
     network = city.network("drive")
     depot_nodes = [int(n) for n in network.snap(depot_points(config)).node]
-    nodes = [int(n) for n in network.snap(bookings.geometry).node] if len(bookings) else []
+    nodes: list[int] = []
+    if len(bookings):
+        snapped = network.snap(bookings.geometry)
+        nodes = [int(n) for n in snapped.node]
+        far = ~np.asarray(snapped.ok, dtype=bool)
+        if far.any():
+            warn("bookings", "far_from_road", f"{int(far.sum())} booking(s) lie more than 500 m from a drivable road; "
+                 "they are served from the nearest one", ids=bookings["booking_id"].to_numpy()[far].tolist())
     outcome = pd.DataFrame({"served": "no", "why_not": "no van serves its stream", "vehicle": "", "arrival": "",
                             "start": "", "in_slot": False}, index=bookings.index)
     groups: list[BookingGroup] = []
@@ -281,6 +289,9 @@ def plan_bookings(city: City, bookings: gpd.GeoDataFrame, config: BookingsConfig
                     bool(slot.start <= row["start_s"] <= slot.end)]
         for s in solution.dropped:
             outcome.loc[bookings.index[mine[s]], "why_not"] = _why_refused(problem, problem.stops[s])
+        if solution.dropped:
+            warn("bookings", "refused", f"{name}: {len(solution.dropped)} of {len(problem.stops)} bookings refused "
+                 "(bookings.csv says why); add vans or longer shifts", ids=[problem.stops[s].name for s in solution.dropped])
         schedules.append(visits.assign(group=name))
         geoms.extend(_trip_lines(name, schedule, network))
     table = gpd.GeoDataFrame(pd.concat([bookings.drop(columns="geometry"), outcome], axis=1),
@@ -564,3 +575,39 @@ def offer_for_plan(plan: BookingPlan, config: BookingsConfig, city: City, *, lon
     slots = offer_slots(problem, solution, location=stop.location, demand=stop.demand, service_s=stop.service_s,
                         delivery=stop.delivery, slots=[slot_interval(s) for s in config.slots], roads=_replay(travel))
     return [str(s) for s in slots]
+
+
+def open_slot_table(plan: BookingPlan, config: BookingsConfig, *, sample: int = 10) -> pd.DataFrame:
+    """The slots still open to a next caller, per stream, at sample doors: next door to some of the day's bookings.
+
+    For each stream, up to ``sample`` of its bookings (evenly spread over the bookings sorted by id) stand for a
+    neighbour calling with a booking of the stream's default size; every slot is offered or not by
+    :func:`offer_slots` (confirmed on the road graph by the simulator).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per stream, sample door and slot: ``stream``, ``next_to`` (booking id), ``lon``, ``lat``, ``slot``,
+        ``open``.
+    """
+    rows = []
+    slots = [slot_interval(s) for s in config.slots]
+    for group in plan.groups:
+        ids = plan.bookings.iloc[group.booking_index]
+        for stream in sorted(ids["stream"].unique()):
+            spec = config.streams[stream]
+            mine = sorted((str(b), k) for k, b in enumerate(ids["booking_id"]) if ids["stream"].iloc[k] == stream)
+            picks = [mine[i] for i in sorted({int(j) for j in np.linspace(0, len(mine) - 1, min(sample, len(mine)))})]
+            template = booking_stop(pd.Series({
+                "booking_id": "new", "kg": spec.kg, "m3": spec.m3, "slot": config.slots[0], "service_min": spec.service_min,
+                "delivery_kg": spec.delivery_kg if spec.trade_in else 0.0,
+                "delivery_m3": spec.delivery_m3 if spec.trade_in else 0.0}), location=0, penalty=0)
+            for name, k in picks:
+                stop = group.problem.stops[k]
+                offered = offer_slots(group.problem, group.solution, location=stop.location, demand=template.demand,
+                                      service_s=template.service_s, delivery=template.delivery, slots=slots,
+                                      roads=_replay(group.travel))
+                loc = group.problem.locations[stop.location]
+                rows += [{"stream": stream, "next_to": name, "lon": loc.x, "lat": loc.y, "slot": str(s),
+                          "open": s in offered} for s in slots]
+    return pd.DataFrame(rows, columns=["stream", "next_to", "lon", "lat", "slot", "open"])
