@@ -476,17 +476,13 @@ def _candidates(problem: RoutingProblem, solution: RouteSolution, new: int):
             yield None, t, idle, [Visit("depot", vt.start_depot), Visit("stop", new), Visit("depot", vt.end_depot)]
 
 
-def _confirm(problem: RoutingProblem, solution: RouteSolution, candidate, roads: RoadReplay | None) -> bool:
-    r, t, k, visits = candidate
-    routes = [Route(x.vehicle_type, x.vehicle, tuple(Visit(v.kind, v.index) for v in x.visits))
-              for x in solution.routes]
-    new_route = Route(t, k, tuple(visits))
-    if r is None:
-        routes.append(new_route)
-    else:
-        routes[r] = new_route
-    trial = RouteSolution(routes=routes, dropped=list(solution.dropped), cost=0.0, engine="insertion", runtime_s=0.0,
-                          feasible=True)
+def _confirm(problem: RoutingProblem, candidate, roads: RoadReplay | None) -> bool:
+    """Simulate the one route the insertion changes; the others are untouched and vans share nothing else."""
+    _, t, k, visits = candidate
+    route = Route(t, k, tuple(visits))
+    served = set(route.stops())
+    trial = RouteSolution(routes=[route], dropped=[i for i in range(len(problem.stops)) if i not in served], cost=0.0,
+                          engine="insertion", runtime_s=0.0, feasible=True)
     return simulate(problem, trial, roads=roads).ok
 
 
@@ -496,7 +492,8 @@ def offer_slots(problem: RoutingProblem, solution: RouteSolution, *, location: i
     """The slots in which a new booking can still be served without moving any planned booking out of its slot.
 
     A slot is open when the booking can be inserted somewhere in the day's routes (any position of any route, or
-    an idle van) so that the whole day still passes the schedule simulator. Candidates are screened by a forward
+    an idle van) so that the route it joins still passes the schedule simulator (the other routes are unchanged:
+    vans share no resource but the roads). Candidates are screened by a forward
     pass (:func:`_route_fits`) and the first that passes is confirmed by the simulator; with ``brute_force`` every
     candidate goes to the simulator unscreened (for tests).
 
@@ -531,9 +528,7 @@ def offer_slots(problem: RoutingProblem, solution: RouteSolution, *, location: i
         for candidate in _candidates(trial, base, new):
             if not brute_force and not _route_fits(trial, candidate[1], candidate[3]):
                 continue
-            confirmed = RouteSolution(routes=base.routes, dropped=list(solution.dropped), cost=0.0, engine="insertion",
-                                      runtime_s=0.0, feasible=True)
-            if _confirm(trial, confirmed, candidate, roads):
+            if _confirm(trial, candidate, roads):
                 open_slots.append(slot)
                 break
     return open_slots

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
-from netplan.route.bookings import offer_slots, solve_day
+from netplan.bookings import run_bookings, write_bookings
+from netplan.cli import main
+from netplan.route.bans import RoadBans
+from netplan.route.bookings import offer_for_plan, offer_slots, slot_interval, solve_day
+from netplan.route.simulate import RoadReplay
+from netplan.scenario import load_scenario, parse_hhmm
 from netplan.route.engines import solve
 from netplan.route.problem import Depot, Interval, Location, Profile, RoutingInputError, RoutingProblem, Stop, VehicleType
 from netplan.route.simulate import simulate
@@ -140,3 +149,94 @@ def test_slot_offering_closes_full_slots() -> None:
     assert offer_slots(two, solution, location=2, demand=(20, 200), service_s=600, slots=slots) == slots
     # a booking larger than the van's room is never offered
     assert offer_slots(two, solution, location=2, demand=(20, 2000), service_s=600, slots=slots) == []
+
+
+# --- on the Chengdu extract -----------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "scenarios" / "bookings_sample_gcj02.csv"
+
+
+@pytest.fixture(scope="module")
+def bookings_scenario():
+    return load_scenario(ROOT / "scenarios" / "chengdu_bookings.yaml")
+
+
+@pytest.fixture(scope="module")
+def sample_day(bookings_scenario, chengdu):
+    return run_bookings(bookings_scenario, city=chengdu, file=SAMPLE, crs="gcj02", offer_sample=3)
+
+
+def test_sample_day_is_served_in_slot_and_checked(sample_day, bookings_scenario, tmp_path: Path) -> None:
+    plan, open_slots = sample_day
+    cfg = bookings_scenario.bookings
+    table = plan.bookings
+    assert plan.kpis["bookings"] == 12 and plan.kpis["served_in_slot"] == 12 and plan.kpis["share_in_slot"] == 1.0
+    for _, b in table.iterrows():  # the promised slot, from the table itself
+        start, end = (parse_hhmm(t) for t in b["slot"].split("-"))
+        h, m = b["start"].split(":")[:2]
+        assert start <= int(h) * 60 + int(m) <= end
+    names = {d.name: d for d in cfg.depots}
+    for group in plan.groups:
+        assert group.schedule.ok
+        visits = group.schedule.visits
+        for t, vt in enumerate(group.problem.vehicle_types):
+            mine = visits[visits["vehicle_type"] == vt.name]
+            assert (mine["load_kg"] <= vt.capacity[0]).all() and (mine["load_dm3"] <= vt.capacity[1]).all()
+            depots = mine[mine["kind"] == "depot"]
+            van = next(v for v in cfg.vehicles if v.name == vt.name)
+            if len(depots):
+                assert depots.groupby("vehicle")["name"].first().eq(van.base).all()
+                ends = depots.groupby("vehicle")["name"].last()
+                assert all(e in cfg.streams[van.streams[0]].destinations for e in ends)
+    trade = table[table["stream"] == "trade_in"]
+    assert trade["vehicle"].str.contains("家电配送车").all() and names["家电卖场仓库"].kind == "store"
+    assert set(open_slots["slot"]) == set(cfg.slots) and open_slots["open"].any()
+    out = write_bookings(plan, open_slots, tmp_path / "out", config=cfg)
+    written = pd.read_csv(out["bookings"], encoding="utf-8-sig")
+    assert len(written) == 12 and set(written["served"]) == {"yes"} and written["in_slot"].all()
+    import pyogrio
+
+    assert {"bookings", "booking_routes", "booking_depots"} <= {name for name, _ in pyogrio.list_layers(out["geopackage"])}
+    assert "BK-0904" in out["map"].read_text(encoding="utf-8")
+
+
+def test_sample_day_is_reproducible(sample_day, bookings_scenario, chengdu) -> None:
+    again, _ = run_bookings(bookings_scenario, city=chengdu, file=SAMPLE, crs="gcj02", offer_sample=0)
+    assert again.bookings.drop(columns="geometry").equals(sample_day[0].bookings.drop(columns="geometry"))
+    assert again.kpis == sample_day[0].kpis
+
+
+def test_offering_on_roads_agrees_with_brute_force(sample_day, bookings_scenario, chengdu) -> None:
+    plan, _ = sample_day
+    slots = [slot_interval(s) for s in bookings_scenario.bookings.slots]
+    for group in plan.groups:
+        replay = RoadReplay(RoadBans([], chengdu.network("drive").graph), lambda u, v: group.travel.edge_time[(u, v)],
+                            lambda u, v: group.travel.edge_length[(u, v)], group.travel.path)
+        for stop in group.problem.stops:
+            kwargs = dict(location=stop.location, demand=stop.demand, service_s=stop.service_s, delivery=stop.delivery,
+                          slots=slots, roads=replay)
+            assert offer_slots(group.problem, group.solution, **kwargs) == offer_slots(
+                group.problem, group.solution, brute_force=True, **kwargs)
+    offered = offer_for_plan(plan, bookings_scenario.bookings, chengdu, lon=104.07, lat=30.70, stream="bulky")
+    assert offered and set(offered) <= set(bookings_scenario.bookings.slots)
+
+
+def test_cli_offer_prints_open_slots(capsys) -> None:
+    code = main(["bookings", "offer", str(ROOT / "scenarios" / "chengdu_bookings.yaml"), "--bookings", str(SAMPLE),
+                 "--crs", "gcj02", "--lon", "104.0625", "--lat", "30.6975", "--caller-crs", "gcj02", "--stream", "e_waste"])
+    assert code == 0
+    answer = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert answer["stream"] == "e_waste" and answer["open_slots"]
+
+
+def test_example_weekday_meets_the_service_level(bookings_scenario, chengdu) -> None:
+    # The README's example: a generated weekday (~570 bookings) on the Chengdu extract.
+    plan, open_slots = run_bookings(bookings_scenario, city=chengdu, offer_sample=2)
+    k = plan.kpis
+    assert k["bookings"] > 400 and k["share_in_slot"] >= 0.95
+    assert k["vans"] <= sum(v.count for v in bookings_scenario.bookings.vehicles)
+    assert all(g.schedule.ok for g in plan.groups)
+    refused = plan.bookings[plan.bookings["served"] == "no"]
+    assert refused["why_not"].str.len().gt(0).all()
+    assert len(open_slots) == 2 * 3 * len(bookings_scenario.bookings.slots)
