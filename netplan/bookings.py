@@ -346,3 +346,80 @@ def _write_map(table: gpd.GeoDataFrame, routes: gpd.GeoDataFrame, depots: gpd.Ge
     depot_layer.add_to(fmap)
     folium.LayerControl().add_to(fmap)
     return write_with(path, lambda tmp: fmap.save(str(tmp)))
+
+
+def service_level_sweep(scenario: Scenario, *, city: City | None = None, multipliers: list[float] = (0.5, 1.0, 1.5, 2.0),
+                        target: float = 0.95, max_iterations: int | None = None,
+                        progress: Callable[[str], None] = lambda _: None) -> pd.DataFrame:
+    """For a range of booking rates, the fewest vans and crews that serve ``target`` of the bookings in their slot.
+
+    Each multiplier scales every stream's ``rate_per_1000_households``; the day is generated from the city's demand
+    with the scenario's seed and each group of streams gets :func:`~netplan.route.bookings.fewest_vans` (its van types
+    shared as configured), checked by the simulator on the road graph.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per multiplier and group: bookings, fewest vans (empty when the configured fleet falls short), crew
+        members, share served in slot, vans used, km and crew-hours of that plan.
+    """
+    from netplan.city import load_city
+    from netplan.demand import estimate_demand
+    from netplan.route.bookings import _replay, fewest_vans, group_problems
+    from netplan.route.simulate import simulate
+
+    config = _config(scenario)
+    city = city or load_city(scenario.city, scenario.base_dir)
+    demand, _ = estimate_demand(city, scenario)
+    rows = []
+    for m in multipliers:
+        scaled = config.model_copy(deep=True)
+        for stream in scaled.streams.values():
+            stream.rate_per_1000_households *= m
+        bookings = generate_bookings(demand, scaled, seed=scenario.seed)
+        for name, vans, mine, problem, travel in group_problems(city, bookings, scaled):
+            n, share, fleet, solution = fewest_vans(problem, target=target, seed=scenario.seed,
+                                                    max_iterations=max_iterations or config.max_iterations,
+                                                    time_limit_s=config.time_limit_s)
+            schedule = simulate(fleet, solution, roads=_replay(travel))
+            schedule.raise_if_violations()
+            r = schedule.routes
+            crew = {config.vehicles[v].name: config.vehicles[v].crew for v in vans}
+            rows.append({
+                "rate_multiplier": m, "group": name, "bookings": len(mine), "vans_available": problem.num_vehicles,
+                "fewest_vans": n, "share_in_slot": round(share, 4), "vans_used": int(len(r)),
+                "crew_members": int(sum(crew[t] for t in r["vehicle_type"])) if len(r) else 0,
+                "km": round(float(r["distance"].sum()) / 1000, 1) if len(r) else 0.0,
+                "crew_hours": round(float(sum(h * crew[t] for h, t in zip(r["duration_h"], r["vehicle_type"]))), 1)
+                if len(r) else 0.0,
+            })
+            progress(f"      x{m:g} {name}: {len(mine)} bookings -> {n if n is not None else 'more than'} "
+                     f"{'' if n is not None else problem.num_vehicles} vans ({share:.1%} in slot)")
+    return pd.DataFrame(rows)
+
+
+def plot_sweep(frame: pd.DataFrame, path: str | Path, *, target: float = 0.95) -> Path:
+    """Fewest vans against bookings per day, one line per group (hollow markers: the fleet falls short)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from netplan.io import write_with
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for group, rows in frame.groupby("group", sort=True):
+        vans = rows["fewest_vans"].where(rows["fewest_vans"].notna(), rows["vans_available"])
+        ax.plot(rows["bookings"], vans, marker="o", label=group)
+        short = rows["fewest_vans"].isna()
+        if short.any():
+            ax.scatter(rows.loc[short, "bookings"], rows.loc[short, "vans_available"], s=120, facecolors="none",
+                       edgecolors="black", label=f"{group}: fleet falls short")
+    ax.set_xlabel("bookings per day")
+    ax.set_ylabel(f"fewest vans serving ≥ {target:.0%} in slot")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+    return out

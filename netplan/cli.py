@@ -210,6 +210,18 @@ def _cmd_bookings(args: argparse.Namespace) -> int:
         scenario.seed = args.seed
     with collect() as warnings:
         city = load_city(scenario.city, scenario.base_dir)
+        if args.action == "sweep":
+            from netplan.bookings import plot_sweep, service_level_sweep
+            from netplan.io import write_csv
+
+            out = Path(args.out or Path("outputs") / f"{scenario.name}_bookings_sweep")
+            table = service_level_sweep(scenario, city=city, multipliers=args.rates, target=args.target,
+                                        max_iterations=args.max_iterations, progress=_progress)
+            print(table.to_string(index=False))
+            print(f"  sweep:         {write_csv(out / 'sweep.csv', table).resolve()}")
+            print(f"  plot:          {plot_sweep(table, out / 'sweep.png', target=args.target).resolve()}")
+            _print_warnings(warnings)
+            return 0
         plan, open_slots = run_bookings(scenario, city=city, file=args.bookings, crs=args.crs, progress=_progress,
                                         offer_sample=0 if args.action == "offer" else 10)
         if args.action == "offer":
@@ -286,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
     batch.set_defaults(func=_cmd_batch)
     bk = sub.add_parser("bookings", help="door-to-door pickup from online bookings: plan the day, or offer slots")
-    bk.add_argument("action", choices=["plan", "offer"], help="plan: routes, KPIs, open slots; offer: slots for a caller")
+    bk.add_argument("action", choices=["plan", "offer", "sweep"],
+                    help="plan: routes, KPIs, open slots; offer: slots for a caller; sweep: fewest vans per booking rate")
     bk.add_argument("scenario", help="scenario YAML with a bookings: section")
     bk.add_argument("--bookings", help="bookings table (CSV/GeoPackage) instead of the scenario's file or generation")
     bk.add_argument("--crs", help="CRS of the bookings table: wgs84 (default), gcj02, bd09 or an EPSG code")
@@ -299,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--stream", help="offer: the caller's stream")
     bk.add_argument("--kg", type=float, help="offer: kg (default: the stream's)")
     bk.add_argument("--m3", type=float, help="offer: m3 (default: the stream's)")
+    bk.add_argument("--rates", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0],
+                    help="sweep: multipliers of every stream's booking rate (default 0.5 1 1.5 2)")
+    bk.add_argument("--target", type=float, default=0.95, help="sweep: share of bookings to serve in slot (default 0.95)")
+    bk.add_argument("--max-iterations", type=int, help="sweep: PyVRP iterations per solve (default bookings.max_iterations)")
     bk.set_defaults(func=_cmd_bookings)
     return parser
 

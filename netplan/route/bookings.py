@@ -227,6 +227,31 @@ def _replay(travel: TravelProfiles) -> RoadReplay:
                       lambda u, v: travel.edge_length[(u, v)], travel.path)
 
 
+def group_problems(city: City, bookings: gpd.GeoDataFrame, config: BookingsConfig):
+    """Yield ``(name, van indices, booking positions, problem, travel)`` for every group with bookings.
+
+    Bookings are snapped to the drive graph; those farther than 500 m from it go to the run's warnings.
+    """
+    network = city.network("drive")
+    depot_nodes = [int(n) for n in network.snap(depot_points(config)).node]
+    nodes: list[int] = []
+    if len(bookings):
+        snapped = network.snap(bookings.geometry)
+        nodes = [int(n) for n in snapped.node]
+        far = ~np.asarray(snapped.ok, dtype=bool)
+        if far.any():
+            warn("bookings", "far_from_road", f"{int(far.sum())} booking(s) lie more than 500 m from a drivable road; "
+                 "they are served from the nearest one", ids=bookings["booking_id"].to_numpy()[far].tolist())
+    for streams, vans in booking_groups(config):
+        name = "+".join(streams)
+        mine = np.flatnonzero(bookings["stream"].isin(streams).to_numpy())
+        if len(mine) == 0:
+            continue
+        problem, travel = build_group_problem(name, config, vans, depot_nodes, bookings.iloc[mine],
+                                              [nodes[i] for i in mine], network)
+        yield name, vans, mine, problem, travel
+
+
 def plan_bookings(city: City, bookings: gpd.GeoDataFrame, config: BookingsConfig, *, seed: int,
                   progress: Callable[[str], None] = lambda _: None) -> BookingPlan:
     """Route a day of bookings and check it (see the module docstring).
@@ -249,28 +274,13 @@ def plan_bookings(city: City, bookings: gpd.GeoDataFrame, config: BookingsConfig
     BookingPlan
         Bookings with their outcome, routes, schedule and KPIs.
     """
-    network = city.network("drive")
-    depot_nodes = [int(n) for n in network.snap(depot_points(config)).node]
-    nodes: list[int] = []
-    if len(bookings):
-        snapped = network.snap(bookings.geometry)
-        nodes = [int(n) for n in snapped.node]
-        far = ~np.asarray(snapped.ok, dtype=bool)
-        if far.any():
-            warn("bookings", "far_from_road", f"{int(far.sum())} booking(s) lie more than 500 m from a drivable road; "
-                 "they are served from the nearest one", ids=bookings["booking_id"].to_numpy()[far].tolist())
     outcome = pd.DataFrame({"served": "no", "why_not": "no van serves its stream", "vehicle": "", "arrival": "",
                             "start": "", "in_slot": False}, index=bookings.index)
     groups: list[BookingGroup] = []
     schedules = []
     geoms: list[dict[str, Any]] = []
-    for streams, vans in booking_groups(config):
-        name = "+".join(streams)
-        mine = np.flatnonzero(bookings["stream"].isin(streams).to_numpy())
-        if len(mine) == 0:
-            continue
-        sub = bookings.iloc[mine]
-        problem, travel = build_group_problem(name, config, vans, depot_nodes, sub, [nodes[i] for i in mine], network)
+    network = city.network("drive")
+    for name, vans, mine, problem, travel in group_problems(city, bookings, config):
         solution = solve_day(problem, engine=config.engine, time_limit_s=config.time_limit_s, seed=seed,
                              max_iterations=config.max_iterations)
         schedule = simulate(problem, solution, roads=_replay(travel))
@@ -606,3 +616,58 @@ def open_slot_table(plan: BookingPlan, config: BookingsConfig, *, sample: int = 
                 rows += [{"stream": stream, "next_to": name, "lon": loc.x, "lat": loc.y, "slot": str(s),
                           "open": s in offered} for s in slots]
     return pd.DataFrame(rows, columns=["stream", "next_to", "lon", "lat", "slot", "open"])
+
+
+# --- service level and fleet size ------------------------------------------------------------------------------------
+
+def share_fleet_counts(counts: list[int], n: int) -> list[int]:
+    """``n`` vans shared over van types in proportion to their configured ``counts`` (largest remainder, ties to the
+    first type), never more of a type than configured."""
+    total = sum(counts)
+    n = max(0, min(n, total))
+    exact = [c * n / total for c in counts]
+    out = [math.floor(e) for e in exact]
+    order = sorted(range(len(counts)), key=lambda t: (-(exact[t] - out[t]), t))
+    for t in order[: n - sum(out)]:
+        out[t] += 1
+    return out
+
+
+def fewest_vans(problem: RoutingProblem, *, target: float = 0.95, seed: int = 0, max_iterations: int | None = None,
+                time_limit_s: float = 60.0) -> tuple[int | None, float, RoutingProblem, RouteSolution | None]:
+    """The fewest vans (shared over the problem's van types as configured) that serve ``target`` of its bookings.
+
+    Bisection on the number of vans, each count solved with :func:`solve_day`; it assumes that more vans never serve
+    fewer bookings, which holds for the optimum and, with a fixed seed and iteration budget, usually for the search.
+
+    Returns
+    -------
+    tuple
+        The fewest vans (None when even the whole fleet falls short), the share served with them (or with the whole
+        fleet), the problem restricted to those vans and its solution.
+    """
+    counts = [vt.count for vt in problem.vehicle_types]
+    memo: dict[int, tuple[float, RoutingProblem, RouteSolution]] = {}
+
+    def served(n: int) -> tuple[float, RoutingProblem, RouteSolution]:
+        if n not in memo:
+            shared = share_fleet_counts(counts, n)
+            fleet = [replace(vt, count=c) for vt, c in zip(problem.vehicle_types, shared) if c > 0]
+            trial = replace(problem, vehicle_types=fleet)
+            solution = solve_day(trial, seed=seed, max_iterations=max_iterations, time_limit_s=time_limit_s)
+            memo[n] = (1 - len(solution.dropped) / len(problem.stops), trial, solution)
+        return memo[n]
+
+    if not problem.stops:
+        return 0, 1.0, problem, None
+    hi = sum(counts)
+    if served(hi)[0] < target:
+        return None, *served(hi)
+    lo = 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if served(mid)[0] >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi, *served(hi)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ import pytest
 from netplan.bookings import run_bookings, write_bookings
 from netplan.cli import main
 from netplan.route.bans import RoadBans
-from netplan.route.bookings import offer_for_plan, offer_slots, slot_interval, solve_day
+from netplan.route.bookings import (fewest_vans, offer_for_plan, offer_slots, share_fleet_counts, slot_interval,
+                                    solve_day)
 from netplan.route.simulate import RoadReplay
 from netplan.scenario import load_scenario, parse_hhmm
 from netplan.route.engines import solve
@@ -240,3 +242,21 @@ def test_example_weekday_meets_the_service_level(bookings_scenario, chengdu) -> 
     refused = plan.bookings[plan.bookings["served"] == "no"]
     assert refused["why_not"].str.len().gt(0).all()
     assert len(open_slots) == 2 * 3 * len(bookings_scenario.bookings.slots)
+
+
+def test_fewest_vans_is_the_smallest_fleet_meeting_the_target() -> None:
+    # Eight 08:00-09:00 bookings, two at each of four places (20 and 40 km east and west): a van serves one place
+    # before 09:00, so half the bookings need 2 vans and all of them 4; fewest_vans returns n, and n - 1 falls short.
+    xs = [0, 20, 40, -20, -40]
+    stops = [booking(f"b{i}", 1 + i // 2, (8, 9), 10, 100, service_min=10) for i in range(8)]
+    problem = line_problem(xs, stops, [van(count=6)])
+    for target, vans in ((0.5, 2), (0.95, 4)):
+        n, share, fleet, solution = fewest_vans(problem, target=target, seed=0, max_iterations=300)
+        assert n == vans and share >= target and solution is not None and solution.num_vehicles <= n
+        assert fleet.vehicle_types[0].count == n and simulate(fleet, solution).ok
+        fewer = replace(problem, vehicle_types=[replace(problem.vehicle_types[0], count=n - 1)]) if n > 1 else None
+        if fewer is not None:
+            short = solve_day(fewer, seed=0, max_iterations=300)
+            assert 1 - len(short.dropped) / len(stops) < target
+    assert share_fleet_counts([8, 8], 5) == [3, 2] and share_fleet_counts([8, 2], 5) == [4, 1]
+    assert fewest_vans(replace(problem, stops=stops[:1]), target=0.95, seed=0, max_iterations=100)[0] == 1
