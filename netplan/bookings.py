@@ -12,8 +12,9 @@ Both paths give the same table (:data:`BOOKING_COLUMNS`, WGS-84 points), which
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -133,7 +134,8 @@ def read_bookings(path: str | Path, config: BookingsConfig, *, city: City | None
     items = _optional_numbers(attrs, "items", default("items"), path, offset, positive=True)
     if (items != np.round(items)).any():
         i = int(np.flatnonzero(items != np.round(items))[0])
-        raise _cell_error(f"expected a whole number of items, got {attrs['items'].iloc[i]!r}", path, i + offset, "items")
+        raise _cell_error(f"expected a whole number of items, got {attrs['items'].iloc[i]!r}", path, i + offset,
+                          "items")
     kg = _optional_numbers(attrs, "kg", default("kg") * items, path, offset, positive=True)
     m3 = _optional_numbers(attrs, "m3", default("m3") * items, path, offset, positive=True)
     service = _optional_numbers(attrs, "service_min", default("service_min"), path, offset, positive=True)
@@ -203,7 +205,8 @@ def generate_bookings(demand: gpd.GeoDataFrame, config: BookingsConfig, *, seed:
         for n, (i, q, s) in enumerate(zip(where, items, slots)):
             rows.append({
                 "booking_id": f"{name}-{n + 1}", "stream": name, "items": int(q), "kg": stream.kg * q,
-                "m3": stream.m3 * q, "slot": config.slots[s], "service_min": stream.service_min + EXTRA_ITEM_MIN * (q - 1),
+                "m3": stream.m3 * q, "slot": config.slots[s],
+                "service_min": stream.service_min + EXTRA_ITEM_MIN * (q - 1),
                 "trade_in": stream.trade_in, "delivery_kg": stream.delivery_kg * q if stream.trade_in else 0.0,
                 "delivery_m3": stream.delivery_m3 * q if stream.trade_in else 0.0,
                 "store": stream.store if stream.trade_in else None,
@@ -258,7 +261,7 @@ def _config(scenario: Scenario) -> BookingsConfig:
 
 def run_bookings(scenario: Scenario, *, city: City | None = None, file: str | Path | None = None,
                  crs: str | None = None, offer_sample: int = 10,
-                 progress: Callable[[str], None] = lambda _: None) -> tuple["BookingPlan", pd.DataFrame]:
+                 progress: Callable[[str], None] = lambda _: None) -> tuple[BookingPlan, pd.DataFrame]:
     """Plan the scenario's booking day and the slots still open (the ``netplan bookings plan`` stage).
 
     Returns
@@ -280,7 +283,7 @@ def run_bookings(scenario: Scenario, *, city: City | None = None, file: str | Pa
     return plan, open_slot_table(plan, config, sample=offer_sample)
 
 
-def write_bookings(plan: "BookingPlan", open_slots: pd.DataFrame, folder: str | Path, *,
+def write_bookings(plan: BookingPlan, open_slots: pd.DataFrame, folder: str | Path, *,
                    config: BookingsConfig, map_: bool = True) -> dict[str, Path]:
     """Write ``bookings.csv``, ``booking_schedule.csv``, ``open_slots.csv``, ``booking_kpis.json``,
     ``bookings.gpkg`` (layers ``bookings``, ``booking_routes``, ``booking_depots``) and ``bookings_map.html``.
@@ -335,21 +338,23 @@ def _write_map(table: gpd.GeoDataFrame, routes: gpd.GeoDataFrame, depots: gpd.Ge
                         else f"refused: {b['why_not']}"))
             folium.CircleMarker([b.geometry.y, b.geometry.x], radius=5, color=c, fill=served, fill_opacity=0.8,
                                 popup=folium.Popup(popup, max_width=300)).add_to(layer)
-        for _, r in routes[routes["group"].str.split("+").map(lambda g: stream in g)].iterrows() if len(routes) else []:
+        mine = routes[routes["group"].str.split("+").map(lambda g, s=stream: s in g)] if len(routes) else routes
+        for _, r in mine.iterrows():
+            tip = f"{r['vehicle']} trip {r['trip']}: {r['bookings']} bookings, {r['start']}-{r['end']}"
             folium.PolyLine([(y, x) for x, y in r.geometry.coords], color=c, weight=2, opacity=0.6,
-                            tooltip=f"{r['vehicle']} trip {r['trip']}: {r['bookings']} bookings, {r['start']}-{r['end']}"
-                            ).add_to(layer)
+                            tooltip=tip).add_to(layer)
         layer.add_to(fmap)
     depot_layer = folium.FeatureGroup(name="depots")
     for _, d in depots.iterrows():
-        folium.Marker([d.geometry.y, d.geometry.x], tooltip=f"{d['name']} ({d['kind']}, {d['hours']})").add_to(depot_layer)
+        folium.Marker([d.geometry.y, d.geometry.x],
+                      tooltip=f"{d['name']} ({d['kind']}, {d['hours']})").add_to(depot_layer)
     depot_layer.add_to(fmap)
     folium.LayerControl().add_to(fmap)
     return write_with(path, lambda tmp: fmap.save(str(tmp)))
 
 
-def service_level_sweep(scenario: Scenario, *, city: City | None = None, multipliers: list[float] = (0.5, 1.0, 1.5, 2.0),
-                        target: float = 0.95, max_iterations: int | None = None,
+def service_level_sweep(scenario: Scenario, *, city: City | None = None,
+                        multipliers: Sequence[float] = (0.5, 1.0, 1.5, 2.0), target: float = 0.95, max_iterations: int | None = None,
                         progress: Callable[[str], None] = lambda _: None) -> pd.DataFrame:
     """For a range of booking rates, the fewest vans and crews that serve ``target`` of the bookings in their slot.
 
@@ -381,13 +386,14 @@ def service_level_sweep(scenario: Scenario, *, city: City | None = None, multipl
             n, share, fleet, solution = fewest_vans(problem, target=target, seed=scenario.seed,
                                                     max_iterations=max_iterations or config.max_iterations,
                                                     time_limit_s=config.time_limit_s)
+            assert solution is not None  # the group has bookings
             schedule = simulate(fleet, solution, roads=_replay(travel))
             schedule.raise_if_violations()
             r = schedule.routes
             crew = {config.vehicles[v].name: config.vehicles[v].crew for v in vans}
             rows.append({
                 "rate_multiplier": m, "group": name, "bookings": len(mine), "vans_available": problem.num_vehicles,
-                "fewest_vans": n, "share_in_slot": round(share, 4), "vans_used": int(len(r)),
+                "fewest_vans": n, "share_in_slot": round(share, 4), "vans_used": len(r),
                 "crew_members": int(sum(crew[t] for t in r["vehicle_type"])) if len(r) else 0,
                 "km": round(float(r["distance"].sum()) / 1000, 1) if len(r) else 0.0,
                 "crew_hours": round(float(sum(h * crew[t] for h, t in zip(r["duration_h"], r["vehicle_type"]))), 1)

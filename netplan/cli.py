@@ -232,7 +232,8 @@ def _cmd_bookings(args: argparse.Namespace) -> int:
         else:
             out = Path(args.out or Path("outputs") / f"{scenario.name}_bookings")
             paths = write_bookings(plan, open_slots, out, config=scenario.bookings, map_=not args.no_map)
-            print(json.dumps({k: v for k, v in plan.kpis.items() if k != "streams"}, ensure_ascii=False))
+            headline = {k: v for k, v in plan.kpis.items() if k not in ("streams", "groups")}
+            print(json.dumps(headline, ensure_ascii=False))
             for name, path in paths.items():
                 print(f"  {name + ':':<15}{path.resolve()}")
     _print_warnings(warnings)
@@ -299,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(func=_cmd_batch)
     bk = sub.add_parser("bookings", help="door-to-door pickup from online bookings: plan the day, or offer slots")
     bk.add_argument("action", choices=["plan", "offer", "sweep"],
-                    help="plan: routes, KPIs, open slots; offer: slots for a caller; sweep: fewest vans per booking rate")
+                    help="plan: routes, KPIs, open slots; offer: slots for a caller; "
+                         "sweep: fewest vans per booking rate")
     bk.add_argument("scenario", help="scenario YAML with a bookings: section")
     bk.add_argument("--bookings", help="bookings table (CSV/GeoPackage) instead of the scenario's file or generation")
     bk.add_argument("--crs", help="CRS of the bookings table: wgs84 (default), gcj02, bd09 or an EPSG code")
@@ -314,8 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--m3", type=float, help="offer: m3 (default: the stream's)")
     bk.add_argument("--rates", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0],
                     help="sweep: multipliers of every stream's booking rate (default 0.5 1 1.5 2)")
-    bk.add_argument("--target", type=float, default=0.95, help="sweep: share of bookings to serve in slot (default 0.95)")
-    bk.add_argument("--max-iterations", type=int, help="sweep: PyVRP iterations per solve (default bookings.max_iterations)")
+    bk.add_argument("--target", type=float, default=0.95,
+                    help="sweep: share of bookings to serve in slot (default 0.95)")
+    bk.add_argument("--max-iterations", type=int,
+                    help="sweep: PyVRP iterations per solve (default bookings.max_iterations)")
     bk.set_defaults(func=_cmd_bookings)
     return parser
 

@@ -22,8 +22,9 @@ the simulator.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -36,8 +37,17 @@ from netplan.diagnostics import warn
 from netplan.errors import ScenarioError
 from netplan.route.bans import RoadBans
 from netplan.route.engines import solve
-from netplan.route.problem import (COST_UNITS_PER_CNY, Depot, Interval, Location, RoutingInputError, RoutingProblem,
-                                   Stop, VehicleType, fmt_time)
+from netplan.route.problem import (
+    COST_UNITS_PER_CNY,
+    Depot,
+    Interval,
+    Location,
+    RoutingInputError,
+    RoutingProblem,
+    Stop,
+    VehicleType,
+    fmt_time,
+)
 from netplan.route.roads import TravelProfiles
 from netplan.route.simulate import RoadReplay, Schedule, simulate
 from netplan.route.solution import Route, RouteSolution, Visit
@@ -131,7 +141,8 @@ class BookingPlan:
     schedule
         One row per visit, simulated.
     kpis
-        Served in slot, late, refused; vans, crews, km, crew-hours, per-booking km and minutes, m³ utilisation.
+        Served in slot, late, refused; vans, crews, km, crew-hours, per-booking km and minutes, m³ utilisation (the
+        mean over trips of the fullest moment's m³ over the van's m³), per stream and per group.
     groups
         The solved groups (for slot offering and tests).
     """
@@ -151,7 +162,7 @@ def depot_points(config: BookingsConfig) -> gpd.GeoSeries:
 
 def build_group_problem(name: str, config: BookingsConfig, vans: list[int], depot_nodes: list[int],
                         bookings: gpd.GeoDataFrame, booking_nodes: list[int], network, *,
-                        extra_nodes: list[int] = ()) -> tuple[RoutingProblem, TravelProfiles]:
+                        extra_nodes: Sequence[int] = ()) -> tuple[RoutingProblem, TravelProfiles]:
     """The routing problem of one group of streams and vans (see the module docstring).
 
     Parameters
@@ -180,16 +191,18 @@ def build_group_problem(name: str, config: BookingsConfig, vans: list[int], depo
     """
     names = [d.name for d in config.depots]
     points = depot_points(config)
-    locations = [Location(d.name, float(p.x), float(p.y), int(n)) for d, p, n in zip(config.depots, points, depot_nodes)]
+    locations = [Location(d.name, float(p.x), float(p.y), int(n))
+                 for d, p, n in zip(config.depots, points, depot_nodes)]
     for (_, b), node in zip(bookings.iterrows(), booking_nodes):
         locations.append(Location(str(b["booking_id"]), float(b.geometry.x), float(b.geometry.y), int(node)))
     locations += [Location(f"new {k}", 0.0, 0.0, int(node)) for k, node in enumerate(extra_nodes)]
-    travel = TravelProfiles(network, [loc.node for loc in locations], RoadBans([], network.graph), {PROFILE: []})
+    travel = TravelProfiles(network, [int(loc.node) for loc in locations if loc.node is not None],
+                            RoadBans([], network.graph), {PROFILE: []})
     depots = []
     for d in config.depots:
         hours = slot_interval(d.hours)
-        depots.append(Depot(d.name, names.index(d.name), opens=hours, turnaround_s=int(round(d.unload_min * 60))))
-    penalty = int(round(config.refuse_penalty_cny * COST_UNITS_PER_CNY))
+        depots.append(Depot(d.name, names.index(d.name), opens=hours, turnaround_s=round(d.unload_min * 60)))
+    penalty = round(config.refuse_penalty_cny * COST_UNITS_PER_CNY)
     stops = [booking_stop(b, location=len(depots) + k, penalty=penalty) for k, (_, b) in enumerate(bookings.iterrows())]
     streams = {s for v in vans for s in config.vehicles[v].streams}
     destinations = sorted({names.index(d) for s in streams for d in config.streams[s].destinations})
@@ -200,11 +213,11 @@ def build_group_problem(name: str, config: BookingsConfig, vans: list[int], depo
         base = names.index(van.base)
         end = base if base in destinations else destinations[0]
         types.append(VehicleType(
-            name=van.name, count=van.count, capacity=(int(van.capacity_kg), int(round(van.capacity_m3 * 1000))),
+            name=van.name, count=van.count, capacity=(int(van.capacity_kg), round(van.capacity_m3 * 1000)),
             start_depot=base, end_depot=end, reload_depots=() if trade_in else tuple(destinations),
-            shift=slot_interval(van.shift), fixed_cost=int(round(van.fixed_cost * COST_UNITS_PER_CNY)),
-            distance_cost=int(round(van.per_km_cost * COST_UNITS_PER_CNY / 1000)),
-            duration_cost=int(round(van.crew * van.crew_cost_per_hour * COST_UNITS_PER_CNY / 3600)), profile=PROFILE,
+            shift=slot_interval(van.shift), fixed_cost=round(van.fixed_cost * COST_UNITS_PER_CNY),
+            distance_cost=round(van.per_km_cost * COST_UNITS_PER_CNY / 1000),
+            duration_cost=round(van.crew * van.crew_cost_per_hour * COST_UNITS_PER_CNY / 3600), profile=PROFILE,
         ))
     problem = RoutingProblem(locations=locations, profiles={PROFILE: travel.profile(PROFILE)}, stops=stops,
                              depots=depots, vehicle_types=types, dimensions=DIMENSIONS, name=name)
@@ -213,11 +226,11 @@ def build_group_problem(name: str, config: BookingsConfig, vans: list[int], depo
 
 def booking_stop(booking: pd.Series, *, location: int, penalty: int) -> Stop:
     """One booking as an optional stop whose only window is its slot."""
-    delivery = (int(math.ceil(booking["delivery_kg"])), int(math.ceil(booking["delivery_m3"] * 1000)))
+    delivery = (math.ceil(booking["delivery_kg"]), math.ceil(booking["delivery_m3"] * 1000))
     return Stop(
         name=str(booking["booking_id"]), location=location,
-        demand=(int(math.ceil(booking["kg"])), int(math.ceil(booking["m3"] * 1000))),
-        service_s=int(round(booking["service_min"] * 60)), windows=(slot_interval(str(booking["slot"])),),
+        demand=(math.ceil(booking["kg"]), math.ceil(booking["m3"] * 1000)),
+        service_s=round(booking["service_min"] * 60), windows=(slot_interval(str(booking["slot"])),),
         required=False, penalty=penalty, delivery=delivery if any(delivery) else (),
     )
 
@@ -301,7 +314,8 @@ def plan_bookings(city: City, bookings: gpd.GeoDataFrame, config: BookingsConfig
             outcome.loc[bookings.index[mine[s]], "why_not"] = _why_refused(problem, problem.stops[s])
         if solution.dropped:
             warn("bookings", "refused", f"{name}: {len(solution.dropped)} of {len(problem.stops)} bookings refused "
-                 "(bookings.csv says why); add vans or longer shifts", ids=[problem.stops[s].name for s in solution.dropped])
+                 "(bookings.csv says why); add vans or longer shifts",
+                 ids=[problem.stops[s].name for s in solution.dropped])
         schedules.append(visits.assign(group=name))
         geoms.extend(_trip_lines(name, schedule, network))
     table = gpd.GeoDataFrame(pd.concat([bookings.drop(columns="geometry"), outcome], axis=1),
@@ -363,6 +377,7 @@ def booking_kpis(table: pd.DataFrame, groups: list[BookingGroup]) -> dict[str, A
     vans = crew_members = 0
     km = van_hours = crew_hours = 0.0
     util: list[float] = []
+    per_group: dict[str, dict[str, Any]] = {}
     for g in groups:
         r = g.schedule.routes
         if r.empty:
@@ -375,9 +390,14 @@ def booking_kpis(table: pd.DataFrame, groups: list[BookingGroup]) -> dict[str, A
         crew_hours += float((r["duration_h"] * crews).sum())
         v = g.schedule.visits
         stops = v[v["kind"] == "stop"]
+        mine = []
         for (veh, _trip), trip in stops.groupby(["vehicle", "trip"], sort=True):
             t = int(trip["vehicle_type"].map({vt.name: k for k, vt in enumerate(g.problem.vehicle_types)}).iloc[0])
-            util.append(float(trip["load_dm3"].max()) / g.problem.vehicle_types[t].capacity[1])
+            mine.append(float(trip["load_dm3"].max()) / g.problem.vehicle_types[t].capacity[1])
+        util += mine
+        per_group[g.name] = {"vans": len(r), "trips": len(mine), "km": round(float(r["distance"].sum()) / 1000, 2),
+                             "crew_hours": round(float((r["duration_h"] * crews).sum()), 2),
+                             "m3_utilisation": round(float(np.mean(mine)), 3) if mine else None}
     per_stream = {s: {"bookings": int((table["stream"] == s).sum()),
                       "served": int(((table["stream"] == s) & (table["served"] == "yes")).sum())}
                   for s in sorted(table["stream"].unique())}
@@ -387,7 +407,7 @@ def booking_kpis(table: pd.DataFrame, groups: list[BookingGroup]) -> dict[str, A
         "crew_members": crew_members, "km": round(km, 2), "van_hours": round(van_hours, 2),
         "crew_hours": round(crew_hours, 2), "km_per_booking": round(km / served, 3) if served else None,
         "van_minutes_per_booking": round(60 * van_hours / served, 1) if served else None,
-        "m3_utilisation": round(float(np.mean(util)), 3) if util else None, "streams": per_stream,
+        "m3_utilisation": round(float(np.mean(util)), 3) if util else None, "streams": per_stream, "groups": per_group,
     }
 
 
@@ -406,7 +426,7 @@ def _trip_lines(name: str, schedule: Schedule, network) -> list[dict[str, Any]]:
                 continue
             served = tv[tv["kind"] == "stop"]
             rows.append({"vehicle": f"{name}/{vehicle}", "vehicle_type": tv["vehicle_type"].iloc[0], "group": name,
-                         "trip": int(trip), "bookings": int(len(served)), "km": float(tlegs["distance"].sum() / 1000),
+                         "trip": int(trip), "bookings": len(served), "km": float(tlegs["distance"].sum() / 1000),
                          "start": fmt_time(tlegs["depart_s"].min()), "end": fmt_time(tlegs["arrive_s"].max()),
                          "geometry": shapely.LineString(coords)})
     return rows
@@ -571,7 +591,7 @@ def offer_for_plan(plan: BookingPlan, config: BookingsConfig, city: City, *, lon
                                               extra_nodes=[door])
         solution = RouteSolution([], [], 0.0, "none", 0.0, True)
     else:
-        nodes = [loc.node for loc in group.problem.locations[len(config.depots):]]
+        nodes = [int(loc.node) for loc in group.problem.locations[len(config.depots):] if loc.node is not None]
         sub = plan.bookings.iloc[group.booking_index]
         problem, travel = build_group_problem(group.name, config, vans, depot_nodes, sub, nodes, network,
                                               extra_nodes=[door])
@@ -604,7 +624,8 @@ def open_slot_table(plan: BookingPlan, config: BookingsConfig, *, sample: int = 
             mine = sorted((str(b), k) for k, b in enumerate(ids["booking_id"]) if ids["stream"].iloc[k] == stream)
             picks = [mine[i] for i in sorted({int(j) for j in np.linspace(0, len(mine) - 1, min(sample, len(mine)))})]
             template = booking_stop(pd.Series({
-                "booking_id": "new", "kg": spec.kg, "m3": spec.m3, "slot": config.slots[0], "service_min": spec.service_min,
+                "booking_id": "new", "kg": spec.kg, "m3": spec.m3, "slot": config.slots[0],
+                "service_min": spec.service_min,
                 "delivery_kg": spec.delivery_kg if spec.trade_in else 0.0,
                 "delivery_m3": spec.delivery_m3 if spec.trade_in else 0.0}), location=0, penalty=0)
             for name, k in picks:

@@ -12,15 +12,29 @@ import pytest
 
 from netplan.bookings import run_bookings, write_bookings
 from netplan.cli import main
-from netplan.route.bans import RoadBans
-from netplan.route.bookings import (fewest_vans, offer_for_plan, offer_slots, share_fleet_counts, slot_interval,
-                                    solve_day)
-from netplan.route.simulate import RoadReplay
-from netplan.scenario import load_scenario, parse_hhmm
+from netplan.route.bookings import (
+    _replay,
+    fewest_vans,
+    offer_for_plan,
+    offer_slots,
+    share_fleet_counts,
+    slot_interval,
+    solve_day,
+)
 from netplan.route.engines import solve
-from netplan.route.problem import Depot, Interval, Location, Profile, RoutingInputError, RoutingProblem, Stop, VehicleType
+from netplan.route.problem import (
+    Depot,
+    Interval,
+    Location,
+    Profile,
+    RoutingInputError,
+    RoutingProblem,
+    Stop,
+    VehicleType,
+)
 from netplan.route.simulate import simulate
 from netplan.route.solution import Route, RouteSolution, Visit
+from netplan.scenario import load_scenario, parse_hhmm
 
 H = 3600
 
@@ -42,7 +56,8 @@ def van(count: int = 1, kg: int = 100, dm3: int = 1000, reload: bool = True) -> 
 
 
 def booking(name: str, loc: int, slot: tuple[float, float], kg: int, dm3: int, *, delivery=(), service_min=15) -> Stop:
-    return Stop(name, loc, (kg, dm3), service_s=service_min * 60, windows=(Interval(int(slot[0] * H), int(slot[1] * H)),),
+    window = Interval(int(slot[0] * H), int(slot[1] * H))
+    return Stop(name, loc, (kg, dm3), service_s=service_min * 60, windows=(window,),
                 required=False, penalty=10**9, delivery=delivery)
 
 
@@ -67,7 +82,8 @@ def test_m3_forces_an_unload_between_two_slots() -> None:
     assert v["load_dm3"].tolist() == [0, 400, 800, 800, 400, 800, 800]
     assert schedule.routes["distance"].sum() == 60_000
     # all four in one trip break the m³ capacity, and the simulator says so
-    one_trip = RouteSolution([Route(0, 0, (Visit("depot", 0), *[Visit("stop", i) for i in range(4)], Visit("depot", 0)))],
+    visits = (Visit("depot", 0), *[Visit("stop", i) for i in range(4)], Visit("depot", 0))
+    one_trip = RouteSolution([Route(0, 0, visits)],
                              [], 0.0, "hand", 0.0, True)
     assert any("over capacity" in text and "dm3 1600 > 1000" in text for text in simulate(problem, one_trip).violations)
 
@@ -199,7 +215,8 @@ def test_sample_day_is_served_in_slot_and_checked(sample_day, bookings_scenario,
     assert len(written) == 12 and set(written["served"]) == {"yes"} and written["in_slot"].all()
     import pyogrio
 
-    assert {"bookings", "booking_routes", "booking_depots"} <= {name for name, _ in pyogrio.list_layers(out["geopackage"])}
+    layers = {name for name, _ in pyogrio.list_layers(out["geopackage"])}
+    assert {"bookings", "booking_routes", "booking_depots"} <= layers
     assert "BK-0904" in out["map"].read_text(encoding="utf-8")
 
 
@@ -213,11 +230,10 @@ def test_offering_on_roads_agrees_with_brute_force(sample_day, bookings_scenario
     plan, _ = sample_day
     slots = [slot_interval(s) for s in bookings_scenario.bookings.slots]
     for group in plan.groups:
-        replay = RoadReplay(RoadBans([], chengdu.network("drive").graph), lambda u, v: group.travel.edge_time[(u, v)],
-                            lambda u, v: group.travel.edge_length[(u, v)], group.travel.path)
+        replay = _replay(group.travel)
         for stop in group.problem.stops:
-            kwargs = dict(location=stop.location, demand=stop.demand, service_s=stop.service_s, delivery=stop.delivery,
-                          slots=slots, roads=replay)
+            kwargs = {"location": stop.location, "demand": stop.demand, "service_s": stop.service_s,
+                      "delivery": stop.delivery, "slots": slots, "roads": replay}
             assert offer_slots(group.problem, group.solution, **kwargs) == offer_slots(
                 group.problem, group.solution, brute_force=True, **kwargs)
     offered = offer_for_plan(plan, bookings_scenario.bookings, chengdu, lon=104.07, lat=30.70, stream="bulky")
@@ -226,7 +242,8 @@ def test_offering_on_roads_agrees_with_brute_force(sample_day, bookings_scenario
 
 def test_cli_offer_prints_open_slots(capsys) -> None:
     code = main(["bookings", "offer", str(ROOT / "scenarios" / "chengdu_bookings.yaml"), "--bookings", str(SAMPLE),
-                 "--crs", "gcj02", "--lon", "104.0625", "--lat", "30.6975", "--caller-crs", "gcj02", "--stream", "e_waste"])
+                 "--crs", "gcj02", "--lon", "104.0625", "--lat", "30.6975", "--caller-crs", "gcj02",
+                 "--stream", "e_waste"])
     assert code == 0
     answer = json.loads(capsys.readouterr().out.strip().splitlines()[0])
     assert answer["stream"] == "e_waste" and answer["open_slots"]
