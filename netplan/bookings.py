@@ -26,6 +26,7 @@ from netplan.errors import InputDataError, ScenarioError
 from netplan.scenario import BookingsConfig, Scenario, parse_interval
 
 if TYPE_CHECKING:
+    from netplan.plan import Plan
     from netplan.route.bookings import BookingPlan
 
 BOOKING_COLUMNS = ["booking_id", "stream", "items", "kg", "m3", "slot", "service_min", "trade_in", "delivery_kg",
@@ -219,8 +220,8 @@ def generate_bookings(demand: gpd.GeoDataFrame, config: BookingsConfig, *, seed:
 
 # --- the bookings stage: one day, planned and written ---------------------------------------------------------------
 
-def day_bookings(scenario: Scenario, city: City, *, file: str | Path | None = None,
-                 crs: str | None = None) -> gpd.GeoDataFrame:
+def day_bookings(scenario: Scenario, city: City, *, file: str | Path | None = None, crs: str | None = None,
+                 demand: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """The day's bookings: ``file`` if given, else the scenario's ``bookings.file``, else generated from demand.
 
     Parameters
@@ -231,6 +232,8 @@ def day_bookings(scenario: Scenario, city: City, *, file: str | Path | None = No
         The loaded city (extent check; demand for generation).
     file, crs
         A bookings table and its CRS (overriding the scenario's).
+    demand
+        The city's demand points, if already estimated (else estimated here when generating).
 
     Returns
     -------
@@ -246,9 +249,10 @@ def day_bookings(scenario: Scenario, city: City, *, file: str | Path | None = No
         assert path is not None
         return read_bookings(path, config, city=city, layer=spec.layer, crs=crs or spec.crs, lon=spec.lon, lat=spec.lat,
                              x=spec.x, y=spec.y)
-    from netplan.demand import estimate_demand
+    if demand is None:
+        from netplan.demand import estimate_demand
 
-    demand, _ = estimate_demand(city, scenario)
+        demand, _ = estimate_demand(city, scenario)
     return generate_bookings(demand, config, seed=scenario.seed)
 
 
@@ -260,7 +264,7 @@ def _config(scenario: Scenario) -> BookingsConfig:
 
 
 def run_bookings(scenario: Scenario, *, city: City | None = None, file: str | Path | None = None,
-                 crs: str | None = None, offer_sample: int = 10,
+                 crs: str | None = None, demand: gpd.GeoDataFrame | None = None, offer_sample: int = 10,
                  progress: Callable[[str], None] = lambda _: None) -> tuple[BookingPlan, pd.DataFrame]:
     """Plan the scenario's booking day and the slots still open (the ``netplan bookings plan`` stage).
 
@@ -276,7 +280,7 @@ def run_bookings(scenario: Scenario, *, city: City | None = None, file: str | Pa
     if city is None:
         progress("[1/3] loading the city")
         city = load_city(scenario.city, scenario.base_dir)
-    bookings = day_bookings(scenario, city, file=file, crs=crs)
+    bookings = day_bookings(scenario, city, file=file, crs=crs, demand=demand)
     progress(f"[2/3] routing {len(bookings)} bookings")
     plan = plan_bookings(city, bookings, config, seed=scenario.seed, progress=progress)
     progress("[3/3] slots still open")
@@ -315,6 +319,20 @@ def write_bookings(plan: BookingPlan, open_slots: pd.DataFrame, folder: str | Pa
     if map_:
         out["map"] = _write_map(table, plan.routes, depots, folder / "bookings_map.html")
     return out
+
+
+def bookings_stage(plan: Plan, folder: str | Path, *,
+                   progress: Callable[[str], None] = lambda _: None) -> dict[str, Path]:
+    """``netplan run``'s bookings stage: the scenario's booking day on the plan's city and demand, written to
+    ``folder`` (see :func:`write_bookings`); its warnings join the plan's.
+    """
+    from netplan.diagnostics import collect
+
+    scenario = plan.scenario
+    config = _config(scenario)
+    with collect(plan.warnings):
+        booked, open_slots = run_bookings(scenario, city=plan.city, demand=plan.demand, progress=progress)
+        return write_bookings(booked, open_slots, folder, config=config, map_=scenario.outputs.map)
 
 
 STREAM_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]

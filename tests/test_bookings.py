@@ -139,3 +139,23 @@ def test_scenario_checks_references() -> None:
     data["bookings"]["slots"] = ["08:00-10:00", "09:00-11:00"]
     with pytest.raises(ScenarioError, match="overlap"):
         scenario_from_dict(data)
+
+
+def test_run_stage_writes_the_booking_day(chengdu, tmp_path: Path) -> None:
+    # netplan run's stage on a plan that has reached demand: the operator's GCJ-02 table set in the scenario.
+    import pandas as pd
+
+    from netplan.bookings import bookings_stage
+    from netplan.demand import estimate_demand
+    from netplan.plan import Plan
+    from netplan.scenario import BookingFile
+
+    scenario = load_scenario(ROOT / "scenarios" / "chengdu_bookings.yaml")
+    scenario.bookings.file = BookingFile(path="bookings_sample_gcj02.csv", crs="gcj02")
+    scenario.outputs.map = False
+    demand, areas = estimate_demand(chengdu, scenario)
+    plan = Plan(scenario=scenario, city=chengdu, demand=demand, demand_areas=areas, sites=demand.iloc[:0])
+    written = bookings_stage(plan, tmp_path / "bookings")
+    table = pd.read_csv(written["bookings"], encoding="utf-8-sig")
+    assert len(table) == 12 and (table["served"] == "yes").all() and "map" not in written
+    assert plan.warnings == []
