@@ -70,8 +70,9 @@ def read_bookings(path: str | Path, config: BookingsConfig, *, city: City | None
                   x: str | None = None, y: str | None = None) -> gpd.GeoDataFrame:
     """Read a bookings table (CSV, GeoPackage or GeoJSON; WGS-84, GCJ-02, BD-09 or any EPSG CRS).
 
-    Columns: ``id`` and ``stream`` (required), ``slot`` (required, ``HH:MM-HH:MM``), ``kg`` and ``m3`` (blank
-    cells take the stream's default), and optionally ``items``, ``service_min``, ``delivery_kg``, ``delivery_m3``
+    Columns: ``id`` and ``stream`` (required), ``slot`` (required, ``HH:MM-HH:MM``), ``kg`` and ``m3`` (booking
+    totals; blank cells take the stream's per-item default times ``items``; ``service_min`` blank: the stream's plus
+    ``EXTRA_ITEM_MIN`` per extra item), and optionally ``items``, ``service_min``, ``delivery_kg``, ``delivery_m3``
     and ``store`` (trade-in streams: blank takes the stream's default). Locations are ``lon``/``lat`` (or
     ``x``/``y`` with ``crs``) in a CSV, the geometry in a spatial file.
 
@@ -139,7 +140,8 @@ def read_bookings(path: str | Path, config: BookingsConfig, *, city: City | None
                           "items")
     kg = _optional_numbers(attrs, "kg", default("kg") * items, path, offset, positive=True)
     m3 = _optional_numbers(attrs, "m3", default("m3") * items, path, offset, positive=True)
-    service = _optional_numbers(attrs, "service_min", default("service_min"), path, offset, positive=True)
+    service = _optional_numbers(attrs, "service_min", default("service_min") + EXTRA_ITEM_MIN * (items - 1), path, offset,
+                                positive=True)
     trade_in = np.array([s.trade_in for s in spec_of])
     delivery_kg = _optional_numbers(attrs, "delivery_kg", default("delivery_kg"), path, offset, positive=False)
     delivery_m3 = _optional_numbers(attrs, "delivery_m3", default("delivery_m3"), path, offset, positive=False)

@@ -34,6 +34,7 @@ def test_sample_reads_gcj02_with_stream_defaults(config) -> None:
     assert (first.geometry.x, first.geometry.y) == pytest.approx((104.045, 30.705), abs=2e-5)
     # blank kg/m3 take the stream default per item (2 sofas of 40 kg, 0.8 m3), a given value is the booking total
     assert (first["items"], first["kg"], first["m3"]) == (2, 80.0, pytest.approx(1.6))
+    assert first["service_min"] == 15 + 5  # the stream's door time plus 5 min for the second item
     assert table.set_index("booking_id").loc["BK-0907", ["kg", "m3"]].tolist() == [12.0, 0.1]
     trade = table[table["stream"] == "trade_in"].set_index("booking_id")
     assert trade["trade_in"].all() and (trade["store"] == "家电卖场仓库").all()
