@@ -69,6 +69,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"  map copy:      {outputs.map_copy.resolve()}")
     for path in outputs.extra.values():
         print(f"  {path.name + ':':<15}{path.resolve()}")
+    if scenario.bookings is not None:  # door-to-door bookings (issue 18), in their own folder
+        from netplan.bookings import bookings_stage
+
+        written = bookings_stage(plan, outputs.folder / "bookings", progress=_progress)
+        print(f"  bookings:      {written['bookings'].resolve()}")
     _print_warnings(plan.warnings)
     if plan.warnings and args.strict:
         print(f"netplan: --strict: {len(plan.warnings)} warning(s), exit 3", file=sys.stderr)
@@ -205,6 +210,53 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bookings(args: argparse.Namespace) -> int:
+    """``netplan bookings plan|offer``: the day's door-to-door booking routes, or the slots open to a new caller."""
+    from netplan.bookings import run_bookings, write_bookings
+    from netplan.diagnostics import collect
+    from netplan.route.bookings import offer_for_plan
+    from netplan.scenario import load_scenario
+
+    from netplan.city import load_city
+
+    if args.action == "offer" and (args.lon is None or args.lat is None or not args.stream):
+        print("netplan: error: bookings offer needs --lon, --lat and --stream", file=sys.stderr)
+        return 2
+    scenario = load_scenario(args.scenario)
+    if args.seed is not None:
+        scenario.seed = args.seed
+    with collect() as warnings:
+        city = load_city(scenario.city, scenario.base_dir)
+        if args.action == "sweep":
+            from netplan.bookings import plot_sweep, service_level_sweep
+            from netplan.io import write_csv
+
+            out = Path(args.out or Path("outputs") / f"{scenario.name}_bookings_sweep")
+            table = service_level_sweep(scenario, city=city, multipliers=args.rates, target=args.target,
+                                        max_iterations=args.max_iterations, progress=_progress)
+            print(table.to_string(index=False))
+            print(f"  sweep:         {write_csv(out / 'sweep.csv', table).resolve()}")
+            print(f"  plot:          {plot_sweep(table, out / 'sweep.png', target=args.target).resolve()}")
+            _print_warnings(warnings)
+            return 0
+        plan, open_slots = run_bookings(scenario, city=city, file=args.bookings, crs=args.crs, progress=_progress,
+                                        offer_sample=0 if args.action == "offer" else 10)
+        if args.action == "offer":
+            slots = offer_for_plan(plan, scenario.bookings, city, lon=args.lon, lat=args.lat, stream=args.stream,
+                                   crs=args.caller_crs, kg=args.kg, m3=args.m3)
+            print(json.dumps({"stream": args.stream, "lon": args.lon, "lat": args.lat, "open_slots": slots},
+                             ensure_ascii=False))
+        else:
+            out = Path(args.out or Path("outputs") / f"{scenario.name}_bookings")
+            paths = write_bookings(plan, open_slots, out, config=scenario.bookings, map_=not args.no_map)
+            headline = {k: v for k, v in plan.kpis.items() if k not in ("streams", "groups")}
+            print(json.dumps(headline, ensure_ascii=False))
+            for name, path in paths.items():
+                print(f"  {name + ':':<15}{path.resolve()}")
+    _print_warnings(warnings)
+    return 0
+
+
 def _map_options(parser: argparse.ArgumentParser, default_basemap: str | None) -> None:
     parser.add_argument("--offline", action="store_true", default=None,
                         help="one self-contained HTML file that requests nothing from the network (basemap none)")
@@ -267,6 +319,29 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
     batch.set_defaults(func=_cmd_batch)
+    bk = sub.add_parser("bookings", help="door-to-door pickup from online bookings: plan the day, or offer slots")
+    bk.add_argument("action", choices=["plan", "offer", "sweep"],
+                    help="plan: routes, KPIs, open slots; offer: slots for a caller; "
+                         "sweep: fewest vans per booking rate")
+    bk.add_argument("scenario", help="scenario YAML with a bookings: section")
+    bk.add_argument("--bookings", help="bookings table (CSV/GeoPackage) instead of the scenario's file or generation")
+    bk.add_argument("--crs", help="CRS of the bookings table: wgs84 (default), gcj02, bd09 or an EPSG code")
+    bk.add_argument("--out", help="output folder of plan (default outputs/<scenario name>_bookings)")
+    bk.add_argument("--seed", type=int, help="override the scenario's seed")
+    bk.add_argument("--no-map", action="store_true", help="skip bookings_map.html")
+    bk.add_argument("--lon", type=float, help="offer: the caller's longitude")
+    bk.add_argument("--lat", type=float, help="offer: the caller's latitude")
+    bk.add_argument("--caller-crs", default="wgs84", help="offer: CRS of --lon/--lat (default wgs84)")
+    bk.add_argument("--stream", help="offer: the caller's stream")
+    bk.add_argument("--kg", type=float, help="offer: kg (default: the stream's)")
+    bk.add_argument("--m3", type=float, help="offer: m3 (default: the stream's)")
+    bk.add_argument("--rates", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0],
+                    help="sweep: multipliers of every stream's booking rate (default 0.5 1 1.5 2)")
+    bk.add_argument("--target", type=float, default=0.95,
+                    help="sweep: share of bookings to serve in slot (default 0.95)")
+    bk.add_argument("--max-iterations", type=int,
+                    help="sweep: PyVRP iterations per solve (default bookings.max_iterations)")
+    bk.set_defaults(func=_cmd_bookings)
     return parser
 
 

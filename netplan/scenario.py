@@ -540,6 +540,127 @@ class Outputs(_Strict):
     tianditu_token: str | None = Field(default=None, exclude=True)  # kept out of manifest.json
 
 
+class BookingFile(_Strict):
+    """A bookings table (CSV or GeoPackage/GeoJSON); columns are described in README "Door-to-door bookings"."""
+
+    path: str
+    layer: str | None = None
+    crs: str | None = None
+    lon: str = "lon"
+    lat: str = "lat"
+    x: str | None = None
+    y: str | None = None
+
+
+class BookingStream(_Strict):
+    """One booking stream: how often households book it, what a booking holds, where it is unloaded.
+
+    ``rate_per_1000_households`` is bookings per 1,000 households per day
+    (generation only); ``kg``/``m3``/``items``/``service_min`` are the
+    per-booking defaults when generating (a table gives its own values).
+    A trade-in stream also delivers a new appliance of ``delivery_kg`` /
+    ``delivery_m3`` loaded at ``store`` (a booking depot).
+    """
+
+    rate_per_1000_households: NonNegFloat = 0.0
+    kg: PositiveFloat = 30.0
+    m3: PositiveFloat = 0.3
+    items: Annotated[int, Field(ge=1)] = 1
+    service_min: PositiveFloat = 15.0
+    destinations: list[str] = Field(min_length=1)
+    trade_in: bool = False
+    delivery_kg: NonNegFloat = 0.0
+    delivery_m3: NonNegFloat = 0.0
+    store: str | None = None
+
+    @model_validator(mode="after")
+    def _trade_in(self) -> "BookingStream":
+        if self.trade_in and not self.store:
+            raise ValueError("a trade_in stream needs store: the booking depot where the new appliances are loaded")
+        return self
+
+
+class BookingDepot(_Strict):
+    """A place booking vans start from, unload at or load deliveries at (bulky-waste station, dismantler, store)."""
+
+    name: str
+    lon: float
+    lat: float
+    crs: str = "wgs84"
+    kind: str = "station"
+    hours: str = "00:00-24:00"
+    unload_min: NonNegFloat = 15.0
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+
+class BookingVehicle(_Strict):
+    """A type of booking van: capacity in kg and m³, its crew, costs, shift, base and the streams it serves."""
+
+    name: str
+    count: Annotated[int, Field(ge=1)]
+    capacity_kg: PositiveFloat
+    capacity_m3: PositiveFloat
+    crew: Annotated[int, Field(ge=1)] = 2
+    crew_cost_per_hour: NonNegFloat = 40.0
+    per_km_cost: NonNegFloat = 1.5
+    fixed_cost: NonNegFloat = 0.0
+    shift: str = "08:00-20:00"
+    base: str
+    streams: list[str] = Field(min_length=1)
+
+    @field_validator("shift")
+    @classmethod
+    def _shift(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+
+class BookingsConfig(_Strict):
+    """Door-to-door pickup from online bookings (issue 18): input, generation, fleet and routing settings."""
+
+    file: BookingFile | None = None
+    slots: list[str] = ["09:00-11:00", "11:00-13:00", "13:00-15:00", "15:00-17:00", "17:00-19:00"]
+    slot_weights: list[NonNegFloat] | None = None
+    streams: dict[str, BookingStream]
+    depots: list[BookingDepot] = Field(min_length=1)
+    vehicles: list[BookingVehicle] = Field(min_length=1)
+    engine: Literal["pyvrp"] = "pyvrp"
+    max_iterations: Annotated[int, Field(ge=1)] = 2000
+    time_limit_s: PositiveFloat = 120.0
+    refuse_penalty_cny: PositiveFloat = 1000.0
+
+    @field_validator("slots")
+    @classmethod
+    def _slots(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("give at least one slot")
+        return disjoint_intervals(value, "slots")
+
+    @model_validator(mode="after")
+    def _references(self) -> "BookingsConfig":
+        if self.slot_weights is not None and (len(self.slot_weights) != len(self.slots) or sum(self.slot_weights) <= 0):
+            raise ValueError(f"slot_weights needs {len(self.slots)} values (one per slot), not all zero")
+        depots = [d.name for d in self.depots]
+        if len(set(depots)) != len(depots):
+            raise ValueError(f"depots: names must be unique, got {depots}")
+        for name, stream in self.streams.items():
+            for d in stream.destinations + ([stream.store] if stream.store else []):
+                if d not in depots:
+                    raise ValueError(f"streams.{name}: unknown depot {d!r} (depots: {depots})")
+        for v in self.vehicles:
+            if v.base not in depots:
+                raise ValueError(f"vehicles {v.name!r}: unknown base {v.base!r} (depots: {depots})")
+            for s in v.streams:
+                if s not in self.streams:
+                    raise ValueError(f"vehicles {v.name!r}: unknown stream {s!r} (streams: {sorted(self.streams)})")
+        return self
+
+
 class Scenario(_Strict):
     """A whole planning scenario. See ``scenarios/chengdu.yaml`` for a commented example."""
 
@@ -556,6 +677,7 @@ class Scenario(_Strict):
     locate: LocateConfig = LocateConfig()
     route: RouteConfig = RouteConfig()
     outputs: Outputs = Outputs()
+    bookings: BookingsConfig | None = None
     base_dir: Path = Field(default=Path("."), exclude=True)
     file: Path | None = Field(default=None, exclude=True)
 

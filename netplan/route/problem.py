@@ -172,6 +172,10 @@ class Stop:
         The load is ready at the depot's end of the trip only from then on:
         a trip serving this stop may not leave its depot earlier (the
         multi-trip benchmarks' release dates).
+    delivery
+        Load dropped here, one integer per capacity dimension, carried from
+        the depot the trip starts at (simultaneous pickup and delivery, e.g.
+        a trade-in's new appliance); empty means nothing.
     """
 
     name: str
@@ -183,6 +187,7 @@ class Stop:
     required: bool = True
     penalty: int = 0
     release_s: int = 0
+    delivery: tuple[int, ...] = ()
 
     def allowed(self, profile: str, horizon: Interval) -> list[Interval]:
         """Service-start intervals open to vehicles of ``profile``.
@@ -376,13 +381,16 @@ class RoutingProblem:
                 raise RoutingInputError(f"{where}: {len(stop.demand)} demand values for {dims} dimensions")
             if any(q < 0 for q in stop.demand):
                 raise RoutingInputError(f"{where}: negative demand {stop.demand}")
+            if stop.delivery and (len(stop.delivery) != dims or any(q < 0 for q in stop.delivery)):
+                raise RoutingInputError(f"{where}: delivery {stop.delivery} must be {dims} non-negative values")
             _check_windows(stop.windows, f"{where}: time windows")
             if stop.required:
                 self._check_servable(stop)
         return self
 
     def _check_servable(self, stop: Stop) -> None:
-        fits = [vt for vt in self.vehicle_types if all(q <= c for q, c in zip(stop.demand, vt.capacity))]
+        fits = [vt for vt in self.vehicle_types if all(q <= c for q, c in zip(stop.demand, vt.capacity))
+                and all(q <= c for q, c in zip(stop.delivery, vt.capacity))]
         if not fits:
             biggest = max(vt.capacity for vt in self.vehicle_types)
             raise RoutingInputError(

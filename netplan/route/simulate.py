@@ -180,8 +180,9 @@ class _Simulator:
         planned = visits[0].start_s if visits[0].start_s is not None else 0
         t = float(max(vt.shift.start, start_depot.opens.start, planned))
         first_departure = t + start_depot.turnaround_s
-        load = np.zeros(len(p.dimensions))
+        load = self._deliveries(visits, 0)
         trip, distance = 1, 0.0
+        self._check_departure_load(label, vt, trip, load)
         self._row(label, vt, trip, 0, visits[0], arrive=t, start=t, end=first_departure, wait=0.0, load=load)
         self._check_depot_hours(label, visits[0].index, t, first_departure)
         self._check_zone_dwell(label, applicable, self._loc(visits[0]), t, first_departure, "the start depot")
@@ -208,6 +209,8 @@ class _Simulator:
                              f"({', '.join(str(w) for w in allowed) or 'none'}; windows "
                              f"{', '.join(str(w) for w in stop.windows) or 'any'})")
                 self._check_zone_dwell(label, applicable, stop.location, start, end, f"stop {stop.name!r}")
+                if stop.delivery:
+                    load = load - np.asarray(stop.delivery, dtype=float)
                 load = load + np.asarray(stop.demand, dtype=float)
                 over = [f"{d} {load[i]:g} > {vt.capacity[i]}" for i, d in enumerate(p.dimensions) if load[i] > vt.capacity[i]]
                 if over:
@@ -226,8 +229,9 @@ class _Simulator:
                 self._check_depot_hours(label, visit.index, start, end)
                 self._check_zone_dwell(label, applicable, depot.location, start, end, f"depot {depot.name!r}")
                 self._row(label, vt, trip, seq, visit, arrive=arrive, start=start, end=end, wait=start - arrive, load=load)
-                load = np.zeros(len(p.dimensions))
+                load = self._deliveries(visits, seq)
                 trip += 1
+                self._check_departure_load(label, vt, trip, load)
                 t = self._released(visits, seq, end)
         finish = t
         for brk, done in zip(breaks, taken):
@@ -355,6 +359,22 @@ class _Simulator:
             if arrive <= w.end:
                 return max(arrive, float(w.start))
         return arrive
+
+    def _check_departure_load(self, label: str, vt, trip: int, load: np.ndarray) -> None:
+        over = [f"{d} {load[i]:g} > {vt.capacity[i]}" for i, d in enumerate(self.p.dimensions) if load[i] > vt.capacity[i]]
+        if over:
+            self.bad(f"{label}: trip {trip} leaves over capacity with its deliveries ({', '.join(over)})")
+
+    def _deliveries(self, visits: tuple[Visit, ...], depot_seq: int) -> np.ndarray:
+        """Load on leaving the depot visit at ``depot_seq``: what the next trip's stops take delivery of."""
+        load = np.zeros(len(self.p.dimensions))
+        for visit in visits[depot_seq + 1:]:
+            if visit.kind == "depot":
+                break
+            delivery = self.p.stops[visit.index].delivery
+            if delivery:
+                load += np.asarray(delivery, dtype=float)
+        return load
 
     def _released(self, visits: tuple[Visit, ...], depot_seq: int, t: float) -> float:
         """Departure from the depot visit at ``depot_seq``: not before the next trip's loads are released."""

@@ -136,6 +136,8 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
         raise ValueError(f"unknown OR-Tools engine option(s): {sorted(options)}")
     if any(stop.release_s for stop in problem.stops):
         raise RoutingInputError("the ortools engine does not model release times; use engine pyvrp", where=problem.name)
+    if any(stop.delivery for stop in problem.stops):
+        raise RoutingInputError("the ortools engine does not model deliveries; use engine pyvrp", where=problem.name)
     first_value = _enum_value(_FIRST, first_solution, "first-solution strategy")
     meta_value = _enum_value(_META, metaheuristic, "metaheuristic")
     started = time.perf_counter()

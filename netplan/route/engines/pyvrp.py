@@ -127,7 +127,7 @@ def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]
         stop = problem.stops[copy.stop]
         grouped = copy.stop in group_of
         clients.append(pyvrp.Client(
-            location=copy.location, delivery=[0] * len(problem.dimensions), pickup=list(stop.demand),
+            location=copy.location, delivery=list(stop.delivery) or [0] * len(problem.dimensions), pickup=list(stop.demand),
             service_duration=stop.service_s, tw_early=copy.window.start, tw_late=max(copy.window.start, copy.window.end - 1),
             release_time=stop.release_s, prize=0 if stop.required else stop.penalty,
             required=stop.required and not grouped,
