@@ -100,8 +100,17 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
         city = stages.run("city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir))  # type: ignore[assignment]
     else:
         stages.total -= 1
+    if scenario.rural is not None:
+        from netplan.rural import rural_city  # a county: tier-1 distances by road as well
+
+        city = rural_city(city)  # type: ignore[arg-type]
     demand, areas = stages.run("demand", "estimating demand", lambda: estimate_demand(city, scenario))  # type: ignore[misc]
-    sites = stages.run("sites", "finding candidate sites", lambda: candidate_sites(city, scenario, areas, demand))
+    if scenario.rural is not None:
+        from netplan.rural import rural_sites
+
+        sites = stages.run("sites", "finding candidate sites", lambda: rural_sites(city, scenario, demand))  # type: ignore[arg-type]
+    else:
+        sites = stages.run("sites", "finding candidate sites", lambda: candidate_sites(city, scenario, areas, demand))
     plan = Plan(scenario=scenario, city=city, demand=demand, demand_areas=areas, sites=sites)  # type: ignore[arg-type]
     if scenario.locate.enabled:
         tiers = len(scenario.tiers)
@@ -117,10 +126,16 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
         plan.location["chosen"] = located.chosen  # type: ignore[attr-defined]
     if routing:
         from netplan.route.collection import route_day
+        from netplan.rural import round_facilities
 
         day = stages.run("route", f"routing the collection day ({scenario.route.engine}, up to {scenario.route.time_limit_s:g} s)",
-                         lambda: route_day(city, plan.facilities, scenario, progress))  # type: ignore[arg-type]
+                         lambda: route_day(city, round_facilities(plan.facilities, scenario), scenario, progress))  # type: ignore[arg-type]
         plan.routes, plan.schedule, plan.routing = day.routes, day.schedule, day.summary  # type: ignore[attr-defined]
+    if scenario.rural is not None and scenario.locate.enabled:
+        from netplan.rural import plan_rural
+
+        stages.total += 1
+        plan.rural = stages.run("rural", "planning straw and pesticide-packaging networks", lambda: plan_rural(city, scenario, plan))  # type: ignore[arg-type]
     stages.run("evaluate", "evaluating and checking the plan", lambda: evaluate_plan(plan))
     plan.timings.update(stages.timings)
     return plan
@@ -213,6 +228,8 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
         "assignments": plan.assignments,
         "routes": plan.routes,
     }
+    if plan.rural is not None:
+        layers.update(plan.rural.layers())
     gpkg = write_geopackage(folder / f"{scenario.name}.gpkg", layers)
     kpis = write_csv(folder / "kpis.csv", plan.kpis if plan.kpis is not None else pd.DataFrame())
     outputs = RunOutputs(folder=folder, geopackage=gpkg, kpis=kpis, manifest=folder / "manifest.json")
@@ -221,6 +238,11 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
         outputs.extra["schedule"] = write_csv(folder / "schedule.csv", plan.schedule[cols])
     if plan.routing is not None and len(plan.routing):
         outputs.extra["routing"] = write_csv(folder / "routing.csv", plan.routing)
+    if plan.rural is not None:
+        for key, table in (("harvest", plan.rural.harvest), ("pesticide", plan.rural.pesticide),
+                           ("rural_routing", plan.rural.summary)):
+            if len(table):
+                outputs.extra[key] = write_csv(folder / f"{key}.csv", table)
     if scenario.outputs.map:
         rendered = write_render_outputs(plan, folder, lang=lang, basemap=basemap, offline=offline)
         outputs.map = rendered.pop("map")
