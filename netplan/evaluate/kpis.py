@@ -13,6 +13,7 @@ import pandas as pd
 from netplan.evaluate.access import covered_share, walk_distances
 from netplan.evaluate.check import check_network
 from netplan.evaluate.metrics import route_metrics
+from netplan.evaluate.rural import rural_kpis
 from netplan.plan import Plan
 
 
@@ -118,6 +119,9 @@ def evaluate_plan(plan: Plan) -> pd.DataFrame:
         if plan.routing is not None and len(plan.routing):
             add("routing", "dropped_stops", int(plan.routing["dropped"].sum()), "stops")
             add("routing", "engine", str(plan.routing["engine"].iloc[0]), "")
+
+    for row in rural_kpis(plan):
+        add(*row)
 
     columns = list(zip(*rows)) if rows else [(), (), (), ()]
     # object dtype keeps counts as integers next to shares and kilograms

@@ -11,7 +11,7 @@ to unload (every trip is a full shuttle field -> centre -> field):
 * fleet ``ceil(D / window_days)``, balers ``ceil(sum_b S_b / (baler_t_day x window_days))``.
 
 :func:`harvest_plan` computes this table; :func:`harvest_day` routes one typical day (each
-block's ``S_b / window_days``) with the existing engines and the schedule simulator, through
+season's loads dealt out over the window) with the existing engines and the schedule simulator, through
 :func:`route_from_depot`, which the pesticide-packaging round uses as well.
 """
 
@@ -167,12 +167,39 @@ def harvest_day(city: City, scenario: Scenario, centres: gpd.GeoDataFrame, block
     out = []
     fleet_of = dict(zip(plan["centre"], plan["fleet"]))
     for _, centre in centres.sort_values("site_id").iterrows():
-        mine = blocks[blocks["centre"] == centre["site_id"]].copy()
+        mine = typical_day_loads(blocks[blocks["centre"] == centre["site_id"]], config, scenario.lang)
         if mine.empty:
             continue
-        mine["load_kg_day"] = mine["straw_t"] * 1000.0 / config.window_days
-        mine["name"] = [f"地块 {int(b)}" if scenario.lang == "zh" else f"block {int(b)}" for b in mine["block_id"]]
         vehicle = straw_vehicle(veh, int(fleet_of.get(centre["site_id"], 1)))
         out.append(route_from_depot(city, scenario, str(centre["name"]), centre, mine, [(vehicle, vehicle.count)],
                                     service_min=veh.load_min, service_min_per_t=0.0, turnaround_min=veh.unload_min))
     return out
+
+
+def typical_day_loads(blocks: gpd.GeoDataFrame, config: StrawConfig, lang: str = "zh") -> gpd.GeoDataFrame:
+    """The loads of a typical harvest day: the season's loads dealt out over the window, day 1's share.
+
+    Every block's straw leaves in ``ceil(S_b / c)`` loads (full ones, the last one the rest), as the plan
+    counts them. Fields are harvested one after another, so the season's loads, in block order, are dealt
+    to the window's days in turn; the typical day is the first day's share (``ceil(trips / window_days)``
+    loads or one fewer).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One stop per load: ``block_id, name, load_kg_day, drive_node``, at the block's point.
+    """
+    cap = config.vehicle.capacity_t
+    rows = []
+    for _, block in blocks.sort_values("block_id").iterrows():
+        tonnes = float(block["straw_t"])
+        n = int(math.ceil(tonnes / cap - _EPS)) if tonnes > 0 else 0
+        for k in range(n):
+            size = cap if k < n - 1 else tonnes - cap * (n - 1)
+            label = f"地块 {int(block['block_id'])}" if lang == "zh" else f"block {int(block['block_id'])}"
+            rows.append({"block_id": int(block["block_id"]), "name": f"{label} ({k + 1}/{n})",
+                         "load_kg_day": size * 1000.0, "drive_node": int(block["drive_node"]),
+                         "geometry": block.geometry})
+    day = rows[::config.window_days]
+    return gpd.GeoDataFrame(day, geometry="geometry", crs="EPSG:4326") if day else gpd.GeoDataFrame(
+        {"geometry": []}, geometry="geometry", crs="EPSG:4326")
