@@ -18,6 +18,7 @@ stage turns them into kg/day per stream with the scenario's (rural) rates.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -36,11 +37,10 @@ def _number(value: object) -> float | None:
     """A population tag as a number (``"1,085"``, ``"ca. 400"`` -> 1085, 400); None if it is not one."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
-    digits = "".join(ch for ch in str(value).split(";")[0] if ch.isdigit() or ch == ".")
-    try:
-        number = float(digits)
-    except ValueError:
+    match = re.search(r"\d[\d,]*(?:\.\d+)?", str(value).split(";")[0])
+    if match is None:
         return None
+    number = float(match.group(0).replace(",", ""))
     return number if number >= 0 else None
 
 
