@@ -1,0 +1,90 @@
+"""The rural example end to end: a 3-tier county network, straw and pesticide networks, routes, KPIs, outputs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+
+from netplan.farmland import straw_t_per_ha
+from netplan.pipeline import build_plan, write_outputs
+from netplan.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    scenario = load_scenario(ROOT / "scenarios" / "rural.yaml")
+    scenario.outputs.maps_dir = str(tmp_path_factory.mktemp("maps"))
+    plan = build_plan(scenario)
+    out = write_outputs(plan, tmp_path_factory.mktemp("rural"))
+    return scenario, plan, out
+
+
+def _kpi(plan, key: str) -> float:
+    return plan.kpi("rural", key)
+
+
+def test_three_tier_county_network_by_road(run) -> None:
+    scenario, plan, _ = run
+    fac = plan.facilities
+    assert sorted(fac["tier"].unique().tolist()) == [1, 2, 3]
+    assert (fac["tier"] == 3).sum() == 1
+    # tier-1 distances are road distances: the access network is the drive network
+    assert plan.city.walk is plan.city.drive
+    first = plan.assignments[plan.assignments["level"] == "demand-t1"]
+    assert first["distance_m"].max() <= scenario.tier(1).radius_m
+    assert _kpi(plan, "villages") == 71
+    assert 0 < _kpi(plan, "villages_served_share") <= 1
+
+
+def test_farmland_streams_match_area_times_coefficients(run) -> None:
+    scenario, plan, _ = run
+    cfg = scenario.rural.farmland
+    ha = _kpi(plan, "farmland_ha")
+    assert ha == pytest.approx(plan.rural.blocks["area_ha"].sum(), rel=1e-4)
+    assert _kpi(plan, "straw_collectable_t") == pytest.approx(ha * straw_t_per_ha(cfg), rel=1e-4)
+    assert _kpi(plan, "pesticide_kg_yr") == pytest.approx(ha * cfg.pesticide_kg_ha_yr, rel=1e-4)
+    assert _kpi(plan, "film_kg_yr") == pytest.approx(ha * cfg.film_kg_ha_yr, rel=1e-4)
+    assert _kpi(plan, "straw_collected_t") <= _kpi(plan, "straw_collectable_t") + 1e-6
+
+
+def test_straw_centres_respect_capacity_and_haul(run) -> None:
+    scenario, plan, _ = run
+    cfg = scenario.rural.straw
+    blocks, centres, harvest = plan.rural.blocks, plan.rural.straw_centres, plan.rural.harvest
+    served = blocks[blocks["centre"] >= 0]
+    assert served["haul_m"].max() <= cfg.max_haul_m
+    load = served.groupby("centre")["straw_t"].sum()
+    assert (load <= cfg.capacity_t_season + 1e-6).all()
+    assert set(load.index) == set(centres["site_id"])
+    veh = cfg.vehicle
+    for _, row in harvest.iterrows():
+        mine = served[served["centre"] == row["centre"]]
+        trips = np.ceil(mine["straw_t"] / veh.capacity_t - 1e-9)
+        hours = (trips * (2 * mine["haul_m"] / 1000 / veh.speed_kph + (veh.load_min + veh.unload_min) / 60)).sum()
+        assert row["trips"] == trips.sum()
+        assert row["fleet"] == math.ceil(hours / veh.hours_per_day / cfg.window_days - 1e-9)
+
+
+def test_routed_days_are_simulated(run) -> None:
+    _, plan, _ = run
+    summary = plan.rural.summary
+    assert set(summary["stream"]) == {"straw", "pesticide"}
+    assert summary["feasible"].all()
+    assert plan.routing["dropped"].sum() == 0
+    pest = summary[summary["stream"] == "pesticide"]
+    assert pest["served"].sum() == pest["stops"].sum()
+    assert _kpi(plan, "round_truck_km_per_t") > 0
+
+
+def test_outputs_hold_the_rural_layers(run) -> None:
+    _, _, out = run
+    for layer in ("farmland", "straw_centres", "rural_routes", "facilities", "routes"):
+        assert len(gpd.read_file(out.geopackage, layer=layer)) > 0
+    assert out.extra["harvest"].is_file() and out.extra["pesticide"].is_file()
+    assert out.map is not None and out.map.is_file()
