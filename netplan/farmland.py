@@ -68,7 +68,7 @@ def farmland_blocks(city: City, scenario: Scenario) -> gpd.GeoDataFrame:
             raise InputDataError("farmland file not found", path, "rural.farmland.file")
         try:
             frame = gpd.read_file(path, layer=config.layer) if config.layer else gpd.read_file(path)
-        except Exception as exc:  # pyogrio raises several kinds on malformed files
+        except Exception as exc:  # noqa: BLE001 - pyogrio raises several kinds on malformed files
             raise InputDataError(f"cannot read the farmland layer: {exc}", path, "rural.farmland.file") from None
         if frame.crs is None:
             raise InputDataError("the farmland layer has no CRS", path, "rural.farmland.file")

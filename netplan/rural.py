@@ -232,7 +232,7 @@ def _pesticide(city: City, scenario: Scenario, plan: Any, blocks: gpd.GeoDataFra
     if fac is None or asg is None or not cfg.enabled:
         return pd.DataFrame(), []
     top = len(scenario.tiers)
-    county = 3 if top >= 3 else top
+    county = min(3, top)
     points = fac[fac["tier"] == 1].copy()
     stations = fac[fac["tier"] == county]
     by_village = blocks.groupby("village")["pesticide_kg_yr"].sum()
@@ -267,7 +267,7 @@ def _pesticide(city: City, scenario: Scenario, plan: Any, blocks: gpd.GeoDataFra
     for _, station in stations.sort_values("site_id").iterrows():
         mine = points[(points["station"] == station["site_id"]) & (points["load_kg_day"] > 0)].copy()
         kg = float(mine["pesticide_kg_yr"].sum())
-        rows.append({"station": int(station["site_id"]), "points": int(len(mine)), "kg_yr": kg,
+        rows.append({"station": int(station["site_id"]), "points": len(mine), "kg_yr": kg,
                      "kg_per_collection": kg * cfg.period_days / 365.0, "period_days": cfg.period_days})
         if mine.empty:
             continue

@@ -9,7 +9,12 @@ import pytest
 import shapely
 
 from netplan.errors import ScenarioError
-from netplan.farmland import farmland_blocks, farmland_streams, nearest_village, straw_t_per_ha
+from netplan.farmland import (
+    farmland_blocks,
+    farmland_streams,
+    nearest_village,
+    straw_t_per_ha,
+)
 from netplan.scenario import FarmlandConfig, scenario_from_dict
 
 UTM = "EPSG:32632"

@@ -10,7 +10,12 @@ import pytest
 
 from netplan.coords import wgs84_to_gcj02
 from netplan.scenario import DemandFile, VillageConfig
-from netplan.villages import _number, village_places, villages_from_osm, villages_from_table
+from netplan.villages import (
+    _number,
+    village_places,
+    villages_from_osm,
+    villages_from_table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRACT = ROOT / "data" / "north-bayreuth.osm.bz2"

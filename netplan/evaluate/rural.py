@@ -35,7 +35,7 @@ def rural_kpis(plan: Plan) -> list[Row]:
     rows: list[Row] = []
     add = rows.append
     demand = plan.demand
-    add(("rural", "villages", int(len(demand)), "villages"))
+    add(("rural", "villages", len(demand), "villages"))
     add(("rural", "round_days", sc.rural.round_days, "days"))
     if plan.facilities is not None and len(demand):
         points = plan.facilities[plan.facilities["tier"] == 1]
@@ -55,7 +55,7 @@ def rural_kpis(plan: Plan) -> list[Row]:
     total = figures["straw_collectable_t"]
     add(("rural", "straw_collected_share", collected / total if total > 0 else 0.0, "share"))
     centres = rural.straw_centres
-    add(("rural", "straw_centres", int(len(centres)), "sites"))
+    add(("rural", "straw_centres", len(centres), "sites"))
     if len(centres):
         add(("rural", "straw_centre_utilisation_mean", float(centres["utilisation"].mean()), "share"))
         add(("rural", "straw_centre_utilisation_max", float(centres["utilisation"].max()), "share"))

@@ -28,8 +28,14 @@ import pandas as pd
 from netplan.city import City
 from netplan.errors import InputDataError
 from netplan.route.bans import RoadBans
-from netplan.route.collection import (_schedule_table, _summary, _trip_lines, build_problem, scenario_bans,
-                                      vehicle_classes)
+from netplan.route.collection import (
+    _schedule_table,
+    _summary,
+    _trip_lines,
+    build_problem,
+    scenario_bans,
+    vehicle_classes,
+)
 from netplan.route.engines import solve
 from netplan.route.simulate import RoadReplay, simulate
 from netplan.scenario import Scenario, StrawConfig, StrawVehicle, Vehicle
@@ -64,11 +70,11 @@ def harvest_plan(blocks: pd.DataFrame, config: StrawConfig) -> pd.DataFrame:
         days = float(grp["hours"].sum()) / veh.hours_per_day
         straw = float(grp["straw_t"].sum())
         rows.append({
-            "centre": centre, "blocks": int(len(grp)), "straw_t": straw, "capacity_t": config.capacity_t_season,
+            "centre": centre, "blocks": len(grp), "straw_t": straw, "capacity_t": config.capacity_t_season,
             "utilisation": straw / config.capacity_t_season, "trips": int(grp["trips"].sum()),
             "vehicle_hours": float(grp["hours"].sum()), "vehicle_days": days, "window_days": config.window_days,
-            "fleet": int(math.ceil(days / config.window_days - _EPS)),
-            "balers": int(math.ceil(straw / (config.baler_t_day * config.window_days) - _EPS)),
+            "fleet": math.ceil(days / config.window_days - _EPS),
+            "balers": math.ceil(straw / (config.baler_t_day * config.window_days) - _EPS),
             "t_per_day": straw / config.window_days, "truck_km": float(grp["km"].sum()),
         })
     return pd.DataFrame(rows, columns=["centre", "blocks", "straw_t", "capacity_t", "utilisation", "trips",
@@ -193,7 +199,7 @@ def typical_day_loads(blocks: gpd.GeoDataFrame, config: StrawConfig, lang: str =
     rows = []
     for _, block in blocks.sort_values("block_id").iterrows():
         tonnes = float(block["straw_t"])
-        n = int(math.ceil(tonnes / cap - _EPS)) if tonnes > 0 else 0
+        n = math.ceil(tonnes / cap - _EPS) if tonnes > 0 else 0
         for k in range(n):
             size = cap if k < n - 1 else tonnes - cap * (n - 1)
             label = f"地块 {int(block['block_id'])}" if lang == "zh" else f"block {int(block['block_id'])}"
