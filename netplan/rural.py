@@ -278,7 +278,7 @@ def _pesticide(city: City, scenario: Scenario, plan: Any, blocks: gpd.GeoDataFra
         routed.append(route_from_depot(city, scenario, f"{depot['name']} (pesticide)", depot, mine,
                                        [(vehicle, vehicle.count)], service_min=scenario.route.service_min,
                                        service_min_per_t=scenario.route.service_min_per_t,
-                                       turnaround_min=scenario.route.turnaround_min))
+                                       turnaround_min=scenario.route.turnaround_min, required=True))
     return pd.DataFrame(rows), routed
 
 

@@ -76,6 +76,9 @@ def test_routed_days_are_simulated(run) -> None:
     summary = plan.rural.summary
     assert set(summary["stream"]) == {"straw", "pesticide"}
     assert summary["feasible"].all()
+    assert summary["dropped"].sum() == 0  # every straw load of the typical day and all packaging collected
+    straw = summary[summary["stream"] == "straw"]
+    assert straw["vehicles"].sum() <= plan.rural.harvest["fleet"].sum()
     assert plan.routing["dropped"].sum() == 0
     pest = summary[summary["stream"] == "pesticide"]
     assert pest["served"].sum() == pest["stops"].sum()
@@ -88,3 +91,22 @@ def test_outputs_hold_the_rural_layers(run) -> None:
         assert len(gpd.read_file(out.geopackage, layer=layer)) > 0
     assert out.extra["harvest"].is_file() and out.extra["pesticide"].is_file()
     assert out.map is not None and out.map.is_file()
+
+
+def test_village_table_in_gcj02_runs_and_is_reproducible(run) -> None:
+    scenario, plan, _ = run
+    data = scenario.model_dump(mode="json")
+    data["rural"]["villages"] = {"source": "file", "file": {"path": str(ROOT / "data" / "rural_villages_gcj02.csv"),
+                                                             "crs": "gcj02"}}
+    data["route"]["enabled"] = False
+    data["rural"]["straw"]["route_day"] = False
+    from netplan.scenario import scenario_from_dict
+
+    table = scenario_from_dict(data, ROOT / "scenarios" / "rural.yaml")
+    first = build_plan(table, city=plan.city)
+    assert len(first.demand) == 22 and (first.demand["source"] == "village:village").all()
+    assert first.kpi("rural", "villages_served_share") > 0
+    again = build_plan(table, city=plan.city)
+    assert first.facilities["site_id"].tolist() == again.facilities["site_id"].tolist()
+    assert first.rural.harvest.equals(again.rural.harvest)
+    assert first.rural.blocks["centre"].tolist() == again.rural.blocks["centre"].tolist()

@@ -12,7 +12,10 @@ to unload (every trip is a full shuttle field -> centre -> field):
 
 :func:`harvest_plan` computes this table; :func:`harvest_day` routes one typical day (each
 season's loads dealt out over the window) with the existing engines and the schedule simulator, through
-:func:`route_from_depot`, which the pesticide-packaging round uses as well.
+:func:`route_from_depot`, which the pesticide-packaging round uses as well. Straw and packaging must
+leave, so every stop is first required; only when no such routes are found may loads be left (at
+``route.drop_penalty_cny``, reported as a warning). (With optional stops PyVRP was seen to leave a load of
+the example's harvest day that it serves when the stop is required.)
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ class DepotRoutes:
 
 def route_from_depot(city: City, scenario: Scenario, name: str, depot: pd.Series, points: pd.DataFrame,
                      fleet: list[tuple[Vehicle, int]], *, service_min: float, service_min_per_t: float,
-                     turnaround_min: float) -> DepotRoutes:
+                     turnaround_min: float, required: bool = False) -> DepotRoutes:
     """Route one depot's day with the scenario's engine and check it with the simulator.
 
     Parameters
@@ -119,12 +122,22 @@ def route_from_depot(city: City, scenario: Scenario, name: str, depot: pd.Series
         Vehicle types and counts.
     service_min, service_min_per_t, turnaround_min
         Time per stop (fixed and per tonne) and per unload at the depot.
+    required
+        Every stop must be served (no drop penalty); when no such routes are found, the day is solved again
+        with the scenario's ``route.drop_penalty_cny`` and what is left is reported by the caller.
 
     Returns
     -------
     DepotRoutes
         The routes, every visit's simulated times and a summary; raises if the simulator finds a violation.
     """
+    if required and scenario.route.drop_penalty_cny is not None:
+        try:
+            return route_from_depot(city, scenario.model_copy(update={"route": scenario.route.model_copy(
+                update={"drop_penalty_cny": None})}), name, depot, points, fleet, service_min=service_min,
+                service_min_per_t=service_min_per_t, turnaround_min=turnaround_min)
+        except InputDataError:
+            pass  # no routes serve every stop: let some be left, at the scenario's penalty
     cfg = scenario.route.model_copy(update={"service_min": service_min, "service_min_per_t": service_min_per_t,
                                             "turnaround_min": turnaround_min, "station_hours": None, "stop_hours": []})
     sc = scenario.model_copy(update={"route": cfg, "fleet": [v for v, _ in fleet]})
@@ -178,7 +191,8 @@ def harvest_day(city: City, scenario: Scenario, centres: gpd.GeoDataFrame, block
             continue
         vehicle = straw_vehicle(veh, int(fleet_of.get(centre["site_id"], 1)))
         out.append(route_from_depot(city, scenario, str(centre["name"]), centre, mine, [(vehicle, vehicle.count)],
-                                    service_min=veh.load_min, service_min_per_t=0.0, turnaround_min=veh.unload_min))
+                                    service_min=veh.load_min, service_min_per_t=0.0, turnaround_min=veh.unload_min,
+                                    required=True))
     return out
 
 
