@@ -247,6 +247,10 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
         rendered = write_render_outputs(plan, folder, lang=lang, basemap=basemap, offline=offline)
         outputs.map = rendered.pop("map")
         outputs.extra.update(rendered)
+        if plan.rural is not None and not (offline if offline is not None else scenario.outputs.offline):
+            from netplan.render.rural import write_rural_map  # folium page: needs the network, so not offline
+
+            outputs.extra["rural_map"] = write_rural_map(plan, folder / "rural_map.html", lang)
         maps_dir = scenario.resolve(scenario.outputs.maps_dir) if scenario.outputs.maps_dir else Path("maps")
         source_map = outputs.map
         outputs.map_copy = write_with(maps_dir / f"{scenario.name}.html", lambda tmp: shutil.copyfile(source_map, tmp))

@@ -91,6 +91,8 @@ def test_outputs_hold_the_rural_layers(run) -> None:
         assert len(gpd.read_file(out.geopackage, layer=layer)) > 0
     assert out.extra["harvest"].is_file() and out.extra["pesticide"].is_file()
     assert out.map is not None and out.map.is_file()
+    page = out.extra["rural_map"].read_text(encoding="utf-8")
+    assert "秸秆收储中心" in page and "© OpenStreetMap contributors" in page
 
 
 def test_village_table_in_gcj02_runs_and_is_reproducible(run) -> None:
