@@ -29,7 +29,7 @@ from netplan.locate.tiers import locate_network
 from netplan.io import file_sha256, write_csv, write_geopackage, write_json, write_with
 from netplan.plan import Plan
 from netplan.render import write_render_outputs
-from netplan.scenario import Scenario
+from netplan.scenario import Scenario, rural_inputs
 
 Progress = Callable[[str], None]
 
@@ -151,6 +151,8 @@ def _inputs(scenario: Scenario) -> list[dict[str, str]]:
         items.append(("demand.file", scenario.resolve(scenario.demand.file.path)))
     for i, spec in enumerate(scenario.sites.files):
         items.append((f"sites.files[{i}]", scenario.resolve(spec.path)))
+    if scenario.rural is not None:
+        items += [(key, scenario.resolve(value)) for key, value in rural_inputs(scenario)]
     out = []
     for role, path in items:
         if path is not None and Path(path).is_file():

@@ -542,6 +542,21 @@ class RuralConfig(_Strict):
     served_within_m: PositiveFloat = 3000.0  # KPI: villages with a collection point within this road distance
 
 
+def rural_inputs(scenario: "Scenario") -> list[tuple[str, str]]:
+    """The input files a rural section names, as ``(key path, path as written)`` (for checks and the manifest)."""
+    rural = scenario.rural
+    if rural is None:
+        return []
+    out = []
+    if rural.villages.source == "file" and rural.villages.file is not None:
+        out.append(("rural.villages.file.path", rural.villages.file.path))
+    elif rural.villages.osm is not None:
+        out.append(("rural.villages.osm", rural.villages.osm))
+    if rural.farmland.source == "file" and rural.farmland.file is not None:
+        out.append(("rural.farmland.file", rural.farmland.file))
+    return out
+
+
 class Outputs(_Strict):
     """Where and what to write."""
 

@@ -112,3 +112,20 @@ def test_village_table_in_gcj02_runs_and_is_reproducible(run) -> None:
     assert first.facilities["site_id"].tolist() == again.facilities["site_id"].tolist()
     assert first.rural.harvest.equals(again.rural.harvest)
     assert first.rural.blocks["centre"].tolist() == again.rural.blocks["centre"].tolist()
+
+
+def test_blocks_beyond_the_haul_limit_are_reported(run) -> None:
+    from netplan import diagnostics
+    from netplan.rural import site_straw_centres
+
+    scenario, plan, _ = run
+    short = scenario.model_copy(deep=True)
+    short.rural.straw.max_haul_m = 600.0
+    blocks = plan.rural.blocks.drop(columns=["centre", "haul_m"])
+    with diagnostics.collect() as found:
+        out, centres = site_straw_centres(plan.city, short, blocks, plan.sites)
+    lost = out[out["centre"] < 0]
+    assert len(lost) > 0 and (out.loc[out["centre"] >= 0, "haul_m"] <= 600.0).all()
+    warning = [w for w in found if w.code == "straw_beyond_haul"]
+    assert warning and warning[0].count == len(lost)
+    assert centres["straw_t"].sum() == pytest.approx(out.loc[out["centre"] >= 0, "straw_t"].sum())

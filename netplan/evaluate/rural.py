@@ -72,7 +72,9 @@ def rural_kpis(plan: Plan) -> list[Row]:
     for _, station in rural.pesticide.iterrows():
         add(("rural", f"pesticide_kg_yr_station_{int(station['station'])}", float(station["kg_yr"]), "kg/yr"))
     if plan.routes is not None and len(plan.routes):
-        tonnes = float(plan.routes["load_kg"].sum()) / 1000.0
+        # every km of the round (collection and hauls) per tonne collected at the village points
+        collecting = ~plan.routes["depot"].astype(str).str.endswith("(hauls)")
+        tonnes = float(plan.routes.loc[collecting, "load_kg"].sum()) / 1000.0
         km = float(plan.routes["km"].sum())
         add(("rural", "round_truck_km_per_t", km / tonnes if tonnes > 0 else 0.0, "km/t"))
     for stream in ("straw", "pesticide"):
