@@ -60,7 +60,8 @@ def rural_map(plan: Any, lang: str | None = None) -> folium.Map:
     rural = plan.rural
     blocks: gpd.GeoDataFrame = rural.blocks
     centres: gpd.GeoDataFrame = rural.straw_centres
-    extent = blocks.total_bounds if len(blocks) else plan.demand.total_bounds
+    parts = [f.total_bounds for f in (blocks, plan.demand, plan.facilities) if f is not None and len(f)]
+    extent = [min(b[0] for b in parts), min(b[1] for b in parts), max(b[2] for b in parts), max(b[3] for b in parts)]
     fmap = folium.Map(tiles=None, control_scale=True)
     folium.TileLayer("OpenStreetMap", attr=_ATTRIBUTION, name="OpenStreetMap").add_to(fmap)
     fmap.fit_bounds([[extent[1], extent[0]], [extent[3], extent[2]]])
@@ -100,8 +101,10 @@ def rural_map(plan: Any, lang: str | None = None) -> folium.Map:
                                 tooltip=f"{L['points']} {int(p['site_id'])}").add_to(points)
         top = min(3, int(fac["tier"].max()))
         for _, s in fac[fac["tier"] == top].iterrows():
-            folium.Marker([s.geometry.y, s.geometry.x], tooltip=f"{L['station']} {int(s['site_id'])}",
-                          icon=folium.Icon(color="red", icon="warning-sign")).add_to(fmap)
+            # plain vector markers only: no icon plugin to fetch
+            folium.CircleMarker([s.geometry.y, s.geometry.x], radius=11, color="#000", weight=3, fill=True,
+                                fill_color="#e31a1c", fill_opacity=1,
+                                tooltip=f"{L['station']} {int(s['site_id'])}").add_to(points)
 
     routes = rural.routes
     for stream, key, colour in (("straw", "straw_day", "#8c510a"), ("pesticide", "pesticide", "#c51b7d")):
