@@ -158,7 +158,7 @@ class RuralResult:
     routes: gpd.GeoDataFrame
     schedule: pd.DataFrame
     summary: pd.DataFrame
-    figures: dict[str, float] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
         """GeoPackage layers of the rural streams."""
@@ -210,6 +210,10 @@ def site_straw_centres(city: City, scenario: Scenario, blocks: gpd.GeoDataFrame,
     result = model.solve(time_limit=scenario.locate.time_limit_s, seed=scenario.seed)
     if result.status not in ("optimal", "feasible"):
         raise InputDataError(f"no feasible straw-centre layout found ({result.status})", where="rural.straw")
+    if result.status != "optimal":
+        diagnostics.warn("rural", "straw_centres_not_optimal",
+                         f"the straw-centre layout is {result.status}, not proven optimal (gap {result.gap:.2%}) "
+                         f"within locate.time_limit_s = {scenario.locate.time_limit_s:g} s")
     chosen = np.asarray(result.assignment, dtype=np.int64)
     blocks.loc[blocks.index[rows], "centre"] = cand["site_id"].to_numpy()[chosen]
     blocks.loc[blocks.index[rows], "haul_m"] = dist[rows, chosen]
@@ -221,7 +225,10 @@ def site_straw_centres(city: City, scenario: Scenario, blocks: gpd.GeoDataFrame,
     label = "秸秆收储中心" if scenario.lang == "zh" else "straw centre"
     open_sites["name"] = [f"{label} {int(s)}" for s in open_sites["site_id"]]
     keep = ["site_id", "name", "straw_t", "capacity_t", "utilisation", "drive_node", "drive_offset_m", "geometry"]
-    return blocks, gpd.GeoDataFrame(open_sites[keep], geometry="geometry", crs="EPSG:4326")
+    centres = gpd.GeoDataFrame(open_sites[keep], geometry="geometry", crs="EPSG:4326")
+    centres.attrs["locate"] = {"status": result.status, "objective": float(result.objective), "gap": float(result.gap),
+                               "solver": result.solver}
+    return blocks, centres
 
 
 def _pesticide(city: City, scenario: Scenario, plan: Any, blocks: gpd.GeoDataFrame) -> tuple[pd.DataFrame, list[DepotRoutes]]:
@@ -308,8 +315,10 @@ def plan_rural(city: City, scenario: Scenario, plan: Any) -> RuralResult:
     harvest = pd.DataFrame()
     centres = gpd.GeoDataFrame({"site_id": [], "geometry": []}, geometry="geometry", crs="EPSG:4326")
     routed: list[DepotRoutes] = []
+    locate_info: dict[str, Any] = {}
     if rural.straw.enabled and len(blocks):
         blocks, centres = site_straw_centres(city, scenario, blocks, plan.sites)
+        locate_info = centres.attrs.get("locate", {})
         served = blocks[blocks["centre"] >= 0].rename(columns={"haul_m": "distance_m"})
         harvest = harvest_plan(served, rural.straw)
         if rural.straw.route_day and len(served):
@@ -336,6 +345,7 @@ def plan_rural(city: City, scenario: Scenario, plan: Any) -> RuralResult:
         "pesticide_kg_yr": float(blocks["pesticide_kg_yr"].sum()) if len(blocks) else 0.0,
         "film_kg_yr": float(blocks["film_kg_yr"].sum()) if len(blocks) else 0.0,
     }
+    figures.update({f"straw_locate_{k}": v for k, v in locate_info.items()})
     keep = [c for c in blocks.columns if c != "drive_node"]
     return RuralResult(gpd.GeoDataFrame(blocks[keep], geometry="geometry", crs="EPSG:4326"), centres, harvest,
                        pesticide, routes, schedule, summary, figures)

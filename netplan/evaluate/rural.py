@@ -54,6 +54,9 @@ def rural_kpis(plan: Plan) -> list[Row]:
     add(("rural", "straw_collected_t", collected, "t/season"))
     total = figures["straw_collectable_t"]
     add(("rural", "straw_collected_share", collected / total if total > 0 else 0.0, "share"))
+    for key in ("status", "gap", "solver"):
+        if f"straw_locate_{key}" in figures:
+            add(("rural", f"straw_locate_{key}", figures[f"straw_locate_{key}"], "share" if key == "gap" else ""))
     centres = rural.straw_centres
     add(("rural", "straw_centres", len(centres), "sites"))
     if len(centres):

@@ -60,7 +60,7 @@ def harvest_plan(blocks: pd.DataFrame, config: StrawConfig) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Per centre: ``centre, blocks, straw_t, capacity_t, utilisation, trips, vehicle_hours, vehicle_days,
-        window_days, fleet, balers, t_per_day, truck_km``.
+        window_days, fleet, baler_days, balers, t_per_day, truck_km``.
     """
     veh = config.vehicle
     trips = np.ceil(blocks["straw_t"].to_numpy(dtype=float) / veh.capacity_t - _EPS).clip(min=0)
@@ -77,11 +77,12 @@ def harvest_plan(blocks: pd.DataFrame, config: StrawConfig) -> pd.DataFrame:
             "utilisation": straw / config.capacity_t_season, "trips": int(grp["trips"].sum()),
             "vehicle_hours": float(grp["hours"].sum()), "vehicle_days": days, "window_days": config.window_days,
             "fleet": math.ceil(days / config.window_days - _EPS),
+            "baler_days": straw / config.baler_t_day,
             "balers": math.ceil(straw / (config.baler_t_day * config.window_days) - _EPS),
             "t_per_day": straw / config.window_days, "truck_km": float(grp["km"].sum()),
         })
     return pd.DataFrame(rows, columns=["centre", "blocks", "straw_t", "capacity_t", "utilisation", "trips",
-                                       "vehicle_hours", "vehicle_days", "window_days", "fleet", "balers", "t_per_day",
+                                       "vehicle_hours", "vehicle_days", "window_days", "fleet", "baler_days", "balers", "t_per_day",
                                        "truck_km"])
 
 

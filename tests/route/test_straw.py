@@ -27,6 +27,7 @@ def test_fleet_known_by_hand() -> None:
         100, pytest.approx(150.0), pytest.approx(15.0), 3, 4)
     assert one["utilisation"] == pytest.approx(0.5)
     assert one["truck_km"] == pytest.approx(2000.0)
+    assert one["baler_days"] == pytest.approx(20.0)  # 1000 t / 50 t per baler-day
     # centre 2: 2 trips x (0.2 + 1) h + 1 trip x (0.1 + 1) h = 3.5 h -> 0.35 vehicle-days -> 1 vehicle, 1 baler
     two = plan.loc[2]
     assert (two["trips"], two["vehicle_hours"], two["fleet"], two["balers"]) == (3, pytest.approx(3.5), 1, 1)
