@@ -95,7 +95,8 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
     from netplan.sites import candidate_sites
 
     routing = scenario.locate.enabled and scenario.route.enabled and bool(scenario.fleet)
-    stages = _Stages(4 + int(scenario.locate.enabled) + int(routing), progress)
+    rural = scenario.rural is not None and scenario.locate.enabled
+    stages = _Stages(4 + int(scenario.locate.enabled) + int(routing) + int(rural), progress)
     if city is None:
         city = stages.run("city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir))  # type: ignore[assignment]
     else:
@@ -131,10 +132,9 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
         day = stages.run("route", f"routing the collection day ({scenario.route.engine}, up to {scenario.route.time_limit_s:g} s)",
                          lambda: route_day(city, round_facilities(plan.facilities, scenario), scenario, progress))  # type: ignore[arg-type]
         plan.routes, plan.schedule, plan.routing = day.routes, day.schedule, day.summary  # type: ignore[attr-defined]
-    if scenario.rural is not None and scenario.locate.enabled:
+    if rural:
         from netplan.rural import plan_rural
 
-        stages.total += 1
         plan.rural = stages.run("rural", "planning straw and pesticide-packaging networks", lambda: plan_rural(city, scenario, plan))  # type: ignore[arg-type]
     stages.run("evaluate", "evaluating and checking the plan", lambda: evaluate_plan(plan))
     plan.timings.update(stages.timings)

@@ -105,19 +105,33 @@ def rural_sites(city: City, scenario: Scenario, demand: gpd.GeoDataFrame) -> gpd
     -------
     geopandas.GeoDataFrame
         The sites layer (as :func:`netplan.sites.candidate_sites`), with township-station candidates at the
-        villages of the types in ``rural.villages.station_places``.
+        villages of the types in ``rural.villages.station_places`` and a collection point that must open
+        (status ``existing_fixed``, source ``village_point``) at every village of the types in
+        ``rural.point_per_village`` (one point per administrative village).
     """
     assert scenario.rural is not None
+    rural = scenario.rural
     sites = candidate_sites(city, scenario, None, demand)
-    places = village_places(demand)
-    wanted = demand[places.isin(scenario.rural.villages.station_places).to_numpy() & demand["snap_ok"].to_numpy()]
-    if wanted.empty:
+    places = village_places(demand).to_numpy()
+    ok = demand["snap_ok"].to_numpy()
+    own = np.isin(places, rural.point_per_village) & ok
+    station = np.isin(places, rural.villages.station_places) & ok
+    pick = own | station
+    if not pick.any():
         return sites
-    extra = gpd.GeoDataFrame({
-        "name": wanted["name"].to_numpy(), "source": "village", "landuse": None, "status": "candidate",
-        "tiers": [[1, 2]] * len(wanted), "osm_id": wanted["osm_id"].to_numpy(), "fusion": False,
-    }, geometry=wanted.geometry.to_numpy(), crs="EPSG:4326")
-    return _snap_into(sites, extra, city, scenario)
+    chosen = demand[pick]
+    # a village with its own point gets a fixed tier-1 site (forced open) and, if it may, a separate station candidate
+    fixed = gpd.GeoDataFrame({
+        "name": chosen["name"].to_numpy()[own[pick]], "source": "village_point", "landuse": None,
+        "status": "existing_fixed", "tiers": [[1]] * int(own.sum()), "osm_id": chosen["osm_id"].to_numpy()[own[pick]],
+        "fusion": False}, geometry=chosen.geometry.to_numpy()[own[pick]], crs="EPSG:4326")
+    stations = gpd.GeoDataFrame({
+        "name": chosen["name"].to_numpy()[station[pick]], "source": "village", "landuse": None, "status": "candidate",
+        "tiers": [[2] if o else [1, 2] for o in own[pick][station[pick]]],
+        "osm_id": chosen["osm_id"].to_numpy()[station[pick]], "fusion": False},
+        geometry=chosen.geometry.to_numpy()[station[pick]], crs="EPSG:4326")
+    extra = pd.concat([f for f in (fixed, stations) if len(f)], ignore_index=True)
+    return _snap_into(sites, gpd.GeoDataFrame(extra, geometry="geometry", crs="EPSG:4326"), city, scenario)
 
 
 def round_facilities(facilities: gpd.GeoDataFrame, scenario: Scenario) -> gpd.GeoDataFrame:

@@ -538,6 +538,7 @@ class RuralConfig(_Strict):
     farmland: FarmlandConfig = FarmlandConfig()
     straw: StrawConfig = StrawConfig()
     pesticide: PesticideConfig = PesticideConfig()
+    point_per_village: list[str] = []  # place types that each get their own collection point (e.g. [village, town])
     round_days: Annotated[int, Field(ge=1)] = 7  # village collection round: every N days
     served_within_m: PositiveFloat = 3000.0  # KPI: villages with a collection point within this road distance
 

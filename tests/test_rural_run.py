@@ -131,3 +131,23 @@ def test_blocks_beyond_the_haul_limit_are_reported(run) -> None:
     warning = [w for w in found if w.code == "straw_beyond_haul"]
     assert warning and warning[0].count == len(lost)
     assert centres["straw_t"].sum() == pytest.approx(out.loc[out["centre"] >= 0, "straw_t"].sum())
+
+
+def test_one_point_per_administrative_village(run) -> None:
+    from netplan.scenario import scenario_from_dict
+
+    scenario, plan, _ = run
+    data = scenario.model_dump(mode="json")
+    data["rural"]["point_per_village"] = ["village", "town"]
+    data["route"]["enabled"] = False
+    data["rural"]["straw"]["enabled"] = False
+    own = build_plan(scenario_from_dict(data, ROOT / "scenarios" / "rural.yaml"), city=plan.city)
+    points = own.facilities[own.facilities["tier"] == 1]
+    villages = own.demand[own.demand["source"] == "village:village"]
+    # every place=village has its own open point (forced open and re-checked by the independent check) ...
+    assert (points["source"] == "village_point").sum() == len(villages) == 22
+    # ... at the village itself, and hamlets share points within the road radius
+    near = points[points["source"] == "village_point"].to_crs(own.city.crs)
+    dist = villages.to_crs(own.city.crs).geometry.apply(lambda g: near.distance(g).min())
+    assert dist.max() < 1.0
+    assert own.kpi("network", "tier1_open") > 22
