@@ -106,7 +106,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from netplan.city.sources import resolve_pyrosm, source_kind
     from netplan.errors import ScenarioError
-    from netplan.scenario import load_scenario
+    from netplan.scenario import load_scenario, rural_inputs
 
     scenario = load_scenario(args.scenario)
     problems = []
@@ -123,6 +123,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if scenario.demand.file is not None:
         checks.append(("demand.file.path", scenario.demand.file.path))
     checks += [(f"sites.files[{i}].path", f.path) for i, f in enumerate(scenario.sites.files)]
+    checks += rural_inputs(scenario)
     for key, value in checks:
         if value is not None and not scenario.resolve(value).is_file():  # type: ignore[union-attr]
             problems.append((key, f"file not found: {scenario.resolve(value)}"))

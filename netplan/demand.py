@@ -651,7 +651,11 @@ def estimate_demand(city: City, scenario: Scenario) -> tuple[gpd.GeoDataFrame, g
         The demand points layer and the demand areas (compound polygons) or None.
     """
     config = scenario.demand
-    if config.source == "file":
+    if scenario.rural is not None:
+        from netplan.villages import estimate_villages  # rural scenarios: villages are the demand points
+
+        points, areas = estimate_villages(city, scenario), None
+    elif config.source == "file":
         assert config.file is not None
         path = scenario.resolve(config.file.path)
         assert path is not None

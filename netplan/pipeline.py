@@ -29,7 +29,7 @@ from netplan.locate.tiers import locate_network
 from netplan.io import file_sha256, folder_files, replace_folder, write_csv, write_geopackage, write_json, write_with
 from netplan.plan import Plan
 from netplan.render import write_render_outputs
-from netplan.scenario import Scenario
+from netplan.scenario import Scenario, rural_inputs
 
 Progress = Callable[[str], None]
 
@@ -102,10 +102,8 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
     from netplan.sites import candidate_sites
 
     routing = scenario.locate.enabled and scenario.route.enabled and bool(scenario.fleet)
-    if scenario.locate.enabled and scenario.route.enabled and not scenario.fleet:
-        diagnostics.warn("route", "route.no_fleet", "routing skipped: no vehicles (fleet: is empty); add vehicle "
-                         "types under fleet: or set route.enabled: false")
-    stages = _Stages(4 + int(scenario.locate.enabled) + int(routing), progress)
+    rural = scenario.rural is not None and scenario.locate.enabled
+    stages = _Stages(4 + int(scenario.locate.enabled) + int(routing) + int(rural), progress)
     if city is None:
         city = stages.run("city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir))  # type: ignore[assignment]
     else:
@@ -114,8 +112,17 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
         from netplan.route.bans import restriction_coverage
 
         restriction_coverage(city, scenario)  # type: ignore[arg-type]  # bad zone files fail before any solving
+    if scenario.rural is not None:
+        from netplan.rural import rural_city  # a county: tier-1 distances by road as well
+
+        city = rural_city(city)  # type: ignore[arg-type]
     demand, areas = stages.run("demand", "estimating demand", lambda: estimate_demand(city, scenario))  # type: ignore[misc]
-    sites = stages.run("sites", "finding candidate sites", lambda: candidate_sites(city, scenario, areas, demand))
+    if scenario.rural is not None:
+        from netplan.rural import rural_sites
+
+        sites = stages.run("sites", "finding candidate sites", lambda: rural_sites(city, scenario, demand))  # type: ignore[arg-type]
+    else:
+        sites = stages.run("sites", "finding candidate sites", lambda: candidate_sites(city, scenario, areas, demand))
     plan = Plan(scenario=scenario, city=city, demand=demand, demand_areas=areas, sites=sites)  # type: ignore[arg-type]
     if scenario.locate.enabled:
         tiers = len(scenario.tiers)
@@ -137,11 +144,16 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
                          "set route.enabled: false to leave routing out on purpose")
     if routing:
         from netplan.route.collection import route_day
+        from netplan.rural import round_facilities
 
         day = stages.run("route", f"routing the collection day ({scenario.route.engine}, up to {scenario.route.time_limit_s:g} s)",
-                         lambda: route_day(city, plan.facilities, scenario, progress))  # type: ignore[arg-type]
+                         lambda: route_day(city, round_facilities(plan.facilities, scenario), scenario, progress))  # type: ignore[arg-type]
         plan.routes, plan.schedule, plan.routing = day.routes, day.schedule, day.summary  # type: ignore[attr-defined]
         _warn_dropped(plan.routing)
+    if rural:
+        from netplan.rural import plan_rural
+
+        plan.rural = stages.run("rural", "planning straw and pesticide-packaging networks", lambda: plan_rural(city, scenario, plan))  # type: ignore[arg-type]
     stages.run("evaluate", "evaluating and checking the plan", lambda: evaluate_plan(plan))
     plan.timings.update(stages.timings)
     return plan
@@ -181,6 +193,8 @@ def _inputs(scenario: Scenario) -> list[dict[str, str]]:
         items.append(("demand.file", scenario.resolve(scenario.demand.file.path)))
     for i, spec in enumerate(scenario.sites.files):
         items.append((f"sites.files[{i}]", scenario.resolve(spec.path)))
+    if scenario.rural is not None:
+        items += [(key, scenario.resolve(value)) for key, value in rural_inputs(scenario)]
     out = []
     for role, path in items:
         if path is not None and Path(path).is_file():
@@ -274,6 +288,8 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
         "assignments": plan.assignments,
         "routes": plan.routes,
     }
+    if plan.rural is not None:
+        layers.update(plan.rural.layers())
     copy_dir = Path(maps_dir) if maps_dir else scenario.resolve(scenario.outputs.maps_dir)
     with replace_folder(folder) as stage:
         def place(path: Path) -> Path:
@@ -288,10 +304,19 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
             outputs.extra["schedule"] = place(write_csv(stage / "schedule.csv", plan.schedule[cols]))
         if plan.routing is not None and len(plan.routing):
             outputs.extra["routing"] = place(write_csv(stage / "routing.csv", plan.routing))
+        if plan.rural is not None:
+            for key, table in (("harvest", plan.rural.harvest), ("pesticide", plan.rural.pesticide),
+                               ("rural_routing", plan.rural.summary)):
+                if len(table):
+                    outputs.extra[key] = place(write_csv(stage / f"{key}.csv", table))
         if scenario.outputs.map:
             rendered = write_render_outputs(plan, stage, lang=lang, basemap=basemap, offline=offline)
             outputs.map = place(rendered.pop("map"))
             outputs.extra.update({key: place(path) for key, path in rendered.items()})
+            if plan.rural is not None and not (offline if offline is not None else scenario.outputs.offline):
+                from netplan.render.rural import write_rural_map  # folium page: needs the network, so not offline
+
+                outputs.extra["rural_map"] = place(write_rural_map(plan, stage / "rural_map.html", lang))
             if copy_dir is not None:
                 outputs.map_copy = copy_dir / f"{scenario.name}.html"
         plan.timings["write"] = round(time.perf_counter() - start, 3)

@@ -58,6 +58,8 @@ class Plan:
         evaluate stage.
     timings
         Seconds spent per stage.
+    rural
+        The agricultural streams of a rural scenario (:class:`netplan.rural.RuralResult`), else None.
     warnings
         Everything the run left out or doubts (excluded demand, dropped
         stops, cut-off graph parts, suspicious data, skipped stages), in the
@@ -79,6 +81,7 @@ class Plan:
     kpis: pd.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    rural: Any = None
     warnings: list[RunWarning] = field(default_factory=list)
 
     def kpi(self, section: str, key: str) -> Any:

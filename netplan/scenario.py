@@ -529,6 +529,139 @@ class LocateConfig(_Strict):
     unreachable: Literal["error", "exclude"] = "error"
 
 
+# Rural networks (issue 17). Every coefficient is a key with a documented default; the sources and which
+# values are assumptions are listed in README "Rural networks".
+DEFAULT_PLACE_POPULATION = {"town": 3000.0, "village": 400.0, "hamlet": 60.0, "isolated_dwelling": 8.0}
+"""Assumed residents per OSM ``place=*`` without a ``population`` tag (README "Rural networks")."""
+
+
+class VillageConfig(_Strict):
+    """Where villages come from: OSM ``place=*`` nodes/areas or a village table (the usual Chinese input)."""
+
+    source: Literal["osm", "file"] = "osm"
+    osm: str | None = None  # OSM file with the place=* features; default: city.source
+    places: list[str] = ["town", "village", "hamlet", "isolated_dwelling"]
+    place_population: dict[str, NonNegFloat] = dict(DEFAULT_PLACE_POPULATION)
+    file: DemandFile | None = None
+    station_places: list[str] = ["town", "village"]  # places that may also host a township transfer station
+
+    @model_validator(mode="after")
+    def _file_given(self) -> "VillageConfig":
+        if self.source == "file" and self.file is None:
+            raise ValueError("rural.villages.source is 'file' but rural.villages.file is missing")
+        missing = sorted(set(self.places) - set(self.place_population))
+        if self.source == "osm" and missing:
+            raise ValueError(f"place types {missing} have no default population in place_population")
+        return self
+
+
+class Crop(_Strict):
+    """One crop of the farmland's crop mix."""
+
+    share: Annotated[float, Field(ge=0, le=1)]
+    yield_t_ha: NonNegFloat  # grain (product) per harvested hectare
+    residue_ratio: NonNegFloat  # straw-to-grain ratio (草谷比)
+
+
+DEFAULT_CROPS = {
+    "maize": {"share": 0.5, "yield_t_ha": 6.44, "residue_ratio": 1.2},
+    "wheat": {"share": 0.5, "yield_t_ha": 5.86, "residue_ratio": 1.1},
+}
+
+
+class FarmlandConfig(_Strict):
+    """Agricultural streams from farmland: straw, pesticide packaging, film."""
+
+    source: Literal["osm", "file"] = "osm"
+    file: str | None = None  # polygons (GeoPackage/GeoJSON/shapefile) when source is file
+    layer: str | None = None
+    landuse: list[str] = ["farmland"]
+    crops: dict[str, Crop] = {k: Crop(**v) for k, v in DEFAULT_CROPS.items()}
+    collectable_share: Annotated[float, Field(ge=0, le=1)] = 0.85
+    pesticide_kg_ha_yr: NonNegFloat = 0.8
+    film_kg_ha_yr: NonNegFloat = 11.0
+
+    @model_validator(mode="after")
+    def _mix(self) -> "FarmlandConfig":
+        if self.source == "file" and self.file is None:
+            raise ValueError("rural.farmland.source is 'file' but rural.farmland.file is missing")
+        total = sum(c.share for c in self.crops.values())
+        if self.crops and total > 1 + 1e-9:
+            raise ValueError(f"crop shares add up to {total:g}; they are shares of the farmland and must total <= 1")
+        return self
+
+
+class StrawVehicle(_Strict):
+    """A vehicle type of the harvest window: tractor-trailer or truck (a baler only bales, see ``baler_t_day``)."""
+
+    name: str
+    capacity_t: PositiveFloat
+    speed_kph: PositiveFloat = 30.0
+    load_min: NonNegFloat = 30.0
+    unload_min: NonNegFloat = 20.0
+    hours_per_day: Annotated[float, Field(gt=0, le=24)] = 10.0
+    weight_t: PositiveFloat = 10.0
+    per_km_cost: NonNegFloat = 0.0
+    per_hour_cost: NonNegFloat = 0.0
+    shift: str = "06:00-18:00"
+
+    @field_validator("shift")
+    @classmethod
+    def _shift(cls, value: str) -> str:
+        parse_interval(value)
+        return value
+
+
+class StrawConfig(_Strict):
+    """Straw collection and storage centres (秸秆收储中心) and the harvest-window plan."""
+
+    enabled: bool = True
+    capacity_t_season: PositiveFloat = 5000.0
+    max_haul_m: PositiveFloat = 8000.0
+    open_cost: NonNegFloat = 300000.0
+    haul_cost_per_t_km: NonNegFloat = 1.5
+    max_count: Annotated[int, Field(ge=1)] | None = None
+    window_days: Annotated[int, Field(ge=1)] = 15
+    baler_t_day: PositiveFloat = 60.0
+    vehicle: StrawVehicle = StrawVehicle(name="拖拉机挂车", capacity_t=8.0)
+    route_day: bool = True
+
+
+class PesticideConfig(_Strict):
+    """Pesticide packaging waste (农药包装废弃物): village points -> county storage and transfer station."""
+
+    enabled: bool = True
+    period_days: Annotated[int, Field(ge=1)] = 30
+    vehicle: Vehicle | None = None  # the licensed hazardous-waste vehicle; default: a 1.5 t licensed van
+
+
+class RuralConfig(_Strict):
+    """A rural county network: village points -> township stations -> county centre (+ farmland streams)."""
+
+    villages: VillageConfig = VillageConfig()
+    farmland: FarmlandConfig = FarmlandConfig()
+    straw: StrawConfig = StrawConfig()
+    pesticide: PesticideConfig = PesticideConfig()
+    point_per_village: list[str] = []  # place types that each get their own collection point (e.g. [village, town])
+    round_days: Annotated[int, Field(ge=1)] = 7  # village collection round: every N days
+    served_within_m: PositiveFloat = 3000.0  # KPI: villages with a collection point within this road distance
+
+
+def rural_inputs(scenario: "Scenario") -> list[tuple[str, str]]:
+    """The input files a rural section names, as ``(key path, path as written)`` (for checks and the manifest)."""
+    rural = scenario.rural
+    if rural is None:
+        return []
+    out = []
+    if rural.villages.source == "file" and rural.villages.file is not None:
+        out.append(("rural.villages.file.path", rural.villages.file.path))
+    elif rural.villages.osm is not None:
+        out.append(("rural.villages.osm", rural.villages.osm))
+    if rural.farmland.source == "file" and rural.farmland.file is not None:
+        out.append(("rural.farmland.file", rural.farmland.file))
+    return out
+
+
 class Outputs(_Strict):
     """Where and what to write."""
 
@@ -678,6 +811,7 @@ class Scenario(_Strict):
     route: RouteConfig = RouteConfig()
     outputs: Outputs = Outputs()
     bookings: BookingsConfig | None = None
+    rural: RuralConfig | None = None
     base_dir: Path = Field(default=Path("."), exclude=True)
     file: Path | None = Field(default=None, exclude=True)
 

@@ -143,13 +143,13 @@ def test_no_fleet_with_routing_on_is_a_warning(tmp_path, capsys, city_file):
     data["fleet"] = []
     code, out, err = run(capsys, tmp_path, data)
     assert code == 0, err
-    found = [w for w in manifest_warnings(tmp_path) if w["code"] == "route.no_fleet"]
+    found = [w for w in manifest_warnings(tmp_path) if w["code"] == "route.skipped"]
     assert len(found) == 1 and found[0]["stage"] == "route"
-    assert "routing skipped: no vehicles" in found[0]["message"] and "routing skipped: no vehicles" in out
+    assert "the fleet is empty" in found[0]["message"] and "the fleet is empty" in out
     # switched off on purpose: nothing to warn about
     data["route"]["enabled"] = False
     code, out, err = run(capsys, tmp_path, data)
-    assert code == 0 and not [w for w in manifest_warnings(tmp_path) if w["code"] == "route.no_fleet"]
+    assert code == 0 and not [w for w in manifest_warnings(tmp_path) if w["code"] == "route.skipped"]
 
 
 @pytest.mark.parametrize("column, value, expected", [("capacity", "inf", "finite"), ("capacity", "1e300", "finite"),

@@ -13,6 +13,7 @@ import pandas as pd
 from netplan.evaluate.access import covered_share, walk_distances
 from netplan.evaluate.check import check_network
 from netplan.evaluate.metrics import route_metrics
+from netplan.evaluate.rural import rural_kpis
 from netplan.plan import Plan
 
 
@@ -125,6 +126,8 @@ def evaluate_plan(plan: Plan) -> pd.DataFrame:
         for item in restriction_coverage(plan.city, scenario, report=False):
             add("restrictions", f"{item['name']}.truck_km", round(item["truck_km"], 3), "km")
             add("restrictions", f"{item['name']}.truck_share", item["share"], "share")
+    for row in rural_kpis(plan):
+        add(*row)
 
     columns = list(zip(*rows)) if rows else [(), (), (), ()]
     # object dtype keeps counts as integers next to shares and kilograms
