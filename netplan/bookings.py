@@ -323,20 +323,6 @@ def write_bookings(plan: BookingPlan, open_slots: pd.DataFrame, folder: str | Pa
     return out
 
 
-def bookings_stage(plan: Plan, folder: str | Path, *,
-                   progress: Callable[[str], None] = lambda _: None) -> dict[str, Path]:
-    """``netplan run``'s bookings stage: the scenario's booking day on the plan's city and demand, written to
-    ``folder`` (see :func:`write_bookings`); its warnings join the plan's.
-    """
-    from netplan.diagnostics import collect
-
-    scenario = plan.scenario
-    config = _config(scenario)
-    with collect(plan.warnings):
-        booked, open_slots = run_bookings(scenario, city=plan.city, demand=plan.demand, progress=progress)
-        return write_bookings(booked, open_slots, folder, config=config, map_=scenario.outputs.map)
-
-
 STREAM_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
 

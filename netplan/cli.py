@@ -69,11 +69,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"  map copy:      {outputs.map_copy.resolve()}")
     for path in outputs.extra.values():
         print(f"  {path.name + ':':<15}{path.resolve()}")
-    if scenario.bookings is not None:  # door-to-door bookings (issue 18), in their own folder
-        from netplan.bookings import bookings_stage
-
-        written = bookings_stage(plan, outputs.folder / "bookings", progress=_progress)
-        print(f"  bookings:      {written['bookings'].resolve()}")
     _print_warnings(plan.warnings)
     if plan.warnings and args.strict:
         print(f"netplan: --strict: {len(plan.warnings)} warning(s), exit 3", file=sys.stderr)

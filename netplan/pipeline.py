@@ -103,7 +103,8 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
 
     routing = scenario.locate.enabled and scenario.route.enabled and bool(scenario.fleet)
     rural = scenario.rural is not None and scenario.locate.enabled
-    stages = _Stages(4 + int(scenario.locate.enabled) + int(routing) + int(rural), progress)
+    stages = _Stages(4 + int(scenario.locate.enabled) + int(routing) + int(rural) + int(scenario.bookings is not None),
+                     progress)
     if city is None:
         city = stages.run("city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir))  # type: ignore[assignment]
     else:
@@ -154,6 +155,11 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
         from netplan.rural import plan_rural
 
         plan.rural = stages.run("rural", "planning straw and pesticide-packaging networks", lambda: plan_rural(city, scenario, plan))  # type: ignore[arg-type]
+    if scenario.bookings is not None:
+        from netplan.bookings import run_bookings
+
+        plan.bookings = stages.run("bookings", "planning the door-to-door booking day",
+                                   lambda: run_bookings(scenario, city=city, demand=demand, progress=progress))
     stages.run("evaluate", "evaluating and checking the plan", lambda: evaluate_plan(plan))
     plan.timings.update(stages.timings)
     return plan
@@ -309,6 +315,13 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
                                ("rural_routing", plan.rural.summary)):
                 if len(table):
                     outputs.extra[key] = place(write_csv(stage / f"{key}.csv", table))
+        if plan.bookings is not None:
+            from netplan.bookings import write_bookings
+
+            booked, open_slots = plan.bookings
+            written = write_bookings(booked, open_slots, stage / "bookings", config=scenario.bookings,
+                                     map_=scenario.outputs.map and not (offline or scenario.outputs.offline))
+            outputs.extra.update({f"bookings_{key}": place(path) for key, path in written.items()})
         if scenario.outputs.map:
             rendered = write_render_outputs(plan, stage, lang=lang, basemap=basemap, offline=offline)
             outputs.map = place(rendered.pop("map"))

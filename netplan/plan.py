@@ -58,6 +58,9 @@ class Plan:
         evaluate stage.
     timings
         Seconds spent per stage.
+    bookings
+        The door-to-door booking day (``(BookingPlan, open_slots)``, see
+        :mod:`netplan.bookings`) when the scenario has a ``bookings:`` section.
     rural
         The agricultural streams of a rural scenario (:class:`netplan.rural.RuralResult`), else None.
     warnings
@@ -82,6 +85,7 @@ class Plan:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     rural: Any = None
+    bookings: Any = None
     warnings: list[RunWarning] = field(default_factory=list)
 
     def kpi(self, section: str, key: str) -> Any:

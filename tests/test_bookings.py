@@ -142,21 +142,24 @@ def test_scenario_checks_references() -> None:
         scenario_from_dict(data)
 
 
-def test_run_stage_writes_the_booking_day(chengdu, tmp_path: Path) -> None:
-    # netplan run's stage on a plan that has reached demand: the operator's GCJ-02 table set in the scenario.
+def test_run_plans_and_writes_the_booking_day(chengdu, tmp_path: Path) -> None:
+    # netplan run's bookings stage: the operator's GCJ-02 table set in the scenario, written inside the output folder.
     import pandas as pd
 
-    from netplan.bookings import bookings_stage
-    from netplan.demand import estimate_demand
-    from netplan.plan import Plan
+    from netplan.pipeline import build_plan, write_outputs
     from netplan.scenario import BookingFile
 
     scenario = load_scenario(ROOT / "scenarios" / "chengdu_bookings.yaml")
     scenario.bookings.file = BookingFile(path="bookings_sample_gcj02.csv", crs="gcj02")
     scenario.outputs.map = False
-    demand, areas = estimate_demand(chengdu, scenario)
-    plan = Plan(scenario=scenario, city=chengdu, demand=demand, demand_areas=areas, sites=demand.iloc[:0])
-    written = bookings_stage(plan, tmp_path / "bookings")
-    table = pd.read_csv(written["bookings"], encoding="utf-8-sig")
-    assert len(table) == 12 and (table["served"] == "yes").all() and "map" not in written
-    assert plan.warnings == []
+    scenario.locate.enabled = False
+    scenario.route.enabled = False
+    plan = build_plan(scenario, city=chengdu)
+    assert plan.bookings is not None and "bookings" in plan.timings
+    outputs = write_outputs(plan, tmp_path / "out")
+    table = pd.read_csv(outputs.extra["bookings_bookings"], encoding="utf-8-sig")
+    assert outputs.extra["bookings_bookings"].parent == tmp_path / "out" / "bookings"
+    assert len(table) == 12 and (table["served"] == "yes").all() and "bookings_map" not in outputs.extra
+    assert [w.code for w in plan.warnings if w.stage == "bookings"] == []
+    manifest = __import__("json").loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert "bookings/bookings.csv" in [f["path"] for f in manifest["files"]]
