@@ -104,7 +104,8 @@ def disjoint_intervals(values: list[str], what: str = "intervals") -> list[str]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    # validate_assignment: a scenario edited in a notebook (sc.tiers[0].radius_m = -5) is checked like a loaded one
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
 
 
 PositiveFloat = Annotated[float, Field(gt=0)]
