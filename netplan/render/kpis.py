@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -124,8 +124,10 @@ def _cell(row: KpiRow, kpis: pd.DataFrame | None, tag: str = "td", plan: int | N
             f'data-value="{html.escape(raw)}" data-fmt="{row.fmt}"{plan_attr}><span class="np-v">{html.escape(fmt(v, row.fmt))}</span></{tag}>')
 
 
-def panel_html(kpis: pd.DataFrame | None, tiers: list[int], lang: str, title: str, icons: dict[str, str]) -> str:
-    """The plan map's KPI panel: demand and coverage, facilities per tier, cost (with a breakdown), gap."""
+def panel_html(kpis: pd.DataFrame | None, tiers: list[int], lang: str, title: str, icons: dict[str, str],
+               warnings: Sequence[dict] | None = None) -> str:
+    """The plan map's KPI panel: demand and coverage, facilities per tier, cost (with a breakdown), gap; then the
+    run's warnings (see :func:`warnings_html`)."""
     L = lambda key: label(lang, key)  # noqa: E731
     rows = kpi_rows(kpis, tiers, lang)
     main = [r for r in rows if r.group in ("demand", "coverage", "cost", "solver", "routing")]
@@ -148,7 +150,7 @@ def panel_html(kpis: pd.DataFrame | None, tiers: list[int], lang: str, title: st
         inner = "".join(f"<tr><th>{html.escape(r.name)}</th>{_cell(r, kpis)}</tr>" for r in detail)
         details = f"<details><summary>{html.escape(L('cost_breakdown'))}</summary><table>{inner}</table></details>"
     return (f"<div class='np-kpis'><div class='np-kpi-title' title='{html.escape(L('kpis'))}'>{html.escape(title)}</div>"
-            f"<table class='np-main'>{body}</table>{fac}{details}</div>")
+            f"<table class='np-main'>{body}</table>{fac}{details}{warnings_html(warnings, lang)}</div>")
 
 
 def compare_html(plans: list[tuple[str, pd.DataFrame | None]], tiers: list[int], lang: str, extra_rows: list[tuple[str, list[float | None]]] | None = None) -> str:
@@ -184,3 +186,53 @@ def compare_html(plans: list[tuple[str, pd.DataFrame | None]], tiers: list[int],
     legend = "".join(f"<div><b>{letters[i]}</b> {html.escape(name)}</div>" for i, (name, _) in enumerate(plans))
     return (f"<div class='np-plans'>{legend}</div><table class='np-compare-table'><thead><tr><th>{html.escape(L('indicator'))}</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def _warning_items(warnings: Sequence[dict]) -> str:
+    items = []
+    for w in warnings:
+        code = str(w.get("code") or "")
+        stage = str(w.get("stage") or "")
+        items.append(f"<li class='np-warning' data-code='{html.escape(code)}' data-stage='{html.escape(stage)}'>"
+                     f"{html.escape(str(w.get('message') or ''))}</li>")
+    return "".join(items)
+
+
+def warnings_html(warnings: Sequence[dict] | None, lang: str) -> str:
+    """The run's warnings under the KPI panel: a heading with their number, then each warning's message.
+
+    Parameters
+    ----------
+    warnings
+        :meth:`netplan.diagnostics.RunWarning.as_dict` dicts (``stage, code, message, ids, count``), as in
+        ``plan.warnings`` and ``manifest.json``; None when the run predates warnings (nothing is shown).
+    lang
+        ``"zh"`` or ``"en"`` (the heading).
+    """
+    if warnings is None:
+        return ""
+    L = lambda key: label(lang, key)  # noqa: E731
+    head = f"{html.escape(L('warnings'))} ({len(warnings)})"
+    if not warnings:
+        return f"<div class='np-warnings np-warnings-none'><b>{head}</b> {html.escape(L('warnings_none'))}</div>"
+    return (f"<details class='np-warnings' open><summary><b>{head}</b> · {html.escape(L('warnings_note'))}</summary>"
+            f"<ol>{_warning_items(warnings)}</ol></details>")
+
+
+def compare_warnings_html(plans: Sequence[tuple[str, Sequence[dict] | None]], lang: str) -> str:
+    """The comparison's warnings section: per plan (A, B, ...) its number of warnings and each message."""
+    L = lambda key: label(lang, key)  # noqa: E731
+    blocks = []
+    for i, (name, warnings) in enumerate(plans):
+        letter = chr(ord("A") + i)
+        if warnings is None:
+            continue
+        if not warnings:
+            blocks.append(f"<div class='np-warnings-plan' data-plan='{i}'><b>{letter}</b> · {html.escape(L('warnings_none'))}</div>")
+            continue
+        blocks.append(f"<details class='np-warnings-plan' data-plan='{i}'><summary><b>{letter}</b> · {len(warnings)} · "
+                      f"{html.escape(name)}</summary><ol>{_warning_items(warnings)}</ol></details>")
+    if not blocks:
+        return ""
+    return (f"<div class='np-warnings'><b>{html.escape(L('warnings'))}</b> · {html.escape(L('warnings_note'))}"
+            f"{''.join(blocks)}</div>")
