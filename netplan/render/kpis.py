@@ -159,21 +159,31 @@ def compare_html(plans: list[tuple[str, pd.DataFrame | None]], tiers: list[int],
     # one row order for all plans: the rows of any plan, in the panel's order (a 4-tier plan adds its rows in place)
     frames = [k for _, k in plans if k is not None]
     union = pd.concat(frames, ignore_index=True) if frames else None
+    # each plan's gap and solve time come from the location mode it chose (A integrated, B bottom-up, ...)
+    chosen = [value(k, "locate", "chosen") for _, k in plans]
+    own_modes = [f"locate_{c}" if isinstance(c, str) and c else None for c in chosen]
     if union is not None:
-        chosen = value(plans[0][1], "locate", "chosen")
         union = union[~((union["section"] == "locate") & (union["key"] == "chosen"))]
-        if chosen is not None:
-            union = pd.concat([pd.DataFrame([{"section": "locate", "key": "chosen", "value": chosen, "unit": ""}]), union], ignore_index=True)
+        solver = union["section"].isin([m for m in own_modes if m])
+        union = pd.concat([union[~solver], union[solver].assign(section="locate_chosen")], ignore_index=True)
+        union = pd.concat([pd.DataFrame([{"section": "locate", "key": "chosen", "value": "chosen", "unit": ""}]), union],
+                          ignore_index=True)
     rows = kpi_rows(union, tiers, lang, everything=True)
+
+    def own(row: KpiRow, i: int) -> KpiRow:
+        if row.section != "locate_chosen":
+            return row
+        return KpiRow(own_modes[i] or row.section, row.key, row.name, row.fmt, row.group)
+
     letters = [chr(ord("A") + i) for i in range(len(plans))]
     head = "".join(f"<th title='{html.escape(name)}'>{letters[i]}</th>" for i, (name, _) in enumerate(plans))
     head += "".join(f"<th>{letters[i]} − A</th>" for i in range(1, len(plans)))
     body = []
     for r in rows:
-        cells = "".join(_cell(r, kpis, plan=i) for i, (_, kpis) in enumerate(plans))
-        base = number(value(plans[0][1], r.section, r.key))
+        cells = "".join(_cell(own(r, i), kpis, plan=i) for i, (_, kpis) in enumerate(plans))
+        base = number(value(plans[0][1], own(r, 0).section, r.key))
         for i in range(1, len(plans)):
-            other = number(value(plans[i][1], r.section, r.key))
+            other = number(value(plans[i][1], own(r, i).section, r.key))
             d = None if base is None or other is None else other - base
             raw = "" if d is None else repr(round(d, 10))
             cls = "np-diff" + (" np-nz" if d not in (None, 0) and abs(d) > 1e-12 else "")

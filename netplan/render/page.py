@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import folium
-from branca.element import Figure, MacroElement
+from branca.element import Element, Figure, MacroElement
 from folium.template import Template
 
 from netplan.io import write_text
@@ -70,28 +70,38 @@ def _version() -> str:
     return __version__
 
 
+class RawHtml(Element):
+    """Text put into a page as it is.
+
+    branca's ``Element(text)`` compiles its text as a jinja2 template: megabytes of layer JSON would be lexed for
+    nothing, and a ``{{`` or ``{#`` in a place name would break the page.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self.text
+
+
 class NetplanAssets(MacroElement):
     """Leaflet and netplan's script and stylesheet, inlined into the page head (once per page)."""
-
-    _template = Template(
-        """
-        {% macro header(this, kwargs) %}
-        <style>{{ this.leaflet_css }}</style>
-        <style>{{ this.netplan_css }}</style>
-        <script>{{ this.leaflet_js }}</script>
-        <script>{{ this.netplan_js }}</script>
-        {% endmacro %}
-        """
-    )
 
     def __init__(self) -> None:
         super().__init__()
         self._name = "NetplanAssets"
         self._id = "inline"  # one copy per page, however many maps it holds
-        self.leaflet_css = leaflet_css()
-        self.netplan_css = asset("netplan-map.css")
-        self.leaflet_js = leaflet_js()
-        self.netplan_js = asset("netplan-map.js")
+
+    def render(self, **kwargs: Any) -> None:
+        self.get_root().header.add_child(RawHtml(_assets_html()), name=self.get_name())
+        super().render(**kwargs)
+
+
+@lru_cache(maxsize=None)
+def _assets_html() -> str:
+    return (f"<style>\n{leaflet_css()}\n</style>\n<style>\n{asset('netplan-map.css')}\n</style>\n"
+            f"<script>\n{leaflet_js()}\n</script>\n<script>\n{asset('netplan-map.js')}\n</script>\n")
 
 
 class NetplanLayers(MacroElement):
@@ -108,11 +118,6 @@ class NetplanLayers(MacroElement):
 
     _template = Template(
         """
-        {% macro html(this, kwargs) %}
-        {%- if this.index == 0 %}
-        <script type="application/json" id="np-config">{{ this.config_json }}</script>
-        {%- endif %}
-        {% endmacro %}
         {% macro script(this, kwargs) %}
             netplan.attach({{ this._parent.get_name() }}, {{ this.index }});
         {% endmacro %}
@@ -126,9 +131,11 @@ class NetplanLayers(MacroElement):
         self.config = config
         self.index = index
 
-    @property
-    def config_json(self) -> str:
-        return to_json(self.config)
+    def render(self, **kwargs: Any) -> None:
+        if self.index == 0:
+            text = f'<script type="application/json" id="np-config">{to_json(self.config)}</script>\n'
+            self.get_root().html.add_child(RawHtml(text), name=self.get_name())
+        super().render(**kwargs)
 
 
 class NetplanPage(Figure):
@@ -220,7 +227,9 @@ class NetplanMap(folium.Map):
             var {{ this.get_name() }} = L.map(
                 {{ this.get_name()|tojson }},
                 {
+                    {%- if this.location is not none %}
                     center: {{ this.location|tojson }},
+                    {%- endif %}
                     crs: L.CRS.{{ this.crs }},
                     ...{{ this.options|tojavascript }}
                 }
@@ -235,6 +244,11 @@ class NetplanMap(folium.Map):
         options.update(kwargs)
         super().__init__(**options)
         self.options.setdefault("max_zoom", 20)  # folium's own max_zoom argument is for its tile layer
+        if options.get("location") is None:
+            # no initial view (folium would show the world at zoom 1): Leaflet then defers adding layers until
+            # netplan.attach fits the plan's bounds, so 50,000 points are projected and drawn once, not twice
+            self.location = None
+            self.options.pop("zoom", None)
         self._id = name
         self.caption = caption
         self.add_child(NetplanAssets(), name="netplan_assets")
