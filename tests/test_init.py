@@ -77,3 +77,13 @@ def test_quiet_silences_progress(tmp_path, capsys):
     main(["validate", str(scenario)])
     _progress("a progress line")
     assert "a progress line" in capsys.readouterr().err
+
+
+def test_every_subcommand_help_has_an_example(capsys):
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - argparse keeps them only there
+    for name in commands:
+        with pytest.raises(SystemExit):
+            parser.parse_args([name, "--help"])
+        text = capsys.readouterr().out
+        assert "example" in text and f"  netplan {name} " in text, name

@@ -77,6 +77,7 @@ def kpi_rows(kpis: pd.DataFrame | None, tiers: list[int], lang: str, everything:
     rows.append(KpiRow(mode, "gap", L("gap"), "pct2", "solver"))
     rows.append(KpiRow("routing", "vehicles", L("routing_vehicles"), "int", "routing"))
     rows.append(KpiRow("routing", "km", L("routing_km"), "f1", "routing"))
+    rows.append(KpiRow("routing", "vehicle_hours", L("routing_vehicle_hours"), "f1", "routing"))  # when evaluate writes it
     rows.append(KpiRow("routing", "driving_hours", L("routing_hours"), "f1", "routing"))
     rows.append(KpiRow("routing", "dropped_stops", L("routing_dropped"), "int", "routing"))
     if everything:
