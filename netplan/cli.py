@@ -260,13 +260,15 @@ def _help_extras(name: str) -> dict[str, object]:
 
 
 def _verbosity_options() -> argparse.ArgumentParser:
-    """-v/--verbose and -q/--quiet, accepted by every subcommand (one parent parser)."""
+    """-v/--verbose, -q/--quiet and --debug, accepted by every subcommand (one parent parser)."""
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_mutually_exclusive_group()
     group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=0,
                        help="more detail on stderr (debug logging)")
     group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
                        help="no progress on stderr, warnings and errors only")
+    # --debug after the subcommand too; SUPPRESS keeps a --debug given before it from being reset to False
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
     return common
 
 

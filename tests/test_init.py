@@ -63,6 +63,10 @@ def test_version_flag_and_verbosity_on_every_subcommand(capsys):
         assert parser.parse_args(argv).verbosity == 0
     with pytest.raises(SystemExit):
         parser.parse_args(["validate", "x.yaml", "-q", "-v"])
+    # --debug before or after the subcommand
+    assert parser.parse_args(["--debug", "validate", "x.yaml"]).debug is True
+    assert parser.parse_args(["validate", "x.yaml", "--debug"]).debug is True
+    assert parser.parse_args(["validate", "x.yaml"]).debug is False
 
 
 def test_quiet_silences_progress(tmp_path, capsys):
