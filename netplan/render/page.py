@@ -219,7 +219,9 @@ class NetplanMap(folium.Map):
             <style>#{{ this.get_name() }} { position: relative; width: 100%; height: 100%; left: 0; top: 0; }</style>
         {% endmacro %}
         {% macro html(this, kwargs) %}
-        {%- if this.caption is not none %}<div class="np-cell"><div class="np-caption">{{ this.caption }}</div>{% endif -%}
+        {%- if this.caption is not none -%}
+        <div class="np-cell"><div class="np-caption">{{ this.caption }}</div>
+        {%- endif -%}
         <div class="folium-map np-map" id={{ this.get_name()|tojson }}></div>
         {%- if this.caption is not none %}</div>{% endif %}
         {% endmacro %}

@@ -120,7 +120,8 @@ def plan_map(
     panel = {
         "layers": layers,
         "bounds": bounds(data, ctx),
-        "kpiHtml": panel_html(data.kpis, tiers, lang, f"{title} — {label(lang, 'kpis')}", icons, warnings=data.warnings),
+        "kpiHtml": panel_html(data.kpis, tiers, lang, f"{title} — {label(lang, 'kpis')}", icons,
+                              warnings=data.warnings),
         "legendHtml": legend_html(ctx, tiers, has),
     }
     config = page_config(ctx, tiers, [panel], opts["offline"], collapsed=False)
@@ -143,4 +144,5 @@ def write_plan_map(
     pathlib.Path
         The written path.
     """
-    return plan_map(plan, lang=lang, basemap=basemap, offline=offline, tianditu_token=tianditu_token, derived=derived).save(path)
+    page = plan_map(plan, lang=lang, basemap=basemap, offline=offline, tianditu_token=tianditu_token, derived=derived)
+    return page.save(path)
