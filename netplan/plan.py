@@ -7,7 +7,7 @@ own part; outputs and maps are drawn from it alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
@@ -15,6 +15,9 @@ import pandas as pd
 from netplan.city import City
 from netplan.diagnostics import RunWarning
 from netplan.scenario import Scenario
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netplan.render.page import NetplanMap
 
 
 @dataclass
@@ -96,3 +99,29 @@ class Plan:
         if row.empty:
             raise KeyError(f"{section}.{key}")
         return row["value"].iloc[0]
+
+    def explore(self, *, lang: str | None = None, basemap: str | None = None, offline: bool | None = None,
+                tianditu_token: str | None = None) -> "NetplanMap":
+        """The plan map as a :class:`folium.Map`: shown inline in a notebook, extensible with folium layers.
+
+        Parameters
+        ----------
+        lang
+            ``"zh"`` or ``"en"`` (default: the scenario's).
+        basemap
+            ``osm``, ``amap`` (overlays shifted to GCJ-02), ``tianditu`` or ``none``
+            (default: the scenario's ``outputs.basemap``).
+        offline
+            Request nothing from the network (forces ``basemap="none"``).
+        tianditu_token
+            Token for Tianditu tiles.
+
+        Returns
+        -------
+        NetplanMap
+            A :class:`folium.Map` (see :func:`netplan.render.plan_map`); add layers with
+            ``gdf.explore(m=m)``, write it with ``m.save("map.html")``.
+        """
+        from netplan.render import plan_map
+
+        return plan_map(self, lang=lang, basemap=basemap, offline=offline, tianditu_token=tianditu_token)

@@ -113,8 +113,9 @@ class KeyedError(ValueError):
 
 
 class _Strict(BaseModel):
-    # .inf and .nan are never meaningful in a plan and overflow the solvers' integer scaling: reject them by key
-    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
+    # .inf and .nan are never meaningful in a plan and overflow the solvers' integer scaling: reject them by key;
+    # validate_assignment: a scenario edited in a notebook (sc.tiers[0].radius_m = -5) is checked like a loaded one
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False, validate_assignment=True)
 
 
 PositiveFloat = Annotated[float, Field(gt=0)]

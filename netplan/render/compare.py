@@ -1,10 +1,10 @@
 """Comparison pages: two or more plans side by side (``netplan compare``).
 
 Reads each run's output folder (GeoPackage, ``kpis.csv``, ``manifest.json``);
-nothing is re-solved. The page shows one map per plan in a grid; the maps
-pan, zoom and switch layers together. Beside them: the legend and a KPI
-table with one column per plan and the differences from the first (B − A,
-C − A, ...). Each map has a layer of the facilities it has and the other
+nothing is re-solved. The page shows one :class:`folium.Map` per plan in a
+grid; the maps pan, zoom and switch layers together. Beside them: the legend,
+a KPI table with one column per plan and the differences from the first
+(B − A, C − A, ...), and each run's warnings. Each map has a layer of the facilities it has and the other
 plan lacks (A is compared with B, every other plan with A), and of those it
 lacks: same tier within 10 m counts as the same facility.
 """
@@ -20,10 +20,10 @@ from netplan.render import analysis as an
 from netplan.render.basemaps import basemap as make_basemap
 from netplan.render.basemaps import tianditu_token
 from netplan.render.data import MapData
-from netplan.render.kpis import compare_html
+from netplan.render.kpis import compare_html, compare_warnings_html
 from netplan.render.labels import label, tier_name
 from netplan.render.layers import Context, bounds, derive, facility_layer, facility_props, legend_html, plan_layers
-from netplan.render.page import MapDocument, page
+from netplan.render.page import NetplanLayers, NetplanMap, NetplanPage
 from netplan.render.plan_map import page_config
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -64,7 +64,7 @@ def compare_map(
     basemap: str = "osm",
     offline: bool = False,
     tianditu_token_: str | None = None,
-) -> MapDocument:
+) -> NetplanPage:
     """Build the comparison page of two or more run output folders.
 
     Parameters
@@ -82,8 +82,10 @@ def compare_map(
 
     Returns
     -------
-    MapDocument
-        The page.
+    NetplanPage
+        The page (a branca :class:`~branca.element.Figure` holding one
+        :class:`folium.Map` per plan, ``.maps``); ``.save(path)`` writes it,
+        a notebook shows it inline.
     """
     if len(folders) < 2:
         raise NetplanError("compare needs at least two output folders")
@@ -115,7 +117,7 @@ def compare_map(
             layers[pos:pos] = diff_layers
         only_counts.append(counts)
         boxes.append(bounds(p, ctx))
-        panels.append({"el": f"np-map-{i}", "layers": layers, "bounds": None})
+        panels.append({"layers": layers, "bounds": None})
     box = _union_bounds(boxes)
     for panel in panels:
         panel["bounds"] = box
@@ -127,23 +129,29 @@ def compare_map(
         if any(v is not None for v in values):
             extra.append((f"{tier_name(lang, t)} · {L('only_here')}", values))
     table = compare_html([(n, p.kpis) for n, p in zip(names, plans)], tiers, lang, extra)
+    warnings = compare_warnings_html([(n, p.warnings) for n, p in zip(names, plans)], lang)
     cols, rows = _grid(len(plans))
-    cells = "".join(
-        f"<div class='np-cell'><div class='np-caption'>{LETTERS[i]} · {html.escape(p.title)}"
-        f"<small>{html.escape(p.source.name if p.source is not None else '')}</small></div>"
-        f"<div id='np-map-{i}' class='np-map'></div></div>"
-        for i, p in enumerate(plans)
-    )
     title = f"{L('compare_title')}: " + " / ".join(f"{LETTERS[i]} {p.title}" for i, p in enumerate(plans))
-    body = (
-        f"<div class='np-header'>{html.escape(L('compare_title'))}<small>{html.escape(' · '.join(LETTERS[i] + ' ' + p.name for i, p in enumerate(plans)))}</small></div>"
-        f"<div class='np-grid' style='grid-template-columns:repeat({cols},minmax(0,1fr));grid-template-rows:repeat({rows},minmax(0,1fr))'>{cells}</div>"
-        f"<div class='np-side'>{legend_html(ctx, tiers, has, diff=True)}<b>{html.escape(L('kpis'))}</b>{table}</div>"
-    )
-    config = page_config(ctx, tiers, panels, offline, collapsed=True)
     side = 420 if len(plans) == 2 else min(420 + 110 * (len(plans) - 2), 760)
-    body = f"<style>@media (min-width: 1001px) {{ body.np-compare {{ grid-template-columns: minmax(0, 1fr) {side}px; }} }}</style>" + body
-    return page(title, lang, body, config, "np-compare")
+    before = (
+        "<style>@media (min-width: 1001px) { body.np-compare { grid-template-columns: minmax(0, 1fr) "
+        f"{side}px; }} }}</style>"
+        f"<div class='np-header'>{html.escape(L('compare_title'))}<small>{html.escape(' · '.join(LETTERS[i] + ' ' + p.name for i, p in enumerate(plans)))}</small></div>"
+    )
+    legend = legend_html(ctx, tiers, has, diff=True)
+    after = f"<div class='np-side'>{legend}<b>{html.escape(L('kpis'))}</b>{table}{warnings}</div>"
+    grid = f"grid-template-columns:repeat({cols},minmax(0,1fr));grid-template-rows:repeat({rows},minmax(0,1fr))"
+    page = NetplanPage(title, lang, "np-compare", before=before, after=after, grid_style=grid)
+    config = page_config(ctx, tiers, panels, offline, collapsed=True)
+    page.maps = []
+    for i, p in enumerate(plans):
+        caption = (f"{LETTERS[i]} · {html.escape(p.title)}"
+                   f"<small>{html.escape(p.source.name if p.source is not None else '')}</small>")
+        m = NetplanMap(f"np{i}", caption=caption)
+        page.add_child(m, name=f"map{i}")
+        m.add_child(NetplanLayers(config, i), name="netplan_layers")
+        page.maps.append(m)
+    return page
 
 
 def write_compare_map(
@@ -155,6 +163,6 @@ def write_compare_map(
     tianditu_token_: str | None = None,
 ) -> Path:
     """Build the comparison page (see :func:`compare_map`) and write it atomically."""
-    return compare_map(folders, lang, basemap, offline, tianditu_token_).save(path)
+    return compare_map(folders, lang=lang, basemap=basemap, offline=offline, tianditu_token_=tianditu_token_).save(path)
 
 

@@ -56,6 +56,13 @@ class MapData:
         The KPI table (``section, key, value, unit``).
     source
         The output folder it was read from, if any.
+    warnings
+        The run's warnings (:meth:`netplan.diagnostics.RunWarning.as_dict`
+        dicts), None when unknown (an output folder written before warnings
+        were recorded).
+    outputs
+        The scenario's ``outputs`` settings as recorded (basemap, offline,
+        token), for redrawing a run's map with its own options.
     """
 
     name: str
@@ -74,6 +81,8 @@ class MapData:
     kpis: pd.DataFrame | None = None
     source: Path | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[dict] | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     def kpi(self, section: str, key: str) -> Any:
         """One KPI value (raises KeyError when absent)."""
@@ -110,6 +119,8 @@ class MapData:
             walkways=walkways,
             restrictions=restrictions,
             kpis=plan.kpis,
+            warnings=[w.as_dict() for w in getattr(plan, "warnings", None) or []],
+            outputs=sc.outputs.model_dump(mode="json"),
         )
 
     @classmethod
@@ -180,6 +191,8 @@ class MapData:
             restrictions=restriction_layer(settings.get("restrictions") or [], base or folder, roads),
             kpis=kpis,
             source=folder,
+            warnings=list(manifest["warnings"]) if isinstance(manifest.get("warnings"), list) else None,
+            outputs=dict(settings.get("outputs") or {}),
         )
 
 

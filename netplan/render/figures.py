@@ -8,8 +8,10 @@
   d = 0 .. 1500 m: the sited points, the existing ones, and all candidates
   (the most any layout could reach).
 
-Chinese labels need a CJK font (Debian: ``fonts-noto-cjk``); without one the
-figures fall back to English rather than print empty boxes.
+Chinese text is drawn with the bundled "netplan Sans SC" (``assets/netplan-sans-sc.otf``: Noto Sans CJK SC cut to
+the 3,755 common hanzi of GB2312 level 1, Latin and CJK punctuation, and every label; SIL Open Font License), so
+figures read in Chinese on a machine without system CJK fonts and look the same on every machine. A rarer character
+(a place name outside that set) falls back to an installed CJK font when there is one.
 """
 
 from __future__ import annotations
@@ -43,6 +45,18 @@ CURVE_STEP_M = 10
 CURVE_MAX_M = 1500
 
 
+BUNDLED_FONT = Path(__file__).resolve().parent / "assets" / "netplan-sans-sc.otf"
+
+
+@lru_cache(maxsize=1)
+def bundled_font() -> str | None:
+    """The family name of the bundled CJK font, registered with matplotlib (None if the file is missing)."""
+    if not BUNDLED_FONT.is_file():  # pragma: no cover - a broken installation
+        return None
+    font_manager.fontManager.addfont(str(BUNDLED_FONT))
+    return font_manager.FontProperties(fname=str(BUNDLED_FONT)).get_name()
+
+
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
     """The name of an installed font with Chinese glyphs, registering system fonts matplotlib has not cached yet."""
@@ -62,14 +76,15 @@ def cjk_font() -> str | None:
 
 
 def _fonts(lang: str) -> tuple[str, list[str]]:
-    """The language the figure can be labelled in, and the font family list."""
+    """The language the figure is labelled in, and the font families (matplotlib falls back glyph by glyph)."""
+    cjk = [f for f in (bundled_font(), cjk_font()) if f]
     if lang == "zh":
-        font = cjk_font()
-        if font is None:
-            log.warning("no CJK font found (install fonts-noto-cjk): figures are labelled in English")
+        if not cjk:  # pragma: no cover - only without the bundled font
+            log.warning("no CJK font found (the bundled one is missing): figures are labelled in English")
             return "en", ["DejaVu Sans"]
-        return "zh", [font, "DejaVu Sans"]
-    return "en", ["DejaVu Sans"]
+        return "zh", [*cjk, "DejaVu Sans"]
+    # English labels, but a scenario title or place name may still be Chinese
+    return "en", ["DejaVu Sans", *cjk]
 
 
 def _lines(geoms: np.ndarray) -> list[np.ndarray]:

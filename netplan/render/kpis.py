@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -77,6 +77,8 @@ def kpi_rows(kpis: pd.DataFrame | None, tiers: list[int], lang: str, everything:
     rows.append(KpiRow(mode, "gap", L("gap"), "pct2", "solver"))
     rows.append(KpiRow("routing", "vehicles", L("routing_vehicles"), "int", "routing"))
     rows.append(KpiRow("routing", "km", L("routing_km"), "f1", "routing"))
+    # vehicle-hours (driving, service, turnaround, waiting) when the evaluate stage writes them
+    rows.append(KpiRow("routing", "vehicle_hours", L("routing_vehicle_hours"), "f1", "routing"))
     rows.append(KpiRow("routing", "driving_hours", L("routing_hours"), "f1", "routing"))
     rows.append(KpiRow("routing", "dropped_stops", L("routing_dropped"), "int", "routing"))
     if everything:
@@ -124,8 +126,10 @@ def _cell(row: KpiRow, kpis: pd.DataFrame | None, tag: str = "td", plan: int | N
             f'data-value="{html.escape(raw)}" data-fmt="{row.fmt}"{plan_attr}><span class="np-v">{html.escape(fmt(v, row.fmt))}</span></{tag}>')
 
 
-def panel_html(kpis: pd.DataFrame | None, tiers: list[int], lang: str, title: str, icons: dict[str, str]) -> str:
-    """The plan map's KPI panel: demand and coverage, facilities per tier, cost (with a breakdown), gap."""
+def panel_html(kpis: pd.DataFrame | None, tiers: list[int], lang: str, title: str, icons: dict[str, str],
+               warnings: Sequence[dict] | None = None) -> str:
+    """The plan map's KPI panel: demand and coverage, facilities per tier, cost (with a breakdown), gap; then the
+    run's warnings (see :func:`warnings_html`)."""
     L = lambda key: label(lang, key)  # noqa: E731
     rows = kpi_rows(kpis, tiers, lang)
     main = [r for r in rows if r.group in ("demand", "coverage", "cost", "solver", "routing")]
@@ -148,7 +152,7 @@ def panel_html(kpis: pd.DataFrame | None, tiers: list[int], lang: str, title: st
         inner = "".join(f"<tr><th>{html.escape(r.name)}</th>{_cell(r, kpis)}</tr>" for r in detail)
         details = f"<details><summary>{html.escape(L('cost_breakdown'))}</summary><table>{inner}</table></details>"
     return (f"<div class='np-kpis'><div class='np-kpi-title' title='{html.escape(L('kpis'))}'>{html.escape(title)}</div>"
-            f"<table class='np-main'>{body}</table>{fac}{details}</div>")
+            f"<table class='np-main'>{body}</table>{fac}{details}{warnings_html(warnings, lang)}</div>")
 
 
 def compare_html(plans: list[tuple[str, pd.DataFrame | None]], tiers: list[int], lang: str, extra_rows: list[tuple[str, list[float | None]]] | None = None) -> str:
@@ -157,21 +161,31 @@ def compare_html(plans: list[tuple[str, pd.DataFrame | None]], tiers: list[int],
     # one row order for all plans: the rows of any plan, in the panel's order (a 4-tier plan adds its rows in place)
     frames = [k for _, k in plans if k is not None]
     union = pd.concat(frames, ignore_index=True) if frames else None
+    # each plan's gap and solve time come from the location mode it chose (A integrated, B bottom-up, ...)
+    chosen = [value(k, "locate", "chosen") for _, k in plans]
+    own_modes = [f"locate_{c}" if isinstance(c, str) and c else None for c in chosen]
     if union is not None:
-        chosen = value(plans[0][1], "locate", "chosen")
         union = union[~((union["section"] == "locate") & (union["key"] == "chosen"))]
-        if chosen is not None:
-            union = pd.concat([pd.DataFrame([{"section": "locate", "key": "chosen", "value": chosen, "unit": ""}]), union], ignore_index=True)
+        solver = union["section"].isin([m for m in own_modes if m])
+        union = pd.concat([union[~solver], union[solver].assign(section="locate_chosen")], ignore_index=True)
+        first = pd.DataFrame([{"section": "locate", "key": "chosen", "value": "chosen", "unit": ""}])
+        union = pd.concat([first, union], ignore_index=True)
     rows = kpi_rows(union, tiers, lang, everything=True)
+
+    def own(row: KpiRow, i: int) -> KpiRow:
+        if row.section != "locate_chosen":
+            return row
+        return KpiRow(own_modes[i] or row.section, row.key, row.name, row.fmt, row.group)
+
     letters = [chr(ord("A") + i) for i in range(len(plans))]
     head = "".join(f"<th title='{html.escape(name)}'>{letters[i]}</th>" for i, (name, _) in enumerate(plans))
     head += "".join(f"<th>{letters[i]} − A</th>" for i in range(1, len(plans)))
     body = []
     for r in rows:
-        cells = "".join(_cell(r, kpis, plan=i) for i, (_, kpis) in enumerate(plans))
-        base = number(value(plans[0][1], r.section, r.key))
+        cells = "".join(_cell(own(r, i), kpis, plan=i) for i, (_, kpis) in enumerate(plans))
+        base = number(value(plans[0][1], own(r, 0).section, r.key))
         for i in range(1, len(plans)):
-            other = number(value(plans[i][1], r.section, r.key))
+            other = number(value(plans[i][1], own(r, i).section, r.key))
             d = None if base is None or other is None else other - base
             raw = "" if d is None else repr(round(d, 10))
             cls = "np-diff" + (" np-nz" if d not in (None, 0) and abs(d) > 1e-12 else "")
@@ -184,3 +198,55 @@ def compare_html(plans: list[tuple[str, pd.DataFrame | None]], tiers: list[int],
     legend = "".join(f"<div><b>{letters[i]}</b> {html.escape(name)}</div>" for i, (name, _) in enumerate(plans))
     return (f"<div class='np-plans'>{legend}</div><table class='np-compare-table'><thead><tr><th>{html.escape(L('indicator'))}</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def _warning_items(warnings: Sequence[dict]) -> str:
+    items = []
+    for w in warnings:
+        code = str(w.get("code") or "")
+        stage = str(w.get("stage") or "")
+        items.append(f"<li class='np-warning' data-code='{html.escape(code)}' data-stage='{html.escape(stage)}'>"
+                     f"{html.escape(str(w.get('message') or ''))}</li>")
+    return "".join(items)
+
+
+def warnings_html(warnings: Sequence[dict] | None, lang: str) -> str:
+    """The run's warnings under the KPI panel: a heading with their number, then each warning's message.
+
+    Parameters
+    ----------
+    warnings
+        :meth:`netplan.diagnostics.RunWarning.as_dict` dicts (``stage, code, message, ids, count``), as in
+        ``plan.warnings`` and ``manifest.json``; None when the run predates warnings (nothing is shown).
+    lang
+        ``"zh"`` or ``"en"`` (the heading).
+    """
+    if warnings is None:
+        return ""
+    L = lambda key: label(lang, key)  # noqa: E731
+    head = f"{html.escape(L('warnings'))} ({len(warnings)})"
+    if not warnings:
+        return f"<div class='np-warnings np-warnings-none'><b>{head}</b> {html.escape(L('warnings_none'))}</div>"
+    return (f"<details class='np-warnings' open><summary><b>{head}</b> · {html.escape(L('warnings_note'))}</summary>"
+            f"<ol>{_warning_items(warnings)}</ol></details>")
+
+
+def compare_warnings_html(plans: Sequence[tuple[str, Sequence[dict] | None]], lang: str) -> str:
+    """The comparison's warnings section: per plan (A, B, ...) its number of warnings and each message."""
+    L = lambda key: label(lang, key)  # noqa: E731
+    blocks = []
+    for i, (name, warnings) in enumerate(plans):
+        letter = chr(ord("A") + i)
+        if warnings is None:
+            continue
+        if not warnings:
+            blocks.append(f"<div class='np-warnings-plan' data-plan='{i}'><b>{letter}</b> · "
+                          f"{html.escape(L('warnings_none'))}</div>")
+            continue
+        blocks.append(f"<details class='np-warnings-plan' data-plan='{i}'><summary><b>{letter}</b> · "
+                      f"{len(warnings)} · "
+                      f"{html.escape(name)}</summary><ol>{_warning_items(warnings)}</ol></details>")
+    if not blocks:
+        return ""
+    return (f"<div class='np-warnings'><b>{html.escape(L('warnings'))}</b> · {html.escape(L('warnings_note'))}"
+            f"{''.join(blocks)}</div>")

@@ -1,4 +1,4 @@
-"""What the render stage writes into a run's output folder."""
+"""What the render stage writes into a run's output folder, from a plan or (``netplan render``) from the folder."""
 
 from __future__ import annotations
 
@@ -35,4 +35,59 @@ def write_render_outputs(
     derived = derive(data)
     out = {"map": write_plan_map(data, folder / "map.html", opts["lang"], opts["basemap"], opts["offline"], opts["token"], derived)}
     out.update(write_figures(data, folder, opts["lang"], derived))
+    return out
+
+
+def render_folder(
+    run_dir: str | Path,
+    *,
+    lang: str | None = None,
+    basemap: str | None = None,
+    offline: bool | None = None,
+    tianditu_token: str | None = None,
+    figures: bool = True,
+) -> dict[str, Path]:
+    """Redraw a finished run's map (and figures) from its output folder, without solving anything.
+
+    Reads the GeoPackage, ``kpis.csv`` and ``manifest.json`` (see
+    :meth:`MapData.from_folder`) and rewrites ``map.html`` (and
+    ``network.png``, ``coverage_curve.png``, ``coverage_curve.csv``) in place.
+
+    Parameters
+    ----------
+    run_dir
+        Output folder of ``netplan run``.
+    lang
+        ``"zh"`` or ``"en"`` (default: the run's scenario language).
+    basemap, offline, tianditu_token
+        Map options (default: the run's scenario ``outputs`` settings; offline
+        forces ``basemap="none"``).
+    figures
+        Also redraw the PNG figures.
+
+    Returns
+    -------
+    dict
+        ``map`` (and ``network_png``, ``coverage_png``, ``coverage_csv``) -> written paths.
+
+    Raises
+    ------
+    NetplanError
+        When the folder is not a ``netplan run`` output folder, or the map
+        options cannot work (Tianditu without a token).
+    """
+    folder = Path(run_dir)
+    data = MapData.from_folder(folder)
+    recorded = data.outputs
+    if offline is None:
+        offline = bool(recorded.get("offline", False))
+    if basemap is None and not offline:
+        basemap = recorded.get("basemap") or "osm"
+    token = tianditu_token or recorded.get("tianditu_token")
+    lang = lang or data.lang
+    derived = derive(data)
+    out = {"map": write_plan_map(data, folder / "map.html", lang=lang, basemap=basemap, offline=offline,
+                                 tianditu_token=token, derived=derived)}
+    if figures:
+        out.update(write_figures(data, folder, lang, derived))
     return out

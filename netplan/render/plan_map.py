@@ -1,4 +1,4 @@
-"""The plan map: one self-contained HTML page (Leaflet) with a layer per tier.
+"""The plan map: a :class:`folium.Map` with a layer per tier, saved as one self-contained HTML page.
 
 Layers, grouped in the layer control:
 
@@ -13,8 +13,13 @@ Layers, grouped in the layer control:
   walkable street).
 
 Every feature has a tooltip and a popup with its numbers; the page has a
-legend, a scale bar and a KPI panel. Text is Chinese or English; every map
-credits "© OpenStreetMap contributors".
+legend, a scale bar, a KPI panel (the rows of ``kpis.csv``) and under it the
+run's warnings (what the plan leaves out or doubts). Text is Chinese or
+English; every map credits "© OpenStreetMap contributors".
+
+The map is a :class:`folium.Map` (:class:`~netplan.render.page.NetplanMap`):
+a notebook shows it inline, and a user can add layers to it
+(``gdf.explore(m=m)``) before saving it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from netplan.render.data import MapData
 from netplan.render.kpis import panel_html
 from netplan.render.labels import label
 from netplan.render.layers import ICON_SIZES, Context, Derived, bounds, derive, icon_table, legend_html, plan_layers
-from netplan.render.page import MapDocument, page
+from netplan.render.page import NetplanMap, plan_page
 
 
 def render_options(plan: Any, lang: str | None = None, basemap: str | None = None, offline: bool | None = None, token: str | None = None) -> dict[str, Any]:
@@ -75,7 +80,7 @@ def plan_map(
     offline: bool | None = None,
     tianditu_token: str | None = None,
     derived: Derived | None = None,
-) -> MapDocument:
+) -> NetplanMap:
     """Build the plan map.
 
     Parameters
@@ -96,8 +101,11 @@ def plan_map(
 
     Returns
     -------
-    MapDocument
-        The page; ``.save(path)`` writes it.
+    NetplanMap
+        A :class:`folium.Map` on its own page: shown inline by a notebook,
+        extensible with folium layers (``gdf.explore(m=m)``);
+        ``.save(path)`` writes the self-contained HTML file and returns the
+        path, ``.html`` is the page's text.
     """
     opts = render_options(plan, lang, basemap, offline, tianditu_token)
     data = plan if isinstance(plan, MapData) else MapData.from_plan(plan)
@@ -110,14 +118,14 @@ def plan_map(
     icons = icon_table(tiers)
     title = data.title or data.name
     panel = {
-        "el": "np-map-0",
         "layers": layers,
         "bounds": bounds(data, ctx),
-        "kpiHtml": panel_html(data.kpis, tiers, lang, f"{title} — {label(lang, 'kpis')}", icons),
+        "kpiHtml": panel_html(data.kpis, tiers, lang, f"{title} — {label(lang, 'kpis')}", icons,
+                              warnings=data.warnings),
         "legendHtml": legend_html(ctx, tiers, has),
     }
     config = page_config(ctx, tiers, [panel], opts["offline"], collapsed=False)
-    return page(title, lang, '<div id="np-map-0" class="np-map"></div>', config, "np-plan")
+    return plan_page(title, lang, config)
 
 
 def write_plan_map(
@@ -136,4 +144,5 @@ def write_plan_map(
     pathlib.Path
         The written path.
     """
-    return plan_map(plan, lang, basemap, offline, tianditu_token, derived).save(path)
+    page = plan_map(plan, lang=lang, basemap=basemap, offline=offline, tianditu_token=tianditu_token, derived=derived)
+    return page.save(path)

@@ -1,11 +1,13 @@
-/* netplan map pages: builds Leaflet maps from the JSON configuration in the page.
+/* netplan map pages: fills folium's Leaflet maps from the JSON configuration in the page.
  * Part of netplan (MIT licence). Needs Leaflet 1.9 (inlined before this script).
  *
- * Every layer of the configuration becomes one L.geoJSON layer. Points and
- * two-point lines arrive column by column ({enc: "points"|"segments", xy, p})
- * and are expanded to a FeatureCollection here; vector layers share one canvas
- * renderer, so tens of thousands of points stay fast. Several maps on a page
- * (comparisons) pan, zoom and toggle layers together.
+ * folium creates each L.map; netplan.attach(map, i) then adds panel i of the
+ * configuration (the JSON script element with id np-config) to it.
+ * Every layer becomes one L.geoJSON layer. Points and two-point lines arrive
+ * column by column ({enc: "points"|"segments", xy, p}) and are expanded to a
+ * FeatureCollection here; vector layers share one canvas renderer, so tens of
+ * thousands of points stay fast. Several maps on a page (comparisons) pan,
+ * zoom and toggle layers together once the last panel is attached.
  */
 (function () {
   "use strict";
@@ -240,14 +242,8 @@
       });
   }
 
-  function buildMap(panel, cfg) {
-    var map = L.map(panel.el, {
-      preferCanvas: true,
-      maxZoom: 20,
-      zoomSnap: 0.25,
-      zoomDelta: 0.5,
-      wheelPxPerZoomLevel: 90,
-    });
+  // map: an L.map (folium's, created with preferCanvas, maxZoom 20, zoomSnap 0.25, zoomDelta 0.5)
+  function buildMap(map, panel, cfg) {
     map.createPane("npBase");
     map.getPane("npBase").style.zIndex = 250;
     map.getPane("npBase").style.pointerEvents = "none";
@@ -329,12 +325,7 @@
     });
   }
 
-  NP.init = function (cfg) {
-    var start = performance.now();
-    NP.config = cfg;
-    NP.maps = cfg.panels.map(function (panel) {
-      return buildMap(panel, cfg);
-    });
+  function finish() {
     if (NP.maps.length > 1) {
       var first = NP.maps[0].map;
       NP.maps.slice(1).forEach(function (e) {
@@ -342,7 +333,7 @@
       });
       syncMaps(NP.maps);
     }
-    NP.buildMs = performance.now() - start;
+    NP.buildMs = performance.now() - NP.startMs;
     // two animation frames: the canvas renderers have drawn by then
     requestAnimationFrame(function () {
       requestAnimationFrame(function () {
@@ -350,5 +341,18 @@
         document.documentElement.setAttribute("data-np-ready", "1");
       });
     });
+  }
+
+  NP.maps = [];
+  // Add panel `index` of the page's configuration to the Leaflet map `map`; the last panel synchronises them all.
+  NP.attach = function (map, index) {
+    if (!NP.config) {
+      NP.startMs = performance.now();
+      NP.config = JSON.parse(document.getElementById("np-config").textContent);
+    }
+    var entry = buildMap(map, NP.config.panels[index], NP.config);
+    NP.maps[index] = entry;
+    if (NP.maps.filter(Boolean).length === NP.config.panels.length) finish();
+    return entry;
   };
 })();
