@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 
 from netplan.city import City
+from netplan.diagnostics import warn
 from netplan.route.bans import Ban, RoadBans, zone_geometry
 from netplan.route.engines import solve
 from netplan.route.problem import (COST_UNITS_PER_CNY, Break, Depot, Interval, Location, RoutingInputError, RoutingProblem,
@@ -218,9 +219,7 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
     for name, depot_row, points, fleet in jobs:
         limit = cfg.time_limit_s
         problem, travel = build_problem(name, depot_row, points, fleet, profile_of, classes, network, road_bans, scenario)
-        # The iteration budget makes runs reproducible: PyVRP counts iterations, OR-Tools solutions found.
-        budget = {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
-        solution = solve(problem, cfg.engine, time_limit_s=limit, seed=scenario.seed, **budget)
+        solution = _solve(name, problem, scenario)
         replay = RoadReplay(road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)],
                             travel.path)
         schedule = simulate(problem, solution, roads=replay)
@@ -242,6 +241,25 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
         {"vehicle": [], "geometry": []}, geometry="geometry", crs="EPSG:4326")
     return RoutedDay(routes, pd.concat(schedules, ignore_index=True) if schedules else pd.DataFrame(),
                      pd.DataFrame(summaries), results)
+
+
+def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolution:
+    """Solve one problem within the scenario's iteration budget; say so when the wall-clock cap ended it instead."""
+    cfg = scenario.route
+    # The iteration budget makes runs reproducible: PyVRP counts iterations, OR-Tools solutions found.
+    budget = {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
+    solution = solve(problem, cfg.engine, time_limit_s=cfg.time_limit_s, seed=scenario.seed, **budget)
+    if cfg.max_iterations is None:
+        warn("route", "route.wall_clock_budget",
+             f"{name}: route.max_iterations is not set, so the {cfg.time_limit_s:g} s time limit ends the search and the "
+             "routes depend on the machine's speed and load; set route.max_iterations for the same routes on every run",
+             ids=[name])
+    elif solution.info.get("stopped_by") == "time":
+        warn("route", "route.time_limit",
+             f"{name}: the {cfg.time_limit_s:g} s safety cap (route.time_limit_s) ended the {cfg.engine} search before "
+             f"its budget of {cfg.max_iterations} iterations, so these routes depend on the machine's speed and load; "
+             "raise route.time_limit_s (or lower route.max_iterations) for the same routes on every run", ids=[name])
+    return solution
 
 
 def build_problem(name: str, depot_row: pd.Series, points: pd.DataFrame, fleet: list[tuple[Vehicle, int]],
@@ -337,7 +355,9 @@ def _summary(name: str, problem: RoutingProblem, solution: RouteSolution, schedu
         "km": float(r["distance"].sum() / 1000) if len(r) else 0.0,
         "vehicle_hours": float(r["duration_h"].sum()) if len(r) else 0.0,
         "kg": float(sum(problem.stops[i].demand[0] for i in range(len(problem.stops)) if i not in set(solution.dropped))),
-        "engine": solution.engine, "solve_s": round(solution.runtime_s, 2), "feasible": solution.feasible,
+        # No solve time here: the table must be the same on every run (the progress line shows the time).
+        "engine": solution.engine, "iterations": solution.info.get("iterations"),
+        "stopped_by": solution.info.get("stopped_by"), "feasible": solution.feasible,
     }
 
 
@@ -355,7 +375,9 @@ def _trip_lines(name: str, problem: RoutingProblem, schedule: Schedule, network)
             coords: list[tuple[float, float]] = []
             for path in tlegs["path"]:
                 for u, v in zip(path, path[1:]):
-                    data = min(graph.get_edge_data(u, v).values(), key=lambda d: d.get("travel_time", 0.0))
+                    # The edge the travel profiles drove (the fastest, then the shortest), whatever the key order.
+                    data = min(graph.get_edge_data(u, v).values(),
+                               key=lambda d: (float(d.get("travel_time", 0.0)), float(d.get("length", 0.0))))
                     geom = data.get("geometry")
                     pts = list(geom.coords) if geom is not None else [(graph.nodes[u]["x"], graph.nodes[u]["y"]),
                                                                       (graph.nodes[v]["x"], graph.nodes[v]["y"])]

@@ -100,7 +100,9 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
     problem
         A validated routing problem.
     time_limit_s
-        Wall-clock limit of the search.
+        Wall-clock limit of building the model and searching; with
+        ``solution_limit`` only a safety cap (``info["stopped_by"]`` says
+        which ended the search).
     seed
         Recorded in ``info`` only: OR-Tools routing has no random seed (its
         search is deterministic; see ``solution_limit``).
@@ -128,7 +130,9 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
         For an unknown strategy name or option.
     RoutingInputError
         When no vehicle can work at all (its shift cannot hold the depot
-        turnarounds) or OR-Tools finds no solution.
+        turnarounds), building the model uses up the time limit, OR-Tools
+        finds no solution, or its solution leaves required stops unserved
+        (never returned as a result).
     """
     options.pop("max_iterations", None)  # PyVRP's iteration limit; OR-Tools' counterpart is solution_limit
     if options:
@@ -139,18 +143,31 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
     meta_value = _enum_value(_META, metaheuristic, "metaheuristic")
     started = time.perf_counter()
     model = _Model(problem)
+    built_s = time.perf_counter() - started
+    nodes = model.manager.GetNumberOfNodes()
+    # Building the model is part of the budget: what is left of it is the search's.
+    search_s = time_limit_s - built_s
+    if search_s <= 0:
+        raise RoutingInputError(
+            f"building the OR-Tools model of {problem.name!r} ({len(problem.stops)} stops, {nodes} nodes with the "
+            f"reload copies) took {built_s:.1f} s, the whole {time_limit_s:g} s time limit; raise the limit or use "
+            "engine pyvrp", where=problem.name)
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = first_value
     params.local_search_metaheuristic = meta_value
-    params.time_limit.FromMilliseconds(max(1, int(round(time_limit_s * 1000))))
+    params.time_limit.FromMilliseconds(max(1, int(round(search_s * 1000))))
     if solution_limit is not None:
         params.solution_limit = int(solution_limit)
     params.log_search = log_search
+    search_began = time.perf_counter()
     assignment = model.routing.SolveWithParameters(params)
+    searched_s = time.perf_counter() - search_began
     status = _STATUS.get(model.routing.status(), str(model.routing.status()))
     info: dict[str, object] = {
         "first_solution": first_solution, "metaheuristic": metaheuristic, "status": status, "seed": seed,
-        "solution_limit": solution_limit, "time_limit_s": time_limit_s, "nodes": model.manager.GetNumberOfNodes(),
+        "solution_limit": solution_limit, "time_limit_s": time_limit_s, "nodes": nodes, "build_s": round(built_s, 3),
+        # OR-Tools does not say which limit ended the search; a search that used up its time was ended by it.
+        "stopped_by": "time" if searched_s >= 0.98 * search_s else "solutions",
         "stop_copies": sum(1 for n in model.nodes if n.kind == "stop"),
         "reload_nodes": sum(1 for n in model.nodes if n.kind == "reload"),
         "unusable_vehicles": model.unusable,
@@ -165,6 +182,14 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
     dropped = [i for i in range(len(problem.stops)) if i not in served]
     missing = [problem.stops[i].name for i in dropped if problem.stops[i].required]
     info["required_unserved"] = missing
+    if missing:
+        # Required stops carry a prohibitive penalty, so leaving one means the search failed, not that it chose to.
+        what = "every stop" if len(dropped) == len(problem.stops) else f"{len(missing)} of {len(problem.stops)} stops"
+        raise RoutingInputError(
+            f"OR-Tools left {what} of {problem.name!r} unserved although they are required ({status} after "
+            f"{time.perf_counter() - started:.1f} s of {time_limit_s:g} s, {nodes} nodes, "
+            f"{len(model.vehicles)} vehicles; first: {', '.join(missing[:5])}); raise the time limit, add vehicles, "
+            "or use engine pyvrp", where=problem.name)
     info["ortools_objective"] = assignment.ObjectiveValue()
     # Recomputed from the returned routes, which may have lost idle unloads (zero-length arcs) on the way out.
     cost = route_cost(problem, routes) + sum(problem.stops[i].penalty for i in dropped)
