@@ -395,6 +395,7 @@ class RouteConfig(_Strict):
     stop_hours: list[str] = []
     station_hours: str | None = None
     drop_penalty_cny: NonNegFloat | None = 2000.0
+    haul_drop_penalty_cny: NonNegFloat | None = None
     hauls: bool = True
 
     @field_validator("stop_hours")
