@@ -389,6 +389,8 @@ class RouteConfig(_Strict):
     engine: Literal["pyvrp", "ortools"] = "pyvrp"
     time_limit_s: PositiveFloat = 60.0
     max_iterations: Annotated[int, Field(ge=1)] | None = 3000
+    starts: Annotated[int, Field(ge=1)] = 1
+    workers: Annotated[int, Field(ge=1)] | None = None
     service_min: NonNegFloat = 5.0
     service_min_per_t: NonNegFloat = 6.0
     turnaround_min: NonNegFloat = 15.0
@@ -402,6 +404,12 @@ class RouteConfig(_Strict):
     @classmethod
     def _stop_hours(cls, value: list[str]) -> list[str]:
         return disjoint_intervals(value)
+
+    @model_validator(mode="after")
+    def _starts(self) -> "RouteConfig":
+        if self.starts > 1 and self.engine != "pyvrp":
+            raise ValueError(f"starts: {self.starts} needs engine pyvrp (the {self.engine} search has no seed)")
+        return self
 
     @field_validator("station_hours")
     @classmethod

@@ -255,7 +255,8 @@ def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolut
     cfg = scenario.route
     # The iteration budget makes runs reproducible: PyVRP counts iterations, OR-Tools solutions found.
     budget = {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
-    solution = solve(problem, cfg.engine, time_limit_s=cfg.time_limit_s, seed=scenario.seed, **budget)
+    solution = solve(problem, cfg.engine, time_limit_s=cfg.time_limit_s, seed=scenario.seed, starts=cfg.starts,
+                     workers=cfg.workers, **budget)
     if cfg.max_iterations is None:
         warn("route", "route.wall_clock_budget",
              f"{name}: route.max_iterations is not set, so the {cfg.time_limit_s:g} s time limit ends the search and the "
