@@ -134,9 +134,10 @@ def _solve(task: Task, inst, problem, scale, rounding):
         from netplan.route.engines import solve
 
         engine = task.solver.split("-", 1)[1]
+        engine, _, starts = engine.partition("*")  # "netplan-pyvrp*3": three independent starts sharing the time
         problem.validate()
         info_extra = {"engine_sha1": _sha1(REPO / "netplan" / "route" / "engines" / f"{engine}.py")}
-        sol = solve(problem, engine=engine, time_limit_s=task.time_limit, seed=task.seed)
+        sol = solve(problem, engine=engine, time_limit_s=task.time_limit, seed=task.seed, starts=int(starts or 1))
         return routes_of(sol, inst.num_depots), sol.feasible and not sol.dropped, {**sol.info, **info_extra}, sol
     if task.solver.startswith("ortools-doc"):
         from benchmarks.peers import ortools_doc

@@ -283,24 +283,26 @@ class _Model:
 
     def _add_reload_copies(self) -> None:
         p = self.p
-        total = np.sum([s.demand for s in p.stops], axis=0) if p.stops else np.zeros(len(p.dimensions))
-        by_type: dict[int, list[int]] = {}
+        if not p.stops:
+            return
+        total = np.sum([s.demand for s in p.stops], axis=0)
+        # One pool of unload copies per depot, shared by every vehicle that may unload there (whatever its type):
+        # a pool per type and depot multiplied the nodes by the number of types without adding any choice.
+        users: dict[int, list[int]] = {}
         for v, veh in enumerate(self.vehicles):
-            by_type.setdefault(veh.type_index, []).append(v)
-        for t, vehicles in by_type.items():
-            vt = p.vehicle_types[t]
-            if not vt.reload_depots or not p.stops:
-                continue
-            # Trips one vehicle could need to carry everything, and the fleet's trips when loads are shared out.
-            trips = int(max(math.ceil(q / c) for q, c in zip(total, vt.capacity)))
-            per_vehicle = trips if vt.max_reloads is None else min(trips, vt.max_reloads)
-            if per_vehicle <= 0:
-                continue
-            pool = min(len(vehicles) * per_vehicle, trips + len(vehicles), len(p.stops))
-            for d in dict.fromkeys(vt.reload_depots):
-                for _ in range(pool):
-                    self.reload_vehicles[len(self.nodes)] = vehicles
-                    self.nodes.append(_Node("reload", d, p.depots[d].location))
+            for d in dict.fromkeys(p.vehicle_types[veh.type_index].reload_depots):
+                users.setdefault(d, []).append(v)
+        for d in sorted(users):
+            vehicles = users[d]
+            types = sorted({self.vehicles[v].type_index for v in vehicles})
+            # Trips to carry everything in the smallest vehicle unloading here, and each vehicle's own cap.
+            trips = max(int(max(math.ceil(q / c) for q, c in zip(total, p.vehicle_types[t].capacity))) for t in types)
+            limit = sum(min(trips, trips if p.vehicle_types[self.vehicles[v].type_index].max_reloads is None
+                            else p.vehicle_types[self.vehicles[v].type_index].max_reloads) for v in vehicles)
+            pool = min(limit, trips + len(vehicles), len(p.stops))
+            for _ in range(pool):
+                self.reload_vehicles[len(self.nodes)] = vehicles
+                self.nodes.append(_Node("reload", d, p.depots[d].location))
 
     def _service(self, node: _Node) -> int:
         if node.kind == "stop":
