@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import multitrip_bench, vrptw_bench  # noqa: E402
 from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, load_records, machine,  # noqa: E402
                                      run_all)
-from netplan.route.instances import read_bks_csv  # noqa: E402
+from benchmarks.instances import read_bks_csv  # noqa: E402
 
 RUNS = RESULTS / "seeds_runs.jsonl"
 OUT = RESULTS / "seeds.md"
