@@ -44,8 +44,9 @@ def day(n: int, seed: int = 1):
     types = [VehicleType(f"truck@{d}", per, (3000,), start_depot=d, end_depot=d, reload_depots=(d,),
                          shift=Interval(6 * 3600, 18 * 3600), fixed_cost=3_000_000, distance_cost=35, duration_cost=125)
              for d in range(3)]
-    return RoutingProblem([Location(f"l{i}", *xy[i]) for i in range(len(xy))], {"default": Profile("default", dist, dur)},
-                          stops, [Depot(f"depot{d}", d, turnaround_s=900) for d in range(3)], types,
+    locations = [Location(f"l{i}", *xy[i]) for i in range(len(xy))]
+    depots = [Depot(f"depot{d}", d, turnaround_s=900) for d in range(3)]
+    return RoutingProblem(locations, {"default": Profile("default", dist, dur)}, stops, depots, types,
                           name=f"synthetic day {n}").validate()
 
 

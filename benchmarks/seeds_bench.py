@@ -71,10 +71,10 @@ def report(records: list[dict]) -> str:
         spreads = [max(by_seed[s][i] for s in complete) - min(by_seed[s][i] for s in complete) for i in instances] \
             if len(complete) > 1 else []
         unsolved = sum(1 for per in by_seed.values() for g in per.values() if g is None)
-        lines.append(f"| {name} | {solver} | {limit:g} | {len(by_seed)} | {len(instances)} | "
-                     f"{means[0]:.2f} | {statistics.median(means):.2f} | {means[-1]:.2f} | "
-                     f"{statistics.fmean(spreads) if spreads else 0:.2f} | {unsolved} |" if means else
-                     f"| {name} | {solver} | {limit:g} | {len(by_seed)} | {len(instances)} | – | – | – | – | {unsolved} |")
+        head = f"| {name} | {solver} | {limit:g} | {len(by_seed)} | {len(instances)} | "
+        lines.append(head + (f"{means[0]:.2f} | {statistics.median(means):.2f} | {means[-1]:.2f} | "
+                             f"{statistics.fmean(spreads) if spreads else 0:.2f} | {unsolved} |" if means else
+                             f"– | – | – | – | {unsolved} |"))
     lines += ["", "Gap: Solomon to the best known distance with a free fleet (`distance_only` in `bks.csv`), "
               "multi-trip to the published optimum (`.sol`); every solution replayed by netplan's simulator. "
               "`netplan-pyvrp*K`: K independent starts sharing the time limit."]

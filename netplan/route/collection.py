@@ -259,8 +259,8 @@ def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolut
                      workers=cfg.workers, **budget)
     if cfg.max_iterations is None:
         warn("route", "route.wall_clock_budget",
-             f"{name}: route.max_iterations is not set, so the {cfg.time_limit_s:g} s time limit ends the search and the "
-             "routes depend on the machine's speed and load; set route.max_iterations for the same routes on every run",
+             f"{name}: route.max_iterations is not set, so the {cfg.time_limit_s:g} s time limit ends the search and "
+             "the routes depend on the machine's speed and load; set route.max_iterations for the same routes on every run",
              ids=[name])
     elif solution.info.get("stopped_by") == "time":
         warn("route", "route.time_limit",

@@ -77,7 +77,8 @@ def _times(problem: RoutingProblem, vt: VehicleType, visits: list[Visit], start_
         if visit.kind == "stop":
             stop = p.stops[visit.index]
             arrive = t + float(dur[here, stop.location])
-            start = next((max(arrive, float(w.start)) for w in stop.allowed(vt.profile, p.horizon) if arrive < w.end), None)
+            allowed = stop.allowed(vt.profile, p.horizon)
+            start = next((max(arrive, float(w.start)) for w in allowed if arrive < w.end), None)
             if start is None:
                 return None
             load += stop.demand
@@ -124,7 +125,8 @@ def _cost(problem: RoutingProblem, vt: VehicleType, visits: list[Visit], times: 
     return metres * vt.distance_cost + (times[-1] - times[0]) * vt.duration_cost
 
 
-def _evaluate(problem: RoutingProblem, vt: VehicleType, visits: list[Visit], planned: float) -> tuple[float, list[float]] | None:
+def _evaluate(problem: RoutingProblem, vt: VehicleType, visits: list[Visit],
+              planned: float) -> tuple[float, list[float]] | None:
     """Cost and times of a route, starting when planned or, failing that, as early as the shift allows."""
     for start in dict.fromkeys((planned, float(vt.shift.start))):
         times = _times(problem, vt, visits, start)
@@ -293,9 +295,9 @@ def explain_drops(problem: RoutingProblem, solution: RouteSolution, cheapest: di
                                          f"its shift ({why})"))
         elif s in cheapest:
             c = cheapest[s]
-            out.append(Drop(s, "cost", f"{stop.name}: serving it would cost {_money(c / units_per_cost, cost_unit)} more, "
-                                       f"above its drop penalty of {_money(stop.penalty / units_per_cost, cost_unit)}",
-                            cost=c))
+            more, penalty = _money(c / units_per_cost, cost_unit), _money(stop.penalty / units_per_cost, cost_unit)
+            out.append(Drop(s, "cost", f"{stop.name}: serving it would cost {more} more, above its drop penalty of "
+                                       f"{penalty}", cost=c))
         else:
             ends = ", ".join(sorted({fmt_time(vt.shift.end) for vt in fits}))
             out.append(Drop(s, "shift", f"{stop.name}: no vehicle has time left in its shift (ending {ends}) and room "

@@ -90,8 +90,8 @@ def test_engine_result_leaves_nothing_a_vehicle_has_time_for(seed):
                        distance_cost=8, duration_cost=97),
            VehicleType("truck", 1, (3000,), reload_depots=(0,), shift=Interval(6 * H, 18 * H), fixed_cost=3_000_000,
                        distance_cost=35, duration_cost=125)]
-    p = RoutingProblem([Location(f"p{i}", *xy[i]) for i in range(61)], {"default": Profile("default", d, d // 6)}, stops,
-                       [Depot("depot", 0, turnaround_s=900)], vts).validate()
+    p = RoutingProblem([Location(f"p{i}", *xy[i]) for i in range(61)], {"default": Profile("default", d, d // 6)},
+                       stops, [Depot("depot", 0, turnaround_s=900)], vts).validate()
     raw = pyvrp_engine.solve(p, time_limit_s=300, seed=1, max_iterations=2000)
     sol = solve(p, "pyvrp", time_limit_s=300, seed=1, max_iterations=2000)
     assert simulate(p, sol).ok and sol.feasible

@@ -43,8 +43,8 @@ json.dump([w.as_dict() for w in warnings], open(sys.argv[3] + "/warnings.json", 
 def sited_plan(city: City) -> gpd.GeoDataFrame:
     """The fixed sited plan, snapped to the city's drive graph as the locate stage does."""
     table = pd.read_csv(SITED)
-    frame = gpd.GeoDataFrame(table.drop(columns=["lon", "lat"]), geometry=gpd.points_from_xy(table["lon"], table["lat"]),
-                             crs="EPSG:4326")
+    frame = gpd.GeoDataFrame(table.drop(columns=["lon", "lat"]), crs="EPSG:4326",
+                             geometry=gpd.points_from_xy(table["lon"], table["lat"]))
     frame["drive_node"] = city.network("drive").snap(frame.geometry).node
     return frame
 

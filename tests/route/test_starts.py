@@ -52,4 +52,5 @@ def test_starts_need_a_seeded_engine():
     with pytest.raises(ValueError, match="several starts need a seeded engine"):
         solve(day(5), "ortools", time_limit_s=1, starts=2)
     with pytest.raises(Exception, match="needs engine pyvrp"):
-        scenario_from_dict({"name": "x", "city": {"source": "x.osm"}, "route": {"engine": "ortools", "starts": 2}}, "x.yaml")
+        scenario_from_dict({"name": "x", "city": {"source": "x.osm"}, "route": {"engine": "ortools", "starts": 2}},
+                           "x.yaml")
