@@ -201,16 +201,17 @@ def fill_drops(problem: RoutingProblem, solution: RouteSolution) -> tuple[RouteS
     filled: list[int] = []
     added = 0.0
     while dropped:
-        choice = None  # (extra cost, stop, route or None, visits, times, type)
+        choice = None  # (extra cost, stop, route or None, visits, times, type); only insertions worth their stop
         for s in dropped:
+            worth = p.stops[s].penalty
             for r in range(len(routes)):
                 hit = table[(s, r)]
-                if hit is not None and (choice is None or (hit[0], s) < (choice[0], choice[1])):
+                if hit is not None and hit[0] < worth and (choice is None or (hit[0], s) < (choice[0], choice[1])):
                     choice = (hit[0], s, r, hit[1], hit[2], meta[r][0])
             new = best_new(s)
-            if new is not None and (choice is None or (new[0], s) < (choice[0], choice[1])):
+            if new is not None and new[0] < worth and (choice is None or (new[0], s) < (choice[0], choice[1])):
                 choice = (new[0], s, None, new[2], new[3], new[1])
-        if choice is None or choice[0] >= p.stops[choice[1]].penalty:
+        if choice is None:
             break
         extra, s, r, visits, times, t = choice
         added += extra

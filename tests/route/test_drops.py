@@ -101,3 +101,11 @@ def test_engine_result_leaves_nothing_a_vehicle_has_time_for(seed):
     drops = explain_drops(p, sol, sol.info["drop_insertion_cost"])
     assert len(drops) == len(sol.dropped) > 0
     assert {d.reason for d in drops} <= {"shift", "cost"}
+
+
+def test_a_dear_stop_worth_its_price_is_served_after_a_cheap_one_that_is_not():
+    # "near" costs little to serve but its penalty is lower still; "far" costs more but is worth it.
+    p = line([optional("near", 1, penalty=1), optional("far", 3)])
+    filled, cheapest = fill_drops(p, solution(p, [], [0, 1]))
+    assert filled.info["filled"] == ["far"] and filled.dropped == [0] and 0 in cheapest
+    assert [d.reason for d in explain_drops(p, filled, cheapest)] == ["cost"]
