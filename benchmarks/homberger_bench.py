@@ -4,7 +4,7 @@
 Instances ``../shared/benchmarks/vrptw/homberger1000/*.vrp`` (VRPLIB, from
 PyVRP/Instances) with their ``.sol`` BKS in the DIMACS convention (distance
 only, distances and times truncated to one decimal). netplan reads them with
-:func:`netplan.route.instances.read_vrplib` (matrices = floor(10 d)); the
+:func:`benchmarks.instances.read_vrplib` (matrices = floor(10 d)); the
 fleet is the file's (250 vehicles), distance is minimised, as in the BKS.
 
 Solvers: ``netplan-pyvrp``, ``netplan-ortools``, ``pyvrp`` (PyVRP directly,
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, git_head, latest,  # noqa: E402
                                      machine, mean, publish, run_all, versions)
-from netplan.route.instances import read_vrplib_solution  # noqa: E402
+from benchmarks.instances import read_vrplib_solution  # noqa: E402
 
 FOLDER = DATA / "homberger1000"
 SOLVERS = ("netplan-pyvrp", "netplan-ortools", "pyvrp", "ortools-doc")
@@ -91,7 +91,7 @@ python benchmarks/homberger_bench.py --time 60,120 --instances C1_10_1,R1_10_1 -
 python benchmarks/homberger_bench.py --report-only      # rebuild from benchmarks/results/homberger_runs.jsonl
 ```
 
-Instances are read by `netplan.route.instances.read_vrplib` in the DIMACS convention of their BKS (distances and
+Instances are read by `benchmarks.instances.read_vrplib` in the DIMACS convention of their BKS (distances and
 times truncated to one decimal: matrices = ⌊10·d⌋); the fleet is the file's (250), distance is minimised, as for
 the BKS (CVRPLIB, distance only). **Columns:** *gap* = (sum of the per-leg truncated distances of the routes, i.e.
 the DIMACS cost recomputed from the routes) / BKS − 1, only for solutions that serve every customer and pass

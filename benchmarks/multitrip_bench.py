@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, fmt, git_head, latest,  # noqa: E402
                                      machine, mean, publish, run_all, time_shown, versions)
-from netplan.route.instances import read_vrplib_solution  # noqa: E402
+from benchmarks.instances import read_vrplib_solution  # noqa: E402
 
 FOLDER = DATA / "multitrip"
 SOLVERS = ("netplan-pyvrp", "netplan-ortools", "pyvrp", "pyvrp-norelease")
@@ -134,7 +134,7 @@ python benchmarks/multitrip_bench.py --report-only       # rebuild from benchmar
 ```
 
 The 81 Solomon-based instances (C2/R2/RC2 × release factor 0.25/0.5/0.75, 100 customers, 8 vehicles that may
-reload at the depot) are read by `netplan.route.instances.read_vrplib` in the set's DIMACS convention (distances
+reload at the depot) are read by `benchmarks.instances.read_vrplib` in the set's DIMACS convention (distances
 truncated to one decimal: matrices = ⌊10·d⌋, times ×10) with the depot as reload depot. Reference: the `.sol`
 costs (×10 integers; 80 proven optima, RC208R0.5 a best-known value). Release dates are `Stop.release_s` in
 netplan's problem model since commit cc0e3bd: `netplan-pyvrp` models them (runs before that commit — the 10 s

@@ -4,7 +4,7 @@
 Solvers (``--solvers``, comma list):
 
 * ``netplan-pyvrp``, ``netplan-ortools``: :func:`netplan.route.engines.solve`
-  on the problem of :func:`netplan.route.instances.read_solomon` (distances
+  on the problem of :func:`benchmarks.instances.read_solomon` (distances
   x1000, rounded; travel time = distance);
 * ``ortools-doc``: the VRPTW model of the OR-Tools documentation
   (PATH_CHEAPEST_ARC + GUIDED_LOCAL_SEARCH, ``benchmarks/peers/ortools_doc.py``);
@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, fmt, git_head, latest,  # noqa: E402
                                      machine, mean, publish, run_all, time_shown, versions)
-from netplan.route.instances import read_bks_csv  # noqa: E402
+from benchmarks.instances import read_bks_csv  # noqa: E402
 
 FOLDER = DATA / "solomon"
 CLASSES = ("C1", "C2", "R1", "R2", "RC1", "RC2")
@@ -199,7 +199,7 @@ python benchmarks/vrptw_bench.py --report-only          # rebuild this file from
 Runs are stored in `benchmarks/results/vrptw_runs.jsonl` (one JSON record per solver × instance × mode × time limit,
 with the routes), so a run can be split and resumed; this file is rebuilt from all records, one section per time
 limit. **Solvers:** `netplan-pyvrp` and `netplan-ortools` are `netplan.route.engines.solve(problem, engine=...)` on
-the problem of `netplan.route.instances.read_solomon` (Euclidean distances × 1000, rounded; travel time =
+the problem of `benchmarks.instances.read_solomon` (Euclidean distances × 1000, rounded; travel time =
 distance; horizon = depot window); `ortools-doc` is the VRPTW model exactly as the OR-Tools documentation shows it
 (PATH_CHEAPEST_ARC + GUIDED_LOCAL_SEARCH, the doc's time dimension, service time added to the transit, capacity
 dimension of the CVRP page; `benchmarks/peers/ortools_doc.py`); `pyvrp` is PyVRP 0.14 used directly

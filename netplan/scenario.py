@@ -494,18 +494,27 @@ class RouteConfig(_Strict):
     engine: Literal["pyvrp", "ortools"] = "pyvrp"
     time_limit_s: PositiveFloat = 60.0
     max_iterations: Annotated[int, Field(ge=1)] | None = 3000
+    starts: Annotated[int, Field(ge=1)] = 1
+    workers: Annotated[int, Field(ge=1)] | None = None
     service_min: NonNegFloat = 5.0
     service_min_per_t: NonNegFloat = 6.0
     turnaround_min: NonNegFloat = 15.0
     stop_hours: list[str] = []
     station_hours: str | None = None
     drop_penalty_cny: NonNegFloat | None = 2000.0
+    haul_drop_penalty_cny: NonNegFloat | None = None
     hauls: bool = True
 
     @field_validator("stop_hours")
     @classmethod
     def _stop_hours(cls, value: list[str]) -> list[str]:
         return disjoint_intervals(value)
+
+    @model_validator(mode="after")
+    def _starts(self) -> "RouteConfig":
+        if self.starts > 1 and self.engine != "pyvrp":
+            raise ValueError(f"starts: {self.starts} needs engine pyvrp (the {self.engine} search has no seed)")
+        return self
 
     @field_validator("station_hours")
     @classmethod

@@ -1,6 +1,6 @@
 """Peer solvers for the routing benchmarks: a plain OR-Tools model as documented, and PyVRP used directly.
 
-Each peer takes a :class:`netplan.route.instances.BenchmarkInstance` (or its
+Each peer takes a :class:`benchmarks.instances.BenchmarkInstance` (or its
 VRPLIB file) and returns a :class:`PeerResult` with the routes as node lists
 (start and end depot omitted, a depot inside a route is a reload), so the
 benchmark scripts check and measure every solver the same way.

@@ -4,13 +4,13 @@ Every solver's routes are checked the same way:
 
 - by :func:`netplan.route.simulate.simulate` on netplan's integer problem
   (the same matrices every solver got), the ``sim_ok`` column;
-- by :func:`netplan.route.instances.check_routes` in the instance's own
+- by :func:`benchmarks.instances.check_routes` in the instance's own
   convention (double precision for Solomon; DIMACS one-decimal truncation for
   the VRPLIB sets), including release dates where the file has them, the
   ``exact_ok`` column;
 
 and the distance reported is recomputed from the coordinates
-(:func:`~netplan.route.instances.route_length`, double precision) and, for
+(:func:`~benchmarks.instances.route_length`, double precision) and, for
 the DIMACS sets, also in the set's convention (``cost_int``: sum of per-leg
 truncated distances x 10), independently of the solver's objective.
 
@@ -79,8 +79,8 @@ def load_records(path: Path) -> list[dict]:
 
 def run_task(task: Task) -> dict:
     """Run one task and check its routes (in a worker process)."""
-    from netplan.route.instances import (check_routes, parse_instance, release_violations, route_length,
-                                         solution_from_routes, to_problem)
+    from benchmarks.instances import (check_routes, parse_instance, release_violations, route_length,
+                                      solution_from_routes, to_problem)
     from netplan.route.simulate import simulate
 
     inst = parse_instance(task.path)
@@ -128,15 +128,16 @@ def run_task(task: Task) -> dict:
 
 def _solve(task: Task, inst, problem, scale, rounding):
     """(routes as node lists, solver's feasibility verdict, info, netplan RouteSolution or None)."""
-    from netplan.route.instances import routes_of
+    from benchmarks.instances import routes_of
 
     if task.solver.startswith("netplan-"):
         from netplan.route.engines import solve
 
         engine = task.solver.split("-", 1)[1]
+        engine, _, starts = engine.partition("*")  # "netplan-pyvrp*3": three independent starts sharing the time
         problem.validate()
         info_extra = {"engine_sha1": _sha1(REPO / "netplan" / "route" / "engines" / f"{engine}.py")}
-        sol = solve(problem, engine=engine, time_limit_s=task.time_limit, seed=task.seed)
+        sol = solve(problem, engine=engine, time_limit_s=task.time_limit, seed=task.seed, starts=int(starts or 1))
         return routes_of(sol, inst.num_depots), sol.feasible and not sol.dropped, {**sol.info, **info_extra}, sol
     if task.solver.startswith("ortools-doc"):
         from benchmarks.peers import ortools_doc

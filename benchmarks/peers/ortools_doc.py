@@ -31,7 +31,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from benchmarks.peers import PeerResult
-from netplan.route.instances import BenchmarkInstance, Rounding, scaled_matrix
+from benchmarks.instances import BenchmarkInstance, Rounding, scaled_matrix
 
 
 def solve(inst: BenchmarkInstance, time_limit_s: float, vehicles: int | None = None, scale: float = 1000,
@@ -49,7 +49,7 @@ def solve(inst: BenchmarkInstance, time_limit_s: float, vehicles: int | None = N
     vehicles
         Fleet size (default the file's).
     scale, rounding
-        Integer matrices as :func:`netplan.route.instances.scaled_matrix`.
+        Integer matrices as :func:`benchmarks.instances.scaled_matrix`.
     first_solution, metaheuristic
         Names in ``routing_enums_pb2`` (the doc: PATH_CHEAPEST_ARC, GLS).
 

@@ -24,7 +24,7 @@ import pyvrp
 from pyvrp.stop import MaxRuntime
 
 from benchmarks.peers import PeerResult
-from netplan.route.instances import BenchmarkInstance, Rounding, scaled_matrix
+from benchmarks.instances import BenchmarkInstance, Rounding, scaled_matrix
 
 
 def build(inst: BenchmarkInstance, vehicles: int | None = None, scale: float = 1000,

@@ -21,7 +21,9 @@ import pandas as pd
 import shapely
 
 from netplan.city import City
+from netplan.diagnostics import warn
 from netplan.route.bans import Ban, RoadBans, zone_geometry
+from netplan.route.drops import Drop, explain_drops
 from netplan.route.engines import solve
 from netplan.route.problem import (COST_UNITS_PER_CNY, Break, Depot, Interval, Location, RoutingInputError, RoutingProblem,
                                    Stop, VehicleType, fmt_time)
@@ -206,21 +208,22 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
                    f"the fleet has {sum(v.count for v in collectors)} vehicles for {len(t2)} stations")
             raise RoutingInputError(f"no collection vehicle can be based at transfer station {station['name']!r}: {why}",
                                     where="fleet")
-        jobs.append((f"{station['name']}", station, points, list(zip(collectors, counts))))
+        jobs.append((f"{station['name']}", station, points, list(zip(collectors, counts)), cfg.drop_penalty_cny))
     if cfg.hauls and haulers and (facilities["tier"] == 3).any():
         t3 = facilities[facilities["tier"] == 3]
         for _, centre in t3.iterrows():
             feeders = t2[t2["next_site_id"] == centre["site_id"]].copy()
             if len(feeders):
                 feeders["load_kg_day"] = [loads[i] for i in feeders.index]
-                jobs.append((f"{centre['name']} (hauls)", centre, feeders, [(v, v.count) for v in haulers]))
+                # A station's load must reach its centre: optional only when the scenario prices leaving it.
+                jobs.append((f"{centre['name']} (hauls)", centre, feeders, [(v, v.count) for v in haulers],
+                             cfg.haul_drop_penalty_cny))
     results, schedules, summaries, geoms = [], [], [], []
-    for name, depot_row, points, fleet in jobs:
+    for name, depot_row, points, fleet, penalty_cny in jobs:
         limit = cfg.time_limit_s
-        problem, travel = build_problem(name, depot_row, points, fleet, profile_of, classes, network, road_bans, scenario)
-        # The iteration budget makes runs reproducible: PyVRP counts iterations, OR-Tools solutions found.
-        budget = {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
-        solution = solve(problem, cfg.engine, time_limit_s=limit, seed=scenario.seed, **budget)
+        problem, travel = build_problem(name, depot_row, points, fleet, profile_of, classes, network, road_bans, scenario,
+                                        penalty_cny=penalty_cny)
+        solution = _solve(name, problem, scenario)
         replay = RoadReplay(road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)],
                             travel.path)
         schedule = simulate(problem, solution, roads=replay)
@@ -228,15 +231,18 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
             raise RoutingInputError(
                 f"{name}: {cfg.engine} found no feasible routes for {len(problem.stops)} stops within "
                 f"{cfg.max_iterations or 'unlimited'} iterations / {limit:g} s ({'; '.join(schedule.violations[:3])}); "
-                "add vehicles, lengthen shifts, or let points be left for another day (route.drop_penalty_cny)",
+                "add vehicles, lengthen shifts, or let loads be left for another day ("
+                f"{'route.haul_drop_penalty_cny' if name.endswith('(hauls)') else 'route.drop_penalty_cny'})",
                 where="route")
         schedule.raise_if_violations()
+        drops = explain_drops(problem, solution, solution.info.get("drop_insertion_cost"), "CNY", COST_UNITS_PER_CNY)
+        _report_drops(name, problem, drops)
         progress(f"      {name}: {len(problem.stops)} stops, {solution.num_vehicles} vehicles, "
                  f"{schedule.routes['distance'].sum() / 1000 if len(schedule.routes) else 0:.1f} km, "
                  f"{len(solution.dropped)} dropped ({solution.runtime_s:.1f} s)")
         results.append({"name": name, "problem": problem, "solution": solution, "schedule": schedule, "travel": travel})
         schedules.append(_schedule_table(name, problem, schedule))
-        summaries.append(_summary(name, problem, solution, schedule))
+        summaries.append(_summary(name, problem, solution, schedule, drops))
         geoms.extend(_trip_lines(name, problem, schedule, network))
     routes = gpd.GeoDataFrame(geoms, geometry="geometry", crs="EPSG:4326") if geoms else gpd.GeoDataFrame(
         {"vehicle": [], "geometry": []}, geometry="geometry", crs="EPSG:4326")
@@ -244,14 +250,36 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
                      pd.DataFrame(summaries), results)
 
 
+def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolution:
+    """Solve one problem within the scenario's iteration budget; say so when the wall-clock cap ended it instead."""
+    cfg = scenario.route
+    # The iteration budget makes runs reproducible: PyVRP counts iterations, OR-Tools solutions found.
+    budget = {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
+    solution = solve(problem, cfg.engine, time_limit_s=cfg.time_limit_s, seed=scenario.seed, starts=cfg.starts,
+                     workers=cfg.workers, **budget)
+    if cfg.max_iterations is None:
+        warn("route", "route.wall_clock_budget",
+             f"{name}: route.max_iterations is not set, so the {cfg.time_limit_s:g} s time limit ends the search and "
+             "the routes depend on the machine's speed and load; set route.max_iterations for the same routes on every run",
+             ids=[name])
+    elif solution.info.get("stopped_by") == "time":
+        warn("route", "route.time_limit",
+             f"{name}: the {cfg.time_limit_s:g} s safety cap (route.time_limit_s) ended the {cfg.engine} search before "
+             f"its budget of {cfg.max_iterations} iterations, so these routes depend on the machine's speed and load; "
+             "raise route.time_limit_s (or lower route.max_iterations) for the same routes on every run", ids=[name])
+    return solution
+
+
 def build_problem(name: str, depot_row: pd.Series, points: pd.DataFrame, fleet: list[tuple[Vehicle, int]],
                   profile_of: dict[str, str], classes: dict[str, list[Ban]], network, road_bans: RoadBans,
-                  scenario: Scenario) -> tuple[RoutingProblem, TravelProfiles]:
+                  scenario: Scenario, *,
+                  penalty_cny: float | None = None) -> tuple[RoutingProblem, TravelProfiles]:
     """One depot's routing problem and the travel profiles behind it.
 
     Points whose load exceeds the largest vehicle are split into equal
     parts at the same place; service time is a fixed part plus a part per
-    tonne.
+    tonne. With ``penalty_cny`` every part may be left unserved at that
+    cost; without it every part is required.
 
     Returns
     -------
@@ -285,7 +313,7 @@ def build_problem(name: str, depot_row: pd.Series, points: pd.DataFrame, fleet: 
                 f"without a permit cannot start or unload there — give them a permit or site the station elsewhere",
                 where="restrictions")
     windows = tuple(_interval(h) for h in cfg.stop_hours)
-    penalty = None if cfg.drop_penalty_cny is None else int(round(cfg.drop_penalty_cny * COST_UNITS_PER_CNY))
+    penalty = None if penalty_cny is None else int(round(penalty_cny * COST_UNITS_PER_CNY))
     stops = []
     for label, loc, kg in pieces:
         service = int(round(cfg.service_min * 60 + cfg.service_min_per_t * 60 * kg / 1000.0))
@@ -328,7 +356,33 @@ def _schedule_table(name: str, problem: RoutingProblem, schedule: Schedule) -> p
     })
 
 
-def _summary(name: str, problem: RoutingProblem, solution: RouteSolution, schedule: Schedule) -> dict[str, Any]:
+def _report_drops(name: str, problem: RoutingProblem, drops: list[Drop]) -> None:
+    """One run warning per problem that leaves stops unserved, with the reason of each."""
+    if not drops:
+        return
+    hauls = name.endswith("(hauls)")
+    what = "station loads" if hauls else "collection stops"
+    kg = sum(problem.stops[d.stop].demand[0] for d in drops)
+    parts = []
+    for reason, text in _REASONS.items():
+        these = [d for d in drops if d.reason == reason]
+        if these:
+            parts.append(f"{len(these)} because {text} (e.g. {these[0].detail})")
+    warn("route", "route.dropped_stops",
+         f"{name}: {len(drops)} {what} ({kg:,} kg) left unserved: " + "; ".join(parts)
+         + ". Add vehicles or lengthen shifts to serve them (each is listed in routing.csv with its reason).",
+         ids=[problem.stops[d.stop].name for d in drops])
+
+
+#: Drop reasons as the warning and routing.csv name them.
+_REASONS = {"shift": "no vehicle has time in its shift or room in a trip",
+            "window": "no vehicle can reach it in its window and return within its shift",
+            "capacity": "heavier than every vehicle's capacity",
+            "cost": "costs more to serve than its drop penalty"}
+
+
+def _summary(name: str, problem: RoutingProblem, solution: RouteSolution, schedule: Schedule,
+             drops: list[Drop]) -> dict[str, Any]:
     r = schedule.routes
     return {
         "depot": name, "stops": len(problem.stops), "served": len(problem.stops) - len(solution.dropped),
@@ -337,7 +391,11 @@ def _summary(name: str, problem: RoutingProblem, solution: RouteSolution, schedu
         "km": float(r["distance"].sum() / 1000) if len(r) else 0.0,
         "vehicle_hours": float(r["duration_h"].sum()) if len(r) else 0.0,
         "kg": float(sum(problem.stops[i].demand[0] for i in range(len(problem.stops)) if i not in set(solution.dropped))),
-        "engine": solution.engine, "solve_s": round(solution.runtime_s, 2), "feasible": solution.feasible,
+        # No solve time here: the table must be the same on every run (the progress line shows the time).
+        "engine": solution.engine, "iterations": solution.info.get("iterations"),
+        "stopped_by": solution.info.get("stopped_by"), "feasible": solution.feasible,
+        "dropped_stops": "; ".join(problem.stops[d.stop].name for d in drops),
+        "drop_reasons": "; ".join(f"{problem.stops[d.stop].name}: {d.reason}" for d in drops),
     }
 
 
@@ -355,7 +413,9 @@ def _trip_lines(name: str, problem: RoutingProblem, schedule: Schedule, network)
             coords: list[tuple[float, float]] = []
             for path in tlegs["path"]:
                 for u, v in zip(path, path[1:]):
-                    data = min(graph.get_edge_data(u, v).values(), key=lambda d: d.get("travel_time", 0.0))
+                    # The edge the travel profiles drove (the fastest, then the shortest), whatever the key order.
+                    data = min(graph.get_edge_data(u, v).values(),
+                               key=lambda d: (float(d.get("travel_time", 0.0)), float(d.get("length", 0.0))))
                     geom = data.get("geometry")
                     pts = list(geom.coords) if geom is not None else [(graph.nodes[u]["x"], graph.nodes[u]["y"]),
                                                                       (graph.nodes[v]["x"], graph.nodes[v]["y"])]

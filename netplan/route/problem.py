@@ -396,6 +396,32 @@ class RoutingProblem:
             raise RoutingInputError(
                 f"stop {stop.name!r}: load {stop.demand} {self.dimensions} exceeds every vehicle's capacity "
                 f"(largest {biggest}); split the stop or add a larger vehicle")
+        why = self.unservable(stop)
+        if why is not None:
+            windows = ", ".join(str(w) for w in stop.windows) or "any time"
+            raise RoutingInputError(
+                f"stop {stop.name!r}: no vehicle can reach it, serve it within its windows ({windows}) outside its "
+                f"bans and return within its shift: {why}")
+
+    def unservable(self, stop: Stop) -> str | None:
+        """Why no vehicle that can carry ``stop`` could serve it even with nothing else to do, or None if one can.
+
+        A vehicle could when it can leave its start depot, reach the stop,
+        start service in a time open to its profile and get back to its end
+        depot (turnaround included) within its shift and the depots' hours.
+
+        Parameters
+        ----------
+        stop
+            A stop of this problem.
+
+        Returns
+        -------
+        str or None
+            Per vehicle type that can carry it, its earliest arrival and
+            latest return; None when some vehicle can serve it.
+        """
+        fits = [vt for vt in self.vehicle_types if all(q <= c for q, c in zip(stop.demand, vt.capacity))]
         reasons = []
         for vt in fits:
             prof = self.profiles[vt.profile]
@@ -410,12 +436,9 @@ class RoutingProblem:
                     ok = True
                     break
             if ok:
-                return
+                return None
             reasons.append(f"{vt.name} (earliest arrival {fmt_time(arrive)}, back by {fmt_time(back_by)})")
-        windows = ", ".join(str(w) for w in stop.windows) or "any time"
-        raise RoutingInputError(
-            f"stop {stop.name!r}: no vehicle can reach it, serve it within its windows ({windows}) outside its bans "
-            f"and return within its shift: " + "; ".join(reasons))
+        return "; ".join(reasons) if reasons else "no vehicle can carry its load"
 
 
 def _check_index(i: int, n: int, what: str) -> None:

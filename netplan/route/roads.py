@@ -75,7 +75,8 @@ class TravelProfiles:
         best: dict[tuple[int, int], tuple[float, float]] = {}
         for u, v, data in self.network.graph.edges(data=True):
             t, length = float(data["travel_time"]), float(data["length"])
-            if (u, v) not in best or t < best[(u, v)][0]:
+            # Parallel edges: the fastest, then the shortest, whatever order the graph lists them in.
+            if (u, v) not in best or (t, length) < best[(u, v)]:
                 best[(u, v)] = (t, length)
         self.edge_time = {k: t for k, (t, _) in best.items()}
         self.edge_length = {k: length for k, (_, length) in best.items()}

@@ -116,3 +116,46 @@ def test_default_run_routes_are_checked_and_respect_the_ban(chengdu_run):
     dropped = plan.routing["dropped"].sum()
     # Loads are rounded up to whole kg per point before routing.
     assert dropped > 0 or collected == pytest.approx(points["load_kg_day"].sum(), abs=len(points) + 1)
+
+
+def with_centre(city, frame: gpd.GeoDataFrame, centre_xy) -> gpd.GeoDataFrame:
+    """The sited network plus a sorting centre (tier 3) that the station feeds."""
+    frame = frame.copy()
+    frame.loc[frame["tier"] == 2, "next_site_id"] = 200
+    centre = gpd.GeoDataFrame([{"site_id": 200, "tier": 3, "name": "centre", "load_kg_day": float(
+        frame.loc[frame["tier"] == 1, "load_kg_day"].sum()), "next_site_id": -1,
+        "geometry": shapely.Point(*lonlat(*centre_xy))}], geometry="geometry", crs="EPSG:4326")
+    centre["drive_node"] = city.network("drive").snap(centre.geometry).node
+    return pd.concat([frame, centre], ignore_index=True)
+
+
+def test_haul_loads_are_required_unless_the_scenario_prices_them(grid_city):
+    sc = scenario(CORE, drop_penalty_cny=2000)
+    sc.fleet.append(Vehicle(name="hauler", role="haul", count=1, capacity_kg=5000, weight_t=1.5, shift="06:00-14:00"))
+    frame = with_centre(grid_city, facilities(grid_city, (0, 0), [(900, 900), (0, 900)]), (900, 0))
+    day = route_day(grid_city, frame, sc)
+    hauls = next(r for r in day.problems if r["name"].endswith("(hauls)"))
+    assert all(stop.required for stop in hauls["problem"].stops)
+    assert all(not stop.required for r in day.problems if r is not hauls for stop in r["problem"].stops)
+    sc.route.haul_drop_penalty_cny = 500.0
+    day = route_day(grid_city, frame, sc)
+    hauls = next(r for r in day.problems if r["name"].endswith("(hauls)"))
+    assert all(not stop.required and stop.penalty == 500 * 10_000 for stop in hauls["problem"].stops)
+
+
+def test_points_the_fleet_cannot_serve_are_warned_with_their_reason(grid_city):
+    from netplan import diagnostics
+
+    # One truck for an hour: it cannot serve six points of 300 kg (1,000 kg a trip) with 15-min unloads.
+    sc = scenario([(2000, 2000), (2100, 2000), (2100, 2100)], drop_penalty_cny=2000)
+    sc.fleet[0].shift = "06:00-07:00"
+    points = [(900, 900), (0, 900), (900, 0), (750, 750), (150, 900), (900, 150)]
+    with diagnostics.collect() as warnings:
+        day = route_day(grid_city, facilities(grid_city, (0, 0), points), sc)
+    row = day.summary.iloc[0]
+    assert 0 < row["dropped"] < len(points) and row["served"] + row["dropped"] == len(points)
+    dropped = row["dropped_stops"].split("; ")
+    assert len(dropped) == row["dropped"] and all(r.endswith(": shift") for r in row["drop_reasons"].split("; "))
+    (warning,) = [w for w in warnings if w.code == "route.dropped_stops"]
+    assert warning.stage == "route" and list(warning.ids) == dropped and warning.count == len(dropped)
+    assert "no vehicle has time in its shift or room in a trip" in warning.message

@@ -350,3 +350,20 @@ def brute_force_late(p: RoutingProblem) -> float:
     optimum is the shorter tour."""
     d = p.profiles["default"].distance
     return float(min(d[0, 1] + d[1, 2] + d[2, 0], d[0, 2] + d[2, 1] + d[1, 0]))
+
+
+def test_ortools_refuses_beyond_its_size_limit_and_never_returns_required_stops_unserved():
+    from netplan.route.engines import ortools as ortools_engine
+    from netplan.route.problem import RoutingInputError
+
+    points = [(0, 0)] + [(100 * (i % 10), 100 * (i // 10)) for i in range(1, 13)]
+    stops = [Stop(f"s{i}", i, (1,)) for i in range(1, 13)]
+    p = euclid_problem(points, stops, [VehicleType("v", 2, (100,))])
+    with pytest.raises(RoutingInputError, match=r"has 12 stops, more than the OR-Tools engine routes reliably \(10"):
+        solve(p, "ortools", time_limit_s=5, max_stops=10)
+    assert ortools_engine.MAX_STOPS >= 1000
+    # One solution only, from a first-solution strategy that cannot place every stop with a 1-trip 5-stop vehicle:
+    # the required stops left over are an error naming them, not a result with feasible=False.
+    tight = euclid_problem(points, stops, [VehicleType("v", 1, (5,))])
+    with pytest.raises(RoutingInputError, match=r"OR-Tools left 7 of 12 stops .* unserved although they are required"):
+        solve(tight, "ortools", time_limit_s=5, solution_limit=1)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from netplan.route.instances import (check_routes, parse_solomon, parse_vrplib, read_bks_csv, read_instance,
-                                     read_solomon, read_solomon_solution, read_vrplib, read_vrplib_solution,
-                                     release_violations, route_length, routes_of, solution_from_routes, to_problem)
+from benchmarks.instances import (check_routes, parse_solomon, parse_vrplib, read_bks_csv, read_instance,
+                                  read_solomon, read_solomon_solution, read_vrplib, read_vrplib_solution,
+                                  release_violations, route_length, routes_of, solution_from_routes, to_problem)
 from netplan.route.problem import Interval
 from netplan.route.simulate import simulate
 

@@ -1,15 +1,29 @@
-"""Routing engines behind one call: :func:`solve` dispatches on the engine's name."""
+"""Routing engines behind one call: :func:`solve` dispatches on the engine's name.
+
+Several independent starts (``starts``) share the search budget: start ``k``
+runs with seed ``seed + k`` and ``max_iterations // starts`` iterations, in
+``workers`` processes (one per core by default), and the best result wins
+(feasible first, then cost, ties to the lowest seed). Each start is decided
+by its seed and budget alone, so the result does not depend on the number of
+workers or on their timing.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+from netplan.route.drops import fill_drops
 from netplan.route.problem import RoutingProblem
+from netplan.route.simulate import simulate
 from netplan.route.solution import RouteSolution
 
 ENGINES = ("pyvrp", "ortools")
 
 
-def solve(problem: RoutingProblem, engine: str = "pyvrp", time_limit_s: float = 10.0, seed: int = 0,
-          **options: object) -> RouteSolution:
+def solve(problem: RoutingProblem, engine: str = "pyvrp", time_limit_s: float = 10.0, seed: int = 0, *,
+          starts: int = 1, workers: int | None = None, **options: object) -> RouteSolution:
     """Solve ``problem`` with the named engine.
 
     Parameters
@@ -20,22 +34,80 @@ def solve(problem: RoutingProblem, engine: str = "pyvrp", time_limit_s: float = 
         ``"pyvrp"`` (default; hybrid genetic search) or ``"ortools"``
         (OR-Tools routing with guided local search).
     time_limit_s
-        Wall-clock limit.
+        Wall-clock limit; a safety cap when the engine's budget option
+        (``max_iterations`` for PyVRP, ``solution_limit`` for OR-Tools) is
+        given, which is what makes results reproducible.
     seed
-        Random seed (same seed, same problem: same routes, given the same
-        number of iterations; see the engines' docs).
+        Random seed (same seed, same problem, same budget: same routes).
+    starts
+        Independent starts sharing the budget (PyVRP only: OR-Tools' search
+        has no seed); see the module docstring.
+    workers
+        Processes for the starts (default: one per core, at most ``starts``).
     **options
         Engine-specific options.
 
     Returns
     -------
     RouteSolution
-        The engine's best solution.
+        The engine's best solution, with every dropped optional stop that a
+        vehicle still has time and room for served when that costs less than
+        its penalty (:func:`netplan.route.drops.fill_drops`; ``info["filled"]``
+        names them, ``info["drop_insertion_cost"]`` gives the cheapest
+        feasible insertion of each stop still dropped). With several starts
+        ``info["starts"]`` lists every start's seed, cost and drops.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown routing engine {engine!r}; choose one of {ENGINES}")
+    if starts < 1:
+        raise ValueError(f"starts must be at least 1, got {starts}")
+    if starts == 1:
+        return _one(problem, engine, time_limit_s, seed, options)
+    if engine != "pyvrp":
+        raise ValueError(f"several starts need a seeded engine (pyvrp); {engine}'s search has no seed")
+    budget = options.get("max_iterations")
+    if budget is not None:
+        options = {**options, "max_iterations": max(1, int(budget) // starts)}
+    workers = max(1, min(starts, workers or os.cpu_count() or 1))
+    # Without an iteration budget the clock is the budget: the starts share it.
+    limit = time_limit_s if budget is not None else time_limit_s * workers / starts
+    seeds = [seed + k for k in range(starts)]
+    if workers == 1:
+        results = [_one(problem, engine, limit, s, options) for s in seeds]
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_one, [problem] * starts, [engine] * starts, [limit] * starts, seeds,
+                                    [options] * starts))
+    best = min(results, key=lambda r: (not r.feasible, r.cost, r.info.get("seed", 0)))
+    best.info["starts"] = [{"seed": r.info.get("seed"), "cost": r.cost, "feasible": r.feasible,
+                            "dropped": len(r.dropped), "iterations": r.info.get("iterations"),
+                            "stopped_by": r.info.get("stopped_by")} for r in results]
+    if any(r.info.get("stopped_by") == "time" for r in results):
+        best.info["stopped_by"] = "time"
+    best.info["workers"] = workers
+    return best
+
+
+def _one(problem: RoutingProblem, engine: str, time_limit_s: float, seed: int, options: dict) -> RouteSolution:
+    """One start: the engine's search, then the dropped stops a vehicle still has time for."""
     if engine == "pyvrp":
         from netplan.route.engines.pyvrp import solve as run
-    elif engine == "ortools":
-        from netplan.route.engines.ortools import solve as run
     else:
-        raise ValueError(f"unknown routing engine {engine!r}; choose one of {ENGINES}")
-    return run(problem, time_limit_s=time_limit_s, seed=seed, **options)
+        from netplan.route.engines.ortools import solve as run
+    solution = run(problem, time_limit_s=time_limit_s, seed=seed, **options)
+    return _fill(problem, solution)
+
+
+def _fill(problem: RoutingProblem, solution: RouteSolution) -> RouteSolution:
+    """Serve the dropped stops a vehicle still has time and room for (kept only if the simulator agrees)."""
+    if not solution.dropped or not solution.feasible:
+        return solution
+    filled, cheapest = fill_drops(problem, solution)
+    if filled is not solution:
+        check = simulate(problem, filled)
+        if check.ok:
+            solution = filled
+        else:  # the insertion check and the simulator disagree: keep the engine's result, and say so
+            solution.info["fill_rejected"] = check.violations[:3]
+    solution.info["drop_insertion_cost"] = cheapest
+    return solution

@@ -89,6 +89,10 @@ class _Vehicle:
 
 
 _REQUIRED_PENALTY = 10**12
+#: Largest problem the engine accepts (stops). Measured (benchmarks/ortools_scale_bench.py, README): a multi-trip day
+#: of 250 stops is routed in 60 s, while 500 and 1,000 stops leave half and three quarters unserved; beyond 1,000 the
+#: matrices alone (passed to OR-Tools as Python lists) cost gigabytes and no first solution is found in minutes.
+MAX_STOPS = 1000
 
 
 def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
@@ -101,7 +105,9 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
     problem
         A validated routing problem.
     time_limit_s
-        Wall-clock limit of the search.
+        Wall-clock limit of building the model and searching; with
+        ``solution_limit`` only a safety cap (``info["stopped_by"]`` says
+        which ended the search).
     seed
         Recorded in ``info`` only: OR-Tools routing has no random seed (its
         search is deterministic; see ``solution_limit``).
@@ -115,7 +121,9 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
     log_search
         Let OR-Tools log its search to stderr.
     **options
-        Unknown options are refused, so that a misspelt one is not ignored.
+        ``max_stops`` raises the size limit (:data:`MAX_STOPS`, refused
+        beyond it with an error).
+        Other options are refused, so that a misspelt one is not ignored.
 
     Returns
     -------
@@ -129,11 +137,19 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
         For an unknown strategy name or option.
     RoutingInputError
         When no vehicle can work at all (its shift cannot hold the depot
-        turnarounds) or OR-Tools finds no solution.
+        turnarounds), building the model uses up the time limit, OR-Tools
+        finds no solution, or its solution leaves required stops unserved
+        (never returned as a result).
     """
     options.pop("max_iterations", None)  # PyVRP's iteration limit; OR-Tools' counterpart is solution_limit
+    max_stops = int(options.pop("max_stops", MAX_STOPS))
     if options:
         raise ValueError(f"unknown OR-Tools engine option(s): {sorted(options)}")
+    if len(problem.stops) > max_stops:
+        raise RoutingInputError(
+            f"{problem.name!r} has {len(problem.stops)} stops, more than the OR-Tools engine routes reliably "
+            f"({max_stops}; measured: 250 stops in 60 s, 500 leave half unserved); use engine pyvrp, or split the "
+            "problem", where=problem.name)
     if any(stop.release_s for stop in problem.stops):
         raise RoutingInputError("the ortools engine does not model release times; use engine pyvrp", where=problem.name)
     if any(stop.delivery for stop in problem.stops):
@@ -142,19 +158,32 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
     meta_value = _enum_value(_META, metaheuristic, "metaheuristic")
     started = time.perf_counter()
     model = _Model(problem)
+    built_s = time.perf_counter() - started
+    nodes = model.manager.GetNumberOfNodes()
+    # Building the model is part of the budget: what is left of it is the search's.
+    search_s = time_limit_s - built_s
+    if search_s <= 0:
+        raise RoutingInputError(
+            f"building the OR-Tools model of {problem.name!r} ({len(problem.stops)} stops, {nodes} nodes with the "
+            f"reload copies) took {built_s:.1f} s, the whole {time_limit_s:g} s time limit; raise the limit or use "
+            "engine pyvrp", where=problem.name)
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = first_value
     params.local_search_metaheuristic = meta_value
-    params.time_limit.FromMilliseconds(max(1, int(round(time_limit_s * 1000))))
+    params.time_limit.FromMilliseconds(max(1, int(round(search_s * 1000))))
     if solution_limit is not None:
         params.solution_limit = int(solution_limit)
     params.log_search = log_search
     model.routing.AddAtSolutionCallback(lambda: interrupts.interrupted() and model.routing.CancelSearch())
+    search_began = time.perf_counter()
     assignment = interrupts.solve(lambda: model.routing.SolveWithParameters(params), stop=model.routing.CancelSearch)
+    searched_s = time.perf_counter() - search_began
     status = _STATUS.get(model.routing.status(), str(model.routing.status()))
     info: dict[str, object] = {
         "first_solution": first_solution, "metaheuristic": metaheuristic, "status": status, "seed": seed,
-        "solution_limit": solution_limit, "time_limit_s": time_limit_s, "nodes": model.manager.GetNumberOfNodes(),
+        "solution_limit": solution_limit, "time_limit_s": time_limit_s, "nodes": nodes, "build_s": round(built_s, 3),
+        # OR-Tools does not say which limit ended the search; a search that used up its time was ended by it.
+        "stopped_by": "time" if searched_s >= 0.98 * search_s else "solutions",
         "stop_copies": sum(1 for n in model.nodes if n.kind == "stop"),
         "reload_nodes": sum(1 for n in model.nodes if n.kind == "reload"),
         "unusable_vehicles": model.unusable,
@@ -169,6 +198,14 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
     dropped = [i for i in range(len(problem.stops)) if i not in served]
     missing = [problem.stops[i].name for i in dropped if problem.stops[i].required]
     info["required_unserved"] = missing
+    if missing:
+        # Required stops carry a prohibitive penalty, so leaving one means the search failed, not that it chose to.
+        what = "every stop" if len(dropped) == len(problem.stops) else f"{len(missing)} of {len(problem.stops)} stops"
+        raise RoutingInputError(
+            f"OR-Tools left {what} of {problem.name!r} unserved although they are required ({status} after "
+            f"{time.perf_counter() - started:.1f} s of {time_limit_s:g} s, {nodes} nodes, "
+            f"{len(model.vehicles)} vehicles; first: {', '.join(missing[:5])}); raise the time limit, add vehicles, "
+            "or use engine pyvrp", where=problem.name)
     info["ortools_objective"] = assignment.ObjectiveValue()
     # Recomputed from the returned routes, which may have lost idle unloads (zero-length arcs) on the way out.
     cost = route_cost(problem, routes) + sum(problem.stops[i].penalty for i in dropped)
@@ -262,24 +299,26 @@ class _Model:
 
     def _add_reload_copies(self) -> None:
         p = self.p
-        total = np.sum([s.demand for s in p.stops], axis=0) if p.stops else np.zeros(len(p.dimensions))
-        by_type: dict[int, list[int]] = {}
+        if not p.stops:
+            return
+        total = np.sum([s.demand for s in p.stops], axis=0)
+        # One pool of unload copies per depot, shared by every vehicle that may unload there (whatever its type):
+        # a pool per type and depot multiplied the nodes by the number of types without adding any choice.
+        users: dict[int, list[int]] = {}
         for v, veh in enumerate(self.vehicles):
-            by_type.setdefault(veh.type_index, []).append(v)
-        for t, vehicles in by_type.items():
-            vt = p.vehicle_types[t]
-            if not vt.reload_depots or not p.stops:
-                continue
-            # Trips one vehicle could need to carry everything, and the fleet's trips when loads are shared out.
-            trips = int(max(math.ceil(q / c) for q, c in zip(total, vt.capacity)))
-            per_vehicle = trips if vt.max_reloads is None else min(trips, vt.max_reloads)
-            if per_vehicle <= 0:
-                continue
-            pool = min(len(vehicles) * per_vehicle, trips + len(vehicles), len(p.stops))
-            for d in dict.fromkeys(vt.reload_depots):
-                for _ in range(pool):
-                    self.reload_vehicles[len(self.nodes)] = vehicles
-                    self.nodes.append(_Node("reload", d, p.depots[d].location))
+            for d in dict.fromkeys(p.vehicle_types[veh.type_index].reload_depots):
+                users.setdefault(d, []).append(v)
+        for d in sorted(users):
+            vehicles = users[d]
+            types = sorted({self.vehicles[v].type_index for v in vehicles})
+            # Trips to carry everything in the smallest vehicle unloading here, and each vehicle's own cap.
+            trips = max(int(max(math.ceil(q / c) for q, c in zip(total, p.vehicle_types[t].capacity))) for t in types)
+            limit = sum(min(trips, trips if p.vehicle_types[self.vehicles[v].type_index].max_reloads is None
+                            else p.vehicle_types[self.vehicles[v].type_index].max_reloads) for v in vehicles)
+            pool = min(limit, trips + len(vehicles), len(p.stops))
+            for _ in range(pool):
+                self.reload_vehicles[len(self.nodes)] = vehicles
+                self.nodes.append(_Node("reload", d, p.depots[d].location))
 
     def _service(self, node: _Node) -> int:
         if node.kind == "stop":

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyvrp
+from pyvrp.search import (OPERATORS, LocalSearch, NeighbourhoodParams, PerturbationManager, PerturbationParams,
+                          compute_neighbours)
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
 from netplan.route.problem import Interval, RoutingInputError, RoutingProblem
@@ -152,8 +154,73 @@ def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]
     return data, copies
 
 
+#: PyVRP's own ceiling; the real one also lies above every prize (see :func:`penalty_params`).
+_MIN_MAX_PENALTY = 100_000.0
+
+
+def penalty_params(data: pyvrp.ProblemData) -> tuple[pyvrp.PenaltyParams, tuple[list[float], float, float]]:
+    """Penalty settings scaled to the instance's own costs.
+
+    PyVRP starts its penalties at the midpoint of ``[min_penalty,
+    max_penalty]``. A ceiling high enough for netplan's fine cost unit
+    (1/10,000 CNY) then starts the search at a penalty so large that it never
+    crosses infeasible space and keeps the optional stops its random start
+    left out, although serving them costs far less than their prize (the
+    needless drops of issue 14). Instead the penalties start where one unit of
+    violation (1 s of time warp, one unit of excess load, one unit of excess
+    distance) costs about what one unit of driving does, as PyVRP's earlier
+    ``PenaltyManager.init_from`` did, and may grow until a single unit costs
+    more than the largest prize, so that a feasible solution that drops a stop
+    always beats an infeasible one that serves it.
+
+    Parameters
+    ----------
+    data
+        The PyVRP instance.
+
+    Returns
+    -------
+    tuple
+        The penalty parameters and the initial penalties (load per dimension,
+        time warp, distance).
+    """
+    types = data.vehicle_types()
+    dist_cost = max(1, max(vt.unit_distance_cost for vt in types))
+    dur_cost = max(vt.unit_duration_cost for vt in types)
+    profiles = sorted({vt.profile for vt in types})
+    leg_dist = float(np.mean([np.median(data.distance_matrix(p)) for p in profiles]))
+    leg_dur = float(np.mean([np.median(data.duration_matrix(p)) for p in profiles]))
+    leg_cost = max(1.0, dist_cost * leg_dist + dur_cost * leg_dur)
+    clients = data.clients()
+    loads = [float(np.mean([max(c.pickup[d], c.delivery[d]) for c in clients])) if clients else 1.0
+             for d in range(data.num_load_dimensions)]
+    init_load = [leg_cost / max(1.0, q) for q in loads]
+    init_tw = leg_cost / max(1.0, leg_dur)
+    init_dist = leg_cost / max(1.0, leg_dist)
+    prize = max([c.prize for c in clients], default=0)
+    ceiling = max(_MIN_MAX_PENALTY, 2.0 * prize, 10.0 * max([*init_load, init_tw, init_dist]))
+    params = pyvrp.PenaltyParams(min_penalty=min(0.1, init_tw, init_dist, *init_load), max_penalty=ceiling,
+                                 solutions_between_updates=100)
+    return params, (init_load, init_tw, init_dist)
+
+
+def _run(data: pyvrp.ProblemData, stop, seed: int, display: bool) -> "pyvrp.Result":
+    """``pyvrp.solve`` with netplan's penalty settings (see :func:`penalty_params`)."""
+    params, initial = penalty_params(data)
+    rng = pyvrp.RandomNumberGenerator(seed=seed)
+    neighbours = compute_neighbours(data, NeighbourhoodParams())
+    ls = LocalSearch(data, rng, neighbours, PerturbationManager(PerturbationParams()))
+    for op in OPERATORS:
+        if op.supports(data):
+            ls.add_operator(op(data))
+    pm = pyvrp.PenaltyManager(initial, params)
+    init = ls(pyvrp.Solution.make_random(data, rng), pm.max_cost_evaluator(), exhaustive=True)
+    algo = pyvrp.IteratedLocalSearch(data, pm, ls, init, pyvrp.IteratedLocalSearchParams())
+    return algo.run(stop, collect_stats=display, display=display)
+
+
 def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0, max_iterations: int | None = None,
-          display: bool = False, **_: object) -> RouteSolution:
+          display: bool = False, **options: object) -> RouteSolution:
     """Solve with PyVRP.
 
     Parameters
@@ -161,30 +228,42 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0, ma
     problem
         The routing problem.
     time_limit_s
-        Wall-clock limit.
+        Wall-clock limit: with ``max_iterations`` only a safety cap (when it
+        ends the search first, ``info["stopped_by"]`` is ``"time"`` and the
+        routes depend on the machine's speed).
     seed
         PyVRP's random seed.
     max_iterations
-        Stop after this many iterations as well (whichever comes first).
-        With an iteration limit that binds before the time limit, the same
-        problem and seed give the same routes on any machine.
+        The search budget: the same problem, seed and budget give the same
+        routes on any machine, in any process.
     display
         Print PyVRP's progress.
+    **options
+        Unknown options are refused, so that a misspelt one is not ignored.
 
     Returns
     -------
     RouteSolution
-        Routes with PyVRP's schedule times; ``feasible`` is PyVRP's verdict.
+        Routes with PyVRP's schedule times; ``feasible`` is PyVRP's verdict;
+        ``info["stopped_by"]`` says which limit ended the search.
+
+    Raises
+    ------
+    ValueError
+        For an unknown option.
     """
+    options.pop("solution_limit", None)  # OR-Tools' budget; PyVRP's counterpart is max_iterations
+    if options:
+        raise ValueError(f"unknown PyVRP engine option(s): {sorted(options)} (known: time_limit_s, seed, "
+                         "max_iterations, display)")
     data, copies = build_data(problem)
     stop = MaxRuntime(time_limit_s) if max_iterations is None else MultipleCriteria(
-        [MaxRuntime(time_limit_s), MaxIterations(max_iterations)])
+        [MaxIterations(max_iterations), MaxRuntime(time_limit_s)])
     began = time.perf_counter()
-    # netplan's integer costs are fine-grained (1/10,000 CNY), so PyVRP's default penalty ceiling can stay below
-    # what an infeasible route saves; a higher ceiling lets the penalties grow until feasibility wins.
-    params = pyvrp.SolveParams(penalty=pyvrp.PenaltyParams(max_penalty=1e12))
-    result = pyvrp.solve(data, stop=stop, seed=seed, display=display, collect_stats=False, params=params)
+    result = _run(data, stop, seed, display)
     runtime = time.perf_counter() - began
+    iterations = int(result.num_iterations)
+    stopped_by = "iterations" if max_iterations is not None and iterations >= max_iterations else "time"
     best = result.best
     routes: list[Route] = []
     counters = [0] * len(problem.vehicle_types)
@@ -207,6 +286,7 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0, ma
         routes=routes, dropped=dropped, cost=float(best.distance_cost() + best.duration_cost()
                                                    + best.fixed_vehicle_cost() + best.uncollected_prizes()),
         engine="pyvrp", runtime_s=runtime, feasible=bool(best.is_feasible()),
-        info={"iterations": int(result.num_iterations), "seed": seed, "clients": len(copies),
+        info={"iterations": iterations, "stopped_by": stopped_by, "max_iterations": max_iterations, "seed": seed,
+              "time_limit_s": time_limit_s, "clients": len(copies),
               "groups": len(data.groups()) if hasattr(data, "groups") else None},
     )

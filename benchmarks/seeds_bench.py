@@ -1,0 +1,112 @@
+#!/usr/bin/env python
+"""How much netplan-pyvrp's quality depends on the seed: Solomon RC1/RC2 and the multi-trip set, several seeds each.
+
+Per set and seed the mean gap (%) over the set's instances to the published reference (Solomon: the best known
+distance with a free fleet, ``distance_only`` of ``bks.csv``, the fleet of the file; multi-trip: the ``.sol``
+optimum), then over the seeds the best, median and worst of those means, and per instance the mean spread
+(worst - best seed). ``--starts K`` runs the engine with K independent starts sharing the time (``engines.solve``'s
+``starts``), so single-start and multi-start spreads can be compared at the same time limit.
+
+Usage::
+
+    python benchmarks/seeds_bench.py [--time 10] [--seeds 0,1,2,3,4] [--starts 1]
+        [--solomon RC1*,RC2*] [--multitrip one-per-class] [--jobs 1]
+
+Runs are appended to ``benchmarks/results/seeds_runs.jsonl`` (skipped when already there) and the report is
+rewritten to ``benchmarks/results/seeds.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import multitrip_bench, vrptw_bench  # noqa: E402
+from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, load_records, machine,  # noqa: E402
+                                     run_all)
+from benchmarks.instances import read_bks_csv  # noqa: E402
+
+RUNS = RESULTS / "seeds_runs.jsonl"
+OUT = RESULTS / "seeds.md"
+
+
+def solver_name(starts: int) -> str:
+    return "netplan-pyvrp" if starts == 1 else f"netplan-pyvrp*{starts}"
+
+
+def gaps(records: list[dict]) -> dict[tuple[str, str, float, str], dict[int, dict[str, float | None]]]:
+    """(set, solver, time, mode) -> seed -> instance -> gap % (None when no verified solution)."""
+    bks = read_bks_csv(DATA / "solomon" / "bks.csv")
+    out: dict = {}
+    for r in records:
+        if r["mode"] == "b":
+            ref, name, value = bks[r["instance"]].distance_only, "Solomon " + vrptw_bench.cls(r["instance"]), "distance"
+        elif r["mode"] == "mt":  # as multitrip_bench: the integer cost (x10, DIMACS) against the .sol cost
+            ref, name, value = multitrip_bench.reference(r["instance"])[0], "multi-trip", "cost_int"
+        else:
+            continue
+        ok = r.get("sim_ok") and r.get("found") and r.get(value) is not None and ref
+        gap = (r[value] / ref - 1) * 100 if ok else None
+        out.setdefault((name, r["solver"], float(r["time_limit"])), {}).setdefault(r["seed"], {})[r["instance"]] = gap
+    return out
+
+
+def report(records: list[dict]) -> str:
+    dates = sorted({r.get("date", "?") for r in records})
+    loads = [r["load_before"] for r in records if r.get("load_before") is not None]
+    lines = ["# netplan-pyvrp across seeds", "",
+             f"Measured {', '.join(dates)} on {machine()}; load average (1 min) when the runs started: mean "
+             f"{statistics.fmean(loads):.1f}, max {max(loads):.1f} — a shared, loaded machine, so a fixed time limit "
+             "bought fewer iterations than on an idle one." if loads else "", "",
+             "| set | solver | time s | seeds | instances | best seed mean gap % | median | worst | "
+             "mean spread per instance (pp) | unsolved runs |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for (name, solver, limit), by_seed in sorted(gaps(records).items()):
+        instances = sorted({i for per in by_seed.values() for i in per})
+        complete = {s: per for s, per in by_seed.items() if all(per.get(i) is not None for i in instances)}
+        means = sorted(statistics.fmean(per[i] for i in instances) for per in complete.values())
+        spreads = [max(by_seed[s][i] for s in complete) - min(by_seed[s][i] for s in complete) for i in instances] \
+            if len(complete) > 1 else []
+        unsolved = sum(1 for per in by_seed.values() for g in per.values() if g is None)
+        head = f"| {name} | {solver} | {limit:g} | {len(by_seed)} | {len(instances)} | "
+        lines.append(head + (f"{means[0]:.2f} | {statistics.median(means):.2f} | {means[-1]:.2f} | "
+                             f"{statistics.fmean(spreads) if spreads else 0:.2f} | {unsolved} |" if means else
+                             f"– | – | – | – | {unsolved} |"))
+    lines += ["", "Gap: Solomon to the best known distance with a free fleet (`distance_only` in `bks.csv`), "
+              "multi-trip to the published optimum (`.sol`); every solution replayed by netplan's simulator. "
+              "`netplan-pyvrp*K`: K independent starts sharing the time limit."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--time", type=float, default=10.0)
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--starts", type=int, default=1)
+    ap.add_argument("--solomon", default="RC1*,RC2*", help="Solomon instances (names or globs), or 'none'")
+    ap.add_argument("--multitrip", default="one-per-class", help="multi-trip instances, or 'none'")
+    ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args(argv)
+    if not args.report_only:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        solver = solver_name(args.starts)
+        tasks = []
+        if args.solomon != "none":
+            files = expand_instances(args.solomon, vrptw_bench.FOLDER, "*.txt", vrptw_bench.one_per_class)
+            tasks += [Task(solver=solver, path=str(f), mode="b", time_limit=args.time, seed=s, convention="exact")
+                      for s in seeds for f in files]
+        if args.multitrip != "none":
+            files = expand_instances(args.multitrip, multitrip_bench.FOLDER, "*.vrp", multitrip_bench.one_per_class)
+            tasks += [Task(solver=solver, path=str(f), mode="mt", time_limit=args.time, seed=s, convention="dimacs")
+                      for s in seeds for f in files]
+        run_all(tasks, RUNS, jobs=args.jobs)
+    OUT.write_text(report(load_records(RUNS)), encoding="utf-8")
+    print(OUT.read_text())
+
+
+if __name__ == "__main__":
+    main()
