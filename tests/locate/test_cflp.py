@@ -18,7 +18,8 @@ from netplan.scenario import CityConfig
 from osm_builder import M_PER_DEG_LAT, M_PER_DEG_LON, LAT0, LON0, OsmBuilder, street_grid
 from netplan.locate.orlib import read_capacitated as read_orlib
 
-CFLP_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks" / "cflp"
+from conftest import published_path
+
 TOL = 1e-6
 
 
@@ -364,15 +365,13 @@ def test_from_geodataframes_checks_columns(grid_city):
 
 
 def published(instance: str) -> dict:
-    with open(CFLP_DIR / "optimal.csv", newline="") as fh:
+    with open(published_path("cflp", "optimal.csv"), newline="") as fh:
         return next(row for row in csv.DictReader(fh) if row["instance"] == instance)
 
 
 @pytest.fixture
 def cflp_dir() -> Path:
-    if not (CFLP_DIR / "optimal.csv").exists():
-        pytest.skip(f"needs the OR-Library CFLP files in {CFLP_DIR} (../shared beside the repository), which are absent")
-    return CFLP_DIR
+    return published_path("cflp", "optimal.csv").parent
 
 
 @pytest.mark.shared

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,8 @@ from netplan.locate.base import LocationResult
 from netplan.locate.pmedian import PMedian
 from netplan.locate.orlib import read_pmedian as load_pmed
 
-PMED_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks" / "pmedian"
+from conftest import published_path
+
 
 
 def brute_force(cost: np.ndarray, weights: np.ndarray, p: int, fixed: tuple[int, ...] = ()) -> float:
@@ -188,9 +188,7 @@ def test_bad_inputs_raise() -> None:
 
 @pytest.mark.shared
 def test_orlib_pmed1_reaches_published_optimum() -> None:
-    path = PMED_DIR / "pmed1.txt"
-    if not path.exists():
-        pytest.skip(f"needs the OR-Library file {path} (../shared/benchmarks/pmedian beside the repository), which is absent")
+    path = published_path("pmedian", "pmed1.txt")
     cost, p = load_pmed(path)
     result = PMedian.from_cost_matrix(cost, np.ones(len(cost)), p).solve(time_limit=10)
     assert result.status == "optimal"

@@ -14,15 +14,11 @@ from benchmarks.instances import (check_routes, parse_solomon, parse_vrplib, rea
 from netplan.route.problem import Interval
 from netplan.route.simulate import simulate
 
-VRPTW = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks" / "vrptw"
-
+from conftest import published_path
 
 def shared(*parts: str) -> Path:
-    """A path under ../shared/benchmarks/vrptw, or skip with the reason when it is absent."""
-    path = VRPTW.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs {path} (the shared benchmark folder beside the repository, ../shared), which is absent")
-    return path
+    """A published VRPTW file or folder (tests/data/published, else ../shared/benchmarks), or skip saying why."""
+    return published_path("vrptw", *parts)
 
 
 TINY_SOLOMON = """TINY
@@ -204,7 +200,7 @@ def test_multitrip_optima_simulated() -> None:
     folder = shared("multitrip")
     files = sorted(folder.glob("*.vrp"))
     solomon_based = [f for f in files if "_2_" not in f.stem]
-    assert len(solomon_based) == 81 and len(files) == 171
+    assert len(solomon_based) == 81  # the Homberger-based half is in ../shared only
     not_proven = []
     for f in solomon_based:
         inst = parse_vrplib(f)
