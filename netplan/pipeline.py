@@ -150,7 +150,6 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
         day = stages.run("route", f"routing the collection day ({scenario.route.engine}, up to {scenario.route.time_limit_s:g} s)",
                          lambda: route_day(city, round_facilities(plan.facilities, scenario), scenario, progress))  # type: ignore[arg-type]
         plan.routes, plan.schedule, plan.routing = day.routes, day.schedule, day.summary  # type: ignore[attr-defined]
-        _warn_dropped(plan.routing)
     if rural:
         from netplan.rural import plan_rural
 
@@ -175,18 +174,6 @@ def _warn_excluded(demand: pd.DataFrame, excluded: list[int]) -> None:
                      f"{len(excluded)} demand point(s) with {households:,.0f} households are beyond the walking radius "
                      "of every collection-point candidate and left out of the plan (locate.unreachable: exclude); "
                      "add candidate sites near them or raise tiers[0].radius_m", ids=excluded)
-
-
-def _warn_dropped(routing: pd.DataFrame | None) -> None:
-    """Collection points the routed day leaves for another day go into the run's warnings."""
-    if routing is None or "dropped" not in routing or not int(routing["dropped"].sum()):
-        return
-    hit = routing[routing["dropped"] > 0]
-    where = ", ".join(f"{row.depot}: {int(row.dropped)}" for row in hit.itertuples(index=False))
-    diagnostics.warn("route", "route.dropped_stops",
-                     f"{int(hit['dropped'].sum())} stop(s) are left unserved by the routed day ({where}); add "
-                     "vehicles or longer shifts, or raise route.drop_penalty_cny", ids=hit["depot"].astype(str),
-                     count=int(hit["dropped"].sum()))
 
 
 def _inputs(scenario: Scenario) -> list[dict[str, str]]:

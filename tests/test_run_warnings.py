@@ -93,6 +93,10 @@ def test_excluded_demand_and_dropped_stops_are_warnings():
     excluded = by_code["locate.excluded_demand"]
     assert excluded.count == len(plan.excluded_demand) > 0
     assert set(excluded.ids) == {str(i) for i in plan.excluded_demand}
-    dropped = by_code["route.dropped_stops"]
-    assert dropped.count == int(plan.routing["dropped"].sum()) > 0
-    assert set(dropped.ids) == set(plan.routing.loc[plan.routing["dropped"] > 0, "depot"].astype(str))
+    # one warning per routing problem that leaves stops, naming each stop; together they count every dropped stop
+    dropped = [w for w in plan.warnings if w.code == "route.dropped_stops"]
+    assert sum(w.count for w in dropped) == int(plan.routing["dropped"].sum()) > 0
+    named = {name for names in plan.routing["dropped_stops"] for name in str(names).split("; ") if name}
+    assert {i for w in dropped for i in w.ids} == named
+    assert all(str(depot) in " ".join(w.message for w in dropped)
+               for depot in plan.routing.loc[plan.routing["dropped"] > 0, "depot"])
