@@ -33,7 +33,7 @@ import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 from xml.etree import ElementTree
 
 import geopandas as gpd
@@ -47,7 +47,10 @@ from shapely.geometry import LineString
 from netplan.city.graph import HIGHWAY_RANK
 from netplan.coords import normalise_crs_name, to_wgs84
 from netplan.errors import CityError
-from netplan.scenario import CityConfig, GisRoads
+from netplan.scenario import CityConfig, GisRoads, Value
+
+if TYPE_CHECKING:
+    from pyrosm import OSM
 
 EXTRA_WAY_TAGS = [
     "hgv",
@@ -66,7 +69,7 @@ EXTRA_WAY_TAGS = [
 ]
 """Way tags osmnx drops by default that truck access and restricted windows need."""
 
-FEATURE_TAGS = {
+FEATURE_TAGS: dict[str, bool | str | list[str]] = {
     "landuse": True,
     "building": True,
     "amenity": ["recycling", "waste_transfer_station", "parking", "waste_disposal"],
@@ -270,7 +273,7 @@ def _graph_from_segments(nodes: pd.DataFrame, edges: gpd.GeoDataFrame, bidirecti
     fwd_only = oneway.isin(_ONEWAY_YES) | junction.isin({"roundabout", "circular"})
     rev_only = oneway.isin(_ONEWAY_REVERSE)
     records = edges[attrs].to_dict("records")
-    for rec, u, v, geom, length, f_only, r_only in zip(
+    for rec, u, v, _geom, length, f_only, r_only in zip(
         records, edges["u"], edges["v"], edges.geometry, edges["length"], fwd_only, rev_only
     ):
         data = {k: val for k, val in rec.items() if val is not None and not (isinstance(val, float) and np.isnan(val))}
@@ -283,14 +286,12 @@ def _graph_from_segments(nodes: pd.DataFrame, edges: gpd.GeoDataFrame, bidirecti
             continue
         if bidirectional or not r_only:
             G.add_edge(u, v, reversed=False, **data)
-        if bidirectional or not (f_only or r_only):
-            G.add_edge(v, u, reversed=True, **data)
-        elif r_only:
+        if bidirectional or r_only or not f_only:
             G.add_edge(v, u, reversed=True, **data)
     return G
 
 
-def _pbf_features(osm: "object") -> gpd.GeoDataFrame | None:
+def _pbf_features(osm: OSM) -> gpd.GeoDataFrame | None:
     parts = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -349,7 +350,7 @@ def read_graphml(path: Path) -> RawCity:
         G.graph["crs"] = "epsg:4326"
     if ox.projection.is_projected(G.graph["crs"]):
         G = ox.projection.project_graph(G, to_latlong=True)
-    for u, v, k, data in G.edges(keys=True, data=True):
+    for u, v, _k, data in G.edges(keys=True, data=True):
         if "length" not in data:
             data["length"] = float(ox.distance.great_circle(G.nodes[u]["y"], G.nodes[u]["x"], G.nodes[v]["y"], G.nodes[v]["x"]))
     # osmnx before 1.0 did not always record the flag; only simplified graphs carry edge geometries.
@@ -462,20 +463,23 @@ def _road_classes(roads: gpd.GeoDataFrame, field: str, mapping: GisRoads, path: 
 
 def _directions(roads: gpd.GeoDataFrame, mapping: GisRoads, path: Path) -> pd.Series:
     """Each row's direction of travel: ``"forward"``, ``"backward"`` or ``"both"``."""
-    if mapping.oneway is None and mapping.oneway_field is None:
-        return pd.Series("forward" if mapping.directed else "both", index=roads.index)
+    forward: list[Value] | list[str]
+    backward: list[Value] | list[str]
+    both: list[Value] | None
     if mapping.oneway is not None:
         field, forward, backward = mapping.oneway.field, mapping.oneway.forward, mapping.oneway.backward
         both = mapping.oneway.both
         where = "city.roads.oneway"
-    else:
+    elif mapping.oneway_field is not None:
         field, forward, backward, both = mapping.oneway_field, mapping.oneway_values, mapping.reverse_values, None
         where = "city.roads.oneway_field"
+    else:
+        return pd.Series("forward" if mapping.directed else "both", index=roads.index)
     fwd, bwd = _codes(forward), _codes(backward)
     clash = sorted(fwd & bwd)
     if clash:
         raise CityError(f"values {clash} are listed as both forward and backward", path, where)
-    codes = roads[field].map(_code)  # type: ignore[index]
+    codes = roads[field].map(_code)
     out = pd.Series("both", index=roads.index)
     out[codes.isin(fwd)] = "forward"
     out[codes.isin(bwd)] = "backward"
@@ -483,7 +487,7 @@ def _directions(roads: gpd.GeoDataFrame, mapping: GisRoads, path: Path) -> pd.Se
         known = fwd | bwd | _codes(both)
         unknown = ~codes.isin(known)
         if unknown.any():
-            counts = roads.loc[unknown, field].map(lambda v: "(empty)" if _code(v) is None else str(v)).value_counts()  # type: ignore[index]
+            counts = roads.loc[unknown, field].map(lambda v: "(empty)" if _code(v) is None else str(v)).value_counts()
             raise CityError(f"one-way field {field!r} has values that are not in forward, backward or both: "
                             f"{_list_values(counts)}", path, where)
     return out
@@ -636,7 +640,7 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
         rec = line._asdict()
         coords = [c[:2] for c in line.geometry.coords]
         if mapping.from_field:
-            a, b = _code(rec[mapping.from_field]), _code(rec[mapping.to_field])  # type: ignore[index]
+            a, b = _code(rec[mapping.from_field]), _code(rec[mapping.to_field])
             if a is None or b is None:
                 raise CityError("the line has no from/to node id", path, f"row {row + 1}")
             if found:
@@ -648,11 +652,11 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
         else:
             ends = []
             for x, y in (coords[0], coords[-1]):
-                key = (round(x, 7), round(y, 7))
-                if key in by_xy:
-                    ends.append(node_for(("id", by_xy[key]), by_id[by_xy[key]]))
+                end_key = (round(x, 7), round(y, 7))
+                if end_key in by_xy:
+                    ends.append(node_for(("id", by_xy[end_key]), by_id[by_xy[end_key]]))
                 else:
-                    ends.append(node_for(("xy", key), (x, y)))
+                    ends.append(node_for(("xy", end_key), (x, y)))
             u, v = ends
         if u == v and len(coords) < 3:
             continue
@@ -680,14 +684,14 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
         one_way = direction != "both"
         legs = {"forward": [(u, v, fwd, False)], "backward": [(v, u, rev, True)]}.get(
             direction, [(u, v, fwd, False), (v, u, rev, True)])
-        for a, b, geom, is_rev in legs:
-            if (a, b, geom.wkb) not in seen_directed:
-                seen_directed.add((a, b, geom.wkb))
-                directed.add_edge(a, b, length=length, geometry=geom, oneway=one_way, reversed=is_rev, **tags)
-        for a, b, geom, is_rev in ((u, v, fwd, False), (v, u, rev, True)):
-            if (a, b, geom.wkb) not in seen_both:
-                seen_both.add((a, b, geom.wkb))
-                both.add_edge(a, b, length=length, geometry=geom, oneway=False, reversed=is_rev, **tags)
+        for tail, head, geom, is_rev in legs:
+            if (tail, head, geom.wkb) not in seen_directed:
+                seen_directed.add((tail, head, geom.wkb))
+                directed.add_edge(tail, head, length=length, geometry=geom, oneway=one_way, reversed=is_rev, **tags)
+        for tail, head, geom, is_rev in ((u, v, fwd, False), (v, u, rev, True)):
+            if (tail, head, geom.wkb) not in seen_both:
+                seen_both.add((tail, head, geom.wkb))
+                both.add_edge(tail, head, length=length, geometry=geom, oneway=False, reversed=is_rev, **tags)
     if directed.number_of_edges() == 0:
         raise CityError("the road layer has no usable lines", path)
     return RawCity(directed, both, None, True, f"GIS roads {path.name}")
@@ -723,7 +727,12 @@ def read_online(config: CityConfig, cache_dir: Path) -> RawCity:
     RawCity
         Raw graphs and features.
     """
-    query = config.place if config.place is not None else tuple(config.bbox)  # type: ignore[arg-type]
+    query: str | tuple[float, ...]
+    if config.place is not None:
+        query = config.place
+    else:
+        assert config.bbox is not None, "CityConfig admits a download only with a place or a bbox"
+        query = tuple(config.bbox)
     key = _cache_key(repr(query))
     graph_file = cache_dir / f"city-{key}.graphml"
     features_file = cache_dir / f"city-{key}-features.gpkg"
@@ -747,8 +756,9 @@ def read_online(config: CityConfig, cache_dir: Path) -> RawCity:
             G = ox.graph_from_place(config.place, network_type="all", simplify=False, retain_all=True)
             features = ox.features_from_place(config.place, tags=FEATURE_TAGS)
         else:
-            G = ox.graph_from_bbox(tuple(config.bbox), network_type="all", simplify=False, retain_all=True)  # type: ignore[arg-type]
-            features = ox.features_from_bbox(tuple(config.bbox), tags=FEATURE_TAGS)  # type: ignore[arg-type]
+            assert config.bbox is not None, "CityConfig admits a download only with a place or a bbox"
+            G = ox.graph_from_bbox(config.bbox, network_type="all", simplify=False, retain_all=True)
+            features = ox.features_from_bbox(config.bbox, tags=FEATURE_TAGS)
     tmp = graph_file.with_suffix(".graphml.tmp")
     ox.save_graphml(G, tmp)
     tmp.replace(graph_file)
