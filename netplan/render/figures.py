@@ -19,12 +19,14 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from matplotlib import font_manager
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
@@ -126,8 +128,8 @@ def network_figure(data: MapData, derived: Derived, lang: str) -> Figure:
     ax = fig.add_axes((0.01, 0.01, 0.98, 0.93))
     ax.set_aspect("equal")
     ax.set_axis_off()
-    handles = []
-    text = {"family": family}
+    handles: list[Artist] = []
+    text: dict[str, Any] = {"family": family}
     walk, roads = proj(data.walkways), proj(data.roads)
     if walk is not None:
         ax.add_collection(LineCollection(_lines(walk.geometry.to_numpy()), colors="#d5dde1", linewidths=0.35, zorder=1))
