@@ -31,6 +31,7 @@ import hashlib
 import re
 import socket
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
@@ -578,6 +579,93 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
     """
     roads = _read_layer(path, mapping.layer, mapping.crs, "road")
     class_field = mapping.class_field or mapping.highway_field
+    roads = _road_lines(roads, mapping, class_field, path)
+    classes = _road_classes(roads, class_field, mapping, path) if class_field else pd.Series("road", index=roads.index)
+    directions = _directions(roads, mapping, path)
+    truck_denied = _codes(mapping.truck_denied_values)
+    walk_denied = _codes(mapping.walk_denied_values)
+
+    found = _gis_nodes(mapping, path, base_dir or path.parent)
+    by_id = found[0] if found else {}
+    node_ids: dict[object, int] = {}
+    node_xy: dict[int, tuple[float, float]] = {}
+
+    def node_for(key: object, xy: tuple[float, float]) -> int:
+        if key not in node_ids:
+            node_ids[key] = len(node_ids)
+            node_xy[node_ids[key]] = xy
+        return node_ids[key]
+
+    by_xy = {(round(x, 7), round(y, 7)): i for i, (x, y) in by_id.items()}
+    directed = nx.MultiDiGraph(crs="epsg:4326")
+    both = nx.MultiDiGraph(crs="epsg:4326")
+    seen_directed: set[tuple[int, int, bytes]] = set()
+    seen_both: set[tuple[int, int, bytes]] = set()
+    for row, (line, cls, direction) in enumerate(zip(roads.itertuples(index=False), classes, directions)):
+        rec = line._asdict()
+        coords = [c[:2] for c in line.geometry.coords]
+        u, v = _row_ends(rec, coords, row, mapping=mapping, path=path, by_id=by_id, by_xy=by_xy,
+                         has_nodes=bool(found), node_for=node_for)
+        if u == v and len(coords) < 3:
+            continue
+        tags = _road_tags(rec, row, cls, mapping, truck_denied, walk_denied)
+        length = float(sum(ox.distance.great_circle(a[1], a[0], b[1], b[0]) for a, b in zip(coords, coords[1:])))
+        fwd, rev = LineString(coords), LineString(coords[::-1])
+        for G in (directed, both):
+            for n in (u, v):
+                if n not in G:
+                    G.add_node(n, x=node_xy[n][0], y=node_xy[n][1])
+        one_way = direction != "both"
+        legs = {"forward": [(u, v, fwd, False)], "backward": [(v, u, rev, True)]}.get(
+            direction, [(u, v, fwd, False), (v, u, rev, True)])
+        for tail, head, geom, is_rev in legs:
+            if (tail, head, geom.wkb) not in seen_directed:
+                seen_directed.add((tail, head, geom.wkb))
+                directed.add_edge(tail, head, length=length, geometry=geom, oneway=one_way, reversed=is_rev, **tags)
+        for tail, head, geom, is_rev in ((u, v, fwd, False), (v, u, rev, True)):
+            if (tail, head, geom.wkb) not in seen_both:
+                seen_both.add((tail, head, geom.wkb))
+                both.add_edge(tail, head, length=length, geometry=geom, oneway=False, reversed=is_rev, **tags)
+    if directed.number_of_edges() == 0:
+        raise CityError("the road layer has no usable lines", path)
+    return RawCity(directed, both, None, True, f"GIS roads {path.name}")
+
+
+def _row_ends(
+    rec: dict[str, object],
+    coords: list[tuple[float, float]],
+    row: int,
+    *,
+    mapping: GisRoads,
+    path: Path,
+    by_id: dict[object, tuple[float, float]],
+    by_xy: dict[tuple[float, float], object],
+    has_nodes: bool,
+    node_for: Callable[[object, tuple[float, float]], int],
+) -> tuple[int, int]:
+    """The graph nodes a row's line starts and ends at: by its from/to ids, or by its end points."""
+    if mapping.from_field and mapping.to_field:  # GisRoads gives both or neither
+        a, b = _code(rec[mapping.from_field]), _code(rec[mapping.to_field])
+        if a is None or b is None:
+            raise CityError("the line has no from/to node id", path, f"row {row + 1}")
+        if has_nodes:
+            for nid in (a, b):
+                if nid not in by_id:
+                    raise CityError(f"node id {nid!r} is not in the nodes file", path, f"row {row + 1}")
+        start, end = (by_id[a], by_id[b]) if has_nodes else (coords[0], coords[-1])
+        return node_for(("id", a), start), node_for(("id", b), end)
+    ends = []
+    for x, y in (coords[0], coords[-1]):
+        end_key = (round(x, 7), round(y, 7))
+        if end_key in by_xy:
+            ends.append(node_for(("id", by_xy[end_key]), by_id[by_xy[end_key]]))
+        else:
+            ends.append(node_for(("xy", end_key), (x, y)))
+    return ends[0], ends[1]
+
+
+def _road_lines(roads: gpd.GeoDataFrame, mapping: GisRoads, class_field: str | None, path: Path) -> gpd.GeoDataFrame:
+    """The layer's rows as single LineStrings, after checking that every column the mapping names exists."""
     fields = {
         "oneway.field": mapping.oneway.field if mapping.oneway else None,
         "oneway_field": mapping.oneway_field,
@@ -615,86 +703,28 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
         raise CityError(f"row {row + 1}: expected LineString geometries, found {found_type}", path)
     if roads.empty:
         raise CityError("the road layer has no usable lines", path)
-    classes = _road_classes(roads, class_field, mapping, path) if class_field else pd.Series("road", index=roads.index)
-    directions = _directions(roads, mapping, path)
-    truck_denied = _codes(mapping.truck_denied_values)
-    walk_denied = _codes(mapping.walk_denied_values)
+    return roads
 
-    found = _gis_nodes(mapping, path, base_dir or path.parent)
-    by_id = found[0] if found else {}
-    node_ids: dict[object, int] = {}
-    node_xy: dict[int, tuple[float, float]] = {}
 
-    def node_for(key: object, xy: tuple[float, float]) -> int:
-        if key not in node_ids:
-            node_ids[key] = len(node_ids)
-            node_xy[node_ids[key]] = xy
-        return node_ids[key]
-
-    by_xy = {(round(x, 7), round(y, 7)): i for i, (x, y) in by_id.items()}
-    directed = nx.MultiDiGraph(crs="epsg:4326")
-    both = nx.MultiDiGraph(crs="epsg:4326")
-    seen_directed: set[tuple[int, int, bytes]] = set()
-    seen_both: set[tuple[int, int, bytes]] = set()
-    for row, (line, cls, direction) in enumerate(zip(roads.itertuples(index=False), classes, directions)):
-        rec = line._asdict()
-        coords = [c[:2] for c in line.geometry.coords]
-        if mapping.from_field:
-            a, b = _code(rec[mapping.from_field]), _code(rec[mapping.to_field])
-            if a is None or b is None:
-                raise CityError("the line has no from/to node id", path, f"row {row + 1}")
-            if found:
-                for nid in (a, b):
-                    if nid not in by_id:
-                        raise CityError(f"node id {nid!r} is not in the nodes file", path, f"row {row + 1}")
-            start, end = (by_id[a], by_id[b]) if found else (coords[0], coords[-1])
-            u, v = node_for(("id", a), start), node_for(("id", b), end)
-        else:
-            ends = []
-            for x, y in (coords[0], coords[-1]):
-                end_key = (round(x, 7), round(y, 7))
-                if end_key in by_xy:
-                    ends.append(node_for(("id", by_xy[end_key]), by_id[by_xy[end_key]]))
-                else:
-                    ends.append(node_for(("xy", end_key), (x, y)))
-            u, v = ends
-        if u == v and len(coords) < 3:
-            continue
-        tags: dict[str, object] = {"highway": cls}
-        if mapping.name_field and _code(rec[mapping.name_field]) is not None:
-            tags["name"] = str(rec[mapping.name_field]).strip()
-        if mapping.speed_field and _code(rec[mapping.speed_field]) is not None:
-            tags["maxspeed"] = str(rec[mapping.speed_field]).strip()
-        if mapping.truck_field and _code(rec[mapping.truck_field]) in truck_denied:
-            tags["hgv"] = "no"
-        if mapping.weight_limit_field and _code(rec[mapping.weight_limit_field]) not in (None, "0"):
-            tags["maxweight"] = str(rec[mapping.weight_limit_field]).strip()
-        if mapping.height_limit_field and _code(rec[mapping.height_limit_field]) not in (None, "0"):
-            tags["maxheight"] = str(rec[mapping.height_limit_field]).strip()
-        if mapping.walk_field and _code(rec[mapping.walk_field]) in walk_denied:
-            tags["foot"] = "no"
-        road_id = _code(rec[mapping.id_field]) if mapping.id_field else None
-        tags["osmid"] = int(road_id) if road_id is not None and road_id.lstrip("-").isdigit() else row
-        length = float(sum(ox.distance.great_circle(a[1], a[0], b[1], b[0]) for a, b in zip(coords, coords[1:])))
-        fwd, rev = LineString(coords), LineString(coords[::-1])
-        for G in (directed, both):
-            for n in (u, v):
-                if n not in G:
-                    G.add_node(n, x=node_xy[n][0], y=node_xy[n][1])
-        one_way = direction != "both"
-        legs = {"forward": [(u, v, fwd, False)], "backward": [(v, u, rev, True)]}.get(
-            direction, [(u, v, fwd, False), (v, u, rev, True)])
-        for tail, head, geom, is_rev in legs:
-            if (tail, head, geom.wkb) not in seen_directed:
-                seen_directed.add((tail, head, geom.wkb))
-                directed.add_edge(tail, head, length=length, geometry=geom, oneway=one_way, reversed=is_rev, **tags)
-        for tail, head, geom, is_rev in ((u, v, fwd, False), (v, u, rev, True)):
-            if (tail, head, geom.wkb) not in seen_both:
-                seen_both.add((tail, head, geom.wkb))
-                both.add_edge(tail, head, length=length, geometry=geom, oneway=False, reversed=is_rev, **tags)
-    if directed.number_of_edges() == 0:
-        raise CityError("the road layer has no usable lines", path)
-    return RawCity(directed, both, None, True, f"GIS roads {path.name}")
+def _road_tags(rec: dict[str, object], row: int, cls: str, mapping: GisRoads, truck_denied: set[str],
+               walk_denied: set[str]) -> dict[str, object]:
+    """OSM-style tags of one row: class, name, speed, truck and walk access, limits and the road id."""
+    tags: dict[str, object] = {"highway": cls}
+    if mapping.name_field and _code(rec[mapping.name_field]) is not None:
+        tags["name"] = str(rec[mapping.name_field]).strip()
+    if mapping.speed_field and _code(rec[mapping.speed_field]) is not None:
+        tags["maxspeed"] = str(rec[mapping.speed_field]).strip()
+    if mapping.truck_field and _code(rec[mapping.truck_field]) in truck_denied:
+        tags["hgv"] = "no"
+    if mapping.weight_limit_field and _code(rec[mapping.weight_limit_field]) not in (None, "0"):
+        tags["maxweight"] = str(rec[mapping.weight_limit_field]).strip()
+    if mapping.height_limit_field and _code(rec[mapping.height_limit_field]) not in (None, "0"):
+        tags["maxheight"] = str(rec[mapping.height_limit_field]).strip()
+    if mapping.walk_field and _code(rec[mapping.walk_field]) in walk_denied:
+        tags["foot"] = "no"
+    road_id = _code(rec[mapping.id_field]) if mapping.id_field else None
+    tags["osmid"] = int(road_id) if road_id is not None and road_id.lstrip("-").isdigit() else row
+    return tags
 
 
 def _cache_key(text: str) -> str:
