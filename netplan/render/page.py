@@ -191,6 +191,7 @@ class NetplanPage(Figure):
         self.body_class = body_class
         self.before, self.after, self.grid_style = before, after, grid_style
 
+    # unlike branca's Element.save (outfile, close_file) -> None: a path in, the written path out
     def save(self, path: str | Path, **kwargs: Any) -> Path:  # type: ignore[override]
         """Write the page (UTF-8, atomically) and return its path."""
         return write_text(path, self.render(**kwargs))
@@ -263,6 +264,7 @@ class NetplanMap(folium.Map):
         self.caption = caption
         self.add_child(NetplanAssets(), name="netplan_assets")
 
+    # unlike branca's Element.save (outfile, close_file) -> None: a path in, the written path out
     def save(self, path: str | Path, **kwargs: Any) -> Path:  # type: ignore[override]
         """Write the page this map is on (UTF-8, atomically) and return its path."""
         return write_text(path, self.get_root().render(**kwargs))
