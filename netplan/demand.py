@@ -288,7 +288,7 @@ def _numbers(frame: pd.DataFrame, column: str, path: Path, row_offset: int, mini
 def _layer_points(
     table: gpd.GeoDataFrame, crs: str | None, path: Path
 ) -> tuple[pd.DataFrame, gpd.GeoSeries, gpd.GeoSeries | None, tuple[np.ndarray, np.ndarray, str]]:
-    """A spatial layer's attributes, points (WGS-84), polygons (WGS-84, or None) and raw coordinates with their datum."""
+    """A spatial layer's attributes, points and polygons (WGS-84; None: no polygons), and raw coordinates and datum."""
     offset = 1  # a spatial layer's rows count from 1
     polygons = None
     missing = table.geometry.isna() | table.geometry.is_empty
