@@ -285,6 +285,41 @@ def _numbers(frame: pd.DataFrame, column: str, path: Path, row_offset: int, mini
     return values.to_numpy(dtype=float)
 
 
+def _layer_points(
+    table: gpd.GeoDataFrame, crs: str | None, path: Path
+) -> tuple[pd.DataFrame, gpd.GeoSeries, gpd.GeoSeries | None, tuple[np.ndarray, np.ndarray, str]]:
+    """A spatial layer's attributes, points and polygons (WGS-84; None: no polygons), and raw coordinates and datum."""
+    offset = 1  # a spatial layer's rows count from 1
+    polygons = None
+    missing = table.geometry.isna() | table.geometry.is_empty
+    if missing.any():
+        i = int(np.flatnonzero(missing.to_numpy())[0])
+        raise InputDataError("feature has no geometry", path, f"row {i + offset}")
+    declared = crs or (table.crs.to_string() if table.crs is not None else None)
+    if declared is None:
+        raise InputDataError("the layer has no CRS; set crs: (wgs84, gcj02, bd09 or an EPSG code) for this file", path, "crs")
+    name = normalise_crs_name(declared)
+    geoms = table.geometry
+    reps = geoms.representative_point()
+    raw = (reps.x.to_numpy(), reps.y.to_numpy(), name)
+    if name in ("gcj02", "bd09"):
+        lon, lat = to_wgs84(reps.x.to_numpy(), reps.y.to_numpy(), name)
+        shift_x, shift_y = lon - reps.x.to_numpy(), lat - reps.y.to_numpy()
+        # Offsets vary by tens of metres over a city; shifting each polygon by its own offset keeps it exact enough.
+        polygons_list = [shapely.affinity.translate(g, dx, dy) for g, dx, dy in zip(geoms, shift_x, shift_y)]
+        points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+        if (geoms.geom_type != "Point").any():
+            polygons = gpd.GeoSeries(polygons_list, crs="EPSG:4326")
+    else:
+        src = table.set_crs(declared, allow_override=True) if crs else table
+        geoms = src.geometry.to_crs("EPSG:4326")
+        points = geoms.representative_point()
+        if (geoms.geom_type != "Point").any():
+            polygons = geoms
+    attrs = pd.DataFrame(table.drop(columns=table.geometry.name))
+    return attrs, points, polygons, raw
+
+
 def read_points(
     spec: "DemandFile | object", path: Path, city: City | None, datum_check: tuple[str, str] | None = None
 ) -> tuple[pd.DataFrame, gpd.GeoSeries, gpd.GeoSeries | None, int]:
@@ -321,32 +356,7 @@ def read_points(
     polygons = None
     if isinstance(table, gpd.GeoDataFrame) and table.geometry.name in table.columns and table.geometry.notna().any():
         offset = 1
-        missing = table.geometry.isna() | table.geometry.is_empty
-        if missing.any():
-            i = int(np.flatnonzero(missing.to_numpy())[0])
-            raise InputDataError("feature has no geometry", path, f"row {i + offset}")
-        declared = crs or (table.crs.to_string() if table.crs is not None else None)
-        if declared is None:
-            raise InputDataError("the layer has no CRS; set crs: (wgs84, gcj02, bd09 or an EPSG code) for this file", path, "crs")
-        name = normalise_crs_name(declared)
-        geoms = table.geometry
-        reps = geoms.representative_point()
-        raw = (reps.x.to_numpy(), reps.y.to_numpy(), name)
-        if name in ("gcj02", "bd09"):
-            lon, lat = to_wgs84(reps.x.to_numpy(), reps.y.to_numpy(), name)
-            shift_x, shift_y = lon - reps.x.to_numpy(), lat - reps.y.to_numpy()
-            # Offsets vary by tens of metres over a city; shifting each polygon by its own offset keeps it exact enough.
-            polygons_list = [shapely.affinity.translate(g, dx, dy) for g, dx, dy in zip(geoms, shift_x, shift_y)]
-            points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
-            if (geoms.geom_type != "Point").any():
-                polygons = gpd.GeoSeries(polygons_list, crs="EPSG:4326")
-        else:
-            src = table.set_crs(declared, allow_override=True) if crs else table
-            geoms = src.geometry.to_crs("EPSG:4326")
-            points = geoms.representative_point()
-            if (geoms.geom_type != "Point").any():
-                polygons = geoms
-        attrs = pd.DataFrame(table.drop(columns=table.geometry.name))
+        attrs, points, polygons, raw = _layer_points(table, crs, path)
     else:
         offset = 2
         attrs = pd.DataFrame(table)

@@ -143,8 +143,7 @@ def villages_from_table(city: City | None, config: VillageConfig, path: Path, pe
     """
     assert config.file is not None
     points, _ = demand_from_file(city, config.file, path, persons_per_household)
-    points = points.assign(source="village:village", place="village")
-    return points
+    return points.assign(source="village:village", place="village")
 
 
 def estimate_villages(city: City, scenario: Scenario) -> gpd.GeoDataFrame:

@@ -259,9 +259,7 @@ def truck_may_use(data: dict[str, Any], truck: Truck) -> bool:
     if weights and min(weights) < truck.weight_t:
         return False
     heights = [h for h in (parse_height_m(v) for v in _values(data.get("maxheight"))) if h is not None]
-    if heights and min(heights) < truck.height_m:
-        return False
-    return True
+    return not (heights and min(heights) < truck.height_m)
 
 
 def resident_may_walk(data: dict[str, Any]) -> bool:
@@ -343,7 +341,7 @@ def _describe(G: nx.MultiDiGraph, nodes: set[Any]) -> str:
     ys = sorted(G.nodes[n]["y"] for n in nodes)
     where = f"near {xs[len(xs) // 2]:.5f}, {ys[len(ys) // 2]:.5f}"
     names: set[str] = set()
-    for u, v, name in G.subgraph(nodes).edges(data="name"):
+    for _u, _v, name in G.subgraph(nodes).edges(data="name"):
         names.update(str(x) for x in _values(name))
     named = sorted(names)
     if named:

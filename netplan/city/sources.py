@@ -31,9 +31,10 @@ import hashlib
 import re
 import socket
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 from xml.etree import ElementTree
 
 import geopandas as gpd
@@ -47,7 +48,10 @@ from shapely.geometry import LineString
 from netplan.city.graph import HIGHWAY_RANK
 from netplan.coords import normalise_crs_name, to_wgs84
 from netplan.errors import CityError
-from netplan.scenario import CityConfig, GisRoads
+from netplan.scenario import CityConfig, GisRoads, Value
+
+if TYPE_CHECKING:
+    from pyrosm import OSM
 
 EXTRA_WAY_TAGS = [
     "hgv",
@@ -66,7 +70,7 @@ EXTRA_WAY_TAGS = [
 ]
 """Way tags osmnx drops by default that truck access and restricted windows need."""
 
-FEATURE_TAGS = {
+FEATURE_TAGS: dict[str, bool | str | list[str]] = {
     "landuse": True,
     "building": True,
     "amenity": ["recycling", "waste_transfer_station", "parking", "waste_disposal"],
@@ -270,7 +274,7 @@ def _graph_from_segments(nodes: pd.DataFrame, edges: gpd.GeoDataFrame, bidirecti
     fwd_only = oneway.isin(_ONEWAY_YES) | junction.isin({"roundabout", "circular"})
     rev_only = oneway.isin(_ONEWAY_REVERSE)
     records = edges[attrs].to_dict("records")
-    for rec, u, v, geom, length, f_only, r_only in zip(
+    for rec, u, v, _geom, length, f_only, r_only in zip(
         records, edges["u"], edges["v"], edges.geometry, edges["length"], fwd_only, rev_only
     ):
         data = {k: val for k, val in rec.items() if val is not None and not (isinstance(val, float) and np.isnan(val))}
@@ -283,14 +287,12 @@ def _graph_from_segments(nodes: pd.DataFrame, edges: gpd.GeoDataFrame, bidirecti
             continue
         if bidirectional or not r_only:
             G.add_edge(u, v, reversed=False, **data)
-        if bidirectional or not (f_only or r_only):
-            G.add_edge(v, u, reversed=True, **data)
-        elif r_only:
+        if bidirectional or r_only or not f_only:
             G.add_edge(v, u, reversed=True, **data)
     return G
 
 
-def _pbf_features(osm: "object") -> gpd.GeoDataFrame | None:
+def _pbf_features(osm: OSM) -> gpd.GeoDataFrame | None:
     parts = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -349,7 +351,7 @@ def read_graphml(path: Path) -> RawCity:
         G.graph["crs"] = "epsg:4326"
     if ox.projection.is_projected(G.graph["crs"]):
         G = ox.projection.project_graph(G, to_latlong=True)
-    for u, v, k, data in G.edges(keys=True, data=True):
+    for u, v, _k, data in G.edges(keys=True, data=True):
         if "length" not in data:
             data["length"] = float(ox.distance.great_circle(G.nodes[u]["y"], G.nodes[u]["x"], G.nodes[v]["y"], G.nodes[v]["x"]))
     # osmnx before 1.0 did not always record the flag; only simplified graphs carry edge geometries.
@@ -462,20 +464,23 @@ def _road_classes(roads: gpd.GeoDataFrame, field: str, mapping: GisRoads, path: 
 
 def _directions(roads: gpd.GeoDataFrame, mapping: GisRoads, path: Path) -> pd.Series:
     """Each row's direction of travel: ``"forward"``, ``"backward"`` or ``"both"``."""
-    if mapping.oneway is None and mapping.oneway_field is None:
-        return pd.Series("forward" if mapping.directed else "both", index=roads.index)
+    forward: list[Value] | list[str]
+    backward: list[Value] | list[str]
+    both: list[Value] | None
     if mapping.oneway is not None:
         field, forward, backward = mapping.oneway.field, mapping.oneway.forward, mapping.oneway.backward
         both = mapping.oneway.both
         where = "city.roads.oneway"
-    else:
+    elif mapping.oneway_field is not None:
         field, forward, backward, both = mapping.oneway_field, mapping.oneway_values, mapping.reverse_values, None
         where = "city.roads.oneway_field"
+    else:
+        return pd.Series("forward" if mapping.directed else "both", index=roads.index)
     fwd, bwd = _codes(forward), _codes(backward)
     clash = sorted(fwd & bwd)
     if clash:
         raise CityError(f"values {clash} are listed as both forward and backward", path, where)
-    codes = roads[field].map(_code)  # type: ignore[index]
+    codes = roads[field].map(_code)
     out = pd.Series("both", index=roads.index)
     out[codes.isin(fwd)] = "forward"
     out[codes.isin(bwd)] = "backward"
@@ -483,7 +488,7 @@ def _directions(roads: gpd.GeoDataFrame, mapping: GisRoads, path: Path) -> pd.Se
         known = fwd | bwd | _codes(both)
         unknown = ~codes.isin(known)
         if unknown.any():
-            counts = roads.loc[unknown, field].map(lambda v: "(empty)" if _code(v) is None else str(v)).value_counts()  # type: ignore[index]
+            counts = roads.loc[unknown, field].map(lambda v: "(empty)" if _code(v) is None else str(v)).value_counts()
             raise CityError(f"one-way field {field!r} has values that are not in forward, backward or both: "
                             f"{_list_values(counts)}", path, where)
     return out
@@ -574,6 +579,93 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
     """
     roads = _read_layer(path, mapping.layer, mapping.crs, "road")
     class_field = mapping.class_field or mapping.highway_field
+    roads = _road_lines(roads, mapping, class_field, path)
+    classes = _road_classes(roads, class_field, mapping, path) if class_field else pd.Series("road", index=roads.index)
+    directions = _directions(roads, mapping, path)
+    truck_denied = _codes(mapping.truck_denied_values)
+    walk_denied = _codes(mapping.walk_denied_values)
+
+    found = _gis_nodes(mapping, path, base_dir or path.parent)
+    by_id = found[0] if found else {}
+    node_ids: dict[object, int] = {}
+    node_xy: dict[int, tuple[float, float]] = {}
+
+    def node_for(key: object, xy: tuple[float, float]) -> int:
+        if key not in node_ids:
+            node_ids[key] = len(node_ids)
+            node_xy[node_ids[key]] = xy
+        return node_ids[key]
+
+    by_xy = {(round(x, 7), round(y, 7)): i for i, (x, y) in by_id.items()}
+    directed = nx.MultiDiGraph(crs="epsg:4326")
+    both = nx.MultiDiGraph(crs="epsg:4326")
+    seen_directed: set[tuple[int, int, bytes]] = set()
+    seen_both: set[tuple[int, int, bytes]] = set()
+    for row, (line, cls, direction) in enumerate(zip(roads.itertuples(index=False), classes, directions)):
+        rec = line._asdict()
+        coords = [c[:2] for c in line.geometry.coords]
+        u, v = _row_ends(rec, coords, row, mapping=mapping, path=path, by_id=by_id, by_xy=by_xy,
+                         has_nodes=bool(found), node_for=node_for)
+        if u == v and len(coords) < 3:
+            continue
+        tags = _road_tags(rec, row, cls, mapping, truck_denied, walk_denied)
+        length = float(sum(ox.distance.great_circle(a[1], a[0], b[1], b[0]) for a, b in zip(coords, coords[1:])))
+        fwd, rev = LineString(coords), LineString(coords[::-1])
+        for G in (directed, both):
+            for n in (u, v):
+                if n not in G:
+                    G.add_node(n, x=node_xy[n][0], y=node_xy[n][1])
+        one_way = direction != "both"
+        legs = {"forward": [(u, v, fwd, False)], "backward": [(v, u, rev, True)]}.get(
+            direction, [(u, v, fwd, False), (v, u, rev, True)])
+        for tail, head, geom, is_rev in legs:
+            if (tail, head, geom.wkb) not in seen_directed:
+                seen_directed.add((tail, head, geom.wkb))
+                directed.add_edge(tail, head, length=length, geometry=geom, oneway=one_way, reversed=is_rev, **tags)
+        for tail, head, geom, is_rev in ((u, v, fwd, False), (v, u, rev, True)):
+            if (tail, head, geom.wkb) not in seen_both:
+                seen_both.add((tail, head, geom.wkb))
+                both.add_edge(tail, head, length=length, geometry=geom, oneway=False, reversed=is_rev, **tags)
+    if directed.number_of_edges() == 0:
+        raise CityError("the road layer has no usable lines", path)
+    return RawCity(directed, both, None, True, f"GIS roads {path.name}")
+
+
+def _row_ends(
+    rec: dict[str, object],
+    coords: list[tuple[float, float]],
+    row: int,
+    *,
+    mapping: GisRoads,
+    path: Path,
+    by_id: dict[object, tuple[float, float]],
+    by_xy: dict[tuple[float, float], object],
+    has_nodes: bool,
+    node_for: Callable[[object, tuple[float, float]], int],
+) -> tuple[int, int]:
+    """The graph nodes a row's line starts and ends at: by its from/to ids, or by its end points."""
+    if mapping.from_field and mapping.to_field:  # GisRoads gives both or neither
+        a, b = _code(rec[mapping.from_field]), _code(rec[mapping.to_field])
+        if a is None or b is None:
+            raise CityError("the line has no from/to node id", path, f"row {row + 1}")
+        if has_nodes:
+            for nid in (a, b):
+                if nid not in by_id:
+                    raise CityError(f"node id {nid!r} is not in the nodes file", path, f"row {row + 1}")
+        start, end = (by_id[a], by_id[b]) if has_nodes else (coords[0], coords[-1])
+        return node_for(("id", a), start), node_for(("id", b), end)
+    ends = []
+    for x, y in (coords[0], coords[-1]):
+        end_key = (round(x, 7), round(y, 7))
+        if end_key in by_xy:
+            ends.append(node_for(("id", by_xy[end_key]), by_id[by_xy[end_key]]))
+        else:
+            ends.append(node_for(("xy", end_key), (x, y)))
+    return ends[0], ends[1]
+
+
+def _road_lines(roads: gpd.GeoDataFrame, mapping: GisRoads, class_field: str | None, path: Path) -> gpd.GeoDataFrame:
+    """The layer's rows as single LineStrings, after checking that every column the mapping names exists."""
     fields = {
         "oneway.field": mapping.oneway.field if mapping.oneway else None,
         "oneway_field": mapping.oneway_field,
@@ -611,86 +703,28 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
         raise CityError(f"row {row + 1}: expected LineString geometries, found {found_type}", path)
     if roads.empty:
         raise CityError("the road layer has no usable lines", path)
-    classes = _road_classes(roads, class_field, mapping, path) if class_field else pd.Series("road", index=roads.index)
-    directions = _directions(roads, mapping, path)
-    truck_denied = _codes(mapping.truck_denied_values)
-    walk_denied = _codes(mapping.walk_denied_values)
+    return roads
 
-    found = _gis_nodes(mapping, path, base_dir or path.parent)
-    by_id = found[0] if found else {}
-    node_ids: dict[object, int] = {}
-    node_xy: dict[int, tuple[float, float]] = {}
 
-    def node_for(key: object, xy: tuple[float, float]) -> int:
-        if key not in node_ids:
-            node_ids[key] = len(node_ids)
-            node_xy[node_ids[key]] = xy
-        return node_ids[key]
-
-    by_xy = {(round(x, 7), round(y, 7)): i for i, (x, y) in by_id.items()}
-    directed = nx.MultiDiGraph(crs="epsg:4326")
-    both = nx.MultiDiGraph(crs="epsg:4326")
-    seen_directed: set[tuple[int, int, bytes]] = set()
-    seen_both: set[tuple[int, int, bytes]] = set()
-    for row, (line, cls, direction) in enumerate(zip(roads.itertuples(index=False), classes, directions)):
-        rec = line._asdict()
-        coords = [c[:2] for c in line.geometry.coords]
-        if mapping.from_field:
-            a, b = _code(rec[mapping.from_field]), _code(rec[mapping.to_field])  # type: ignore[index]
-            if a is None or b is None:
-                raise CityError("the line has no from/to node id", path, f"row {row + 1}")
-            if found:
-                for nid in (a, b):
-                    if nid not in by_id:
-                        raise CityError(f"node id {nid!r} is not in the nodes file", path, f"row {row + 1}")
-            start, end = (by_id[a], by_id[b]) if found else (coords[0], coords[-1])
-            u, v = node_for(("id", a), start), node_for(("id", b), end)
-        else:
-            ends = []
-            for x, y in (coords[0], coords[-1]):
-                key = (round(x, 7), round(y, 7))
-                if key in by_xy:
-                    ends.append(node_for(("id", by_xy[key]), by_id[by_xy[key]]))
-                else:
-                    ends.append(node_for(("xy", key), (x, y)))
-            u, v = ends
-        if u == v and len(coords) < 3:
-            continue
-        tags: dict[str, object] = {"highway": cls}
-        if mapping.name_field and _code(rec[mapping.name_field]) is not None:
-            tags["name"] = str(rec[mapping.name_field]).strip()
-        if mapping.speed_field and _code(rec[mapping.speed_field]) is not None:
-            tags["maxspeed"] = str(rec[mapping.speed_field]).strip()
-        if mapping.truck_field and _code(rec[mapping.truck_field]) in truck_denied:
-            tags["hgv"] = "no"
-        if mapping.weight_limit_field and _code(rec[mapping.weight_limit_field]) not in (None, "0"):
-            tags["maxweight"] = str(rec[mapping.weight_limit_field]).strip()
-        if mapping.height_limit_field and _code(rec[mapping.height_limit_field]) not in (None, "0"):
-            tags["maxheight"] = str(rec[mapping.height_limit_field]).strip()
-        if mapping.walk_field and _code(rec[mapping.walk_field]) in walk_denied:
-            tags["foot"] = "no"
-        road_id = _code(rec[mapping.id_field]) if mapping.id_field else None
-        tags["osmid"] = int(road_id) if road_id is not None and road_id.lstrip("-").isdigit() else row
-        length = float(sum(ox.distance.great_circle(a[1], a[0], b[1], b[0]) for a, b in zip(coords, coords[1:])))
-        fwd, rev = LineString(coords), LineString(coords[::-1])
-        for G in (directed, both):
-            for n in (u, v):
-                if n not in G:
-                    G.add_node(n, x=node_xy[n][0], y=node_xy[n][1])
-        one_way = direction != "both"
-        legs = {"forward": [(u, v, fwd, False)], "backward": [(v, u, rev, True)]}.get(
-            direction, [(u, v, fwd, False), (v, u, rev, True)])
-        for a, b, geom, is_rev in legs:
-            if (a, b, geom.wkb) not in seen_directed:
-                seen_directed.add((a, b, geom.wkb))
-                directed.add_edge(a, b, length=length, geometry=geom, oneway=one_way, reversed=is_rev, **tags)
-        for a, b, geom, is_rev in ((u, v, fwd, False), (v, u, rev, True)):
-            if (a, b, geom.wkb) not in seen_both:
-                seen_both.add((a, b, geom.wkb))
-                both.add_edge(a, b, length=length, geometry=geom, oneway=False, reversed=is_rev, **tags)
-    if directed.number_of_edges() == 0:
-        raise CityError("the road layer has no usable lines", path)
-    return RawCity(directed, both, None, True, f"GIS roads {path.name}")
+def _road_tags(rec: dict[str, object], row: int, cls: str, mapping: GisRoads, truck_denied: set[str],
+               walk_denied: set[str]) -> dict[str, object]:
+    """OSM-style tags of one row: class, name, speed, truck and walk access, limits and the road id."""
+    tags: dict[str, object] = {"highway": cls}
+    if mapping.name_field and _code(rec[mapping.name_field]) is not None:
+        tags["name"] = str(rec[mapping.name_field]).strip()
+    if mapping.speed_field and _code(rec[mapping.speed_field]) is not None:
+        tags["maxspeed"] = str(rec[mapping.speed_field]).strip()
+    if mapping.truck_field and _code(rec[mapping.truck_field]) in truck_denied:
+        tags["hgv"] = "no"
+    if mapping.weight_limit_field and _code(rec[mapping.weight_limit_field]) not in (None, "0"):
+        tags["maxweight"] = str(rec[mapping.weight_limit_field]).strip()
+    if mapping.height_limit_field and _code(rec[mapping.height_limit_field]) not in (None, "0"):
+        tags["maxheight"] = str(rec[mapping.height_limit_field]).strip()
+    if mapping.walk_field and _code(rec[mapping.walk_field]) in walk_denied:
+        tags["foot"] = "no"
+    road_id = _code(rec[mapping.id_field]) if mapping.id_field else None
+    tags["osmid"] = int(road_id) if road_id is not None and road_id.lstrip("-").isdigit() else row
+    return tags
 
 
 def _cache_key(text: str) -> str:
@@ -723,7 +757,12 @@ def read_online(config: CityConfig, cache_dir: Path) -> RawCity:
     RawCity
         Raw graphs and features.
     """
-    query = config.place if config.place is not None else tuple(config.bbox)  # type: ignore[arg-type]
+    query: str | tuple[float, ...]
+    if config.place is not None:
+        query = config.place
+    else:
+        assert config.bbox is not None, "CityConfig admits a download only with a place or a bbox"
+        query = tuple(config.bbox)
     key = _cache_key(repr(query))
     graph_file = cache_dir / f"city-{key}.graphml"
     features_file = cache_dir / f"city-{key}-features.gpkg"
@@ -747,8 +786,9 @@ def read_online(config: CityConfig, cache_dir: Path) -> RawCity:
             G = ox.graph_from_place(config.place, network_type="all", simplify=False, retain_all=True)
             features = ox.features_from_place(config.place, tags=FEATURE_TAGS)
         else:
-            G = ox.graph_from_bbox(tuple(config.bbox), network_type="all", simplify=False, retain_all=True)  # type: ignore[arg-type]
-            features = ox.features_from_bbox(tuple(config.bbox), tags=FEATURE_TAGS)  # type: ignore[arg-type]
+            assert config.bbox is not None, "CityConfig admits a download only with a place or a bbox"
+            G = ox.graph_from_bbox(config.bbox, network_type="all", simplify=False, retain_all=True)
+            features = ox.features_from_bbox(config.bbox, tags=FEATURE_TAGS)
     tmp = graph_file.with_suffix(".graphml.tmp")
     ox.save_graphml(G, tmp)
     tmp.replace(graph_file)

@@ -201,7 +201,7 @@ def diagnose_infeasible(
         idx = np.flatnonzero(demand > 0)
         idx = idx[np.argsort(-demand[idx], kind="stable")][:_LIST]
         cap = float(np.max(capacities[0])) if len(capacities[0]) else 0.0
-        listed = ", ".join(f"{demand_label(i)} ({demand[i]:,.0f} kg/day)" for i in idx)
+        listed = ", ".join(f"{demand_label(int(i))} ({demand[i]:,.0f} kg/day)" for i in idx)
         return (f"proven infeasible at tier 1: the demand points cannot be packed whole into the collection points "
                 f"within walking reach (largest candidate {cap:,.0f} kg/day"
                 + (f", at most {max_counts[0]} open" if max_counts[0] is not None else "")
@@ -209,13 +209,13 @@ def diagnose_infeasible(
                 "demand.osm.max_households_per_point), raise tiers[0].capacity_kg_day or tiers[0].max_count, add "
                 "collection-point candidates, or widen tiers[0].radius_m; a longer time limit cannot help")
     t = tier - 1
-    cap = np.asarray(capacities[t], dtype=float)
+    tier_caps = np.asarray(capacities[t], dtype=float)
     below = np.asarray(capacities[t - 1], dtype=float)
     big = np.argsort(-below, kind="stable")[:_LIST]
-    listed = ", ".join(f"{site_label(t - 1, j)} ({below[j]:,.0f} kg/day)" for j in big)
+    listed = ", ".join(f"{site_label(t - 1, int(j))} ({below[j]:,.0f} kg/day)" for j in big)
     return (f"proven infeasible at tier {tier}: the open tier-{tier - 1} sites cannot each be linked whole to a "
             f"tier-{tier} site within tiers[{t}].radius_m with room for its load (largest tier-{tier} candidate "
-            f"{cap.max():,.0f} kg/day" + (f", at most {max_counts[t]} open" if max_counts[t] is not None else "")
+            f"{tier_caps.max():,.0f} kg/day" + (f", at most {max_counts[t]} open" if max_counts[t] is not None else "")
             + f"). Largest tier-{tier - 1} candidates: {listed}. Raise tiers[{t}].capacity_kg_day or "
             f"tiers[{t}].max_count, add tier-{tier} candidates (a site file with tiers '{tier}'), or widen "
             f"tiers[{t}].radius_m; a longer time limit cannot help")

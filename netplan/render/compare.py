@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from netplan.errors import NetplanError
 from netplan.render import analysis as an
@@ -30,10 +30,10 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _union_bounds(boxes: list[list[list[float]] | None]) -> list[list[float]] | None:
-    boxes = [b for b in boxes if b]
-    if not boxes:
+    found = [b for b in boxes if b]
+    if not found:
         return None
-    return [[min(b[0][0] for b in boxes), min(b[0][1] for b in boxes)], [max(b[1][0] for b in boxes), max(b[1][1] for b in boxes)]]
+    return [[min(b[0][0] for b in found), min(b[0][1] for b in found)], [max(b[1][0] for b in found), max(b[1][1] for b in found)]]
 
 
 def _diff_layers(here, there, tiers: list[int], ctx: Context, other: str) -> list[dict]:
@@ -102,15 +102,19 @@ def compare_map(
     for p in plans:
         fac.append(facility_props(p, ctx) if p.facilities is not None and len(p.facilities) else None)
 
-    panels, has, boxes, only_counts = [], set(), [], []
+    panels: list[dict[str, Any]] = []
+    has: set[str] = set()
+    boxes: list[list[list[float]] | None] = []
+    only_counts: list[dict[int, int]] = []
     for i, p in enumerate(plans):
         layers, used = plan_layers(p, ctx, derive(p), show_roads=no_tiles, streets=no_tiles)
         has |= used
         other = 1 if i == 0 else 0
         counts: dict[int, int] = {}
-        if fac[i] is not None and fac[other] is not None:
-            mine, theirs = an.facility_diff(fac[i], fac[other])
-            here, there = fac[i][mine], fac[other][theirs]
+        fac_here, fac_there = fac[i], fac[other]
+        if fac_here is not None and fac_there is not None:
+            mine, theirs = an.facility_diff(fac_here, fac_there)
+            here, there = fac_here[mine], fac_there[theirs]
             counts = {t: int((here["tier"] == t).sum()) for t in tiers}
             diff_layers = _diff_layers(here, there, tiers, ctx, LETTERS[other])
             pos = next((k for k, s in enumerate(layers) if s["group"] != "network"), len(layers))

@@ -17,14 +17,18 @@ figures read in Chinese on a machine without system CJK fonts and look the same 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from matplotlib import font_manager
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
@@ -113,6 +117,46 @@ def _scale_bar(ax, width_m: float, lang: str) -> None:
     ax.text(x + length / 2, y + 0.012 * (y1 - y0), text, ha="center", va="bottom", fontsize=9, zorder=20)
 
 
+def _draw_links(ax: Axes, asg: gpd.GeoDataFrame, tiers: list[int]) -> None:
+    """The links of each level (demand to tier 1, tier t-1 to tier t), wider for higher tiers."""
+    for t in tiers:
+        level = "demand-t1" if t == 1 else f"t{t - 1}-t{t}"
+        sub = asg[asg["level"] == level]
+        if len(sub):
+            ax.add_collection(LineCollection(_lines(sub.geometry.to_numpy()), colors=TIER_COLOURS[t],
+                                             linewidths=0.6 if t == 1 else 1.2 + 0.6 * t, alpha=0.5 if t == 1 else 0.8, zorder=6))
+
+
+def _draw_demand(ax: Axes, demand: gpd.GeoDataFrame, unc: np.ndarray, handles: list[Artist],
+                 L: Callable[[str], str]) -> None:
+    """Demand points sized by households, uncovered ones ringed; their legend entries go to ``handles``."""
+    xy = shapely.get_coordinates(demand.geometry.representative_point().to_numpy())
+    hh = demand["households"].fillna(0).to_numpy(float)
+    ax.scatter(xy[:, 0], xy[:, 1], s=np.clip(hh / 8, 2, 60), c=DEMAND_COLOUR, alpha=0.55, linewidths=0, zorder=7)
+    handles.append(Line2D([], [], marker="o", ls="", color=DEMAND_COLOUR, alpha=0.6, label=L("demand")))
+    if unc.any():
+        ax.scatter(xy[unc, 0], xy[unc, 1], s=110, facecolors="none", edgecolors="black", linewidths=1.4, zorder=8)
+        handles.append(Line2D([], [], marker="o", ls="", mfc="none", mec="black", ms=9, label=f"{L('uncovered')} ({int(unc.sum())})"))
+
+
+def _draw_facilities(ax: Axes, fac: gpd.GeoDataFrame, tiers: list[int], handles: list[Artist], lang: str,
+                     L: Callable[[str], str]) -> None:
+    """Facilities per tier, existing ones with a black edge; their legend entries go to ``handles``."""
+    for t in tiers:
+        sub = fac[fac["tier"] == t]
+        if sub.empty:
+            continue
+        xy = shapely.get_coordinates(sub.geometry.to_numpy())
+        existing = sub["existing"].astype(bool).to_numpy()
+        size = [28, 80, 130, 260][t - 1]
+        for mask, edge, lw in ((~existing, "white", 0.8), (existing, "black", 1.8)):
+            if mask.any():
+                ax.scatter(xy[mask, 0], xy[mask, 1], s=size, marker=TIER_MARKERS[t], c=TIER_COLOURS[t], edgecolors=edge, linewidths=lw, zorder=9 + t)
+        handles.append(Line2D([], [], marker=TIER_MARKERS[t], ls="", color=TIER_COLOURS[t], mec="white", ms=8 + t,
+                              label=f"{tier_name(lang, t)} ({len(sub)})"))
+    handles.append(Line2D([], [], marker="o", ls="", color="#9e9e9e", mec="black", mew=1.8, ms=8, label=L("existing_kept")))
+
+
 def network_figure(data: MapData, derived: Derived, lang: str) -> Figure:
     """The network per tier over the streets (projected to the city's UTM zone)."""
     lang, family = _fonts(lang)
@@ -126,8 +170,8 @@ def network_figure(data: MapData, derived: Derived, lang: str) -> Figure:
     ax = fig.add_axes((0.01, 0.01, 0.98, 0.93))
     ax.set_aspect("equal")
     ax.set_axis_off()
-    handles = []
-    text = {"family": family}
+    handles: list[Artist] = []
+    text: dict[str, Any] = {"family": family}
     walk, roads = proj(data.walkways), proj(data.roads)
     if walk is not None:
         ax.add_collection(LineCollection(_lines(walk.geometry.to_numpy()), colors="#d5dde1", linewidths=0.35, zorder=1))
@@ -155,37 +199,13 @@ def network_figure(data: MapData, derived: Derived, lang: str) -> Figure:
         handles.append(Patch(facecolor="none", edgecolor=TIER_COLOURS[2], linestyle="--", label=L("catchment_generic")))
     asg = proj(data.assignments)
     if asg is not None:
-        for t in [tier.tier for tier in data.tiers]:
-            level = "demand-t1" if t == 1 else f"t{t - 1}-t{t}"
-            sub = asg[asg["level"] == level]
-            if len(sub):
-                ax.add_collection(LineCollection(_lines(sub.geometry.to_numpy()), colors=TIER_COLOURS[t],
-                                                 linewidths=0.6 if t == 1 else 1.2 + 0.6 * t, alpha=0.5 if t == 1 else 0.8, zorder=6))
+        _draw_links(ax, asg, [tier.tier for tier in data.tiers])
     demand = proj(data.demand)
     if demand is not None:
-        xy = shapely.get_coordinates(demand.geometry.representative_point().to_numpy())
-        hh = demand["households"].fillna(0).to_numpy(float)
-        ax.scatter(xy[:, 0], xy[:, 1], s=np.clip(hh / 8, 2, 60), c=DEMAND_COLOUR, alpha=0.55, linewidths=0, zorder=7)
-        handles.append(Line2D([], [], marker="o", ls="", color=DEMAND_COLOUR, alpha=0.6, label=L("demand")))
-        unc = derived.uncovered
-        if unc.any():
-            ax.scatter(xy[unc, 0], xy[unc, 1], s=110, facecolors="none", edgecolors="black", linewidths=1.4, zorder=8)
-            handles.append(Line2D([], [], marker="o", ls="", mfc="none", mec="black", ms=9, label=f"{L('uncovered')} ({int(unc.sum())})"))
+        _draw_demand(ax, demand, derived.uncovered, handles, L)
     fac = proj(data.facilities)
     if fac is not None:
-        for t in [tier.tier for tier in data.tiers]:
-            sub = fac[fac["tier"] == t]
-            if sub.empty:
-                continue
-            xy = shapely.get_coordinates(sub.geometry.to_numpy())
-            existing = sub["existing"].astype(bool).to_numpy()
-            size = [28, 80, 130, 260][t - 1]
-            for mask, edge, lw in ((~existing, "white", 0.8), (existing, "black", 1.8)):
-                if mask.any():
-                    ax.scatter(xy[mask, 0], xy[mask, 1], s=size, marker=TIER_MARKERS[t], c=TIER_COLOURS[t], edgecolors=edge, linewidths=lw, zorder=9 + t)
-            handles.append(Line2D([], [], marker=TIER_MARKERS[t], ls="", color=TIER_COLOURS[t], mec="white", ms=8 + t,
-                                  label=f"{tier_name(lang, t)} ({len(sub)})"))
-        handles.append(Line2D([], [], marker="o", ls="", color="#9e9e9e", mec="black", mew=1.8, ms=8, label=L("existing_kept")))
+        _draw_facilities(ax, fac, [tier.tier for tier in data.tiers], handles, lang, L)
     frames = [f for f in (demand, fac, roads) if f is not None]
     if frames:
         b = frames[0].total_bounds

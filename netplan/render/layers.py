@@ -281,7 +281,8 @@ def derive(data: MapData) -> Derived:
     radius = data.tier(1).radius_m
     fac = data.facilities
     sited = fac is not None and len(fac) > 0
-    if sited:
+    points: gpd.GeoDataFrame | None
+    if fac is not None and sited:
         points = fac[fac["tier"] == 1]
     elif data.sites is not None:
         points = data.sites[data.sites["tier1"].astype(bool) & data.sites["existing"].astype(bool)]
@@ -291,7 +292,7 @@ def derive(data: MapData) -> Derived:
     nearest = an.nearest_distance(graph, data.demand, points, limit) if points is not None else np.full(len(data.demand), np.inf)
     uncovered = an.uncovered_mask(data.demand, data.assignments, nearest, radius, sited)
     service, catch = None, {}
-    if sited:
+    if fac is not None and sited:
         service = an.service_areas(graph, fac[fac["tier"] == 1], radius)
         catch = an.catchments(fac, [t.tier for t in data.tiers], service)
     return Derived(graph, nearest, uncovered, service, catch, sited)
@@ -303,6 +304,7 @@ def _names(frame: pd.DataFrame) -> pd.Series:
 
 def facility_props(data: MapData, ctx: Context) -> gpd.GeoDataFrame:
     """Facilities with the numbers their popups show."""
+    assert data.facilities is not None, "facility_props is for a plan with facilities"
     fac = data.facilities.copy()
     fac["name"] = _names(fac)
     by_id = {(int(t), int(s)): (n if n else f"#{int(s)}") for t, s, n in zip(fac["tier"], fac["site_id"], fac["name"])}
@@ -365,15 +367,22 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool 
     list of dict, set of str
         Layer specs for the script, and the legend entries they need.
     """
-    L = ctx.L
-    lang = ctx.lang
     layers: list[dict] = []
     has: set[str] = set()
-    tiers = [t.tier for t in data.tiers]
-    demand = data.demand.reset_index(drop=True)
     fac = facility_props(data, ctx) if derived.sited else None
+    _network_layers(layers, has, data, ctx, fac)
+    _coverage_layers(layers, has, data, ctx, derived, fac)
+    _demand_layers(layers, has, data, ctx, _demand_points(data, ctx, derived, fac), derived)
+    _context_layers(layers, has, data, ctx, derived, show_roads=show_roads, streets=streets)
+    return layers, has
 
-    # --- network: facilities per tier, links, routes
+
+def _network_layers(layers: list[dict], has: set[str], data: MapData, ctx: Context,
+                    fac: gpd.GeoDataFrame | None) -> None:
+    """Append the facilities per tier, links and routes to ``layers`` and their legend entries to ``has``."""
+    L = ctx.L
+    lang = ctx.lang
+    tiers = [t.tier for t in data.tiers]
     if fac is not None:
         for t in tiers:
             sub = fac[fac["tier"] == t]
@@ -417,7 +426,14 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool 
         })
         has.add("routes")
 
-    # --- coverage: service areas, catchments, uncovered demand
+
+def _coverage_layers(layers: list[dict], has: set[str], data: MapData, ctx: Context, derived: Derived,
+                     fac: gpd.GeoDataFrame | None) -> None:
+    """Append the service areas and catchments to ``layers`` and their legend entries to ``has``."""
+    if fac is None:  # derive() finds service areas and catchments only for a sited plan
+        return
+    L = ctx.L
+    lang = ctx.lang
     if derived.service is not None and len(derived.service):
         sa = derived.service.merge(fac[fac["tier"] == 1][["site_id", "name", "served_households"] if "served_households" in fac.columns else ["site_id", "name"]], on="site_id", how="left")
         sa["radius_m"] = data.tier(1).radius_m
@@ -437,6 +453,13 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool 
             "popup": {"title": "name", "subtitle": L("catch_layer").format(name=tier_name(lang, t)), "fields": _fields(ctx, [("site_id", "site_id", "int"), ("members", "members", "int")])},
         })
         has.add("catchment")
+
+
+def _demand_points(data: MapData, ctx: Context, derived: Derived, fac: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """The demand points with the names, distances and serving sites their popups show."""
+    lang = ctx.lang
+    asg = data.assignments
+    demand = data.demand.reset_index(drop=True)
     served_by = {}
     if asg is not None and len(asg) and fac is not None:
         names = {int(s): (n if n else f"#{int(s)}") for s, n in zip(fac.loc[fac["tier"] == 1, "site_id"], fac.loc[fac["tier"] == 1, "name"])}
@@ -449,6 +472,13 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool 
     pts["nearest_m"] = np.where(np.isfinite(derived.nearest), derived.nearest, np.nan)
     if "demand_id" in pts.columns:
         pts["served_by"] = pts["demand_id"].map(lambda d: served_by.get(int(d)))
+    return pts
+
+
+def _demand_layers(layers: list[dict], has: set[str], data: MapData, ctx: Context, pts: gpd.GeoDataFrame,
+                   derived: Derived) -> None:
+    """Append the uncovered demand, the demand points and the compounds to ``layers`` and ``has``."""
+    L = ctx.L
     unc = pts[derived.uncovered]
     if len(unc):
         unc = unc.assign(note=L("demand_uncovered_note"))
@@ -488,7 +518,13 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool 
             "popup": {"title": "name", "subtitle": L("compounds"), "fields": _fields(ctx, [("households", "households", "int")])},
         })
 
-    # --- context: restrictions, candidates, roads
+
+def _context_layers(layers: list[dict], has: set[str], data: MapData, ctx: Context, derived: Derived, *,
+                    show_roads: bool, streets: bool) -> None:
+    """Append the restrictions, candidate sites and roads to ``layers`` and their legend entries to ``has``."""
+    L = ctx.L
+    lang = ctx.lang
+    tiers = [t.tier for t in data.tiers]
     rest = data.restrictions
     if rest is not None and len(rest):
         for kind, key in (("zone", "restricted"), ("ways", "restricted_ways")):
@@ -533,7 +569,6 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool 
     if roads:
         has.add("roads")
     layers.extend(roads)
-    return layers, has
 
 
 def bounds(data: MapData, ctx: Context) -> list[list[float]] | None:

@@ -93,8 +93,11 @@ class NetplanAssets(MacroElement):
         self._name = "NetplanAssets"
         self._id = "inline"  # one copy per page, however many maps it holds
 
-    def render(self, **kwargs: Any) -> None:
-        self.get_root().header.add_child(RawHtml(_assets_html()), name=self.get_name())
+    # branca's MacroElement.render returns None, unlike the Element.render it overrides
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
+        root = self.get_root()
+        assert isinstance(root, Figure), "NetplanAssets renders inside a page"
+        root.header.add_child(RawHtml(_assets_html()), name=self.get_name())
         super().render(**kwargs)
 
 
@@ -131,10 +134,13 @@ class NetplanLayers(MacroElement):
         self.config = config
         self.index = index
 
-    def render(self, **kwargs: Any) -> None:
+    # branca's MacroElement.render returns None, unlike the Element.render it overrides
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
         if self.index == 0:
             text = f'<script type="application/json" id="np-config">{to_json(self.config)}</script>\n'
-            self.get_root().html.add_child(RawHtml(text), name=self.get_name())
+            root = self.get_root()
+            assert isinstance(root, Figure), "NetplanLayers renders inside a page"
+            root.html.add_child(RawHtml(text), name=self.get_name())
         super().render(**kwargs)
 
 
@@ -154,6 +160,8 @@ class NetplanPage(Figure):
     grid_style
         When given, the maps sit in one ``np-grid`` element with this style.
     """
+
+    maps: list[NetplanMap]  # a comparison's maps, in panel order (set by netplan.render.compare)
 
     _template = Template(
         "<!DOCTYPE html>\n"
@@ -183,6 +191,7 @@ class NetplanPage(Figure):
         self.body_class = body_class
         self.before, self.after, self.grid_style = before, after, grid_style
 
+    # unlike branca's Element.save (outfile, close_file) -> None: a path in, the written path out
     def save(self, path: str | Path, **kwargs: Any) -> Path:  # type: ignore[override]
         """Write the page (UTF-8, atomically) and return its path."""
         return write_text(path, self.render(**kwargs))
@@ -249,12 +258,13 @@ class NetplanMap(folium.Map):
         if options.get("location") is None:
             # no initial view (folium would show the world at zoom 1): Leaflet then defers adding layers until
             # netplan.attach fits the plan's bounds, so 50,000 points are projected and drawn once, not twice
-            self.location = None
+            self.location = None  # type: ignore[assignment]  # folium infers list[float]; its template takes None
             self.options.pop("zoom", None)
         self._id = name
         self.caption = caption
         self.add_child(NetplanAssets(), name="netplan_assets")
 
+    # unlike branca's Element.save (outfile, close_file) -> None: a path in, the written path out
     def save(self, path: str | Path, **kwargs: Any) -> Path:  # type: ignore[override]
         """Write the page this map is on (UTF-8, atomically) and return its path."""
         return write_text(path, self.get_root().render(**kwargs))
