@@ -55,7 +55,7 @@ def test_plan_map_shows_the_run_warnings(open_map, helsinki_plan, tmp_path):
     items = loaded.page.evaluate("Array.from(document.querySelectorAll('.np-kpis .np-warning')).map(e => [e.dataset.code, e.textContent])")
     assert items == [[w.code, w.message] for w in WARNINGS], "each warning's message, escaped, in the run's order"
     save_artifact(loaded, "plan_map_warnings_zh.png")
-    english = plan_map(helsinki_plan, offline=True, lang="en").html
+    english = plan_map(dataclasses.replace(helsinki_plan, warnings=[]), offline=True, lang="en").html
     assert "Run warnings (0)" in english and "this run has no warnings" in english
 
 
@@ -78,7 +78,8 @@ def test_render_rewrites_a_run_without_solving(open_map, helsinki_out, tmp_path,
     csv = read_kpis(folder / "kpis.csv")
     shown = loaded.page.evaluate("Array.from(document.querySelectorAll('.np-kpis [data-key]')).map(e => [e.dataset.section, e.dataset.key, e.dataset.value])")
     assert len(shown) >= 15 and all(float(v) == pytest.approx(float(csv[(s, k)])) for s, k, v in shown)
-    assert "运行警告 (0)" in loaded.page.inner_text(".np-kpis")
+    recorded = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["warnings"]
+    assert f"运行警告 ({len(recorded)})" in loaded.page.inner_text(".np-kpis")
     # by default the scenario's own settings (Helsinki: English, OSM tiles); map only
     assert main(["render", str(folder), "--no-figures"]) == 0
     html = (folder / "map.html").read_text(encoding="utf-8")
@@ -88,12 +89,16 @@ def test_render_rewrites_a_run_without_solving(open_map, helsinki_out, tmp_path,
 
 
 def test_compare_shows_each_runs_warnings(open_map, helsinki_out, tmp_path):
-    b = tmp_path / "b"
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(helsinki_out.folder, a)
     shutil.copytree(helsinki_out.folder, b)
+    clean = json.loads((a / "manifest.json").read_text(encoding="utf-8"))
+    clean["warnings"] = []
+    (a / "manifest.json").write_text(json.dumps(clean), encoding="utf-8")
     manifest = json.loads((b / "manifest.json").read_text(encoding="utf-8"))
     manifest["warnings"] = [w.as_dict() for w in WARNINGS]
     (b / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    page = compare_map([helsinki_out.folder, b], lang="en", offline=True)
+    page = compare_map([a, b], lang="en", offline=True)
     assert [m.get_name() for m in page.maps] == ["map_np0", "map_np1"] and all(isinstance(m, folium.Map) for m in page.maps)
     loaded = open_map(page.save(tmp_path / "compare.html"), viewport=(1600, 1000))
     assert loaded.errors == [] and loaded.external == []
