@@ -190,8 +190,8 @@ def read_facilities(path: str | Path, city: City, layer: str | None = None) -> g
         out["tier"] = tier.astype(int).to_numpy()
     else:
         out["tier"] = 1
-    for target, names in (("capacity_kg_day", ("capacity_kg_day", "capacity")), ("load_kg_day", ("load_kg_day",))):
-        col = next((c for c in names if c in attrs.columns), None)
+    for target, aliases in (("capacity_kg_day", ("capacity_kg_day", "capacity")), ("load_kg_day", ("load_kg_day",))):
+        col = next((c for c in aliases if c in attrs.columns), None)
         if col is None:
             continue
         values = pd.to_numeric(attrs[col], errors="coerce")
