@@ -14,6 +14,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -98,11 +99,7 @@ def read_bookings(path: str | Path, config: BookingsConfig, *, city: City | None
     """
     path = Path(path)
 
-    class _Spec:  # the attributes read_points looks for
-        pass
-
-    spec = _Spec()
-    spec.layer, spec.crs, spec.lon, spec.lat, spec.x, spec.y = layer, crs, lon, lat, x, y  # type: ignore[attr-defined]
+    spec = SimpleNamespace(layer=layer, crs=crs, lon=lon, lat=lat, x=x, y=y)  # the attributes read_points looks for
     attrs, points, _, offset = read_points(spec, path, city)
     for column in ("id", "stream", "slot"):
         if column not in attrs.columns:

@@ -146,8 +146,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     checks += [(f"sites.files[{i}].path", f.path) for i, f in enumerate(scenario.sites.files)]
     checks += rural_inputs(scenario)
     for key, value in checks:
-        if value is not None and not scenario.resolve(value).is_file():  # type: ignore[union-attr]
-            problems.append((key, f"file not found: {scenario.resolve(value)}"))
+        resolved = scenario.resolve(value)
+        if resolved is not None and not resolved.is_file():
+            problems.append((key, f"file not found: {resolved}"))
     if problems:
         key, msg = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
