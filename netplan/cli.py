@@ -266,8 +266,8 @@ def _cmd_bookings(args: argparse.Namespace) -> int:
         plan, open_slots = run_bookings(scenario, city=city, file=args.bookings, crs=args.crs, progress=_progress,
                                         offer_sample=0 if args.action == "offer" else 10)
         if args.action == "offer":
-            slots = offer_for_plan(plan, bookings_config(scenario), city, lon=args.lon, lat=args.lat, stream=args.stream,
-                                   crs=args.caller_crs, kg=args.kg, m3=args.m3)
+            slots = offer_for_plan(plan, bookings_config(scenario), city, lon=args.lon, lat=args.lat,
+                                   stream=args.stream, crs=args.caller_crs, kg=args.kg, m3=args.m3)
             print(json.dumps({"stream": args.stream, "lon": args.lon, "lat": args.lat, "open_slots": slots},
                              ensure_ascii=False))
         else:

@@ -107,7 +107,8 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
     stages = _Stages(4 + int(scenario.locate.enabled) + int(routing) + int(rural) + int(scenario.bookings is not None),
                      progress)
     if city is None:
-        city = stages.run("city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir))
+        city = stages.run("city", "loading the city's road network",
+                          lambda: load_city(scenario.city, scenario.base_dir))
     else:
         stages.total -= 1
     if scenario.restrictions:
@@ -155,7 +156,8 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
     if rural:
         from netplan.rural import plan_rural
 
-        plan.rural = stages.run("rural", "planning straw and pesticide-packaging networks", lambda: plan_rural(city, scenario, plan))
+        plan.rural = stages.run("rural", "planning straw and pesticide-packaging networks",
+                                lambda: plan_rural(city, scenario, plan))
     if scenario.bookings is not None:
         from netplan.bookings import run_bookings
 

@@ -139,7 +139,8 @@ def _locate_kpis(plan: Plan, add: _Add) -> None:
             for key in ("status", "objective", "bound", "gap", "solve_time_s", "solver"):
                 add(f"locate_{mode}", key, info[key], "")
     if "integrated" in plan.location and "bottom_up" in plan.location:
-        add("locate", "integration_saving", plan.location["bottom_up"]["objective"] - plan.location["integrated"]["objective"], "CNY/year")
+        saving = plan.location["bottom_up"]["objective"] - plan.location["integrated"]["objective"]
+        add("locate", "integration_saving", saving, "CNY/year")
     add("locate", "chosen", plan.location.get("chosen", ""), "")
 
 
