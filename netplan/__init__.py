@@ -35,17 +35,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from netplan.locate.cflp import CapacitatedLocation
-    from netplan.locate.coverage import LSCP, MCLP
-    from netplan.locate.network_model import TieredNetwork
-    from netplan.locate.pmedian import PMedian
-    from netplan.pipeline import build_plan, write_outputs
-    from netplan.plan import Plan
-    from netplan.render import compare_map, plan_map
-    from netplan.route.engines import solve
-    from netplan.route.problem import RoutingProblem
-    from netplan.scenario import Scenario, load_scenario
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only; "X as X" marks a re-export
+    from netplan.locate.cflp import CapacitatedLocation as CapacitatedLocation
+    from netplan.locate.coverage import LSCP as LSCP
+    from netplan.locate.coverage import MCLP as MCLP
+    from netplan.locate.network_model import TieredNetwork as TieredNetwork
+    from netplan.locate.pmedian import PMedian as PMedian
+    from netplan.pipeline import build_plan as build_plan
+    from netplan.pipeline import write_outputs as write_outputs
+    from netplan.plan import Plan as Plan
+    from netplan.render.compare import compare_map as compare_map
+    from netplan.render.plan_map import plan_map as plan_map  # in netplan.render, plan_map is also a submodule
+    from netplan.route.engines import solve as solve
+    from netplan.route.problem import RoutingProblem as RoutingProblem
+    from netplan.scenario import Scenario as Scenario
+    from netplan.scenario import load_scenario as load_scenario
 
 
 def _version() -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -26,7 +27,6 @@ from netplan.errors import InputDataError, ScenarioError
 from netplan.scenario import BookingsConfig, Scenario, parse_interval
 
 if TYPE_CHECKING:
-    from netplan.plan import Plan
     from netplan.route.bookings import BookingPlan
 
 BOOKING_COLUMNS = ["booking_id", "stream", "items", "kg", "m3", "slot", "service_min", "trade_in", "delivery_kg",
@@ -99,11 +99,7 @@ def read_bookings(path: str | Path, config: BookingsConfig, *, city: City | None
     """
     path = Path(path)
 
-    class _Spec:  # the attributes read_points looks for
-        pass
-
-    spec = _Spec()
-    spec.layer, spec.crs, spec.lon, spec.lat, spec.x, spec.y = layer, crs, lon, lat, x, y  # type: ignore[attr-defined]
+    spec = SimpleNamespace(layer=layer, crs=crs, lon=lon, lat=lat, x=x, y=y)  # the attributes read_points looks for
     attrs, points, _, offset = read_points(spec, path, city)
     for column in ("id", "stream", "slot"):
         if column not in attrs.columns:
@@ -242,7 +238,7 @@ def day_bookings(scenario: Scenario, city: City, *, file: str | Path | None = No
     geopandas.GeoDataFrame
         :data:`BOOKING_COLUMNS`.
     """
-    config = _config(scenario)
+    config = bookings_config(scenario)
     if file is not None:
         return read_bookings(Path(file), config, city=city, crs=crs)
     if config.file is not None:
@@ -258,7 +254,8 @@ def day_bookings(scenario: Scenario, city: City, *, file: str | Path | None = No
     return generate_bookings(demand, config, seed=scenario.seed)
 
 
-def _config(scenario: Scenario) -> BookingsConfig:
+def bookings_config(scenario: Scenario) -> BookingsConfig:
+    """The scenario's ``bookings:`` section; a :class:`ScenarioError` when it has none."""
     if scenario.bookings is None:
         raise ScenarioError("the scenario has no bookings: section (see README \"Door-to-door bookings\")",
                             scenario.file, "bookings")
@@ -278,7 +275,7 @@ def run_bookings(scenario: Scenario, *, city: City | None = None, file: str | Pa
     from netplan.city import load_city
     from netplan.route.bookings import open_slot_table, plan_bookings
 
-    config = _config(scenario)
+    config = bookings_config(scenario)
     if city is None:
         progress("[1/3] loading the city")
         city = load_city(scenario.city, scenario.base_dir)
@@ -379,7 +376,7 @@ def service_level_sweep(scenario: Scenario, *, city: City | None = None,
     from netplan.route.bookings import _replay, fewest_vans, group_problems
     from netplan.route.simulate import simulate
 
-    config = _config(scenario)
+    config = bookings_config(scenario)
     city = city or load_city(scenario.city, scenario.base_dir)
     demand, _ = estimate_demand(city, scenario)
     rows = []

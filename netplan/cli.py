@@ -8,13 +8,14 @@ traceback is shown only with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TypedDict
 
 from netplan import interrupts
 from netplan.diagnostics import RunWarning
@@ -27,7 +28,7 @@ log = logging.getLogger("netplan")
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time (pytest's capture, a redirected stream)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self):
         return sys.stderr
 
@@ -82,10 +83,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if kpis is not None:
         for section, key in (("demand", "points"), ("demand", "households"), ("demand", "kg_day"),
                              ("coverage", "existing_households_share"), ("coverage", "potential_households_share")):
-            try:
+            with contextlib.suppress(KeyError):  # a KPI this run did not compute is left out
                 print(f"  {section}.{key}: {plan.kpi(section, key)}")
-            except KeyError:
-                pass
     print(f"  output folder: {outputs.folder.resolve()}")
     print(f"  geopackage:    {outputs.geopackage.resolve()}")
     print(f"  KPIs:          {outputs.kpis.resolve()}")
@@ -147,8 +146,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     checks += [(f"sites.files[{i}].path", f.path) for i, f in enumerate(scenario.sites.files)]
     checks += rural_inputs(scenario)
     for key, value in checks:
-        if value is not None and not scenario.resolve(value).is_file():  # type: ignore[union-attr]
-            problems.append((key, f"file not found: {scenario.resolve(value)}"))
+        resolved = scenario.resolve(value)
+        if resolved is not None and not resolved.is_file():
+            problems.append((key, f"file not found: {resolved}"))
     if problems:
         key, msg = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -236,7 +236,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 def _cmd_bookings(args: argparse.Namespace) -> int:
     """``netplan bookings plan|offer``: the day's door-to-door booking routes, or the slots open to a new caller."""
-    from netplan.bookings import run_bookings, write_bookings
+    from netplan.bookings import bookings_config, run_bookings, write_bookings
     from netplan.diagnostics import collect
     from netplan.route.bookings import offer_for_plan
     from netplan.scenario import load_scenario
@@ -266,13 +266,13 @@ def _cmd_bookings(args: argparse.Namespace) -> int:
         plan, open_slots = run_bookings(scenario, city=city, file=args.bookings, crs=args.crs, progress=_progress,
                                         offer_sample=0 if args.action == "offer" else 10)
         if args.action == "offer":
-            slots = offer_for_plan(plan, scenario.bookings, city, lon=args.lon, lat=args.lat, stream=args.stream,
-                                   crs=args.caller_crs, kg=args.kg, m3=args.m3)
+            slots = offer_for_plan(plan, bookings_config(scenario), city, lon=args.lon, lat=args.lat,
+                                   stream=args.stream, crs=args.caller_crs, kg=args.kg, m3=args.m3)
             print(json.dumps({"stream": args.stream, "lon": args.lon, "lat": args.lat, "open_slots": slots},
                              ensure_ascii=False))
         else:
             out = Path(args.out or Path("outputs") / f"{scenario.name}_bookings")
-            paths = write_bookings(plan, open_slots, out, config=scenario.bookings, map_=not args.no_map)
+            paths = write_bookings(plan, open_slots, out, config=bookings_config(scenario), map_=not args.no_map)
             headline = {k: v for k, v in plan.kpis.items() if k not in ("streams", "groups")}
             print(json.dumps(headline, ensure_ascii=False))
             for name, path in paths.items():
@@ -317,7 +317,12 @@ _EXAMPLES = {  # shown under each subcommand's --help
 }
 
 
-def _help_extras(name: str) -> dict[str, object]:
+class _HelpExtras(TypedDict):
+    epilog: str | None
+    formatter_class: type[argparse.HelpFormatter]
+
+
+def _help_extras(name: str) -> _HelpExtras:
     """Keyword arguments of a subcommand's parser: its examples as the --help epilog, kept as written."""
     lines = "\n".join(f"  {line}" for line in _EXAMPLES.get(name, []))
     return {"epilog": f"example{'s' if len(_EXAMPLES.get(name, [])) > 1 else ''}:\n{lines}" if lines else None,

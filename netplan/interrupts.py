@@ -29,7 +29,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 __all__ = ["check", "deferred", "guard", "interrupted", "solve"]
@@ -60,10 +60,9 @@ def _interrupt() -> None:
     with _lock:
         stops = list(_stops.values())
     for stop in stops:
-        try:
+        # a solver that has already finished may refuse; the interrupt is recorded anyway
+        with suppress(Exception):
             stop()
-        except Exception:  # a solver that has already finished may refuse; the interrupt is recorded anyway
-            pass
 
 
 def _on_sigint(signum: int, frame: object) -> None:

@@ -132,8 +132,8 @@ def write_geopackage(path: str | Path, layers: dict[str, gpd.GeoDataFrame]) -> P
     return Path(path)
 
 
-def write_with(path: str | Path, writer: Callable[[Path], None]) -> Path:
-    """Run ``writer(tmp_path)`` and move the result onto ``path`` atomically."""
+def write_with(path: str | Path, writer: Callable[[Path], object]) -> Path:
+    """Run ``writer(tmp_path)`` and move the result onto ``path`` atomically (what ``writer`` returns is ignored)."""
     with atomic_path(path) as tmp:
         writer(tmp)
     return Path(path)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import geopandas as gpd
 import pandas as pd
@@ -32,6 +32,7 @@ from netplan.render import write_render_outputs
 from netplan.scenario import Scenario, rural_inputs
 
 Progress = Callable[[str], None]
+_T = TypeVar("_T")
 
 _PACKAGES = ["netplan", "osmnx", "pyrosm", "geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numpy", "pandas",
              "networkx", "ortools", "pydantic", "pyyaml"]
@@ -51,7 +52,7 @@ class _Stages:
         self.total, self.progress, self.count = total, progress, 0
         self.timings: dict[str, float] = {}
 
-    def run(self, key: str, text: str, fn: Callable[[], object]) -> object:
+    def run(self, key: str, text: str, fn: Callable[[], _T]) -> _T:
         self.count += 1
         self.progress(f"[{self.count}/{self.total}] {text} ...")
         start = time.perf_counter()
@@ -106,38 +107,39 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
     stages = _Stages(4 + int(scenario.locate.enabled) + int(routing) + int(rural) + int(scenario.bookings is not None),
                      progress)
     if city is None:
-        city = stages.run("city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir))  # type: ignore[assignment]
+        city = stages.run("city", "loading the city's road network",
+                          lambda: load_city(scenario.city, scenario.base_dir))
     else:
         stages.total -= 1
     if scenario.restrictions:
         from netplan.route.bans import restriction_coverage
 
-        restriction_coverage(city, scenario)  # type: ignore[arg-type]  # bad zone files fail before any solving
+        restriction_coverage(city, scenario)  # bad zone files fail before any solving
     if scenario.rural is not None:
         from netplan.rural import rural_city  # a county: tier-1 distances by road as well
 
-        city = rural_city(city)  # type: ignore[arg-type]
-    demand, areas = stages.run("demand", "estimating demand", lambda: estimate_demand(city, scenario))  # type: ignore[misc]
+        city = rural_city(city)
+    demand, areas = stages.run("demand", "estimating demand", lambda: estimate_demand(city, scenario))
     if scenario.rural is not None:
         from netplan.rural import rural_sites
 
-        sites = stages.run("sites", "finding candidate sites", lambda: rural_sites(city, scenario, demand))  # type: ignore[arg-type]
+        sites = stages.run("sites", "finding candidate sites", lambda: rural_sites(city, scenario, demand))
     else:
         sites = stages.run("sites", "finding candidate sites", lambda: candidate_sites(city, scenario, areas, demand))
-    plan = Plan(scenario=scenario, city=city, demand=demand, demand_areas=areas, sites=sites)  # type: ignore[arg-type]
+    plan = Plan(scenario=scenario, city=city, demand=demand, demand_areas=areas, sites=sites)
     if scenario.locate.enabled:
         tiers = len(scenario.tiers)
         located = stages.run(
             "locate",
             f"siting the {tiers}-tier network ({scenario.locate.mode}, up to {scenario.locate.time_limit_s:g} s)",
-            lambda: locate_network(city, demand, sites, scenario),  # type: ignore[arg-type]
+            lambda: locate_network(city, demand, sites, scenario),
         )
-        plan.facilities = located.facilities  # type: ignore[attr-defined]
-        plan.assignments = located.assignments  # type: ignore[attr-defined]
-        plan.excluded_demand = located.excluded  # type: ignore[attr-defined]
-        plan.location = {mode: sol.summary() for mode, sol in located.solutions.items()}  # type: ignore[attr-defined]
-        plan.location["chosen"] = located.chosen  # type: ignore[attr-defined]
-        _warn_excluded(demand, plan.excluded_demand)  # type: ignore[arg-type]
+        plan.facilities = located.facilities
+        plan.assignments = located.assignments
+        plan.excluded_demand = located.excluded
+        plan.location = {mode: sol.summary() for mode, sol in located.solutions.items()}
+        plan.location["chosen"] = located.chosen
+        _warn_excluded(demand, plan.excluded_demand)
     if scenario.route.enabled and not routing:
         why = ("siting is off (locate.enabled: false), so there are no transfer stations to route from"
                if not scenario.locate.enabled else "the fleet is empty (fleet: [])")
@@ -148,12 +150,13 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
         from netplan.rural import round_facilities
 
         day = stages.run("route", f"routing the collection day ({scenario.route.engine}, up to {scenario.route.time_limit_s:g} s)",
-                         lambda: route_day(city, round_facilities(plan.facilities, scenario), scenario, progress))  # type: ignore[arg-type]
-        plan.routes, plan.schedule, plan.routing = day.routes, day.schedule, day.summary  # type: ignore[attr-defined]
+                         lambda: route_day(city, round_facilities(plan.facilities, scenario), scenario, progress))
+        plan.routes, plan.schedule, plan.routing = day.routes, day.schedule, day.summary
     if rural:
         from netplan.rural import plan_rural
 
-        plan.rural = stages.run("rural", "planning straw and pesticide-packaging networks", lambda: plan_rural(city, scenario, plan))  # type: ignore[arg-type]
+        plan.rural = stages.run("rural", "planning straw and pesticide-packaging networks",
+                                lambda: plan_rural(city, scenario, plan))
     if scenario.bookings is not None:
         from netplan.bookings import run_bookings
 
@@ -176,7 +179,7 @@ def _warn_excluded(demand: pd.DataFrame, excluded: list[int]) -> None:
                      "add candidate sites near them or raise tiers[0].radius_m", ids=excluded)
 
 
-def _inputs(scenario: Scenario) -> list[dict[str, str]]:
+def _inputs(scenario: Scenario) -> list[dict[str, str | int]]:
     items: list[tuple[str, Path | None]] = [("scenario", scenario.file)]
     src = scenario.city.source
     if src is not None:
@@ -188,7 +191,7 @@ def _inputs(scenario: Scenario) -> list[dict[str, str]]:
         items.append((f"sites.files[{i}]", scenario.resolve(spec.path)))
     if scenario.rural is not None:
         items += [(key, scenario.resolve(value)) for key, value in rural_inputs(scenario)]
-    out = []
+    out: list[dict[str, str | int]] = []
     for role, path in items:
         if path is not None and Path(path).is_file():
             out.append({"role": role, "path": str(path), "sha256": file_sha256(path), "bytes": Path(path).stat().st_size})
@@ -230,7 +233,7 @@ def output_folder(scenario: Scenario, out_dir: str | Path | None = None) -> Path
     """The folder a run writes: ``out_dir``, else ``outputs.dir``, else ``outputs/<scenario name>``."""
     if out_dir:
         return Path(out_dir)
-    return scenario.resolve(scenario.outputs.dir) or Path("outputs") / scenario.name  # type: ignore[return-value]
+    return scenario.resolve(scenario.outputs.dir) or Path("outputs") / scenario.name
 
 
 def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | None = None, progress: Progress = _quiet,
@@ -303,10 +306,10 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
                 if len(table):
                     outputs.extra[key] = place(write_csv(stage / f"{key}.csv", table))
         if plan.bookings is not None:
-            from netplan.bookings import write_bookings
+            from netplan.bookings import bookings_config, write_bookings
 
             booked, open_slots = plan.bookings
-            written = write_bookings(booked, open_slots, stage / "bookings", config=scenario.bookings,
+            written = write_bookings(booked, open_slots, stage / "bookings", config=bookings_config(scenario),
                                      map_=scenario.outputs.map and not (offline or scenario.outputs.offline))
             outputs.extra.update({f"bookings_{key}": place(path) for key, path in written.items()})
         if scenario.outputs.map:

@@ -18,6 +18,8 @@ from netplan.scenario import Scenario
 
 if TYPE_CHECKING:  # pragma: no cover
     from netplan.render.page import NetplanMap
+    from netplan.route.bookings import BookingPlan
+    from netplan.rural import RuralResult
 
 
 @dataclass
@@ -87,8 +89,8 @@ class Plan:
     kpis: pd.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    rural: Any = None
-    bookings: Any = None
+    rural: RuralResult | None = None
+    bookings: tuple[BookingPlan, pd.DataFrame] | None = None
     warnings: list[RunWarning] = field(default_factory=list)
 
     def kpi(self, section: str, key: str) -> Any:

@@ -190,8 +190,8 @@ def read_facilities(path: str | Path, city: City, layer: str | None = None) -> g
         out["tier"] = tier.astype(int).to_numpy()
     else:
         out["tier"] = 1
-    for target, names in (("capacity_kg_day", ("capacity_kg_day", "capacity")), ("load_kg_day", ("load_kg_day",))):
-        col = next((c for c in names if c in attrs.columns), None)
+    for target, aliases in (("capacity_kg_day", ("capacity_kg_day", "capacity")), ("load_kg_day", ("load_kg_day",))):
+        col = next((c for c in aliases if c in attrs.columns), None)
         if col is None:
             continue
         values = pd.to_numeric(attrs[col], errors="coerce")
@@ -204,6 +204,28 @@ def read_facilities(path: str | Path, city: City, layer: str | None = None) -> g
     if "capacity_kg_day" not in out.columns:
         out["capacity_kg_day"] = np.nan
     return out
+
+
+def _read_run_folder(path: Path, folder: Path, city: City,
+                     limit: float) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
+    """A run's demand (snapped again to ``city``), facilities and routes (None if it has none) from its GeoPackage."""
+    gpkg = path if path.suffix.lower() == ".gpkg" else next(iter(sorted(folder.glob("*.gpkg"))), None)
+    if gpkg is None:
+        raise InputDataError("no GeoPackage in the folder (expected the output folder of 'netplan run')", folder)
+    import pyogrio
+
+    layers = {n for n, _ in pyogrio.list_layers(gpkg)}
+    if "demand" not in layers or "facilities" not in layers:
+        raise InputDataError(f"expected layers 'demand' and 'facilities' (a sited run); found {sorted(layers)}", gpkg)
+    stored = gpd.read_file(gpkg, layer="demand")
+    for col in ("households", "kg_day"):
+        if col not in stored.columns:
+            raise InputDataError(f"the demand layer has no {col!r} column", gpkg, "layer 'demand'")
+    snapped = city.walk.snap(stored, limit)
+    demand = stored.assign(walk_node=snapped.node, offset_m=snapped.offset_m, snap_ok=snapped.ok)
+    facilities = read_facilities(gpkg, city, layer="facilities")
+    routes = gpd.read_file(gpkg, layer="routes") if "routes" in layers else None
+    return demand, facilities, routes
 
 
 def score(target: str | Path, city_arg: str | Path | None = None,
@@ -245,32 +267,19 @@ def score(target: str | Path, city_arg: str | Path | None = None,
     folder = path if path.is_dir() else (path.parent if path.suffix.lower() == ".gpkg" and (path.parent / "manifest.json").is_file() else None)
     if text != OSM_FACILITIES and not path.exists():
         raise InputDataError(f"not found: expected a run's output folder, a facility table (CSV, GeoPackage) or '{OSM_FACILITIES}'", path)
-    if city_arg is None and folder is None:
+    if city_arg is not None:
+        scenario = _scenario_for_city(city_arg)
+    elif folder is not None:
+        scenario = _scenario_from_manifest(folder)
+    else:
         raise InputDataError("say which city to score on with --city (a scenario YAML or a road source)", path)
-    scenario = _scenario_for_city(city_arg) if city_arg is not None else _scenario_from_manifest(folder)  # type: ignore[arg-type]
     if city is None:
         city = load_city(scenario.city, scenario.base_dir)
     limit = scenario.city.snap_limit_m
     routes = None
     notes: list[str] = []
     if folder is not None:
-        gpkg = path if path.suffix.lower() == ".gpkg" else next(iter(sorted(folder.glob("*.gpkg"))), None)
-        if gpkg is None:
-            raise InputDataError("no GeoPackage in the folder (expected the output folder of 'netplan run')", folder)
-        import pyogrio
-
-        layers = {n for n, _ in pyogrio.list_layers(gpkg)}
-        if "demand" not in layers or "facilities" not in layers:
-            raise InputDataError(f"expected layers 'demand' and 'facilities' (a sited run); found {sorted(layers)}", gpkg)
-        stored = gpd.read_file(gpkg, layer="demand")
-        for col in ("households", "kg_day"):
-            if col not in stored.columns:
-                raise InputDataError(f"the demand layer has no {col!r} column", gpkg, "layer 'demand'")
-        snapped = city.walk.snap(stored, limit)
-        demand = stored.assign(walk_node=snapped.node, offset_m=snapped.offset_m, snap_ok=snapped.ok)
-        facilities = read_facilities(gpkg, city, layer="facilities")
-        if "routes" in layers:
-            routes = gpd.read_file(gpkg, layer="routes")
+        demand, facilities, routes = _read_run_folder(path, folder, city, limit)
     else:
         demand, _ = estimate_demand(city, scenario)
         facilities = osm_facilities(city) if text == OSM_FACILITIES else read_facilities(path, city)

@@ -70,7 +70,7 @@ def test_geopackage_in_gcj02(tmp_path: Path, config) -> None:
     ("B,bulky,104.06,30.70,08:00-10:00,heavy,", "row 3, column 'kg'", "expected a number"),
     ("B,bulky,104.06,30.70,08:00-10:00,,-1", "row 3, column 'm3'", "> 0"),
     ("A,bulky,104.06,30.70,08:00-10:00,,", "row 3, column 'id'", "appears twice"),
-    ("B,bulky,east,30.70,08:00-10:00,,", "row 3, column 'lon'", "expected a number"),
+    ("B,bulky,east,30.70,08:00-10:00,,", "row 3, column 'lon'", "expected a finite number"),
 ])
 def test_bad_rows_name_row_and_column(tmp_path: Path, config, row: str, where: str, text: str) -> None:
     path = tmp_path / "bad.csv"

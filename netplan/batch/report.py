@@ -16,6 +16,11 @@ _FIXED = ("run_id", "city", "status", "error", *TIMING_COLUMNS)
 """Table columns that are not metrics."""
 
 
+def _empty(value: object) -> bool:
+    """An empty cell: None or a float NaN."""
+    return value is None or (isinstance(value, float) and bool(np.isnan(value)))
+
+
 def build_table(specs: list[RunSpec], rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Assemble the tidy table: one row per finished run, in sweep order.
 
@@ -47,7 +52,7 @@ def build_table(specs: list[RunSpec], rows: dict[str, dict[str, Any]]) -> pd.Dat
             table[col] = table[col].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
     for col in [*params, *metrics]:
         # judged on the rows themselves: the frame has already turned integers beside empty cells into floats
-        values = [row.get(col) for row in ordered if row.get(col) is not None and not (isinstance(row.get(col), float) and np.isnan(row.get(col)))]
+        values = [row.get(col) for row in ordered if not _empty(row.get(col))]
         if not values:
             continue
         if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):

@@ -11,6 +11,7 @@ import pandas as pd
 
 from netplan.city import Network
 from netplan.plan import Plan
+from netplan.scenario import Tier
 
 
 class PlanCheckError(RuntimeError):
@@ -26,6 +27,26 @@ def _pairwise(net: Network, a: pd.DataFrame, a_node: str, a_off: str, b: pd.Data
         base = net.matrix([node], targets[b_node].to_numpy(), "length")[0]
         out[rows] = base + a[a_off].to_numpy()[rows] + targets[b_off].to_numpy()
     return out
+
+
+def _tier_problems(plan: Plan, tier: Tier, table: pd.DataFrame, load: pd.Series, tolerance: float) -> list[str]:
+    """One tier's open facilities: loads equal what is assigned to them, within capacity and count, fixed ones open."""
+    t = tier.tier
+    problems: list[str] = []
+    mine = load.reindex(table.index).fillna(0.0)
+    if not np.allclose(mine.to_numpy(), table["load_kg_day"].to_numpy(), rtol=tolerance, atol=1e-6):
+        problems.append(f"tier-{t} loads differ from the sums of what is assigned to them")
+    over = mine.to_numpy() > table["capacity_kg_day"].to_numpy() * (1 + tolerance) + 1e-6
+    if over.any():
+        problems.append(f"tier-{t} facilities over capacity: {table.index[over].tolist()[:5]}")
+    n_open = len(table)
+    if n_open < tier.min_count or (tier.max_count is not None and n_open > tier.max_count):
+        problems.append(f"tier {t}: {n_open} open, outside [{tier.min_count}, {tier.max_count}]")
+    fixed = plan.sites[(plan.sites[f"tier{t}"]) & (plan.sites["status"] == "existing_fixed") & plan.sites["snap_ok"]]
+    shut = sorted(set(fixed["site_id"]) - set(table.index))
+    if shut:
+        problems.append(f"tier {t}: existing facilities that must stay open are closed: {shut[:5]}")
+    return problems
 
 
 def check_network(plan: Plan, tolerance: float = 1e-6) -> dict[str, float]:
@@ -103,22 +124,9 @@ def check_network(plan: Plan, tolerance: float = 1e-6) -> dict[str, float]:
         recomputed[f"haul_t{t - 1}"] = float((flow * driven).sum() / 1e6 * sc.locate.haul_cost_per_t_km[t - 2] * days)
         loads[t] = loads[t].add(pd.Series(flow, index=src["next_site_id"].to_numpy()).groupby(level=0).sum(), fill_value=0.0)
     for tier in sc.tiers:
-        t = tier.tier
-        table = by_tier[t]
-        mine = loads[t].reindex(table.index).fillna(0.0)
-        if not np.allclose(mine.to_numpy(), table["load_kg_day"].to_numpy(), rtol=tolerance, atol=1e-6):
-            problems.append(f"tier-{t} loads differ from the sums of what is assigned to them")
-        over = mine.to_numpy() > table["capacity_kg_day"].to_numpy() * (1 + tolerance) + 1e-6
-        if over.any():
-            problems.append(f"tier-{t} facilities over capacity: {table.index[over].tolist()[:5]}")
-        n_open = len(table)
-        if n_open < tier.min_count or (tier.max_count is not None and n_open > tier.max_count):
-            problems.append(f"tier {t}: {n_open} open, outside [{tier.min_count}, {tier.max_count}]")
-        fixed = plan.sites[(plan.sites[f"tier{t}"]) & (plan.sites["status"] == "existing_fixed") & plan.sites["snap_ok"]]
-        shut = sorted(set(fixed["site_id"]) - set(table.index))
-        if shut:
-            problems.append(f"tier {t}: existing facilities that must stay open are closed: {shut[:5]}")
-        recomputed[f"open_t{t}"] = float(table["open_cost"].sum())
+        table = by_tier[tier.tier]
+        problems += _tier_problems(plan, tier, table, loads[tier.tier], tolerance)
+        recomputed[f"open_t{tier.tier}"] = float(table["open_cost"].sum())
     recomputed["total"] = float(sum(recomputed.values()))
     chosen = plan.location.get(plan.location.get("chosen", ""), {})
     objective = chosen.get("objective")

@@ -7,6 +7,9 @@ re-checked (:func:`netplan.evaluate.check.check_network`), routes are summed fro
 
 from __future__ import annotations
 
+from typing import Callable
+
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -15,6 +18,9 @@ from netplan.evaluate.check import check_network
 from netplan.evaluate.metrics import route_metrics
 from netplan.evaluate.rural import rural_kpis
 from netplan.plan import Plan
+
+_Add = Callable[[str, str, object, str], None]
+"""``add(section, key, value, unit)``: one row of the KPI table."""
 
 
 def evaluate_plan(plan: Plan) -> pd.DataFrame:
@@ -81,44 +87,10 @@ def evaluate_plan(plan: Plan) -> pd.DataFrame:
     add("coverage", "potential_households_share", covered_share(dist, weights, tier1.radius_m) * scale, "share")
 
     if plan.facilities is not None and plan.assignments is not None:
-        costs = check_network(plan)
-        facilities = plan.facilities
-        for tier in scenario.tiers:
-            t = tier.tier
-            open_t = facilities[facilities["tier"] == t]
-            add("network", f"tier{t}_open", len(open_t), "sites")
-            add("network", f"tier{t}_new", int((~open_t["existing"]).sum()), "sites")
-            add("network", f"tier{t}_fusion", int(open_t["fusion"].sum()), "sites")
-            util = open_t["utilisation"]
-            add("network", f"tier{t}_utilisation_mean", float(util.mean()) if len(util) else 0.0, "share")
-        open1 = facilities[facilities["tier"] == 1]
-        served = walk_distances(plan.city.walk, ok_demand, open1, limit_m=tier1.radius_m)
-        add("network", "households_covered_share", covered_share(served, weights, tier1.radius_m) * scale, "share")
-        excluded = demand[demand["demand_id"].isin(plan.excluded_demand)]
-        add("network", "excluded_demand_points", len(excluded), "points")
-        add("network", "excluded_households", float(excluded["households"].sum()), "households")
-        for key, value in costs.items():
-            add("cost", key, value, "CNY/year")
-        for mode in ("integrated", "bottom_up"):
-            if mode in plan.location:
-                info = plan.location[mode]
-                for key in ("status", "objective", "bound", "gap", "solve_time_s", "solver"):
-                    add(f"locate_{mode}", key, info[key], "")
-        if "integrated" in plan.location and "bottom_up" in plan.location:
-            add("locate", "integration_saving", plan.location["bottom_up"]["objective"] - plan.location["integrated"]["objective"], "CNY/year")
-        add("locate", "chosen", plan.location.get("chosen", ""), "")
-
+        _network_kpis(plan, plan.facilities, add, ok_demand, weights, scale)
+        _locate_kpis(plan, add)
     if plan.routes is not None and len(plan.routes):
-        # From the routes layer (one row per trip, simulated), not from the engines' objectives.
-        metrics = route_metrics(plan.routes)
-        add("routing", "vehicles", metrics["routes_vehicles"], "vehicles")
-        add("routing", "trips", metrics["routes_trips"], "trips")
-        add("routing", "km", round(metrics["routes_km"], 1), "km/day")
-        add("routing", "driving_hours", round(metrics["routes_hours"], 1), "h/day")
-        add("routing", "load_kg", float(pd.to_numeric(plan.routes["load_kg"]).sum()), "kg/day")
-        if plan.routing is not None and len(plan.routing):
-            add("routing", "dropped_stops", int(plan.routing["dropped"].sum()), "stops")
-            add("routing", "engine", str(plan.routing["engine"].iloc[0]), "")
+        _routing_kpis(plan, plan.routes, add)
 
     if scenario.restrictions:
         from netplan.route.bans import restriction_coverage
@@ -134,3 +106,52 @@ def evaluate_plan(plan: Plan) -> pd.DataFrame:
     plan.kpis = pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(["section", "key", "value", "unit"], columns)})
     return plan.kpis
 
+
+def _network_kpis(plan: Plan, facilities: gpd.GeoDataFrame, add: _Add, ok_demand: pd.DataFrame, weights: np.ndarray,
+                  scale: float) -> None:
+    """The sited network, re-checked (:func:`check_network`): open sites per tier, coverage, exclusions, cost."""
+    costs = check_network(plan)
+    scenario = plan.scenario
+    tier1 = scenario.tier(1)
+    for tier in scenario.tiers:
+        t = tier.tier
+        open_t = facilities[facilities["tier"] == t]
+        add("network", f"tier{t}_open", len(open_t), "sites")
+        add("network", f"tier{t}_new", int((~open_t["existing"]).sum()), "sites")
+        add("network", f"tier{t}_fusion", int(open_t["fusion"].sum()), "sites")
+        util = open_t["utilisation"]
+        add("network", f"tier{t}_utilisation_mean", float(util.mean()) if len(util) else 0.0, "share")
+    open1 = facilities[facilities["tier"] == 1]
+    served = walk_distances(plan.city.walk, ok_demand, open1, limit_m=tier1.radius_m)
+    add("network", "households_covered_share", covered_share(served, weights, tier1.radius_m) * scale, "share")
+    excluded = plan.demand[plan.demand["demand_id"].isin(plan.excluded_demand)]
+    add("network", "excluded_demand_points", len(excluded), "points")
+    add("network", "excluded_households", float(excluded["households"].sum()), "households")
+    for key, value in costs.items():
+        add("cost", key, value, "CNY/year")
+
+
+def _locate_kpis(plan: Plan, add: _Add) -> None:
+    """What the location solver reported per mode, and which mode the facilities come from."""
+    for mode in ("integrated", "bottom_up"):
+        if mode in plan.location:
+            info = plan.location[mode]
+            for key in ("status", "objective", "bound", "gap", "solve_time_s", "solver"):
+                add(f"locate_{mode}", key, info[key], "")
+    if "integrated" in plan.location and "bottom_up" in plan.location:
+        saving = plan.location["bottom_up"]["objective"] - plan.location["integrated"]["objective"]
+        add("locate", "integration_saving", saving, "CNY/year")
+    add("locate", "chosen", plan.location.get("chosen", ""), "")
+
+
+def _routing_kpis(plan: Plan, routes: gpd.GeoDataFrame, add: _Add) -> None:
+    """From the routes layer (one row per trip, simulated), not from the engines' objectives."""
+    metrics = route_metrics(routes)
+    add("routing", "vehicles", metrics["routes_vehicles"], "vehicles")
+    add("routing", "trips", metrics["routes_trips"], "trips")
+    add("routing", "km", round(metrics["routes_km"], 1), "km/day")
+    add("routing", "driving_hours", round(metrics["routes_hours"], 1), "h/day")
+    add("routing", "load_kg", float(pd.to_numeric(routes["load_kg"]).sum()), "kg/day")
+    if plan.routing is not None and len(plan.routing):
+        add("routing", "dropped_stops", int(plan.routing["dropped"].sum()), "stops")
+        add("routing", "engine", str(plan.routing["engine"].iloc[0]), "")

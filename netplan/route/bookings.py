@@ -391,7 +391,7 @@ def booking_kpis(table: pd.DataFrame, groups: list[BookingGroup]) -> dict[str, A
         v = g.schedule.visits
         stops = v[v["kind"] == "stop"]
         mine = []
-        for (veh, _trip), trip in stops.groupby(["vehicle", "trip"], sort=True):
+        for _key, trip in stops.groupby(["vehicle", "trip"], sort=True):
             t = int(trip["vehicle_type"].map({vt.name: k for k, vt in enumerate(g.problem.vehicle_types)}).iloc[0])
             mine.append(float(trip["load_dm3"].max()) / g.problem.vehicle_types[t].capacity[1])
         util += mine
@@ -434,6 +434,34 @@ def _trip_lines(name: str, schedule: Schedule, network) -> list[dict[str, Any]]:
 
 # --- slot offering -------------------------------------------------------------------------------------------------
 
+def _deliveries(p: RoutingProblem, visits: list[Visit], k: int) -> np.ndarray:
+    """What the van carries out of the depot at ``visits[k]``: the deliveries of the trip that starts there."""
+    load = np.zeros(len(p.dimensions))
+    for v in visits[k + 1:]:
+        if v.kind == "depot":
+            break
+        if p.stops[v.index].delivery:
+            load += p.stops[v.index].delivery
+    return load
+
+
+def _serve_stop(stop: Stop, vt: VehicleType, horizon: Interval, t: float, load: np.ndarray,
+                cap: np.ndarray) -> tuple[float, np.ndarray] | None:
+    """Arrive at ``stop`` at ``t`` (wait for its window to open) and swap its loads: the time it is left and the
+    van's load then, or None when its windows have all closed or the van would overflow."""
+    pieces = stop.allowed(vt.profile, horizon)
+    opening = next((w for w in pieces if t <= w.end), None)
+    if opening is None:
+        return None
+    t = max(t, float(opening.start)) + stop.service_s
+    if stop.delivery:
+        load = load - np.asarray(stop.delivery, dtype=float)
+    load = load + np.asarray(stop.demand, dtype=float)
+    if (load > cap).any():
+        return None
+    return t, load
+
+
 def _route_fits(problem: RoutingProblem, vehicle_type: int, visits: list[Visit]) -> bool:
     """Forward pass over one route on the problem's matrices: windows, depot hours, shift end and load per trip.
 
@@ -451,34 +479,18 @@ def _route_fits(problem: RoutingProblem, vehicle_type: int, visits: list[Visit])
     def loc(v: Visit) -> int:
         return p.stops[v.index].location if v.kind == "stop" else p.depots[v.index].location
 
-    def deliveries(k: int) -> np.ndarray:
-        load = np.zeros(len(p.dimensions))
-        for v in visits[k + 1:]:
-            if v.kind == "depot":
-                break
-            if p.stops[v.index].delivery:
-                load += p.stops[v.index].delivery
-        return load
-
     cap = np.asarray(vt.capacity, dtype=float)
-    load = deliveries(0)
+    load = _deliveries(p, visits, 0)
     if (load > cap).any():
         return False
     for k in range(1, len(visits)):
         t += float(dur[loc(visits[k - 1]), loc(visits[k])])
         v = visits[k]
         if v.kind == "stop":
-            stop = p.stops[v.index]
-            pieces = stop.allowed(vt.profile, p.horizon)
-            opening = next((w for w in pieces if t <= w.end), None)
-            if opening is None:
+            served = _serve_stop(p.stops[v.index], vt, p.horizon, t, load, cap)
+            if served is None:
                 return False
-            t = max(t, float(opening.start)) + stop.service_s
-            if stop.delivery:
-                load = load - np.asarray(stop.delivery, dtype=float)
-            load = load + np.asarray(stop.demand, dtype=float)
-            if (load > cap).any():
-                return False
+            t, load = served
         else:
             depot = p.depots[v.index]
             t = max(t, float(depot.opens.start)) + depot.turnaround_s
@@ -487,7 +499,7 @@ def _route_fits(problem: RoutingProblem, vehicle_type: int, visits: list[Visit])
             if k < len(visits) - 1:
                 if v.index not in vt.reload_depots:
                     return False
-                load = deliveries(k)
+                load = _deliveries(p, visits, k)
                 if (load > cap).any():
                     return False
     return t <= vt.shift.end
