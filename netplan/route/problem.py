@@ -25,7 +25,7 @@ cost unit. Engines (:mod:`netplan.route.engines`) take a problem and return a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -272,7 +272,13 @@ class VehicleType:
     breaks
         Driver breaks (engines that cannot model breaks refuse the problem).
     max_reloads
-        Most mid-shift unloads, if limited.
+        Most mid-shift unloads, if limited (a required last unload, see
+        ``unload_before_end``, is not counted).
+    unload_before_end
+        The vehicle must arrive at its end depot empty: its last load is
+        unloaded at one of its ``reload_depots`` (a disposal site or transfer
+        station) before it drives home. With ``max_reloads=0`` this is a
+        single trip ``start -> stops -> unload -> end``.
     """
 
     name: str
@@ -291,6 +297,33 @@ class VehicleType:
     weight_t: float = 0.0
     breaks: tuple[Break, ...] = ()
     max_reloads: int | None = None
+    unload_before_end: bool = False
+
+
+def home_types(vt: VehicleType, *, homes: Sequence[int], end_at_home: bool = True) -> list[VehicleType]:
+    """Per-vehicle home depots, as one vehicle type per home.
+
+    Parameters
+    ----------
+    vt
+        The vehicle type; its ``count`` is replaced by the vehicles per home.
+    homes
+        Home depot of each vehicle (one entry per vehicle, in any order).
+    end_at_home
+        Whether each vehicle also ends at its home (else at ``vt.end_depot``).
+
+    Returns
+    -------
+    list of VehicleType
+        One type per distinct home, in depot order, named ``"<name>@<depot index>"``.
+    """
+    if not homes:
+        raise RoutingInputError(f"vehicle type {vt.name!r}: no home depot given")
+    counts: dict[int, int] = {}
+    for h in homes:
+        counts[int(h)] = counts.get(int(h), 0) + 1
+    return [replace(vt, name=f"{vt.name}@{h}", count=k, start_depot=h, end_depot=h if end_at_home else vt.end_depot)
+            for h, k in sorted(counts.items())]
 
 
 @dataclass
@@ -371,6 +404,8 @@ class RoutingProblem:
                 raise RoutingInputError(f"{where}: unknown profile {vt.profile!r} (have {sorted(self.profiles)})")
             for depot in (vt.start_depot, vt.end_depot, *vt.reload_depots):
                 _check_index(depot, len(self.depots), f"{where}: depot")
+            if vt.unload_before_end and not vt.reload_depots:
+                raise RoutingInputError(f"{where}: unload_before_end needs at least one reload depot to unload at")
             if vt.max_duration_s is not None and vt.max_duration_s <= 0:
                 raise RoutingInputError(f"{where}: max_duration_s must be positive")
             _check_windows([b.window for b in vt.breaks], f"{where}: breaks")
@@ -429,10 +464,14 @@ class RoutingProblem:
             leave = max(vt.shift.start, start.opens.start) + start.turnaround_s
             arrive = leave + int(prof.duration[start.location, stop.location])
             back_by = min(vt.shift.end, end.opens.end) - end.turnaround_s
+            home = int(prof.duration[stop.location, end.location])
+            if vt.unload_before_end:
+                home = min(int(prof.duration[stop.location, self.depots[u].location]) + self.depots[u].turnaround_s
+                           + int(prof.duration[self.depots[u].location, end.location]) for u in vt.reload_depots)
             ok = False
             for piece in stop.allowed(vt.profile, self.horizon):
                 begin = max(arrive, piece.start)
-                if begin < piece.end and begin + stop.service_s + int(prof.duration[stop.location, end.location]) <= back_by:
+                if begin < piece.end and begin + stop.service_s + home <= back_by:
                     ok = True
                     break
             if ok:

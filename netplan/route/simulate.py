@@ -8,7 +8,8 @@ trusted. It checks:
 
 - every required stop served exactly once, optional ones at most once;
 - vehicles: no more per type than available, right start and end depots,
-  unloading only at the type's reload depots;
+  unloading only at the type's reload depots, and arriving at the end depot
+  empty when the type requires a last unload (``unload_before_end``);
 - load per trip and capacity dimension; no trip leaves before its stops'
   release times;
 - service start within a stop's time windows, outside the times its
@@ -222,8 +223,14 @@ class _Simulator:
                 is_last = seq == len(visits) - 1
                 if not is_last and visit.index not in vt.reload_depots:
                     self.bad(f"{label}: unloads at depot {depot.name!r}, not one of its reload depots")
-                if not is_last and vt.max_reloads is not None and trip > vt.max_reloads:
+                # The required last unload (the visit just before the end depot) is not a reload.
+                final_unload = vt.unload_before_end and seq == len(visits) - 2
+                if not is_last and not final_unload and vt.max_reloads is not None and trip > vt.max_reloads:
                     self.bad(f"{label}: more than {vt.max_reloads} reloads")
+                if is_last and vt.unload_before_end and np.any(load > 0):
+                    self.bad(f"{label}: arrives at its end depot {depot.name!r} loaded "
+                             f"({', '.join(f'{d} {q:g}' for d, q in zip(p.dimensions, load))}) without the required "
+                             "last unload at one of its reload depots")
                 start = max(arrive, float(depot.opens.start))
                 end = start + depot.turnaround_s
                 self._check_depot_hours(label, visit.index, start, end)

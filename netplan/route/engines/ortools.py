@@ -24,7 +24,8 @@ How the problem maps onto OR-Tools:
   copies of each vehicle type's reload depots, with a demand of ``-BIG`` and a
   slack of up to ``BIG`` on that node only, so the load can drop to zero
   there; their service time is the depot turnaround and their time cumul the
-  depot's hours. ``max_reloads`` is a counting dimension.
+  depot's hours. ``max_reloads`` is a counting dimension. A required last
+  unload (``unload_before_end``) bounds the load cumul at the end node by 0.
 - **Breaks**: ``SetBreakIntervalsOfVehicle``, kept between the first
   departure and the last arrival. The simulator places breaks greedily (at
   the first departure at/after the window opens), which OR-Tools cannot
@@ -313,9 +314,11 @@ class _Model:
             types = sorted({self.vehicles[v].type_index for v in vehicles})
             # Trips to carry everything in the smallest vehicle unloading here, and each vehicle's own cap.
             trips = max(int(max(math.ceil(q / c) for q, c in zip(total, p.vehicle_types[t].capacity))) for t in types)
+            # A required last unload is one more visit per vehicle, outside its max_reloads.
+            last = sum(1 for v in vehicles if p.vehicle_types[self.vehicles[v].type_index].unload_before_end)
             limit = sum(min(trips, trips if p.vehicle_types[self.vehicles[v].type_index].max_reloads is None
                             else p.vehicle_types[self.vehicles[v].type_index].max_reloads) for v in vehicles)
-            pool = min(limit, trips + len(vehicles), len(p.stops))
+            pool = min(limit, trips + len(vehicles), len(p.stops)) + last
             for _ in range(pool):
                 self.reload_vehicles[len(self.nodes)] = vehicles
                 self.nodes.append(_Node("reload", d, p.depots[d].location))
@@ -384,15 +387,21 @@ class _Model:
                       for n in self.nodes]
             cb = routing.RegisterUnaryTransitVector([int(q) for q in demand])
             routing.AddDimensionWithVehicleCapacity(cb, big if has_reloads else 0, caps, True, f"load_{dim}")
+            load = routing.GetDimensionOrDie(f"load_{dim}")
+            for v, veh in enumerate(self.vehicles):
+                if p.vehicle_types[veh.type_index].unload_before_end:
+                    # A required last unload: nothing may be carried into the end depot.
+                    load.CumulVar(routing.End(v)).SetMax(0)
             if has_reloads:
-                load = routing.GetDimensionOrDie(f"load_{dim}")
                 # Slack only where the vehicle unloads: elsewhere the load on arrival is exact.
                 for index in range(routing.Size()):
                     if routing.IsEnd(index):
                         continue
                     if routing.IsStart(index) or self.nodes[manager.IndexToNode(index)].kind != "reload":
                         load.SlackVar(index).SetValue(0)
-        limits = [self.p.vehicle_types[veh.type_index].max_reloads for veh in self.vehicles]
+        # The required last unload is not a reload: it gets one more unload visit to count.
+        limits = [None if vt.max_reloads is None else vt.max_reloads + int(vt.unload_before_end)
+                  for vt in (self.p.vehicle_types[veh.type_index] for veh in self.vehicles)]
         if has_reloads and any(m is not None for m in limits):
             cb = routing.RegisterUnaryTransitVector([1 if n.kind == "reload" else 0 for n in self.nodes])
             cap = len(self.reload_vehicles)
@@ -466,7 +475,7 @@ class _Model:
                 index = assignment.Value(routing.NextVar(index))
             if not any(n.kind == "stop" for n in sequence):
                 continue
-            sequence = _drop_idle_reloads(sequence)
+            sequence = _drop_idle_reloads(sequence, keep_last=vt.unload_before_end)
             start_s = assignment.Value(self.time.CumulVar(routing.Start(v)))
             times, issues = replay(self.p, vt, sequence, start_s)
             label = f"{vt.name}#{veh.number + 1}"
@@ -515,19 +524,20 @@ def route_cost(problem: RoutingProblem, routes: list[Route]) -> int:
     return total
 
 
-def _drop_idle_reloads(sequence: list[_Node]) -> list[_Node]:
+def _drop_idle_reloads(sequence: list[_Node], *, keep_last: bool = False) -> list[_Node]:
     """Remove unloads that unload nothing at the place the vehicle already is.
 
     Unused reload nodes cost nothing when they follow a visit of the same
     depot (zero-length arcs), so OR-Tools leaves them in; they would only
-    add turnarounds to the schedule.
+    add turnarounds to the schedule. With ``keep_last`` (a required last
+    unload) an unload just before an end depot at the same place is kept.
     """
     out = [sequence[0]]
     for i, node in enumerate(sequence[1:-1], start=1):
         if node.kind == "reload":
             prev, nxt = out[-1], sequence[i + 1]
             if (prev.kind != "stop" and prev.location == node.location) or \
-                    (nxt.kind == "depot" and nxt.location == node.location):
+                    (not keep_last and nxt.kind == "depot" and nxt.location == node.location):
                 continue
         out.append(node)
     out.append(sequence[-1])
