@@ -253,6 +253,11 @@ class VehicleType:
         One integer per capacity dimension (must be positive).
     start_depot, end_depot
         Depot indices.
+    start_depots, end_depots
+        Depots each vehicle of the type may start (end) at, when it may
+        choose among several; empty means just ``start_depot``
+        (``end_depot``). Each vehicle picks one start and one end. Engines
+        that cannot share a type's count across depots refuse several.
     reload_depots
         Depots where the vehicle may unload mid-shift and go on (multi-trip);
         empty means one trip.
@@ -298,6 +303,35 @@ class VehicleType:
     breaks: tuple[Break, ...] = ()
     max_reloads: int | None = None
     unload_before_end: bool = False
+    start_depots: tuple[int, ...] = ()
+    end_depots: tuple[int, ...] = ()
+
+    def starts(self) -> tuple[int, ...]:
+        """The depots a vehicle of this type may start at, sorted."""
+        return tuple(sorted(set(self.start_depots))) if self.start_depots else (self.start_depot,)
+
+    def ends(self) -> tuple[int, ...]:
+        """The depots a vehicle of this type may end at, sorted."""
+        return tuple(sorted(set(self.end_depots))) if self.end_depots else (self.end_depot,)
+
+
+@dataclass(frozen=True)
+class FleetCap:
+    """At most ``max_vehicles`` vehicles used over the vehicle types ``types`` (a limit shared across types).
+
+    Attributes
+    ----------
+    types
+        Indices into :attr:`RoutingProblem.vehicle_types`.
+    max_vehicles
+        Most vehicles of these types that may be used (leave a depot).
+    name
+        Identifier shown in messages (e.g. ``"drivers"``).
+    """
+
+    types: tuple[int, ...]
+    max_vehicles: int
+    name: str = "fleet cap"
 
 
 def home_types(vt: VehicleType, *, homes: Sequence[int], end_at_home: bool = True) -> list[VehicleType]:
@@ -322,7 +356,8 @@ def home_types(vt: VehicleType, *, homes: Sequence[int], end_at_home: bool = Tru
     counts: dict[int, int] = {}
     for h in homes:
         counts[int(h)] = counts.get(int(h), 0) + 1
-    return [replace(vt, name=f"{vt.name}@{h}", count=k, start_depot=h, end_depot=h if end_at_home else vt.end_depot)
+    return [replace(vt, name=f"{vt.name}@{h}", count=k, start_depot=h, start_depots=(),
+                    end_depot=h if end_at_home else vt.end_depot, end_depots=() if end_at_home else vt.end_depots)
             for h, k in sorted(counts.items())]
 
 
@@ -344,6 +379,8 @@ class RoutingProblem:
         The planning day.
     name
         Instance name.
+    fleet_caps
+        Limits on the vehicles used shared across vehicle types.
     """
 
     locations: list[Location]
@@ -354,6 +391,7 @@ class RoutingProblem:
     dimensions: tuple[str, ...] = ("kg",)
     horizon: Interval = Interval(0, DAY_S)
     name: str = "routing"
+    fleet_caps: tuple[FleetCap, ...] = ()
 
     @property
     def num_vehicles(self) -> int:
@@ -402,13 +440,19 @@ class RoutingProblem:
                     raise RoutingInputError(f"{where}: capacity in {dim} must be positive, got {cap}")
             if vt.profile not in self.profiles:
                 raise RoutingInputError(f"{where}: unknown profile {vt.profile!r} (have {sorted(self.profiles)})")
-            for depot in (vt.start_depot, vt.end_depot, *vt.reload_depots):
+            for depot in (vt.start_depot, vt.end_depot, *vt.start_depots, *vt.end_depots, *vt.reload_depots):
                 _check_index(depot, len(self.depots), f"{where}: depot")
             if vt.unload_before_end and not vt.reload_depots:
                 raise RoutingInputError(f"{where}: unload_before_end needs at least one reload depot to unload at")
             if vt.max_duration_s is not None and vt.max_duration_s <= 0:
                 raise RoutingInputError(f"{where}: max_duration_s must be positive")
             _check_windows([b.window for b in vt.breaks], f"{where}: breaks")
+        for cap in self.fleet_caps:
+            for t in cap.types:
+                _check_index(t, len(self.vehicle_types), f"fleet cap {cap.name!r}: vehicle type")
+            if not cap.types or cap.max_vehicles < 0:
+                raise RoutingInputError(f"fleet cap {cap.name!r}: needs vehicle types and max_vehicles >= 0, got "
+                                        f"{cap.types} and {cap.max_vehicles}")
         for stop in self.stops:
             where = f"stop {stop.name!r}"
             _check_index(stop.location, n, f"{where}: location")
@@ -458,9 +502,9 @@ class RoutingProblem:
         """
         fits = [vt for vt in self.vehicle_types if all(q <= c for q, c in zip(stop.demand, vt.capacity))]
         reasons = []
-        for vt in fits:
+        for vt, s, e in ((vt, s, e) for vt in fits for s in vt.starts() for e in vt.ends()):
             prof = self.profiles[vt.profile]
-            start, end = self.depots[vt.start_depot], self.depots[vt.end_depot]
+            start, end = self.depots[s], self.depots[e]
             leave = max(vt.shift.start, start.opens.start) + start.turnaround_s
             arrive = leave + int(prof.duration[start.location, stop.location])
             back_by = min(vt.shift.end, end.opens.end) - end.turnaround_s
@@ -476,7 +520,8 @@ class RoutingProblem:
                     break
             if ok:
                 return None
-            reasons.append(f"{vt.name} (earliest arrival {fmt_time(arrive)}, back by {fmt_time(back_by)})")
+            via = f" from {start.name} to {end.name}" if len(vt.starts()) * len(vt.ends()) > 1 else ""
+            reasons.append(f"{vt.name}{via} (earliest arrival {fmt_time(arrive)}, back by {fmt_time(back_by)})")
         return "; ".join(reasons) if reasons else "no vehicle can carry its load"
 
 

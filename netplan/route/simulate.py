@@ -10,6 +10,8 @@ trusted. It checks:
 - vehicles: no more per type than available, right start and end depots,
   unloading only at the type's reload depots, and arriving at the end depot
   empty when the type requires a last unload (``unload_before_end``);
+  starting and ending at one of the type's allowed depots; no more vehicles
+  used than each fleet cap shared across types allows;
 - load per trip and capacity dimension; no trip leaves before its stops'
   release times;
 - service start within a stop's time windows, outside the times its
@@ -132,6 +134,7 @@ def simulate(problem: RoutingProblem, solution: RouteSolution, roads: RoadReplay
     for route in solution.routes:
         sim.route(route)
     sim.coverage()
+    sim.caps()
     return Schedule(pd.DataFrame(sim.visit_rows), pd.DataFrame(sim.leg_rows), pd.DataFrame(sim.route_rows),
                     sim.violations)
 
@@ -166,12 +169,12 @@ class _Simulator:
         if len(visits) < 2 or visits[0].kind != "depot" or visits[-1].kind != "depot":
             self.bad(f"{label}: a route must start and end at a depot")
             return
-        if visits[0].index != vt.start_depot:
+        if visits[0].index not in vt.starts():
             self.bad(f"{label}: starts at depot {p.depots[visits[0].index].name!r}, its type starts at "
-                     f"{p.depots[vt.start_depot].name!r}")
-        if visits[-1].index != vt.end_depot:
+                     f"{' or '.join(repr(p.depots[d].name) for d in vt.starts())}")
+        if visits[-1].index not in vt.ends():
             self.bad(f"{label}: ends at depot {p.depots[visits[-1].index].name!r}, its type ends at "
-                     f"{p.depots[vt.end_depot].name!r}")
+                     f"{' or '.join(repr(p.depots[d].name) for d in vt.ends())}")
         applicable = self._applicable_bans(vt)
         breaks = sorted(vt.breaks, key=lambda b: b.window.start)
         taken: list[bool] = [False] * len(breaks)
@@ -400,6 +403,14 @@ class _Simulator:
                 t += brk.duration_s
                 taken[i] = True
         return t
+
+    def caps(self) -> None:
+        for cap in self.p.fleet_caps:
+            used = {(t, k) for t, k in self.used if t in cap.types}
+            if len(used) > cap.max_vehicles:
+                names = sorted({self.p.vehicle_types[t].name for t in cap.types})
+                self.bad(f"fleet cap {cap.name!r}: {len(used)} vehicles of {', '.join(names)} used, at most "
+                         f"{cap.max_vehicles} allowed")
 
     def coverage(self) -> None:
         dropped = set(self.sol.dropped)

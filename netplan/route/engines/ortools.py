@@ -26,6 +26,10 @@ How the problem maps onto OR-Tools:
   there; their service time is the depot turnaround and their time cumul the
   depot's hours. ``max_reloads`` is a counting dimension. A required last
   unload (``unload_before_end``) bounds the load cumul at the end node by 0.
+- **Depot choice and shared caps**: a vehicle that may start or end at
+  several depots is one model vehicle per (start, end) pair, of which at
+  most one is active; a fleet cap bounds the sum of ``ActiveVehicleVar``
+  over its types' model vehicles.
 - **Breaks**: ``SetBreakIntervalsOfVehicle``, kept between the first
   departure and the last arrival. The simulator places breaks greedily (at
   the first departure at/after the window opens), which OR-Tools cannot
@@ -82,6 +86,8 @@ class _Node:
 class _Vehicle:
     type_index: int
     number: int
+    start_depot: int
+    end_depot: int
     start_min: int  # earliest arrival at the start depot = start of its turnaround
     start_max: int
     end_min: int
@@ -234,8 +240,7 @@ class _Model:
         self.nodes: list[_Node] = []
         depot_node: dict[int, int] = {}
         for veh in self.vehicles:
-            vt = problem.vehicle_types[veh.type_index]
-            for d in (vt.start_depot, vt.end_depot):
+            for d in (veh.start_depot, veh.end_depot):
                 if d not in depot_node:
                     depot_node[d] = len(self.nodes)
                     self.nodes.append(_Node("depot", d, problem.depots[d].location))
@@ -246,22 +251,24 @@ class _Model:
         self.reload_vehicles: dict[int, list[int]] = {}
         self._add_reload_copies()
 
-        starts = [depot_node[problem.vehicle_types[v.type_index].start_depot] for v in self.vehicles]
-        ends = [depot_node[problem.vehicle_types[v.type_index].end_depot] for v in self.vehicles]
+        starts = [depot_node[v.start_depot] for v in self.vehicles]
+        ends = [depot_node[v.end_depot] for v in self.vehicles]
         self.manager = pywrapcp.RoutingIndexManager(len(self.nodes), len(self.vehicles), starts, ends)
         self.routing = pywrapcp.RoutingModel(self.manager)
         self._costs()
         self._disjunctions()
         self._capacities()
         self._time()
+        self._shared_counts()
 
     # --- vehicles and nodes ----------------------------------------------------------------------------------
     def _vehicles(self) -> tuple[list[_Vehicle], list[str]]:
         p = self.p
         out, unusable = [], []
-        for t, k in p.vehicles():
+        for t, k, s, e in ((t, k, s, e) for t, k in p.vehicles() for s in p.vehicle_types[t].starts()
+                           for e in p.vehicle_types[t].ends()):
             vt = p.vehicle_types[t]
-            start, end = p.depots[vt.start_depot], p.depots[vt.end_depot]
+            start, end = p.depots[s], p.depots[e]
             t0 = max(vt.shift.start, start.opens.start)
             end_max = min(vt.shift.end, end.opens.end) - end.turnaround_s
             span = None if vt.max_duration_s is None else vt.max_duration_s - end.turnaround_s
@@ -273,10 +280,26 @@ class _Model:
                                  for b in vt.breaks)
             if end_min > end_max or start_max < t0 or (span is not None and span < start.turnaround_s) \
                     or not first_break_ok:
-                unusable.append(f"{vt.name}#{k + 1}")
+                unusable.append(f"{vt.name}#{k + 1}" + (f" ({start.name} -> {end.name})"
+                                                           if len(vt.starts()) * len(vt.ends()) > 1 else ""))
                 continue
-            out.append(_Vehicle(t, k, t0, start_max, end_min, end_max, span))
+            out.append(_Vehicle(t, k, s, e, t0, start_max, end_min, end_max, span))
         return out, unusable
+
+    def _shared_counts(self) -> None:
+        """A vehicle that may choose its depots is one model vehicle per (start, end) pair, at most one used; a
+        fleet cap bounds the used model vehicles of its types."""
+        routing, solver = self.routing, self.routing.solver()
+        copies: dict[tuple[int, int], list[int]] = {}
+        for v, veh in enumerate(self.vehicles):
+            copies.setdefault((veh.type_index, veh.number), []).append(v)
+        for group in copies.values():
+            if len(group) > 1:
+                solver.Add(solver.Sum([routing.ActiveVehicleVar(v) for v in group]) <= 1)
+        for cap in self.p.fleet_caps:
+            group = [v for v, veh in enumerate(self.vehicles) if veh.type_index in cap.types]
+            if len({(self.vehicles[v].type_index, self.vehicles[v].number) for v in group}) > cap.max_vehicles:
+                solver.Add(solver.Sum([routing.ActiveVehicleVar(v) for v in group]) <= cap.max_vehicles)
 
     def _add_stop_copies(self) -> None:
         p = self.p
@@ -446,7 +469,7 @@ class _Model:
             routing.AddVariableMinimizedByFinalizer(self.time.CumulVar(end))
             routing.AddVariableMaximizedByFinalizer(self.time.CumulVar(start))
             if vt.breaks:
-                turnaround = p.depots[vt.start_depot].turnaround_s
+                turnaround = p.depots[veh.start_depot].turnaround_s
                 intervals = []
                 for b, brk in enumerate(vt.breaks):
                     interval = solver.FixedDurationIntervalVar(max(brk.window.start, veh.start_min + turnaround),

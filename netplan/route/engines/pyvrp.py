@@ -21,7 +21,10 @@ How netplan's model maps onto PyVRP's:
 - a required last unload (``unload_before_end``) makes the unload depot
   PyVRP's end depot, with the fixed drive home folded into the latest
   arrival, the working time and the fixed cost; a type with several unload
-  depots is refused (PyVRP has one end depot per vehicle type).
+  depots is refused (PyVRP has one end depot per vehicle type);
+- a type that may choose among several start or end depots, and a fleet cap
+  shared across types that binds, are refused: PyVRP has no vehicle count
+  shared across types (use the OR-Tools engine).
 
 Driver breaks have no PyVRP counterpart: problems with breaks are refused
 (use the OR-Tools engine).
@@ -30,7 +33,7 @@ Driver breaks have no PyVRP counterpart: problems with breaks are refused
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyvrp
@@ -96,6 +99,31 @@ def _matrices(problem: RoutingProblem, profiles: list[str], private: list[tuple[
     return dist_mats, dur_mats
 
 
+def _single_depots(problem: RoutingProblem) -> RoutingProblem:
+    """The problem with one start and one end depot per vehicle type, or a refusal of what PyVRP cannot model.
+
+    PyVRP fixes a vehicle type's start and end depot and has no vehicle
+    count shared across types, so a type that may choose among several
+    depots (it would need one PyVRP type per depot sharing one count), and a
+    fleet cap that binds, are refused with the engine that models them.
+    """
+    types = []
+    for vt in problem.vehicle_types:
+        if len(vt.starts()) * len(vt.ends()) > 1:
+            raise RoutingInputError(
+                f"vehicle type {vt.name!r}: several allowed start or end depots (start_depots/end_depots) need a "
+                "vehicle count shared across depots, which the pyvrp engine cannot model; use engine: ortools, or "
+                "fix each vehicle's depots (home_types)", where=problem.name)
+        types.append(replace(vt, start_depot=vt.starts()[0], end_depot=vt.ends()[0], start_depots=(), end_depots=()))
+    for cap in problem.fleet_caps:
+        if cap.max_vehicles < sum(problem.vehicle_types[t].count for t in set(cap.types)):
+            raise RoutingInputError(
+                f"fleet cap {cap.name!r}: a limit on vehicles shared across vehicle types ({cap.max_vehicles} of "
+                f"{sum(problem.vehicle_types[t].count for t in set(cap.types))}) cannot be modelled by the pyvrp "
+                "engine; use engine: ortools", where=problem.name)
+    return replace(problem, vehicle_types=types, fleet_caps=())
+
+
 def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]:
     """Translate a :class:`RoutingProblem` into PyVRP's ``ProblemData``.
 
@@ -111,6 +139,7 @@ def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]
     """
     if any(vt.breaks for vt in problem.vehicle_types):
         raise RoutingInputError("the pyvrp engine cannot model driver breaks; use engine: ortools")
+    problem = _single_depots(problem)
     profiles = sorted({vt.profile for vt in problem.vehicle_types})
     copies, private = _copies(problem, profiles)
     dist, dur = _matrices(problem, profiles, private)
@@ -297,6 +326,7 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0, ma
         raise ValueError(f"unknown PyVRP engine option(s): {sorted(options)} (known: time_limit_s, seed, "
                          "max_iterations, display)")
     data, copies = build_data(problem)
+    problem = _single_depots(problem)
     stop = MaxRuntime(time_limit_s) if max_iterations is None else MultipleCriteria(
         [MaxIterations(max_iterations), MaxRuntime(time_limit_s)])
     began = time.perf_counter()
