@@ -236,7 +236,8 @@ def parse_vrplib(path: str | Path) -> BenchmarkInstance:
         if len(set(np.atleast_1d(duration).tolist())) > 1:
             raise RoutingInputError(f"{path}: VEHICLES_MAX_DURATION differing per vehicle is not supported")
         duration = np.atleast_1d(duration)[0]
-    return BenchmarkInstance(name=str(data.get("name", path.stem)), coords=coords, demand=np.asarray(data["demand"], dtype=float),
+    return BenchmarkInstance(name=str(data.get("name", path.stem)), coords=coords,
+                             demand=np.asarray(data["demand"], dtype=float),
                              ready=tw[:, 0], due=tw[:, 1], service=service, vehicles=vehicles,
                              capacity=int(float(data["capacity"])), num_depots=num_depots, release=release,
                              reload_depots=reload, vehicle_depots=homes,

@@ -77,7 +77,8 @@ def report(records: list[dict], time_limit: float) -> str:
              f"Machine: {machine()}; {versions()}. Shared with other work: load average (1 min) at the start of the "
              f"runs mean {fmt(mean(loads))}, max {fmt(max(loads) if loads else None)}. Wall-clock limits: the "
              "numbers depend on that load.", "",
-             "| depots | instances | feasible and simulator-clean | mean gap % | worst gap % | mean vehicles (ref fleet) |",
+             "| depots | instances | feasible and simulator-clean | mean gap % | worst gap % "
+             "| mean vehicles (ref fleet) |",
              "|---|---|---|---|---|---|"]
     for nd in sorted({r["depots"] for r in recs}) + ["all"]:
         group = [r for r in recs if nd == "all" or r["depots"] == nd]

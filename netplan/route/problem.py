@@ -502,7 +502,7 @@ class RoutingProblem:
         """
         fits = [vt for vt in self.vehicle_types if all(q <= c for q, c in zip(stop.demand, vt.capacity))]
         reasons = []
-        for vt, s, e in ((vt, s, e) for vt in fits for s in vt.starts() for e in vt.ends()):
+        for vt, s, e in [(v, a, b) for v in fits for a in v.starts() for b in v.ends()]:
             prof = self.profiles[vt.profile]
             start, end = self.depots[s], self.depots[e]
             leave = max(vt.shift.start, start.opens.start) + start.turnaround_s

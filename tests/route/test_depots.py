@@ -114,7 +114,8 @@ def test_last_unload_needs_an_unload_depot():
 
 # --- depot sets and fleet caps ---------------------------------------------------------------------------------
 def brute_force_with_choices(p) -> float:
-    """Optimum when each vehicle picks its start and end depot among its type's and fleet caps bound the vehicles used."""
+    """Optimum when each vehicle picks its start and end depot among its type's, with the fleet caps bounding the
+    vehicles used."""
     vehicles = [t for t, _ in p.vehicles()]
     pairs = {t: [dataclasses.replace(p, vehicle_types=[dataclasses.replace(vt, start_depot=s, end_depot=e,
                                                                            start_depots=(), end_depots=())

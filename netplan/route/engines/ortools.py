@@ -265,8 +265,8 @@ class _Model:
     def _vehicles(self) -> tuple[list[_Vehicle], list[str]]:
         p = self.p
         out, unusable = [], []
-        for t, k, s, e in ((t, k, s, e) for t, k in p.vehicles() for s in p.vehicle_types[t].starts()
-                           for e in p.vehicle_types[t].ends()):
+        for t, k, s, e in [(ti, ki, a, b) for ti, ki in p.vehicles() for a in p.vehicle_types[ti].starts()
+                           for b in p.vehicle_types[ti].ends()]:
             vt = p.vehicle_types[t]
             start, end = p.depots[s], p.depots[e]
             t0 = max(vt.shift.start, start.opens.start)
