@@ -1,17 +1,19 @@
 """Readers turning published VRPTW benchmark files into :class:`~netplan.route.problem.RoutingProblem`s.
 
-Two file layouts are read, each with its own small parser (no third-party
-reader needed):
+Two file layouts are read:
 
 - the **Solomon text layout** (Solomon 1987, Gehring & Homberger 1999): a
   header with the fleet (``NUMBER CAPACITY``), then one row per node, the
   depot first (``CUST NO. XCOORD. YCOORD. DEMAND READY TIME DUE DATE SERVICE
   TIME``) — :func:`read_solomon`;
-- **VRPLIB** (``NODE_COORD_SECTION``, ``DEMAND_SECTION``,
+- **VRPLIB**, read with the ``vrplib`` package (``NODE_COORD_SECTION`` or
+  an explicit ``EDGE_WEIGHT_SECTION``, ``DEMAND_SECTION``,
   ``TIME_WINDOW_SECTION``, ``SERVICE_TIME_SECTION`` or a ``SERVICE_TIME``
   header value, ``RELEASE_TIME_SECTION``, ``VEHICLES_RELOAD_DEPOT_SECTION``,
-  ``DEPOT_SECTION``) as used by PyVRP/Instances for the Homberger 1000 and
-  multi-trip sets — :func:`read_vrplib`.
+  ``VEHICLES_DEPOT_SECTION``, ``VEHICLES_MAX_DURATION``, ``DEPOT_SECTION``)
+  as used by PyVRP/Instances for the Homberger 1000, multi-trip and
+  multi-depot sets — :func:`read_vrplib`. Each vehicle starts and ends at
+  its ``VEHICLES_DEPOT_SECTION`` depot (one vehicle type per depot).
 
 Both go through :class:`BenchmarkInstance` (the file's numbers in its own
 units, double precision) and :func:`to_problem`, which builds the integer
@@ -40,13 +42,13 @@ at which the vehicle may *leave the depot* on the trip that serves it;
 from __future__ import annotations
 
 import csv
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Literal, Sequence
 
 import numpy as np
+import vrplib
 
 from netplan.route.problem import (Depot, Interval, Location, Profile, RoutingInputError, RoutingProblem, Stop,
                                    VehicleType)
@@ -78,6 +80,14 @@ class BenchmarkInstance:
     reload_depots
         Per vehicle, the depots (0-based) where it may reload; empty tuples
         mean single-trip routes.
+    vehicle_depots
+        Per vehicle, the depot (0-based) where it starts and ends; empty
+        means depot 0 for every vehicle.
+    max_duration
+        Longest route duration, if limited.
+    explicit
+        The file's distance matrix (``EDGE_WEIGHT_TYPE: EXPLICIT``); None
+        for Euclidean distances from ``coords``.
     """
 
     name: str
@@ -91,6 +101,17 @@ class BenchmarkInstance:
     num_depots: int = 1
     release: np.ndarray | None = None
     reload_depots: list[tuple[int, ...]] = field(default_factory=list)
+    vehicle_depots: list[int] = field(default_factory=list)
+    max_duration: float | None = None
+    explicit: np.ndarray | None = None
+
+    def distances(self) -> np.ndarray:
+        """Double-precision distances: the explicit matrix, or Euclidean from the coordinates."""
+        return self.explicit if self.explicit is not None else self.euclidean()
+
+    def depot_of(self, vehicle: int) -> int:
+        """Start and end depot of vehicle ``vehicle`` (0-based)."""
+        return self.vehicle_depots[vehicle] if vehicle < len(self.vehicle_depots) else 0
 
     @property
     def num_customers(self) -> int:
@@ -144,19 +165,21 @@ def parse_solomon(path: str | Path) -> BenchmarkInstance:
                              service=data[:, 6], vehicles=vehicles, capacity=capacity, num_depots=1)
 
 
-_SECTION = re.compile(r"^([A-Z_]+_SECTION)\s*$")
 
 
 def parse_vrplib(path: str | Path) -> BenchmarkInstance:
-    """Read a VRPLIB (CVRPLIB / PyVRP Instances) VRPTW file with Euclidean coordinates.
+    """Read a VRPLIB (CVRPLIB / PyVRP Instances) VRPTW file with the ``vrplib`` package.
 
-    Reads the header values ``NAME``, ``DIMENSION``, ``VEHICLES``,
-    ``CAPACITY``, ``SERVICE_TIME`` (uniform service time of the customers)
-    and ``EDGE_WEIGHT_TYPE`` (``EUC_2D`` only) and the sections
-    ``NODE_COORD_SECTION``, ``DEMAND_SECTION``, ``TIME_WINDOW_SECTION``,
-    ``SERVICE_TIME_SECTION``, ``RELEASE_TIME_SECTION``,
-    ``VEHICLES_RELOAD_DEPOT_SECTION`` and ``DEPOT_SECTION``. Depots must be
-    the first nodes.
+    Uses the header values ``NAME``, ``VEHICLES``, ``CAPACITY``,
+    ``SERVICE_TIME`` (uniform service time of the customers),
+    ``VEHICLES_MAX_DURATION`` and ``EDGE_WEIGHT_TYPE`` (``EUC_2D``: distances
+    from the coordinates; ``EXPLICIT``: the file's ``EDGE_WEIGHT_SECTION``
+    in any format ``vrplib`` reads) and the sections ``NODE_COORD_SECTION``
+    (optional with explicit weights), ``DEMAND_SECTION``,
+    ``TIME_WINDOW_SECTION``, ``SERVICE_TIME_SECTION``,
+    ``RELEASE_TIME_SECTION``, ``VEHICLES_RELOAD_DEPOT_SECTION``,
+    ``VEHICLES_DEPOT_SECTION`` (each vehicle's start and end depot) and
+    ``DEPOT_SECTION``. Depots must be the first nodes.
 
     Parameters
     ----------
@@ -169,58 +192,56 @@ def parse_vrplib(path: str | Path) -> BenchmarkInstance:
         The instance.
     """
     path = Path(path)
-    header: dict[str, str] = {}
-    sections: dict[str, list[list[str]]] = {}
-    current: str | None = None
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line == "EOF":
-            continue
-        m = _SECTION.match(line)
-        if m:
-            current = m.group(1)
-            sections[current] = []
-            continue
-        if current is None or (":" in line and not _is_number(line.split(":")[0].strip())):
-            key, _, value = line.partition(":")
-            header[key.strip().upper()] = value.strip()
-            current = None
-            continue
-        sections[current].append(line.split())
-    if header.get("EDGE_WEIGHT_TYPE", "EUC_2D") != "EUC_2D":
-        raise RoutingInputError(f"{path}: EDGE_WEIGHT_TYPE {header['EDGE_WEIGHT_TYPE']} not supported (EUC_2D only)")
-    for need in ("NODE_COORD_SECTION", "DEMAND_SECTION", "TIME_WINDOW_SECTION"):
-        if need not in sections:
-            raise RoutingInputError(f"{path}: no {need}")
-    n = int(header.get("DIMENSION", len(sections["NODE_COORD_SECTION"])))
-
-    def column(section: str, width: int, default: float = 0.0) -> np.ndarray:
-        out = np.full((n, width), default, dtype=float)
-        for row in sections.get(section, []):
-            out[int(row[0]) - 1] = [float(v) for v in row[1:1 + width]]
-        return out
-
-    coords = column("NODE_COORD_SECTION", 2)
-    demand = column("DEMAND_SECTION", 1)[:, 0]
-    tw = column("TIME_WINDOW_SECTION", 2)
-    depot_ids = [int(r[0]) for r in sections.get("DEPOT_SECTION", [["1"]]) if int(r[0]) > 0]
+    try:
+        data = vrplib.read_instance(str(path), compute_edge_weights=False)
+    except (ValueError, IndexError, KeyError) as exc:
+        raise RoutingInputError(f"{path}: not a readable VRPLIB instance ({exc})") from exc
+    weight_type = str(data.get("edge_weight_type", "EUC_2D")).upper()
+    if weight_type not in ("EUC_2D", "EXPLICIT"):
+        raise RoutingInputError(f"{path}: EDGE_WEIGHT_TYPE {weight_type} not supported (EUC_2D or EXPLICIT)")
+    explicit = np.asarray(data["edge_weight"], dtype=float) if weight_type == "EXPLICIT" else None
+    if explicit is None and "node_coord" not in data:
+        raise RoutingInputError(f"{path}: no NODE_COORD_SECTION")
+    for need in ("demand", "time_window"):
+        if need not in data:
+            raise RoutingInputError(f"{path}: no {need.upper()}_SECTION")
+    n = int(data.get("dimension", len(data["demand"])))
+    coords = np.asarray(data["node_coord"], dtype=float) if "node_coord" in data else np.zeros((n, 2))
+    depot_ids = [int(d) for d in np.atleast_1d(data.get("depot", [0]))]  # vrplib makes them 0-based
     num_depots = len(depot_ids)
-    if sorted(depot_ids) != list(range(1, num_depots + 1)):
-        raise RoutingInputError(f"{path}: depots must be the first nodes, got {depot_ids}")
-    if "SERVICE_TIME_SECTION" in sections:
-        service = column("SERVICE_TIME_SECTION", 1)[:, 0]
+    if sorted(depot_ids) != list(range(num_depots)):
+        raise RoutingInputError(f"{path}: depots must be the first nodes, got {[d + 1 for d in depot_ids]}")
+    service_value = data.get("service_time", 0)
+    if np.ndim(service_value):
+        service = np.asarray(service_value, dtype=float)
     else:
-        service = np.full(n, float(header.get("SERVICE_TIME", 0)))
+        service = np.full(n, float(service_value))
         service[:num_depots] = 0.0
-    release = column("RELEASE_TIME_SECTION", 1)[:, 0] if "RELEASE_TIME_SECTION" in sections else None
-    vehicles = int(header.get("VEHICLES", n - num_depots))
+    tw = np.asarray(data["time_window"], dtype=float)
+    release = np.asarray(data["release_time"], dtype=float) if "release_time" in data else None
+    vehicles = int(data.get("vehicles", n - num_depots))
     reload: list[tuple[int, ...]] = []
-    if "VEHICLES_RELOAD_DEPOT_SECTION" in sections:
-        per_vehicle = {int(r[0]): tuple(int(v) - 1 for v in r[1:]) for r in sections["VEHICLES_RELOAD_DEPOT_SECTION"]}
-        reload = [per_vehicle.get(k + 1, ()) for k in range(vehicles)]
-    return BenchmarkInstance(name=header.get("NAME", path.stem), coords=coords, demand=demand, ready=tw[:, 0],
-                             due=tw[:, 1], service=service, vehicles=vehicles, capacity=int(float(header["CAPACITY"])),
-                             num_depots=num_depots, release=release, reload_depots=reload)
+    if "vehicles_reload_depot" in data:
+        # One row per vehicle (1-based depot numbers): a scalar per row, or a list when several.
+        rows = list(data["vehicles_reload_depot"])
+        reload = [tuple(int(v) - 1 for v in np.atleast_1d(rows[k])) if k < len(rows) else () for k in range(vehicles)]
+    homes: list[int] = []
+    if "vehicles_depot" in data:
+        homes = [int(v) - 1 for v in np.atleast_1d(data["vehicles_depot"])]
+        if len(homes) != vehicles or any(not 0 <= h < num_depots for h in homes):
+            raise RoutingInputError(f"{path}: VEHICLES_DEPOT_SECTION must give one depot (1..{num_depots}) for each "
+                                    f"of the {vehicles} vehicles")
+    duration = data.get("vehicles_max_duration")
+    if duration is not None and np.ndim(duration):
+        if len(set(np.atleast_1d(duration).tolist())) > 1:
+            raise RoutingInputError(f"{path}: VEHICLES_MAX_DURATION differing per vehicle is not supported")
+        duration = np.atleast_1d(duration)[0]
+    return BenchmarkInstance(name=str(data.get("name", path.stem)), coords=coords,
+                             demand=np.asarray(data["demand"], dtype=float),
+                             ready=tw[:, 0], due=tw[:, 1], service=service, vehicles=vehicles,
+                             capacity=int(float(data["capacity"])), num_depots=num_depots, release=release,
+                             reload_depots=reload, vehicle_depots=homes,
+                             max_duration=None if duration is None else float(duration), explicit=explicit)
 
 
 def _is_number(text: str) -> bool:
@@ -234,8 +255,8 @@ def _is_number(text: str) -> bool:
 # --- to a RoutingProblem -----------------------------------------------------------------------------------------
 
 def scaled_matrix(inst: BenchmarkInstance, scale: float, rounding: Rounding) -> np.ndarray:
-    """Integer distance matrix: Euclidean distance x ``scale``, rounded or truncated."""
-    d = inst.euclidean() * scale
+    """Integer distance matrix: the instance's distance (Euclidean or explicit) x ``scale``, rounded or truncated."""
+    d = inst.distances() * scale
     if rounding == "round":
         return np.round(d).astype(np.int64)
     if rounding == "trunc":
@@ -291,17 +312,26 @@ def to_problem(inst: BenchmarkInstance, scale: float = 1000, rounding: Rounding 
         reloads = inst.reload_depots[:fleet] + [inst.reload_depots[-1]] * max(0, fleet - len(inst.reload_depots))
     else:
         reloads = [(0,) if use_reload else ()] * fleet
+    # One vehicle type per (home depot, reload depots), in the order of the file's vehicles: vehicle k of a file that
+    # lists its vehicles grouped (as the published sets do) is problem.vehicles()[k].
+    keys = [(inst.depot_of(k), reloads[k]) for k in range(fleet)]
+    groups = sorted(set(keys), key=keys.index)
     vehicle_types = []
-    for key in sorted(set(reloads), key=lambda r: reloads.index(r)):
-        count = sum(1 for r in reloads if r == key)
-        label = "vehicle" if len(set(reloads)) == 1 else f"vehicle_r{'-'.join(map(str, key)) or 'none'}"
-        vehicle_types.append(VehicleType(name=label, count=count, capacity=(int(inst.capacity),), start_depot=0,
-                                         end_depot=0, reload_depots=tuple(key),
-                                         shift=Interval(t(inst.ready[0]), t(inst.due[0])), profile="default"))
+    for home, key in groups:
+        count = sum(1 for k in keys if k == (home, key))
+        label = "vehicle"
+        if len({r for _, r in groups}) > 1:
+            label += f"_r{'-'.join(map(str, key)) or 'none'}"
+        if nd > 1:
+            label += f"@{home}"
+        vehicle_types.append(VehicleType(name=label, count=count, capacity=(int(inst.capacity),), start_depot=home,
+                                         end_depot=home, reload_depots=tuple(key),
+                                         shift=Interval(t(inst.ready[home]), t(inst.due[home])), profile="default",
+                                         max_duration_s=None if inst.max_duration is None else t(inst.max_duration)))
+    horizon = Interval(min(t(inst.ready[k]) for k in range(nd)), max(t(inst.due[k]) for k in range(nd)))
     return RoutingProblem(
         locations=locations, profiles={"default": Profile("default", dist, dist.copy())}, stops=stops, depots=depots,
-        vehicle_types=vehicle_types, dimensions=("demand",), horizon=Interval(t(inst.ready[0]), t(inst.due[0])),
-        name=inst.name,
+        vehicle_types=vehicle_types, dimensions=("demand",), horizon=horizon, name=inst.name,
     )
 
 
@@ -428,7 +458,8 @@ def solution_from_routes(problem: RoutingProblem, routes: Iterable[Sequence[int]
     vehicles = problem.vehicles()
     out: list[Route] = []
     served: set[int] = set()
-    for k, nodes in enumerate(r for r in routes if len(r)):
+    # Route k is vehicle k: empty routes keep their place (multi-depot reference files list every vehicle).
+    for k, nodes in ((k, r) for k, r in enumerate(routes) if len(r)):
         t, v = vehicles[k] if k < len(vehicles) else (0, problem.vehicle_types[0].count + k)
         start = problem.vehicle_types[t].start_depot
         visits = [Visit("depot", start)]
@@ -455,12 +486,14 @@ def routes_of(solution: RouteSolution, num_depots: int = 1) -> list[list[int]]:
 
 
 def route_length(inst: BenchmarkInstance, routes: Iterable[Sequence[int]], depot: int = 0) -> float:
-    """Total length in double precision from the coordinates (each route starts and ends at ``depot``)."""
-    x, y = inst.coords[:, 0], inst.coords[:, 1]
+    """Total length in double precision (each route starts and ends at ``depot``, or, for a file with
+    ``VEHICLES_DEPOT_SECTION``, route k at vehicle k's depot)."""
+    d = inst.distances()
     total = 0.0
-    for nodes in routes:
-        path = [depot, *nodes, depot]
-        total += sum(math.hypot(x[a] - x[b], y[a] - y[b]) for a, b in zip(path, path[1:]))
+    for k, nodes in enumerate(routes):
+        home = inst.depot_of(k) if inst.vehicle_depots else depot
+        path = [home, *nodes, home]
+        total += sum(float(d[a, b]) for a, b in zip(path, path[1:]))
     return total
 
 
@@ -483,9 +516,11 @@ def check_routes(inst: BenchmarkInstance, routes: Iterable[Sequence[int]], vehic
     list of str
         Violations (empty when feasible).
     """
+    if inst.num_depots > 1:
+        raise ValueError(f"{inst.name}: check_routes checks single-depot route sets; use the simulator")
     routes = [list(r) for r in routes if len(r)]
     nd = inst.num_depots
-    d = inst.euclidean()
+    d = inst.distances()
     if dimacs:
         d = np.floor(d * 10) / 10
     bad: list[str] = []

@@ -89,10 +89,11 @@ def _times(problem: RoutingProblem, vt: VehicleType, visits: list[Visit], start_
             depot = p.depots[visit.index]
             last = seq == len(visits) - 1
             if not last:
-                reloads += 1
+                # The required last unload (just before the end depot) is not a reload.
+                reloads += 0 if vt.unload_before_end and seq == len(visits) - 2 else 1
                 if visit.index not in vt.reload_depots or (vt.max_reloads is not None and reloads > vt.max_reloads):
                     return None
-            elif visit.index != vt.end_depot:
+            elif visit.index not in vt.ends() or (vt.unload_before_end and np.any(load > 0)):
                 return None
             start = max(t + float(dur[here, depot.location]), float(depot.opens.start))
             if start + depot.turnaround_s > depot.opens.end:
@@ -186,15 +187,21 @@ def fill_drops(problem: RoutingProblem, solution: RouteSolution) -> tuple[RouteS
                 found = (ev[0] - old_cost, visits, ev[1])
         return found
 
+    def capped(t: int) -> bool:
+        return any(t in cap.types and sum(used[tt] for tt in set(cap.types)) >= cap.max_vehicles
+                   for cap in p.fleet_caps)
+
     def best_new(s: int) -> tuple[float, int, list[Visit], list[float]] | None:
         found = None
         for t, vt in enumerate(p.vehicle_types):
-            if vt.breaks or used[t] >= vt.count:
+            if vt.breaks or used[t] >= vt.count or capped(t):
                 continue
-            visits = [Visit("depot", vt.start_depot), Visit("stop", s), Visit("depot", vt.end_depot)]
-            ev = _evaluate(p, vt, visits, float(vt.shift.start))
-            if ev is not None and (found is None or ev[0] + vt.fixed_cost < found[0]):
-                found = (ev[0] + vt.fixed_cost, t, visits, ev[1])
+            unloads = [[Visit("depot", u)] for u in sorted(set(vt.reload_depots))] if vt.unload_before_end else [[]]
+            for start, end, unload in ((a, b, u) for a in vt.starts() for b in vt.ends() for u in unloads):
+                visits = [Visit("depot", start), Visit("stop", s), *unload, Visit("depot", end)]
+                ev = _evaluate(p, vt, visits, float(vt.shift.start))
+                if ev is not None and (found is None or ev[0] + vt.fixed_cost < found[0]):
+                    found = (ev[0] + vt.fixed_cost, t, visits, ev[1])
         return found
 
     table = {(s, r): best_in(s, r) for s in dropped for r in range(len(routes))}

@@ -25,7 +25,7 @@ cost unit. Engines (:mod:`netplan.route.engines`) take a problem and return a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -253,6 +253,11 @@ class VehicleType:
         One integer per capacity dimension (must be positive).
     start_depot, end_depot
         Depot indices.
+    start_depots, end_depots
+        Depots each vehicle of the type may start (end) at, when it may
+        choose among several; empty means just ``start_depot``
+        (``end_depot``). Each vehicle picks one start and one end. Engines
+        that cannot share a type's count across depots refuse several.
     reload_depots
         Depots where the vehicle may unload mid-shift and go on (multi-trip);
         empty means one trip.
@@ -272,7 +277,13 @@ class VehicleType:
     breaks
         Driver breaks (engines that cannot model breaks refuse the problem).
     max_reloads
-        Most mid-shift unloads, if limited.
+        Most mid-shift unloads, if limited (a required last unload, see
+        ``unload_before_end``, is not counted).
+    unload_before_end
+        The vehicle must arrive at its end depot empty: its last load is
+        unloaded at one of its ``reload_depots`` (a disposal site or transfer
+        station) before it drives home. With ``max_reloads=0`` this is a
+        single trip ``start -> stops -> unload -> end``.
     """
 
     name: str
@@ -291,6 +302,63 @@ class VehicleType:
     weight_t: float = 0.0
     breaks: tuple[Break, ...] = ()
     max_reloads: int | None = None
+    unload_before_end: bool = False
+    start_depots: tuple[int, ...] = ()
+    end_depots: tuple[int, ...] = ()
+
+    def starts(self) -> tuple[int, ...]:
+        """The depots a vehicle of this type may start at, sorted."""
+        return tuple(sorted(set(self.start_depots))) if self.start_depots else (self.start_depot,)
+
+    def ends(self) -> tuple[int, ...]:
+        """The depots a vehicle of this type may end at, sorted."""
+        return tuple(sorted(set(self.end_depots))) if self.end_depots else (self.end_depot,)
+
+
+@dataclass(frozen=True)
+class FleetCap:
+    """At most ``max_vehicles`` vehicles used over the vehicle types ``types`` (a limit shared across types).
+
+    Attributes
+    ----------
+    types
+        Indices into :attr:`RoutingProblem.vehicle_types`.
+    max_vehicles
+        Most vehicles of these types that may be used (leave a depot).
+    name
+        Identifier shown in messages (e.g. ``"drivers"``).
+    """
+
+    types: tuple[int, ...]
+    max_vehicles: int
+    name: str = "fleet cap"
+
+
+def home_types(vt: VehicleType, *, homes: Sequence[int], end_at_home: bool = True) -> list[VehicleType]:
+    """Per-vehicle home depots, as one vehicle type per home.
+
+    Parameters
+    ----------
+    vt
+        The vehicle type; its ``count`` is replaced by the vehicles per home.
+    homes
+        Home depot of each vehicle (one entry per vehicle, in any order).
+    end_at_home
+        Whether each vehicle also ends at its home (else at ``vt.end_depot``).
+
+    Returns
+    -------
+    list of VehicleType
+        One type per distinct home, in depot order, named ``"<name>@<depot index>"``.
+    """
+    if not homes:
+        raise RoutingInputError(f"vehicle type {vt.name!r}: no home depot given")
+    counts: dict[int, int] = {}
+    for h in homes:
+        counts[int(h)] = counts.get(int(h), 0) + 1
+    return [replace(vt, name=f"{vt.name}@{h}", count=k, start_depot=h, start_depots=(),
+                    end_depot=h if end_at_home else vt.end_depot, end_depots=() if end_at_home else vt.end_depots)
+            for h, k in sorted(counts.items())]
 
 
 @dataclass
@@ -311,6 +379,8 @@ class RoutingProblem:
         The planning day.
     name
         Instance name.
+    fleet_caps
+        Limits on the vehicles used shared across vehicle types.
     """
 
     locations: list[Location]
@@ -321,6 +391,7 @@ class RoutingProblem:
     dimensions: tuple[str, ...] = ("kg",)
     horizon: Interval = Interval(0, DAY_S)
     name: str = "routing"
+    fleet_caps: tuple[FleetCap, ...] = ()
 
     @property
     def num_vehicles(self) -> int:
@@ -369,11 +440,19 @@ class RoutingProblem:
                     raise RoutingInputError(f"{where}: capacity in {dim} must be positive, got {cap}")
             if vt.profile not in self.profiles:
                 raise RoutingInputError(f"{where}: unknown profile {vt.profile!r} (have {sorted(self.profiles)})")
-            for depot in (vt.start_depot, vt.end_depot, *vt.reload_depots):
+            for depot in (vt.start_depot, vt.end_depot, *vt.start_depots, *vt.end_depots, *vt.reload_depots):
                 _check_index(depot, len(self.depots), f"{where}: depot")
+            if vt.unload_before_end and not vt.reload_depots:
+                raise RoutingInputError(f"{where}: unload_before_end needs at least one reload depot to unload at")
             if vt.max_duration_s is not None and vt.max_duration_s <= 0:
                 raise RoutingInputError(f"{where}: max_duration_s must be positive")
             _check_windows([b.window for b in vt.breaks], f"{where}: breaks")
+        for cap in self.fleet_caps:
+            for t in cap.types:
+                _check_index(t, len(self.vehicle_types), f"fleet cap {cap.name!r}: vehicle type")
+            if not cap.types or cap.max_vehicles < 0:
+                raise RoutingInputError(f"fleet cap {cap.name!r}: needs vehicle types and max_vehicles >= 0, got "
+                                        f"{cap.types} and {cap.max_vehicles}")
         for stop in self.stops:
             where = f"stop {stop.name!r}"
             _check_index(stop.location, n, f"{where}: location")
@@ -423,21 +502,26 @@ class RoutingProblem:
         """
         fits = [vt for vt in self.vehicle_types if all(q <= c for q, c in zip(stop.demand, vt.capacity))]
         reasons = []
-        for vt in fits:
+        for vt, s, e in [(v, a, b) for v in fits for a in v.starts() for b in v.ends()]:
             prof = self.profiles[vt.profile]
-            start, end = self.depots[vt.start_depot], self.depots[vt.end_depot]
+            start, end = self.depots[s], self.depots[e]
             leave = max(vt.shift.start, start.opens.start) + start.turnaround_s
             arrive = leave + int(prof.duration[start.location, stop.location])
             back_by = min(vt.shift.end, end.opens.end) - end.turnaround_s
+            home = int(prof.duration[stop.location, end.location])
+            if vt.unload_before_end:
+                home = min(int(prof.duration[stop.location, self.depots[u].location]) + self.depots[u].turnaround_s
+                           + int(prof.duration[self.depots[u].location, end.location]) for u in vt.reload_depots)
             ok = False
             for piece in stop.allowed(vt.profile, self.horizon):
                 begin = max(arrive, piece.start)
-                if begin < piece.end and begin + stop.service_s + int(prof.duration[stop.location, end.location]) <= back_by:
+                if begin < piece.end and begin + stop.service_s + home <= back_by:
                     ok = True
                     break
             if ok:
                 return None
-            reasons.append(f"{vt.name} (earliest arrival {fmt_time(arrive)}, back by {fmt_time(back_by)})")
+            via = f" from {start.name} to {end.name}" if len(vt.starts()) * len(vt.ends()) > 1 else ""
+            reasons.append(f"{vt.name}{via} (earliest arrival {fmt_time(arrive)}, back by {fmt_time(back_by)})")
         return "; ".join(reasons) if reasons else "no vehicle can carry its load"
 
 

@@ -8,7 +8,10 @@ trusted. It checks:
 
 - every required stop served exactly once, optional ones at most once;
 - vehicles: no more per type than available, right start and end depots,
-  unloading only at the type's reload depots;
+  unloading only at the type's reload depots, and arriving at the end depot
+  empty when the type requires a last unload (``unload_before_end``);
+  starting and ending at one of the type's allowed depots; no more vehicles
+  used than each fleet cap shared across types allows;
 - load per trip and capacity dimension; no trip leaves before its stops'
   release times;
 - service start within a stop's time windows, outside the times its
@@ -131,6 +134,7 @@ def simulate(problem: RoutingProblem, solution: RouteSolution, roads: RoadReplay
     for route in solution.routes:
         sim.route(route)
     sim.coverage()
+    sim.caps()
     return Schedule(pd.DataFrame(sim.visit_rows), pd.DataFrame(sim.leg_rows), pd.DataFrame(sim.route_rows),
                     sim.violations)
 
@@ -165,12 +169,12 @@ class _Simulator:
         if len(visits) < 2 or visits[0].kind != "depot" or visits[-1].kind != "depot":
             self.bad(f"{label}: a route must start and end at a depot")
             return
-        if visits[0].index != vt.start_depot:
+        if visits[0].index not in vt.starts():
             self.bad(f"{label}: starts at depot {p.depots[visits[0].index].name!r}, its type starts at "
-                     f"{p.depots[vt.start_depot].name!r}")
-        if visits[-1].index != vt.end_depot:
+                     f"{' or '.join(repr(p.depots[d].name) for d in vt.starts())}")
+        if visits[-1].index not in vt.ends():
             self.bad(f"{label}: ends at depot {p.depots[visits[-1].index].name!r}, its type ends at "
-                     f"{p.depots[vt.end_depot].name!r}")
+                     f"{' or '.join(repr(p.depots[d].name) for d in vt.ends())}")
         applicable = self._applicable_bans(vt)
         breaks = sorted(vt.breaks, key=lambda b: b.window.start)
         taken: list[bool] = [False] * len(breaks)
@@ -222,8 +226,14 @@ class _Simulator:
                 is_last = seq == len(visits) - 1
                 if not is_last and visit.index not in vt.reload_depots:
                     self.bad(f"{label}: unloads at depot {depot.name!r}, not one of its reload depots")
-                if not is_last and vt.max_reloads is not None and trip > vt.max_reloads:
+                # The required last unload (the visit just before the end depot) is not a reload.
+                final_unload = vt.unload_before_end and seq == len(visits) - 2
+                if not is_last and not final_unload and vt.max_reloads is not None and trip > vt.max_reloads:
                     self.bad(f"{label}: more than {vt.max_reloads} reloads")
+                if is_last and vt.unload_before_end and np.any(load > 0):
+                    self.bad(f"{label}: arrives at its end depot {depot.name!r} loaded "
+                             f"({', '.join(f'{d} {q:g}' for d, q in zip(p.dimensions, load))}) without the required "
+                             "last unload at one of its reload depots")
                 start = max(arrive, float(depot.opens.start))
                 end = start + depot.turnaround_s
                 self._check_depot_hours(label, visit.index, start, end)
@@ -393,6 +403,14 @@ class _Simulator:
                 t += brk.duration_s
                 taken[i] = True
         return t
+
+    def caps(self) -> None:
+        for cap in self.p.fleet_caps:
+            used = {(t, k) for t, k in self.used if t in cap.types}
+            if len(used) > cap.max_vehicles:
+                names = sorted({self.p.vehicle_types[t].name for t in cap.types})
+                self.bad(f"fleet cap {cap.name!r}: {len(used)} vehicles of {', '.join(names)} used, at most "
+                         f"{cap.max_vehicles} allowed")
 
     def coverage(self) -> None:
         dropped = set(self.sol.dropped)

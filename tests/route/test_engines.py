@@ -52,6 +52,10 @@ def schedule_cost(p: RoutingProblem, t: int, seq: tuple, start_s: int = 0) -> fl
     here = start_depot.location
     cost = vt.fixed_cost
     reloads = sum(1 for item in seq if isinstance(item, tuple))
+    if vt.unload_before_end:
+        if not seq or not isinstance(seq[-1], tuple):
+            return None
+        reloads -= 1  # the required last unload is not a reload
     if vt.max_reloads is not None and reloads > vt.max_reloads:
         return None
     for item in list(seq) + [("E", vt.end_depot)]:
@@ -105,12 +109,17 @@ def best_route(p: RoutingProblem, t: int, subset: frozenset[int]) -> float | Non
     for order in itertools.permutations(sorted(subset)):
         gaps = len(order) - 1
         reload_options = [None, *vt.reload_depots]
-        for cuts in itertools.product(reload_options if vt.reload_depots else [None], repeat=gaps):
+        # A required last unload may be at any of the type's unload depots.
+        last_options = vt.reload_depots if vt.unload_before_end else (None,)
+        cut_options = itertools.product(reload_options if vt.reload_depots else [None], repeat=gaps)
+        for cuts, last in itertools.product(list(cut_options), last_options):
             seq: list = [order[0]]
             for cut, stop in zip(cuts, order[1:]):
                 if cut is not None:
                     seq.append(("R", cut))
                 seq.append(stop)
+            if last is not None:
+                seq.append(("R", last))
             c = schedule_cost(p, t, tuple(seq))
             if c is not None and (best is None or c < best):
                 best = c

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from benchmarks.instances import (check_routes, parse_solomon, parse_vrplib, read_bks_csv, read_instance,
                                   read_solomon, read_solomon_solution, read_vrplib, read_vrplib_solution,
                                   release_violations, route_length, routes_of, solution_from_routes, to_problem)
-from netplan.route.problem import Interval
+from netplan.route.problem import Interval, RoutingInputError
 from netplan.route.simulate import simulate
 
 from conftest import published_path
@@ -157,6 +158,76 @@ def test_solution_files(tmp_path: Path) -> None:
     assert bks["A"].vehicles == 10 and bks["A"].distance_only == 828.94 and bks["B"].distance_only is None
 
 
+TINY_MULTIDEPOT = """NAME: TINYMD
+TYPE: MDVRPTW
+EDGE_WEIGHT_TYPE: EXPLICIT
+EDGE_WEIGHT_FORMAT: FULL_MATRIX
+DIMENSION: 5
+VEHICLES: 3
+CAPACITY: 10
+VEHICLES_MAX_DURATION: 40
+EDGE_WEIGHT_SECTION
+0 9 2 8 7
+9 0 8 2 3
+2 8 0 9 9
+8 2 9 0 4
+7 3 9 4 0
+DEMAND_SECTION
+1 0
+2 0
+3 4
+4 4
+5 4
+SERVICE_TIME_SECTION
+1 0
+2 0
+3 1
+4 1
+5 1
+TIME_WINDOW_SECTION
+1 0 100
+2 10 100
+3 0 100
+4 0 100
+5 0 100
+VEHICLES_DEPOT_SECTION
+1 1
+2 2
+3 2
+DEPOT_SECTION
+1
+2
+-1
+EOF
+"""
+
+
+def test_tiny_multidepot_explicit_matrix(tmp_path: Path) -> None:
+    f = tmp_path / "tiny.vrp"
+    f.write_text(TINY_MULTIDEPOT)
+    inst = parse_vrplib(f)
+    assert inst.num_depots == 2 and inst.vehicle_depots == [0, 1, 1] and inst.max_duration == 40
+    assert inst.explicit is not None and inst.explicit[1, 3] == 2 and not inst.coords.any()
+    p = read_vrplib(f, scale=1, rounding="round").validate()
+    assert [(vt.name, vt.count, vt.start_depot, vt.end_depot, vt.max_duration_s) for vt in p.vehicle_types] == [
+        ("vehicle@0", 1, 0, 0, 40), ("vehicle@1", 2, 1, 1, 40)]
+    assert p.vehicle_types[1].shift == Interval(10, 100) and p.horizon == Interval(0, 100)
+    assert p.profiles["default"].distance[4, 1] == 3
+    # Route k is vehicle k, empty ones included: depot 0 serves node 2, depot 1's second vehicle nodes 3 and 4.
+    routes = [[2], [], [3, 4]]
+    sol = solution_from_routes(p, routes, num_depots=2)
+    assert [(r.vehicle_type, r.vehicle, r.visits[0].index, r.visits[-1].index) for r in sol.routes] == [
+        (0, 0, 0, 0), (1, 1, 1, 1)]
+    assert simulate(p, sol).violations == []
+    assert sol.distance(p) == 2 + 2 + 2 + 4 + 3 == route_length(inst, routes)
+    # The wrong depot's vehicle: node 2 from depot 1 is far longer.
+    assert route_length(inst, [[], [2]]) == 16
+    weird = TINY_MULTIDEPOT.replace("EDGE_WEIGHT_TYPE: EXPLICIT", "EDGE_WEIGHT_TYPE: GEO")
+    (tmp_path / "geo.vrp").write_text(weird)
+    with pytest.raises(RoutingInputError, match="geo.vrp: (not a readable VRPLIB|EDGE_WEIGHT_TYPE GEO)"):
+        parse_vrplib(tmp_path / "geo.vrp")
+
+
 # --- the real files ---------------------------------------------------------------------------------------------
 
 @pytest.mark.shared
@@ -231,3 +302,26 @@ def test_homberger1000_bks_simulated(name: str) -> None:
     sched = simulate(p, sol)
     assert sched.ok, sched.violations[:3]
     assert sol.distance(p) == round(ref.cost * 10)  # DIMACS: one decimal, truncated per leg
+
+
+@pytest.mark.shared
+def test_multidepot_references_reproduced() -> None:
+    # Vidal et al.'s MDVRPTW set in PyVRP's dialect: every published route set, with route k on vehicle k at its
+    # depot, replays in the simulator and its length (x1000, rounded per leg) is the file's cost.
+    folder = shared("multidepot")
+    files = sorted(folder.glob("*.vrp"))
+    assert len(files) == 28
+    for f in files:
+        inst = parse_vrplib(f)
+        assert inst.num_depots in (4, 6, 12) and len(inst.vehicle_depots) == inst.vehicles, f.stem
+        ref = read_vrplib_solution(f.with_suffix(".sol"))
+        p = read_vrplib(f, scale=1000, rounding="round").validate()
+        assert len(p.vehicle_types) == inst.num_depots
+        # The references carry no times: without planned starts a route leaves at its shift start and may wait
+        # longer than the duration limit allows, so the limit is left out of this replay.
+        loose = dataclasses.replace(p, vehicle_types=[dataclasses.replace(vt, max_duration_s=None)
+                                                      for vt in p.vehicle_types])
+        sol = solution_from_routes(loose, ref.routes, num_depots=inst.num_depots)
+        assert simulate(loose, sol).violations == [], f.stem
+        assert sol.distance(p) == ref.cost, f.stem
+        assert route_length(inst, ref.routes) * 1000 == pytest.approx(ref.cost, abs=0.5 * sum(map(len, ref.routes)) + 1)

@@ -24,7 +24,12 @@ How the problem maps onto OR-Tools:
   copies of each vehicle type's reload depots, with a demand of ``-BIG`` and a
   slack of up to ``BIG`` on that node only, so the load can drop to zero
   there; their service time is the depot turnaround and their time cumul the
-  depot's hours. ``max_reloads`` is a counting dimension.
+  depot's hours. ``max_reloads`` is a counting dimension. A required last
+  unload (``unload_before_end``) bounds the load cumul at the end node by 0.
+- **Depot choice and shared caps**: a vehicle that may start or end at
+  several depots is one model vehicle per (start, end) pair, of which at
+  most one is active; a fleet cap bounds the sum of ``ActiveVehicleVar``
+  over its types' model vehicles.
 - **Breaks**: ``SetBreakIntervalsOfVehicle``, kept between the first
   departure and the last arrival. The simulator places breaks greedily (at
   the first departure at/after the window opens), which OR-Tools cannot
@@ -81,6 +86,8 @@ class _Node:
 class _Vehicle:
     type_index: int
     number: int
+    start_depot: int
+    end_depot: int
     start_min: int  # earliest arrival at the start depot = start of its turnaround
     start_max: int
     end_min: int
@@ -233,8 +240,7 @@ class _Model:
         self.nodes: list[_Node] = []
         depot_node: dict[int, int] = {}
         for veh in self.vehicles:
-            vt = problem.vehicle_types[veh.type_index]
-            for d in (vt.start_depot, vt.end_depot):
+            for d in (veh.start_depot, veh.end_depot):
                 if d not in depot_node:
                     depot_node[d] = len(self.nodes)
                     self.nodes.append(_Node("depot", d, problem.depots[d].location))
@@ -245,22 +251,24 @@ class _Model:
         self.reload_vehicles: dict[int, list[int]] = {}
         self._add_reload_copies()
 
-        starts = [depot_node[problem.vehicle_types[v.type_index].start_depot] for v in self.vehicles]
-        ends = [depot_node[problem.vehicle_types[v.type_index].end_depot] for v in self.vehicles]
+        starts = [depot_node[v.start_depot] for v in self.vehicles]
+        ends = [depot_node[v.end_depot] for v in self.vehicles]
         self.manager = pywrapcp.RoutingIndexManager(len(self.nodes), len(self.vehicles), starts, ends)
         self.routing = pywrapcp.RoutingModel(self.manager)
         self._costs()
         self._disjunctions()
         self._capacities()
         self._time()
+        self._shared_counts()
 
     # --- vehicles and nodes ----------------------------------------------------------------------------------
     def _vehicles(self) -> tuple[list[_Vehicle], list[str]]:
         p = self.p
         out, unusable = [], []
-        for t, k in p.vehicles():
+        for t, k, s, e in [(ti, ki, a, b) for ti, ki in p.vehicles() for a in p.vehicle_types[ti].starts()
+                           for b in p.vehicle_types[ti].ends()]:
             vt = p.vehicle_types[t]
-            start, end = p.depots[vt.start_depot], p.depots[vt.end_depot]
+            start, end = p.depots[s], p.depots[e]
             t0 = max(vt.shift.start, start.opens.start)
             end_max = min(vt.shift.end, end.opens.end) - end.turnaround_s
             span = None if vt.max_duration_s is None else vt.max_duration_s - end.turnaround_s
@@ -272,10 +280,26 @@ class _Model:
                                  for b in vt.breaks)
             if end_min > end_max or start_max < t0 or (span is not None and span < start.turnaround_s) \
                     or not first_break_ok:
-                unusable.append(f"{vt.name}#{k + 1}")
+                unusable.append(f"{vt.name}#{k + 1}" + (f" ({start.name} -> {end.name})"
+                                                           if len(vt.starts()) * len(vt.ends()) > 1 else ""))
                 continue
-            out.append(_Vehicle(t, k, t0, start_max, end_min, end_max, span))
+            out.append(_Vehicle(t, k, s, e, t0, start_max, end_min, end_max, span))
         return out, unusable
+
+    def _shared_counts(self) -> None:
+        """A vehicle that may choose its depots is one model vehicle per (start, end) pair, at most one used; a
+        fleet cap bounds the used model vehicles of its types."""
+        routing, solver = self.routing, self.routing.solver()
+        copies: dict[tuple[int, int], list[int]] = {}
+        for v, veh in enumerate(self.vehicles):
+            copies.setdefault((veh.type_index, veh.number), []).append(v)
+        for group in copies.values():
+            if len(group) > 1:
+                solver.Add(solver.Sum([routing.ActiveVehicleVar(v) for v in group]) <= 1)
+        for cap in self.p.fleet_caps:
+            group = [v for v, veh in enumerate(self.vehicles) if veh.type_index in cap.types]
+            if len({(self.vehicles[v].type_index, self.vehicles[v].number) for v in group}) > cap.max_vehicles:
+                solver.Add(solver.Sum([routing.ActiveVehicleVar(v) for v in group]) <= cap.max_vehicles)
 
     def _add_stop_copies(self) -> None:
         p = self.p
@@ -313,9 +337,11 @@ class _Model:
             types = sorted({self.vehicles[v].type_index for v in vehicles})
             # Trips to carry everything in the smallest vehicle unloading here, and each vehicle's own cap.
             trips = max(int(max(math.ceil(q / c) for q, c in zip(total, p.vehicle_types[t].capacity))) for t in types)
+            # A required last unload is one more visit per vehicle, outside its max_reloads.
+            last = sum(1 for v in vehicles if p.vehicle_types[self.vehicles[v].type_index].unload_before_end)
             limit = sum(min(trips, trips if p.vehicle_types[self.vehicles[v].type_index].max_reloads is None
                             else p.vehicle_types[self.vehicles[v].type_index].max_reloads) for v in vehicles)
-            pool = min(limit, trips + len(vehicles), len(p.stops))
+            pool = min(limit, trips + len(vehicles), len(p.stops)) + last
             for _ in range(pool):
                 self.reload_vehicles[len(self.nodes)] = vehicles
                 self.nodes.append(_Node("reload", d, p.depots[d].location))
@@ -384,15 +410,21 @@ class _Model:
                       for n in self.nodes]
             cb = routing.RegisterUnaryTransitVector([int(q) for q in demand])
             routing.AddDimensionWithVehicleCapacity(cb, big if has_reloads else 0, caps, True, f"load_{dim}")
+            load = routing.GetDimensionOrDie(f"load_{dim}")
+            for v, veh in enumerate(self.vehicles):
+                if p.vehicle_types[veh.type_index].unload_before_end:
+                    # A required last unload: nothing may be carried into the end depot.
+                    load.CumulVar(routing.End(v)).SetMax(0)
             if has_reloads:
-                load = routing.GetDimensionOrDie(f"load_{dim}")
                 # Slack only where the vehicle unloads: elsewhere the load on arrival is exact.
                 for index in range(routing.Size()):
                     if routing.IsEnd(index):
                         continue
                     if routing.IsStart(index) or self.nodes[manager.IndexToNode(index)].kind != "reload":
                         load.SlackVar(index).SetValue(0)
-        limits = [self.p.vehicle_types[veh.type_index].max_reloads for veh in self.vehicles]
+        # The required last unload is not a reload: it gets one more unload visit to count.
+        limits = [None if vt.max_reloads is None else vt.max_reloads + int(vt.unload_before_end)
+                  for vt in (self.p.vehicle_types[veh.type_index] for veh in self.vehicles)]
         if has_reloads and any(m is not None for m in limits):
             cb = routing.RegisterUnaryTransitVector([1 if n.kind == "reload" else 0 for n in self.nodes])
             cap = len(self.reload_vehicles)
@@ -437,7 +469,7 @@ class _Model:
             routing.AddVariableMinimizedByFinalizer(self.time.CumulVar(end))
             routing.AddVariableMaximizedByFinalizer(self.time.CumulVar(start))
             if vt.breaks:
-                turnaround = p.depots[vt.start_depot].turnaround_s
+                turnaround = p.depots[veh.start_depot].turnaround_s
                 intervals = []
                 for b, brk in enumerate(vt.breaks):
                     interval = solver.FixedDurationIntervalVar(max(brk.window.start, veh.start_min + turnaround),
@@ -466,7 +498,7 @@ class _Model:
                 index = assignment.Value(routing.NextVar(index))
             if not any(n.kind == "stop" for n in sequence):
                 continue
-            sequence = _drop_idle_reloads(sequence)
+            sequence = _drop_idle_reloads(sequence, keep_last=vt.unload_before_end)
             start_s = assignment.Value(self.time.CumulVar(routing.Start(v)))
             times, issues = replay(self.p, vt, sequence, start_s)
             label = f"{vt.name}#{veh.number + 1}"
@@ -515,19 +547,20 @@ def route_cost(problem: RoutingProblem, routes: list[Route]) -> int:
     return total
 
 
-def _drop_idle_reloads(sequence: list[_Node]) -> list[_Node]:
+def _drop_idle_reloads(sequence: list[_Node], *, keep_last: bool = False) -> list[_Node]:
     """Remove unloads that unload nothing at the place the vehicle already is.
 
     Unused reload nodes cost nothing when they follow a visit of the same
     depot (zero-length arcs), so OR-Tools leaves them in; they would only
-    add turnarounds to the schedule.
+    add turnarounds to the schedule. With ``keep_last`` (a required last
+    unload) an unload just before an end depot at the same place is kept.
     """
     out = [sequence[0]]
     for i, node in enumerate(sequence[1:-1], start=1):
         if node.kind == "reload":
             prev, nxt = out[-1], sequence[i + 1]
             if (prev.kind != "stop" and prev.location == node.location) or \
-                    (nxt.kind == "depot" and nxt.location == node.location):
+                    (not keep_last and nxt.kind == "depot" and nxt.location == node.location):
                 continue
         out.append(node)
     out.append(sequence[-1])

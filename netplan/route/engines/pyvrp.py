@@ -17,7 +17,14 @@ How netplan's model maps onto PyVRP's:
   duration, which it applies at the start of every trip. The end depot's
   turnaround is taken off the vehicle's latest return so the last unload
   also fits the shift;
-- multi-trip: ``reload_depots`` and ``max_reloads`` map one to one.
+- multi-trip: ``reload_depots`` and ``max_reloads`` map one to one;
+- a required last unload (``unload_before_end``) makes the unload depot
+  PyVRP's end depot, with the fixed drive home folded into the latest
+  arrival, the working time and the fixed cost; a type with several unload
+  depots is refused (PyVRP has one end depot per vehicle type);
+- a type that may choose among several start or end depots, and a fleet cap
+  shared across types that binds, are refused: PyVRP has no vehicle count
+  shared across types (use the OR-Tools engine).
 
 Driver breaks have no PyVRP counterpart: problems with breaks are refused
 (use the OR-Tools engine).
@@ -26,7 +33,7 @@ Driver breaks have no PyVRP counterpart: problems with breaks are refused
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyvrp
@@ -34,7 +41,7 @@ from pyvrp.search import (OPERATORS, LocalSearch, NeighbourhoodParams, Perturbat
                           compute_neighbours)
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
-from netplan.route.problem import Interval, RoutingInputError, RoutingProblem
+from netplan.route.problem import Interval, RoutingInputError, RoutingProblem, VehicleType
 from netplan.route.solution import Route, RouteSolution, Visit
 
 # A duration no shift can absorb, and a distance far above any real leg: large enough to close a location to a
@@ -92,6 +99,31 @@ def _matrices(problem: RoutingProblem, profiles: list[str], private: list[tuple[
     return dist_mats, dur_mats
 
 
+def _single_depots(problem: RoutingProblem) -> RoutingProblem:
+    """The problem with one start and one end depot per vehicle type, or a refusal of what PyVRP cannot model.
+
+    PyVRP fixes a vehicle type's start and end depot and has no vehicle
+    count shared across types, so a type that may choose among several
+    depots (it would need one PyVRP type per depot sharing one count), and a
+    fleet cap that binds, are refused with the engine that models them.
+    """
+    types = []
+    for vt in problem.vehicle_types:
+        if len(vt.starts()) * len(vt.ends()) > 1:
+            raise RoutingInputError(
+                f"vehicle type {vt.name!r}: several allowed start or end depots (start_depots/end_depots) need a "
+                "vehicle count shared across depots, which the pyvrp engine cannot model; use engine: ortools, or "
+                "fix each vehicle's depots (home_types)", where=problem.name)
+        types.append(replace(vt, start_depot=vt.starts()[0], end_depot=vt.ends()[0], start_depots=(), end_depots=()))
+    for cap in problem.fleet_caps:
+        if cap.max_vehicles < sum(problem.vehicle_types[t].count for t in set(cap.types)):
+            raise RoutingInputError(
+                f"fleet cap {cap.name!r}: a limit on vehicles shared across vehicle types ({cap.max_vehicles} of "
+                f"{sum(problem.vehicle_types[t].count for t in set(cap.types))}) cannot be modelled by the pyvrp "
+                "engine; use engine: ortools", where=problem.name)
+    return replace(problem, vehicle_types=types, fleet_caps=())
+
+
 def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]:
     """Translate a :class:`RoutingProblem` into PyVRP's ``ProblemData``.
 
@@ -107,6 +139,7 @@ def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]
     """
     if any(vt.breaks for vt in problem.vehicle_types):
         raise RoutingInputError("the pyvrp engine cannot model driver breaks; use engine: ortools")
+    problem = _single_depots(problem)
     profiles = sorted({vt.profile for vt in problem.vehicle_types})
     copies, private = _copies(problem, profiles)
     dist, dur = _matrices(problem, profiles, private)
@@ -137,21 +170,57 @@ def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]
         ))
     vehicle_types = []
     for vt in problem.vehicle_types:
-        end = problem.depots[vt.end_depot]
+        end_depot, after, fixed_cost, latest = _end(problem, vt)
         kwargs = {}
         if vt.max_reloads is not None:
             kwargs["max_reloads"] = vt.max_reloads
         if vt.max_duration_s is not None:
-            kwargs["shift_duration"] = vt.max_duration_s - end.turnaround_s
+            kwargs["shift_duration"] = vt.max_duration_s - after
         vehicle_types.append(pyvrp.VehicleType(
-            num_available=vt.count, capacity=list(vt.capacity), start_depot=vt.start_depot, end_depot=vt.end_depot,
-            fixed_cost=vt.fixed_cost, tw_early=vt.shift.start, tw_late=vt.shift.end - end.turnaround_s,
+            num_available=vt.count, capacity=list(vt.capacity), start_depot=vt.start_depot, end_depot=end_depot,
+            fixed_cost=fixed_cost, tw_early=vt.shift.start, tw_late=latest,
             unit_distance_cost=vt.distance_cost, unit_duration_cost=vt.duration_cost, profile=profiles.index(vt.profile),
             reload_depots=list(vt.reload_depots), name=vt.name, **kwargs,
         ))
     data = pyvrp.ProblemData(locations=locations, clients=clients, depots=depots, vehicle_types=vehicle_types,
                              distance_matrices=dist, duration_matrices=dur, groups=groups)
     return data, copies
+
+
+def _end(problem: RoutingProblem, vt: VehicleType) -> tuple[int, int, int, int]:
+    """Where PyVRP ends a vehicle of type ``vt``, and what follows that end.
+
+    Without a required last unload the end is the type's end depot, and only
+    its turnaround follows. With one (``unload_before_end``) PyVRP's end is
+    the unload depot: it empties the vehicle there, and the fixed drive home
+    (unload turnaround, travel to the end depot, its turnaround) is taken off
+    the latest arrival and the working time, and its cost added to the fixed
+    cost (it is paid exactly when the vehicle is used).
+
+    Returns
+    -------
+    tuple
+        PyVRP end depot, seconds of work after arriving there, fixed cost,
+        latest arrival there.
+    """
+    end = problem.depots[vt.end_depot]
+    if not vt.unload_before_end:
+        return vt.end_depot, end.turnaround_s, vt.fixed_cost, vt.shift.end - end.turnaround_s
+    unloads = sorted(set(vt.reload_depots))
+    if len(unloads) != 1:
+        raise RoutingInputError(
+            f"vehicle type {vt.name!r}: the pyvrp engine models a required last unload (unload_before_end) only with "
+            f"one reload depot per vehicle type, not {len(unloads)}; split the type by unload depot or use engine: "
+            "ortools", where=problem.name)
+    u = problem.depots[unloads[0]]
+    prof = problem.profiles[vt.profile]
+    drive_s = int(prof.duration[u.location, end.location])
+    after = u.turnaround_s + drive_s + end.turnaround_s
+    home_cost = int(prof.distance[u.location, end.location]) * vt.distance_cost \
+        + (u.turnaround_s + drive_s) * vt.duration_cost
+    latest = min(vt.shift.end - after, min(end.opens.end, vt.shift.end) - end.turnaround_s - drive_s - u.turnaround_s,
+                 u.opens.end - u.turnaround_s)
+    return unloads[0], after, vt.fixed_cost + home_cost, latest
 
 
 #: PyVRP's own ceiling; the real one also lies above every prize (see :func:`penalty_params`).
@@ -257,6 +326,7 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0, ma
         raise ValueError(f"unknown PyVRP engine option(s): {sorted(options)} (known: time_limit_s, seed, "
                          "max_iterations, display)")
     data, copies = build_data(problem)
+    problem = _single_depots(problem)
     stop = MaxRuntime(time_limit_s) if max_iterations is None else MultipleCriteria(
         [MaxIterations(max_iterations), MaxRuntime(time_limit_s)])
     began = time.perf_counter()
@@ -279,6 +349,13 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0, ma
                 stop_index = copies[int(act.idx)].stop
                 served.add(stop_index)
                 visits.append(Visit("stop", stop_index, int(act.start_time)))
+        vt = problem.vehicle_types[t]
+        if vt.unload_before_end:
+            # PyVRP ended at the unload depot; the drive home follows at once.
+            u, end = problem.depots[visits[-1].index], problem.depots[vt.end_depot]
+            home_s = visits[-1].start_s + u.turnaround_s + int(
+                problem.profiles[vt.profile].duration[u.location, end.location])
+            visits.append(Visit("depot", vt.end_depot, home_s))
         routes.append(Route(vehicle_type=t, vehicle=counters[t], visits=tuple(visits)))
         counters[t] += 1
     dropped = [s for s in range(len(problem.stops)) if s not in served]

@@ -1,0 +1,229 @@
+"""Many depots: start and end depots that differ, per-vehicle homes, a required last unload before going home,
+depots chosen per vehicle from a set, and a vehicle limit shared across types.
+
+Both engines on tiny instances against enumeration (the brute force of ``test_engines``), and tampered routes the
+simulator must reject."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import pytest
+
+from netplan.route.drops import fill_drops
+from netplan.route.engines import solve
+from netplan.route.problem import Depot, FleetCap, Interval, RoutingInputError, Stop, VehicleType, home_types
+from netplan.route.simulate import simulate
+from netplan.route.solution import Route, RouteSolution, Visit
+from tests.route.test_engines import FAST, POINTS, best_route, brute_force, checked, cost_of, euclid_problem
+
+# Two garages at the ends of the map, a disposal site in the middle.
+DEPOT_POINTS = POINTS[:7] + [(-500, 0), (700, 0), (150, 50)]
+GARAGE_W, GARAGE_E, DISPOSAL = 0, 1, 2
+
+
+def depots() -> list[Depot]:
+    return [Depot("garage-w", 7, turnaround_s=120), Depot("garage-e", 8, turnaround_s=120),
+            Depot("disposal", 9, turnaround_s=600)]
+
+
+@pytest.fixture(params=["ortools", "pyvrp"])
+def engine(request) -> str:
+    return request.param
+
+
+def test_start_and_end_depots_differ(engine):
+    stops = [Stop(f"s{i}", i, (1,), service_s=60) for i in range(1, 7)]
+    fleet = [VehicleType("truck", 1, (100,), start_depot=GARAGE_W, end_depot=GARAGE_E)]
+    p = euclid_problem(DEPOT_POINTS, stops, fleet, depots=depots())
+    sol = checked(p, solve(p, engine, **FAST))
+    (route,) = sol.routes
+    assert (route.visits[0].index, route.visits[-1].index) == (GARAGE_W, GARAGE_E)
+    assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
+
+
+@pytest.mark.parametrize("max_reloads", [0, 1])
+def test_required_last_unload_before_going_home(engine, max_reloads):
+    # Capacity 12 and loads of 3: one trip holds everything, but the truck must still unload at the disposal site
+    # before driving home; with max_reloads=0 that last unload is allowed (it is not a reload).
+    stops = [Stop(f"s{i}", i, (3,), service_s=60) for i in range(1, 5)]
+    fleet = [VehicleType("truck", 1, (12,), start_depot=GARAGE_W, end_depot=GARAGE_W, reload_depots=(DISPOSAL,),
+                         max_reloads=max_reloads, unload_before_end=True)]
+    p = euclid_problem(DEPOT_POINTS, stops, fleet, depots=depots())
+    sol = checked(p, solve(p, engine, **FAST))
+    (route,) = sol.routes
+    assert [v.index for v in route.visits if v.kind == "depot"] == [GARAGE_W, DISPOSAL, GARAGE_W]
+    assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
+    free = dataclasses.replace(p, vehicle_types=[dataclasses.replace(fleet[0], unload_before_end=False)])
+    assert brute_force(p) > brute_force(free)  # the requirement is binding here
+
+
+def test_last_unload_with_multi_trip_and_per_vehicle_homes(engine):
+    # Loads of 5 on trucks of 10: several trips each; two trucks housed at different garages (one type per home).
+    stops = [Stop(f"s{i}", i, (5,), service_s=60) for i in range(1, 6)]
+    truck = VehicleType("truck", 2, (10,), reload_depots=(DISPOSAL,), unload_before_end=True, fixed_cost=300)
+    fleet = home_types(truck, homes=[GARAGE_E, GARAGE_W])
+    assert [(vt.name, vt.count, vt.start_depot, vt.end_depot) for vt in fleet] == [
+        ("truck@0", 1, GARAGE_W, GARAGE_W), ("truck@1", 1, GARAGE_E, GARAGE_E)]
+    p = euclid_problem(DEPOT_POINTS, stops, fleet, depots=depots())
+    sol = checked(p, solve(p, engine, **FAST))
+    for route in sol.routes:
+        home = p.vehicle_types[route.vehicle_type].start_depot
+        assert route.visits[0].index == route.visits[-1].index == home
+        assert route.visits[-2] == Visit("depot", DISPOSAL, route.visits[-2].start_s)
+    assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
+
+
+def test_several_unload_sites_ortools_optimal_pyvrp_refuses():
+    # A second disposal site near the east: the last unload may be at either.
+    points = DEPOT_POINTS + [(600, -50)]
+    deps = depots() + [Depot("disposal-e", 10, turnaround_s=600)]
+    stops = [Stop(f"s{i}", i, (3,), service_s=60) for i in range(1, 6)]
+    fleet = [VehicleType("truck", 1, (30,), start_depot=GARAGE_W, end_depot=GARAGE_E, reload_depots=(DISPOSAL, 3),
+                         unload_before_end=True)]
+    p = euclid_problem(points, stops, fleet, depots=deps)
+    sol = checked(p, solve(p, "ortools", **FAST))
+    assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
+    with pytest.raises(RoutingInputError, match="unload_before_end.*one reload depot.*ortools"):
+        solve(p, "pyvrp", **FAST)
+
+
+def test_simulator_rejects_a_route_that_goes_home_loaded():
+    stops = [Stop(f"s{i}", i, (3,), service_s=60) for i in range(1, 4)]
+    fleet = [VehicleType("truck", 1, (12,), reload_depots=(DISPOSAL,), max_reloads=0, unload_before_end=True)]
+    p = euclid_problem(DEPOT_POINTS, stops, fleet, depots=depots())
+    good = RouteSolution([Route(0, 0, (Visit("depot", 0), Visit("stop", 0), Visit("stop", 1), Visit("stop", 2),
+                                       Visit("depot", DISPOSAL), Visit("depot", 0)))], [], 0.0, "hand", 0.0, True)
+    assert simulate(p, good).violations == []
+    # Tampered: the final unload removed; and an extra mid-route unload that max_reloads=0 forbids.
+    home_loaded = dataclasses.replace(good, routes=[dataclasses.replace(
+        good.routes[0], visits=good.routes[0].visits[:4] + good.routes[0].visits[5:])])
+    (violation,) = simulate(p, home_loaded).violations
+    assert "arrives at its end depot 'garage-w' loaded (kg 9)" in violation
+    extra = dataclasses.replace(good, routes=[dataclasses.replace(
+        good.routes[0], visits=good.routes[0].visits[:2] + (Visit("depot", DISPOSAL),) + good.routes[0].visits[2:])])
+    assert any("more than 0 reloads" in v for v in simulate(p, extra).violations)
+
+
+def test_last_unload_needs_an_unload_depot():
+    stops = [Stop("s1", 1, (3,))]
+    with pytest.raises(RoutingInputError, match="unload_before_end needs at least one reload depot"):
+        euclid_problem(DEPOT_POINTS, stops, [VehicleType("truck", 1, (12,), unload_before_end=True)], depots=depots())
+
+
+# --- depot sets and fleet caps ---------------------------------------------------------------------------------
+def brute_force_with_choices(p) -> float:
+    """Optimum when each vehicle picks its start and end depot among its type's, with the fleet caps bounding the
+    vehicles used."""
+    vehicles = [t for t, _ in p.vehicles()]
+    pairs = {t: [dataclasses.replace(p, vehicle_types=[dataclasses.replace(vt, start_depot=s, end_depot=e,
+                                                                           start_depots=(), end_depots=())
+                                                       if i == t else vt for i, vt in enumerate(p.vehicle_types)])
+                 for s in vt.starts() for e in vt.ends()] for t, vt in enumerate(p.vehicle_types)}
+    memo: dict = {}
+
+    def route_cost(t, subset):
+        if (t, subset) not in memo:
+            costs = [c for q in pairs[t] if (c := best_route(q, t, subset)) is not None]
+            memo[(t, subset)] = min(costs) if costs else None
+        return memo[(t, subset)]
+
+    best = float("inf")
+    choices = [list(range(len(vehicles))) + ([None] if not s.required else []) for s in p.stops]
+    for assign in itertools.product(*choices):
+        subsets = [frozenset(i for i, a in enumerate(assign) if a == v) for v in range(len(vehicles))]
+        if any(sum(1 for v, sub in enumerate(subsets) if sub and vehicles[v] in cap.types) > cap.max_vehicles
+               for cap in p.fleet_caps):
+            continue
+        total = sum(p.stops[i].penalty for i, a in enumerate(assign) if a is None)
+        for v, sub in enumerate(subsets):
+            c = route_cost(vehicles[v], sub)
+            if c is None:
+                break
+            total += c
+        else:
+            best = min(best, total)
+    return best
+
+
+def test_vehicles_choose_start_and_end_depots_ortools_optimal_pyvrp_refuses():
+    # Stops in the west and in the east; two trucks that may each start and end at either garage (and pay for the
+    # drive): the optimum bases one at each end, which no single fixed depot gives.
+    points = DEPOT_POINTS + [(-450, 100), (-420, -120), (650, 120), (680, -90)]
+    stops = [Stop(f"s{i}", i, (1,), service_s=60) for i in (10, 11, 12, 13)]
+    fleet = [VehicleType("truck", 2, (100,), start_depots=(GARAGE_W, GARAGE_E), end_depots=(GARAGE_W, GARAGE_E),
+                         fixed_cost=200)]
+    p = euclid_problem(points, stops, fleet, depots=depots())
+    sol = checked(p, solve(p, "ortools", **FAST))
+    assert sol.cost == pytest.approx(brute_force_with_choices(p))
+    assert sorted(r.visits[0].index for r in sol.routes) == [GARAGE_W, GARAGE_E]
+    assert sorted(r.vehicle for r in sol.routes) == [0, 1]
+    fixed = dataclasses.replace(p, vehicle_types=[dataclasses.replace(fleet[0], start_depots=(), end_depots=())])
+    assert brute_force(fixed) > brute_force_with_choices(p)
+    with pytest.raises(RoutingInputError, match="several allowed start or end depots.*pyvrp.*ortools"):
+        solve(p, "pyvrp", **FAST)
+
+
+def test_fleet_cap_shared_across_types():
+    # Shifts that hold about two stops each: three vehicles serve everything, but there are drivers for two only,
+    # so the cap leaves a stop (at its penalty) that the free fleet serves.
+    stops = [Stop(f"s{i}", i, (1,), service_s=300, required=False, penalty=5000) for i in range(1, 6)]
+    fleet = [VehicleType("small", 2, (8,), fixed_cost=100, shift=Interval(0, 2000)),
+             VehicleType("big", 1, (12,), fixed_cost=400, shift=Interval(0, 2000))]
+    p = euclid_problem(POINTS[:6], stops, fleet)
+    capped = dataclasses.replace(p, fleet_caps=(FleetCap((0, 1), 2, "drivers"),)).validate()
+    best_free, best_capped = brute_force_with_choices(p), brute_force_with_choices(capped)
+    assert best_capped > best_free
+    sol = checked(capped, solve(capped, "ortools", **FAST))
+    assert len(sol.routes) == 2 and sol.cost == pytest.approx(best_capped) == pytest.approx(cost_of(capped, sol))
+    with pytest.raises(RoutingInputError, match="fleet cap 'drivers'.*pyvrp.*ortools"):
+        solve(capped, "pyvrp", **FAST)
+    # A cap that cannot bind is no constraint: PyVRP takes it.
+    loose = dataclasses.replace(p, fleet_caps=(FleetCap((0, 1), 3, "drivers"),))
+    assert checked(loose, solve(loose, "pyvrp", **FAST)).cost == pytest.approx(best_free)
+
+
+def test_simulator_checks_depot_sets_and_caps():
+    stops = [Stop(f"s{i}", i, (1,)) for i in range(1, 3)]
+    fleet = [VehicleType("truck", 2, (10,), start_depots=(GARAGE_W, GARAGE_E), end_depots=(GARAGE_E,))]
+    p = euclid_problem(DEPOT_POINTS, stops, fleet, depots=depots())
+    p = dataclasses.replace(p, fleet_caps=(FleetCap((0,), 1, "drivers"),)).validate()
+
+    def sol(*routes):
+        return RouteSolution([Route(0, k, tuple(Visit(kind, i) for kind, i in r)) for k, r in enumerate(routes)],
+                             [], 0.0, "hand", 0.0, True)
+
+    one = sol([("depot", GARAGE_W), ("stop", 0), ("stop", 1), ("depot", GARAGE_E)])
+    assert simulate(p, one).violations == []
+    bad_start = sol([("depot", DISPOSAL), ("stop", 0), ("stop", 1), ("depot", GARAGE_E)])
+    assert simulate(p, bad_start).violations == [
+        "truck#1: starts at depot 'disposal', its type starts at 'garage-w' or 'garage-e'"]
+    bad_end = sol([("depot", GARAGE_E), ("stop", 0), ("stop", 1), ("depot", GARAGE_W)])
+    assert simulate(p, bad_end).violations == ["truck#1: ends at depot 'garage-w', its type ends at 'garage-e'"]
+    two = sol([("depot", GARAGE_W), ("stop", 0), ("depot", GARAGE_E)],
+              [("depot", GARAGE_E), ("stop", 1), ("depot", GARAGE_E)])
+    assert simulate(p, two).violations == ["fleet cap 'drivers': 2 vehicles of truck used, at most 1 allowed"]
+
+
+def test_filling_drops_keeps_the_last_unload_depot_choice_and_cap():
+    # An optional stop left out by an engine: fill_drops serves it on a new vehicle that starts at the allowed depot
+    # nearest to it and unloads before going home (the first truck has no room and no reload left); with the fleet
+    # cap reached it leaves it.
+    stops = [Stop("near-w", 1, (3,), service_s=60, required=False, penalty=10**6),
+             Stop("near-e", 7, (3,), service_s=60, required=False, penalty=10**6)]
+    points = DEPOT_POINTS[:7] + [(650, 50)] + DEPOT_POINTS[7:]
+    deps = [Depot(d.name, d.location + 1, turnaround_s=d.turnaround_s) for d in depots()]
+    fleet = [VehicleType("truck", 2, (5,), start_depots=(GARAGE_W, GARAGE_E), end_depots=(GARAGE_W, GARAGE_E),
+                         reload_depots=(DISPOSAL,), max_reloads=0, unload_before_end=True)]
+    p = euclid_problem(points, stops, fleet, depots=deps)
+    first = RouteSolution([Route(0, 0, (Visit("depot", GARAGE_W, 0), Visit("stop", 0), Visit("depot", DISPOSAL),
+                                        Visit("depot", GARAGE_W)))], [1], 10.0**6, "hand", 0.0, True)
+    assert simulate(p, first).violations == []
+    filled, _ = fill_drops(p, first)
+    assert filled.dropped == [] and simulate(p, filled).violations == []
+    new = filled.routes[1].visits
+    assert [v.index for v in new if v.kind == "depot"] == [GARAGE_E, DISPOSAL, GARAGE_E]
+    capped = dataclasses.replace(p, fleet_caps=(FleetCap((0,), 1, "drivers"),))
+    kept, _ = fill_drops(capped, first)
+    assert kept.dropped == [1] and simulate(capped, kept).violations == []
