@@ -32,6 +32,7 @@ from netplan.city import City
 from netplan.errors import InputDataError
 from netplan.route.bans import RoadBans
 from netplan.route.collection import (
+    _report_drops,
     _schedule_table,
     _summary,
     _trip_lines,
@@ -39,7 +40,9 @@ from netplan.route.collection import (
     scenario_bans,
     vehicle_classes,
 )
+from netplan.route.drops import explain_drops
 from netplan.route.engines import solve
+from netplan.route.problem import COST_UNITS_PER_CNY
 from netplan.route.simulate import RoadReplay, simulate
 from netplan.scenario import Scenario, StrawConfig, StrawVehicle, Vehicle
 
@@ -157,8 +160,10 @@ def route_from_depot(city: City, scenario: Scenario, name: str, depot: pd.Series
                              f"({'; '.join(schedule.violations[:3])}); add vehicles or lengthen the shift",
                              where="rural")
     schedule.raise_if_violations()
+    drops = explain_drops(problem, solution, solution.info.get("drop_insertion_cost"), "CNY", COST_UNITS_PER_CNY)
+    _report_drops(name, problem, drops)
     return DepotRoutes(_trip_lines(name, problem, schedule, network), _schedule_table(name, problem, schedule),
-                       _summary(name, problem, solution, schedule))
+                       _summary(name, problem, solution, schedule, drops))
 
 
 def harvest_day(city: City, scenario: Scenario, centres: gpd.GeoDataFrame, blocks: gpd.GeoDataFrame,
