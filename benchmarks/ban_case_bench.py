@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import shapely
@@ -78,7 +78,8 @@ def independent_check(scenario: Scenario, day, graph) -> tuple[int, int, int]:
                 for (u, v), t0 in zip(zip(leg["path"], leg["path"][1:]), leg["enter_s"]):
                     data = min(graph.get_edge_data(u, v).values(), key=lambda d: d["travel_time"])
                     geom = data.get("geometry") or shapely.LineString(
-                        [(graph.nodes[u]["x"], graph.nodes[u]["y"]), (graph.nodes[v]["x"], graph.nodes[v]["y"])])
+                        [(graph.nodes[u]["x"], graph.nodes[u]["y"]), (graph.nodes[v]["x"], graph.nodes[v]["y"])]
+                    )
                     if geom.intersects(zone):
                         checked += 1
                         t1 = t0 + data["travel_time"]
@@ -113,20 +114,32 @@ def main() -> None:
         collect = s[~s["depot"].str.endswith("(hauls)")]
         checked, edge_bad, service_bad = independent_check(scenario, day, graph)
         in_zone = sum(1 for item in day.problems for st in item["problem"].stops if st.forbidden)
-        rows.append({
-            "rule": label, "vehicles": int(s["vehicles"].sum()), "collection vehicles": int(collect["vehicles"].sum()),
-            "trips": int(s["trips"].sum()), "km": round(float(s["km"].sum()), 1),
-            "vehicle-hours": round(float(s["vehicle_hours"].sum()), 1), "dropped": int(s["dropped"].sum()),
-            "stops barred in some hours": in_zone, "zone edges re-checked": checked,
-            "violations (edges/services)": f"{edge_bad}/{service_bad}", "route s": round(seconds, 1),
-        })
+        rows.append(
+            {
+                "rule": label,
+                "vehicles": int(s["vehicles"].sum()),
+                "collection vehicles": int(collect["vehicles"].sum()),
+                "trips": int(s["trips"].sum()),
+                "km": round(float(s["km"].sum()), 1),
+                "vehicle-hours": round(float(s["vehicle_hours"].sum()), 1),
+                "dropped": int(s["dropped"].sum()),
+                "stops barred in some hours": in_zone,
+                "zone edges re-checked": checked,
+                "violations (edges/services)": f"{edge_bad}/{service_bad}",
+                "route s": round(seconds, 1),
+            }
+        )
         print(rows[-1], flush=True)
     head = list(rows[0])
-    lines = [f"Ban case on the default city, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
-             f"engine {base.route.engine}, {base.route.max_iterations} iterations per problem (seed {base.seed}); "
-             f"siting took {site_s:.0f} s. Every plan passed netplan's schedule simulator; the last columns re-check "
-             "every permit-less truck leg edge by edge against the zone polygon (own geometry test).", "",
-             "| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+    lines = [
+        f"Ban case on the default city, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+        f"engine {base.route.engine}, {base.route.max_iterations} iterations per problem (seed {base.seed}); "
+        f"siting took {site_s:.0f} s. Every plan passed netplan's schedule simulator; the last columns re-check "
+        "every permit-less truck leg edge by edge against the zone polygon (own geometry test).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "| " + " | ".join("---" for _ in head) + " |",
+    ]
     lines += ["| " + " | ".join(str(r[k]) for k in head) + " |" for r in rows]
     text = "\n".join(lines) + "\n"
     print(text)

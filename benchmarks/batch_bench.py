@@ -107,19 +107,21 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - start
         table = result.table
         tables[workers] = table
-        results.append({
-            "workers": workers,
-            "runs": len(table),
-            "ok": int((table["status"] == "ok").sum()),
-            "failed": int((table["status"] != "ok").sum()),
-            "wall_s": wall,
-            "run_s_sum": float(pd.to_numeric(table["seconds"]).sum()),
-            "city_loads": int((pd.to_numeric(table["city_load_s"]) > 0).sum()),
-            "load_before": before,
-            "load_after": _load(),
-            "folder": folder,
-            "plots": result.plots,
-        })
+        results.append(
+            {
+                "workers": workers,
+                "runs": len(table),
+                "ok": int((table["status"] == "ok").sum()),
+                "failed": int((table["status"] != "ok").sum()),
+                "wall_s": wall,
+                "run_s_sum": float(pd.to_numeric(table["seconds"]).sum()),
+                "city_loads": int((pd.to_numeric(table["city_load_s"]) > 0).sum()),
+                "load_before": before,
+                "load_after": _load(),
+                "folder": folder,
+                "plots": result.plots,
+            }
+        )
         log(f"  {wall:.1f} s wall, {results[-1]['ok']} ok, {results[-1]['failed']} failed")
 
     base = results[0]["wall_s"]
@@ -145,26 +147,41 @@ def main(argv: list[str] | None = None) -> int:
         "LocalCluster of single-threaded worker processes; wall time covers starting the cluster, every worker "
         "loading the city once, the runs, per-run outputs, the table and the plots.",
         "",
-        ("**The machine was busy** (1-minute load average above 1.5 before a sweep): other jobs shared the cores, so "
-         "the wall times are pessimistic and the speed-up lower than on an idle machine." if busy else
-         "The machine was otherwise idle (1-minute load average at most 1.5 before each sweep).")
+        (
+            "**The machine was busy** (1-minute load average above 1.5 before a sweep): other jobs shared the cores, so "
+            "the wall times are pessimistic and the speed-up lower than on an idle machine."
+            if busy
+            else "The machine was otherwise idle (1-minute load average at most 1.5 before each sweep)."
+        )
         + " The load averages (1/5/15 min) before and after each sweep are in the table.",
         "",
         "| workers | runs | ok | failed | wall time | sum of run times | city loads | speed-up | load avg before | load avg after |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in results:
-        lines.append(f"| {r['workers']} | {r['runs']} | {r['ok']} | {r['failed']} | {r['wall_s']:.1f} s | {r['run_s_sum']:.1f} s | "
-                     f"{r['city_loads']} | {base / r['wall_s']:.2f}× | {r['load_before']} | {r['load_after']} |")
-    lines += ["", "Results: " + "; ".join(f"{w} workers vs {counts[0]}: {v} (table without {', '.join(TIMING_COLUMNS)})"
-                                           for w, v in same.items()) + ".", ""]
+        lines.append(
+            f"| {r['workers']} | {r['runs']} | {r['ok']} | {r['failed']} | {r['wall_s']:.1f} s | {r['run_s_sum']:.1f} s | "
+            f"{r['city_loads']} | {base / r['wall_s']:.2f}× | {r['load_before']} | {r['load_after']} |"
+        )
+    lines += [
+        "",
+        "Results: "
+        + "; ".join(
+            f"{w} workers vs {counts[0]}: {v} (table without {', '.join(TIMING_COLUMNS)})" for w, v in same.items()
+        )
+        + ".",
+        "",
+    ]
     last = results[-1]
     ok = tables[last["workers"]]
     ok = ok[ok["status"] == "ok"]
     if len(ok):
-        lines += [f"Per run (ok runs, {last['workers']} workers): median {pd.to_numeric(ok['seconds']).median():.1f} s, "
-                  f"max {pd.to_numeric(ok['seconds']).max():.1f} s; 'city loads' counts the runs that loaded the city "
-                  "(once per worker process, the rest reuse it).", ""]
+        lines += [
+            f"Per run (ok runs, {last['workers']} workers): median {pd.to_numeric(ok['seconds']).median():.1f} s, "
+            f"max {pd.to_numeric(ok['seconds']).max():.1f} s; 'city loads' counts the runs that loaded the city "
+            "(once per worker process, the rest reuse it).",
+            "",
+        ]
     text = "\n".join(lines)
     out = Path(args.out)
     from netplan.io import write_text

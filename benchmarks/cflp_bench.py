@@ -40,7 +40,19 @@ from netplan.locate.cflp import CapacitatedLocation  # noqa: E402
 from netplan.locate.orlib import read_capacitated as read_instance
 
 DATA = REPO.parent / "shared" / "benchmarks" / "cflp"
-REQUIRED = ["cap61", "cap62", "cap63", "cap64", "cap82", "cap124", "cap133", "capa-8000", "capa-10000", "capa-12000", "capa-14000"]
+REQUIRED = [
+    "cap61",
+    "cap62",
+    "cap63",
+    "cap64",
+    "cap82",
+    "cap124",
+    "cap133",
+    "capa-8000",
+    "capa-10000",
+    "capa-12000",
+    "capa-14000",
+]
 MATCH_REL = 1e-4
 CHECK_TOL = 1e-6
 
@@ -49,13 +61,15 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-
-
 def reference_rows() -> dict[str, dict]:
     rows = {}
     with open(DATA / "optimal.csv", newline="") as fh:
         for row in csv.DictReader(fh):
-            key = row["instance"] if row["instance"].startswith("cap") and row["instance"][3].isdigit() else f"{row['instance']}-{row['capacity']}"
+            key = (
+                row["instance"]
+                if row["instance"].startswith("cap") and row["instance"][3].isdigit()
+                else f"{row['instance']}-{row['capacity']}"
+            )
             rows[key] = row
     return rows
 
@@ -107,21 +121,49 @@ def run_one(key: str, ref_row: dict, variant: str, method: str, time_limit: floa
     cost, demand, capacity, fixed_cost = read_instance(DATA / f"{name}.txt", cap)
     single = variant == "single"
     ref_text = ref_row["optimal_single_source" if single else "optimal"]
-    row = {"instance": key, "size": f"{cost.shape[1]}x{cost.shape[0]}", "variant": variant, "method": method, "published": ref_text}
+    row = {
+        "instance": key,
+        "size": f"{cost.shape[1]}x{cost.shape[0]}",
+        "variant": variant,
+        "method": method,
+        "published": ref_text,
+    }
     if ref_text == "infeasible":
         try:
             CapacitatedLocation.from_cost_matrix(cost, demand, capacity, fixed_cost, single_source=single)
         except ValueError as exc:
-            row.update(objective=np.nan, rel_diff=np.nan, status="ValueError", gap=np.nan, time=0.0, backend="-", match=True, note=str(exc)[:90])
+            row.update(
+                objective=np.nan,
+                rel_diff=np.nan,
+                status="ValueError",
+                gap=np.nan,
+                time=0.0,
+                backend="-",
+                match=True,
+                note=str(exc)[:90],
+            )
         else:
-            row.update(objective=np.nan, rel_diff=np.nan, status="accepted", gap=np.nan, time=0.0, backend="-", match=False, note="not refused")
+            row.update(
+                objective=np.nan,
+                rel_diff=np.nan,
+                status="accepted",
+                gap=np.nan,
+                time=0.0,
+                backend="-",
+                match=False,
+                note="not refused",
+            )
         return row
     ref = float(ref_text)
     t0 = time.perf_counter()
     model = CapacitatedLocation.from_cost_matrix(cost, demand, capacity, fixed_cost, single_source=single)
     res = model.solve(time_limit=time_limit, seed=seed, method=method)
     elapsed = time.perf_counter() - t0
-    ok, value, problem = check(res, cost, demand, capacity, fixed_cost, single) if res.status in ("optimal", "feasible") else (False, np.nan, res.status)
+    ok, value, problem = (
+        check(res, cost, demand, capacity, fixed_cost, single)
+        if res.status in ("optimal", "feasible")
+        else (False, np.nan, res.status)
+    )
     rel = abs(value - ref) / ref if np.isfinite(value) else np.nan
     if ok and res.bound > ref * (1 + MATCH_REL):
         ok, problem = False, f"bound {res.bound:.2f} above the published optimum"
@@ -148,15 +190,39 @@ def md_table(headers: list[str], rows: list[list[object]]) -> str:
     cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    return "\n".join([line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]])
+    return "\n".join(
+        [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]]
+    )
 
 
 def results_table(rows: list[dict]) -> str:
-    headers = ["instance", "m x n", "variant", "method", "published", "objective", "rel. diff", "status", "gap", "time (s)", "solver", "match"]
+    headers = [
+        "instance",
+        "m x n",
+        "variant",
+        "method",
+        "published",
+        "objective",
+        "rel. diff",
+        "status",
+        "gap",
+        "time (s)",
+        "solver",
+        "match",
+    ]
     body = [
         [
-            r["instance"], r["size"], r["variant"], r["method"], r["published"], fmt(r["objective"], ",.3f"),
-            fmt(r["rel_diff"], ".1e"), r["status"], fmt(r["gap"], ".2e"), f"{r['time']:.2f}", r["backend"],
+            r["instance"],
+            r["size"],
+            r["variant"],
+            r["method"],
+            r["published"],
+            fmt(r["objective"], ",.3f"),
+            fmt(r["rel_diff"], ".1e"),
+            r["status"],
+            fmt(r["gap"], ".2e"),
+            f"{r['time']:.2f}",
+            r["backend"],
             ("yes" if r["match"] else "**no**") + (f" ({r['note']})" if r.get("note") and not r["match"] else ""),
         ]
         for r in rows
@@ -189,7 +255,9 @@ def backend_table(rows: list[dict]) -> str:
     for inst, variant in keys:
         cells = [inst, variant]
         for method in methods:
-            r = next((r for r in rows if r["instance"] == inst and r["variant"] == variant and r["method"] == method), None)
+            r = next(
+                (r for r in rows if r["instance"] == inst and r["variant"] == variant and r["method"] == method), None
+            )
             if r is None:
                 cells.append("n/a")
             elif r["status"] == "optimal" and r["match"]:
@@ -212,7 +280,7 @@ def header(args: argparse.Namespace) -> str:
         pass
     return "\n".join(
         [
-            f"- date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+            f"- date: {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
             f"- machine: {platform.platform()}; {cpu}; {os.cpu_count()} CPUs (every solver single-threaded)",
             f"- python {platform.python_version()}, ortools {ortools.__version__}, numpy {np.__version__}, scipy {scipy.__version__}",
             f"- command: python benchmarks/cflp_bench.py {' '.join(sys.argv[1:])}",
@@ -243,9 +311,11 @@ def main(argv: list[str] | None = None) -> int:
                     continue  # CP-SAT has no continuous variables
                 row = run_one(key, refs[key], variant, method, args.time_limit, args.seed)
                 rows.append(row)
-                log(f"{key:12s} {variant:6s} {method:10s} {row['status']:10s} obj {fmt(row['objective'], '.3f'):>16s} "
+                log(
+                    f"{key:12s} {variant:6s} {method:10s} {row['status']:10s} obj {fmt(row['objective'], '.3f'):>16s} "
                     f"rel {fmt(row['rel_diff'], '.1e'):>8s} gap {fmt(row['gap'], '.1e'):>8s} {row['time']:6.1f}s "
-                    f"{row['backend']} {'ok' if row['match'] else 'NO ' + row.get('note', '')}")
+                    f"{row['backend']} {'ok' if row['match'] else 'NO ' + row.get('note', '')}"
+                )
     report = [header(args), "", results_table(rows), "", summary(rows)]
     if len(args.methods) > 1:
         report += ["", "Time to a proven optimum per method (else status and gap):", "", backend_table(rows)]

@@ -27,9 +27,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, git_head, latest,  # noqa: E402
-                                     machine, mean, publish, run_all, versions)
 from benchmarks.instances import read_vrplib_solution  # noqa: E402
+from benchmarks.peers.common import (  # noqa: E402
+    DATA,
+    RESULTS,
+    Task,
+    expand_instances,
+    git_head,
+    latest,
+    machine,
+    mean,
+    publish,
+    run_all,
+    versions,
+)
 
 FOLDER = DATA / "homberger1000"
 SOLVERS = ("netplan-pyvrp", "netplan-ortools", "pyvrp", "ortools-doc")
@@ -49,8 +60,11 @@ def report(records: list[dict]) -> str:
     loads = [r.get("load_before") for r in recs if r.get("load_before") is not None]
     lines = [f"### Results — measured {', '.join(dates)}", ""]
     if loads:
-        lines += [f"Load average (1 min) when the runs started: mean {mean(loads):.2f}, max {max(loads):.2f} on "
-                  f"{machine()} (CPU shared with other work).", ""]
+        lines += [
+            f"Load average (1 min) when the runs started: mean {mean(loads):.2f}, max {max(loads):.2f} on "
+            f"{machine()} (CPU shared with other work).",
+            "",
+        ]
     head = ["instance", "time limit s", "BKS (veh / dist)"] + [f"{s}: gap % (veh, time s)" for s in solvers]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for inst, t in keys:
@@ -74,8 +88,10 @@ def report(records: list[dict]) -> str:
         if r.get("error"):
             notes.append(f"- {r['solver']} {r['instance']} t={r['time_limit']:g}: error `{r['error'][:200]}`")
         elif r.get("found") and not r.get("sim_ok"):
-            notes.append(f"- {r['solver']} {r['instance']}: **simulator violations**: "
-                         f"{'; '.join(r.get('sim_violations', [])[:2])}")
+            notes.append(
+                f"- {r['solver']} {r['instance']}: **simulator violations**: "
+                f"{'; '.join(r.get('sim_violations', [])[:2])}"
+            )
     if notes:
         lines += ["Notes on single runs:", ""] + sorted(notes) + [""]
     # growth with size: Solomon (100) at the same time limits, if recorded
@@ -103,8 +119,9 @@ solvers are given the limit; an engine that overruns shows it here). `pyvrp` = P
 
 
 def write_md(records: list[dict], out: Path) -> None:
-    out.write_text("\n".join([HEADER, f"Machine: {machine()}; {versions()}; netplan at commit {git_head()}.", "",
-                              report(records)]))
+    out.write_text(
+        "\n".join([HEADER, f"Machine: {machine()}; {versions()}; netplan at commit {git_head()}.", "", report(records)])
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,8 +141,12 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"needs {FOLDER} (../shared beside the repository)")
         files = expand_instances(args.instances, FOLDER, "*.vrp", one_per_class)
         solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
-        tasks = [Task(solver=s, path=str(f), mode="b", time_limit=float(t), seed=args.seed, convention="dimacs")
-                 for t in args.time.split(",") for f in files for s in solvers]
+        tasks = [
+            Task(solver=s, path=str(f), mode="b", time_limit=float(t), seed=args.seed, convention="dimacs")
+            for t in args.time.split(",")
+            for f in files
+            for s in solvers
+        ]
         run_all(tasks, args.runs, jobs=args.jobs, fresh=args.fresh)
     publish(args.runs, args.out, write_md, report)
 

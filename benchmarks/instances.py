@@ -43,15 +43,24 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import vrplib
 
-from netplan.route.problem import (Depot, Interval, Location, Profile, RoutingInputError, RoutingProblem, Stop,
-                                   VehicleType)
+from netplan.route.problem import (
+    Depot,
+    Interval,
+    Location,
+    Profile,
+    RoutingInputError,
+    RoutingProblem,
+    Stop,
+    VehicleType,
+)
 from netplan.route.solution import Route, RouteSolution, Visit
 
 Rounding = Literal["round", "trunc"]
@@ -121,7 +130,7 @@ class BenchmarkInstance:
     def euclidean(self) -> np.ndarray:
         """Double-precision Euclidean distance matrix."""
         diff = self.coords[:, None, :] - self.coords[None, :, :]
-        return np.sqrt((diff ** 2).sum(axis=2))
+        return np.sqrt((diff**2).sum(axis=2))
 
     @property
     def has_release(self) -> bool:
@@ -130,6 +139,7 @@ class BenchmarkInstance:
 
 
 # --- parsers ---------------------------------------------------------------------------------------------------
+
 
 def parse_solomon(path: str | Path) -> BenchmarkInstance:
     """Read a file in the Solomon text layout (also used by Gehring & Homberger).
@@ -152,7 +162,7 @@ def parse_solomon(path: str | Path) -> BenchmarkInstance:
     rows: list[list[float]] = []
     for i, tok in enumerate(tokens):
         if [t.upper() for t in tok[:2]] == ["NUMBER", "CAPACITY"]:
-            nxt = next(t for t in tokens[i + 1:] if t)
+            nxt = next(t for t in tokens[i + 1 :] if t)
             vehicles, capacity = int(nxt[0]), int(float(nxt[1]))
         elif len(tok) == 7 and all(_is_number(t) for t in tok):
             rows.append([float(t) for t in tok])
@@ -161,10 +171,17 @@ def parse_solomon(path: str | Path) -> BenchmarkInstance:
     data = np.array(rows)
     if not np.array_equal(data[:, 0], np.arange(len(data))):
         raise RoutingInputError(f"{path}: node rows must be numbered 0, 1, 2, ... in order")
-    return BenchmarkInstance(name=name, coords=data[:, 1:3], demand=data[:, 3], ready=data[:, 4], due=data[:, 5],
-                             service=data[:, 6], vehicles=vehicles, capacity=capacity, num_depots=1)
-
-
+    return BenchmarkInstance(
+        name=name,
+        coords=data[:, 1:3],
+        demand=data[:, 3],
+        ready=data[:, 4],
+        due=data[:, 5],
+        service=data[:, 6],
+        vehicles=vehicles,
+        capacity=capacity,
+        num_depots=1,
+    )
 
 
 def parse_vrplib(path: str | Path) -> BenchmarkInstance:
@@ -229,19 +246,31 @@ def parse_vrplib(path: str | Path) -> BenchmarkInstance:
     if "vehicles_depot" in data:
         homes = [int(v) - 1 for v in np.atleast_1d(data["vehicles_depot"])]
         if len(homes) != vehicles or any(not 0 <= h < num_depots for h in homes):
-            raise RoutingInputError(f"{path}: VEHICLES_DEPOT_SECTION must give one depot (1..{num_depots}) for each "
-                                    f"of the {vehicles} vehicles")
+            raise RoutingInputError(
+                f"{path}: VEHICLES_DEPOT_SECTION must give one depot (1..{num_depots}) for each "
+                f"of the {vehicles} vehicles"
+            )
     duration = data.get("vehicles_max_duration")
     if duration is not None and np.ndim(duration):
         if len(set(np.atleast_1d(duration).tolist())) > 1:
             raise RoutingInputError(f"{path}: VEHICLES_MAX_DURATION differing per vehicle is not supported")
         duration = np.atleast_1d(duration)[0]
-    return BenchmarkInstance(name=str(data.get("name", path.stem)), coords=coords,
-                             demand=np.asarray(data["demand"], dtype=float),
-                             ready=tw[:, 0], due=tw[:, 1], service=service, vehicles=vehicles,
-                             capacity=int(float(data["capacity"])), num_depots=num_depots, release=release,
-                             reload_depots=reload, vehicle_depots=homes,
-                             max_duration=None if duration is None else float(duration), explicit=explicit)
+    return BenchmarkInstance(
+        name=str(data.get("name", path.stem)),
+        coords=coords,
+        demand=np.asarray(data["demand"], dtype=float),
+        ready=tw[:, 0],
+        due=tw[:, 1],
+        service=service,
+        vehicles=vehicles,
+        capacity=int(float(data["capacity"])),
+        num_depots=num_depots,
+        release=release,
+        reload_depots=reload,
+        vehicle_depots=homes,
+        max_duration=None if duration is None else float(duration),
+        explicit=explicit,
+    )
 
 
 def _is_number(text: str) -> bool:
@@ -254,6 +283,7 @@ def _is_number(text: str) -> bool:
 
 # --- to a RoutingProblem -----------------------------------------------------------------------------------------
 
+
 def scaled_matrix(inst: BenchmarkInstance, scale: float, rounding: Rounding) -> np.ndarray:
     """Integer distance matrix: the instance's distance (Euclidean or explicit) x ``scale``, rounded or truncated."""
     d = inst.distances() * scale
@@ -264,8 +294,13 @@ def scaled_matrix(inst: BenchmarkInstance, scale: float, rounding: Rounding) -> 
     raise ValueError(f"rounding must be 'round' or 'trunc', got {rounding!r}")
 
 
-def to_problem(inst: BenchmarkInstance, scale: float = 1000, rounding: Rounding = "round",
-               vehicles: int | None = None, reload: bool | None = None) -> RoutingProblem:
+def to_problem(
+    inst: BenchmarkInstance,
+    scale: float = 1000,
+    rounding: Rounding = "round",
+    vehicles: int | None = None,
+    reload: bool | None = None,
+) -> RoutingProblem:
     """Build the integer :class:`RoutingProblem` of a benchmark instance.
 
     Parameters
@@ -299,13 +334,22 @@ def to_problem(inst: BenchmarkInstance, scale: float = 1000, rounding: Rounding 
     def t(v: float) -> int:
         return int(round(v * scale))
 
-    depots = [Depot(name=f"depot{k}" if nd > 1 else "depot", location=k, opens=Interval(t(inst.ready[k]), t(inst.due[k])))
-              for k in range(nd)]
+    depots = [
+        Depot(name=f"depot{k}" if nd > 1 else "depot", location=k, opens=Interval(t(inst.ready[k]), t(inst.due[k])))
+        for k in range(nd)
+    ]
     stops = []
     for i in range(nd, len(inst.coords)):
-        stops.append(Stop(name=str(i), location=i, demand=(int(inst.demand[i]),), service_s=t(inst.service[i]),
-                          windows=(Interval(t(inst.ready[i]), t(inst.due[i])),),
-                          release_s=t(inst.release[i]) if inst.release is not None else 0))
+        stops.append(
+            Stop(
+                name=str(i),
+                location=i,
+                demand=(int(inst.demand[i]),),
+                service_s=t(inst.service[i]),
+                windows=(Interval(t(inst.ready[i]), t(inst.due[i])),),
+                release_s=t(inst.release[i]) if inst.release is not None else 0,
+            )
+        )
     fleet = inst.vehicles if vehicles is None else vehicles
     use_reload = bool(inst.reload_depots) if reload is None else reload
     if use_reload and inst.reload_depots:
@@ -324,19 +368,35 @@ def to_problem(inst: BenchmarkInstance, scale: float = 1000, rounding: Rounding 
             label += f"_r{'-'.join(map(str, key)) or 'none'}"
         if nd > 1:
             label += f"@{home}"
-        vehicle_types.append(VehicleType(name=label, count=count, capacity=(int(inst.capacity),), start_depot=home,
-                                         end_depot=home, reload_depots=tuple(key),
-                                         shift=Interval(t(inst.ready[home]), t(inst.due[home])), profile="default",
-                                         max_duration_s=None if inst.max_duration is None else t(inst.max_duration)))
+        vehicle_types.append(
+            VehicleType(
+                name=label,
+                count=count,
+                capacity=(int(inst.capacity),),
+                start_depot=home,
+                end_depot=home,
+                reload_depots=tuple(key),
+                shift=Interval(t(inst.ready[home]), t(inst.due[home])),
+                profile="default",
+                max_duration_s=None if inst.max_duration is None else t(inst.max_duration),
+            )
+        )
     horizon = Interval(min(t(inst.ready[k]) for k in range(nd)), max(t(inst.due[k]) for k in range(nd)))
     return RoutingProblem(
-        locations=locations, profiles={"default": Profile("default", dist, dist.copy())}, stops=stops, depots=depots,
-        vehicle_types=vehicle_types, dimensions=("demand",), horizon=horizon, name=inst.name,
+        locations=locations,
+        profiles={"default": Profile("default", dist, dist.copy())},
+        stops=stops,
+        depots=depots,
+        vehicle_types=vehicle_types,
+        dimensions=("demand",),
+        horizon=horizon,
+        name=inst.name,
     )
 
 
-def read_solomon(path: str | Path, scale: float = 1000, rounding: Rounding = "round",
-                 vehicles: int | None = None) -> RoutingProblem:
+def read_solomon(
+    path: str | Path, scale: float = 1000, rounding: Rounding = "round", vehicles: int | None = None
+) -> RoutingProblem:
     """A Solomon-layout file as a :class:`RoutingProblem` (see :func:`to_problem`).
 
     ``vehicles`` overrides the header's fleet (e.g. the best-known vehicle
@@ -345,8 +405,13 @@ def read_solomon(path: str | Path, scale: float = 1000, rounding: Rounding = "ro
     return to_problem(parse_solomon(path), scale=scale, rounding=rounding, vehicles=vehicles)
 
 
-def read_vrplib(path: str | Path, scale: float = 10, rounding: Rounding = "trunc", vehicles: int | None = None,
-                reload: bool | None = None) -> RoutingProblem:
+def read_vrplib(
+    path: str | Path,
+    scale: float = 10,
+    rounding: Rounding = "trunc",
+    vehicles: int | None = None,
+    reload: bool | None = None,
+) -> RoutingProblem:
     """A VRPLIB file as a :class:`RoutingProblem` (see :func:`to_problem`).
 
     Defaults to the DIMACS convention of the sets read this way (distances
@@ -367,6 +432,7 @@ def parse_instance(path: str | Path) -> BenchmarkInstance:
 
 
 # --- reference values ----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Bks:
@@ -389,8 +455,12 @@ def read_bks_csv(path: str | Path) -> dict[str, Bks]:
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
             dv, do = row.get("distance_only_vehicles") or "", row.get("distance_only") or ""
-            out[row["instance"].strip()] = Bks(int(row["vehicles"]), float(row["distance"]),
-                                               int(dv) if dv.strip() else None, float(do) if do.strip() else None)
+            out[row["instance"].strip()] = Bks(
+                int(row["vehicles"]),
+                float(row["distance"]),
+                int(dv) if dv.strip() else None,
+                float(do) if do.strip() else None,
+            )
     return out
 
 
@@ -428,15 +498,20 @@ def read_vrplib_solution(path: str | Path) -> ReferenceSolution:
 
 def read_solomon_solution(path: str | Path) -> ReferenceSolution:
     """A SINTEF-style ``.sol`` file (``Route  k : i j ...``, customer numbers, depot 0); the cost is not in the file."""
-    routes = [[int(v) for v in m.group(1).split()] for line in Path(path).read_text().splitlines()
-              if (m := _ROUTE.match(line))]
+    routes = [
+        [int(v) for v in m.group(1).split()]
+        for line in Path(path).read_text().splitlines()
+        if (m := _ROUTE.match(line))
+    ]
     return ReferenceSolution(routes=routes, cost=None)
 
 
 # --- evaluating route sets -------------------------------------------------------------------------------------
 
-def solution_from_routes(problem: RoutingProblem, routes: Iterable[Sequence[int]], engine: str = "reference",
-                         num_depots: int = 1) -> RouteSolution:
+
+def solution_from_routes(
+    problem: RoutingProblem, routes: Iterable[Sequence[int]], engine: str = "reference", num_depots: int = 1
+) -> RouteSolution:
     """A :class:`RouteSolution` from node lists (start/end depot omitted; a depot inside = reload).
 
     Parameters
@@ -497,8 +572,15 @@ def route_length(inst: BenchmarkInstance, routes: Iterable[Sequence[int]], depot
     return total
 
 
-def check_routes(inst: BenchmarkInstance, routes: Iterable[Sequence[int]], vehicles: int | None = None,
-                 release: bool = True, coverage: bool = True, dimacs: bool = False, tol: float = 1e-6) -> list[str]:
+def check_routes(
+    inst: BenchmarkInstance,
+    routes: Iterable[Sequence[int]],
+    vehicles: int | None = None,
+    release: bool = True,
+    coverage: bool = True,
+    dimacs: bool = False,
+    tol: float = 1e-6,
+) -> list[str]:
     """Check a route set in double precision (no rounding anywhere): the textbook VRPTW(R) rules.
 
     Every customer once, at most ``vehicles`` routes (default the file's),
@@ -569,7 +651,8 @@ def release_violations(inst: BenchmarkInstance, routes: Iterable[Sequence[int]])
         return 0
     count = 0
     for nodes in routes:
-        if not check_routes(inst, [nodes], vehicles=1, release=False, coverage=False) and \
-                check_routes(inst, [nodes], vehicles=1, release=True, coverage=False):
+        if not check_routes(inst, [nodes], vehicles=1, release=False, coverage=False) and check_routes(
+            inst, [nodes], vehicles=1, release=True, coverage=False
+        ):
             count += 1
     return count

@@ -20,7 +20,7 @@ import resource
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,32 +70,52 @@ def main() -> None:
         print(f"running {scenario} ...", file=sys.stderr)
         start = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, __file__, "--child", scenario, "--time-limit", str(args.time_limit),
-             "--households-per-point", str(args.households_per_point), "--mode", args.mode],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                scenario,
+                "--time-limit",
+                str(args.time_limit),
+                "--households-per-point",
+                str(args.households_per_point),
+                "--mode",
+                args.mode,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         result["wall_s"] = round(time.perf_counter() - start, 1)
         rows.append(result)
-    print(f"City-scale location benchmark, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
-          f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
-          f"time limit {args.time_limit:g} s per model call, city {SHARED_CITY if SHARED_CITY.is_file() else 'data/chengdu_central.osm.bz2'}")
+    print(
+        f"City-scale location benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
+        f"time limit {args.time_limit:g} s per model call, city {SHARED_CITY if SHARED_CITY.is_file() else 'data/chengdu_central.osm.bz2'}"
+    )
     print()
-    print("| scenario | tiers | demand points | candidates per tier | links | mode | status | objective (CNY/yr) | bound | gap | open per tier | solve s | peak RSS MB |")
+    print(
+        "| scenario | tiers | demand points | candidates per tier | links | mode | status | objective (CNY/yr) | bound | gap | open per tier | solve s | peak RSS MB |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         tiers = len(r["candidates"])
         for mode, s in r["solutions"].items():
             opened = "/".join(str(s[f"open_t{t}"]) for t in range(1, tiers + 1))
-            print(f"| {Path(r['scenario']).stem} | {tiers} | {r['demand_points']} | {'/'.join(map(str, r['candidates']))} | "
-                  f"{'/'.join(map(str, r['arcs']))} | {mode} | {s['status']} | {s['objective']:,.0f} | {s['bound']:,.0f} | "
-                  f"{s['gap']:.2%} | {opened} | {s['solve_time_s']:.1f} | {r['peak_rss_mb']:.0f} |")
+            print(
+                f"| {Path(r['scenario']).stem} | {tiers} | {r['demand_points']} | {'/'.join(map(str, r['candidates']))} | "
+                f"{'/'.join(map(str, r['arcs']))} | {mode} | {s['status']} | {s['objective']:,.0f} | {s['bound']:,.0f} | "
+                f"{s['gap']:.2%} | {opened} | {s['solve_time_s']:.1f} | {r['peak_rss_mb']:.0f} |"
+            )
     for r in rows:
         sols = r["solutions"]
         if "integrated" in sols and "bottom_up" in sols:
             saving = sols["bottom_up"]["objective"] - sols["integrated"]["objective"]
-            print(f"\n{Path(r['scenario']).stem}: integration saved {saving:,.0f} CNY/year against bottom-up "
-                  f"({saving / sols['bottom_up']['objective']:.2%}); whole run {r['wall_s']} s, {r['excluded']} demand point(s) excluded as unreachable.")
+            print(
+                f"\n{Path(r['scenario']).stem}: integration saved {saving:,.0f} CNY/year against bottom-up "
+                f"({saving / sols['bottom_up']['objective']:.2%}); whole run {r['wall_s']} s, {r['excluded']} demand point(s) excluded as unreachable."
+            )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,14 @@ from scipy.spatial import cKDTree
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TARGET_POINTS, TARGET_MB, TARGET_S = 10_000, 10.0, 3.0
 
 
@@ -86,9 +92,18 @@ def synthetic(data, n: int, seed: int):
     xy = base[rng.integers(0, len(base), n)] + rng.normal(0, 250, (n, 2))
     households = np.clip(rng.lognormal(np.log(60), 0.8, n), 1, 2000).round(1)
     demand = gpd.GeoDataFrame(
-        {"demand_id": np.arange(n), "name": None, "source": "synthetic", "method": "synthetic", "households": households,
-         "kg_day": households * 0.82, "snap_m": 0.0, "snap_ok": True},
-        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=crs,
+        {
+            "demand_id": np.arange(n),
+            "name": None,
+            "source": "synthetic",
+            "method": "synthetic",
+            "households": households,
+            "kg_day": households * 0.82,
+            "snap_m": 0.0,
+            "snap_ok": True,
+        },
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+        crs=crs,
     ).to_crs("EPSG:4326")
     out = copy.copy(data)
     out.demand = demand
@@ -99,12 +114,22 @@ def synthetic(data, n: int, seed: int):
     ends = shapely.get_coordinates(fac.geometry.to_numpy())[idx]
     lines = shapely.linestrings(np.stack([starts, ends], axis=1))
     first = gpd.GeoDataFrame(
-        {"level": "demand-t1", "from_tier": 0, "to_tier": 1, "from_id": np.arange(n), "to_id": fac["site_id"].to_numpy()[idx],
-         "kg_day": demand["kg_day"].to_numpy(), "distance_m": dist},
-        geometry=lines, crs="EPSG:4326",
+        {
+            "level": "demand-t1",
+            "from_tier": 0,
+            "to_tier": 1,
+            "from_id": np.arange(n),
+            "to_id": fac["site_id"].to_numpy()[idx],
+            "kg_day": demand["kg_day"].to_numpy(),
+            "distance_m": dist,
+        },
+        geometry=lines,
+        crs="EPSG:4326",
     )
     rest = data.assignments[data.assignments["level"] != "demand-t1"]
-    out.assignments = gpd.GeoDataFrame(pd.concat([first, rest], ignore_index=True), geometry="geometry", crs="EPSG:4326")
+    out.assignments = gpd.GeoDataFrame(
+        pd.concat([first, rest], ignore_index=True), geometry="geometry", crs="EPSG:4326"
+    )
     return out
 
 
@@ -115,7 +140,14 @@ def load_times(browser, path: Path, runs: int) -> tuple[float, float, list[str]]
         page = context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else (errors.append(r.request.url), r.abort()))
+        page.route(
+            "**/*",
+            lambda r: (
+                r.continue_()
+                if r.request.url.startswith(("file:", "data:"))
+                else (errors.append(r.request.url), r.abort())
+            ),
+        )
         page.goto(path.as_uri(), wait_until="load")
         page.wait_for_selector("html[data-np-ready]", state="attached", timeout=120_000)
         timing = page.evaluate("[performance.getEntriesByType('navigation')[0].loadEventEnd, netplan.readyMs]")
@@ -145,8 +177,13 @@ def baseline_page(checkout: Path, bench, path: Path) -> float:
     with open(data, "wb") as f:
         pickle.dump(bench, f)
     env = dict(os.environ, PYTHONPATH=str(checkout))
-    proc = subprocess.run([sys.executable, "-c", BASELINE_RENDER, str(data), str(path)], capture_output=True, text=True,
-                          env=env, cwd=checkout)
+    proc = subprocess.run(
+        [sys.executable, "-c", BASELINE_RENDER, str(data), str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=checkout,
+    )
     data.unlink()
     if proc.returncode != 0:
         raise SystemExit(f"the baseline in {checkout} failed:\n{proc.stderr[-3000:]}")
@@ -182,7 +219,9 @@ def main() -> int:
             size = path.stat().st_size / 1e6
             if baseline is None:
                 load, ready, errors = load_times(browser, path, args.runs)
-                log(f"{n:>6} points: {size:.2f} MB, render {render:.2f} s, load {load:.2f} s, drawn {ready:.2f} s, errors {len(errors)}")
+                log(
+                    f"{n:>6} points: {size:.2f} MB, render {render:.2f} s, load {load:.2f} s, drawn {ready:.2f} s, errors {len(errors)}"
+                )
                 rows.append((n, size, render, load, ready, len(errors)))
                 continue
             base_path = tmp / f"baseline_{n}.html"
@@ -190,24 +229,31 @@ def main() -> int:
             times: dict[str, list[tuple[float, float]]] = {"this": [], "baseline": []}
             errors = []
             for r in range(args.runs):
-                for tag in (("this", "baseline") if r % 2 == 0 else ("baseline", "this")):
+                for tag in ("this", "baseline") if r % 2 == 0 else ("baseline", "this"):
                     load, ready, errs = load_times(browser, path if tag == "this" else base_path, 1)
                     times[tag].append((load, ready))
                     errors += errs
-            med = {tag: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v)) for tag, v in times.items()}
+            med = {
+                tag: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v))
+                for tag, v in times.items()
+            }
             base_size = base_path.stat().st_size / 1e6
-            log(f"{n:>6} points: {size:.2f} MB vs {base_size:.2f} MB, drawn {med['this'][1]:.2f} s vs {med['baseline'][1]:.2f} s")
+            log(
+                f"{n:>6} points: {size:.2f} MB vs {base_size:.2f} MB, drawn {med['this'][1]:.2f} s vs {med['baseline'][1]:.2f} s"
+            )
             rows.append((n, size, render, *med["this"], len(errors), base_size, base_render, *med["baseline"]))
         version = browser.version
         browser.close()
 
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     lines = [
         "# Plan map with many demand points (`benchmarks/map_bench.py`)",
         "",
         f"- date: {now:%Y-%m-%d %H:%M} UTC",
         f"- machine: {platform.platform()}; {os.cpu_count()} cores; Chromium {version} (headless, /usr/bin/chromium)",
-        "- command: `" + " ".join(["python benchmarks/map_bench.py", *sys.argv[1:]]) + "` (from the repository root, project venv)",
+        "- command: `"
+        + " ".join(["python benchmarks/map_bench.py", *sys.argv[1:]])
+        + "` (from the repository root, project venv)",
         f"- plan: {source}; its demand layer replaced by N synthetic points (seed {args.seed}), each assigned to its nearest open collection point",
         "- page: `plan_map(..., offline=True)`: everything inlined, no basemap, streets and roads drawn from the city graph",
         f"- times: median of {args.runs} loads over file:// in fresh contexts, from navigation start",
@@ -215,24 +261,35 @@ def main() -> int:
         "",
     ]
     if baseline is None:
-        lines += ["| demand points | HTML size | render (Python) | `load` event | layers drawn | JS errors |",
-                  "|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "| demand points | HTML size | render (Python) | `load` event | layers drawn | JS errors |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
         for n, size, render, load, ready, errs in rows:
             lines.append(f"| {n:,} | {size:.2f} MB | {render:.2f} s | {load:.2f} s | {ready:.2f} s | {errs} |")
     else:
         lines[-1:-1] = [f"- baseline: pages drawn by the checkout {baseline}; loads alternate between the two pages"]
-        lines += ["| demand points | page | HTML size | render (Python) | `load` event | layers drawn | JS errors |",
-                  "|---:|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "| demand points | page | HTML size | render (Python) | `load` event | layers drawn | JS errors |",
+            "|---:|---|---:|---:|---:|---:|---:|",
+        ]
         for n, size, render, load, ready, errs, bsize, brender, bload, bready in rows:
-            lines.append(f"| {n:,} | this checkout | {size:.2f} MB | {render:.2f} s | {load:.2f} s | {ready:.2f} s | {errs} |")
+            lines.append(
+                f"| {n:,} | this checkout | {size:.2f} MB | {render:.2f} s | {load:.2f} s | {ready:.2f} s | {errs} |"
+            )
             lines.append(f"| | baseline | {bsize:.2f} MB | {brender:.2f} s | {bload:.2f} s | {bready:.2f} s | |")
-            lines.append(f"| | ratio | {size / bsize:.3f} | {render / brender:.2f} | {load / bload:.2f} | {ready / bready:.2f} | |")
+            lines.append(
+                f"| | ratio | {size / bsize:.3f} | {render / brender:.2f} | {load / bload:.2f} | {ready / bready:.2f} | |"
+            )
     target = [r for r in rows if r[0] == TARGET_POINTS]
     if target:
         _, size, _, _, ready, _ = target[0][:6]
         ok = size < TARGET_MB and ready < TARGET_S
-        lines += ["", f"Target ({TARGET_POINTS:,} points: under {TARGET_MB:g} MB, drawn in under {TARGET_S:g} s): "
-                  f"**{'met' if ok else 'missed'}** ({size:.2f} MB, {ready:.2f} s)."]
+        lines += [
+            "",
+            f"Target ({TARGET_POINTS:,} points: under {TARGET_MB:g} MB, drawn in under {TARGET_S:g} s): "
+            f"**{'met' if ok else 'missed'}** ({size:.2f} MB, {ready:.2f} s).",
+        ]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

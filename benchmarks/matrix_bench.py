@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     limits = [float(x) for x in args.limits.split(",") if x.strip()]
     t_start = time.perf_counter()
 
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     import osmnx
 
     print("# netplan travel matrix vs networkx Dijkstra\n")
@@ -567,7 +567,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("\nQuery times are medians with the CSR already built; 'within' uses the unbounded netplan matrix.")
 
-    print(f"\nPeak memory (ru_maxrss): {peak_rss_mb():,.0f} MB; wall time of the whole run: {time.perf_counter() - t_start:.0f} s")
+    print(
+        f"\nPeak memory (ru_maxrss): {peak_rss_mb():,.0f} MB; wall time of the whole run: {time.perf_counter() - t_start:.0f} s"
+    )
     return 0
 
 

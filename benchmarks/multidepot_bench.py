@@ -42,17 +42,33 @@ def run_one(path: Path, time_limit: float, seed: int) -> dict:
     """Solve one instance and check it; the record of the run."""
     problem = read_vrplib(path, scale=1000, rounding="round").validate()
     ref = read_vrplib_solution(path.with_suffix(".sol"))
-    rec = {"instance": path.stem, "time_limit": time_limit, "seed": seed, "engine": "netplan-pyvrp",
-           "date": dt.date.today().isoformat(), "commit": git_head(), "load_before": os.getloadavg()[0],
-           "depots": len(problem.depots), "customers": len(problem.stops), "fleet": problem.num_vehicles,
-           "reference": ref.cost}
+    rec = {
+        "instance": path.stem,
+        "time_limit": time_limit,
+        "seed": seed,
+        "engine": "netplan-pyvrp",
+        "date": dt.date.today().isoformat(),
+        "commit": git_head(),
+        "load_before": os.getloadavg()[0],
+        "depots": len(problem.depots),
+        "customers": len(problem.stops),
+        "fleet": problem.num_vehicles,
+        "reference": ref.cost,
+    }
     sol = solve(problem, "pyvrp", time_limit_s=time_limit, seed=seed)
     sched = simulate(problem, sol)
     cost = sol.distance(problem)
-    rec.update(feasible=sol.feasible, dropped=len(sol.dropped), sim_ok=sched.ok,
-               sim_violations=sched.violations[:3], cost=cost, gap_pct=(cost / ref.cost - 1) * 100,
-               vehicles=sol.num_vehicles, runtime_s=round(sol.runtime_s, 2),
-               iterations=sol.info.get("iterations"))
+    rec.update(
+        feasible=sol.feasible,
+        dropped=len(sol.dropped),
+        sim_ok=sched.ok,
+        sim_violations=sched.violations[:3],
+        cost=cost,
+        gap_pct=(cost / ref.cost - 1) * 100,
+        vehicles=sol.num_vehicles,
+        runtime_s=round(sol.runtime_s, 2),
+        iterations=sol.info.get("iterations"),
+    )
     return rec
 
 
@@ -72,27 +88,38 @@ def report(records: list[dict], time_limit: float) -> str:
     ok = [r for r in recs if r["sim_ok"] and r["feasible"] and not r["dropped"]]
     dates = sorted({r["date"] for r in recs})
     loads = [r["load_before"] for r in recs]
-    lines = [f"### {time_limit:g} s per instance, {len(recs)} instance(s), seed {recs[0]['seed'] if recs else '-'} "
-             f"— measured {', '.join(dates)}", "",
-             f"Machine: {machine()}; {versions()}. Shared with other work: load average (1 min) at the start of the "
-             f"runs mean {fmt(mean(loads))}, max {fmt(max(loads) if loads else None)}. Wall-clock limits: the "
-             "numbers depend on that load.", "",
-             "| depots | instances | feasible and simulator-clean | mean gap % | worst gap % "
-             "| mean vehicles (ref fleet) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"### {time_limit:g} s per instance, {len(recs)} instance(s), seed {recs[0]['seed'] if recs else '-'} "
+        f"— measured {', '.join(dates)}",
+        "",
+        f"Machine: {machine()}; {versions()}. Shared with other work: load average (1 min) at the start of the "
+        f"runs mean {fmt(mean(loads))}, max {fmt(max(loads) if loads else None)}. Wall-clock limits: the "
+        "numbers depend on that load.",
+        "",
+        "| depots | instances | feasible and simulator-clean | mean gap % | worst gap % | mean vehicles (ref fleet) |",
+        "|---|---|---|---|---|---|",
+    ]
     for nd in sorted({r["depots"] for r in recs}) + ["all"]:
         group = [r for r in recs if nd == "all" or r["depots"] == nd]
         good = [r for r in group if r in ok]
         gaps = [r["gap_pct"] for r in good]
-        lines.append(f"| {nd} | {len(group)} | {len(good)}/{len(group)} | {fmt(mean(gaps))} | "
-                     f"{fmt(max(gaps) if gaps else None)} | {fmt(mean(r['vehicles'] for r in good), '.1f')} "
-                     f"({fmt(mean(r['fleet'] for r in group), '.1f')}) |")
-    lines += ["", "| instance | depots | customers | published | netplan-pyvrp | gap % | vehicles | iterations | "
-              "feasible | simulator |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {nd} | {len(group)} | {len(good)}/{len(group)} | {fmt(mean(gaps))} | "
+            f"{fmt(max(gaps) if gaps else None)} | {fmt(mean(r['vehicles'] for r in good), '.1f')} "
+            f"({fmt(mean(r['fleet'] for r in group), '.1f')}) |"
+        )
+    lines += [
+        "",
+        "| instance | depots | customers | published | netplan-pyvrp | gap % | vehicles | iterations | "
+        "feasible | simulator |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in recs:
-        lines.append(f"| {r['instance']} | {r['depots']} | {r['customers']} | {r['reference']:.0f} | {r['cost']} | "
-                     f"{r['gap_pct']:+.2f} | {r['vehicles']}/{r['fleet']} | {r['iterations']} | {r['feasible']} | "
-                     f"{'ok' if r['sim_ok'] else '; '.join(r['sim_violations'])} |")
+        lines.append(
+            f"| {r['instance']} | {r['depots']} | {r['customers']} | {r['reference']:.0f} | {r['cost']} | "
+            f"{r['gap_pct']:+.2f} | {r['vehicles']}/{r['fleet']} | {r['iterations']} | {r['feasible']} | "
+            f"{'ok' if r['sim_ok'] else '; '.join(r['sim_violations'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -116,15 +143,22 @@ def main(argv: list[str] | None = None) -> None:
             if not args.fresh and (f.stem, args.time, args.seed) in done:
                 continue
             rec = run_one(f, args.time, args.seed)
-            print(f"{rec['instance']}: {rec['cost']} vs {rec['reference']:.0f} ({rec['gap_pct']:+.2f} %), "
-                  f"{rec['vehicles']} vehicles, sim {'ok' if rec['sim_ok'] else 'FAILED'}", flush=True)
+            print(
+                f"{rec['instance']}: {rec['cost']} vs {rec['reference']:.0f} ({rec['gap_pct']:+.2f} %), "
+                f"{rec['vehicles']} vehicles, sim {'ok' if rec['sim_ok'] else 'FAILED'}",
+                flush=True,
+            )
             with args.runs.open("a") as fh:
                 fh.write(json.dumps(rec) + "\n")
             records.append(rec)
     limits = sorted({float(r["time_limit"]) for r in records})
-    text = ["# Multi-depot VRPTW (Vidal et al. 2013), netplan's PyVRP engine", "",
-            "Generated by `benchmarks/multidepot_bench.py` from `multidepot_runs.jsonl`. Gap = distance (x1000, "
-            "rounded per leg) / published cost - 1.", ""]
+    text = [
+        "# Multi-depot VRPTW (Vidal et al. 2013), netplan's PyVRP engine",
+        "",
+        "Generated by `benchmarks/multidepot_bench.py` from `multidepot_runs.jsonl`. Gap = distance (x1000, "
+        "rounded per leg) / published cost - 1.",
+        "",
+    ]
     text += [report(records, t) for t in limits]
     (RESULTS / "multidepot.md").write_text("\n".join(text))
     if limits:

@@ -30,9 +30,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, fmt, git_head, latest,  # noqa: E402
-                                     machine, mean, publish, run_all, time_shown, versions)
 from benchmarks.instances import read_vrplib_solution  # noqa: E402
+from benchmarks.peers.common import (  # noqa: E402
+    DATA,
+    RESULTS,
+    Task,
+    expand_instances,
+    fmt,
+    git_head,
+    latest,
+    machine,
+    mean,
+    publish,
+    run_all,
+    time_shown,
+    versions,
+)
 
 FOLDER = DATA / "multitrip"
 SOLVERS = ("netplan-pyvrp", "netplan-ortools", "pyvrp", "pyvrp-norelease")
@@ -74,10 +87,24 @@ def report(records: list[dict], time_limit: float) -> str:
     if len(instances) < 81:
         lines += [f"Instances: {', '.join(instances)}.", ""]
     if loads:
-        lines += [f"Load average (1 min) when the runs started: mean {mean(loads):.2f}, max {max(loads):.2f} on "
-                  f"{machine()} (CPU shared with other work).", ""]
-    head = ["solver", "release dates", "solved", "sim-feasible", "feasible with release dates", "mean gap %",
-            "worst gap %", "below optimum", "mean vehicles", "mean trips", "mean time s"]
+        lines += [
+            f"Load average (1 min) when the runs started: mean {mean(loads):.2f}, max {max(loads):.2f} on "
+            f"{machine()} (CPU shared with other work).",
+            "",
+        ]
+    head = [
+        "solver",
+        "release dates",
+        "solved",
+        "sim-feasible",
+        "feasible with release dates",
+        "mean gap %",
+        "worst gap %",
+        "below optimum",
+        "mean vehicles",
+        "mean trips",
+        "mean time s",
+    ]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in solvers:
         have = [by[(s, i)] for i in instances if (s, i) in by]
@@ -90,23 +117,43 @@ def report(records: list[dict], time_limit: float) -> str:
             cost, _ = reference(r["instance"])
             gaps.append((r["cost_int"] / cost - 1) * 100)
             below += r["cost_int"] < cost
-        lines.append("| " + " | ".join([
-            s, _release_label(s, sim), f"{len(solved)}/{len(have)}", f"{len(sim)}/{len(have)}",
-            f"{len(exact)}/{len(have)}", fmt(mean(gaps)), fmt(max(gaps) if gaps else None), str(below),
-            fmt(mean(r["vehicles"] for r in sim), ".1f"), fmt(mean(r["trips"] for r in sim), ".1f"),
-            fmt(mean(r.get("runtime_s") for r in have), ".1f")]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    s,
+                    _release_label(s, sim),
+                    f"{len(solved)}/{len(have)}",
+                    f"{len(sim)}/{len(have)}",
+                    f"{len(exact)}/{len(have)}",
+                    fmt(mean(gaps)),
+                    fmt(max(gaps) if gaps else None),
+                    str(below),
+                    fmt(mean(r["vehicles"] for r in sim), ".1f"),
+                    fmt(mean(r["trips"] for r in sim), ".1f"),
+                    fmt(mean(r.get("runtime_s") for r in have), ".1f"),
+                ]
+            )
+            + " |"
+        )
     lines.append("")
     notes = []
     for r in recs:
         if r.get("error"):
             notes.append(f"- {r['solver']} {r['instance']}: error `{r['error'][:200]}`")
         elif r.get("found") and not r.get("sim_ok"):
-            notes.append(f"- {r['solver']} {r['instance']}: **simulator violations** ({r.get('sim_violation_count')}): "
-                         f"{'; '.join(r.get('sim_violations', [])[:2])}")
+            notes.append(
+                f"- {r['solver']} {r['instance']}: **simulator violations** ({r.get('sim_violation_count')}): "
+                f"{'; '.join(r.get('sim_violations', [])[:2])}"
+            )
     if notes:
         lines += ["Notes on single runs:", ""] + sorted(notes) + [""]
-    lines += ["<details><summary>Per instance (cost ×10, DIMACS; gap %; routes breaking a release date)</summary>", "",
-              "| instance | optimum | " + " | ".join(solvers) + " |", "|" + "---|" * (2 + len(solvers))]
+    lines += [
+        "<details><summary>Per instance (cost ×10, DIMACS; gap %; routes breaking a release date)</summary>",
+        "",
+        "| instance | optimum | " + " | ".join(solvers) + " |",
+        "|" + "---|" * (2 + len(solvers)),
+    ]
     for i in instances:
         cost, optimal = reference(i)
         row = [i, f"{cost:.0f}" + ("" if optimal else " (BKS)")]
@@ -116,7 +163,9 @@ def report(records: list[dict], time_limit: float) -> str:
                 row.append("")
             elif r.get("found") and r.get("sim_ok"):
                 rel = r.get("release_violating_routes", 0)
-                row.append(f"{r['cost_int']} ({(r['cost_int'] / cost - 1) * 100:+.2f}%)" + (f", {rel} rel." if rel else ""))
+                row.append(
+                    f"{r['cost_int']} ({(r['cost_int'] / cost - 1) * 100:+.2f}%)" + (f", {rel} rel." if rel else "")
+                )
             else:
                 row.append("–")
         lines.append("| " + " | ".join(row) + " |")
@@ -162,8 +211,11 @@ def write_md(records: list[dict], out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--time", type=float, default=60.0)
-    ap.add_argument("--instances", default="solomon",
-                    help="solomon (the 81 Solomon-based) | one-per-class | all | comma list of names or globs")
+    ap.add_argument(
+        "--instances",
+        default="solomon",
+        help="solomon (the 81 Solomon-based) | one-per-class | all | comma list of names or globs",
+    )
     ap.add_argument("--solvers", default=",".join(SOLVERS))
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -180,8 +232,11 @@ def main(argv: list[str] | None = None) -> None:
         else:
             files = expand_instances(args.instances, FOLDER, "*.vrp", one_per_class)
         solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
-        tasks = [Task(solver=s, path=str(f), mode="mt", time_limit=args.time, seed=args.seed, convention="dimacs")
-                 for f in files for s in solvers]
+        tasks = [
+            Task(solver=s, path=str(f), mode="mt", time_limit=args.time, seed=args.seed, convention="dimacs")
+            for f in files
+            for s in solvers
+        ]
         run_all(tasks, args.runs, jobs=args.jobs, fresh=args.fresh)
     publish(args.runs, args.out, write_md, lambda records: report(records, time_shown(records, args.time)))
 

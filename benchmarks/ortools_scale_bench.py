@@ -41,13 +41,26 @@ def day(n: int, seed: int = 1):
     kg = rng.integers(100, 900, n)
     stops = [Stop(f"s{i}", 3 + i, (int(q),), int(300 + 360 * q / 1000)) for i, q in enumerate(kg)]
     per = max(1, round(n / 30 / 3))
-    types = [VehicleType(f"truck@{d}", per, (3000,), start_depot=d, end_depot=d, reload_depots=(d,),
-                         shift=Interval(6 * 3600, 18 * 3600), fixed_cost=3_000_000, distance_cost=35, duration_cost=125)
-             for d in range(3)]
+    types = [
+        VehicleType(
+            f"truck@{d}",
+            per,
+            (3000,),
+            start_depot=d,
+            end_depot=d,
+            reload_depots=(d,),
+            shift=Interval(6 * 3600, 18 * 3600),
+            fixed_cost=3_000_000,
+            distance_cost=35,
+            duration_cost=125,
+        )
+        for d in range(3)
+    ]
     locations = [Location(f"l{i}", *xy[i]) for i in range(len(xy))]
     depots = [Depot(f"depot{d}", d, turnaround_s=900) for d in range(3)]
-    return RoutingProblem(locations, {"default": Profile("default", dist, dur)}, stops, depots, types,
-                          name=f"synthetic day {n}").validate()
+    return RoutingProblem(
+        locations, {"default": Profile("default", dist, dur)}, stops, depots, types, name=f"synthetic day {n}"
+    ).validate()
 
 
 def one(n: int, time_limit: float, seed: int, engine: str = "ortools") -> dict:
@@ -60,9 +73,15 @@ def one(n: int, time_limit: float, seed: int, engine: str = "ortools") -> dict:
     row: dict = {"stops": n, "vehicles": problem.num_vehicles, "time_limit_s": time_limit, "engine": engine}
     try:
         sol = solve(problem, engine, time_limit_s=time_limit)
-        row.update(served=n - len(sol.dropped), used=sol.num_vehicles, km=round(sol.distance(problem) / 1000, 1),
-                   feasible=sol.feasible and simulate(problem, sol).ok, nodes=sol.info.get("nodes", "–"),
-                   build_s=sol.info.get("build_s", "–"), stopped_by=sol.info["stopped_by"])
+        row.update(
+            served=n - len(sol.dropped),
+            used=sol.num_vehicles,
+            km=round(sol.distance(problem) / 1000, 1),
+            feasible=sol.feasible and simulate(problem, sol).ok,
+            nodes=sol.info.get("nodes", "–"),
+            build_s=sol.info.get("build_s", "–"),
+            stopped_by=sol.info["stopped_by"],
+        )
     except Exception as exc:  # the refusal or failure is the measurement
         row.update(error=f"{type(exc).__name__}: {exc}"[:300])
     row["wall_s"] = round(time.perf_counter() - began, 1)
@@ -85,13 +104,30 @@ def main() -> None:
     print("| stops | vehicles | nodes | build s | wall s | peak MB | served | vehicles used | km | verified | note |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     for n in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(n), "--time-limit", str(args.time_limit),
-                              "--seed", str(args.seed), "--engine", args.engine], capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                str(n),
+                "--time-limit",
+                str(args.time_limit),
+                "--seed",
+                str(args.seed),
+                "--engine",
+                args.engine,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"| {r['stops']} | {r['vehicles']} | {r.get('nodes', '–')} | {r.get('build_s', '–')} | {r['wall_s']} | "
-              f"{r['peak_mb']} | {r.get('served', '–')} | {r.get('used', '–')} | {r.get('km', '–')} | "
-              f"{r.get('feasible', '–')} | {r.get('error', r.get('stopped_by', ''))} |", flush=True)
+        print(
+            f"| {r['stops']} | {r['vehicles']} | {r.get('nodes', '–')} | {r.get('build_s', '–')} | {r['wall_s']} | "
+            f"{r['peak_mb']} | {r.get('served', '–')} | {r.get('used', '–')} | {r.get('km', '–')} | "
+            f"{r.get('feasible', '–')} | {r.get('error', r.get('stopped_by', ''))} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

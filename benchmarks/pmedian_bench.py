@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from netplan.locate.orlib import read_pmedian as load_instance
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +47,6 @@ DATA = REPO.parent / "shared" / "benchmarks" / "pmedian"
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
 
 
 def load_optimal(path: Path) -> dict[str, int]:
@@ -167,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", default="pmed1-40")
     parser.add_argument("--time-limit", type=float, default=60.0, help="netplan's limit per instance (s)")
     parser.add_argument("--spopt-time-limit", type=float, default=120.0, help="CBC cap per instance (s)")
-    parser.add_argument("--textbook-time-limit", type=float, default=None, help="SCIP textbook cap (default: the spopt cap)")
+    parser.add_argument(
+        "--textbook-time-limit", type=float, default=None, help="SCIP textbook cap (default: the spopt cap)"
+    )
     parser.add_argument("--compare-instances", default=None, help="subset on which spopt/textbook run (default: all)")
     parser.add_argument("--no-spopt", action="store_true")
     parser.add_argument("--no-textbook", action="store_true")
@@ -193,13 +195,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_netplan:
             row["netplan"] = run_netplan(cost, p, args.time_limit, args.seed)
             r = row["netplan"]
-            log(f"{name}: netplan {r['time']:.2f}s obj {r['objective']:.0f} ({r['status']}, {r['solver']}) opt {row['optimal']}")
+            log(
+                f"{name}: netplan {r['time']:.2f}s obj {r['objective']:.0f} ({r['status']}, {r['solver']}) opt {row['optimal']}"
+            )
         if name in compare and not args.no_spopt:
             row["spopt"] = run_spopt(cost, p, args.spopt_time_limit)
             log(f"{name}: spopt {row['spopt']['time']:.2f}s {row['spopt']['status']} obj {row['spopt']['objective']}")
         if name in compare and not args.no_textbook:
             row["textbook"] = run_textbook(cost, p, tb_cap, args.seed)
-            log(f"{name}: textbook {row['textbook']['time']:.2f}s {row['textbook']['status']} obj {row['textbook']['objective']}")
+            log(
+                f"{name}: textbook {row['textbook']['time']:.2f}s {row['textbook']['status']} obj {row['textbook']['objective']}"
+            )
         rows.append(row)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1, default=float))
@@ -214,7 +220,7 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, wall: float, tb
     import scipy
 
     lines = [
-        f"- date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- date: {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {platform.platform()}; {platform.processor() or platform.machine()}; 2 cores",
         f"- python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, ortools {ortools.__version__}"
         + _peer_versions(),
@@ -232,11 +238,19 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, wall: float, tb
         tb = r.get("textbook")
         eq = "-" if nr is None or r["optimal"] is None else ("yes" if round(nr["objective"]) == r["optimal"] else "NO")
         cells = [
-            r["instance"], str(r["n"]), str(r["p"]), str(r["optimal"]),
-            f"{nr['objective']:.0f}" if nr else "-", eq,
-            nr["status"] if nr else "-", nr["solver"] if nr else "-",
+            r["instance"],
+            str(r["n"]),
+            str(r["p"]),
+            str(r["optimal"]),
+            f"{nr['objective']:.0f}" if nr else "-",
+            eq,
+            nr["status"] if nr else "-",
+            nr["solver"] if nr else "-",
             fmt_t(nr["time"]) if nr else "-",
-            _peer_cell(sp, r["optimal"]), _ratio(sp, nr), _peer_cell(tb, r["optimal"]), _ratio(tb, nr),
+            _peer_cell(sp, r["optimal"]),
+            _ratio(sp, nr),
+            _peer_cell(tb, r["optimal"]),
+            _ratio(tb, nr),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")

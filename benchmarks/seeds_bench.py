@@ -26,9 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import multitrip_bench, vrptw_bench  # noqa: E402
-from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, load_records, machine,  # noqa: E402
-                                     run_all)
 from benchmarks.instances import read_bks_csv  # noqa: E402
+from benchmarks.peers.common import DATA, RESULTS, Task, expand_instances, load_records, machine, run_all  # noqa: E402
 
 RUNS = RESULTS / "seeds_runs.jsonl"
 OUT = RESULTS / "seeds.md"
@@ -58,26 +57,45 @@ def gaps(records: list[dict]) -> dict[tuple[str, str, float, str], dict[int, dic
 def report(records: list[dict]) -> str:
     dates = sorted({r.get("date", "?") for r in records})
     loads = [r["load_before"] for r in records if r.get("load_before") is not None]
-    lines = ["# netplan-pyvrp across seeds", "",
-             f"Measured {', '.join(dates)} on {machine()}; load average (1 min) when the runs started: mean "
-             f"{statistics.fmean(loads):.1f}, max {max(loads):.1f} — a shared, loaded machine, so a fixed time limit "
-             "bought fewer iterations than on an idle one." if loads else "", "",
-             "| set | solver | time s | seeds | instances | best seed mean gap % | median | worst | "
-             "mean spread per instance (pp) | unsolved runs |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# netplan-pyvrp across seeds",
+        "",
+        f"Measured {', '.join(dates)} on {machine()}; load average (1 min) when the runs started: mean "
+        f"{statistics.fmean(loads):.1f}, max {max(loads):.1f} — a shared, loaded machine, so a fixed time limit "
+        "bought fewer iterations than on an idle one."
+        if loads
+        else "",
+        "",
+        "| set | solver | time s | seeds | instances | best seed mean gap % | median | worst | "
+        "mean spread per instance (pp) | unsolved runs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for (name, solver, limit), by_seed in sorted(gaps(records).items()):
         instances = sorted({i for per in by_seed.values() for i in per})
         complete = {s: per for s, per in by_seed.items() if all(per.get(i) is not None for i in instances)}
         means = sorted(statistics.fmean(per[i] for i in instances) for per in complete.values())
-        spreads = [max(by_seed[s][i] for s in complete) - min(by_seed[s][i] for s in complete) for i in instances] \
-            if len(complete) > 1 else []
+        spreads = (
+            [max(by_seed[s][i] for s in complete) - min(by_seed[s][i] for s in complete) for i in instances]
+            if len(complete) > 1
+            else []
+        )
         unsolved = sum(1 for per in by_seed.values() for g in per.values() if g is None)
         head = f"| {name} | {solver} | {limit:g} | {len(by_seed)} | {len(instances)} | "
-        lines.append(head + (f"{means[0]:.2f} | {statistics.median(means):.2f} | {means[-1]:.2f} | "
-                             f"{statistics.fmean(spreads) if spreads else 0:.2f} | {unsolved} |" if means else
-                             f"– | – | – | – | {unsolved} |"))
-    lines += ["", "Gap: Solomon to the best known distance with a free fleet (`distance_only` in `bks.csv`), "
-              "multi-trip to the published optimum (`.sol`); every solution replayed by netplan's simulator. "
-              "`netplan-pyvrp*K`: K independent starts sharing the time limit."]
+        lines.append(
+            head
+            + (
+                f"{means[0]:.2f} | {statistics.median(means):.2f} | {means[-1]:.2f} | "
+                f"{statistics.fmean(spreads) if spreads else 0:.2f} | {unsolved} |"
+                if means
+                else f"– | – | – | – | {unsolved} |"
+            )
+        )
+    lines += [
+        "",
+        "Gap: Solomon to the best known distance with a free fleet (`distance_only` in `bks.csv`), "
+        "multi-trip to the published optimum (`.sol`); every solution replayed by netplan's simulator. "
+        "`netplan-pyvrp*K`: K independent starts sharing the time limit.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -97,12 +115,18 @@ def main(argv: list[str] | None = None) -> None:
         tasks = []
         if args.solomon != "none":
             files = expand_instances(args.solomon, vrptw_bench.FOLDER, "*.txt", vrptw_bench.one_per_class)
-            tasks += [Task(solver=solver, path=str(f), mode="b", time_limit=args.time, seed=s, convention="exact")
-                      for s in seeds for f in files]
+            tasks += [
+                Task(solver=solver, path=str(f), mode="b", time_limit=args.time, seed=s, convention="exact")
+                for s in seeds
+                for f in files
+            ]
         if args.multitrip != "none":
             files = expand_instances(args.multitrip, multitrip_bench.FOLDER, "*.vrp", multitrip_bench.one_per_class)
-            tasks += [Task(solver=solver, path=str(f), mode="mt", time_limit=args.time, seed=s, convention="dimacs")
-                      for s in seeds for f in files]
+            tasks += [
+                Task(solver=solver, path=str(f), mode="mt", time_limit=args.time, seed=s, convention="dimacs")
+                for s in seeds
+                for f in files
+            ]
         run_all(tasks, RUNS, jobs=args.jobs)
     OUT.write_text(report(load_records(RUNS)), encoding="utf-8")
     print(OUT.read_text())

@@ -45,9 +45,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.peers.common import (DATA, RESULTS, Task, expand_instances, fmt, git_head, latest,  # noqa: E402
-                                     machine, mean, publish, run_all, time_shown, versions)
 from benchmarks.instances import read_bks_csv  # noqa: E402
+from benchmarks.peers.common import (  # noqa: E402
+    DATA,
+    RESULTS,
+    Task,
+    expand_instances,
+    fmt,
+    git_head,
+    latest,
+    machine,
+    mean,
+    publish,
+    run_all,
+    time_shown,
+    versions,
+)
 
 FOLDER = DATA / "solomon"
 CLASSES = ("C1", "C2", "R1", "R2", "RC1", "RC2")
@@ -78,12 +91,22 @@ def tasks_for(files: list[Path], solvers: list[str], modes: list[str], time_limi
         for f in files:
             for s in solvers:
                 vehicles = bks[f.stem].vehicles if mode == "a" else None
-                tasks.append(Task(solver=s, path=str(f), mode=mode, time_limit=time_limit, seed=seed,
-                                  vehicles=vehicles, convention="exact"))
+                tasks.append(
+                    Task(
+                        solver=s,
+                        path=str(f),
+                        mode=mode,
+                        time_limit=time_limit,
+                        seed=seed,
+                        vehicles=vehicles,
+                        convention="exact",
+                    )
+                )
     return tasks
 
 
 # --- report ------------------------------------------------------------------------------------------------------
+
 
 def report(records: list[dict], time_limit: float) -> str:
     """Markdown for one time limit: the summary table and the per-instance table."""
@@ -91,7 +114,9 @@ def report(records: list[dict], time_limit: float) -> str:
     recs = [r for r in latest(records) if float(r["time_limit"]) == float(time_limit)]
     solvers = [s for s in (*SOLVERS, "ortools-doc-pci") if any(r["solver"] == s for r in recs)]
     by = {(r["solver"], r["mode"], r["instance"]): r for r in recs}
-    instances = sorted({r["instance"] for r in recs}, key=lambda n: (CLASSES.index(cls(n)) if cls(n) in CLASSES else 9, n))
+    instances = sorted(
+        {r["instance"] for r in recs}, key=lambda n: (CLASSES.index(cls(n)) if cls(n) in CLASSES else 9, n)
+    )
     n_inst = len(instances)
     dates = sorted({r.get("date", "?") for r in recs})
     loads = [r.get("load_before") for r in recs if r.get("load_before") is not None]
@@ -103,11 +128,17 @@ def report(records: list[dict], time_limit: float) -> str:
     if n_inst < 56:
         lines += [f"Instances: {', '.join(instances)}.", ""]
     if loads:
-        lines += [f"Load average (1 min) when the runs started: mean {mean(loads):.2f}, max {max(loads):.2f} on "
-                  f"{machine()} — the CPU was shared with other work, so times and solution quality at a fixed "
-                  "time limit are somewhat pessimistic.", ""]
-    head = ["solver", "(a) feasible", "(a) gap to BKS %", "(b) feasible"] + [f"(b) {c} vs PyVRP %" for c in CLASSES] + \
-        ["(b) all vs PyVRP %", "(b) vehicles", "(b) gap to dist-only BKS %", "mean time s"]
+        lines += [
+            f"Load average (1 min) when the runs started: mean {mean(loads):.2f}, max {max(loads):.2f} on "
+            f"{machine()} — the CPU was shared with other work, so times and solution quality at a fixed "
+            "time limit are somewhat pessimistic.",
+            "",
+        ]
+    head = (
+        ["solver", "(a) feasible", "(a) gap to BKS %", "(b) feasible"]
+        + [f"(b) {c} vs PyVRP %" for c in CLASSES]
+        + ["(b) all vs PyVRP %", "(b) vehicles", "(b) gap to dist-only BKS %", "mean time s"]
+    )
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in solvers:
         row = [s]
@@ -143,8 +174,15 @@ def report(records: list[dict], time_limit: float) -> str:
                 d = (sum(p[0] for p in pairs) / sum(p[1] for p in pairs) - 1) * 100
                 row.append(f"{d:+.2f}" + (f" ({missing} infeasible)" if missing else ""))
             row.append(fmt(mean(r["vehicles"] for r in feas), ".1f"))
-            row.append(fmt(mean((r["distance"] / bks[r["instance"]].distance_only - 1) * 100 for r in feas
-                                if bks[r["instance"]].distance_only)))
+            row.append(
+                fmt(
+                    mean(
+                        (r["distance"] / bks[r["instance"]].distance_only - 1) * 100
+                        for r in feas
+                        if bks[r["instance"]].distance_only
+                    )
+                )
+            )
         else:
             row += ["–"] * (3 + len(CLASSES) + 2)
         row.append(fmt(mean(r.get("runtime_s") for r in a_have + b_have), ".1f"))
@@ -156,23 +194,39 @@ def report(records: list[dict], time_limit: float) -> str:
         if r.get("error"):
             notes.append(f"- {r['solver']} {r['instance']} mode {r['mode']}: error `{r['error'][:200]}`")
         elif r.get("found") and not r.get("sim_ok"):
-            notes.append(f"- {r['solver']} {r['instance']} mode {r['mode']}: **simulator violations** "
-                         f"({r.get('sim_violation_count')}): {'; '.join(r.get('sim_violations', [])[:2])}")
+            notes.append(
+                f"- {r['solver']} {r['instance']} mode {r['mode']}: **simulator violations** "
+                f"({r.get('sim_violation_count')}): {'; '.join(r.get('sim_violations', [])[:2])}"
+            )
         elif r.get("found") and r.get("sim_ok") and not r.get("exact_ok"):
-            notes.append(f"- {r['solver']} {r['instance']} mode {r['mode']}: feasible on the x1000-rounded matrix but "
-                         f"not in double precision: {'; '.join(r.get('exact_violations', [])[:2])}")
-        elif r["solver"].startswith("netplan") and r.get("found") and r.get("solver_feasible") is False and r.get("sim_ok"):
-            notes.append(f"- {r['solver']} {r['instance']} mode {r['mode']}: engine reports infeasible, simulator accepts")
+            notes.append(
+                f"- {r['solver']} {r['instance']} mode {r['mode']}: feasible on the x1000-rounded matrix but "
+                f"not in double precision: {'; '.join(r.get('exact_violations', [])[:2])}"
+            )
+        elif (
+            r["solver"].startswith("netplan")
+            and r.get("found")
+            and r.get("solver_feasible") is False
+            and r.get("sim_ok")
+        ):
+            notes.append(
+                f"- {r['solver']} {r['instance']} mode {r['mode']}: engine reports infeasible, simulator accepts"
+            )
     if notes:
         lines += ["Notes on single runs:", ""] + sorted(notes) + [""]
     # per-instance table
     lines += ["<details><summary>Per instance (distance, vehicles; “–” = no feasible solution)</summary>", ""]
-    head = ["instance", "BKS veh / dist", "dist-only BKS"] + [f"{s} (a)" for s in solvers] + [f"{s} (b)" for s in solvers]
+    head = (
+        ["instance", "BKS veh / dist", "dist-only BKS"] + [f"{s} (a)" for s in solvers] + [f"{s} (b)" for s in solvers]
+    )
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i in instances:
         ref = bks[i]
-        row = [i, f"{ref.vehicles} / {ref.distance:.2f}",
-               f"{ref.distance_only_vehicles} / {ref.distance_only:.2f}" if ref.distance_only else "–"]
+        row = [
+            i,
+            f"{ref.vehicles} / {ref.distance:.2f}",
+            f"{ref.distance_only_vehicles} / {ref.distance_only:.2f}" if ref.distance_only else "–",
+        ]
         for mode in ("a", "b"):
             for s in solvers:
                 r = by.get((s, mode, i))
@@ -220,8 +274,12 @@ in double precision (notes list any disagreement). *mean time* = wall time per r
 
 def write_md(records: list[dict], out: Path) -> None:
     times = sorted({float(r["time_limit"]) for r in records}, reverse=True)
-    parts = [HEADER, f"Machine: {machine()}; {versions()}; netplan at commit {git_head()}. "
-             f"Results measured 2026-11-23 (dates per section).", ""]
+    parts = [
+        HEADER,
+        f"Machine: {machine()}; {versions()}; netplan at commit {git_head()}. "
+        f"Results measured 2026-11-23 (dates per section).",
+        "",
+    ]
     for t in times:
         parts.append(report(records, t))
     out.write_text("\n".join(parts))

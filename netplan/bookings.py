@@ -29,8 +29,20 @@ from netplan.scenario import BookingsConfig, Scenario, parse_interval
 if TYPE_CHECKING:
     from netplan.route.bookings import BookingPlan
 
-BOOKING_COLUMNS = ["booking_id", "stream", "items", "kg", "m3", "slot", "service_min", "trade_in", "delivery_kg",
-                   "delivery_m3", "store", "geometry"]
+BOOKING_COLUMNS = [
+    "booking_id",
+    "stream",
+    "items",
+    "kg",
+    "m3",
+    "slot",
+    "service_min",
+    "trade_in",
+    "delivery_kg",
+    "delivery_m3",
+    "store",
+    "geometry",
+]
 """Columns of a bookings table, in order."""
 
 #: Extra items per booking when generating: items = 1 + Poisson(EXTRA_ITEMS_MEAN). An assumption (most bookings
@@ -44,8 +56,9 @@ def _cell_error(message: str, path: Path, row: int, column: str) -> InputDataErr
     return InputDataError(message, path, f"row {row}, column {column!r}")
 
 
-def _optional_numbers(attrs: pd.DataFrame, column: str, defaults: np.ndarray, path: Path, offset: int, *,
-                      positive: bool) -> np.ndarray:
+def _optional_numbers(
+    attrs: pd.DataFrame, column: str, defaults: np.ndarray, path: Path, offset: int, *, positive: bool
+) -> np.ndarray:
     """A numeric column whose blank cells take the stream's default; anything else must be a number in range."""
     if column not in attrs.columns:
         return defaults.astype(float)
@@ -60,14 +73,24 @@ def _optional_numbers(attrs: pd.DataFrame, column: str, defaults: np.ndarray, pa
     wrong = out <= 0 if positive else out < 0
     if wrong.any():
         i = int(np.flatnonzero(wrong)[0])
-        raise _cell_error(f"expected a value {'> 0' if positive else '>= 0'}, got {raw.iloc[i]!r}", path, i + offset,
-                          column)
+        raise _cell_error(
+            f"expected a value {'> 0' if positive else '>= 0'}, got {raw.iloc[i]!r}", path, i + offset, column
+        )
     return out
 
 
-def read_bookings(path: str | Path, config: BookingsConfig, *, city: City | None = None,
-                  layer: str | None = None, crs: str | None = None, lon: str = "lon", lat: str = "lat",
-                  x: str | None = None, y: str | None = None) -> gpd.GeoDataFrame:
+def read_bookings(
+    path: str | Path,
+    config: BookingsConfig,
+    *,
+    city: City | None = None,
+    layer: str | None = None,
+    crs: str | None = None,
+    lon: str = "lon",
+    lat: str = "lat",
+    x: str | None = None,
+    y: str | None = None,
+) -> gpd.GeoDataFrame:
     """Read a bookings table (CSV, GeoPackage or GeoJSON; WGS-84, GCJ-02, BD-09 or any EPSG CRS).
 
     Columns: ``id`` and ``stream`` (required), ``slot`` (required, ``HH:MM-HH:MM``), ``kg`` and ``m3`` (booking
@@ -116,8 +139,12 @@ def read_bookings(path: str | Path, config: BookingsConfig, *, city: City | None
     unknown = ~streams.isin(list(config.streams))
     if unknown.any():
         i = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise _cell_error(f"unknown stream {streams.iloc[i]!r} (the scenario's booking streams: "
-                          f"{sorted(config.streams)})", path, i + offset, "stream")
+        raise _cell_error(
+            f"unknown stream {streams.iloc[i]!r} (the scenario's booking streams: {sorted(config.streams)})",
+            path,
+            i + offset,
+            "stream",
+        )
     slots = attrs["slot"].astype(str).str.strip().str.replace(" ", "")
     for i, slot in enumerate(slots):
         try:
@@ -132,12 +159,14 @@ def read_bookings(path: str | Path, config: BookingsConfig, *, city: City | None
     items = _optional_numbers(attrs, "items", default("items"), path, offset, positive=True)
     if (items != np.round(items)).any():
         i = int(np.flatnonzero(items != np.round(items))[0])
-        raise _cell_error(f"expected a whole number of items, got {attrs['items'].iloc[i]!r}", path, i + offset,
-                          "items")
+        raise _cell_error(
+            f"expected a whole number of items, got {attrs['items'].iloc[i]!r}", path, i + offset, "items"
+        )
     kg = _optional_numbers(attrs, "kg", default("kg") * items, path, offset, positive=True)
     m3 = _optional_numbers(attrs, "m3", default("m3") * items, path, offset, positive=True)
-    service = _optional_numbers(attrs, "service_min", default("service_min") + EXTRA_ITEM_MIN * (items - 1), path, offset,
-                                positive=True)
+    service = _optional_numbers(
+        attrs, "service_min", default("service_min") + EXTRA_ITEM_MIN * (items - 1), path, offset, positive=True
+    )
     trade_in = np.array([s.trade_in for s in spec_of])
     delivery_kg = _optional_numbers(attrs, "delivery_kg", default("delivery_kg"), path, offset, positive=False)
     delivery_m3 = _optional_numbers(attrs, "delivery_m3", default("delivery_m3"), path, offset, positive=False)
@@ -148,19 +177,33 @@ def read_bookings(path: str | Path, config: BookingsConfig, *, city: City | None
         name = str(cell).strip() if cell is not None and not pd.isna(cell) and str(cell).strip() else s.store
         if not s.trade_in:
             if (delivery_kg[i] > 0 or delivery_m3[i] > 0) and "delivery_kg" in attrs.columns:
-                raise _cell_error(f"stream {streams.iloc[i]!r} is not a trade-in stream (trade_in: false) but the "
-                                  "booking has a delivery", path, i + offset, "delivery_kg")
+                raise _cell_error(
+                    f"stream {streams.iloc[i]!r} is not a trade-in stream (trade_in: false) but the "
+                    "booking has a delivery",
+                    path,
+                    i + offset,
+                    "delivery_kg",
+                )
             stores.append(None)
             continue
         if name not in depots:
             raise _cell_error(f"unknown store {name!r} (booking depots: {sorted(depots)})", path, i + offset, "store")
         stores.append(name)
-    frame = pd.DataFrame({
-        "booking_id": ids.to_numpy(), "stream": streams.to_numpy(), "items": items.astype(int), "kg": kg, "m3": m3,
-        "slot": slots.to_numpy(), "service_min": service, "trade_in": trade_in,
-        "delivery_kg": np.where(trade_in, delivery_kg, 0.0), "delivery_m3": np.where(trade_in, delivery_m3, 0.0),
-        "store": stores,
-    })
+    frame = pd.DataFrame(
+        {
+            "booking_id": ids.to_numpy(),
+            "stream": streams.to_numpy(),
+            "items": items.astype(int),
+            "kg": kg,
+            "m3": m3,
+            "slot": slots.to_numpy(),
+            "service_min": service,
+            "trade_in": trade_in,
+            "delivery_kg": np.where(trade_in, delivery_kg, 0.0),
+            "delivery_m3": np.where(trade_in, delivery_m3, 0.0),
+            "store": stores,
+        }
+    )
     return gpd.GeoDataFrame(frame, geometry=points.to_numpy(), crs="EPSG:4326")[BOOKING_COLUMNS]
 
 
@@ -202,24 +245,39 @@ def generate_bookings(demand: gpd.GeoDataFrame, config: BookingsConfig, *, seed:
         items = 1 + rng.poisson(EXTRA_ITEMS_MEAN, size=len(where))
         slots = rng.choice(len(config.slots), size=len(where), p=weights)
         for n, (i, q, s) in enumerate(zip(where, items, slots)):
-            rows.append({
-                "booking_id": f"{name}-{n + 1}", "stream": name, "items": int(q), "kg": stream.kg * q,
-                "m3": stream.m3 * q, "slot": config.slots[s],
-                "service_min": stream.service_min + EXTRA_ITEM_MIN * (q - 1),
-                "trade_in": stream.trade_in, "delivery_kg": stream.delivery_kg * q if stream.trade_in else 0.0,
-                "delivery_m3": stream.delivery_m3 * q if stream.trade_in else 0.0,
-                "store": stream.store if stream.trade_in else None,
-            })
+            rows.append(
+                {
+                    "booking_id": f"{name}-{n + 1}",
+                    "stream": name,
+                    "items": int(q),
+                    "kg": stream.kg * q,
+                    "m3": stream.m3 * q,
+                    "slot": config.slots[s],
+                    "service_min": stream.service_min + EXTRA_ITEM_MIN * (q - 1),
+                    "trade_in": stream.trade_in,
+                    "delivery_kg": stream.delivery_kg * q if stream.trade_in else 0.0,
+                    "delivery_m3": stream.delivery_m3 * q if stream.trade_in else 0.0,
+                    "store": stream.store if stream.trade_in else None,
+                }
+            )
             geoms.append(points[i])
     frame = pd.DataFrame(rows, columns=BOOKING_COLUMNS[:-1])
-    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326").to_numpy() if geoms else [],
-                            crs="EPSG:4326")[BOOKING_COLUMNS]
+    return gpd.GeoDataFrame(
+        frame, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326").to_numpy() if geoms else [], crs="EPSG:4326"
+    )[BOOKING_COLUMNS]
 
 
 # --- the bookings stage: one day, planned and written ---------------------------------------------------------------
 
-def day_bookings(scenario: Scenario, city: City, *, file: str | Path | None = None, crs: str | None = None,
-                 demand: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+
+def day_bookings(
+    scenario: Scenario,
+    city: City,
+    *,
+    file: str | Path | None = None,
+    crs: str | None = None,
+    demand: gpd.GeoDataFrame | None = None,
+) -> gpd.GeoDataFrame:
     """The day's bookings: ``file`` if given, else the scenario's ``bookings.file``, else generated from demand.
 
     Parameters
@@ -245,8 +303,17 @@ def day_bookings(scenario: Scenario, city: City, *, file: str | Path | None = No
         spec = config.file
         path = scenario.resolve(spec.path)
         assert path is not None
-        return read_bookings(path, config, city=city, layer=spec.layer, crs=crs or spec.crs, lon=spec.lon, lat=spec.lat,
-                             x=spec.x, y=spec.y)
+        return read_bookings(
+            path,
+            config,
+            city=city,
+            layer=spec.layer,
+            crs=crs or spec.crs,
+            lon=spec.lon,
+            lat=spec.lat,
+            x=spec.x,
+            y=spec.y,
+        )
     if demand is None:
         from netplan.demand import estimate_demand
 
@@ -257,14 +324,22 @@ def day_bookings(scenario: Scenario, city: City, *, file: str | Path | None = No
 def bookings_config(scenario: Scenario) -> BookingsConfig:
     """The scenario's ``bookings:`` section; a :class:`ScenarioError` when it has none."""
     if scenario.bookings is None:
-        raise ScenarioError("the scenario has no bookings: section (see README \"Door-to-door bookings\")",
-                            scenario.file, "bookings")
+        raise ScenarioError(
+            'the scenario has no bookings: section (see README "Door-to-door bookings")', scenario.file, "bookings"
+        )
     return scenario.bookings
 
 
-def run_bookings(scenario: Scenario, *, city: City | None = None, file: str | Path | None = None,
-                 crs: str | None = None, demand: gpd.GeoDataFrame | None = None, offer_sample: int = 10,
-                 progress: Callable[[str], None] = lambda _: None) -> tuple[BookingPlan, pd.DataFrame]:
+def run_bookings(
+    scenario: Scenario,
+    *,
+    city: City | None = None,
+    file: str | Path | None = None,
+    crs: str | None = None,
+    demand: gpd.GeoDataFrame | None = None,
+    offer_sample: int = 10,
+    progress: Callable[[str], None] = lambda _: None,
+) -> tuple[BookingPlan, pd.DataFrame]:
     """Plan the scenario's booking day and the slots still open (the ``netplan bookings plan`` stage).
 
     Returns
@@ -286,8 +361,9 @@ def run_bookings(scenario: Scenario, *, city: City | None = None, file: str | Pa
     return plan, open_slot_table(plan, config, sample=offer_sample)
 
 
-def write_bookings(plan: BookingPlan, open_slots: pd.DataFrame, folder: str | Path, *,
-                   config: BookingsConfig, map_: bool = True) -> dict[str, Path]:
+def write_bookings(
+    plan: BookingPlan, open_slots: pd.DataFrame, folder: str | Path, *, config: BookingsConfig, map_: bool = True
+) -> dict[str, Path]:
     """Write ``bookings.csv``, ``booking_schedule.csv``, ``open_slots.csv``, ``booking_kpis.json``,
     ``bookings.gpkg`` (layers ``bookings``, ``booking_routes``, ``booking_depots``) and ``bookings_map.html``.
 
@@ -304,16 +380,23 @@ def write_bookings(plan: BookingPlan, open_slots: pd.DataFrame, folder: str | Pa
     table = plan.bookings
     flat = pd.DataFrame(table.drop(columns="geometry"))
     flat["lon"], flat["lat"] = table.geometry.x.round(6), table.geometry.y.round(6)
-    depots = gpd.GeoDataFrame({"name": [d.name for d in config.depots], "kind": [d.kind for d in config.depots],
-                               "hours": [d.hours for d in config.depots]}, geometry=depot_points(config).to_numpy(),
-                              crs="EPSG:4326")
+    depots = gpd.GeoDataFrame(
+        {
+            "name": [d.name for d in config.depots],
+            "kind": [d.kind for d in config.depots],
+            "hours": [d.hours for d in config.depots],
+        },
+        geometry=depot_points(config).to_numpy(),
+        crs="EPSG:4326",
+    )
     out = {
         "bookings": write_csv(folder / "bookings.csv", flat),
         "schedule": write_csv(folder / "booking_schedule.csv", plan.schedule.drop(columns=["index"], errors="ignore")),
         "open_slots": write_csv(folder / "open_slots.csv", open_slots),
         "kpis": write_json(folder / "booking_kpis.json", plan.kpis),
-        "geopackage": write_geopackage(folder / "bookings.gpkg", {"bookings": table, "booking_routes": plan.routes,
-                                                                   "booking_depots": depots}),
+        "geopackage": write_geopackage(
+            folder / "bookings.gpkg", {"bookings": table, "booking_routes": plan.routes, "booking_depots": depots}
+        ),
     }
     if map_:
         out["map"] = _write_map(table, plan.routes, depots, folder / "bookings_map.html")
@@ -336,29 +419,43 @@ def _write_map(table: gpd.GeoDataFrame, routes: gpd.GeoDataFrame, depots: gpd.Ge
         layer = folium.FeatureGroup(name=f"{stream}")
         for _, b in table[table["stream"] == stream].iterrows():
             served = b["served"] == "yes"
-            popup = (f"{b['booking_id']} · {stream}<br>slot {b['slot']}<br>"
-                     + (f"{b['vehicle']} arrives {b['arrival']}, starts {b['start']}" if served
-                        else f"refused: {b['why_not']}"))
-            folium.CircleMarker([b.geometry.y, b.geometry.x], radius=5, color=c, fill=served, fill_opacity=0.8,
-                                popup=folium.Popup(popup, max_width=300)).add_to(layer)
+            popup = f"{b['booking_id']} · {stream}<br>slot {b['slot']}<br>" + (
+                f"{b['vehicle']} arrives {b['arrival']}, starts {b['start']}" if served else f"refused: {b['why_not']}"
+            )
+            folium.CircleMarker(
+                [b.geometry.y, b.geometry.x],
+                radius=5,
+                color=c,
+                fill=served,
+                fill_opacity=0.8,
+                popup=folium.Popup(popup, max_width=300),
+            ).add_to(layer)
         mine = routes[routes["group"].str.split("+").map(lambda g, s=stream: s in g)] if len(routes) else routes
         for _, r in mine.iterrows():
             tip = f"{r['vehicle']} trip {r['trip']}: {r['bookings']} bookings, {r['start']}-{r['end']}"
-            folium.PolyLine([(y, x) for x, y in r.geometry.coords], color=c, weight=2, opacity=0.6,
-                            tooltip=tip).add_to(layer)
+            folium.PolyLine([(y, x) for x, y in r.geometry.coords], color=c, weight=2, opacity=0.6, tooltip=tip).add_to(
+                layer
+            )
         layer.add_to(fmap)
     depot_layer = folium.FeatureGroup(name="depots")
     for _, d in depots.iterrows():
-        folium.Marker([d.geometry.y, d.geometry.x],
-                      tooltip=f"{d['name']} ({d['kind']}, {d['hours']})").add_to(depot_layer)
+        folium.Marker([d.geometry.y, d.geometry.x], tooltip=f"{d['name']} ({d['kind']}, {d['hours']})").add_to(
+            depot_layer
+        )
     depot_layer.add_to(fmap)
     folium.LayerControl().add_to(fmap)
     return write_with(path, lambda tmp: fmap.save(str(tmp)))
 
 
-def service_level_sweep(scenario: Scenario, *, city: City | None = None,
-                        multipliers: Sequence[float] = (0.5, 1.0, 1.5, 2.0), target: float = 0.95, max_iterations: int | None = None,
-                        progress: Callable[[str], None] = lambda _: None) -> pd.DataFrame:
+def service_level_sweep(
+    scenario: Scenario,
+    *,
+    city: City | None = None,
+    multipliers: Sequence[float] = (0.5, 1.0, 1.5, 2.0),
+    target: float = 0.95,
+    max_iterations: int | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> pd.DataFrame:
     """For a range of booking rates, the fewest vans and crews that serve ``target`` of the bookings in their slot.
 
     Each multiplier scales every stream's ``rate_per_1000_households``; the day is generated from the city's demand
@@ -386,24 +483,38 @@ def service_level_sweep(scenario: Scenario, *, city: City | None = None,
             stream.rate_per_1000_households *= m
         bookings = generate_bookings(demand, scaled, seed=scenario.seed)
         for name, vans, mine, problem, travel in group_problems(city, bookings, scaled):
-            n, share, fleet, solution = fewest_vans(problem, target=target, seed=scenario.seed,
-                                                    max_iterations=max_iterations or config.max_iterations,
-                                                    time_limit_s=config.time_limit_s)
+            n, share, fleet, solution = fewest_vans(
+                problem,
+                target=target,
+                seed=scenario.seed,
+                max_iterations=max_iterations or config.max_iterations,
+                time_limit_s=config.time_limit_s,
+            )
             assert solution is not None  # the group has bookings
             schedule = simulate(fleet, solution, roads=_replay(travel))
             schedule.raise_if_violations()
             r = schedule.routes
             crew = {config.vehicles[v].name: config.vehicles[v].crew for v in vans}
-            rows.append({
-                "rate_multiplier": m, "group": name, "bookings": len(mine), "vans_available": problem.num_vehicles,
-                "fewest_vans": n, "share_in_slot": round(share, 4), "vans_used": len(r),
-                "crew_members": int(sum(crew[t] for t in r["vehicle_type"])) if len(r) else 0,
-                "km": round(float(r["distance"].sum()) / 1000, 1) if len(r) else 0.0,
-                "crew_hours": round(float(sum(h * crew[t] for h, t in zip(r["duration_h"], r["vehicle_type"]))), 1)
-                if len(r) else 0.0,
-            })
-            progress(f"      x{m:g} {name}: {len(mine)} bookings -> {n if n is not None else 'more than'} "
-                     f"{'' if n is not None else problem.num_vehicles} vans ({share:.1%} in slot)")
+            rows.append(
+                {
+                    "rate_multiplier": m,
+                    "group": name,
+                    "bookings": len(mine),
+                    "vans_available": problem.num_vehicles,
+                    "fewest_vans": n,
+                    "share_in_slot": round(share, 4),
+                    "vans_used": len(r),
+                    "crew_members": int(sum(crew[t] for t in r["vehicle_type"])) if len(r) else 0,
+                    "km": round(float(r["distance"].sum()) / 1000, 1) if len(r) else 0.0,
+                    "crew_hours": round(float(sum(h * crew[t] for h, t in zip(r["duration_h"], r["vehicle_type"]))), 1)
+                    if len(r)
+                    else 0.0,
+                }
+            )
+            progress(
+                f"      x{m:g} {name}: {len(mine)} bookings -> {n if n is not None else 'more than'} "
+                f"{'' if n is not None else problem.num_vehicles} vans ({share:.1%} in slot)"
+            )
     return pd.DataFrame(rows)
 
 
@@ -422,8 +533,14 @@ def plot_sweep(frame: pd.DataFrame, path: str | Path, *, target: float = 0.95) -
         ax.plot(rows["bookings"], vans, marker="o", label=group)
         short = rows["fewest_vans"].isna()
         if short.any():
-            ax.scatter(rows.loc[short, "bookings"], rows.loc[short, "vans_available"], s=120, facecolors="none",
-                       edgecolors="black", label=f"{group}: fleet falls short")
+            ax.scatter(
+                rows.loc[short, "bookings"],
+                rows.loc[short, "vans_available"],
+                s=120,
+                facecolors="none",
+                edgecolors="black",
+                label=f"{group}: fleet falls short",
+            )
     ax.set_xlabel("bookings per day")
     ax.set_ylabel(f"fewest vans serving ≥ {target:.0%} in slot")
     ax.grid(alpha=0.3)

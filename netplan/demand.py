@@ -57,7 +57,9 @@ def stream_columns(rates: dict[str, float]) -> list[str]:
 
 
 def _levels(frame: pd.DataFrame, defaults: dict[str, float]) -> np.ndarray:
-    parsed = pd.to_numeric(frame["building:levels"].astype(str).str.extract(r"([0-9]+(?:\.[0-9]+)?)")[0], errors="coerce")
+    parsed = pd.to_numeric(
+        frame["building:levels"].astype(str).str.extract(r"([0-9]+(?:\.[0-9]+)?)")[0], errors="coerce"
+    )
     fallback = frame["building"].map(defaults).fillna(defaults.get("yes", 1.0))
     levels = parsed.where(parsed > 0, fallback)
     return levels.to_numpy(dtype=float)
@@ -144,7 +146,10 @@ def demand_from_osm(city: City, config: DemandConfig) -> tuple[gpd.GeoDataFrame,
         elif osm.households_per_ha is not None:
             method, households = "density", area / 10_000 * osm.households_per_ha
         else:
-            method, households = "floor_area_ratio", area * osm.floor_area_ratio * osm.usable_floor_share / osm.dwelling_m2
+            method, households = (
+                "floor_area_ratio",
+                area * osm.floor_area_ratio * osm.usable_floor_share / osm.dwelling_m2,
+            )
         rows.append(
             {
                 "name": comp["name"] if isinstance(comp["name"], str) else None,
@@ -212,8 +217,17 @@ def _split_large(rows: list[dict], max_households: float) -> list[dict]:
             continue
         centres = _kmeans_centres(row["_polygon"], k)
         for part, centre in enumerate(centres):
-            out.append(dict(row, households=row["households"] / len(centres), area_ha=row["area_ha"] / len(centres),
-                            buildings=row["buildings"], geometry=centre, part=part, parts=len(centres)))
+            out.append(
+                dict(
+                    row,
+                    households=row["households"] / len(centres),
+                    area_ha=row["area_ha"] / len(centres),
+                    buildings=row["buildings"],
+                    geometry=centre,
+                    part=part,
+                    parts=len(centres),
+                )
+            )
     return out
 
 
@@ -237,7 +251,7 @@ def _kmeans_centres(geom: shapely.Geometry, k: int, iterations: int = 25) -> lis
     return [shapely.Point(pts[((pts - c) ** 2).sum(axis=1).argmin()]) for c in centres]
 
 
-def _read_table(spec: DemandFile | "object", path: Path) -> pd.DataFrame | gpd.GeoDataFrame:
+def _read_table(spec: DemandFile | object, path: Path) -> pd.DataFrame | gpd.GeoDataFrame:
     if not path.is_file():
         raise InputDataError("file not found", path)
     suffix = path.suffix.lower()
@@ -263,8 +277,14 @@ MAX_HOUSEHOLDS_PER_ROW = 1_000_000
 """A row above a million households (the largest Chinese compounds hold tens of thousands) is a typo or a unit slip."""
 
 
-def _numbers(frame: pd.DataFrame, column: str, path: Path, row_offset: int, minimum: float | None = None,
-             maximum: float | None = None) -> np.ndarray:
+def _numbers(
+    frame: pd.DataFrame,
+    column: str,
+    path: Path,
+    row_offset: int,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> np.ndarray:
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce")
     bad = values.isna() | ~np.isfinite(values.fillna(0.0))
@@ -277,11 +297,14 @@ def _numbers(frame: pd.DataFrame, column: str, path: Path, row_offset: int, mini
         )
     if minimum is not None and (values < minimum).any():
         i = int(np.flatnonzero((values < minimum).to_numpy())[0])
-        raise InputDataError(f"expected a value >= {minimum}, got {raw.iloc[i]!r}", path, f"row {i + row_offset}, column {column!r}")
+        raise InputDataError(
+            f"expected a value >= {minimum}, got {raw.iloc[i]!r}", path, f"row {i + row_offset}, column {column!r}"
+        )
     if maximum is not None and (values > maximum).any():
         i = int(np.flatnonzero((values > maximum).to_numpy())[0])
-        raise InputDataError(f"expected a value <= {maximum:,.0f}, got {raw.iloc[i]!r}", path,
-                             f"row {i + row_offset}, column {column!r}")
+        raise InputDataError(
+            f"expected a value <= {maximum:,.0f}, got {raw.iloc[i]!r}", path, f"row {i + row_offset}, column {column!r}"
+        )
     return values.to_numpy(dtype=float)
 
 
@@ -297,7 +320,9 @@ def _layer_points(
         raise InputDataError("feature has no geometry", path, f"row {i + offset}")
     declared = crs or (table.crs.to_string() if table.crs is not None else None)
     if declared is None:
-        raise InputDataError("the layer has no CRS; set crs: (wgs84, gcj02, bd09 or an EPSG code) for this file", path, "crs")
+        raise InputDataError(
+            "the layer has no CRS; set crs: (wgs84, gcj02, bd09 or an EPSG code) for this file", path, "crs"
+        )
     name = normalise_crs_name(declared)
     geoms = table.geometry
     reps = geoms.representative_point()
@@ -321,7 +346,7 @@ def _layer_points(
 
 
 def read_points(
-    spec: "DemandFile | object", path: Path, city: City | None, datum_check: tuple[str, str] | None = None
+    spec: DemandFile | object, path: Path, city: City | None, datum_check: tuple[str, str] | None = None
 ) -> tuple[pd.DataFrame, gpd.GeoSeries, gpd.GeoSeries | None, int]:
     """Read a user table's locations as WGS-84 points, with clear errors.
 
@@ -411,8 +436,11 @@ def read_points(
     return attrs.reset_index(drop=True), points.reset_index(drop=True), polygons, offset
 
 
-_DATUM_SOURCE = {"gcj02": "AMap or Tencent maps (GCJ-02)", "bd09": "Baidu maps (BD-09)",
-                 "wgs84": "GPS or OpenStreetMap (WGS-84)"}
+_DATUM_SOURCE = {
+    "gcj02": "AMap or Tencent maps (GCJ-02)",
+    "bd09": "Baidu maps (BD-09)",
+    "wgs84": "GPS or OpenStreetMap (WGS-84)",
+}
 
 
 def check_datum(x: np.ndarray, y: np.ndarray, declared: str, city: City, *, stage: str, key: str, what: str) -> None:
@@ -458,9 +486,12 @@ def check_datum(x: np.ndarray, y: np.ndarray, declared: str, city: City, *, stag
     found = suspect_datum(x, y, declared, distance_m=distance, inside=inside)
     if found:
         datum, evidence = found
-        diagnostics.warn(stage, f"{stage}.datum_suspect",
-                         f"{what}: {evidence}; if the coordinates were taken from {_DATUM_SOURCE[datum]}, "
-                         f"set {key}: {datum}", ids=[what])
+        diagnostics.warn(
+            stage,
+            f"{stage}.datum_suspect",
+            f"{what}: {evidence}; if the coordinates were taken from {_DATUM_SOURCE[datum]}, set {key}: {datum}",
+            ids=[what],
+        )
 
 
 def demand_from_file(
@@ -488,8 +519,12 @@ def demand_from_file(
     if spec.households and spec.households in attrs.columns:
         households = _numbers(attrs, spec.households, path, offset, minimum=0, maximum=MAX_HOUSEHOLDS_PER_ROW)
     elif spec.population and spec.population in attrs.columns:
-        households = _numbers(attrs, spec.population, path, offset, minimum=0,
-                              maximum=MAX_HOUSEHOLDS_PER_ROW * persons_per_household) / persons_per_household
+        households = (
+            _numbers(
+                attrs, spec.population, path, offset, minimum=0, maximum=MAX_HOUSEHOLDS_PER_ROW * persons_per_household
+            )
+            / persons_per_household
+        )
     else:
         wanted = [c for c in (spec.households, spec.population) if c]
         raise InputDataError(
@@ -497,10 +532,17 @@ def demand_from_file(
             path,
         )
     if not (households > 0).any():
-        raise InputDataError(f"every row has 0 households ({len(attrs)} row(s)); nothing to plan for", path,
-                             f"column {spec.households if spec.households in attrs.columns else spec.population!r}")
+        raise InputDataError(
+            f"every row has 0 households ({len(attrs)} row(s)); nothing to plan for",
+            path,
+            f"column {spec.households if spec.households in attrs.columns else spec.population!r}",
+        )
     _warn_duplicates(attrs, points, spec, path, offset)
-    names = attrs[spec.name].astype(object).where(attrs[spec.name].notna(), None) if spec.name and spec.name in attrs else None
+    names = (
+        attrs[spec.name].astype(object).where(attrs[spec.name].notna(), None)
+        if spec.name and spec.name in attrs
+        else None
+    )
     frame = gpd.GeoDataFrame(
         {
             "name": names if names is not None else [None] * len(attrs),
@@ -516,13 +558,16 @@ def demand_from_file(
     )
     areas = None
     if polygons is not None:
-        areas = gpd.GeoDataFrame({"name": frame["name"], "households": households}, geometry=polygons.values, crs="EPSG:4326")
+        areas = gpd.GeoDataFrame(
+            {"name": frame["name"], "households": households}, geometry=polygons.values, crs="EPSG:4326"
+        )
         frame["area_ha"] = areas.to_crs(city.crs if city else areas.estimate_utm_crs()).area.to_numpy() / 10_000
     return frame, areas
 
 
-def split_table_rows(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame | None, crs: str,
-                     max_households: float) -> gpd.GeoDataFrame:
+def split_table_rows(
+    points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame | None, crs: str, max_households: float
+) -> gpd.GeoDataFrame:
     """Split a table's compounds above ``max_households`` into equal parts, as OSM compounds are.
 
     A compound given as a polygon is split like an OSM compound (k-means cells
@@ -573,9 +618,13 @@ def _warn_duplicates(attrs: pd.DataFrame, points: gpd.GeoSeries, spec: DemandFil
     repeated = rows.duplicated(keep="first").to_numpy()
     if repeated.any():
         numbers = (np.flatnonzero(repeated) + offset).tolist()
-        diagnostics.warn("demand", "demand.duplicate_rows",
-                         f"{path.name}: {len(numbers)} row(s) repeat an earlier row exactly and are counted again "
-                         f"(rows {numbers[:10]}); delete them if they are copies", ids=numbers)
+        diagnostics.warn(
+            "demand",
+            "demand.duplicate_rows",
+            f"{path.name}: {len(numbers)} row(s) repeat an earlier row exactly and are counted again "
+            f"(rows {numbers[:10]}); delete them if they are copies",
+            ids=numbers,
+        )
     key = spec.id if spec.id and spec.id in attrs.columns else None
     if spec.id and key is None:
         raise InputDataError(f"column {spec.id!r} (id) not found; the table has columns {list(attrs.columns)}", path)
@@ -593,9 +642,13 @@ def _warn_duplicates(attrs: pd.DataFrame, points: gpd.GeoSeries, spec: DemandFil
     if twice.any():
         numbers = (np.flatnonzero(twice) + offset).tolist()
         values = sorted(set(attrs[key or spec.name].astype(str).to_numpy()[twice]))
-        diagnostics.warn("demand", "demand.duplicate_ids",
-                         f"{path.name}: {len(numbers)} row(s) share an id ({what}): {values[:5]}; each row is counted, "
-                         f"check that they are different compounds (rows {numbers[:10]})", ids=numbers)
+        diagnostics.warn(
+            "demand",
+            "demand.duplicate_ids",
+            f"{path.name}: {len(numbers)} row(s) share an id ({what}): {values[:5]}; each row is counted, "
+            f"check that they are different compounds (rows {numbers[:10]})",
+            ids=numbers,
+        )
 
 
 def finish_demand(points: gpd.GeoDataFrame, config: DemandConfig, city: City, snap_limit_m: float) -> gpd.GeoDataFrame:
@@ -633,15 +686,25 @@ def finish_demand(points: gpd.GeoDataFrame, config: DemandConfig, city: City, sn
     out["snap_ok"] = snapped.ok
     far = out[~out["snap_ok"] & (out["households"] > 0)]
     if len(far):
-        names = [str(n) if isinstance(n, str) and n else f"demand point {i}" for i, n in zip(far["demand_id"], far["name"])]
+        names = [
+            str(n) if isinstance(n, str) and n else f"demand point {i}" for i, n in zip(far["demand_id"], far["name"])
+        ]
         listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        diagnostics.warn("demand", "demand.far_from_network",
-                         f"{len(far)} demand point(s) ({far['households'].sum():,.0f} households, "
-                         f"{far['kg_day'].sum():,.0f} kg/day) lie farther than city.snap_limit_m ({snap_limit_m:g} m) "
-                         "from every walkable way the city keeps (e.g. beside a piece of road that was cut off) and "
-                         f"are left out of the plan: {listed}; check their coordinates and crs, or raise "
-                         "city.snap_limit_m", ids=far["demand_id"].tolist())
-    cols = DEMAND_COLUMNS + stream_columns(config.streams) + ["kg_day", "walk_node", "snap_m", "offset_m", "snap_ok", "geometry"]
+        diagnostics.warn(
+            "demand",
+            "demand.far_from_network",
+            f"{len(far)} demand point(s) ({far['households'].sum():,.0f} households, "
+            f"{far['kg_day'].sum():,.0f} kg/day) lie farther than city.snap_limit_m ({snap_limit_m:g} m) "
+            "from every walkable way the city keeps (e.g. beside a piece of road that was cut off) and "
+            f"are left out of the plan: {listed}; check their coordinates and crs, or raise "
+            "city.snap_limit_m",
+            ids=far["demand_id"].tolist(),
+        )
+    cols = (
+        DEMAND_COLUMNS
+        + stream_columns(config.streams)
+        + ["kg_day", "walk_node", "snap_m", "offset_m", "snap_ok", "geometry"]
+    )
     return gpd.GeoDataFrame(out[cols], geometry="geometry", crs="EPSG:4326")
 
 

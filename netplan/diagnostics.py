@@ -89,8 +89,13 @@ def warn(stage: str, code: str, message: str, ids: Iterable[Any] = (), count: in
         The warning as recorded.
     """
     id_list = [str(i) for i in ids]
-    item = RunWarning(stage=stage, code=code, message=message, ids=tuple(id_list[:_MAX_IDS]),
-                      count=len(id_list) if count is None else int(count))
+    item = RunWarning(
+        stage=stage,
+        code=code,
+        message=message,
+        ids=tuple(id_list[:_MAX_IDS]),
+        count=len(id_list) if count is None else int(count),
+    )
     log = _current.get()
     if log is None:
         _pywarnings.warn(str(item), NetplanWarning, stacklevel=2)

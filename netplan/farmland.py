@@ -76,12 +76,17 @@ def farmland_blocks(city: City, scenario: Scenario) -> gpd.GeoDataFrame:
     else:
         feats = city.features
         if feats is None or feats.empty:
-            raise InputDataError("the county's OSM data has no land-use features; give rural.farmland.file",
-                                 where="rural.farmland.source")
+            raise InputDataError(
+                "the county's OSM data has no land-use features; give rural.farmland.file",
+                where="rural.farmland.source",
+            )
         frame = feats[feats["landuse"].isin(config.landuse)].sort_values(["osm_type", "osm_id"], kind="stable")
     frame = frame[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
-    blocks = gpd.GeoDataFrame({"osm_id": pd.array(frame["osm_id"], dtype="Int64"), "landuse": frame["landuse"].values},
-                              geometry=frame.geometry.values, crs="EPSG:4326")
+    blocks = gpd.GeoDataFrame(
+        {"osm_id": pd.array(frame["osm_id"], dtype="Int64"), "landuse": frame["landuse"].values},
+        geometry=frame.geometry.values,
+        crs="EPSG:4326",
+    )
     blocks["area_ha"] = blocks.to_crs(city.crs).area.to_numpy() / 10_000
     blocks.insert(0, "block_id", np.arange(len(blocks), dtype=np.int64))
     return blocks
@@ -132,8 +137,9 @@ def nearest_village(blocks: gpd.GeoDataFrame, villages: gpd.GeoDataFrame, crs: s
     if villages.empty:
         raise InputDataError("no villages to give the farmland to", where="rural.villages")
     centres = blocks.to_crs(crs).representative_point()
-    joined = gpd.sjoin_nearest(gpd.GeoDataFrame(geometry=centres.values, crs=crs),
-                               villages[["demand_id", "geometry"]].to_crs(crs), how="left")
+    joined = gpd.sjoin_nearest(
+        gpd.GeoDataFrame(geometry=centres.values, crs=crs), villages[["demand_id", "geometry"]].to_crs(crs), how="left"
+    )
     # ties: keep the lowest village id so the result never depends on join order
     joined = joined.reset_index().sort_values(["index", "demand_id"]).drop_duplicates("index")
     return joined["demand_id"].to_numpy(dtype=np.int64)

@@ -102,8 +102,10 @@ def guard() -> Iterator[None]:
     None
     """
     global _depth
-    usable = (threading.current_thread() is threading.main_thread()
-              and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    usable = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
     if _depth or not usable:
         _depth += 1
         try:

@@ -21,8 +21,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -51,8 +52,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
     # the writer's pid in the name lets a later write tell a killed writer's leftover from a live one's file
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix="".join(path.suffixes),
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.tmp-{os.getpid()}-", suffix="".join(path.suffixes), dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.unlink()  # writers such as GDAL want to create the file themselves
@@ -105,7 +107,13 @@ def _for_gpkg(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             continue
         series = out[col]
         if series.dtype == object and series.map(lambda v: isinstance(v, (list, dict, tuple, set))).any():
-            out[col] = series.map(lambda v: json.dumps(v, ensure_ascii=False, default=_jsonable) if isinstance(v, (list, dict, tuple, set)) else v)
+            out[col] = series.map(
+                lambda v: (
+                    json.dumps(v, ensure_ascii=False, default=_jsonable)
+                    if isinstance(v, (list, dict, tuple, set))
+                    else v
+                )
+            )
     return out
 
 
@@ -228,13 +236,18 @@ def _check_replaceable(target: Path, where: str | None = None) -> None:
         raise NetplanError(f"{target} is a file, not a folder", where=where)
     cwd = Path.cwd().resolve()
     if target.resolve() == cwd or target.resolve() in cwd.parents:
-        raise NetplanError(f"{target} holds the working directory; the output folder is replaced as a whole, so "
-                           "give a folder of its own", where=where)
+        raise NetplanError(
+            f"{target} holds the working directory; the output folder is replaced as a whole, so "
+            "give a folder of its own",
+            where=where,
+        )
     # manifest.json: a run's folder; run.json: a sweep's run folder (netplan.batch), also of a run that failed
     if any(target.iterdir()) and not any((target / name).is_file() for name in ("manifest.json", "run.json")):
-        raise NetplanError(f"{target} is not empty and is not an output folder of netplan (no manifest.json); the "
-                           "output folder is replaced as a whole, so give a new folder or an earlier run's",
-                           where=where)
+        raise NetplanError(
+            f"{target} is not empty and is not an output folder of netplan (no manifest.json); the "
+            "output folder is replaced as a whole, so give a new folder or an earlier run's",
+            where=where,
+        )
 
 
 def _probe_writable(folder: Path, target: Path, where: str, what: str) -> None:
@@ -243,8 +256,9 @@ def _probe_writable(folder: Path, target: Path, where: str, what: str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise NetplanError(f"cannot write the output folder {target}: {what} {folder} is not writable "
-                           f"({exc.strerror})", where=where) from None
+        raise NetplanError(
+            f"cannot write the output folder {target}: {what} {folder} is not writable ({exc.strerror})", where=where
+        ) from None
 
 
 _RENAME_EXCHANGE = 2
@@ -282,8 +296,11 @@ def remove_stale_folders(target: str | Path) -> None:
     if not target.parent.is_dir():
         return
     pattern = re.compile(rf"^{re.escape(target.name)}\.(old|tmp)-(\d+)$")
-    found = sorted((m.group(1), item) for item in target.parent.iterdir() if (m := pattern.match(item.name))
-                   and not _alive(int(m.group(2))))
+    found = sorted(
+        (m.group(1), item)
+        for item in target.parent.iterdir()
+        if (m := pattern.match(item.name)) and not _alive(int(m.group(2)))
+    )
     for kind, item in found:  # "old" sorts first: restore before the leftovers are removed
         if kind == "old" and not target.exists():
             os.rename(item, target)

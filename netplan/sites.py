@@ -95,7 +95,9 @@ def _osm_sites(city: City, scenario: Scenario) -> list[dict]:
     return rows
 
 
-def _compound_edge_points(city: City, areas: gpd.GeoDataFrame, per_compound: int, households_per_point: float | None, fusion: bool = False) -> list[dict]:
+def _compound_edge_points(
+    city: City, areas: gpd.GeoDataFrame, per_compound: int, households_per_point: float | None, fusion: bool = False
+) -> list[dict]:
     """Points on each compound's boundary nearest to a drivable street, spread apart.
 
     A compound gets ``per_compound`` points, or one per demand part when it
@@ -226,7 +228,9 @@ def sites_from_file(city: City | None, spec: SiteFile, path, key: str = "sites.f
     """
     attrs, points, _, offset = read_points(spec, path, city, datum_check=("sites", f"{key}.crs"))
     if spec.tiers not in attrs.columns:
-        raise InputDataError(f"column {spec.tiers!r} (tiers) not found; the table has columns {list(attrs.columns)}", path)
+        raise InputDataError(
+            f"column {spec.tiers!r} (tiers) not found; the table has columns {list(attrs.columns)}", path
+        )
     rows = []
     for i, (rec, pt) in enumerate(zip(attrs.to_dict("records"), points)):
         where = f"row {i + offset}"
@@ -235,7 +239,9 @@ def sites_from_file(city: City | None, spec: SiteFile, path, key: str = "sites.f
             word = str(rec[spec.status]).strip().lower()
             if word not in _STATUS_WORDS:
                 raise InputDataError(
-                    f"unknown status {rec[spec.status]!r}; expected one of {sorted(_STATUS_WORDS)}", path, f"{where}, column {spec.status!r}"
+                    f"unknown status {rec[spec.status]!r}; expected one of {sorted(_STATUS_WORDS)}",
+                    path,
+                    f"{where}, column {spec.status!r}",
                 )
             status = _STATUS_WORDS[word]
         record = {
@@ -257,8 +263,11 @@ def sites_from_file(city: City | None, spec: SiteFile, path, key: str = "sites.f
                 lower_ok = value > 0 if key == "capacity" else value >= 0
                 if pd.isna(value) or not np.isfinite(value) or not lower_ok or value > upper:
                     sign = ">" if key == "capacity" else ">="
-                    raise InputDataError(f"expected a finite number {sign} 0 and <= {upper:,.0f}, got {rec[col]!r}",
-                                         path, f"{where}, column {col!r}")
+                    raise InputDataError(
+                        f"expected a finite number {sign} 0 and <= {upper:,.0f}, got {rec[col]!r}",
+                        path,
+                        f"{where}, column {col!r}",
+                    )
                 record[key] = float(value)
         rows.append(record)
     return rows
@@ -279,8 +288,18 @@ def _reach_fillers(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
     t1 = sites[sites["tier1"] & sites["snap_ok"]]
     if ok.empty:
         return []
-    dist = city.walk.point_matrix(ok["walk_node"].to_numpy(), ok["offset_m"].to_numpy(), t1["walk_node"].to_numpy(),
-                                  t1["walk_offset_m"].to_numpy(), "length", radius_m) if len(t1) else np.full((len(ok), 0), np.inf)
+    dist = (
+        city.walk.point_matrix(
+            ok["walk_node"].to_numpy(),
+            ok["offset_m"].to_numpy(),
+            t1["walk_node"].to_numpy(),
+            t1["walk_offset_m"].to_numpy(),
+            "length",
+            radius_m,
+        )
+        if len(t1)
+        else np.full((len(ok), 0), np.inf)
+    )
     lost = ok[~(dist <= radius_m).any(axis=1)] if dist.shape[1] else ok
     nodes = list(pd.unique(lost["walk_node"]))
     split = ok[(ok["parts"] > 1) & (ok["source"] == "file")]
@@ -289,9 +308,23 @@ def _reach_fillers(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
     graph = city.walk.graph
     rows = []
     for node in pd.unique(pd.Series(nodes, dtype="int64")):
-        pt = gpd.GeoSeries([shapely.Point(graph.nodes[node]["x"], graph.nodes[node]["y"])], crs="EPSG:4326").to_crs(city.crs).iloc[0]
-        rows.append({"name": None, "source": "street_at_demand", "landuse": None, "status": "candidate", "tiers": [1],
-                     "osm_id": None, "fusion": False, "geometry": pt})
+        pt = (
+            gpd.GeoSeries([shapely.Point(graph.nodes[node]["x"], graph.nodes[node]["y"])], crs="EPSG:4326")
+            .to_crs(city.crs)
+            .iloc[0]
+        )
+        rows.append(
+            {
+                "name": None,
+                "source": "street_at_demand",
+                "landuse": None,
+                "status": "candidate",
+                "tiers": [1],
+                "osm_id": None,
+                "fusion": False,
+                "geometry": pt,
+            }
+        )
     return rows
 
 
@@ -331,17 +364,23 @@ def candidate_sites(
     rows = _osm_sites(city, scenario)
     projected = gpd.GeoDataFrame(rows, geometry="geometry", crs=city.crs) if rows else None
     per_point = scenario.demand.osm.max_households_per_point if scenario.demand.source == "osm" else None
-    generated = _compound_edge_points(city, areas, cfg.compound_edge_points, per_point, cfg.compound_edge_fusion) + _street_points(
-        city, areas, cfg.street_spacing_m, cfg.street_max_distance_m
-    )
-    parts = [p for p in (projected, gpd.GeoDataFrame(generated, geometry="geometry", crs=city.crs) if generated else None) if p is not None]
+    generated = _compound_edge_points(
+        city, areas, cfg.compound_edge_points, per_point, cfg.compound_edge_fusion
+    ) + _street_points(city, areas, cfg.street_spacing_m, cfg.street_max_distance_m)
+    parts = [
+        p
+        for p in (projected, gpd.GeoDataFrame(generated, geometry="geometry", crs=city.crs) if generated else None)
+        if p is not None
+    ]
     for i, spec in enumerate(cfg.files):
         path = scenario.resolve(spec.path)
         file_rows = sites_from_file(city, spec, path, f"sites.files[{i}]")
         if file_rows:
             parts.append(gpd.GeoDataFrame(file_rows, geometry="geometry", crs="EPSG:4326").to_crs(city.crs))
     if not parts:
-        raise InputDataError("no candidate sites: the city has no usable OSM land use and no site files are given", where="sites")
+        raise InputDataError(
+            "no candidate sites: the city has no usable OSM land use and no site files are given", where="sites"
+        )
     sites = pd.concat(parts, ignore_index=True)
     sites = gpd.GeoDataFrame(sites, geometry="geometry", crs=city.crs)
     sites = _drop_duplicates(sites)
@@ -384,8 +423,9 @@ def candidate_sites(
     return gpd.GeoDataFrame(sites, geometry=geometry, crs="EPSG:4326")
 
 
-def _snap_sites(city: City, sites: gpd.GeoDataFrame, limit: float, tiers: list[int], *,
-                report: bool = True) -> gpd.GeoDataFrame:
+def _snap_sites(
+    city: City, sites: gpd.GeoDataFrame, limit: float, tiers: list[int], *, report: bool = True
+) -> gpd.GeoDataFrame:
     """Attach sites to both networks and decide, per site, whether it can be used.
 
     A collection point (tier 1) must stand near a walkable way (residents walk
@@ -407,42 +447,52 @@ def _snap_sites(city: City, sites: gpd.GeoDataFrame, limit: float, tiers: list[i
     if demote.any():
         sites.loc[demote, "tier1"] = False
         sites.loc[demote, "tiers"] = sites.loc[demote, "tiers"].map(
-            lambda ts: ",".join(t for t in str(ts).split(",") if t.strip() != "1"))
+            lambda ts: ",".join(t for t in str(ts).split(",") if t.strip() != "1")
+        )
         for col in ("cap_t1", "cost_t1"):
             if col in sites:
                 sites.loc[demote, col] = np.nan
         if report:
             ids = sites.loc[demote, "site_id"].tolist()
-            diagnostics.warn("sites", "sites.tier1_far_from_footway",
-                             f"{len(ids)} site(s) eligible for collection points stand more than {limit:g} m from any "
-                             f"walkable way but on the truck network: they stay candidates for the higher tiers only "
-                             f"({_site_names(sites[demote])})", ids=ids)
+            diagnostics.warn(
+                "sites",
+                "sites.tier1_far_from_footway",
+                f"{len(ids)} site(s) eligible for collection points stand more than {limit:g} m from any "
+                f"walkable way but on the truck network: they stay candidates for the higher tiers only "
+                f"({_site_names(sites[demote])})",
+                ids=ids,
+            )
     sites["snap_ok"] = drive.ok & (walk.ok | ~sites["tier1"].to_numpy(dtype=bool))
     lost = ~sites["snap_ok"].to_numpy()
     if report and lost.any():
         far = sites[lost]
         existing = int((far["status"] != "candidate").sum())
-        diagnostics.warn("sites", "sites.beyond_snap_limit",
-                         f"{int(lost.sum())} site(s) ({existing} of them existing facilities) stand more than "
-                         f"{limit:g} m from the truck network (collection points: or from any walkable way) and are "
-                         "not used "
-                         f"({_site_names(far)}); check their coordinates and crs, or raise city.snap_limit_m",
-                         ids=far["site_id"].tolist())
+        diagnostics.warn(
+            "sites",
+            "sites.beyond_snap_limit",
+            f"{int(lost.sum())} site(s) ({existing} of them existing facilities) stand more than "
+            f"{limit:g} m from the truck network (collection points: or from any walkable way) and are "
+            "not used "
+            f"({_site_names(far)}); check their coordinates and crs, or raise city.snap_limit_m",
+            ids=far["site_id"].tolist(),
+        )
     return sites
 
 
 def _site_names(frame: pd.DataFrame, limit: int = 5) -> str:
     """A few sites in words: their name, else their id and source."""
-    words = [str(n) if isinstance(n, str) and n else f"site {i} ({src})"
-             for i, n, src in zip(frame["site_id"], frame["name"], frame["source"])]
+    words = [
+        str(n) if isinstance(n, str) and n else f"site {i} ({src})"
+        for i, n, src in zip(frame["site_id"], frame["name"], frame["source"])
+    ]
     return ", ".join(words[:limit]) + (f" and {len(words) - limit} more" if len(words) > limit else "")
 
 
 def _drop_duplicates(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Merge sites closer than 10 m: existing facilities and user rows win over generated ones."""
-    rank = sites["status"].map({"existing_fixed": 0, "existing_closable": 1, "candidate": 2}) * 10 + sites["source"].map(
-        lambda s: 0 if s == "file" else (1 if s.startswith("osm:") else 2)
-    )
+    rank = sites["status"].map({"existing_fixed": 0, "existing_closable": 1, "candidate": 2}) * 10 + sites[
+        "source"
+    ].map(lambda s: 0 if s == "file" else (1 if s.startswith("osm:") else 2))
     sites = sites.assign(_rank=rank).sort_values("_rank", kind="stable")
     grid: dict[tuple[int, int], list[shapely.Point]] = {}
     keep = []

@@ -77,8 +77,9 @@ def read_places(path: Path, places: list[str]) -> gpd.GeoDataFrame:
             frame[col] = None
     frame = frame[frame["place"].isin(places)]
     frame = frame.sort_values(["osm_type", "osm_id"], kind="stable").reset_index(drop=True)
-    return gpd.GeoDataFrame(frame[["osm_type", "osm_id", "name", "place", "population", "geometry"]],
-                            geometry="geometry", crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        frame[["osm_type", "osm_id", "name", "place", "population", "geometry"]], geometry="geometry", crs="EPSG:4326"
+    )
 
 
 def villages_from_osm(path: Path, config: VillageConfig, persons_per_household: float) -> gpd.GeoDataFrame:
@@ -101,8 +102,12 @@ def villages_from_osm(path: Path, config: VillageConfig, persons_per_household: 
     """
     places = read_places(path, config.places)
     if places.empty:
-        raise InputDataError(f"no place={'/'.join(config.places)} features in the OSM file; use a village table "
-                             "(rural.villages.source: file)", path, "rural.villages")
+        raise InputDataError(
+            f"no place={'/'.join(config.places)} features in the OSM file; use a village table "
+            "(rural.villages.source: file)",
+            path,
+            "rural.villages",
+        )
     tagged = [_number(v) for v in places["population"]]
     residents = [t if t is not None else config.place_population[p] for t, p in zip(tagged, places["place"])]
     points = places.geometry.representative_point() if (places.geom_type != "Point").any() else places.geometry
@@ -122,7 +127,9 @@ def villages_from_osm(path: Path, config: VillageConfig, persons_per_household: 
     )
 
 
-def villages_from_table(city: City | None, config: VillageConfig, path: Path, persons_per_household: float) -> gpd.GeoDataFrame:
+def villages_from_table(
+    city: City | None, config: VillageConfig, path: Path, persons_per_household: float
+) -> gpd.GeoDataFrame:
     """Villages from a table (CSV lon/lat in WGS-84/GCJ-02/BD-09, or a point layer).
 
     Parameters

@@ -57,22 +57,35 @@ class OsmBuilder:
         for nid, lon, lat in self.nodes:
             tags = node_tags.get(nid)
             if tags:
-                out.append(f'<node id="{nid}" lat="{lat:.7f}" lon="{lon:.7f}">'
-                           + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items()) + "</node>")
+                out.append(
+                    f'<node id="{nid}" lat="{lat:.7f}" lon="{lon:.7f}">'
+                    + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
+                    + "</node>"
+                )
             else:
                 out.append(f'<node id="{nid}" lat="{lat:.7f}" lon="{lon:.7f}"/>')
         for wid, ids, tags in self.ways:
             if wid < 0:
                 continue
-            out.append(f'<way id="{wid}">' + "".join(f'<nd ref="{n}"/>' for n in ids)
-                       + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items()) + "</way>")
+            out.append(
+                f'<way id="{wid}">'
+                + "".join(f'<nd ref="{n}"/>' for n in ids)
+                + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
+                + "</way>"
+            )
         out.append("</osm>")
         path.write_text("\n".join(out), encoding="utf-8")
         return path
 
 
-def street_grid(b: OsmBuilder, size_m: float = 600.0, step_m: float = 150.0, highway: str = "residential",
-                x0_m: float = 0.0, y0_m: float = 0.0) -> dict[tuple[int, int], int]:
+def street_grid(
+    b: OsmBuilder,
+    size_m: float = 600.0,
+    step_m: float = 150.0,
+    highway: str = "residential",
+    x0_m: float = 0.0,
+    y0_m: float = 0.0,
+) -> dict[tuple[int, int], int]:
     """A connected two-way street grid from (x0, y0) to (x0 + size, y0 + size); returns its node ids by (i, j)."""
     grid: dict[tuple[int, int], int] = {}
     n = int(size_m // step_m)

@@ -14,15 +14,23 @@ import geopandas as gpd
 import pytest
 import shapely
 import yaml
+from osm_builder import OsmBuilder, lonlat, street_grid
 
 from netplan.cli import main
-from osm_builder import OsmBuilder, lonlat, street_grid
 
 GRID_M = 1200.0
 
 # compounds of the toy city: name, x, y (metres in the builder's frame), households
-COMPOUNDS = [("甲", 160, 140), ("乙", 460, 170), ("丙", 760, 440), ("丁", 1040, 760), ("戊", 300, 900),
-             ("己", 620, 1020), ("庚", 900, 160), ("辛", 160, 560)]
+COMPOUNDS = [
+    ("甲", 160, 140),
+    ("乙", 460, 170),
+    ("丙", 760, 440),
+    ("丁", 1040, 760),
+    ("戊", 300, 900),
+    ("己", 620, 1020),
+    ("庚", 900, 160),
+    ("辛", 160, 560),
+]
 
 
 def _csv(path: Path, header: str, rows: list[str]) -> Path:
@@ -46,8 +54,9 @@ def base_scenario(folder: Path, city_file: Path) -> dict:
     """A valid scenario on the toy city: demand and sites from tables, all three tiers, routing on."""
     _csv(folder / "compounds.csv", "name,lon,lat,households", demand_rows())
     sites = []
-    for i, (x, y) in enumerate([(75, 75), (375, 225), (675, 525), (975, 825), (225, 975), (525, 975), (825, 75),
-                                (75, 525), (525, 525)]):
+    for i, (x, y) in enumerate(
+        [(75, 75), (375, 225), (675, 525), (975, 825), (225, 975), (525, 975), (825, 75), (75, 525), (525, 525)]
+    ):
         sites.append(f"点{i},{lonlat(x, y)[0]:.7f},{lonlat(x, y)[1]:.7f},1")
     sites.append(f"中转A,{lonlat(600, 300)[0]:.7f},{lonlat(600, 300)[1]:.7f},2")
     sites.append(f"中转B,{lonlat(600, 900)[0]:.7f},{lonlat(600, 900)[1]:.7f},2")
@@ -64,9 +73,10 @@ def base_scenario(folder: Path, city_file: Path) -> dict:
             {"tier": 2, "radius_m": 4000, "capacity_kg_day": 30000, "open_cost": 800000},
             {"tier": 3, "radius_m": 20000, "capacity_kg_day": 200000, "open_cost": 5000000},
         ],
-        "fleet": [{"name": "三轮车", "count": 4, "capacity_kg": 400, "weight_t": 0.8, "shift": "07:00-17:00"},
-                  {"name": "转运车", "role": "haul", "count": 1, "capacity_kg": 8000, "weight_t": 14,
-                   "permit": True}],
+        "fleet": [
+            {"name": "三轮车", "count": 4, "capacity_kg": 400, "weight_t": 0.8, "shift": "07:00-17:00"},
+            {"name": "转运车", "role": "haul", "count": 1, "capacity_kg": 8000, "weight_t": 14, "permit": True},
+        ],
         "locate": {"node_limit": 1, "time_limit_s": 30},
         "route": {"max_iterations": 200, "time_limit_s": 10, "drop_penalty_cny": None},
         "outputs": {"map": False, "dir": str(folder / "out")},
@@ -113,8 +123,11 @@ def test_the_toy_scenario_runs_clean(tmp_path, capsys, city_file):
         (lambda d: d["tiers"][1].update(open_cost=1e300), "tiers[1].open_cost", "less than or equal"),
         (lambda d: d["tiers"][2].update(open_cost=float("nan")), "tiers[2].open_cost", "finite number"),
         (lambda d: d["tiers"][0].update(radius_m=float("inf")), "tiers[0].radius_m", "finite number"),
-        (lambda d: d["locate"].update(haul_cost_per_t_km=[3.0, float("inf")]), "locate.haul_cost_per_t_km[1]",
-         "finite number"),
+        (
+            lambda d: d["locate"].update(haul_cost_per_t_km=[3.0, float("inf")]),
+            "locate.haul_cost_per_t_km[1]",
+            "finite number",
+        ),
         (lambda d: d.update(name=".."), "name", "current or parent folder"),
         (lambda d: d.update(name="."), "name", "current or parent folder"),
         (lambda d: d["fleet"][0].update(capacity_kg=0.05), "fleet[0].capacity_kg", "greater than or equal to 10"),
@@ -122,8 +135,11 @@ def test_the_toy_scenario_runs_clean(tmp_path, capsys, city_file):
         (lambda d: d["fleet"][0].update(capacity_kg=12), "fleet[0].capacity_kg", "more than 20 visits"),
         (lambda d: d["fleet"][0].update(capacity_kg=1e9), "fleet[0].capacity_kg", "less than or equal"),
         # a 2 t tier-1 capacity against a 60 kg cart: more than 20 visits a day to a full point
-        (lambda d: d["fleet"][0].update(capacity_kg=60) or d["tiers"][0].update(capacity_kg_day=2000),
-         "fleet[0].capacity_kg", "more than 20 visits"),
+        (
+            lambda d: d["fleet"][0].update(capacity_kg=60) or d["tiers"][0].update(capacity_kg_day=2000),
+            "fleet[0].capacity_kg",
+            "more than 20 visits",
+        ),
     ],
 )
 def test_absurd_scenario_values_name_their_key(tmp_path, capsys, city_file, mutate, key, expected):
@@ -152,9 +168,16 @@ def test_no_fleet_with_routing_on_is_a_warning(tmp_path, capsys, city_file):
     assert code == 0 and not [w for w in manifest_warnings(tmp_path) if w["code"] == "route.skipped"]
 
 
-@pytest.mark.parametrize("column, value, expected", [("capacity", "inf", "finite"), ("capacity", "1e300", "finite"),
-                                                     ("capacity", "0", "> 0"), ("open_cost", "1e300", "finite"),
-                                                     ("open_cost", "-1", ">= 0")])
+@pytest.mark.parametrize(
+    "column, value, expected",
+    [
+        ("capacity", "inf", "finite"),
+        ("capacity", "1e300", "finite"),
+        ("capacity", "0", "> 0"),
+        ("open_cost", "1e300", "finite"),
+        ("open_cost", "-1", ">= 0"),
+    ],
+)
 def test_absurd_site_file_numbers_name_row_and_column(tmp_path, capsys, city_file, column, value, expected):
     data = base_scenario(tmp_path, city_file)
     sites = (tmp_path / "sites.csv").read_text(encoding="utf-8").splitlines()
@@ -194,8 +217,7 @@ def test_duplicated_rows_and_ids_warn(tmp_path, capsys, city_file):
     assert found["demand.duplicate_ids"]["ids"] == ["7", "11"]
 
     # with an id column, a repeated id is named whatever the coordinates
-    _csv(tmp_path / "compounds.csv", "code,name,lon,lat,households",
-         [f"C{i % 7},{row}" for i, row in enumerate(rows)])
+    _csv(tmp_path / "compounds.csv", "code,name,lon,lat,households", [f"C{i % 7},{row}" for i, row in enumerate(rows)])
     data["demand"]["file"]["id"] = "code"
     code, _, err = run(capsys, tmp_path, data)
     assert code == 0, err
@@ -204,8 +226,10 @@ def test_duplicated_rows_and_ids_warn(tmp_path, capsys, city_file):
     assert "C0" in found["demand.duplicate_ids"]["message"]
 
 
-@pytest.mark.parametrize("rows, expected", [([], "has no rows"), (["甲,104.0016,30.0013,0", "乙,104.0046,30.0015,0"],
-                                                                  "every row has 0 households")])
+@pytest.mark.parametrize(
+    "rows, expected",
+    [([], "has no rows"), (["甲,104.0016,30.0013,0", "乙,104.0046,30.0015,0"], "every row has 0 households")],
+)
 @pytest.mark.parametrize("locate", [True, False])
 def test_empty_or_zero_demand_table_is_an_error(tmp_path, capsys, city_file, rows, expected, locate):
     data = base_scenario(tmp_path, city_file)
@@ -218,9 +242,14 @@ def test_empty_or_zero_demand_table_is_an_error(tmp_path, capsys, city_file, row
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("value, expected", [("inf", "expected a finite number, got 'inf'"),
-                                             ("1e300", "expected a value <= 1,000,000, got '1e300'"),
-                                             ("nan", "expected a finite number")])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("inf", "expected a finite number, got 'inf'"),
+        ("1e300", "expected a value <= 1,000,000, got '1e300'"),
+        ("nan", "expected a finite number"),
+    ],
+)
 def test_absurd_households_name_row_and_column(tmp_path, capsys, city_file, value, expected):
     data = base_scenario(tmp_path, city_file)
     rows = demand_rows()
@@ -249,11 +278,17 @@ def _cluster(folder: Path, data: dict, households: int) -> None:
     data["demand"]["osm"] = {"max_households_per_point": None}
     data["tiers"][0]["radius_m"] = 400
     pts = [(1100, 1100), (1120, 1080), (1080, 1120), (1130, 1110), (1110, 1130)]
-    _csv(folder / "compounds.csv", "name,lon,lat,households",
-         [f"c{i},{lonlat(x, y)[0]:.7f},{lonlat(x, y)[1]:.7f},{households}" for i, (x, y) in enumerate(pts)])
+    _csv(
+        folder / "compounds.csv",
+        "name,lon,lat,households",
+        [f"c{i},{lonlat(x, y)[0]:.7f},{lonlat(x, y)[1]:.7f},{households}" for i, (x, y) in enumerate(pts)],
+    )
     sites = [("p1", 1050, 1125, 1), ("p2", 1125, 1050, 1), ("T", 600, 600, 2), ("S", 0, 0, 3)]
-    _csv(folder / "sites.csv", "name,lon,lat,tiers",
-         [f"{n},{lonlat(x, y)[0]:.7f},{lonlat(x, y)[1]:.7f},{t}" for n, x, y, t in sites])
+    _csv(
+        folder / "sites.csv",
+        "name,lon,lat,tiers",
+        [f"{n},{lonlat(x, y)[0]:.7f},{lonlat(x, y)[1]:.7f},{t}" for n, x, y, t in sites],
+    )
 
 
 def test_a_compound_larger_than_every_reachable_candidate_is_named_before_solving(tmp_path, capsys, city_file):
@@ -300,8 +335,11 @@ def test_a_proven_infeasible_network_gets_one_diagnosis_and_no_time_limit_advice
 def test_no_demand_left_to_site_is_an_error(tmp_path, capsys, city_file):
     data = base_scenario(tmp_path, city_file)
     data["city"]["snap_limit_m"] = 5  # every compound is 40 m or more from the walk network
-    _csv(tmp_path / "compounds.csv", "name,lon,lat,households",
-         [f"{n},{lonlat(x, y)[0]:.7f},{lonlat(x, y)[1]:.7f},300" for n, x, y in [("甲", 40, 40), ("乙", 500, 700)]])
+    _csv(
+        tmp_path / "compounds.csv",
+        "name,lon,lat,households",
+        [f"{n},{lonlat(x, y)[0]:.7f},{lonlat(x, y)[1]:.7f},300" for n, x, y in [("甲", 40, 40), ("乙", 500, 700)]],
+    )
     code, _, err = run(capsys, tmp_path, data)
     assert code == 2
     line = error_line(err)
@@ -363,11 +401,19 @@ def test_an_unused_ban_warns_and_each_ban_reports_its_share_of_truck_roads(tmp_p
     data = base_scenario(tmp_path, city_file)
     data["restrictions"] = [
         # the south-west corner: 3 streets each way clipped at 310 m of the 9 x 1,200 m each way
-        {"name": "西南角", "min_weight_t": 2.0, "hours": ["07:00-09:00"],
-         "zone": {"polygon": [list(p) for p in _box(-10, -10, 310, 310).exterior.coords[:-1]]}},
+        {
+            "name": "西南角",
+            "min_weight_t": 2.0,
+            "hours": ["07:00-09:00"],
+            "zone": {"polygon": [list(p) for p in _box(-10, -10, 310, 310).exterior.coords[:-1]]},
+        },
         # a Chengdu ring-road ban left in this scenario
-        {"name": "一环路以内", "min_weight_t": 2.0, "hours": ["07:00-09:00"],
-         "zone": {"polygon": [[104.041, 30.657], [104.087, 30.657], [104.087, 30.688], [104.041, 30.688]]}},
+        {
+            "name": "一环路以内",
+            "min_weight_t": 2.0,
+            "hours": ["07:00-09:00"],
+            "zone": {"polygon": [[104.041, 30.657], [104.087, 30.657], [104.087, 30.688], [104.041, 30.688]]},
+        },
     ]
     code, out, err = run(capsys, tmp_path, data)
     assert code == 0, err
@@ -398,10 +444,11 @@ def test_a_zone_drawn_in_gcj02_without_crs_warns(chengdu, chengdu_scenario, tmp_
     corners = np.asarray(hull.exterior.coords[:-1])
     data = yaml.safe_load(chengdu_scenario.file.read_text(encoding="utf-8"))
     data["city"]["source"] = str(chengdu_scenario.resolve(data["city"]["source"]))
-    for declared, zone_xy in (("gcj02", np.column_stack(wgs84_to_gcj02(corners[:, 0], corners[:, 1]))),
-                              (None, corners)):
-        data["restrictions"] = [{"name": "环内", "hours": ["07:00-09:00"],
-                                 "zone": {"polygon": zone_xy.tolist()}}]
+    for declared, zone_xy in (
+        ("gcj02", np.column_stack(wgs84_to_gcj02(corners[:, 0], corners[:, 1]))),
+        (None, corners),
+    ):
+        data["restrictions"] = [{"name": "环内", "hours": ["07:00-09:00"], "zone": {"polygon": zone_xy.tolist()}}]
         scenario = scenario_from_dict(data, tmp_path / "s.yaml")
         with diagnostics.collect() as log:
             cover = restriction_coverage(chengdu, scenario)

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from osm_builder import OsmBuilder, street_grid
 
 from netplan.batch import RUN_MARKER, TIMING_COLUMNS, expand, load_sweep, parse_key, run_sweep, set_key
 from netplan.cli import main
 from netplan.errors import ScenarioError
-
-from osm_builder import OsmBuilder, street_grid
 
 BASE = """name: tiny
 seed: 3
@@ -78,8 +77,13 @@ def tiny(tmp_path_factory) -> Path:
 def local_sweep(tiny):
     """The sweep run once through the CLI on a LocalCluster of 2 workers: (folder, table, stdout)."""
     out = tiny / "local"
-    proc = subprocess.run([sys.executable, "-m", "netplan.cli", "batch", str(tiny / "sweep.yaml"), "--workers", "2", "--out", str(out)],
-                          capture_output=True, text=True, timeout=600, cwd=tiny)
+    proc = subprocess.run(
+        [sys.executable, "-m", "netplan.cli", "batch", str(tiny / "sweep.yaml"), "--workers", "2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tiny,
+    )
     assert proc.returncode == 0, proc.stderr
     return out, pd.read_csv(out / "runs.csv", encoding="utf-8-sig"), proc
 
@@ -106,48 +110,71 @@ def test_key_paths():
 
 
 def test_expand_grid_runs_and_cities(tiny, tmp_path):
-    (tmp_path / "other.yaml").write_text(BASE.replace("name: tiny", "name: other").replace("tiny.osm", str(tiny / "tiny.osm")),
-                                         encoding="utf-8")
+    (tmp_path / "other.yaml").write_text(
+        BASE.replace("name: tiny", "name: other").replace("tiny.osm", str(tiny / "tiny.osm")), encoding="utf-8"
+    )
     sweep_file = tmp_path / "s.yaml"
-    sweep_file.write_text(SWEEP.replace("base: tiny.yaml", f"base: {tiny / 'tiny.yaml'}")
-                          + f"cities: [{tiny / 'tiny.osm'}, other.yaml]\n", encoding="utf-8")
+    sweep_file.write_text(
+        SWEEP.replace("base: tiny.yaml", f"base: {tiny / 'tiny.yaml'}")
+        + f"cities: [{tiny / 'tiny.osm'}, other.yaml]\n",
+        encoding="utf-8",
+    )
     sweep, path = load_sweep(sweep_file)
     specs = expand(sweep, path, tmp_path / "out")
     assert len(specs) == 2 * 2 * 2 * 2
     assert [s.index for s in specs] == list(range(16))
     assert [s.city for s in specs] == ["tiny"] * 8 + ["other"] * 8  # a road file keeps the base; a scenario replaces it
     assert specs[0].scenario["city"]["source"] == str(tiny / "tiny.osm") and specs[8].scenario["name"] == "other"
-    sweep_file.write_text(SWEEP.replace("base: tiny.yaml", f"base: {tiny / 'tiny.yaml'}")
-                          + f"cities: [{tiny / 'tiny.osm'}, {tiny / 'tiny.yaml'}]\n", encoding="utf-8")
+    sweep_file.write_text(
+        SWEEP.replace("base: tiny.yaml", f"base: {tiny / 'tiny.yaml'}")
+        + f"cities: [{tiny / 'tiny.osm'}, {tiny / 'tiny.yaml'}]\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ScenarioError, match=r"cities: two cities share a label \['tiny', 'tiny'\]"):
         expand(*load_sweep(sweep_file), tmp_path / "out")
     sweep_file.write_text(SWEEP.replace("base: tiny.yaml", f"base: {tiny / 'tiny.yaml'}"), encoding="utf-8")
     specs = expand(*load_sweep(sweep_file), tmp_path / "out")
     first = specs[0]
-    assert first.city == "tiny" and first.params == {"tiers[0].radius_m": 200, "tiers[0].capacity_kg_day": 800,
-                                                      "tiers[0].fusion_discount": 0.0}
+    assert first.city == "tiny" and first.params == {
+        "tiers[0].radius_m": 200,
+        "tiers[0].capacity_kg_day": 800,
+        "tiers[0].fusion_discount": 0.0,
+    }
     assert first.scenario["seed"] == 7 and first.scenario["tiers"][0]["radius_m"] == 200
     # the last key varies fastest, then the explicit runs
     assert [s.params["tiers[0].fusion_discount"] for s in specs[:2]] == [0.0, 0.5]
     assert len({s.run_id for s in specs}) == 8
-    assert [s.run_id for s in expand(*load_sweep(sweep_file), tmp_path / "other")] == [s.run_id for s in specs]  # stable
+    assert [s.run_id for s in expand(*load_sweep(sweep_file), tmp_path / "other")] == [
+        s.run_id for s in specs
+    ]  # stable
     # the id follows the settings: a different base changes it
-    (tmp_path / "base2.yaml").write_text(BASE.replace("open_cost: 50000", "open_cost: 60000").replace("tiny.osm", str(tiny / "tiny.osm")),
-                                         encoding="utf-8")
+    (tmp_path / "base2.yaml").write_text(
+        BASE.replace("open_cost: 50000", "open_cost: 60000").replace("tiny.osm", str(tiny / "tiny.osm")),
+        encoding="utf-8",
+    )
     sweep_file.write_text(SWEEP.replace("base: tiny.yaml", "base: base2.yaml"), encoding="utf-8")
     assert {s.run_id for s in expand(*load_sweep(sweep_file), tmp_path / "o")}.isdisjoint(s.run_id for s in specs)
 
 
-@pytest.mark.parametrize("edit, where, message", [
-    (("tiers[0].radius_m: [200, 300]", "tiers[0].radius_mm: [200, 300]"), "grid.tiers[0].radius_mm",
-     "tiers[0].radius_mm: unknown key"),
-    (("tiers[0].radius_m: [200, 300]", "tiers[0].radius_m: [200, -1]"), "grid.tiers[0].radius_m",
-     "tiers[0].radius_m: Input should be greater than 0"),
-    (("tiers[0].radius_m: [200, 300]", "tiers[7].radius_m: [200]"), "grid.tiers[7].radius_m", "index out of range"),
-    (("tiers[0].radius_m: [200, 300]", "tiers[0].radius_m: []"), "grid.tiers[0].radius_m", "non-empty list"),
-    (("seed: 7", "seeds: 7"), "seeds", "unknown key"),
-    (("base: tiny.yaml", "base: nowhere.yaml"), None, "base scenario not found"),
-])
+@pytest.mark.parametrize(
+    "edit, where, message",
+    [
+        (
+            ("tiers[0].radius_m: [200, 300]", "tiers[0].radius_mm: [200, 300]"),
+            "grid.tiers[0].radius_mm",
+            "tiers[0].radius_mm: unknown key",
+        ),
+        (
+            ("tiers[0].radius_m: [200, 300]", "tiers[0].radius_m: [200, -1]"),
+            "grid.tiers[0].radius_m",
+            "tiers[0].radius_m: Input should be greater than 0",
+        ),
+        (("tiers[0].radius_m: [200, 300]", "tiers[7].radius_m: [200]"), "grid.tiers[7].radius_m", "index out of range"),
+        (("tiers[0].radius_m: [200, 300]", "tiers[0].radius_m: []"), "grid.tiers[0].radius_m", "non-empty list"),
+        (("seed: 7", "seeds: 7"), "seeds", "unknown key"),
+        (("base: tiny.yaml", "base: nowhere.yaml"), None, "base scenario not found"),
+    ],
+)
 def test_bad_sweeps_fail_before_running(tiny, tmp_path, capsys, edit, where, message):
     bad = tiny / f"bad_{abs(hash(edit)) % 10_000}.yaml"
     bad.write_text(SWEEP.replace(*edit), encoding="utf-8")
@@ -180,8 +207,11 @@ def test_sweep_on_a_local_cluster(local_sweep, tiny):
     assert 1 <= int((table["city_load_s"] > 0).sum()) <= 2
     # Parquet holds the same table (integers stay integers beside the failed runs' empty cells)
     parquet = pd.read_parquet(out / "runs.parquet")
-    pd.testing.assert_frame_equal(parquet.astype(object).where(parquet.notna(), None),
-                                  table.astype(object).where(table.notna(), None), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        parquet.astype(object).where(parquet.notna(), None),
+        table.astype(object).where(table.notna(), None),
+        check_dtype=False,
+    )
     assert str(parquet["tier1_count"].dtype) == "Int64"
     # per-run outputs and what they say
     for row in table.to_dict("records"):
@@ -191,7 +221,9 @@ def test_sweep_on_a_local_cluster(local_sweep, tiny):
         if row["status"] == "ok":
             # the run's own KPI (coverage at its walking radius) matches the table's metric at that radius
             kpis = pd.read_csv(folder / "kpis.csv", encoding="utf-8-sig")
-            covered = float(kpis[(kpis.section == "network") & (kpis.key == "households_covered_share")]["value"].iloc[0])
+            covered = float(
+                kpis[(kpis.section == "network") & (kpis.key == "households_covered_share")]["value"].iloc[0]
+            )
             assert row[f"households_within_{row['tiers[0].radius_m']}m"] == pytest.approx(covered, abs=1e-4)
             assert (folder / "tiny.gpkg").is_file() and (folder / "metrics.json").is_file()
     for name in ("coverage_vs_radius.png", "cost_vs_coverage.png"):
@@ -207,10 +239,16 @@ def test_rerun_skips_finished_and_retries_failed_only_when_asked(local_sweep, ti
     shutil.copytree(out, again)
     result = run_sweep(tiny / "sweep.yaml", out=again, workers=1, progress=False, log=lambda _: None)
     assert (result.ran, result.skipped, result.failed) == (0, 8, 2)
-    pd.testing.assert_frame_equal(pd.read_csv(again / "runs.csv", encoding="utf-8-sig"), table)  # timings too: nothing re-ran
-    result = run_sweep(tiny / "sweep.yaml", out=again, workers=1, retry_failed=True, progress=False, log=lambda _: None, plots=False)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(again / "runs.csv", encoding="utf-8-sig"), table
+    )  # timings too: nothing re-ran
+    result = run_sweep(
+        tiny / "sweep.yaml", out=again, workers=1, retry_failed=True, progress=False, log=lambda _: None, plots=False
+    )
     assert (result.ran, result.skipped, result.failed) == (2, 6, 2)
-    pd.testing.assert_frame_equal(_without_timing(pd.read_csv(again / "runs.csv", encoding="utf-8-sig")), _without_timing(table))
+    pd.testing.assert_frame_equal(
+        _without_timing(pd.read_csv(again / "runs.csv", encoding="utf-8-sig")), _without_timing(table)
+    )
 
 
 def _free_port() -> int:
@@ -226,11 +264,33 @@ def dask_scheduler(tmp_path):
 
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    procs.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--nworkers", "1", "--nthreads", "1",
-                                   "--no-dashboard", "--local-directory", str(tmp_path / "dask-worker")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    procs.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dask",
+                "worker",
+                address,
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+                "--local-directory",
+                str(tmp_path / "dask-worker"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -257,8 +317,23 @@ def dask_scheduler(tmp_path):
 
 def test_sweep_on_a_running_scheduler(dask_scheduler, local_sweep, tiny, tmp_path):
     out = tmp_path / "remote"
-    proc = subprocess.run([sys.executable, "-m", "netplan.cli", "batch", str(tiny / "sweep.yaml"), "--scheduler", dask_scheduler,
-                           "--out", str(out), "--no-plots"], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netplan.cli",
+            "batch",
+            str(tiny / "sweep.yaml"),
+            "--scheduler",
+            dask_scheduler,
+            "--out",
+            str(out),
+            "--no-plots",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"dask scheduler {dask_scheduler} with 1 worker(s)" in proc.stderr
     remote = pd.read_csv(out / "runs.csv", encoding="utf-8-sig")
@@ -279,10 +354,16 @@ def test_unreachable_scheduler_is_a_user_error(tiny, tmp_path, capsys):
 
 def test_resume_after_the_sweep_was_killed(tiny, tmp_path):
     sweep = tiny / "long.yaml"
-    sweep.write_text(SWEEP.replace("[200, 300]", "[250, 300, 350]").replace("[800, 1500]", "[1500, 2000]"), encoding="utf-8")
+    sweep.write_text(
+        SWEEP.replace("[200, 300]", "[250, 300, 350]").replace("[800, 1500]", "[1500, 2000]"), encoding="utf-8"
+    )
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "netplan.cli", "batch", str(sweep), "--workers", "1", "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netplan.cli", "batch", str(sweep), "--workers", "1", "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while len(list(out.glob(f"runs/*/{RUN_MARKER}"))) < 2:

@@ -56,26 +56,33 @@ def test_bd09_and_wgs84_give_the_same_place(tmp_path: Path, config) -> None:
 
 def test_geopackage_in_gcj02(tmp_path: Path, config) -> None:
     path = tmp_path / "b.gpkg"
-    gpd.GeoDataFrame({"id": ["x1"], "stream": ["e_waste"], "slot": ["10:00-12:00"], "kg": [5.0]},
-                     geometry=[shapely.Point(104.0625, 30.6975)], crs="EPSG:4326").to_file(path)
+    gpd.GeoDataFrame(
+        {"id": ["x1"], "stream": ["e_waste"], "slot": ["10:00-12:00"], "kg": [5.0]},
+        geometry=[shapely.Point(104.0625, 30.6975)],
+        crs="EPSG:4326",
+    ).to_file(path)
     table = read_bookings(path, config, crs="gcj02")
     assert table.iloc[0].geometry.x == pytest.approx(gcj02_to_wgs84(104.0625, 30.6975)[0])
     assert table.iloc[0]["kg"] == 5.0 and table.iloc[0]["m3"] == pytest.approx(0.08)
 
 
-@pytest.mark.parametrize("row, where, text", [
-    ("B,furniture,104.06,30.70,08:00-10:00,,", "row 3, column 'stream'", "unknown stream 'furniture'"),
-    ("B,bulky,104.06,30.70,10:00-08:00,,", "row 3, column 'slot'", "ends before it starts"),
-    ("B,bulky,104.06,30.70,9-11,,", "row 3, column 'slot'", "HH:MM"),
-    ("B,bulky,104.06,30.70,08:00-10:00,heavy,", "row 3, column 'kg'", "expected a number"),
-    ("B,bulky,104.06,30.70,08:00-10:00,,-1", "row 3, column 'm3'", "> 0"),
-    ("A,bulky,104.06,30.70,08:00-10:00,,", "row 3, column 'id'", "appears twice"),
-    ("B,bulky,east,30.70,08:00-10:00,,", "row 3, column 'lon'", "expected a finite number"),
-])
+@pytest.mark.parametrize(
+    "row, where, text",
+    [
+        ("B,furniture,104.06,30.70,08:00-10:00,,", "row 3, column 'stream'", "unknown stream 'furniture'"),
+        ("B,bulky,104.06,30.70,10:00-08:00,,", "row 3, column 'slot'", "ends before it starts"),
+        ("B,bulky,104.06,30.70,9-11,,", "row 3, column 'slot'", "HH:MM"),
+        ("B,bulky,104.06,30.70,08:00-10:00,heavy,", "row 3, column 'kg'", "expected a number"),
+        ("B,bulky,104.06,30.70,08:00-10:00,,-1", "row 3, column 'm3'", "> 0"),
+        ("A,bulky,104.06,30.70,08:00-10:00,,", "row 3, column 'id'", "appears twice"),
+        ("B,bulky,east,30.70,08:00-10:00,,", "row 3, column 'lon'", "expected a finite number"),
+    ],
+)
 def test_bad_rows_name_row_and_column(tmp_path: Path, config, row: str, where: str, text: str) -> None:
     path = tmp_path / "bad.csv"
-    path.write_text("id,stream,lon,lat,slot,kg,m3\nA,bulky,104.05,30.70,08:00-10:00,30,0.5\n" + row + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        "id,stream,lon,lat,slot,kg,m3\nA,bulky,104.05,30.70,08:00-10:00,30,0.5\n" + row + "\n", encoding="utf-8"
+    )
     with pytest.raises(InputDataError) as err:
         read_bookings(path, config)
     assert err.value.where == where and text in str(err.value)
@@ -94,9 +101,11 @@ def test_unknown_store_and_missing_column(tmp_path: Path, config) -> None:
 
 def _demand(n: int = 40) -> gpd.GeoDataFrame:
     rng = np.random.default_rng(1)
-    return gpd.GeoDataFrame({"households": rng.integers(200, 2000, n).astype(float)},
-                            geometry=gpd.points_from_xy(104.0 + rng.random(n) * 0.1, 30.65 + rng.random(n) * 0.1),
-                            crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        {"households": rng.integers(200, 2000, n).astype(float)},
+        geometry=gpd.points_from_xy(104.0 + rng.random(n) * 0.1, 30.65 + rng.random(n) * 0.1),
+        crs="EPSG:4326",
+    )
 
 
 def test_generated_bookings_follow_rates_and_seed(config) -> None:

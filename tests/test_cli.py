@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _netplan(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "netplan.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "netplan.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_run_helsinki_writes_every_output(tmp_path):
@@ -75,7 +77,10 @@ def test_chengdu_outputs_keep_chinese(chengdu_run):
 
 def test_user_error_exits_2_without_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "scenarios" / "helsinki.yaml").read_text(encoding="utf-8").replace("radius_m: 300", "radius_m: -1"), encoding="utf-8")
+    bad.write_text(
+        (ROOT / "scenarios" / "helsinki.yaml").read_text(encoding="utf-8").replace("radius_m: 300", "radius_m: -1"),
+        encoding="utf-8",
+    )
     proc = _netplan("run", str(bad), cwd=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -87,8 +92,11 @@ def test_user_error_exits_2_without_traceback(tmp_path):
 
 def test_validate_checks_input_files(tmp_path):
     assert _netplan("validate", str(ROOT / "scenarios" / "chengdu.yaml"), cwd=tmp_path).returncode == 0
-    text = (ROOT / "scenarios" / "chengdu.yaml").read_text(encoding="utf-8").replace(
-        "../data/chengdu_central.osm.bz2", str(ROOT / "data" / "missing.osm.bz2"))
+    text = (
+        (ROOT / "scenarios" / "chengdu.yaml")
+        .read_text(encoding="utf-8")
+        .replace("../data/chengdu_central.osm.bz2", str(ROOT / "data" / "missing.osm.bz2"))
+    )
     sc = tmp_path / "c.yaml"
     sc.write_text(text, encoding="utf-8")
     proc = _netplan("validate", str(sc), cwd=tmp_path)

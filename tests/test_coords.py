@@ -37,9 +37,7 @@ CRUDE_INVERSE_TOL_DEG = 3e-5
 
 def distance_m(lon1, lat1, lon2, lat2) -> np.ndarray:
     """Geodesic distance in metres on the WGS-84 ellipsoid."""
-    lon1, lat1, lon2, lat2 = np.broadcast_arrays(
-        *(np.asarray(v, dtype=float) for v in (lon1, lat1, lon2, lat2))
-    )
+    lon1, lat1, lon2, lat2 = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (lon1, lat1, lon2, lat2)))
     _, _, dist = GEOD.inv(lon1, lat1, lon2, lat2)
     return np.asarray(dist)
 

@@ -6,13 +6,13 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from osm_builder import OsmBuilder, street_grid
 
 from netplan.city import load_city
 from netplan.coords import wgs84_to_gcj02
 from netplan.demand import demand_from_file, demand_from_osm, estimate_demand
 from netplan.errors import InputDataError
 from netplan.scenario import CityConfig, DemandConfig, DemandFile, scenario_from_dict
-from osm_builder import OsmBuilder, street_grid
 
 TIERS = [
     {"tier": 1, "radius_m": 300, "capacity_kg_day": 500},
@@ -26,14 +26,14 @@ def toy_city(tmp_path_factory):
     """Streets every 150 m, compounds A (with dense buildings), B (empty) nested in C, lone buildings."""
     b = OsmBuilder()
     street_grid(b)
-    b.rect(20, 20, 130, 130, {"landuse": "residential", "name": "甲小区"})          # A
-    b.rect(30, 30, 70, 70, {"building": "apartments", "building:levels": "10"})     # in A
-    b.rect(80, 80, 120, 120, {"building": "apartments", "building:levels": "10"})   # in A
-    b.rect(170, 20, 430, 280, {"landuse": "residential", "name": "丙小区"})         # C
-    b.rect(200, 50, 280, 130, {"landuse": "residential", "name": "乙小区"})         # B inside C
-    b.rect(470, 470, 480, 480, {"building": "house"})                               # lone, 2 levels by default
-    b.rect(500, 470, 510, 480, {"building": "yes"})                                 # lone, unknown use: not homes
-    b.rect(320, 470, 330, 480, {"building": "school"})                              # not homes
+    b.rect(20, 20, 130, 130, {"landuse": "residential", "name": "甲小区"})  # A
+    b.rect(30, 30, 70, 70, {"building": "apartments", "building:levels": "10"})  # in A
+    b.rect(80, 80, 120, 120, {"building": "apartments", "building:levels": "10"})  # in A
+    b.rect(170, 20, 430, 280, {"landuse": "residential", "name": "丙小区"})  # C
+    b.rect(200, 50, 280, 130, {"landuse": "residential", "name": "乙小区"})  # B inside C
+    b.rect(470, 470, 480, 480, {"building": "house"})  # lone, 2 levels by default
+    b.rect(500, 470, 510, 480, {"building": "yes"})  # lone, unknown use: not homes
+    b.rect(320, 470, 330, 480, {"building": "school"})  # not homes
     path = b.write(tmp_path_factory.mktemp("toy") / "toy.osm")
     return load_city(CityConfig(source=str(path)))
 
@@ -46,8 +46,12 @@ def test_households_by_hand(toy_city):
     cfg = DemandConfig()
     points, areas = demand_from_osm(toy_city, cfg)
     # large compounds are split into parts: compare per compound, summed over its parts
-    by_name = points.groupby("name").agg(households=("households", "sum"), method=("method", "first"),
-                                         buildings=("buildings", "first"), parts=("parts", "first"))
+    by_name = points.groupby("name").agg(
+        households=("households", "sum"),
+        method=("method", "first"),
+        buildings=("buildings", "first"),
+        parts=("parts", "first"),
+    )
     feats = toy_city.features.set_index("name")
     # A: buildings cover >= 10 %, so households = floor area x 0.8 / 90 m2 over its two apartment blocks.
     blocks = toy_city.features[toy_city.features["building"] == "apartments"]
@@ -89,8 +93,14 @@ def test_density_setting_replaces_floor_area_ratio(toy_city):
 
 
 def test_streams_follow_rates(toy_city, tmp_path):
-    sc = scenario_from_dict({"name": "toy", "city": {"source": "x.osm"}, "tiers": TIERS,
-                             "demand": {"streams": {"paper": 0.5, "e_waste": 0.1}}})
+    sc = scenario_from_dict(
+        {
+            "name": "toy",
+            "city": {"source": "x.osm"},
+            "tiers": TIERS,
+            "demand": {"streams": {"paper": 0.5, "e_waste": 0.1}},
+        }
+    )
     demand, _ = estimate_demand(toy_city, sc)
     assert list(c for c in demand.columns if c.startswith("kg_day_")) == ["kg_day_paper", "kg_day_e_waste"]
     np.testing.assert_allclose(demand["kg_day_paper"], demand["households"] * 0.5)
@@ -131,7 +141,9 @@ def test_csv_table_with_population_and_gcj02(chengdu, tmp_path):
     lon, lat = 104.0667, 30.6667
     glon, glat = wgs84_to_gcj02(lon, lat)
     path = _csv(tmp_path, f"name,lon,lat,pop\n锦江小区,{glon},{glat},2620\n")
-    frame, _ = demand_from_file(chengdu, DemandFile(path=str(path), crs="gcj02", households=None, population="pop"), path, 2.62)
+    frame, _ = demand_from_file(
+        chengdu, DemandFile(path=str(path), crs="gcj02", households=None, population="pop"), path, 2.62
+    )
     assert frame["households"].iloc[0] == pytest.approx(1000)
     pt = frame.geometry.iloc[0]
     assert pt.x == pytest.approx(lon, abs=1e-7) and pt.y == pytest.approx(lat, abs=1e-7)

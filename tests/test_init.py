@@ -56,8 +56,15 @@ def test_version_flag_and_verbosity_on_every_subcommand(capsys):
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"netplan {netplan.__version__}"
     parser = build_parser()
-    for argv in (["run", "x.yaml"], ["compare", "a", "b", "--out", "c.html"], ["validate", "x.yaml"], ["info", "x"],
-                 ["evaluate", "osm"], ["batch", "s.yaml"], ["render", "out"]):
+    for argv in (
+        ["run", "x.yaml"],
+        ["compare", "a", "b", "--out", "c.html"],
+        ["validate", "x.yaml"],
+        ["info", "x"],
+        ["evaluate", "osm"],
+        ["batch", "s.yaml"],
+        ["render", "out"],
+    ):
         assert parser.parse_args([*argv, "-q"]).verbosity == -1
         assert parser.parse_args([argv[0], "--verbose", *argv[1:]]).verbosity == 1
         assert parser.parse_args(argv).verbosity == 0

@@ -42,8 +42,13 @@ class _Run:
     """``netplan run`` in a subprocess whose stderr progress lines are read as they come."""
 
     def __init__(self, scenario: Path, out: Path, cwd: Path):
-        self.proc = subprocess.Popen([sys.executable, "-m", "netplan.cli", "run", str(scenario), "--out", str(out)],
-                                     cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "netplan.cli", "run", str(scenario), "--out", str(out)],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -79,11 +84,15 @@ class _Run:
         return code, time.monotonic() - start
 
 
-@pytest.mark.parametrize(("marker", "delay_s"), [
-    ("[1/6] loading the city's road network", 3.0),
-    ("[4/6] siting the 3-tier network", 4.0),
-    ("[5/6] routing the collection day", 2.0),
-], ids=["loading", "siting", "routing"])
+@pytest.mark.parametrize(
+    ("marker", "delay_s"),
+    [
+        ("[1/6] loading the city's road network", 3.0),
+        ("[4/6] siting the 3-tier network", 4.0),
+        ("[5/6] routing the collection day", 2.0),
+    ],
+    ids=["loading", "siting", "routing"],
+)
 def test_ctrl_c_exits_130_at_once_and_writes_nothing(tmp_path, marker, delay_s):
     out = _previous_output(tmp_path)
     before = _snapshot(out)
@@ -153,8 +162,13 @@ _SOLVE_UNDER_GUARD = textwrap.dedent("""
 def test_ctrl_c_stops_a_native_solve_and_returns_no_result(backend):
     """SCIP and CP-SAT would catch SIGINT and return their cut-short answer, and OR-Tools routing (which holds the
     GIL) would search on to its time limit and lose the signal; under the guard each raises at once."""
-    proc = subprocess.Popen([sys.executable, "-c", _SOLVE_UNDER_GUARD, backend], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SOLVE_UNDER_GUARD, backend],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stderr is not None and proc.stderr.readline().strip() == "solving"
     time.sleep(8.0 if backend == "ortools_routing" else 2.0)  # routing: past building the model, into the search
     assert proc.poll() is None
@@ -169,6 +183,7 @@ def test_ctrl_c_stops_a_native_solve_and_returns_no_result(backend):
 
 def test_internal_error_exits_1_with_traceback(tmp_path, monkeypatch, capsys):
     """A bug (any exception that is not a NetplanError) exits 1, says so, shows the traceback, writes nothing."""
+
     def broken(*_args: object, **_kwargs: object) -> None:
         raise ZeroDivisionError("a bug")
 

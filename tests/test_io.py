@@ -12,10 +12,9 @@ from netplan.io import atomic_path, write_csv, write_geopackage, write_json
 def test_failed_write_leaves_old_file(tmp_path):
     target = tmp_path / "out.json"
     write_json(target, {"v": 1})
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text('{"v": 2, "half', encoding="utf-8")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text('{"v": 2, "half', encoding="utf-8")
+        raise RuntimeError("disk full")
     assert target.read_text(encoding="utf-8").strip() == '{\n  "v": 1\n}'
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 

@@ -145,8 +145,9 @@ def test_stale_temporaries_of_killed_runs_are_cleaned(tmp_path):
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "netplan.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "netplan.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_bad_out_is_an_error_before_any_solving(tmp_path):

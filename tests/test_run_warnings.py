@@ -59,8 +59,9 @@ def test_empty_fleet_skips_routing_with_a_warning():
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "netplan.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "netplan.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_strict_exits_3_with_outputs_written_and_the_list_printed_last(tmp_path, no_siting):
@@ -73,7 +74,7 @@ def test_strict_exits_3_with_outputs_written_and_the_list_printed_last(tmp_path,
     warnings = manifest["warnings"]
     lines = proc.stdout.rstrip("\n").splitlines()
     # the list closes the output: its heading, then one numbered line per warning in the manifest's order
-    tail = lines[-len(warnings) - 1:]
+    tail = lines[-len(warnings) - 1 :]
     assert tail[0].strip() == f"warnings ({len(warnings)}): what this plan leaves out or doubts"
     for i, (line, item) in enumerate(zip(tail[1:], warnings), 1):
         assert line.strip() == f"{i}. [{item['stage']}] {item['message']}"
@@ -98,5 +99,7 @@ def test_excluded_demand_and_dropped_stops_are_warnings():
     assert sum(w.count for w in dropped) == int(plan.routing["dropped"].sum()) > 0
     named = {name for names in plan.routing["dropped_stops"] for name in str(names).split("; ") if name}
     assert {i for w in dropped for i in w.ids} == named
-    assert all(str(depot) in " ".join(w.message for w in dropped)
-               for depot in plan.routing.loc[plan.routing["dropped"] > 0, "depot"])
+    assert all(
+        str(depot) in " ".join(w.message for w in dropped)
+        for depot in plan.routing.loc[plan.routing["dropped"] > 0, "depot"]
+    )

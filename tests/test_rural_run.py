@@ -100,8 +100,10 @@ def test_outputs_hold_the_rural_layers(run) -> None:
 def test_village_table_in_gcj02_runs_and_is_reproducible(run) -> None:
     scenario, plan, _ = run
     data = scenario.model_dump(mode="json")
-    data["rural"]["villages"] = {"source": "file", "file": {"path": str(ROOT / "data" / "rural_villages_gcj02.csv"),
-                                                             "crs": "gcj02"}}
+    data["rural"]["villages"] = {
+        "source": "file",
+        "file": {"path": str(ROOT / "data" / "rural_villages_gcj02.csv"), "crs": "gcj02"},
+    }
     data["route"]["enabled"] = False
     data["rural"]["straw"]["route_day"] = False
     from netplan.scenario import scenario_from_dict

@@ -40,7 +40,11 @@ def _base():
         (lambda d: d.update(tiers=d["tiers"][:2]), "tiers", "expected 3 or 4 tiers"),
         (lambda d: d["demand"]["streams"].update(wood=0.1), "demand.streams", "unknown stream"),
         (lambda d: d["fleet"][0].update(shift="17:00-07:00"), "fleet[0].shift", "ends before it starts"),
-        (lambda d: d["restrictions"][0].update(hours=["07:00-09:00", "08:00-10:00"]), "restrictions[0].hours", "overlap"),
+        (
+            lambda d: d["restrictions"][0].update(hours=["07:00-09:00", "08:00-10:00"]),
+            "restrictions[0].hours",
+            "overlap",
+        ),
         (lambda d: d["city"].update(place="Chengdu"), "city", "exactly one of"),
         (lambda d: d.update(lang="fr"), "lang", "'zh' or 'en'"),
         (lambda d: d["tiers"][2].update(max_count=0), "tiers[2].max_count", "greater than or equal to 1"),

@@ -29,7 +29,9 @@ def helsinki_demand(helsinki, tmp_path_factory):
     return estimate_demand(helsinki, sc)
 
 
-@pytest.mark.parametrize("policy, status", [("keep", "existing_fixed"), ("closable", "existing_closable"), ("ignore", None)])
+@pytest.mark.parametrize(
+    "policy, status", [("keep", "existing_fixed"), ("closable", "existing_closable"), ("ignore", None)]
+)
 def test_existing_osm_recycling_points(helsinki, helsinki_demand, tmp_path, policy, status):
     sc = _scenario(tmp_path, sites={"existing": policy})
     sites = candidate_sites(helsinki, sc, helsinki_demand[1])
@@ -63,7 +65,7 @@ def test_user_site_file_with_fusion_and_overrides(helsinki, helsinki_demand, tmp
     csv = tmp_path / "sites.csv"
     csv.write_text(
         "name,lon,lat,tiers,status,cap,sorting_point\n"
-        "Kamppi depot,24.9320,60.1690,\"2,3\",existing,8000,no\n"
+        'Kamppi depot,24.9320,60.1690,"2,3",existing,8000,no\n'
         "Yard,24.9450,60.1700,1,candidate,,yes\n",
         encoding="utf-8",
     )

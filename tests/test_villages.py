@@ -21,8 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 EXTRACT = ROOT / "data" / "north-bayreuth.osm.bz2"
 
 
-@pytest.mark.parametrize("text, value", [("1085", 1085.0), ("1,085", 1085.0), ("ca. 400", 400.0), ("x", None),
-                                         (None, None), (float("nan"), None)])
+@pytest.mark.parametrize(
+    "text, value",
+    [("1085", 1085.0), ("1,085", 1085.0), ("ca. 400", 400.0), ("x", None), (None, None), (float("nan"), None)],
+)
 def test_population_tags(text: object, value: float | None) -> None:
     assert _number(text) == value
 
@@ -50,8 +52,9 @@ def test_gcj02_village_table_is_converted_to_wgs84(tmp_path: Path) -> None:
     assert np.abs(lon - wgs_lon).max() > 1e-3  # the table really is shifted
     path = tmp_path / "villages.csv"
     pd.DataFrame({"村名": ["甲村", "乙村"], "lon": lon, "lat": lat, "人口": [1200, 600]}).to_csv(path, index=False)
-    config = VillageConfig(source="file", file=DemandFile(path=str(path), crs="gcj02", name="村名",
-                                                          households=None, population="人口"))
+    config = VillageConfig(
+        source="file", file=DemandFile(path=str(path), crs="gcj02", name="村名", households=None, population="人口")
+    )
     villages = villages_from_table(None, config, path, persons_per_household=3.0)
     assert villages["households"].tolist() == pytest.approx([400.0, 200.0])
     assert villages.geometry.x.to_numpy() == pytest.approx(wgs_lon, abs=1e-6)

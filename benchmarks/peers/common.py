@@ -27,10 +27,11 @@ import platform
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -79,8 +80,14 @@ def load_records(path: Path) -> list[dict]:
 
 def run_task(task: Task) -> dict:
     """Run one task and check its routes (in a worker process)."""
-    from benchmarks.instances import (check_routes, parse_instance, release_violations, route_length,
-                                      solution_from_routes, to_problem)
+    from benchmarks.instances import (
+        check_routes,
+        parse_instance,
+        release_violations,
+        route_length,
+        solution_from_routes,
+        to_problem,
+    )
     from netplan.route.simulate import simulate
 
     inst = parse_instance(task.path)
@@ -88,17 +95,29 @@ def run_task(task: Task) -> dict:
     dimacs = task.convention == "dimacs"
     problem = to_problem(inst, scale=scale, rounding=rounding, vehicles=task.vehicles)
     rec: dict[str, Any] = {
-        "solver": task.solver, "instance": inst.name, "mode": task.mode, "time_limit": task.time_limit,
-        "seed": task.seed, "fleet": problem.num_vehicles, "customers": inst.num_customers,
-        "date": _dt.date.today().isoformat(), "load_before": round(os.getloadavg()[0], 2),
+        "solver": task.solver,
+        "instance": inst.name,
+        "mode": task.mode,
+        "time_limit": task.time_limit,
+        "seed": task.seed,
+        "fleet": problem.num_vehicles,
+        "customers": inst.num_customers,
+        "date": _dt.date.today().isoformat(),
+        "load_before": round(os.getloadavg()[0], 2),
         "convention": task.convention,
     }
     began = time.perf_counter()
     try:
         routes, solver_feasible, info, sim_solution = _solve(task, inst, problem, scale, rounding)
     except Exception as exc:  # a solver failing on an instance is a result to report, not a crash of the run
-        rec.update(runtime_s=time.perf_counter() - began, error=f"{type(exc).__name__}: {exc}",
-                   traceback=traceback.format_exc(limit=4), found=False, sim_ok=False, exact_ok=False)
+        rec.update(
+            runtime_s=time.perf_counter() - began,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(limit=4),
+            found=False,
+            sim_ok=False,
+            exact_ok=False,
+        )
         return rec
     rec["runtime_s"] = round(time.perf_counter() - began, 3)
     if sim_solution is None:
@@ -120,7 +139,8 @@ def run_task(task: Task) -> dict:
     if inst.has_release:
         rec["release_violating_routes"] = release_violations(inst, routes)
         rec["exact_ok_without_release"] = rec["found"] and not check_routes(
-            inst, routes, vehicles=problem.num_vehicles, release=False, dimacs=dimacs)
+            inst, routes, vehicles=problem.num_vehicles, release=False, dimacs=dimacs
+        )
     rec["info"] = {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool, type(None)))}
     rec["routes"] = routes
     return rec
@@ -143,25 +163,35 @@ def _solve(task: Task, inst, problem, scale, rounding):
         from benchmarks.peers import ortools_doc
 
         first = "PARALLEL_CHEAPEST_INSERTION" if task.solver == "ortools-doc-pci" else "PATH_CHEAPEST_ARC"
-        res = ortools_doc.solve(inst, task.time_limit, vehicles=task.vehicles, scale=scale, rounding=rounding,
-                                first_solution=first)
+        res = ortools_doc.solve(
+            inst, task.time_limit, vehicles=task.vehicles, scale=scale, rounding=rounding, first_solution=first
+        )
         return res.routes, res.feasible, res.info, None
     if task.solver in ("pyvrp", "pyvrp-norelease"):
         from benchmarks.peers import pyvrp_direct
 
         release = task.solver == "pyvrp"
         if task.path.endswith(".vrp") and task.convention == "dimacs":
-            res = pyvrp_direct.solve(task.path, task.time_limit, seed=task.seed, vehicles=task.vehicles,
-                                     release=release)
+            res = pyvrp_direct.solve(
+                task.path, task.time_limit, seed=task.seed, vehicles=task.vehicles, release=release
+            )
         else:
-            res = pyvrp_direct.solve(inst, task.time_limit, seed=task.seed, vehicles=task.vehicles, scale=scale,
-                                     rounding=rounding, release=release)
+            res = pyvrp_direct.solve(
+                inst,
+                task.time_limit,
+                seed=task.seed,
+                vehicles=task.vehicles,
+                scale=scale,
+                rounding=rounding,
+                release=release,
+            )
         return res.routes, res.feasible, res.info, None
     raise ValueError(f"unknown solver {task.solver!r}")
 
 
 def _sha1(path: Path) -> str:
     import hashlib
+
     try:
         return hashlib.sha1(path.read_bytes()).hexdigest()[:10]
     except OSError:
@@ -172,8 +202,10 @@ def run_all(tasks: list[Task], runs_file: Path, jobs: int = 1, fresh: bool = Fal
     """Run the tasks not yet in ``runs_file`` (all with ``fresh``), appending each record as it finishes."""
     done = {record_key(r) for r in load_records(runs_file)} if not fresh else set()
     todo = [t for t in tasks if t.key not in done]
-    log(f"{len(tasks)} tasks, {len(tasks) - len(todo)} already in {runs_file.name}, running {len(todo)} "
-        f"with {jobs} job(s)")
+    log(
+        f"{len(tasks)} tasks, {len(tasks) - len(todo)} already in {runs_file.name}, running {len(todo)} "
+        f"with {jobs} job(s)"
+    )
     runs_file.parent.mkdir(parents=True, exist_ok=True)
     out: list[dict] = []
     if not todo:
@@ -186,16 +218,26 @@ def run_all(tasks: list[Task], runs_file: Path, jobs: int = 1, fresh: bool = Fal
             try:
                 rec = fut.result()
             except Exception as exc:  # the worker died
-                rec = {"solver": task.solver, "instance": Path(task.path).stem, "mode": task.mode,
-                       "time_limit": task.time_limit, "seed": task.seed, "error": f"worker: {exc!r}",
-                       "found": False, "sim_ok": False, "exact_ok": False}
+                rec = {
+                    "solver": task.solver,
+                    "instance": Path(task.path).stem,
+                    "mode": task.mode,
+                    "time_limit": task.time_limit,
+                    "seed": task.seed,
+                    "error": f"worker: {exc!r}",
+                    "found": False,
+                    "sim_ok": False,
+                    "exact_ok": False,
+                }
             fh.write(json.dumps(rec) + "\n")
             fh.flush()
             out.append(rec)
             dist = f"{rec['distance']:.2f}" if rec.get("distance") is not None else "-"
-            log(f"[{k}/{len(todo)} {time.perf_counter() - began:.0f}s] {rec['solver']:16s} {rec['instance']:12s} "
+            log(
+                f"[{k}/{len(todo)} {time.perf_counter() - began:.0f}s] {rec['solver']:16s} {rec['instance']:12s} "
                 f"mode {rec['mode']} t={rec['time_limit']:g}: veh {rec.get('vehicles', '-')} dist {dist} "
-                f"sim_ok {rec.get('sim_ok')} exact_ok {rec.get('exact_ok')} {rec.get('error', '')}")
+                f"sim_ok {rec.get('sim_ok')} exact_ok {rec.get('exact_ok')} {rec.get('error', '')}"
+            )
     return out
 
 
@@ -209,6 +251,7 @@ def versions() -> str:
     parts = []
     try:
         from importlib.metadata import version
+
         for pkg in ("ortools", "pyvrp", "vrplib"):
             try:
                 parts.append(f"{pkg} {version(pkg)}")
@@ -231,8 +274,10 @@ def mean(values: Iterable[float]) -> float | None:
 def git_head() -> str:
     try:
         import subprocess
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True).stdout.strip()
+
+        return subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
     except Exception:
         return "?"
 
@@ -249,7 +294,9 @@ def latest(records: list[dict]) -> list[dict]:
     return list(seen.values())
 
 
-def expand_instances(spec: str, folder: Path, pattern: str, one_per_class: Callable[[list[Path]], list[Path]]) -> list[Path]:
+def expand_instances(
+    spec: str, folder: Path, pattern: str, one_per_class: Callable[[list[Path]], list[Path]]
+) -> list[Path]:
     """Instance files from ``all``, ``one-per-class``, a glob, or a comma list of names/globs."""
     files = sorted(folder.glob(pattern))
     if spec == "all":
@@ -257,6 +304,7 @@ def expand_instances(spec: str, folder: Path, pattern: str, one_per_class: Calla
     if spec == "one-per-class":
         return one_per_class(files)
     import fnmatch
+
     out: list[Path] = []
     for part in spec.split(","):
         part = part.strip()
@@ -267,8 +315,9 @@ def expand_instances(spec: str, folder: Path, pattern: str, one_per_class: Calla
     return out
 
 
-def publish(runs_file: Path, out: Path, write_md: Callable[[list[dict], Path], None],
-            render: Callable[[list[dict]], str]) -> None:
+def publish(
+    runs_file: Path, out: Path, write_md: Callable[[list[dict], Path], None], render: Callable[[list[dict]], str]
+) -> None:
     """Rebuild a benchmark's markdown report from its runs file and print the table of this run."""
     records = load_records(runs_file)
     if not records:

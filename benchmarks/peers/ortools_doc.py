@@ -30,13 +30,19 @@ import time
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from benchmarks.peers import PeerResult
 from benchmarks.instances import BenchmarkInstance, Rounding, scaled_matrix
+from benchmarks.peers import PeerResult
 
 
-def solve(inst: BenchmarkInstance, time_limit_s: float, vehicles: int | None = None, scale: float = 1000,
-          rounding: Rounding = "round", first_solution: str = "PATH_CHEAPEST_ARC",
-          metaheuristic: str = "GUIDED_LOCAL_SEARCH") -> PeerResult:
+def solve(
+    inst: BenchmarkInstance,
+    time_limit_s: float,
+    vehicles: int | None = None,
+    scale: float = 1000,
+    rounding: Rounding = "round",
+    first_solution: str = "PATH_CHEAPEST_ARC",
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH",
+) -> PeerResult:
     """Solve the instance with the documented OR-Tools VRPTW model.
 
     Parameters
@@ -100,8 +106,9 @@ def solve(inst: BenchmarkInstance, time_limit_s: float, vehicles: int | None = N
         routing.AddVariableMinimizedByFinalizer(time_dimension.CumulVar(routing.End(i)))
 
     demand_callback_index = routing.RegisterUnaryTransitCallback(demand_callback)
-    routing.AddDimensionWithVehicleCapacity(demand_callback_index, 0, [int(inst.capacity)] * num_vehicles, True,
-                                            "Capacity")
+    routing.AddDimensionWithVehicleCapacity(
+        demand_callback_index, 0, [int(inst.capacity)] * num_vehicles, True, "Capacity"
+    )
 
     search_parameters = pywrapcp.DefaultRoutingSearchParameters()
     search_parameters.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy, first_solution)
@@ -123,6 +130,14 @@ def solve(inst: BenchmarkInstance, time_limit_s: float, vehicles: int | None = N
                 index = solution.Value(routing.NextVar(index))
             if nodes:
                 routes.append(nodes)
-    return PeerResult(routes=routes, feasible=bool(solution), runtime_s=runtime,
-                      info={"status": int(status), "objective": solution.ObjectiveValue() if solution else None,
-                            "first_solution": first_solution, "metaheuristic": metaheuristic})
+    return PeerResult(
+        routes=routes,
+        feasible=bool(solution),
+        runtime_s=runtime,
+        info={
+            "status": int(status),
+            "objective": solution.ObjectiveValue() if solution else None,
+            "first_solution": first_solution,
+            "metaheuristic": metaheuristic,
+        },
+    )

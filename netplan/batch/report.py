@@ -49,14 +49,18 @@ def build_table(specs: list[RunSpec], rows: dict[str, dict[str, Any]]) -> pd.Dat
     for col in params:
         # lists and mappings in a column (haul costs) become JSON text, so CSV and Parquet hold the same thing
         if table[col].map(lambda v: isinstance(v, (list, dict))).any():
-            table[col] = table[col].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
+            table[col] = table[col].map(
+                lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
+            )
     for col in [*params, *metrics]:
         # judged on the rows themselves: the frame has already turned integers beside empty cells into floats
         values = [row.get(col) for row in ordered if not _empty(row.get(col))]
         if not values:
             continue
         if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):
-            table[col] = table[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+            table[col] = table[col].map(
+                lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+            )
         elif all(isinstance(v, (int, np.integer)) for v in values):
             # counts stay integers next to the empty cells of failed runs
             table[col] = pd.array([None if pd.isna(v) else int(v) for v in table[col]], dtype="Int64")
@@ -100,8 +104,14 @@ def _save_png(fig: Any, path: Path) -> Path:
     return write_with(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
 
 
-def write_plots(table: pd.DataFrame, folder: str | Path, radii_m: list[float], group_by: str | None = None,
-                coverage_radius_m: float | None = None, title: str = "") -> tuple[dict[str, Path], list[str]]:
+def write_plots(
+    table: pd.DataFrame,
+    folder: str | Path,
+    radii_m: list[float],
+    group_by: str | None = None,
+    coverage_radius_m: float | None = None,
+    title: str = "",
+) -> tuple[dict[str, Path], list[str]]:
     """Draw ``coverage_vs_radius.png`` and ``cost_vs_coverage.png`` from a sweep table.
 
     Parameters
@@ -144,12 +154,20 @@ def write_plots(table: pd.DataFrame, folder: str | Path, radii_m: list[float], g
         colour = colours[i % len(colours)]
         if len(sub) > 1:
             ax.fill_between(radii, values.min(axis=0), values.max(axis=0), color=colour, alpha=0.15, lw=0)
-        ax.plot(radii, values.mean(axis=0), color=colour, marker="o", lw=2,
-                label=f"{name} ({len(sub)} run{'s' if len(sub) > 1 else ''})")
+        ax.plot(
+            radii,
+            values.mean(axis=0),
+            color=colour,
+            marker="o",
+            lw=2,
+            label=f"{name} ({len(sub)} run{'s' if len(sub) > 1 else ''})",
+        )
     ax.set_xlabel("walking distance to the nearest collection point (m)")
     ax.set_ylabel("households within that distance (%)")
     ax.set_ylim(0, 101)
-    ax.set_title(f"{title}: coverage vs radius (line: mean, band: min-max)" if title else "coverage vs radius", fontsize=11)
+    ax.set_title(
+        f"{title}: coverage vs radius (line: mean, band: min-max)" if title else "coverage vs radius", fontsize=11
+    )
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -167,10 +185,18 @@ def write_plots(table: pd.DataFrame, folder: str | Path, radii_m: list[float], g
     ax = fig.add_subplot()
     sited = ok[ok["cost_total"].notna()]
     for i, (name, sub) in enumerate(_groups(sited, group_by)):
-        ax.scatter(sub[xcol].astype(float) * 100, sub["cost_total"].astype(float) / 1e6, color=colours[i % len(colours)],
-                   s=28, label=name, zorder=3)
+        ax.scatter(
+            sub[xcol].astype(float) * 100,
+            sub["cost_total"].astype(float) / 1e6,
+            color=colours[i % len(colours)],
+            s=28,
+            label=name,
+            zorder=3,
+        )
     # the cheapest run for at least each coverage: the front a policy maker chooses from
-    pts = sited[[xcol, "cost_total"]].astype(float).sort_values([xcol, "cost_total"], ascending=[False, True]).to_numpy()
+    pts = (
+        sited[[xcol, "cost_total"]].astype(float).sort_values([xcol, "cost_total"], ascending=[False, True]).to_numpy()
+    )
     front, best = [], np.inf
     for x, y in pts:
         if y < best:
@@ -178,7 +204,15 @@ def write_plots(table: pd.DataFrame, folder: str | Path, radii_m: list[float], g
             best = y
     if len(front) > 1:
         fx, fy = zip(*sorted(front))
-        ax.plot(np.array(fx) * 100, np.array(fy) / 1e6, color="#424242", lw=1, ls="--", label="cheapest for its coverage", zorder=2)
+        ax.plot(
+            np.array(fx) * 100,
+            np.array(fy) / 1e6,
+            color="#424242",
+            lw=1,
+            ls="--",
+            label="cheapest for its coverage",
+            zorder=2,
+        )
     ax.set_xlabel(f"households within {r:g} m walk of a collection point (%)")
     ax.set_ylabel("network cost (million CNY / year)")
     ax.set_title(f"{title}: cost vs coverage" if title else "cost vs coverage", fontsize=11)

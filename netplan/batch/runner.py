@@ -9,9 +9,10 @@ import re
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -29,7 +30,9 @@ def _cached_city(scenario: Any) -> tuple[Any, float]:
     """The scenario's city, loaded once per worker process; returns it and the seconds spent loading (0 if cached)."""
     from netplan.city import load_city
 
-    key = json.dumps({"city": scenario.city.model_dump(mode="json"), "base": str(scenario.base_dir)}, sort_keys=True, default=str)
+    key = json.dumps(
+        {"city": scenario.city.model_dump(mode="json"), "base": str(scenario.base_dir)}, sort_keys=True, default=str
+    )
     if key in _CITIES:
         _CITIES[key] = _CITIES.pop(key)  # most recently used last
         return _CITIES[key], 0.0
@@ -64,8 +67,15 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     from netplan.scenario import scenario_from_dict
 
     start = time.perf_counter()
-    row: dict[str, Any] = {"run_id": spec.run_id, "city": spec.city, **spec.params, "status": "ok", "error": None,
-                           "seconds": None, "city_load_s": 0.0}
+    row: dict[str, Any] = {
+        "run_id": spec.run_id,
+        "city": spec.city,
+        **spec.params,
+        "status": "ok",
+        "error": None,
+        "seconds": None,
+        "city_load_s": 0.0,
+    }
     try:
         scenario = scenario_from_dict(copy.deepcopy(spec.scenario), spec.scenario_file)
         # Maps are for people looking at one plan; every run writing maps/<name>.html would also overwrite one file.
@@ -76,7 +86,10 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         if spec.per_run:
             folder = Path(spec.out_dir)
             write_outputs(plan, folder)
-            write_json(folder / "metrics.json", {"run_id": spec.run_id, "city": spec.city, "params": spec.params, "metrics": metrics})
+            write_json(
+                folder / "metrics.json",
+                {"run_id": spec.run_id, "city": spec.city, "params": spec.params, "metrics": metrics},
+            )
         row.update(metrics)
     except Exception as exc:  # noqa: BLE001 - recorded in the table, the sweep goes on
         row["status"] = "failed"
@@ -144,11 +157,12 @@ class _Bar:
             self.stream.write("\r" + text + ("\n" if self.done == self.total else ""))
         else:
             params = ", ".join(f"{k}={v}" for k, v in row.items() if k in self.params)
-            self.stream.write(f"{text} | {row['run_id']} {row['status']} {row.get('seconds') or 0:.1f} s ({row['city']}"
-                              + (f"; {params}" if params else "") + ")\n")
+            self.stream.write(
+                f"{text} | {row['run_id']} {row['status']} {row.get('seconds') or 0:.1f} s ({row['city']}"
+                + (f"; {params}" if params else "")
+                + ")\n"
+            )
         self.stream.flush()
-
-
 
 
 def _marker(spec: RunSpec) -> Path:
@@ -177,7 +191,6 @@ def _clean_stale(folder: Path) -> None:
                 path.unlink(missing_ok=True)
 
 
-
 def _client(workers: int, scheduler: str | None) -> tuple[Any, Any]:
     """A dask client on a new LocalCluster or on an existing scheduler; and the cluster to close (or None)."""
     from dask.distributed import Client, LocalCluster
@@ -189,24 +202,38 @@ def _client(workers: int, scheduler: str | None) -> tuple[Any, Any]:
             try:
                 socket.create_connection((match.group(1), int(match.group(2))), timeout=10).close()
             except OSError as exc:
-                raise NetplanError(f"cannot reach the dask scheduler at {scheduler} ({exc}); expected tcp://host:port of a "
-                                   "running 'dask scheduler'", where="--scheduler") from None
+                raise NetplanError(
+                    f"cannot reach the dask scheduler at {scheduler} ({exc}); expected tcp://host:port of a "
+                    "running 'dask scheduler'",
+                    where="--scheduler",
+                ) from None
         try:
             return Client(scheduler, timeout="15s"), None
         except (OSError, TimeoutError) as exc:
-            raise NetplanError(f"cannot reach the dask scheduler at {scheduler} ({exc}); expected tcp://host:port of a "
-                               "running 'dask scheduler'", where="--scheduler") from None
+            raise NetplanError(
+                f"cannot reach the dask scheduler at {scheduler} ({exc}); expected tcp://host:port of a "
+                "running 'dask scheduler'",
+                where="--scheduler",
+            ) from None
     if workers < 1:
         raise NetplanError(f"expected at least 1 worker, got {workers}", where="--workers")
     # Single-threaded worker processes: the solvers and Dijkstra hold the GIL, so threads would not add speed.
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+    )
     return Client(cluster), cluster
 
 
-def run_sweep(sweep_file: str | Path, out: str | Path | None = None, workers: int = 2, scheduler: str | None = None,
-              retry_failed: bool = False, plots: bool | None = None, progress: bool = True,
-              log: Callable[[str], None] | None = None) -> SweepResult:
+def run_sweep(
+    sweep_file: str | Path,
+    out: str | Path | None = None,
+    workers: int = 2,
+    scheduler: str | None = None,
+    retry_failed: bool = False,
+    plots: bool | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> SweepResult:
     """Run every run of a sweep that has not finished yet, and write the table and plots.
 
     Parameters
@@ -246,7 +273,11 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, workers: in
     started = time.perf_counter()
     say = log or (lambda line: print(line, file=sys.stderr, flush=True))
     sweep, path = load_sweep(sweep_file)
-    folder = Path(out) if out else ((path.parent / sweep.outputs.dir).resolve() if sweep.outputs.dir else Path("outputs") / sweep.name)
+    folder = (
+        Path(out)
+        if out
+        else ((path.parent / sweep.outputs.dir).resolve() if sweep.outputs.dir else Path("outputs") / sweep.name)
+    )
     specs = expand(sweep, path, folder.resolve())
     folder.mkdir(parents=True, exist_ok=True)
     _clean_stale(folder)
@@ -265,17 +296,28 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, workers: in
         client, cluster = _client(workers, scheduler)
         try:
             n_workers = len(client.scheduler_info().get("workers", {}))
-            say(f"netplan batch: dask {'scheduler ' + scheduler if scheduler else 'LocalCluster'} with {n_workers} worker(s)")
+            say(
+                f"netplan batch: dask {'scheduler ' + scheduler if scheduler else 'LocalCluster'} with {n_workers} worker(s)"
+            )
             bar = _Bar(len(todo), {k for s in specs for k in s.params}) if progress else None
-            futures = {client.submit(run_one, spec, key=f"netplan-run-{spec.run_id}-{time.time_ns()}", pure=False): spec
-                       for spec in todo}
+            futures = {
+                client.submit(run_one, spec, key=f"netplan-run-{spec.run_id}-{time.time_ns()}", pure=False): spec
+                for spec in todo
+            }
             for future in as_completed(futures):
                 spec = futures[future]
                 try:
                     row = future.result()
                 except Exception as exc:  # noqa: BLE001 - a worker died or the cluster failed this run
-                    row = {"run_id": spec.run_id, "city": spec.city, **spec.params, "status": "failed",
-                           "error": f"{type(exc).__name__}: {exc}", "seconds": None, "city_load_s": 0.0}
+                    row = {
+                        "run_id": spec.run_id,
+                        "city": spec.city,
+                        **spec.params,
+                        "status": "failed",
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "seconds": None,
+                        "city_load_s": 0.0,
+                    }
                 rows[spec.run_id] = row
                 write_json(_marker(spec), {"run_id": spec.run_id, "city": spec.city, "params": spec.params, "row": row})
                 csv, parquet = write_table(build_table(specs, rows), folder)
@@ -288,12 +330,21 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, workers: in
                 cluster.close()
     table = build_table(specs, rows)
     csv, parquet = write_table(table, folder)
-    result = SweepResult(table=table, folder=folder, csv=csv, parquet=parquet, ran=len(todo), skipped=skipped,
-                         failed=int((table["status"] != "ok").sum()))
+    result = SweepResult(
+        table=table,
+        folder=folder,
+        csv=csv,
+        parquet=parquet,
+        ran=len(todo),
+        skipped=skipped,
+        failed=int((table["status"] != "ok").sum()),
+    )
     draw = sweep.outputs.plots if plots is None else plots
     if draw:
         group = sweep.plots.group_by or (next(iter(sweep.grid), None) if len({s.city for s in specs}) == 1 else "city")
-        result.plots, notes = write_plots(table, folder, sweep.metrics.radii_m, group, sweep.plots.coverage_radius_m, sweep.name)
+        result.plots, notes = write_plots(
+            table, folder, sweep.metrics.radii_m, group, sweep.plots.coverage_radius_m, sweep.name
+        )
         result.notes += notes
     result.seconds = time.perf_counter() - started
     return result

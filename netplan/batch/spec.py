@@ -264,7 +264,11 @@ def _bases(sweep: Sweep, sweep_file: Path) -> list[tuple[str, dict[str, Any], Pa
             continue
         source = entry if entry.lower().startswith("pyrosm:") else str((sweep_file.parent / entry).resolve())
         data = copy.deepcopy(base)
-        city = {k: v for k, v in (data.get("city") or {}).items() if k not in ("source", "place", "bbox", "name", "features")}
+        city = {
+            k: v
+            for k, v in (data.get("city") or {}).items()
+            if k not in ("source", "place", "bbox", "name", "features")
+        }
         city["source"] = source
         data["city"] = city
         out.append((_city_label(entry), data, base_file))
@@ -307,7 +311,9 @@ def run_id_of(city: str, scenario: dict[str, Any], radii_m: tuple[float, ...]) -
     str
         12 hex digits.
     """
-    text = json.dumps({"city": city, "scenario": scenario, "radii_m": list(radii_m)}, sort_keys=True, ensure_ascii=False, default=str)
+    text = json.dumps(
+        {"city": city, "scenario": scenario, "radii_m": list(radii_m)}, sort_keys=True, ensure_ascii=False, default=str
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
@@ -355,21 +361,43 @@ def expand(sweep: Sweep, sweep_file: Path, out_dir: Path) -> list[RunSpec]:
                 scenario = scenario_from_dict(data, base_file)
             except ScenarioError as exc:
                 where = exc.where or ""
-                culprit = next(((o, k) for o, k, _ in [("set", k, v) for k, v in sweep.set.items()] + variant if where == k or where.startswith(k + ".") or where.startswith(k + "[")
-                                or k.startswith(where + ".") or k.startswith(where + "[")), None)
+                culprit = next(
+                    (
+                        (o, k)
+                        for o, k, _ in [("set", k, v) for k, v in sweep.set.items()] + variant
+                        if where == k
+                        or where.startswith(k + ".")
+                        or where.startswith(k + "[")
+                        or k.startswith(where + ".")
+                        or k.startswith(where + "[")
+                    ),
+                    None,
+                )
                 if culprit is None:
                     raise
                 values = ", ".join(f"{k}={v!r}" for _, k, v in variant)
-                raise ScenarioError(f"{where}: {exc.message} (in the run with {values})", sweep_file,
-                                    f"{culprit[0]}.{culprit[1]}") from None
+                raise ScenarioError(
+                    f"{where}: {exc.message} (in the run with {values})", sweep_file, f"{culprit[0]}.{culprit[1]}"
+                ) from None
             dumped = scenario.model_dump(mode="json")
             run_id = run_id_of(city, dumped, radii)
             params = {k: _jsonable(v) for _, k, v in variant}
             if run_id in seen:
-                raise ScenarioError(f"two runs have the same settings ({params}); each combination must differ", sweep_file,
-                                    "grid/runs")
+                raise ScenarioError(
+                    f"two runs have the same settings ({params}); each combination must differ", sweep_file, "grid/runs"
+                )
             seen[run_id] = len(specs)
-            specs.append(RunSpec(run_id=run_id, index=len(specs), city=city, params=params, scenario=data,
-                                 scenario_file=str(base_file), radii_m=radii, out_dir=str(out_dir / "runs" / run_id),
-                                 per_run=sweep.outputs.per_run))
+            specs.append(
+                RunSpec(
+                    run_id=run_id,
+                    index=len(specs),
+                    city=city,
+                    params=params,
+                    scenario=data,
+                    scenario_file=str(base_file),
+                    radii_m=radii,
+                    out_dir=str(out_dir / "runs" / run_id),
+                    per_run=sweep.outputs.per_run,
+                )
+            )
     return specs

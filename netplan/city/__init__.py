@@ -133,8 +133,9 @@ def city_from_raw(raw: RawCity, config: CityConfig, name: str | None = None) -> 
         The loaded city.
     """
     drive, drive_report = build_drive_graph(raw.directed, config.truck, raw.simplified)
-    walk, walk_report = build_walk_graph(raw.bidirectional, config.walk_speed_kph, raw.simplified,
-                                         min_component_km=config.walk_min_component_km)
+    walk, walk_report = build_walk_graph(
+        raw.bidirectional, config.walk_speed_kph, raw.simplified, min_component_km=config.walk_min_component_km
+    )
     if drive.number_of_nodes() < 2:
         raise CityError(f"{raw.label}: no drivable road network is left after applying truck access rules")
     if walk.number_of_nodes() < 2:

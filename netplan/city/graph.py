@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import networkx as nx
 import osmnx as ox
@@ -54,7 +55,17 @@ DRIVE_HIGHWAYS = frozenset(
 """Highway classes a truck may drive on, access tags permitting."""
 
 NOT_WALKABLE = frozenset(
-    {"motorway", "motorway_link", "construction", "proposed", "abandoned", "platform", "raceway", "bus_guideway", "cycleway"}
+    {
+        "motorway",
+        "motorway_link",
+        "construction",
+        "proposed",
+        "abandoned",
+        "platform",
+        "raceway",
+        "bus_guideway",
+        "cycleway",
+    }
 )
 """Highway classes residents do not walk on unless tagged ``foot=yes`` (as osmnx's walk filter)."""
 
@@ -349,8 +360,9 @@ def _describe(G: nx.MultiDiGraph, nodes: set[Any]) -> str:
     return where
 
 
-def _finish_drive(G: nx.MultiDiGraph, denied: int, simplified: bool,
-                  truck: Truck) -> tuple[nx.MultiDiGraph, GraphReport]:
+def _finish_drive(
+    G: nx.MultiDiGraph, denied: int, simplified: bool, truck: Truck
+) -> tuple[nx.MultiDiGraph, GraphReport]:
     """Simplify and keep the largest strongly connected component; say in words what was cut off."""
     if G.number_of_edges() == 0:
         return G, GraphReport("drive", 0, 0, denied, 0, 0, 0.0)
@@ -374,13 +386,23 @@ def _finish_drive(G: nx.MultiDiGraph, denied: int, simplified: bool,
             ids=sorted(cut_nodes),
         )
     km = float(sum(d for _, _, d in kept.edges(data="length"))) / 1000.0
-    report = GraphReport("drive", kept.number_of_nodes(), kept.number_of_edges(), denied,
-                         n0 - kept.number_of_nodes(), e0 - kept.number_of_edges(), km, 1, km_cut)
+    report = GraphReport(
+        "drive",
+        kept.number_of_nodes(),
+        kept.number_of_edges(),
+        denied,
+        n0 - kept.number_of_nodes(),
+        e0 - kept.number_of_edges(),
+        km,
+        1,
+        km_cut,
+    )
     return kept, report
 
 
-def _finish_walk(G: nx.MultiDiGraph, denied: int, simplified: bool,
-                 min_component_km: float) -> tuple[nx.MultiDiGraph, GraphReport]:
+def _finish_walk(
+    G: nx.MultiDiGraph, denied: int, simplified: bool, min_component_km: float
+) -> tuple[nx.MultiDiGraph, GraphReport]:
     """Simplify and keep every piece of at least ``min_component_km`` (and always the largest)."""
     if G.number_of_edges() == 0:
         return G, GraphReport("walk", 0, 0, denied, 0, 0, 0.0, 0)
@@ -417,13 +439,23 @@ def _finish_walk(G: nx.MultiDiGraph, denied: int, simplified: bool,
             ids=dropped_nodes,
         )
     km = float(sum(d for _, _, d in kept.edges(data="length"))) / 1000.0
-    report = GraphReport("walk", kept.number_of_nodes(), kept.number_of_edges(), denied,
-                         n0 - kept.number_of_nodes(), e0 - kept.number_of_edges(), km, len(keep), km_dropped)
+    report = GraphReport(
+        "walk",
+        kept.number_of_nodes(),
+        kept.number_of_edges(),
+        denied,
+        n0 - kept.number_of_nodes(),
+        e0 - kept.number_of_edges(),
+        km,
+        len(keep),
+        km_dropped,
+    )
     return kept, report
 
 
-def build_drive_graph(raw: nx.MultiDiGraph, truck: Truck,
-                      simplified: bool = False) -> tuple[nx.MultiDiGraph, GraphReport]:
+def build_drive_graph(
+    raw: nx.MultiDiGraph, truck: Truck, simplified: bool = False
+) -> tuple[nx.MultiDiGraph, GraphReport]:
     """Build the truck graph: access-filtered, simplified, timed, strongly connected.
 
     What the component step cuts off is reported with
@@ -456,8 +488,9 @@ def build_drive_graph(raw: nx.MultiDiGraph, truck: Truck,
     return G, report
 
 
-def build_walk_graph(raw: nx.MultiDiGraph, walk_speed_kph: float, simplified: bool = False, *,
-                     min_component_km: float = 1.0) -> tuple[nx.MultiDiGraph, GraphReport]:
+def build_walk_graph(
+    raw: nx.MultiDiGraph, walk_speed_kph: float, simplified: bool = False, *, min_component_km: float = 1.0
+) -> tuple[nx.MultiDiGraph, GraphReport]:
     """Build the walk graph: walkable ways in both directions, at walking speed.
 
     A city can fall into pieces for pedestrians (a river crossed only by

@@ -212,7 +212,11 @@ class Network:
         if len(origin_nodes) == 0 or len(destination_nodes) == 0:
             return np.full((len(origin_nodes), len(destination_nodes)), np.inf)
         base = self.matrix(origin_nodes, destination_nodes, weight, limit)
-        cost = base + np.asarray(origin_offsets, dtype=float)[:, None] + np.asarray(destination_offsets, dtype=float)[None, :]
+        cost = (
+            base
+            + np.asarray(origin_offsets, dtype=float)[:, None]
+            + np.asarray(destination_offsets, dtype=float)[None, :]
+        )
         if limit is not None:
             cost[cost > limit] = np.inf
         return cost
@@ -243,9 +247,7 @@ class Network:
         """
         geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
         geoms = geoms.to_crs(self.crs)
-        geoms = gpd.GeoSeries(
-            [g if g.geom_type == "Point" else g.representative_point() for g in geoms], crs=self.crs
-        )
+        geoms = gpd.GeoSeries([g if g.geom_type == "Point" else g.representative_point() for g in geoms], crs=self.crs)
         edges = self.edges()
         if self._tree is None:
             self._tree = shapely.STRtree(edges.geometry.to_numpy())

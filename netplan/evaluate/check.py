@@ -18,7 +18,9 @@ class PlanCheckError(RuntimeError):
     """A solver result failed the independent check: a bug, never a user error."""
 
 
-def _pairwise(net: Network, a: pd.DataFrame, a_node: str, a_off: str, b: pd.DataFrame, b_node: str, b_off: str) -> np.ndarray:
+def _pairwise(
+    net: Network, a: pd.DataFrame, a_node: str, a_off: str, b: pd.DataFrame, b_node: str, b_off: str
+) -> np.ndarray:
     """Cost of each row pair (a[k], b[k]) on a network, recomputed from the layers."""
     out = np.empty(len(a))
     for node in np.unique(a[a_node].to_numpy()):
@@ -101,8 +103,12 @@ def check_network(plan: Plan, tolerance: float = 1e-6) -> dict[str, float]:
         radius = sc.tier(1).radius_m
         far = walked > radius * (1 + tolerance) + 1e-6
         if far.any():
-            problems.append(f"{int(far.sum())} assignment(s) longer than the {radius:g} m walking radius (max {walked.max():.1f} m)")
-        recomputed["access"] = float((first["kg_day"].to_numpy() * walked).sum() / 1e6 * sc.locate.access_cost_per_t_km * days)
+            problems.append(
+                f"{int(far.sum())} assignment(s) longer than the {radius:g} m walking radius (max {walked.max():.1f} m)"
+            )
+        recomputed["access"] = float(
+            (first["kg_day"].to_numpy() * walked).sum() / 1e6 * sc.locate.access_cost_per_t_km * days
+        )
         kg = d_rows["kg_day"].to_numpy()
         if not np.allclose(first["kg_day"].to_numpy(), kg, rtol=tolerance):
             problems.append("assignment kg/day differ from the demand layer")
@@ -116,13 +122,17 @@ def check_network(plan: Plan, tolerance: float = 1e-6) -> dict[str, float]:
             problems.append(f"tier-{t - 1} facilities not linked to an open tier-{t} facility: {dangling[:5]}")
             continue
         dst_rows = by_tier[t].loc[src["next_site_id"]]
-        driven = _pairwise(plan.city.drive, src, "drive_node", "drive_offset_m", dst_rows, "drive_node", "drive_offset_m")
+        driven = _pairwise(
+            plan.city.drive, src, "drive_node", "drive_offset_m", dst_rows, "drive_node", "drive_offset_m"
+        )
         over = driven > tier.radius_m * (1 + tolerance) + 1e-6
         if over.any():
             problems.append(f"{int(over.sum())} tier-{t - 1} -> tier-{t} link(s) longer than {tier.radius_m:g} m")
         flow = loads[t - 1].reindex(src.index).to_numpy()
         recomputed[f"haul_t{t - 1}"] = float((flow * driven).sum() / 1e6 * sc.locate.haul_cost_per_t_km[t - 2] * days)
-        loads[t] = loads[t].add(pd.Series(flow, index=src["next_site_id"].to_numpy()).groupby(level=0).sum(), fill_value=0.0)
+        loads[t] = loads[t].add(
+            pd.Series(flow, index=src["next_site_id"].to_numpy()).groupby(level=0).sum(), fill_value=0.0
+        )
     for tier in sc.tiers:
         table = by_tier[tier.tier]
         problems += _tier_problems(plan, tier, table, loads[tier.tier], tolerance)
@@ -131,8 +141,9 @@ def check_network(plan: Plan, tolerance: float = 1e-6) -> dict[str, float]:
     chosen = plan.location.get(plan.location.get("chosen", ""), {})
     objective = chosen.get("objective")
     if objective is not None and not np.isclose(recomputed["total"], objective, rtol=1e-6, atol=1.0):
-        problems.append(f"recomputed cost {recomputed['total']:,.2f} differs from the solver's objective {objective:,.2f}")
+        problems.append(
+            f"recomputed cost {recomputed['total']:,.2f} differs from the solver's objective {objective:,.2f}"
+        )
     if problems:
         raise PlanCheckError("the sited network failed its independent check: " + "; ".join(problems))
     return recomputed
-

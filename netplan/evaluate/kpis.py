@@ -7,7 +7,7 @@ re-checked (:func:`netplan.evaluate.check.check_network`), routes are summed fro
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -83,7 +83,12 @@ def evaluate_plan(plan: Plan) -> pd.DataFrame:
     total_hh = float(demand["households"].sum())
     scale = float(weights.sum()) / total_hh if total_hh > 0 else 0.0
     add("coverage", "radius_m", tier1.radius_m, "m")
-    add("coverage", "existing_households_share", covered_share(dist[:, existing], weights, tier1.radius_m) * scale, "share")
+    add(
+        "coverage",
+        "existing_households_share",
+        covered_share(dist[:, existing], weights, tier1.radius_m) * scale,
+        "share",
+    )
     add("coverage", "potential_households_share", covered_share(dist, weights, tier1.radius_m) * scale, "share")
 
     if plan.facilities is not None and plan.assignments is not None:
@@ -103,12 +108,15 @@ def evaluate_plan(plan: Plan) -> pd.DataFrame:
 
     columns = list(zip(*rows)) if rows else [(), (), (), ()]
     # object dtype keeps counts as integers next to shares and kilograms
-    plan.kpis = pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(["section", "key", "value", "unit"], columns)})
+    plan.kpis = pd.DataFrame(
+        {name: pd.Series(col, dtype=object) for name, col in zip(["section", "key", "value", "unit"], columns)}
+    )
     return plan.kpis
 
 
-def _network_kpis(plan: Plan, facilities: gpd.GeoDataFrame, add: _Add, ok_demand: pd.DataFrame, weights: np.ndarray,
-                  scale: float) -> None:
+def _network_kpis(
+    plan: Plan, facilities: gpd.GeoDataFrame, add: _Add, ok_demand: pd.DataFrame, weights: np.ndarray, scale: float
+) -> None:
     """The sited network, re-checked (:func:`check_network`): open sites per tier, coverage, exclusions, cost."""
     costs = check_network(plan)
     scenario = plan.scenario

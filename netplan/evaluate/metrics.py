@@ -107,8 +107,12 @@ def gini(values: np.ndarray, weights: np.ndarray | None = None) -> float:
     return float(pair_sum / (2.0 * total * total * mean))
 
 
-def access_metrics(access_m: np.ndarray, households: np.ndarray, kg_day: np.ndarray,
-                   radii_m: tuple[float, ...] | list[float] = DEFAULT_RADII_M) -> dict[str, float]:
+def access_metrics(
+    access_m: np.ndarray,
+    households: np.ndarray,
+    kg_day: np.ndarray,
+    radii_m: tuple[float, ...] | list[float] = DEFAULT_RADII_M,
+) -> dict[str, float]:
     """Coverage and access-distance figures from each demand point's distance to its nearest facility.
 
     Parameters
@@ -203,7 +207,9 @@ def tier_metrics(facilities: pd.DataFrame, households_total: float) -> dict[str,
         load = sub["load_kg_day"].to_numpy(dtype=float)
         cap = sub["capacity_kg_day"].to_numpy(dtype=float)
         out[f"tier{t}_count"] = int(len(sub))
-        out[f"tier{t}_per_10k_households"] = float(len(sub) / households_total * 10_000) if households_total > 0 else float("nan")
+        out[f"tier{t}_per_10k_households"] = (
+            float(len(sub) / households_total * 10_000) if households_total > 0 else float("nan")
+        )
         out[f"tier{t}_load_kg_day"] = float(load.sum())
         known = np.isfinite(cap) & (cap > 0)
         out[f"tier{t}_capacity_kg_day"] = float(cap[known].sum()) if known.any() else float("nan")
@@ -241,12 +247,30 @@ def route_metrics(routes: pd.DataFrame | None) -> dict[str, float]:
     }
 
 
-_UNITS = {"households_within": "share", "kg_within": "share", "access_gini": "index", "unreachable": "share",
-          "access_": "m", "_count": "facilities", "_per_10k": "per 10,000 households", "_load_kg_day": "kg/day",
-          "_capacity_kg_day": "kg/day", "_load_ratio": "share", "_utilisation_max": "share", "_over_capacity": "facilities",
-          "routes_km": "km", "routes_vehicles": "vehicles", "routes_trips": "trips", "routes_hours": "h",
-          "households": "households", "kg_day": "kg/day", "demand_points": "points", "facilities_unsnapped": "facilities",
-          "cost_total": "CNY/year", "locate_gap": "share"}
+_UNITS = {
+    "households_within": "share",
+    "kg_within": "share",
+    "access_gini": "index",
+    "unreachable": "share",
+    "access_": "m",
+    "_count": "facilities",
+    "_per_10k": "per 10,000 households",
+    "_load_kg_day": "kg/day",
+    "_capacity_kg_day": "kg/day",
+    "_load_ratio": "share",
+    "_utilisation_max": "share",
+    "_over_capacity": "facilities",
+    "routes_km": "km",
+    "routes_vehicles": "vehicles",
+    "routes_trips": "trips",
+    "routes_hours": "h",
+    "households": "households",
+    "kg_day": "kg/day",
+    "demand_points": "points",
+    "facilities_unsnapped": "facilities",
+    "cost_total": "CNY/year",
+    "locate_gap": "share",
+}
 
 
 def _unit(key: str) -> str:
@@ -281,9 +305,15 @@ def metrics_table(metrics: dict[str, float]) -> pd.DataFrame:
     pandas.DataFrame
         One row per metric, floats rounded to 6 decimals.
     """
-    rows = [(_section(k), k, round(float(v), 6) if isinstance(v, (float, np.floating)) else v, _unit(k)) for k, v in metrics.items()]
-    return pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(["section", "key", "value", "unit"], zip(*rows))}
-                        if rows else {c: [] for c in ("section", "key", "value", "unit")})
+    rows = [
+        (_section(k), k, round(float(v), 6) if isinstance(v, (float, np.floating)) else v, _unit(k))
+        for k, v in metrics.items()
+    ]
+    return pd.DataFrame(
+        {name: pd.Series(col, dtype=object) for name, col in zip(["section", "key", "value", "unit"], zip(*rows))}
+        if rows
+        else {c: [] for c in ("section", "key", "value", "unit")}
+    )
 
 
 def _flow_up(facilities: pd.DataFrame, demand_load: np.ndarray, drive: Network | None) -> np.ndarray:
@@ -298,16 +328,26 @@ def _flow_up(facilities: pd.DataFrame, demand_load: np.ndarray, drive: Network |
         if drive is None or "drive_node" not in facilities.columns:
             continue
         sub_s, sub_d = facilities.iloc[src], facilities.iloc[dst]
-        dist = drive.point_matrix(sub_s["drive_node"].to_numpy(), sub_s["drive_offset_m"].to_numpy(),
-                                  sub_d["drive_node"].to_numpy(), sub_d["drive_offset_m"].to_numpy(), "length")
+        dist = drive.point_matrix(
+            sub_s["drive_node"].to_numpy(),
+            sub_s["drive_offset_m"].to_numpy(),
+            sub_d["drive_node"].to_numpy(),
+            sub_d["drive_offset_m"].to_numpy(),
+            "length",
+        )
         idx, _ = nearest(dist)
         np.add.at(loads, dst[idx[idx >= 0]], loads[src[idx >= 0]])
     return loads
 
 
-def coverage_metrics(walk: Network, demand: pd.DataFrame, facilities: pd.DataFrame,
-                     radii_m: tuple[float, ...] | list[float] = DEFAULT_RADII_M, drive: Network | None = None,
-                     routes: pd.DataFrame | None = None) -> dict[str, float]:
+def coverage_metrics(
+    walk: Network,
+    demand: pd.DataFrame,
+    facilities: pd.DataFrame,
+    radii_m: tuple[float, ...] | list[float] = DEFAULT_RADII_M,
+    drive: Network | None = None,
+    routes: pd.DataFrame | None = None,
+) -> dict[str, float]:
     """Score a set of facilities: coverage at several radii, access distances, equity, loads, routes.
 
     Access distance is walked on the walk graph from each demand point to
@@ -352,10 +392,19 @@ def coverage_metrics(walk: Network, demand: pd.DataFrame, facilities: pd.DataFra
     owner = np.full(len(demand), -1, dtype=np.int64)
     if ok.any() and len(t1):
         sub = demand[ok]
-        dist = walk.point_matrix(sub["walk_node"].to_numpy(), sub["offset_m"].to_numpy(),
-                                 t1["walk_node"].to_numpy(), t1["walk_offset_m"].to_numpy(), "length")
+        dist = walk.point_matrix(
+            sub["walk_node"].to_numpy(),
+            sub["offset_m"].to_numpy(),
+            t1["walk_node"].to_numpy(),
+            t1["walk_offset_m"].to_numpy(),
+            "length",
+        )
         owner[ok], access[ok] = nearest(dist)
-    out: dict[str, float] = {"demand_points": int(len(demand)), "households": float(households.sum()), "kg_day": float(kg.sum())}
+    out: dict[str, float] = {
+        "demand_points": int(len(demand)),
+        "households": float(households.sum()),
+        "kg_day": float(kg.sum()),
+    }
     out.update(access_metrics(access, households, kg, radii_m))
     if len(fac):
         if "load_kg_day" not in fac.columns or fac["load_kg_day"].isna().all():
@@ -422,5 +471,3 @@ def plan_metrics(plan: Plan, radii_m: tuple[float, ...] | list[float] = DEFAULT_
         out["locate_status"] = chosen.get("status")
         out["locate_gap"] = float(chosen["gap"]) if chosen.get("gap") is not None else float("nan")
     return out
-
-

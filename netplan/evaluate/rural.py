@@ -43,8 +43,14 @@ def rural_kpis(plan: Plan) -> list[Row]:
         served = np.isfinite(dist).any(axis=1) if dist.shape[1] else np.zeros(len(demand), dtype=bool)
         add(("rural", "served_within_m", sc.rural.served_within_m, "m"))
         add(("rural", "villages_served_share", float(served.mean()), "share"))
-        add(("rural", "households_served_share",
-             float(demand["households"].to_numpy()[served].sum() / max(demand["households"].sum(), 1e-9)), "share"))
+        add(
+            (
+                "rural",
+                "households_served_share",
+                float(demand["households"].to_numpy()[served].sum() / max(demand["households"].sum(), 1e-9)),
+                "share",
+            )
+        )
     figures = rural.figures
     blocks = rural.blocks
     add(("rural", "farmland_ha", figures["farmland_ha"], "ha"))

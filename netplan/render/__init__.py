@@ -14,5 +14,15 @@ from netplan.render.outputs import render_folder, write_render_outputs
 from netplan.render.page import NetplanMap, NetplanPage
 from netplan.render.plan_map import plan_map, write_plan_map
 
-__all__ = ["MapData", "NetplanMap", "NetplanPage", "compare_map", "plan_map", "render_folder", "write_compare_map",
-           "write_figures", "write_plan_map", "write_render_outputs"]
+__all__ = [
+    "MapData",
+    "NetplanMap",
+    "NetplanPage",
+    "compare_map",
+    "plan_map",
+    "render_folder",
+    "write_compare_map",
+    "write_figures",
+    "write_plan_map",
+    "write_render_outputs",
+]

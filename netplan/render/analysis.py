@@ -60,7 +60,9 @@ class WalkGraph:
         # node positions: the median of the edge ends that name each node (robust to a few reversed geometries)
         start = shapely.get_coordinates(shapely.get_point(geoms, 0))
         end = shapely.get_coordinates(shapely.get_point(geoms, -1))
-        ends = pd.DataFrame({"node": np.r_[self.ui, self.vi], "x": np.r_[start[:, 0], end[:, 0]], "y": np.r_[start[:, 1], end[:, 1]]})
+        ends = pd.DataFrame(
+            {"node": np.r_[self.ui, self.vi], "x": np.r_[start[:, 0], end[:, 0]], "y": np.r_[start[:, 1], end[:, 1]]}
+        )
         med = ends.groupby("node")[["x", "y"]].median()
         self.xy = np.zeros((n, 2))
         self.xy[med.index.to_numpy()] = med.to_numpy()
@@ -73,7 +75,9 @@ class WalkGraph:
             geoms[flip] = shapely.reverse(geoms[flip])
         self.geoms = geoms
         frame = pd.DataFrame({"u": self.ui, "v": self.vi, "w": self.length}).groupby(["u", "v"], sort=False)["w"].min()
-        self.csr = sparse.csr_array((frame.to_numpy(), (frame.index.get_level_values(0), frame.index.get_level_values(1))), shape=(n, n))
+        self.csr = sparse.csr_array(
+            (frame.to_numpy(), (frame.index.get_level_values(0), frame.index.get_level_values(1))), shape=(n, n)
+        )
         self._tree: cKDTree | None = None
 
     def __len__(self) -> int:
@@ -179,9 +183,15 @@ def service_areas(graph: WalkGraph | None, facilities: gpd.GeoDataFrame, radius_
     if graph is None or len(graph) == 0 or "walk_node" not in facilities.columns:
         crs = facilities.estimate_utm_crs()
         circles = facilities.to_crs(crs).buffer(radius_m, quad_segs=16).to_crs(WGS84)
-        return gpd.GeoDataFrame({"site_id": facilities["site_id"].to_numpy(), "method": "circle"}, geometry=circles.to_numpy(), crs=WGS84)
+        return gpd.GeoDataFrame(
+            {"site_id": facilities["site_id"].to_numpy(), "method": "circle"}, geometry=circles.to_numpy(), crs=WGS84
+        )
     nodes = graph.index(facilities["walk_node"].to_numpy())
-    offsets = facilities["walk_offset_m"].fillna(0.0).to_numpy(float) if "walk_offset_m" in facilities.columns else np.zeros(len(facilities))
+    offsets = (
+        facilities["walk_offset_m"].fillna(0.0).to_numpy(float)
+        if "walk_offset_m" in facilities.columns
+        else np.zeros(len(facilities))
+    )
     points = shapely.get_coordinates(facilities.to_crs(graph.crs).geometry.to_numpy())
     geoms = []
     for n, o, xy in zip(nodes, offsets, points):
@@ -189,10 +199,14 @@ def service_areas(graph: WalkGraph | None, facilities: gpd.GeoDataFrame, radius_
         if n >= 0:  # the site itself stands off the street: join it to its node so its icon sits inside its area
             area = shapely.union(area, shapely.LineString([graph.xy[n], xy]).buffer(STRIP_M / 2, quad_segs=2))
         geoms.append(area)
-    return gpd.GeoDataFrame({"site_id": facilities["site_id"].to_numpy(), "method": "walk"}, geometry=_to_wgs84(geoms, graph.crs), crs=WGS84)
+    return gpd.GeoDataFrame(
+        {"site_id": facilities["site_id"].to_numpy(), "method": "walk"}, geometry=_to_wgs84(geoms, graph.crs), crs=WGS84
+    )
 
 
-def catchments(facilities: gpd.GeoDataFrame, tiers: list[int], areas: gpd.GeoDataFrame | None) -> dict[int, gpd.GeoDataFrame]:
+def catchments(
+    facilities: gpd.GeoDataFrame, tiers: list[int], areas: gpd.GeoDataFrame | None
+) -> dict[int, gpd.GeoDataFrame]:
     """Catchment of every facility of tier 2 and above.
 
     The convex hull of the facility and everything it serves: the service
@@ -250,13 +264,17 @@ def demand_nodes(graph: WalkGraph, demand: gpd.GeoDataFrame) -> tuple[np.ndarray
     return idx, off
 
 
-def nearest_distance(graph: WalkGraph | None, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, limit_m: float) -> np.ndarray:
+def nearest_distance(
+    graph: WalkGraph | None, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, limit_m: float
+) -> np.ndarray:
     """Walking distance from each demand point to its nearest site (``inf`` beyond ``limit_m``)."""
     out = np.full(len(demand), np.inf)
     if graph is None or len(graph) == 0 or sites is None or len(sites) == 0 or "walk_node" not in sites.columns:
         return out
     nodes = graph.index(sites["walk_node"].to_numpy(np.int64))
-    offsets = sites["walk_offset_m"].fillna(0.0).to_numpy(float) if "walk_offset_m" in sites.columns else np.zeros(len(sites))
+    offsets = (
+        sites["walk_offset_m"].fillna(0.0).to_numpy(float) if "walk_offset_m" in sites.columns else np.zeros(len(sites))
+    )
     dist = graph.distances(nodes, offsets, limit_m)
     idx, off = demand_nodes(graph, demand)
     ok = idx >= 0
@@ -278,7 +296,9 @@ def coverage_curve(distance: np.ndarray, households: np.ndarray, steps: np.ndarr
     return cum[np.searchsorted(d, steps, side="right")] / total
 
 
-def uncovered_mask(demand: gpd.GeoDataFrame, assignments: gpd.GeoDataFrame | None, nearest: np.ndarray, radius_m: float, sited: bool) -> np.ndarray:
+def uncovered_mask(
+    demand: gpd.GeoDataFrame, assignments: gpd.GeoDataFrame | None, nearest: np.ndarray, radius_m: float, sited: bool
+) -> np.ndarray:
     """Demand points left without a collection point.
 
     With a sited network: points with households that no collection point
@@ -292,7 +312,9 @@ def uncovered_mask(demand: gpd.GeoDataFrame, assignments: gpd.GeoDataFrame | Non
     return has & ~(nearest <= radius_m)
 
 
-def facility_diff(a: gpd.GeoDataFrame | None, b: gpd.GeoDataFrame | None, tolerance_m: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+def facility_diff(
+    a: gpd.GeoDataFrame | None, b: gpd.GeoDataFrame | None, tolerance_m: float = 10.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Which facilities of ``a`` have no counterpart in ``b``, and the reverse.
 
     Two facilities match when they are of the same tier and stand within

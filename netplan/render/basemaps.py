@@ -14,8 +14,8 @@ or ``outputs.tianditu_token`` in the scenario. ``none`` draws no tiles at all
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -81,17 +81,30 @@ def basemap(key: str, lang: str, offline: bool = False, token: str | None = None
     if key == "osm":
         return Basemap(
             "osm",
-            tiles=[{"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "maxNativeZoom": 19, "maxZoom": 20, "subdomains": "abc"}],
+            tiles=[
+                {
+                    "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                    "maxNativeZoom": 19,
+                    "maxZoom": 20,
+                    "subdomains": "abc",
+                }
+            ],
             attribution=['<a href="https://www.openstreetmap.org/copyright">' + osm_credit + "</a>"],
         )
     if key == "amap":
         return Basemap(
             "amap",
             crs="gcj02",
-            tiles=[{
-                "url": "https://webrd0{s}.is.autonavi.com/appmaptile?lang=" + ("zh_cn" if lang == "zh" else "en") + "&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
-                "subdomains": "1234", "maxNativeZoom": 18, "maxZoom": 20,
-            }],
+            tiles=[
+                {
+                    "url": "https://webrd0{s}.is.autonavi.com/appmaptile?lang="
+                    + ("zh_cn" if lang == "zh" else "en")
+                    + "&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+                    "subdomains": "1234",
+                    "maxNativeZoom": 18,
+                    "maxZoom": 20,
+                }
+            ],
             attribution=[label(lang, "credit_amap"), osm_credit],
         )
     if not token:
@@ -99,7 +112,10 @@ def basemap(key: str, lang: str, offline: bool = False, token: str | None = None
             "the Tianditu basemap needs a token: get a free browser key at https://console.tianditu.gov.cn and pass "
             "--tianditu-token KEY, set TIANDITU_TOKEN, or set outputs.tianditu_token in the scenario"
         )
-    base = "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=" + token
+    base = (
+        "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk="
+        + token
+    )
     labels = "cva" if lang == "zh" else "eva"
     return Basemap(
         "tianditu",

@@ -12,8 +12,9 @@ lacks: same tier within 10 m counts as the same facility.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from netplan.errors import NetplanError
 from netplan.render import analysis as an
@@ -33,15 +34,20 @@ def _union_bounds(boxes: list[list[list[float]] | None]) -> list[list[float]] | 
     found = [b for b in boxes if b]
     if not found:
         return None
-    return [[min(b[0][0] for b in found), min(b[0][1] for b in found)], [max(b[1][0] for b in found), max(b[1][1] for b in found)]]
+    return [
+        [min(b[0][0] for b in found), min(b[0][1] for b in found)],
+        [max(b[1][0] for b in found), max(b[1][1] for b in found)],
+    ]
 
 
 def _diff_layers(here, there, tiers: list[int], ctx: Context, other: str) -> list[dict]:
     """Facilities only in this plan (badge +) and only in the other one (hollow, badge −), per tier."""
     out = []
     for t in tiers:
-        for frame, key, text, icon, badge in ((here, "diffadd", ctx.L("only_here"), None, "+"),
-                                              (there, "diffdel", ctx.L("only_in").format(other), "{t}-x", "-")):
+        for frame, key, text, icon, badge in (
+            (here, "diffadd", ctx.L("only_here"), None, "+"),
+            (there, "diffdel", ctx.L("only_in").format(other), "{t}-x", "-"),
+        ):
             sub = frame[frame["tier"] == t]
             if sub.empty:
                 continue
@@ -149,8 +155,10 @@ def compare_map(
     config = page_config(ctx, tiers, panels, offline, collapsed=True)
     page.maps = []
     for i, p in enumerate(plans):
-        caption = (f"{LETTERS[i]} · {html.escape(p.title)}"
-                   f"<small>{html.escape(p.source.name if p.source is not None else '')}</small>")
+        caption = (
+            f"{LETTERS[i]} · {html.escape(p.title)}"
+            f"<small>{html.escape(p.source.name if p.source is not None else '')}</small>"
+        )
         m = NetplanMap(f"np{i}", caption=caption)
         page.add_child(m, name=f"map{i}")
         m.add_child(NetplanLayers(config, i), name="netplan_layers")
@@ -168,5 +176,3 @@ def write_compare_map(
 ) -> Path:
     """Build the comparison page (see :func:`compare_map`) and write it atomically."""
     return compare_map(folders, lang=lang, basemap=basemap, offline=offline, tianditu_token_=tianditu_token_).save(path)
-
-

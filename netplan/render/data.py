@@ -98,7 +98,7 @@ class MapData:
         return self.tiers[number - 1]
 
     @classmethod
-    def from_plan(cls, plan: Any) -> "MapData":
+    def from_plan(cls, plan: Any) -> MapData:
         """Gather a plan's layers (the city graphs give roads and walkways)."""
         sc = plan.scenario
         roads = _edges(plan.city.network("drive").edges())
@@ -124,7 +124,7 @@ class MapData:
         )
 
     @classmethod
-    def from_folder(cls, folder: str | Path) -> "MapData":
+    def from_folder(cls, folder: str | Path) -> MapData:
         """Read a ``netplan run`` output folder (GeoPackage, kpis.csv, manifest.json).
 
         Raises
@@ -167,7 +167,10 @@ class MapData:
         kpis = None
         if (folder / "kpis.csv").is_file():
             kpis = read_kpis(folder / "kpis.csv")
-        tiers = [TierInfo(int(t["tier"]), float(t["radius_m"]), float(t.get("capacity_kg_day") or 0.0)) for t in settings.get("tiers", [])]
+        tiers = [
+            TierInfo(int(t["tier"]), float(t["radius_m"]), float(t.get("capacity_kg_day") or 0.0))
+            for t in settings.get("tiers", [])
+        ]
         if not tiers:
             raise InputDataError("manifest.json has no tier settings", manifest_path)
         base = None
@@ -234,7 +237,9 @@ def _osm_ids(value: Any) -> set[int]:
     return {int(v) for v in re.findall(r"-?\d+", str(value))}
 
 
-def restriction_layer(restrictions: list[dict], base_dir: str | Path | None, roads: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+def restriction_layer(
+    restrictions: list[dict], base_dir: str | Path | None, roads: gpd.GeoDataFrame | None
+) -> gpd.GeoDataFrame | None:
     """Restricted-traffic zones and ways as one WGS-84 layer.
 
     Parameters

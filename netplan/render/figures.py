@@ -43,8 +43,18 @@ from netplan.render.layers import Derived, derive
 
 log = logging.getLogger(__name__)
 
-CJK_FAMILIES = ["Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-                "Microsoft YaHei", "SimHei", "PingFang SC", "Hiragino Sans GB", "Heiti SC"]
+CJK_FAMILIES = [
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "Noto Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Hiragino Sans GB",
+    "Heiti SC",
+]
 CURVE_STEP_M = 10
 CURVE_MAX_M = 1500
 
@@ -123,12 +133,20 @@ def _draw_links(ax: Axes, asg: gpd.GeoDataFrame, tiers: list[int]) -> None:
         level = "demand-t1" if t == 1 else f"t{t - 1}-t{t}"
         sub = asg[asg["level"] == level]
         if len(sub):
-            ax.add_collection(LineCollection(_lines(sub.geometry.to_numpy()), colors=TIER_COLOURS[t],
-                                             linewidths=0.6 if t == 1 else 1.2 + 0.6 * t, alpha=0.5 if t == 1 else 0.8, zorder=6))
+            ax.add_collection(
+                LineCollection(
+                    _lines(sub.geometry.to_numpy()),
+                    colors=TIER_COLOURS[t],
+                    linewidths=0.6 if t == 1 else 1.2 + 0.6 * t,
+                    alpha=0.5 if t == 1 else 0.8,
+                    zorder=6,
+                )
+            )
 
 
-def _draw_demand(ax: Axes, demand: gpd.GeoDataFrame, unc: np.ndarray, handles: list[Artist],
-                 L: Callable[[str], str]) -> None:
+def _draw_demand(
+    ax: Axes, demand: gpd.GeoDataFrame, unc: np.ndarray, handles: list[Artist], L: Callable[[str], str]
+) -> None:
     """Demand points sized by households, uncovered ones ringed; their legend entries go to ``handles``."""
     xy = shapely.get_coordinates(demand.geometry.representative_point().to_numpy())
     hh = demand["households"].fillna(0).to_numpy(float)
@@ -136,11 +154,16 @@ def _draw_demand(ax: Axes, demand: gpd.GeoDataFrame, unc: np.ndarray, handles: l
     handles.append(Line2D([], [], marker="o", ls="", color=DEMAND_COLOUR, alpha=0.6, label=L("demand")))
     if unc.any():
         ax.scatter(xy[unc, 0], xy[unc, 1], s=110, facecolors="none", edgecolors="black", linewidths=1.4, zorder=8)
-        handles.append(Line2D([], [], marker="o", ls="", mfc="none", mec="black", ms=9, label=f"{L('uncovered')} ({int(unc.sum())})"))
+        handles.append(
+            Line2D(
+                [], [], marker="o", ls="", mfc="none", mec="black", ms=9, label=f"{L('uncovered')} ({int(unc.sum())})"
+            )
+        )
 
 
-def _draw_facilities(ax: Axes, fac: gpd.GeoDataFrame, tiers: list[int], handles: list[Artist], lang: str,
-                     L: Callable[[str], str]) -> None:
+def _draw_facilities(
+    ax: Axes, fac: gpd.GeoDataFrame, tiers: list[int], handles: list[Artist], lang: str, L: Callable[[str], str]
+) -> None:
     """Facilities per tier, existing ones with a black edge; their legend entries go to ``handles``."""
     for t in tiers:
         sub = fac[fac["tier"] == t]
@@ -151,10 +174,31 @@ def _draw_facilities(ax: Axes, fac: gpd.GeoDataFrame, tiers: list[int], handles:
         size = [28, 80, 130, 260][t - 1]
         for mask, edge, lw in ((~existing, "white", 0.8), (existing, "black", 1.8)):
             if mask.any():
-                ax.scatter(xy[mask, 0], xy[mask, 1], s=size, marker=TIER_MARKERS[t], c=TIER_COLOURS[t], edgecolors=edge, linewidths=lw, zorder=9 + t)
-        handles.append(Line2D([], [], marker=TIER_MARKERS[t], ls="", color=TIER_COLOURS[t], mec="white", ms=8 + t,
-                              label=f"{tier_name(lang, t)} ({len(sub)})"))
-    handles.append(Line2D([], [], marker="o", ls="", color="#9e9e9e", mec="black", mew=1.8, ms=8, label=L("existing_kept")))
+                ax.scatter(
+                    xy[mask, 0],
+                    xy[mask, 1],
+                    s=size,
+                    marker=TIER_MARKERS[t],
+                    c=TIER_COLOURS[t],
+                    edgecolors=edge,
+                    linewidths=lw,
+                    zorder=9 + t,
+                )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker=TIER_MARKERS[t],
+                ls="",
+                color=TIER_COLOURS[t],
+                mec="white",
+                ms=8 + t,
+                label=f"{tier_name(lang, t)} ({len(sub)})",
+            )
+        )
+    handles.append(
+        Line2D([], [], marker="o", ls="", color="#9e9e9e", mec="black", mew=1.8, ms=8, label=L("existing_kept"))
+    )
 
 
 def network_figure(data: MapData, derived: Derived, lang: str) -> Figure:
@@ -182,19 +226,52 @@ def network_figure(data: MapData, derived: Derived, lang: str) -> Figure:
     if rest is not None:
         zones = rest[rest["kind"] == "zone"]
         if len(zones):
-            ax.add_collection(PolyCollection(_rings(zones.geometry.to_numpy()), facecolors=RESTRICTED_COLOUR, edgecolors="none",
-                                             alpha=0.07, zorder=3))
-            ax.add_collection(PolyCollection(_rings(zones.geometry.to_numpy()), facecolors="none", edgecolors=RESTRICTED_COLOUR,
-                                             linewidths=1.6, linestyles="--", zorder=3))
-            handles.append(Patch(facecolor="#fbe9e7", edgecolor=RESTRICTED_COLOUR, linestyle="--", label=L("restricted")))
+            ax.add_collection(
+                PolyCollection(
+                    _rings(zones.geometry.to_numpy()),
+                    facecolors=RESTRICTED_COLOUR,
+                    edgecolors="none",
+                    alpha=0.07,
+                    zorder=3,
+                )
+            )
+            ax.add_collection(
+                PolyCollection(
+                    _rings(zones.geometry.to_numpy()),
+                    facecolors="none",
+                    edgecolors=RESTRICTED_COLOUR,
+                    linewidths=1.6,
+                    linestyles="--",
+                    zorder=3,
+                )
+            )
+            handles.append(
+                Patch(facecolor="#fbe9e7", edgecolor=RESTRICTED_COLOUR, linestyle="--", label=L("restricted"))
+            )
     service = proj(derived.service)
     if service is not None:
-        ax.add_collection(PolyCollection(_rings(service.geometry.to_numpy()), facecolors=TIER_COLOURS[1], edgecolors=TIER_COLOURS[1],
-                                         alpha=0.13, linewidths=0.6, zorder=4))
+        ax.add_collection(
+            PolyCollection(
+                _rings(service.geometry.to_numpy()),
+                facecolors=TIER_COLOURS[1],
+                edgecolors=TIER_COLOURS[1],
+                alpha=0.13,
+                linewidths=0.6,
+                zorder=4,
+            )
+        )
         handles.append(Patch(facecolor=TIER_COLOURS[1], alpha=0.3, label=L("service_area")))
     for t, frame in derived.catchments.items():
-        ax.add_collection(PolyCollection(_rings(frame.to_crs(crs).geometry.to_numpy()), facecolors="none", edgecolors=TIER_COLOURS[t],
-                                         linewidths=1.4, linestyles="--", zorder=5))
+        ax.add_collection(
+            PolyCollection(
+                _rings(frame.to_crs(crs).geometry.to_numpy()),
+                facecolors="none",
+                edgecolors=TIER_COLOURS[t],
+                linewidths=1.4,
+                linestyles="--",
+                zorder=5,
+            )
+        )
     if derived.catchments:
         handles.append(Patch(facecolor="none", edgecolor=TIER_COLOURS[2], linestyle="--", label=L("catchment_generic")))
     asg = proj(data.assignments)
@@ -215,7 +292,17 @@ def network_figure(data: MapData, derived: Derived, lang: str) -> Figure:
         _scale_bar(ax, b[2] - b[0] + 2 * pad, lang)
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.92, prop={"family": family, "size": 8})
     fig.suptitle(f"{data.title} — {L('network_map')}", fontsize=14, fontfamily=family, y=0.985)
-    ax.text(0.995, 0.002, label(lang, "credit"), transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#555", **text)
+    ax.text(
+        0.995,
+        0.002,
+        label(lang, "credit"),
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="#555",
+        **text,
+    )
     return fig
 
 
@@ -230,8 +317,12 @@ def coverage_table(data: MapData, derived: Derived) -> pd.DataFrame:
     if sites is not None and len(sites) and derived.graph is not None:
         t1 = sites[sites["tier1"].astype(bool) & sites.get("snap_ok", pd.Series(True, index=sites.index)).astype(bool)]
         existing = t1[t1["existing"].astype(bool)]
-        table["existing"] = an.coverage_curve(an.nearest_distance(derived.graph, data.demand, existing, CURVE_MAX_M), hh, steps)
-        table["candidates"] = an.coverage_curve(an.nearest_distance(derived.graph, data.demand, t1, CURVE_MAX_M), hh, steps)
+        table["existing"] = an.coverage_curve(
+            an.nearest_distance(derived.graph, data.demand, existing, CURVE_MAX_M), hh, steps
+        )
+        table["candidates"] = an.coverage_curve(
+            an.nearest_distance(derived.graph, data.demand, t1, CURVE_MAX_M), hh, steps
+        )
     return pd.DataFrame(table)
 
 
@@ -242,15 +333,20 @@ def coverage_figure(data: MapData, table: pd.DataFrame, lang: str) -> Figure:
     fig = Figure(figsize=(8, 5), dpi=150)
     ax = fig.add_subplot()
     radius = data.tier(1).radius_m
-    styles = {"open": (L("open_points"), TIER_COLOURS[1], "-", 2.4), "existing": (L("existing_points"), "#424242", "-.", 1.6),
-              "candidates": (L("all_candidates"), "#9e9e9e", "--", 1.4)}
+    styles = {
+        "open": (L("open_points"), TIER_COLOURS[1], "-", 2.4),
+        "existing": (L("existing_points"), "#424242", "-.", 1.6),
+        "candidates": (L("all_candidates"), "#9e9e9e", "--", 1.4),
+    }
     for key, (name, colour, ls, lw) in styles.items():
         if key in table.columns:
             y = table[key].to_numpy() * 100
             at = float(np.interp(radius, table["distance_m"], y))
             ax.plot(table["distance_m"], y, color=colour, ls=ls, lw=lw, label=f"{name} ({at:.1f}% @ {radius:g} m)")
     ax.axvline(radius, color=TIER_COLOURS[1], lw=1, ls=":")
-    ax.text(radius, 2, f" {L('radius_m')}: {radius:g}", color=TIER_COLOURS[1], fontsize=8, fontfamily=family, va="bottom")
+    ax.text(
+        radius, 2, f" {L('radius_m')}: {radius:g}", color=TIER_COLOURS[1], fontsize=8, fontfamily=family, va="bottom"
+    )
     ax.set_xlim(0, CURVE_MAX_M)
     ax.set_ylim(0, 101)
     ax.set_xlabel(L("walk_distance_m"), fontfamily=family)
@@ -262,7 +358,9 @@ def coverage_figure(data: MapData, table: pd.DataFrame, lang: str) -> Figure:
     return fig
 
 
-def write_figures(data: MapData | object, folder: str | Path, lang: str | None = None, derived: Derived | None = None) -> dict[str, Path]:
+def write_figures(
+    data: MapData | object, folder: str | Path, lang: str | None = None, derived: Derived | None = None
+) -> dict[str, Path]:
     """Write ``network.png``, ``coverage_curve.png`` and ``coverage_curve.csv`` into ``folder``.
 
     Parameters

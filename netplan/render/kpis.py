@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -63,14 +64,34 @@ def kpi_rows(kpis: pd.DataFrame | None, tiers: list[int], lang: str, everything:
         KpiRow("network", "excluded_households", L("excluded_households"), "int", "coverage"),
     ]
     for t in tiers:
-        rows.append(KpiRow("network", f"tier{t}_open", f"{tier_name(lang, t)} · {L('open_count')}", "int", "facilities"))
+        rows.append(
+            KpiRow("network", f"tier{t}_open", f"{tier_name(lang, t)} · {L('open_count')}", "int", "facilities")
+        )
         rows.append(KpiRow("network", f"tier{t}_new", f"{tier_name(lang, t)} · {L('new_count')}", "int", "facilities"))
-        rows.append(KpiRow("network", f"tier{t}_utilisation_mean", f"{tier_name(lang, t)} · {L('utilisation_mean')}", "pct1", "facilities"))
+        rows.append(
+            KpiRow(
+                "network",
+                f"tier{t}_utilisation_mean",
+                f"{tier_name(lang, t)} · {L('utilisation_mean')}",
+                "pct1",
+                "facilities",
+            )
+        )
     rows.append(KpiRow("cost", "total", L("total_cost"), "int", "cost"))
     for t in tiers:
-        rows.append(KpiRow("cost", f"open_t{t}", L("cost_open_tier").format(name=tier_name(lang, t)), "int", "cost_detail"))
+        rows.append(
+            KpiRow("cost", f"open_t{t}", L("cost_open_tier").format(name=tier_name(lang, t)), "int", "cost_detail")
+        )
     for t in tiers[:-1]:
-        rows.append(KpiRow("cost", f"haul_t{t}", L("haul_link").format(a=tier_name(lang, t), b=tier_name(lang, t + 1)), "int", "cost_detail"))
+        rows.append(
+            KpiRow(
+                "cost",
+                f"haul_t{t}",
+                L("haul_link").format(a=tier_name(lang, t), b=tier_name(lang, t + 1)),
+                "int",
+                "cost_detail",
+            )
+        )
     rows.append(KpiRow("cost", "access", L("cost_access"), "int", "cost_detail"))
     chosen = value(kpis, "locate", "chosen")
     mode = f"locate_{chosen}" if isinstance(chosen, str) and chosen else "locate_integrated"
@@ -122,12 +143,20 @@ def _cell(row: KpiRow, kpis: pd.DataFrame | None, tag: str = "td", plan: int | N
     v = value(kpis, row.section, row.key)
     raw = "" if v is None else str(v)
     plan_attr = "" if plan is None else f' data-plan="{plan}"'
-    return (f'<{tag} class="np-kpi" data-section="{html.escape(row.section)}" data-key="{html.escape(row.key)}" '
-            f'data-value="{html.escape(raw)}" data-fmt="{row.fmt}"{plan_attr}><span class="np-v">{html.escape(fmt(v, row.fmt))}</span></{tag}>')
+    return (
+        f'<{tag} class="np-kpi" data-section="{html.escape(row.section)}" data-key="{html.escape(row.key)}" '
+        f'data-value="{html.escape(raw)}" data-fmt="{row.fmt}"{plan_attr}><span class="np-v">{html.escape(fmt(v, row.fmt))}</span></{tag}>'
+    )
 
 
-def panel_html(kpis: pd.DataFrame | None, tiers: list[int], lang: str, title: str, icons: dict[str, str],
-               warnings: Sequence[dict] | None = None) -> str:
+def panel_html(
+    kpis: pd.DataFrame | None,
+    tiers: list[int],
+    lang: str,
+    title: str,
+    icons: dict[str, str],
+    warnings: Sequence[dict] | None = None,
+) -> str:
     """The plan map's KPI panel: demand and coverage, facilities per tier, cost (with a breakdown), gap; then the
     run's warnings (see :func:`warnings_html`)."""
     L = lambda key: label(lang, key)  # noqa: E731
@@ -144,18 +173,27 @@ def panel_html(kpis: pd.DataFrame | None, tiers: list[int], lang: str, title: st
                 match = [r for r in rows if r.key == key]
                 cells.append(_cell(match[0], kpis) if match else "<td></td>")
             if any(c != "<td></td>" for c in cells):
-                lines.append(f"<tr><th><span class='np-ico'>{icons.get(f'{t}-n', '')}</span>{html.escape(tier_name(lang, t))}</th>{''.join(cells)}</tr>")
+                lines.append(
+                    f"<tr><th><span class='np-ico'>{icons.get(f'{t}-n', '')}</span>{html.escape(tier_name(lang, t))}</th>{''.join(cells)}</tr>"
+                )
         fac = f"<table class='np-fac'>{head}{''.join(lines)}</table>"
     detail = [r for r in rows if r.group == "cost_detail"]
     details = ""
     if detail:
         inner = "".join(f"<tr><th>{html.escape(r.name)}</th>{_cell(r, kpis)}</tr>" for r in detail)
         details = f"<details><summary>{html.escape(L('cost_breakdown'))}</summary><table>{inner}</table></details>"
-    return (f"<div class='np-kpis'><div class='np-kpi-title' title='{html.escape(L('kpis'))}'>{html.escape(title)}</div>"
-            f"<table class='np-main'>{body}</table>{fac}{details}{warnings_html(warnings, lang)}</div>")
+    return (
+        f"<div class='np-kpis'><div class='np-kpi-title' title='{html.escape(L('kpis'))}'>{html.escape(title)}</div>"
+        f"<table class='np-main'>{body}</table>{fac}{details}{warnings_html(warnings, lang)}</div>"
+    )
 
 
-def compare_html(plans: list[tuple[str, pd.DataFrame | None]], tiers: list[int], lang: str, extra_rows: list[tuple[str, list[float | None]]] | None = None) -> str:
+def compare_html(
+    plans: list[tuple[str, pd.DataFrame | None]],
+    tiers: list[int],
+    lang: str,
+    extra_rows: list[tuple[str, list[float | None]]] | None = None,
+) -> str:
     """The comparison table: one column per plan, then each plan's difference from the first (B − A, ...)."""
     L = lambda key: label(lang, key)  # noqa: E731
     # one row order for all plans: the rows of any plan, in the panel's order (a 4-tier plan adds its rows in place)
@@ -196,8 +234,10 @@ def compare_html(plans: list[tuple[str, pd.DataFrame | None]], tiers: list[int],
         cells += "<td></td>" * (len(plans) + (len(plans) - 1) - len(values))
         body.append(f"<tr class='np-g-diff'><th>{html.escape(name)}</th>{cells}</tr>")
     legend = "".join(f"<div><b>{letters[i]}</b> {html.escape(name)}</div>" for i, (name, _) in enumerate(plans))
-    return (f"<div class='np-plans'>{legend}</div><table class='np-compare-table'><thead><tr><th>{html.escape(L('indicator'))}</th>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return (
+        f"<div class='np-plans'>{legend}</div><table class='np-compare-table'><thead><tr><th>{html.escape(L('indicator'))}</th>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def _warning_items(warnings: Sequence[dict]) -> str:
@@ -205,8 +245,10 @@ def _warning_items(warnings: Sequence[dict]) -> str:
     for w in warnings:
         code = str(w.get("code") or "")
         stage = str(w.get("stage") or "")
-        items.append(f"<li class='np-warning' data-code='{html.escape(code)}' data-stage='{html.escape(stage)}'>"
-                     f"{html.escape(str(w.get('message') or ''))}</li>")
+        items.append(
+            f"<li class='np-warning' data-code='{html.escape(code)}' data-stage='{html.escape(stage)}'>"
+            f"{html.escape(str(w.get('message') or ''))}</li>"
+        )
     return "".join(items)
 
 
@@ -227,8 +269,10 @@ def warnings_html(warnings: Sequence[dict] | None, lang: str) -> str:
     head = f"{html.escape(L('warnings'))} ({len(warnings)})"
     if not warnings:
         return f"<div class='np-warnings np-warnings-none'><b>{head}</b> {html.escape(L('warnings_none'))}</div>"
-    return (f"<details class='np-warnings' open><summary><b>{head}</b> · {html.escape(L('warnings_note'))}</summary>"
-            f"<ol>{_warning_items(warnings)}</ol></details>")
+    return (
+        f"<details class='np-warnings' open><summary><b>{head}</b> · {html.escape(L('warnings_note'))}</summary>"
+        f"<ol>{_warning_items(warnings)}</ol></details>"
+    )
 
 
 def compare_warnings_html(plans: Sequence[tuple[str, Sequence[dict] | None]], lang: str) -> str:
@@ -240,13 +284,19 @@ def compare_warnings_html(plans: Sequence[tuple[str, Sequence[dict] | None]], la
         if warnings is None:
             continue
         if not warnings:
-            blocks.append(f"<div class='np-warnings-plan' data-plan='{i}'><b>{letter}</b> · "
-                          f"{html.escape(L('warnings_none'))}</div>")
+            blocks.append(
+                f"<div class='np-warnings-plan' data-plan='{i}'><b>{letter}</b> · "
+                f"{html.escape(L('warnings_none'))}</div>"
+            )
             continue
-        blocks.append(f"<details class='np-warnings-plan' data-plan='{i}'><summary><b>{letter}</b> · "
-                      f"{len(warnings)} · "
-                      f"{html.escape(name)}</summary><ol>{_warning_items(warnings)}</ol></details>")
+        blocks.append(
+            f"<details class='np-warnings-plan' data-plan='{i}'><summary><b>{letter}</b> · "
+            f"{len(warnings)} · "
+            f"{html.escape(name)}</summary><ol>{_warning_items(warnings)}</ol></details>"
+        )
     if not blocks:
         return ""
-    return (f"<div class='np-warnings'><b>{html.escape(L('warnings'))}</b> · {html.escape(L('warnings_note'))}"
-            f"{''.join(blocks)}</div>")
+    return (
+        f"<div class='np-warnings'><b>{html.escape(L('warnings'))}</b> · {html.escape(L('warnings_note'))}"
+        f"{''.join(blocks)}</div>"
+    )

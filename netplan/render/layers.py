@@ -14,8 +14,9 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -37,7 +38,18 @@ from netplan.render.labels import (
 )
 
 Shift = Callable[[np.ndarray], np.ndarray] | None
-ROUTE_COLOURS = ["#d81b60", "#8e24aa", "#3949ab", "#00897b", "#f4511e", "#6d4c41", "#546e7a", "#c0ca33", "#00acc1", "#5e35b1"]
+ROUTE_COLOURS = [
+    "#d81b60",
+    "#8e24aa",
+    "#3949ab",
+    "#00897b",
+    "#f4511e",
+    "#6d4c41",
+    "#546e7a",
+    "#c0ca33",
+    "#00acc1",
+    "#5e35b1",
+]
 ICON_SIZES = {1: 14, 2: 20, 3: 24, 4: 28}
 MAX_MARKERS = 3000
 """Above this many facilities of one tier, they are drawn as circles on the canvas instead of icons."""
@@ -76,7 +88,12 @@ def _column(series: pd.Series, digits: int = 1) -> list:
         else:
             out = [v if v == v and abs(v) != np.inf else None for v in out]
         return out
-    return [None if v is None or (isinstance(v, float) and v != v) or v is pd.NA else (bool(v) if isinstance(v, (bool, np.bool_)) else str(v)) for v in series.tolist()]
+    return [
+        None
+        if v is None or (isinstance(v, float) and v != v) or v is pd.NA
+        else (bool(v) if isinstance(v, (bool, np.bool_)) else str(v))
+        for v in series.tolist()
+    ]
 
 
 def _props(frame: pd.DataFrame, columns: dict[str, int]) -> dict[str, list]:
@@ -124,7 +141,9 @@ def encode_geojson(frame: gpd.GeoDataFrame, columns: dict[str, int], shift: Shif
     for i, geom in enumerate(geoms):
         if geom is None or geom.is_empty:
             continue
-        features.append({"type": "Feature", "properties": {k: props[k][i] for k in names}, "geometry": geom.__geo_interface__})
+        features.append(
+            {"type": "Feature", "properties": {k: props[k][i] for k in names}, "geometry": geom.__geo_interface__}
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -190,12 +209,23 @@ def _swatch(kind: str, colour: str, fill: str | None = None, dash: str = "", wid
 def legend_html(ctx: Context, tiers: list[int], has: set[str], diff: bool = False) -> str:
     """The legend: facility icons per tier, then the other layers present."""
     L = ctx.L
-    rows = [f"<div class='np-lg-row'>{icon_svg(t, False, size=16)}<span>{html.escape(tier_name(ctx.lang, t))}</span></div>" for t in tiers]
-    rows.append(f"<div class='np-lg-row'>{icon_svg(tiers[0], True, size=16)}<span>{html.escape(L('existing_kept'))}</span></div>")
-    rows.append(f"<div class='np-lg-row'>{icon_svg(tiers[0], False, size=16)}<span>{html.escape(L('new_facility'))}</span></div>")
+    rows = [
+        f"<div class='np-lg-row'>{icon_svg(t, False, size=16)}<span>{html.escape(tier_name(ctx.lang, t))}</span></div>"
+        for t in tiers
+    ]
+    rows.append(
+        f"<div class='np-lg-row'>{icon_svg(tiers[0], True, size=16)}<span>{html.escape(L('existing_kept'))}</span></div>"
+    )
+    rows.append(
+        f"<div class='np-lg-row'>{icon_svg(tiers[0], False, size=16)}<span>{html.escape(L('new_facility'))}</span></div>"
+    )
     if diff:
-        rows.append(f"<div class='np-lg-row'><span class='np-badge np-badge-add'>+</span><span>{html.escape(L('diff_added'))}</span></div>")
-        rows.append(f"<div class='np-lg-row'>{icon_svg(tiers[0], False, hollow=True, size=16)}<span class='np-badge np-badge-del'>−</span><span>{html.escape(L('diff_removed').format('A'))}</span></div>")
+        rows.append(
+            f"<div class='np-lg-row'><span class='np-badge np-badge-add'>+</span><span>{html.escape(L('diff_added'))}</span></div>"
+        )
+        rows.append(
+            f"<div class='np-lg-row'>{icon_svg(tiers[0], False, hollow=True, size=16)}<span class='np-badge np-badge-del'>−</span><span>{html.escape(L('diff_removed').format('A'))}</span></div>"
+        )
     extra = [
         ("demand", _swatch("dot", DEMAND_COLOUR, "#ef5350", width=1), L("demand")),
         ("uncovered", _swatch("dot", "#000000", None, "3 2", 2), L("uncovered")),
@@ -239,11 +269,20 @@ def road_layers(data: MapData, ctx: Context, show: bool, streets: bool) -> list[
         walk = _dedupe_edges(data.walkways)
         merged = shapely.multilinestrings(shapely.simplify(walk.geometry.to_numpy(), 1.5e-5))
         frame = gpd.GeoDataFrame({"cls": ["walk"]}, geometry=[merged], crs="EPSG:4326")
-        out.append({
-            "id": "streets", "group": "context", "name": ctx.L("streets"), "show": True, "kind": "lines", "pane": "base",
-            "interactive": False, "z": 0, "data": encode_geojson(frame, {"cls": 0}, ctx.shift, 5),
-            "style": {"color": "#b0bec5", "weight": 0.8, "opacity": 0.9},
-        })
+        out.append(
+            {
+                "id": "streets",
+                "group": "context",
+                "name": ctx.L("streets"),
+                "show": True,
+                "kind": "lines",
+                "pane": "base",
+                "interactive": False,
+                "z": 0,
+                "data": encode_geojson(frame, {"cls": 0}, ctx.shift, 5),
+                "style": {"color": "#b0bec5", "weight": 0.8, "opacity": 0.9},
+            }
+        )
     if data.roads is not None and len(data.roads):
         roads = _dedupe_edges(data.roads)
         cls = roads["highway"].map(_road_class) if "highway" in roads.columns else pd.Series("minor", index=roads.index)
@@ -254,12 +293,21 @@ def road_layers(data: MapData, ctx: Context, show: bool, streets: bool) -> list[
                 geoms.append(shapely.multilinestrings(shapely.simplify(sub, 1.5e-5)))
                 names.append(kind)
         frame = gpd.GeoDataFrame({"cls": names}, geometry=geoms, crs="EPSG:4326")
-        out.append({
-            "id": "roads", "group": "context", "name": ctx.L("roads"), "show": show, "kind": "lines", "pane": "base",
-            "interactive": False, "z": 1, "data": encode_geojson(frame, {"cls": 0}, ctx.shift, 5),
-            "style": {"color": "#78909c", "weight": 1.3, "opacity": 0.85},
-            "by": [{"prop": "cls", "map": {"major": {"weight": 2.6, "color": "#607d8b"}}}],
-        })
+        out.append(
+            {
+                "id": "roads",
+                "group": "context",
+                "name": ctx.L("roads"),
+                "show": show,
+                "kind": "lines",
+                "pane": "base",
+                "interactive": False,
+                "z": 1,
+                "data": encode_geojson(frame, {"cls": 0}, ctx.shift, 5),
+                "style": {"color": "#78909c", "weight": 1.3, "opacity": 0.85},
+                "by": [{"prop": "cls", "map": {"major": {"weight": 2.6, "color": "#607d8b"}}}],
+            }
+        )
     return out
 
 
@@ -289,7 +337,11 @@ def derive(data: MapData) -> Derived:
     else:
         points = None
     limit = max(1500.0, radius)
-    nearest = an.nearest_distance(graph, data.demand, points, limit) if points is not None else np.full(len(data.demand), np.inf)
+    nearest = (
+        an.nearest_distance(graph, data.demand, points, limit)
+        if points is not None
+        else np.full(len(data.demand), np.inf)
+    )
     uncovered = an.uncovered_mask(data.demand, data.assignments, nearest, radius, sited)
     service, catch = None, {}
     if fac is not None and sited:
@@ -299,7 +351,11 @@ def derive(data: MapData) -> Derived:
 
 
 def _names(frame: pd.DataFrame) -> pd.Series:
-    return frame["name"].astype(object).where(frame["name"].notna(), None) if "name" in frame.columns else pd.Series(None, index=frame.index)
+    return (
+        frame["name"].astype(object).where(frame["name"].notna(), None)
+        if "name" in frame.columns
+        else pd.Series(None, index=frame.index)
+    )
 
 
 def facility_props(data: MapData, ctx: Context) -> gpd.GeoDataFrame:
@@ -309,31 +365,50 @@ def facility_props(data: MapData, ctx: Context) -> gpd.GeoDataFrame:
     fac["name"] = _names(fac)
     by_id = {(int(t), int(s)): (n if n else f"#{int(s)}") for t, s, n in zip(fac["tier"], fac["site_id"], fac["name"])}
     if "next_site_id" in fac.columns:
-        fac["sends_to"] = [by_id.get((int(t) + 1, int(n))) if n == n and n is not None and n >= 0 else None for t, n in zip(fac["tier"], fac["next_site_id"])]
+        fac["sends_to"] = [
+            by_id.get((int(t) + 1, int(n))) if n == n and n is not None and n >= 0 else None
+            for t, n in zip(fac["tier"], fac["next_site_id"])
+        ]
         counts = fac.groupby(["tier", "next_site_id"]).size()
-        fac["members"] = [int(counts.get((int(t) - 1, int(s)), 0)) if t > 1 else None for t, s in zip(fac["tier"], fac["site_id"])]
+        fac["members"] = [
+            int(counts.get((int(t) - 1, int(s)), 0)) if t > 1 else None for t, s in zip(fac["tier"], fac["site_id"])
+        ]
         fac["members"] = fac["members"].astype(float)
     if "utilisation" in fac.columns:
         fac["utilisation_pct"] = fac["utilisation"].astype(float) * 100
     existing = fac["existing"].astype(bool) if "existing" in fac.columns else pd.Series(False, index=fac.index)
-    status = fac["status"].map(lambda s: status_label(ctx.lang, s)) if "status" in fac.columns else pd.Series("", index=fac.index)
+    status = (
+        fac["status"].map(lambda s: status_label(ctx.lang, s))
+        if "status" in fac.columns
+        else pd.Series("", index=fac.index)
+    )
     fac["status_text"] = status.where(existing, ctx.L("new_facility"))
-    fac["fusion_text"] = fac["fusion"].map(lambda v: ctx.L("yes") if bool(v) else ctx.L("no")) if "fusion" in fac.columns else None
+    fac["fusion_text"] = (
+        fac["fusion"].map(lambda v: ctx.L("yes") if bool(v) else ctx.L("no")) if "fusion" in fac.columns else None
+    )
     asg = data.assignments
     if asg is not None and len(asg) and "households" in data.demand.columns:
         first = asg[asg["level"] == "demand-t1"]
         hh = data.demand.set_index("demand_id")["households"]
         served = first.assign(hh=hh.reindex(first["from_id"]).to_numpy()).groupby("to_id")["hh"].sum()
-        fac["served_households"] = [float(served.get(s, 0.0)) if t == 1 else None for t, s in zip(fac["tier"], fac["site_id"])]
+        fac["served_households"] = [
+            float(served.get(s, 0.0)) if t == 1 else None for t, s in zip(fac["tier"], fac["site_id"])
+        ]
         fac["served_households"] = fac["served_households"].astype(float)
     return fac
 
 
 FACILITY_FIELDS = [
-    ("site_id", "site_id", "int"), ("status_text", "status", "text"), ("load_kg_day", "load_kg_day", "int"),
-    ("capacity_kg_day", "capacity_kg_day", "int"), ("utilisation_pct", "utilisation_pct", "f1"),
-    ("served_households", "served_households", "int"), ("members", "members", "int"), ("sends_to", "sends_to", "text"),
-    ("open_cost", "open_cost", "int"), ("fusion_text", "fusion", "text"),
+    ("site_id", "site_id", "int"),
+    ("status_text", "status", "text"),
+    ("load_kg_day", "load_kg_day", "int"),
+    ("capacity_kg_day", "capacity_kg_day", "int"),
+    ("utilisation_pct", "utilisation_pct", "f1"),
+    ("served_households", "served_households", "int"),
+    ("members", "members", "int"),
+    ("sends_to", "sends_to", "text"),
+    ("open_cost", "open_cost", "int"),
+    ("fusion_text", "fusion", "text"),
 ]
 
 
@@ -341,25 +416,60 @@ def _fields(ctx: Context, spec: list[tuple[str, str, str]], present: set[str] | 
     return [[col, ctx.L(key), fmt] for col, key, fmt in spec if present is None or col in present]
 
 
-def facility_layer(fac: gpd.GeoDataFrame, t: int, ctx: Context, layer_id: str, name: str, group: str = "network", icon: str | None = None, badge: str | None = None, show: bool = True) -> dict:
+def facility_layer(
+    fac: gpd.GeoDataFrame,
+    t: int,
+    ctx: Context,
+    layer_id: str,
+    name: str,
+    group: str = "network",
+    icon: str | None = None,
+    badge: str | None = None,
+    show: bool = True,
+) -> dict:
     """One tier's facilities as icon markers (or canvas circles when there are very many)."""
-    cols = {c: (0 if c in ("site_id", "load_kg_day", "capacity_kg_day", "members", "served_households", "open_cost") else 1) for c, _, _ in FACILITY_FIELDS}
+    cols = {
+        c: (0 if c in ("site_id", "load_kg_day", "capacity_kg_day", "members", "served_households", "open_cost") else 1)
+        for c, _, _ in FACILITY_FIELDS
+    }
     cols.update({"name": 0, "tier": 0, "existing": 0})
     data = encode_points(fac, cols, ctx.shift)
     spec: dict[str, Any] = {
-        "id": layer_id, "group": group, "name": name, "show": show, "z": 90 + t,
-        "data": data, "popup": {"title": "name", "subtitle": tier_name(ctx.lang, t), "fields": _fields(ctx, FACILITY_FIELDS, set(fac.columns))},
+        "id": layer_id,
+        "group": group,
+        "name": name,
+        "show": show,
+        "z": 90 + t,
+        "data": data,
+        "popup": {
+            "title": "name",
+            "subtitle": tier_name(ctx.lang, t),
+            "fields": _fields(ctx, FACILITY_FIELDS, set(fac.columns)),
+        },
         "tooltip": {"title": "name", "subtitle": tier_name(ctx.lang, t)},
     }
     if len(fac) > MAX_MARKERS:
-        spec.update({"kind": "circles", "style": {"radius": 3 + t, "color": "#ffffff", "weight": 1, "fillColor": TIER_COLOURS[t], "fillOpacity": 0.95},
-                     "by": [{"prop": "existing", "map": {"true": {"color": "#111111", "weight": 2.5}}}]})
+        spec.update(
+            {
+                "kind": "circles",
+                "style": {
+                    "radius": 3 + t,
+                    "color": "#ffffff",
+                    "weight": 1,
+                    "fillColor": TIER_COLOURS[t],
+                    "fillOpacity": 0.95,
+                },
+                "by": [{"prop": "existing", "map": {"true": {"color": "#111111", "weight": 2.5}}}],
+            }
+        )
     else:
         spec.update({"kind": "markers", "icon": icon or "auto", "badge": badge})
     return spec
 
 
-def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool = False, streets: bool = False) -> tuple[list[dict], set[str]]:
+def plan_layers(
+    data: MapData, ctx: Context, derived: Derived, show_roads: bool = False, streets: bool = False
+) -> tuple[list[dict], set[str]]:
     """Every layer of one plan, in the order the layer control lists them.
 
     Returns
@@ -377,8 +487,9 @@ def plan_layers(data: MapData, ctx: Context, derived: Derived, show_roads: bool 
     return layers, has
 
 
-def _network_layers(layers: list[dict], has: set[str], data: MapData, ctx: Context,
-                    fac: gpd.GeoDataFrame | None) -> None:
+def _network_layers(
+    layers: list[dict], has: set[str], data: MapData, ctx: Context, fac: gpd.GeoDataFrame | None
+) -> None:
     """Append the facilities per tier, links and routes to ``layers`` and their legend entries to ``has``."""
     L = ctx.L
     lang = ctx.lang
@@ -388,70 +499,159 @@ def _network_layers(layers: list[dict], has: set[str], data: MapData, ctx: Conte
             sub = fac[fac["tier"] == t]
             if sub.empty:
                 continue
-            name = L("fac_layer").format(name=tier_name(lang, t), n=len(sub), k=int((~sub["existing"].astype(bool)).sum()))
+            name = L("fac_layer").format(
+                name=tier_name(lang, t), n=len(sub), k=int((~sub["existing"].astype(bool)).sum())
+            )
             layers.append(facility_layer(sub, t, ctx, f"fac{t}", name))
     asg = data.assignments
     if asg is not None and len(asg):
         levels = [("demand-t1", L("link_demand"), 1, 0.9, 0.45)]
-        levels += [(f"t{t - 1}-t{t}", L("tier_link").format(tier_name(lang, t - 1), tier_name(lang, t)), t, 1.5 + t, 0.75) for t in tiers[1:]]
+        levels += [
+            (f"t{t - 1}-t{t}", L("tier_link").format(tier_name(lang, t - 1), tier_name(lang, t)), t, 1.5 + t, 0.75)
+            for t in tiers[1:]
+        ]
         for level, name, t, weight, opacity in levels:
             sub = asg[asg["level"] == level]
             if sub.empty:
                 continue
             sub = sub.assign(level_text=name)
-            layers.append({
-                "id": f"link{t}", "group": "network", "name": name, "show": True, "kind": "lines", "z": 40 + t,
-                "data": encode_lines(sub, {"level_text": 0, "kg_day": 1, "distance_m": 0, "from_id": 0, "to_id": 0}, ctx.shift),
-                "style": {"color": TIER_COLOURS[t], "weight": weight, "opacity": opacity},
-                "popup": {"title": "level_text", "fields": _fields(ctx, [("kg_day", "kg_day", "f1"), ("distance_m", "distance_m", "int")])},
-                "tooltip": {"title": "level_text", "fields": _fields(ctx, [("distance_m", "distance_m", "int")])},
-            })
+            layers.append(
+                {
+                    "id": f"link{t}",
+                    "group": "network",
+                    "name": name,
+                    "show": True,
+                    "kind": "lines",
+                    "z": 40 + t,
+                    "data": encode_lines(
+                        sub, {"level_text": 0, "kg_day": 1, "distance_m": 0, "from_id": 0, "to_id": 0}, ctx.shift
+                    ),
+                    "style": {"color": TIER_COLOURS[t], "weight": weight, "opacity": opacity},
+                    "popup": {
+                        "title": "level_text",
+                        "fields": _fields(ctx, [("kg_day", "kg_day", "f1"), ("distance_m", "distance_m", "int")]),
+                    },
+                    "tooltip": {"title": "level_text", "fields": _fields(ctx, [("distance_m", "distance_m", "int")])},
+                }
+            )
             has.add("assign")
     routes = data.routes
-    if isinstance(routes, gpd.GeoDataFrame) and len(routes) and shapely.get_type_id(routes.geometry.to_numpy()).max() <= 5:
+    if (
+        isinstance(routes, gpd.GeoDataFrame)
+        and len(routes)
+        and shapely.get_type_id(routes.geometry.to_numpy()).max() <= 5
+    ):
         routes = routes.copy()
         vehicle_col = next((c for c in ("vehicle", "vehicle_id", "vehicle_name") if c in routes.columns), None)
-        key = routes[vehicle_col].astype(str) if vehicle_col else pd.Series([str(i) for i in range(len(routes))], index=routes.index)
+        key = (
+            routes[vehicle_col].astype(str)
+            if vehicle_col
+            else pd.Series([str(i) for i in range(len(routes))], index=routes.index)
+        )
         palette = {v: ROUTE_COLOURS[i % len(ROUTE_COLOURS)] for i, v in enumerate(sorted(key.unique()))}
         routes["_colour"] = key.map(palette)
-        scalar = [c for c in routes.columns if c not in (routes.geometry.name, "_colour") and routes[c].dtype.kind in "biufO"][:12]
+        scalar = [
+            c for c in routes.columns if c not in (routes.geometry.name, "_colour") and routes[c].dtype.kind in "biufO"
+        ][:12]
         cols = {c: 1 for c in scalar}
         cols["_colour"] = 0
-        layers.append({
-            "id": "routes", "group": "network", "name": f"{L('routes')} ({len(routes)})", "show": True, "kind": "lines", "z": 50,
-            "data": encode_geojson(routes, cols, ctx.shift, 6),
-            "style": {"weight": 3.5, "opacity": 0.85}, "colorProp": "_colour",
-            "popup": {"title": vehicle_col or "", "fields": [[c, L(c) if c in ("vehicle", "stops") else c, "auto"] for c in scalar]},
-            "tooltip": {"title": vehicle_col or ""},
-        })
+        layers.append(
+            {
+                "id": "routes",
+                "group": "network",
+                "name": f"{L('routes')} ({len(routes)})",
+                "show": True,
+                "kind": "lines",
+                "z": 50,
+                "data": encode_geojson(routes, cols, ctx.shift, 6),
+                "style": {"weight": 3.5, "opacity": 0.85},
+                "colorProp": "_colour",
+                "popup": {
+                    "title": vehicle_col or "",
+                    "fields": [[c, L(c) if c in ("vehicle", "stops") else c, "auto"] for c in scalar],
+                },
+                "tooltip": {"title": vehicle_col or ""},
+            }
+        )
         has.add("routes")
 
 
-def _coverage_layers(layers: list[dict], has: set[str], data: MapData, ctx: Context, derived: Derived,
-                     fac: gpd.GeoDataFrame | None) -> None:
+def _coverage_layers(
+    layers: list[dict], has: set[str], data: MapData, ctx: Context, derived: Derived, fac: gpd.GeoDataFrame | None
+) -> None:
     """Append the service areas and catchments to ``layers`` and their legend entries to ``has``."""
     if fac is None:  # derive() finds service areas and catchments only for a sited plan
         return
     L = ctx.L
     lang = ctx.lang
     if derived.service is not None and len(derived.service):
-        sa = derived.service.merge(fac[fac["tier"] == 1][["site_id", "name", "served_households"] if "served_households" in fac.columns else ["site_id", "name"]], on="site_id", how="left")
+        sa = derived.service.merge(
+            fac[fac["tier"] == 1][
+                ["site_id", "name", "served_households"] if "served_households" in fac.columns else ["site_id", "name"]
+            ],
+            on="site_id",
+            how="left",
+        )
         sa["radius_m"] = data.tier(1).radius_m
-        layers.append({
-            "id": "service", "group": "coverage", "name": f"{L('service_areas')} ({data.tier(1).radius_m:g} m)", "show": True,
-            "kind": "areas", "z": 30, "data": encode_geojson(sa, {"site_id": 0, "name": 0, "radius_m": 0, "served_households": 0}, ctx.shift, 5),
-            "style": {"color": TIER_COLOURS[1], "weight": 1, "opacity": 0.6, "fillColor": TIER_COLOURS[1], "fillOpacity": 0.1},
-            "popup": {"title": "name", "subtitle": L("service_area"), "fields": _fields(ctx, [("site_id", "site_id", "int"), ("radius_m", "radius_m", "int"), ("served_households", "served_households", "int")])},
-        })
+        layers.append(
+            {
+                "id": "service",
+                "group": "coverage",
+                "name": f"{L('service_areas')} ({data.tier(1).radius_m:g} m)",
+                "show": True,
+                "kind": "areas",
+                "z": 30,
+                "data": encode_geojson(
+                    sa, {"site_id": 0, "name": 0, "radius_m": 0, "served_households": 0}, ctx.shift, 5
+                ),
+                "style": {
+                    "color": TIER_COLOURS[1],
+                    "weight": 1,
+                    "opacity": 0.6,
+                    "fillColor": TIER_COLOURS[1],
+                    "fillOpacity": 0.1,
+                },
+                "popup": {
+                    "title": "name",
+                    "subtitle": L("service_area"),
+                    "fields": _fields(
+                        ctx,
+                        [
+                            ("site_id", "site_id", "int"),
+                            ("radius_m", "radius_m", "int"),
+                            ("served_households", "served_households", "int"),
+                        ],
+                    ),
+                },
+            }
+        )
         has.add("service")
     for t, frame in sorted(derived.catchments.items()):
         frame = frame.merge(fac[fac["tier"] == t][["site_id", "name"]], on="site_id", how="left")
-        layers.append({
-            "id": f"catch{t}", "group": "coverage", "name": L("catch_layer").format(name=tier_name(lang, t)), "show": t == 2,
-            "kind": "areas", "z": 28 - t, "data": encode_geojson(frame, {"site_id": 0, "name": 0, "members": 0}, ctx.shift, 5),
-            "style": {"color": TIER_COLOURS[t], "weight": 2, "opacity": 0.8, "dashArray": "6 4", "fillColor": TIER_COLOURS[t], "fillOpacity": 0.04},
-            "popup": {"title": "name", "subtitle": L("catch_layer").format(name=tier_name(lang, t)), "fields": _fields(ctx, [("site_id", "site_id", "int"), ("members", "members", "int")])},
-        })
+        layers.append(
+            {
+                "id": f"catch{t}",
+                "group": "coverage",
+                "name": L("catch_layer").format(name=tier_name(lang, t)),
+                "show": t == 2,
+                "kind": "areas",
+                "z": 28 - t,
+                "data": encode_geojson(frame, {"site_id": 0, "name": 0, "members": 0}, ctx.shift, 5),
+                "style": {
+                    "color": TIER_COLOURS[t],
+                    "weight": 2,
+                    "opacity": 0.8,
+                    "dashArray": "6 4",
+                    "fillColor": TIER_COLOURS[t],
+                    "fillOpacity": 0.04,
+                },
+                "popup": {
+                    "title": "name",
+                    "subtitle": L("catch_layer").format(name=tier_name(lang, t)),
+                    "fields": _fields(ctx, [("site_id", "site_id", "int"), ("members", "members", "int")]),
+                },
+            }
+        )
         has.add("catchment")
 
 
@@ -462,7 +662,10 @@ def _demand_points(data: MapData, ctx: Context, derived: Derived, fac: gpd.GeoDa
     demand = data.demand.reset_index(drop=True)
     served_by = {}
     if asg is not None and len(asg) and fac is not None:
-        names = {int(s): (n if n else f"#{int(s)}") for s, n in zip(fac.loc[fac["tier"] == 1, "site_id"], fac.loc[fac["tier"] == 1, "name"])}
+        names = {
+            int(s): (n if n else f"#{int(s)}")
+            for s, n in zip(fac.loc[fac["tier"] == 1, "site_id"], fac.loc[fac["tier"] == 1, "name"])
+        }
         first = asg[asg["level"] == "demand-t1"]
         served_by = {int(d): names.get(int(s), f"#{int(s)}") for d, s in zip(first["from_id"], first["to_id"])}
     pts = demand.copy()
@@ -475,20 +678,47 @@ def _demand_points(data: MapData, ctx: Context, derived: Derived, fac: gpd.GeoDa
     return pts
 
 
-def _demand_layers(layers: list[dict], has: set[str], data: MapData, ctx: Context, pts: gpd.GeoDataFrame,
-                   derived: Derived) -> None:
+def _demand_layers(
+    layers: list[dict], has: set[str], data: MapData, ctx: Context, pts: gpd.GeoDataFrame, derived: Derived
+) -> None:
     """Append the uncovered demand, the demand points and the compounds to ``layers`` and ``has``."""
     L = ctx.L
     unc = pts[derived.uncovered]
     if len(unc):
         unc = unc.assign(note=L("demand_uncovered_note"))
-        layers.append({
-            "id": "uncovered", "group": "coverage", "name": f"{L('uncovered')} ({len(unc)})", "show": True, "kind": "circles", "z": 70,
-            "data": encode_points(unc, {"name": 0, "households": 0, "nearest_m": 0, "note": 0}, ctx.shift),
-            "style": {"radius": 9, "color": "#000000", "weight": 2.5, "dashArray": "3 3", "fill": True, "fillColor": "#ffeb3b", "fillOpacity": 0.35},
-            "popup": {"title": "name", "subtitle": L("uncovered"), "fields": _fields(ctx, [("households", "households", "int"), ("nearest_m", "nearest_m", "int"), ("note", "status", "text")])},
-            "tooltip": {"title": "name", "subtitle": L("uncovered")},
-        })
+        layers.append(
+            {
+                "id": "uncovered",
+                "group": "coverage",
+                "name": f"{L('uncovered')} ({len(unc)})",
+                "show": True,
+                "kind": "circles",
+                "z": 70,
+                "data": encode_points(unc, {"name": 0, "households": 0, "nearest_m": 0, "note": 0}, ctx.shift),
+                "style": {
+                    "radius": 9,
+                    "color": "#000000",
+                    "weight": 2.5,
+                    "dashArray": "3 3",
+                    "fill": True,
+                    "fillColor": "#ffeb3b",
+                    "fillOpacity": 0.35,
+                },
+                "popup": {
+                    "title": "name",
+                    "subtitle": L("uncovered"),
+                    "fields": _fields(
+                        ctx,
+                        [
+                            ("households", "households", "int"),
+                            ("nearest_m", "nearest_m", "int"),
+                            ("note", "status", "text"),
+                        ],
+                    ),
+                },
+                "tooltip": {"title": "name", "subtitle": L("uncovered")},
+            }
+        )
         has.add("uncovered")
 
     # --- demand
@@ -496,31 +726,82 @@ def _demand_layers(layers: list[dict], has: set[str], data: MapData, ctx: Contex
     pts["r"] = np.clip(np.sqrt(pts["households"].fillna(0).to_numpy(float)) / 3, 1.5 if big else 2, 6 if big else 12)
     if "snap_ok" not in pts.columns:
         pts["snap_ok"] = True
-    layers.append({
-        "id": "demand", "group": "demand", "name": f"{L('demand')} ({len(pts):,})", "show": True, "kind": "circles", "z": 60,
-        "data": encode_points(pts, {"name": 0, "households": 0, "kg_day": 1, "method": 0, "snap_m": 0, "nearest_m": 0, "served_by": 0, "snap_ok": 0, "r": 1}, ctx.shift),
-        "style": {"color": DEMAND_COLOUR, "weight": 0.8 if big else 1, "fillColor": "#ef5350", "fillOpacity": 0.6},
-        "radiusProp": "r",
-        "by": [{"prop": "snap_ok", "map": {"false": {"color": "#000000", "weight": 2}}}],
-        "popup": {"title": "name", "subtitle": L("demand"), "fields": _fields(ctx, [
-            ("households", "households", "int"), ("kg_day", "kg_day", "f1"), ("nearest_m", "nearest_m", "int"),
-            ("served_by", "served_by", "text"), ("method", "method", "text"), ("snap_m", "snap_m", "int")])},
-        "tooltip": {"title": "name", "fields": _fields(ctx, [("households", "households", "int")])},
-    })
+    layers.append(
+        {
+            "id": "demand",
+            "group": "demand",
+            "name": f"{L('demand')} ({len(pts):,})",
+            "show": True,
+            "kind": "circles",
+            "z": 60,
+            "data": encode_points(
+                pts,
+                {
+                    "name": 0,
+                    "households": 0,
+                    "kg_day": 1,
+                    "method": 0,
+                    "snap_m": 0,
+                    "nearest_m": 0,
+                    "served_by": 0,
+                    "snap_ok": 0,
+                    "r": 1,
+                },
+                ctx.shift,
+            ),
+            "style": {"color": DEMAND_COLOUR, "weight": 0.8 if big else 1, "fillColor": "#ef5350", "fillOpacity": 0.6},
+            "radiusProp": "r",
+            "by": [{"prop": "snap_ok", "map": {"false": {"color": "#000000", "weight": 2}}}],
+            "popup": {
+                "title": "name",
+                "subtitle": L("demand"),
+                "fields": _fields(
+                    ctx,
+                    [
+                        ("households", "households", "int"),
+                        ("kg_day", "kg_day", "f1"),
+                        ("nearest_m", "nearest_m", "int"),
+                        ("served_by", "served_by", "text"),
+                        ("method", "method", "text"),
+                        ("snap_m", "snap_m", "int"),
+                    ],
+                ),
+            },
+            "tooltip": {"title": "name", "fields": _fields(ctx, [("households", "households", "int")])},
+        }
+    )
     has.add("demand")
     if data.demand_areas is not None and len(data.demand_areas):
         areas = data.demand_areas.copy()
         areas["name"] = _names(areas)
-        layers.append({
-            "id": "compounds", "group": "demand", "name": f"{L('compounds')} ({len(areas):,})", "show": True, "kind": "areas", "z": 20,
-            "data": encode_geojson(areas, {"name": 0, "households": 0}, ctx.shift, 5),
-            "style": {"color": DEMAND_COLOUR, "weight": 0.8, "opacity": 0.6, "fillColor": DEMAND_COLOUR, "fillOpacity": 0.05},
-            "popup": {"title": "name", "subtitle": L("compounds"), "fields": _fields(ctx, [("households", "households", "int")])},
-        })
+        layers.append(
+            {
+                "id": "compounds",
+                "group": "demand",
+                "name": f"{L('compounds')} ({len(areas):,})",
+                "show": True,
+                "kind": "areas",
+                "z": 20,
+                "data": encode_geojson(areas, {"name": 0, "households": 0}, ctx.shift, 5),
+                "style": {
+                    "color": DEMAND_COLOUR,
+                    "weight": 0.8,
+                    "opacity": 0.6,
+                    "fillColor": DEMAND_COLOUR,
+                    "fillOpacity": 0.05,
+                },
+                "popup": {
+                    "title": "name",
+                    "subtitle": L("compounds"),
+                    "fields": _fields(ctx, [("households", "households", "int")]),
+                },
+            }
+        )
 
 
-def _context_layers(layers: list[dict], has: set[str], data: MapData, ctx: Context, derived: Derived, *,
-                    show_roads: bool, streets: bool) -> None:
+def _context_layers(
+    layers: list[dict], has: set[str], data: MapData, ctx: Context, derived: Derived, *, show_roads: bool, streets: bool
+) -> None:
     """Append the restrictions, candidate sites and roads to ``layers`` and their legend entries to ``has``."""
     L = ctx.L
     lang = ctx.lang
@@ -531,16 +812,34 @@ def _context_layers(layers: list[dict], has: set[str], data: MapData, ctx: Conte
             sub = rest[rest["kind"] == kind]
             if sub.empty:
                 continue
-            style = {"color": RESTRICTED_COLOUR, "weight": 2.5, "opacity": 0.9, "dashArray": "8 5", "fillColor": RESTRICTED_COLOUR, "fillOpacity": 0.06}
+            style = {
+                "color": RESTRICTED_COLOUR,
+                "weight": 2.5,
+                "opacity": 0.9,
+                "dashArray": "8 5",
+                "fillColor": RESTRICTED_COLOUR,
+                "fillOpacity": 0.06,
+            }
             if kind == "ways":
                 style = {"color": RESTRICTED_COLOUR, "weight": 4, "opacity": 0.7}
-            layers.append({
-                "id": f"{key}", "group": "context", "name": f"{L(key)} ({len(sub)})", "show": True,
-                "kind": "areas" if kind == "zone" else "lines", "z": 10 if kind == "zone" else 45,
-                "data": encode_geojson(sub, {"name": 0, "hours": 0, "min_weight_t": 1}, ctx.shift, 5), "style": style,
-                "popup": {"title": "name", "subtitle": L(key), "fields": _fields(ctx, [("hours", "hours", "text"), ("min_weight_t", "min_weight_t", "f1")])},
-                "tooltip": {"title": "name", "fields": _fields(ctx, [("hours", "hours", "text")])},
-            })
+            layers.append(
+                {
+                    "id": f"{key}",
+                    "group": "context",
+                    "name": f"{L(key)} ({len(sub)})",
+                    "show": True,
+                    "kind": "areas" if kind == "zone" else "lines",
+                    "z": 10 if kind == "zone" else 45,
+                    "data": encode_geojson(sub, {"name": 0, "hours": 0, "min_weight_t": 1}, ctx.shift, 5),
+                    "style": style,
+                    "popup": {
+                        "title": "name",
+                        "subtitle": L(key),
+                        "fields": _fields(ctx, [("hours", "hours", "text"), ("min_weight_t", "min_weight_t", "f1")]),
+                    },
+                    "tooltip": {"title": "name", "fields": _fields(ctx, [("hours", "hours", "text")])},
+                }
+            )
             has.add("restricted")
     sites = data.sites
     if sites is not None and len(sites):
@@ -555,16 +854,46 @@ def _context_layers(layers: list[dict], has: set[str], data: MapData, ctx: Conte
             sub["status_text"] = sub["status"].map(lambda s: status_label(lang, s)) if "status" in sub.columns else None
             existing = sub["existing"].astype(bool) if "existing" in sub.columns else pd.Series(False, index=sub.index)
             sub["existing"] = existing
-            layers.append({
-                "id": f"cand{t}", "group": "context",
-                "name": L("cand_layer").format(name=tier_name(lang, t), c=int((~existing).sum()), e=int(existing.sum())),
-                "show": not derived.sited and (t > 1 or len(sub) < 1500), "kind": "circles", "z": 80,
-                "data": encode_points(sub, {"site_id": 0, "name": 0, "source": 0, "status_text": 0, "tiers": 0, "existing": 0}, ctx.shift),
-                "style": {"radius": 2 + t, "color": TIER_COLOURS[t], "weight": 1, "fillColor": TIER_COLOURS[t], "fillOpacity": 0.35},
-                "by": [{"prop": "existing", "map": {"true": {"color": "#111111", "weight": 2.5, "fillOpacity": 0.9}}}],
-                "popup": {"title": "name", "subtitle": f"{tier_name(lang, t)} · {L('candidates')}",
-                          "fields": _fields(ctx, [("site_id", "site_id", "int"), ("status_text", "status", "text"), ("source", "source", "text"), ("tiers", "tiers", "text")])},
-            })
+            layers.append(
+                {
+                    "id": f"cand{t}",
+                    "group": "context",
+                    "name": L("cand_layer").format(
+                        name=tier_name(lang, t), c=int((~existing).sum()), e=int(existing.sum())
+                    ),
+                    "show": not derived.sited and (t > 1 or len(sub) < 1500),
+                    "kind": "circles",
+                    "z": 80,
+                    "data": encode_points(
+                        sub,
+                        {"site_id": 0, "name": 0, "source": 0, "status_text": 0, "tiers": 0, "existing": 0},
+                        ctx.shift,
+                    ),
+                    "style": {
+                        "radius": 2 + t,
+                        "color": TIER_COLOURS[t],
+                        "weight": 1,
+                        "fillColor": TIER_COLOURS[t],
+                        "fillOpacity": 0.35,
+                    },
+                    "by": [
+                        {"prop": "existing", "map": {"true": {"color": "#111111", "weight": 2.5, "fillOpacity": 0.9}}}
+                    ],
+                    "popup": {
+                        "title": "name",
+                        "subtitle": f"{tier_name(lang, t)} · {L('candidates')}",
+                        "fields": _fields(
+                            ctx,
+                            [
+                                ("site_id", "site_id", "int"),
+                                ("status_text", "status", "text"),
+                                ("source", "source", "text"),
+                                ("tiers", "tiers", "text"),
+                            ],
+                        ),
+                    },
+                }
+            )
     roads = road_layers(data, ctx, show=show_roads, streets=streets)
     if roads:
         has.add("roads")

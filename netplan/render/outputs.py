@@ -33,7 +33,11 @@ def write_render_outputs(
     opts = render_options(plan, lang, basemap, offline, tianditu_token)
     data = MapData.from_plan(plan)
     derived = derive(data)
-    out = {"map": write_plan_map(data, folder / "map.html", opts["lang"], opts["basemap"], opts["offline"], opts["token"], derived)}
+    out = {
+        "map": write_plan_map(
+            data, folder / "map.html", opts["lang"], opts["basemap"], opts["offline"], opts["token"], derived
+        )
+    }
     out.update(write_figures(data, folder, opts["lang"], derived))
     return out
 
@@ -86,8 +90,17 @@ def render_folder(
     token = tianditu_token or recorded.get("tianditu_token")
     lang = lang or data.lang
     derived = derive(data)
-    out = {"map": write_plan_map(data, folder / "map.html", lang=lang, basemap=basemap, offline=offline,
-                                 tianditu_token=token, derived=derived)}
+    out = {
+        "map": write_plan_map(
+            data,
+            folder / "map.html",
+            lang=lang,
+            basemap=basemap,
+            offline=offline,
+            tianditu_token=token,
+            derived=derived,
+        )
+    }
     if figures:
         out.update(write_figures(data, folder, lang, derived))
     return out

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import base64
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,13 @@ from netplan.render.layers import to_json
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 
-@lru_cache(maxsize=None)
+@cache
 def asset(name: str) -> str:
     """The text of a vendored asset."""
     return (ASSETS / name).read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=None)
+@cache
 def leaflet_css() -> str:
     """Leaflet's stylesheet with its images inlined."""
 
@@ -58,7 +58,7 @@ def leaflet_css() -> str:
     return re.sub(r"url\(images/([\w\-]+\.png)\)", inline, asset("leaflet.css"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def leaflet_js() -> str:
     """Leaflet's script without its source-map comment (which would point at a file that is not there)."""
     return re.sub(r"//# sourceMappingURL=\S+\s*$", "", asset("leaflet.js"))
@@ -101,10 +101,12 @@ class NetplanAssets(MacroElement):
         super().render(**kwargs)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _assets_html() -> str:
-    return (f"<style>\n{leaflet_css()}\n</style>\n<style>\n{asset('netplan-map.css')}\n</style>\n"
-            f"<script>\n{leaflet_js()}\n</script>\n<script>\n{asset('netplan-map.js')}\n</script>\n")
+    return (
+        f"<style>\n{leaflet_css()}\n</style>\n<style>\n{asset('netplan-map.css')}\n</style>\n"
+        f"<script>\n{leaflet_js()}\n</script>\n<script>\n{asset('netplan-map.js')}\n</script>\n"
+    )
 
 
 class NetplanLayers(MacroElement):
@@ -181,8 +183,16 @@ class NetplanPage(Figure):
         "</body>\n</html>\n"
     )
 
-    def __init__(self, title: str, lang: str, body_class: str = "np-plan", before: str = "", after: str = "",
-                 grid_style: str | None = None, height: str | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        lang: str,
+        body_class: str = "np-plan",
+        before: str = "",
+        after: str = "",
+        grid_style: str | None = None,
+        height: str | None = None,
+    ) -> None:
         super().__init__(title=title, height=height)
         self._id = "page"
         self.header._children.pop("meta_http", None)  # the template declares the charset itself
@@ -250,8 +260,13 @@ class NetplanMap(folium.Map):
     )
 
     def __init__(self, name: str = "np0", caption: str | None = None, **kwargs: Any) -> None:
-        options: dict[str, Any] = {"tiles": None, "prefer_canvas": True, "zoom_snap": 0.25, "zoom_delta": 0.5,
-                                   "wheel_px_per_zoom_level": 90}
+        options: dict[str, Any] = {
+            "tiles": None,
+            "prefer_canvas": True,
+            "zoom_snap": 0.25,
+            "zoom_delta": 0.5,
+            "wheel_px_per_zoom_level": 90,
+        }
         options.update(kwargs)
         super().__init__(**options)
         self.options.setdefault("max_zoom", 20)  # folium's own max_zoom argument is for its tile layer

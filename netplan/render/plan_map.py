@@ -36,7 +36,13 @@ from netplan.render.layers import ICON_SIZES, Context, Derived, bounds, derive, 
 from netplan.render.page import NetplanMap, plan_page
 
 
-def render_options(plan: Any, lang: str | None = None, basemap: str | None = None, offline: bool | None = None, token: str | None = None) -> dict[str, Any]:
+def render_options(
+    plan: Any,
+    lang: str | None = None,
+    basemap: str | None = None,
+    offline: bool | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
     """Resolve map options: explicit arguments first, then the scenario's ``outputs`` and ``lang``."""
     out = getattr(getattr(plan, "scenario", None), "outputs", None)
     offline = bool(offline if offline is not None else getattr(out, "offline", False))
@@ -49,7 +55,9 @@ def render_options(plan: Any, lang: str | None = None, basemap: str | None = Non
     }
 
 
-def check_options(scenario: Any, basemap: str | None = None, offline: bool | None = None, token: str | None = None) -> None:
+def check_options(
+    scenario: Any, basemap: str | None = None, offline: bool | None = None, token: str | None = None
+) -> None:
     """Fail early (before any solving) on map options that cannot work, e.g. Tianditu without a token."""
     from types import SimpleNamespace
 
@@ -63,7 +71,11 @@ def page_config(ctx: Context, tiers: list[int], panels: list[dict], offline: boo
     return {
         "lang": ctx.lang,
         "labels": {"yes": L("yes"), "no": L("no"), "unnamed": L("unnamed")},
-        "basemap": {"name": L(f"basemap_{ctx.basemap.key}"), "tiles": ctx.basemap.tiles, "attribution": ctx.basemap.attribution},
+        "basemap": {
+            "name": L(f"basemap_{ctx.basemap.key}"),
+            "tiles": ctx.basemap.tiles,
+            "attribution": ctx.basemap.attribution,
+        },
         "offline": offline,
         "icons": icon_table(tiers),
         "iconSizes": {str(t): s for t, s in ICON_SIZES.items()},
@@ -120,8 +132,9 @@ def plan_map(
     panel = {
         "layers": layers,
         "bounds": bounds(data, ctx),
-        "kpiHtml": panel_html(data.kpis, tiers, lang, f"{title} — {label(lang, 'kpis')}", icons,
-                              warnings=data.warnings),
+        "kpiHtml": panel_html(
+            data.kpis, tiers, lang, f"{title} — {label(lang, 'kpis')}", icons, warnings=data.warnings
+        ),
         "legendHtml": legend_html(ctx, tiers, has),
     }
     config = page_config(ctx, tiers, [panel], opts["offline"], collapsed=False)

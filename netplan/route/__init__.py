@@ -7,9 +7,30 @@
 - :mod:`~netplan.route.collection`: the collection-day problem of a sited network.
 """
 
-from netplan.route.problem import (Break, Depot, Interval, Location, Profile, RoutingInputError, RoutingProblem, Stop,
-                                   VehicleType)
+from netplan.route.problem import (
+    Break,
+    Depot,
+    Interval,
+    Location,
+    Profile,
+    RoutingInputError,
+    RoutingProblem,
+    Stop,
+    VehicleType,
+)
 from netplan.route.solution import Route, RouteSolution, Visit
 
-__all__ = ["Break", "Depot", "Interval", "Location", "Profile", "Route", "RouteSolution", "RoutingInputError",
-           "RoutingProblem", "Stop", "VehicleType", "Visit"]
+__all__ = [
+    "Break",
+    "Depot",
+    "Interval",
+    "Location",
+    "Profile",
+    "Route",
+    "RouteSolution",
+    "RoutingInputError",
+    "RoutingProblem",
+    "Stop",
+    "VehicleType",
+    "Visit",
+]

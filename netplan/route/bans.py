@@ -89,7 +89,9 @@ class RoadBans:
         for u, v, data in graph.edges(data=True):
             geom = data.get("geometry")
             if geom is None:
-                geom = shapely.LineString([(graph.nodes[u]["x"], graph.nodes[u]["y"]), (graph.nodes[v]["x"], graph.nodes[v]["y"])])
+                geom = shapely.LineString(
+                    [(graph.nodes[u]["x"], graph.nodes[u]["y"]), (graph.nodes[v]["x"], graph.nodes[v]["y"])]
+                )
             lines.append(geom)
             keys.append((u, v, data.get("osmid")))
         node_ids = list(graph.nodes)
@@ -184,8 +186,11 @@ def zone_geometry(zone: dict[str, Any], base_dir: str | Path | None, key: str = 
         raise NetplanError("the zone file has no polygon", p, f"{key}.path")
     declared = crs or (frame.crs.to_string() if frame.crs is not None else None)
     if declared is None:
-        raise NetplanError("the zone file has no CRS; declare it with crs: (wgs84, gcj02, bd09 or an EPSG code), "
-                           "as for site files", p, f"{key}.crs")
+        raise NetplanError(
+            "the zone file has no CRS; declare it with crs: (wgs84, gcj02, bd09 or an EPSG code), as for site files",
+            p,
+            f"{key}.crs",
+        )
 
     def convert(coords: np.ndarray) -> np.ndarray:
         return np.column_stack(_zone_to_wgs84(coords[:, 0], coords[:, 1], declared, p, f"{key}.crs"))
@@ -193,8 +198,9 @@ def zone_geometry(zone: dict[str, Any], base_dir: str | Path | None, key: str = 
     return shapely.make_valid(shapely.union_all(shapely.transform(polys.to_numpy(), convert)))
 
 
-def _zone_to_wgs84(x: np.ndarray, y: np.ndarray, declared: str, path: Path | None,
-                   key: str) -> tuple[np.ndarray, np.ndarray]:
+def _zone_to_wgs84(
+    x: np.ndarray, y: np.ndarray, declared: str, path: Path | None, key: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Vertices to WGS-84; degrees out of range (metres labelled as degrees) are an error, as is an unknown CRS."""
     try:
         lonlat = is_lonlat(declared)
@@ -205,20 +211,24 @@ def _zone_to_wgs84(x: np.ndarray, y: np.ndarray, declared: str, path: Path | Non
         if bad is not None:
             raise NetplanError(
                 f"vertex ({x[bad]:.6g}, {y[bad]:.6g}) is not a longitude/latitude although the zone's CRS is "
-                f"{declared}; projected coordinates (metres) need their EPSG code in crs:", path, key)
+                f"{declared}; projected coordinates (metres) need their EPSG code in crs:",
+                path,
+                key,
+            )
     lon, lat = to_wgs84(x, y, declared)
     lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     bad = first_out_of_range(lon, lat)
     if bad is not None:
-        raise NetplanError(f"vertex ({x[bad]:.6g}, {y[bad]:.6g}) in {declared} lies off the globe in WGS-84; check "
-                           "crs:", path, key)
+        raise NetplanError(
+            f"vertex ({x[bad]:.6g}, {y[bad]:.6g}) in {declared} lies off the globe in WGS-84; check crs:", path, key
+        )
     return lon, lat
 
 
 _DATUM_VERTICES = 400  # vertices of a zone tested for a datum shift (spread along its outline)
 
 
-def restriction_coverage(city: "City", scenario: "Scenario", report: bool = True) -> list[dict[str, Any]]:
+def restriction_coverage(city: City, scenario: Scenario, report: bool = True) -> list[dict[str, Any]]:
     """Read every restriction's zone and measure how much of the city's truck roads it covers.
 
     Reading the zones here, right after the city is loaded, makes a bad zone
@@ -264,25 +274,41 @@ def restriction_coverage(city: "City", scenario: "Scenario", report: bool = True
             hit = shapely.intersects(lines, local)
             covered[hit] = shapely.length(shapely.intersection(lines[hit], local))
             if report:
-                _zone_datum(zone, r.zone.crs or _file_crs(r.zone, scenario) or "wgs84", city, r.name, key,
-                            suspect_datum, from_wgs84)
+                _zone_datum(
+                    zone,
+                    r.zone.crs or _file_crs(r.zone, scenario) or "wgs84",
+                    city,
+                    r.name,
+                    key,
+                    suspect_datum,
+                    from_wgs84,
+                )
         if r.osm_ways:
             wanted = {int(w) for w in r.osm_ways}
-            on_way = np.array([bool(wanted & {int(v) for v in (o if isinstance(o, (list, tuple, set)) else [o])
-                                              if v is not None}) for o in osmids], dtype=bool)
+            on_way = np.array(
+                [
+                    bool(wanted & {int(v) for v in (o if isinstance(o, (list, tuple, set)) else [o]) if v is not None})
+                    for o in osmids
+                ],
+                dtype=bool,
+            )
             covered[on_way] = lengths[on_way]
         km = float(covered.sum()) / 1000.0
         out.append({"name": r.name, "truck_km": km, "share": km * 1000.0 / total if total > 0 else 0.0})
         if report and km == 0.0:
             what = "its zone" if r.zone is not None else "its osm_ways"
             what += " and ways" if r.zone is not None and r.osm_ways else ""
-            diagnostics.warn("route", "route.ban_unused",
-                             f"restriction {r.name!r}: {what} cover none of the city's truck roads, so it binds "
-                             f"nothing; is it a ban of another city, or is {key}.crs wrong?", ids=[r.name])
+            diagnostics.warn(
+                "route",
+                "route.ban_unused",
+                f"restriction {r.name!r}: {what} cover none of the city's truck roads, so it binds "
+                f"nothing; is it a ban of another city, or is {key}.crs wrong?",
+                ids=[r.name],
+            )
     return out
 
 
-def _file_crs(zone: Any, scenario: "Scenario") -> str | None:
+def _file_crs(zone: Any, scenario: Scenario) -> str | None:
     """The CRS written in a zone file, when the scenario declares none (for the datum test)."""
     if not zone.path:
         return None
@@ -290,7 +316,7 @@ def _file_crs(zone: Any, scenario: "Scenario") -> str | None:
     return frame.crs.to_string() if frame.crs is not None else None
 
 
-def _zone_datum(zone: shapely.Geometry, declared: str, city: "City", name: str, key: str, suspect, from_wgs84) -> None:
+def _zone_datum(zone: shapely.Geometry, declared: str, city: City, name: str, key: str, suspect, from_wgs84) -> None:
     from netplan import diagnostics
 
     rings = [shapely.get_exterior_ring(p) for p in getattr(zone, "geoms", [zone]) if p.geom_type == "Polygon"]
@@ -308,10 +334,17 @@ def _zone_datum(zone: shapely.Geometry, declared: str, city: "City", name: str, 
     found = suspect(np.asarray(raw_x), np.asarray(raw_y), declared, distance_m=distance)
     if found:
         datum, evidence = found
-        diagnostics.warn("route", "route.zone_datum_suspect",
-                         f"restriction {name!r}: {evidence.replace('the points', 'the zone outline')}; if the zone was "
-                         f"drawn on {_DATUM_SOURCE[datum]}, set {key}.crs: {datum}", ids=[name])
+        diagnostics.warn(
+            "route",
+            "route.zone_datum_suspect",
+            f"restriction {name!r}: {evidence.replace('the points', 'the zone outline')}; if the zone was "
+            f"drawn on {_DATUM_SOURCE[datum]}, set {key}.crs: {datum}",
+            ids=[name],
+        )
 
 
-_DATUM_SOURCE = {"gcj02": "AMap or Tencent maps (GCJ-02)", "bd09": "Baidu maps (BD-09)",
-                 "wgs84": "GPS or OpenStreetMap (WGS-84)"}
+_DATUM_SOURCE = {
+    "gcj02": "AMap or Tencent maps (GCJ-02)",
+    "bd09": "Baidu maps (BD-09)",
+    "wgs84": "GPS or OpenStreetMap (WGS-84)",
+}

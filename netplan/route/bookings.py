@@ -100,15 +100,21 @@ def booking_groups(config: BookingsConfig) -> list[tuple[list[str], list[int]]]:
     for streams, vans in out:
         dests = {tuple(sorted(config.streams[s].destinations)) for s in streams}
         if len(dests) > 1:
-            raise ScenarioError(f"streams {streams} share vans but unload at different destinations {sorted(dests)}; "
-                                "give them separate vans", where="bookings.vehicles")
+            raise ScenarioError(
+                f"streams {streams} share vans but unload at different destinations {sorted(dests)}; "
+                "give them separate vans",
+                where="bookings.vehicles",
+            )
         for s in streams:
             store = config.streams[s].store if config.streams[s].trade_in else None
             for v in vans:
                 if store and s in config.vehicles[v].streams and config.vehicles[v].base != store:
-                    raise ScenarioError(f"van {config.vehicles[v].name!r} serves trade-in stream {s!r} but is based at "
-                                        f"{config.vehicles[v].base!r}, not at its store {store!r} where the new "
-                                        "appliances are loaded", where="bookings.vehicles")
+                    raise ScenarioError(
+                        f"van {config.vehicles[v].name!r} serves trade-in stream {s!r} but is based at "
+                        f"{config.vehicles[v].base!r}, not at its store {store!r} where the new "
+                        "appliances are loaded",
+                        where="bookings.vehicles",
+                    )
     for s in config.streams:
         if s not in first:
             raise ScenarioError(f"no van serves stream {s!r}", where="bookings.vehicles")
@@ -160,9 +166,17 @@ def depot_points(config: BookingsConfig) -> gpd.GeoSeries:
     return gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
 
 
-def build_group_problem(name: str, config: BookingsConfig, vans: list[int], depot_nodes: list[int],
-                        bookings: gpd.GeoDataFrame, booking_nodes: list[int], network, *,
-                        extra_nodes: Sequence[int] = ()) -> tuple[RoutingProblem, TravelProfiles]:
+def build_group_problem(
+    name: str,
+    config: BookingsConfig,
+    vans: list[int],
+    depot_nodes: list[int],
+    bookings: gpd.GeoDataFrame,
+    booking_nodes: list[int],
+    network,
+    *,
+    extra_nodes: Sequence[int] = (),
+) -> tuple[RoutingProblem, TravelProfiles]:
     """The routing problem of one group of streams and vans (see the module docstring).
 
     Parameters
@@ -191,13 +205,18 @@ def build_group_problem(name: str, config: BookingsConfig, vans: list[int], depo
     """
     names = [d.name for d in config.depots]
     points = depot_points(config)
-    locations = [Location(d.name, float(p.x), float(p.y), int(n))
-                 for d, p, n in zip(config.depots, points, depot_nodes)]
+    locations = [
+        Location(d.name, float(p.x), float(p.y), int(n)) for d, p, n in zip(config.depots, points, depot_nodes)
+    ]
     for (_, b), node in zip(bookings.iterrows(), booking_nodes):
         locations.append(Location(str(b["booking_id"]), float(b.geometry.x), float(b.geometry.y), int(node)))
     locations += [Location(f"new {k}", 0.0, 0.0, int(node)) for k, node in enumerate(extra_nodes)]
-    travel = TravelProfiles(network, [int(loc.node) for loc in locations if loc.node is not None],
-                            RoadBans([], network.graph), {PROFILE: []})
+    travel = TravelProfiles(
+        network,
+        [int(loc.node) for loc in locations if loc.node is not None],
+        RoadBans([], network.graph),
+        {PROFILE: []},
+    )
     depots = []
     for d in config.depots:
         hours = slot_interval(d.hours)
@@ -212,15 +231,30 @@ def build_group_problem(name: str, config: BookingsConfig, vans: list[int], depo
         van = config.vehicles[v]
         base = names.index(van.base)
         end = base if base in destinations else destinations[0]
-        types.append(VehicleType(
-            name=van.name, count=van.count, capacity=(int(van.capacity_kg), round(van.capacity_m3 * 1000)),
-            start_depot=base, end_depot=end, reload_depots=() if trade_in else tuple(destinations),
-            shift=slot_interval(van.shift), fixed_cost=round(van.fixed_cost * COST_UNITS_PER_CNY),
-            distance_cost=round(van.per_km_cost * COST_UNITS_PER_CNY / 1000),
-            duration_cost=round(van.crew * van.crew_cost_per_hour * COST_UNITS_PER_CNY / 3600), profile=PROFILE,
-        ))
-    problem = RoutingProblem(locations=locations, profiles={PROFILE: travel.profile(PROFILE)}, stops=stops,
-                             depots=depots, vehicle_types=types, dimensions=DIMENSIONS, name=name)
+        types.append(
+            VehicleType(
+                name=van.name,
+                count=van.count,
+                capacity=(int(van.capacity_kg), round(van.capacity_m3 * 1000)),
+                start_depot=base,
+                end_depot=end,
+                reload_depots=() if trade_in else tuple(destinations),
+                shift=slot_interval(van.shift),
+                fixed_cost=round(van.fixed_cost * COST_UNITS_PER_CNY),
+                distance_cost=round(van.per_km_cost * COST_UNITS_PER_CNY / 1000),
+                duration_cost=round(van.crew * van.crew_cost_per_hour * COST_UNITS_PER_CNY / 3600),
+                profile=PROFILE,
+            )
+        )
+    problem = RoutingProblem(
+        locations=locations,
+        profiles={PROFILE: travel.profile(PROFILE)},
+        stops=stops,
+        depots=depots,
+        vehicle_types=types,
+        dimensions=DIMENSIONS,
+        name=name,
+    )
     return problem.validate(), travel
 
 
@@ -228,16 +262,24 @@ def booking_stop(booking: pd.Series, *, location: int, penalty: int) -> Stop:
     """One booking as an optional stop whose only window is its slot."""
     delivery = (math.ceil(booking["delivery_kg"]), math.ceil(booking["delivery_m3"] * 1000))
     return Stop(
-        name=str(booking["booking_id"]), location=location,
+        name=str(booking["booking_id"]),
+        location=location,
         demand=(math.ceil(booking["kg"]), math.ceil(booking["m3"] * 1000)),
-        service_s=round(booking["service_min"] * 60), windows=(slot_interval(str(booking["slot"])),),
-        required=False, penalty=penalty, delivery=delivery if any(delivery) else (),
+        service_s=round(booking["service_min"] * 60),
+        windows=(slot_interval(str(booking["slot"])),),
+        required=False,
+        penalty=penalty,
+        delivery=delivery if any(delivery) else (),
     )
 
 
 def _replay(travel: TravelProfiles) -> RoadReplay:
-    return RoadReplay(RoadBans([], travel.network.graph), lambda u, v: travel.edge_time[(u, v)],
-                      lambda u, v: travel.edge_length[(u, v)], travel.path)
+    return RoadReplay(
+        RoadBans([], travel.network.graph),
+        lambda u, v: travel.edge_time[(u, v)],
+        lambda u, v: travel.edge_length[(u, v)],
+        travel.path,
+    )
 
 
 def group_problems(city: City, bookings: gpd.GeoDataFrame, config: BookingsConfig):
@@ -253,20 +295,32 @@ def group_problems(city: City, bookings: gpd.GeoDataFrame, config: BookingsConfi
         nodes = [int(n) for n in snapped.node]
         far = ~np.asarray(snapped.ok, dtype=bool)
         if far.any():
-            warn("bookings", "far_from_road", f"{int(far.sum())} booking(s) lie more than 500 m from a drivable road; "
-                 "they are served from the nearest one", ids=bookings["booking_id"].to_numpy()[far].tolist())
+            warn(
+                "bookings",
+                "far_from_road",
+                f"{int(far.sum())} booking(s) lie more than 500 m from a drivable road; "
+                "they are served from the nearest one",
+                ids=bookings["booking_id"].to_numpy()[far].tolist(),
+            )
     for streams, vans in booking_groups(config):
         name = "+".join(streams)
         mine = np.flatnonzero(bookings["stream"].isin(streams).to_numpy())
         if len(mine) == 0:
             continue
-        problem, travel = build_group_problem(name, config, vans, depot_nodes, bookings.iloc[mine],
-                                              [nodes[i] for i in mine], network)
+        problem, travel = build_group_problem(
+            name, config, vans, depot_nodes, bookings.iloc[mine], [nodes[i] for i in mine], network
+        )
         yield name, vans, mine, problem, travel
 
 
-def plan_bookings(city: City, bookings: gpd.GeoDataFrame, config: BookingsConfig, *, seed: int,
-                  progress: Callable[[str], None] = lambda _: None) -> BookingPlan:
+def plan_bookings(
+    city: City,
+    bookings: gpd.GeoDataFrame,
+    config: BookingsConfig,
+    *,
+    seed: int,
+    progress: Callable[[str], None] = lambda _: None,
+) -> BookingPlan:
     """Route a day of bookings and check it (see the module docstring).
 
     Parameters
@@ -287,47 +341,82 @@ def plan_bookings(city: City, bookings: gpd.GeoDataFrame, config: BookingsConfig
     BookingPlan
         Bookings with their outcome, routes, schedule and KPIs.
     """
-    outcome = pd.DataFrame({"served": "no", "why_not": "no van serves its stream", "vehicle": "", "arrival": "",
-                            "start": "", "in_slot": False}, index=bookings.index)
+    outcome = pd.DataFrame(
+        {
+            "served": "no",
+            "why_not": "no van serves its stream",
+            "vehicle": "",
+            "arrival": "",
+            "start": "",
+            "in_slot": False,
+        },
+        index=bookings.index,
+    )
     groups: list[BookingGroup] = []
     schedules = []
     geoms: list[dict[str, Any]] = []
     network = city.network("drive")
     for name, vans, mine, problem, travel in group_problems(city, bookings, config):
-        solution = solve_day(problem, engine=config.engine, time_limit_s=config.time_limit_s, seed=seed,
-                             max_iterations=config.max_iterations)
+        solution = solve_day(
+            problem,
+            engine=config.engine,
+            time_limit_s=config.time_limit_s,
+            seed=seed,
+            max_iterations=config.max_iterations,
+        )
         schedule = simulate(problem, solution, roads=_replay(travel))
         schedule.raise_if_violations()
         crew = [config.vehicles[v].crew for v in vans]
         groups.append(BookingGroup(name, problem, travel, solution, schedule, [int(i) for i in mine], crew))
-        progress(f"      {name}: {len(problem.stops)} bookings, {solution.num_vehicles} vans, "
-                 f"{len(solution.dropped)} refused ({solution.runtime_s:.1f} s, {solution.info.get('iterations')} it)")
+        progress(
+            f"      {name}: {len(problem.stops)} bookings, {solution.num_vehicles} vans, "
+            f"{len(solution.dropped)} refused ({solution.runtime_s:.1f} s, {solution.info.get('iterations')} it)"
+        )
         visits = schedule.visits
         if not visits.empty:
             for _, row in visits[visits["kind"] == "stop"].iterrows():
                 k = bookings.index[mine[int(row["index"])]]
                 slot = problem.stops[int(row["index"])].windows[0]
                 outcome.loc[k, ["served", "why_not", "vehicle", "arrival", "start", "in_slot"]] = [
-                    "yes", "", f"{name}/{row['vehicle']}", fmt_time(row["arrive_s"]), fmt_time(row["start_s"]),
-                    bool(slot.start <= row["start_s"] <= slot.end)]
+                    "yes",
+                    "",
+                    f"{name}/{row['vehicle']}",
+                    fmt_time(row["arrive_s"]),
+                    fmt_time(row["start_s"]),
+                    bool(slot.start <= row["start_s"] <= slot.end),
+                ]
         for s in solution.dropped:
             outcome.loc[bookings.index[mine[s]], "why_not"] = _why_refused(problem, problem.stops[s])
         if solution.dropped:
-            warn("bookings", "refused", f"{name}: {len(solution.dropped)} of {len(problem.stops)} bookings refused "
-                 "(bookings.csv says why); add vans or longer shifts",
-                 ids=[problem.stops[s].name for s in solution.dropped])
+            warn(
+                "bookings",
+                "refused",
+                f"{name}: {len(solution.dropped)} of {len(problem.stops)} bookings refused "
+                "(bookings.csv says why); add vans or longer shifts",
+                ids=[problem.stops[s].name for s in solution.dropped],
+            )
         schedules.append(visits.assign(group=name))
         geoms.extend(_trip_lines(name, schedule, network))
-    table = gpd.GeoDataFrame(pd.concat([bookings.drop(columns="geometry"), outcome], axis=1),
-                             geometry=bookings.geometry, crs="EPSG:4326")
-    routes = gpd.GeoDataFrame(geoms, geometry="geometry", crs="EPSG:4326") if geoms else gpd.GeoDataFrame(
-        {"vehicle": [], "geometry": []}, geometry="geometry", crs="EPSG:4326")
+    table = gpd.GeoDataFrame(
+        pd.concat([bookings.drop(columns="geometry"), outcome], axis=1), geometry=bookings.geometry, crs="EPSG:4326"
+    )
+    routes = (
+        gpd.GeoDataFrame(geoms, geometry="geometry", crs="EPSG:4326")
+        if geoms
+        else gpd.GeoDataFrame({"vehicle": [], "geometry": []}, geometry="geometry", crs="EPSG:4326")
+    )
     schedule = pd.concat(schedules, ignore_index=True) if schedules else pd.DataFrame()
     return BookingPlan(table, routes, schedule, booking_kpis(table, groups), groups)
 
 
-def solve_day(problem: RoutingProblem, *, engine: str = "pyvrp", time_limit_s: float = 60.0, seed: int = 0,
-              max_iterations: int | None = None) -> RouteSolution:
+def solve_day(
+    problem: RoutingProblem,
+    *,
+    engine: str = "pyvrp",
+    time_limit_s: float = 60.0,
+    seed: int = 0,
+    max_iterations: int | None = None,
+) -> RouteSolution:
     """Solve a day of optional bookings, retrying refusals as required bookings.
 
     PyVRP inserts a left-out optional client only into an existing trip, never together with a new unload, so a
@@ -395,19 +484,38 @@ def booking_kpis(table: pd.DataFrame, groups: list[BookingGroup]) -> dict[str, A
             t = int(trip["vehicle_type"].map({vt.name: k for k, vt in enumerate(g.problem.vehicle_types)}).iloc[0])
             mine.append(float(trip["load_dm3"].max()) / g.problem.vehicle_types[t].capacity[1])
         util += mine
-        per_group[g.name] = {"vans": len(r), "trips": len(mine), "km": round(float(r["distance"].sum()) / 1000, 2),
-                             "crew_hours": round(float((r["duration_h"] * crews).sum()), 2),
-                             "m3_utilisation": round(float(np.mean(mine)), 3) if mine else None}
-    per_stream = {s: {"bookings": int((table["stream"] == s).sum()),
-                      "served": int(((table["stream"] == s) & (table["served"] == "yes")).sum())}
-                  for s in sorted(table["stream"].unique())}
+        per_group[g.name] = {
+            "vans": len(r),
+            "trips": len(mine),
+            "km": round(float(r["distance"].sum()) / 1000, 2),
+            "crew_hours": round(float((r["duration_h"] * crews).sum()), 2),
+            "m3_utilisation": round(float(np.mean(mine)), 3) if mine else None,
+        }
+    per_stream = {
+        s: {
+            "bookings": int((table["stream"] == s).sum()),
+            "served": int(((table["stream"] == s) & (table["served"] == "yes")).sum()),
+        }
+        for s in sorted(table["stream"].unique())
+    }
     return {
-        "bookings": n, "served": served, "served_in_slot": in_slot, "late": served - in_slot, "refused": n - served,
-        "share_in_slot": round(in_slot / n, 4) if n else None, "vans": vans, "crews": vans,
-        "crew_members": crew_members, "km": round(km, 2), "van_hours": round(van_hours, 2),
-        "crew_hours": round(crew_hours, 2), "km_per_booking": round(km / served, 3) if served else None,
+        "bookings": n,
+        "served": served,
+        "served_in_slot": in_slot,
+        "late": served - in_slot,
+        "refused": n - served,
+        "share_in_slot": round(in_slot / n, 4) if n else None,
+        "vans": vans,
+        "crews": vans,
+        "crew_members": crew_members,
+        "km": round(km, 2),
+        "van_hours": round(van_hours, 2),
+        "crew_hours": round(crew_hours, 2),
+        "km_per_booking": round(km / served, 3) if served else None,
         "van_minutes_per_booking": round(60 * van_hours / served, 1) if served else None,
-        "m3_utilisation": round(float(np.mean(util)), 3) if util else None, "streams": per_stream, "groups": per_group,
+        "m3_utilisation": round(float(np.mean(util)), 3) if util else None,
+        "streams": per_stream,
+        "groups": per_group,
     }
 
 
@@ -425,19 +533,29 @@ def _trip_lines(name: str, schedule: Schedule, network) -> list[dict[str, Any]]:
             if len(coords) < 2:
                 continue
             served = tv[tv["kind"] == "stop"]
-            rows.append({"vehicle": f"{name}/{vehicle}", "vehicle_type": tv["vehicle_type"].iloc[0], "group": name,
-                         "trip": int(trip), "bookings": len(served), "km": float(tlegs["distance"].sum() / 1000),
-                         "start": fmt_time(tlegs["depart_s"].min()), "end": fmt_time(tlegs["arrive_s"].max()),
-                         "geometry": shapely.LineString(coords)})
+            rows.append(
+                {
+                    "vehicle": f"{name}/{vehicle}",
+                    "vehicle_type": tv["vehicle_type"].iloc[0],
+                    "group": name,
+                    "trip": int(trip),
+                    "bookings": len(served),
+                    "km": float(tlegs["distance"].sum() / 1000),
+                    "start": fmt_time(tlegs["depart_s"].min()),
+                    "end": fmt_time(tlegs["arrive_s"].max()),
+                    "geometry": shapely.LineString(coords),
+                }
+            )
     return rows
 
 
 # --- slot offering -------------------------------------------------------------------------------------------------
 
+
 def _deliveries(p: RoutingProblem, visits: list[Visit], k: int) -> np.ndarray:
     """What the van carries out of the depot at ``visits[k]``: the deliveries of the trip that starts there."""
     load = np.zeros(len(p.dimensions))
-    for v in visits[k + 1:]:
+    for v in visits[k + 1 :]:
         if v.kind == "depot":
             break
         if p.stops[v.index].delivery:
@@ -445,8 +563,9 @@ def _deliveries(p: RoutingProblem, visits: list[Visit], k: int) -> np.ndarray:
     return load
 
 
-def _serve_stop(stop: Stop, vt: VehicleType, horizon: Interval, t: float, load: np.ndarray,
-                cap: np.ndarray) -> tuple[float, np.ndarray] | None:
+def _serve_stop(
+    stop: Stop, vt: VehicleType, horizon: Interval, t: float, load: np.ndarray, cap: np.ndarray
+) -> tuple[float, np.ndarray] | None:
     """Arrive at ``stop`` at ``t`` (wait for its window to open) and swap its loads: the time it is left and the
     van's load then, or None when its windows have all closed or the van would overflow."""
     pieces = stop.allowed(vt.profile, horizon)
@@ -523,14 +642,29 @@ def _confirm(problem: RoutingProblem, candidate, roads: RoadReplay | None) -> bo
     _, t, k, visits = candidate
     route = Route(t, k, tuple(visits))
     served = set(route.stops())
-    trial = RouteSolution(routes=[route], dropped=[i for i in range(len(problem.stops)) if i not in served], cost=0.0,
-                          engine="insertion", runtime_s=0.0, feasible=True)
+    trial = RouteSolution(
+        routes=[route],
+        dropped=[i for i in range(len(problem.stops)) if i not in served],
+        cost=0.0,
+        engine="insertion",
+        runtime_s=0.0,
+        feasible=True,
+    )
     return simulate(problem, trial, roads=roads).ok
 
 
-def offer_slots(problem: RoutingProblem, solution: RouteSolution, *, location: int, demand: tuple[int, ...],
-                service_s: int, slots: list[Interval], delivery: tuple[int, ...] = (),
-                roads: RoadReplay | None = None, brute_force: bool = False) -> list[Interval]:
+def offer_slots(
+    problem: RoutingProblem,
+    solution: RouteSolution,
+    *,
+    location: int,
+    demand: tuple[int, ...],
+    service_s: int,
+    slots: list[Interval],
+    delivery: tuple[int, ...] = (),
+    roads: RoadReplay | None = None,
+    brute_force: bool = False,
+) -> list[Interval]:
     """The slots in which a new booking can still be served without moving any planned booking out of its slot.
 
     A slot is open when the booking can be inserted somewhere in the day's routes (any position of any route, or
@@ -561,12 +695,25 @@ def offer_slots(problem: RoutingProblem, solution: RouteSolution, *, location: i
     """
     open_slots = []
     for slot in slots:
-        stop = Stop(name="new booking", location=location, demand=tuple(demand), service_s=int(service_s),
-                    windows=(slot,), required=False, delivery=tuple(delivery))
+        stop = Stop(
+            name="new booking",
+            location=location,
+            demand=tuple(demand),
+            service_s=int(service_s),
+            windows=(slot,),
+            required=False,
+            delivery=tuple(delivery),
+        )
         trial = replace(problem, stops=list(problem.stops) + [stop])
         new = len(problem.stops)
-        base = RouteSolution(routes=solution.routes, dropped=list(solution.dropped) + [new], cost=0.0,
-                             engine=solution.engine, runtime_s=0.0, feasible=True)
+        base = RouteSolution(
+            routes=solution.routes,
+            dropped=list(solution.dropped) + [new],
+            cost=0.0,
+            engine=solution.engine,
+            runtime_s=0.0,
+            feasible=True,
+        )
         for candidate in _candidates(trial, base, new):
             if not brute_force and not _route_fits(trial, candidate[1], candidate[3]):
                 continue
@@ -576,9 +723,19 @@ def offer_slots(problem: RoutingProblem, solution: RouteSolution, *, location: i
     return open_slots
 
 
-def offer_for_plan(plan: BookingPlan, config: BookingsConfig, city: City, *, lon: float, lat: float, stream: str,
-                   crs: str = "wgs84", kg: float | None = None, m3: float | None = None,
-                   service_min: float | None = None) -> list[str]:
+def offer_for_plan(
+    plan: BookingPlan,
+    config: BookingsConfig,
+    city: City,
+    *,
+    lon: float,
+    lat: float,
+    stream: str,
+    crs: str = "wgs84",
+    kg: float | None = None,
+    m3: float | None = None,
+    service_min: float | None = None,
+) -> list[str]:
     """:func:`offer_slots` for a caller at ``lon``/``lat`` booking ``stream`` on a planned day.
 
     The caller's door is added to its group's travel profiles (one more location), the day's routes are kept, and
@@ -592,25 +749,42 @@ def offer_for_plan(plan: BookingPlan, config: BookingsConfig, city: City, *, lon
     door = int(network.snap(gpd.GeoSeries([shapely.Point(x, y)], crs="EPSG:4326")).node[0])
     streams, vans = next(g for g in booking_groups(config) if stream in g[0])
     group = next((g for g in plan.groups if g.name == "+".join(streams)), None)
-    booking = pd.Series({"booking_id": "new", "kg": kg or spec.kg, "m3": m3 or spec.m3, "slot": config.slots[0],
-                         "service_min": service_min or spec.service_min,
-                         "delivery_kg": spec.delivery_kg if spec.trade_in else 0.0,
-                         "delivery_m3": spec.delivery_m3 if spec.trade_in else 0.0})
+    booking = pd.Series(
+        {
+            "booking_id": "new",
+            "kg": kg or spec.kg,
+            "m3": m3 or spec.m3,
+            "slot": config.slots[0],
+            "service_min": service_min or spec.service_min,
+            "delivery_kg": spec.delivery_kg if spec.trade_in else 0.0,
+            "delivery_m3": spec.delivery_m3 if spec.trade_in else 0.0,
+        }
+    )
     depot_nodes = [int(n) for n in network.snap(depot_points(config)).node]
     if group is None:  # nobody booked this stream yet: an empty day of its vans
         sub = plan.bookings.iloc[:0]
-        problem, travel = build_group_problem("+".join(streams), config, vans, depot_nodes, sub, [], network,
-                                              extra_nodes=[door])
+        problem, travel = build_group_problem(
+            "+".join(streams), config, vans, depot_nodes, sub, [], network, extra_nodes=[door]
+        )
         solution = RouteSolution([], [], 0.0, "none", 0.0, True)
     else:
-        nodes = [int(loc.node) for loc in group.problem.locations[len(config.depots):] if loc.node is not None]
+        nodes = [int(loc.node) for loc in group.problem.locations[len(config.depots) :] if loc.node is not None]
         sub = plan.bookings.iloc[group.booking_index]
-        problem, travel = build_group_problem(group.name, config, vans, depot_nodes, sub, nodes, network,
-                                              extra_nodes=[door])
+        problem, travel = build_group_problem(
+            group.name, config, vans, depot_nodes, sub, nodes, network, extra_nodes=[door]
+        )
         solution = group.solution
     stop = booking_stop(booking, location=len(problem.locations) - 1, penalty=0)
-    slots = offer_slots(problem, solution, location=stop.location, demand=stop.demand, service_s=stop.service_s,
-                        delivery=stop.delivery, slots=[slot_interval(s) for s in config.slots], roads=_replay(travel))
+    slots = offer_slots(
+        problem,
+        solution,
+        location=stop.location,
+        demand=stop.demand,
+        service_s=stop.service_s,
+        delivery=stop.delivery,
+        slots=[slot_interval(s) for s in config.slots],
+        roads=_replay(travel),
+    )
     return [str(s) for s in slots]
 
 
@@ -635,23 +809,50 @@ def open_slot_table(plan: BookingPlan, config: BookingsConfig, *, sample: int = 
             spec = config.streams[stream]
             mine = sorted((str(b), k) for k, b in enumerate(ids["booking_id"]) if ids["stream"].iloc[k] == stream)
             picks = [mine[i] for i in sorted({int(j) for j in np.linspace(0, len(mine) - 1, min(sample, len(mine)))})]
-            template = booking_stop(pd.Series({
-                "booking_id": "new", "kg": spec.kg, "m3": spec.m3, "slot": config.slots[0],
-                "service_min": spec.service_min,
-                "delivery_kg": spec.delivery_kg if spec.trade_in else 0.0,
-                "delivery_m3": spec.delivery_m3 if spec.trade_in else 0.0}), location=0, penalty=0)
+            template = booking_stop(
+                pd.Series(
+                    {
+                        "booking_id": "new",
+                        "kg": spec.kg,
+                        "m3": spec.m3,
+                        "slot": config.slots[0],
+                        "service_min": spec.service_min,
+                        "delivery_kg": spec.delivery_kg if spec.trade_in else 0.0,
+                        "delivery_m3": spec.delivery_m3 if spec.trade_in else 0.0,
+                    }
+                ),
+                location=0,
+                penalty=0,
+            )
             for name, k in picks:
                 stop = group.problem.stops[k]
-                offered = offer_slots(group.problem, group.solution, location=stop.location, demand=template.demand,
-                                      service_s=template.service_s, delivery=template.delivery, slots=slots,
-                                      roads=_replay(group.travel))
+                offered = offer_slots(
+                    group.problem,
+                    group.solution,
+                    location=stop.location,
+                    demand=template.demand,
+                    service_s=template.service_s,
+                    delivery=template.delivery,
+                    slots=slots,
+                    roads=_replay(group.travel),
+                )
                 loc = group.problem.locations[stop.location]
-                rows += [{"stream": stream, "next_to": name, "lon": loc.x, "lat": loc.y, "slot": str(s),
-                          "open": s in offered} for s in slots]
+                rows += [
+                    {
+                        "stream": stream,
+                        "next_to": name,
+                        "lon": loc.x,
+                        "lat": loc.y,
+                        "slot": str(s),
+                        "open": s in offered,
+                    }
+                    for s in slots
+                ]
     return pd.DataFrame(rows, columns=["stream", "next_to", "lon", "lat", "slot", "open"])
 
 
 # --- service level and fleet size ------------------------------------------------------------------------------------
+
 
 def share_fleet_counts(counts: list[int], n: int) -> list[int]:
     """``n`` vans shared over van types in proportion to their configured ``counts`` (largest remainder, ties to the
@@ -666,8 +867,14 @@ def share_fleet_counts(counts: list[int], n: int) -> list[int]:
     return out
 
 
-def fewest_vans(problem: RoutingProblem, *, target: float = 0.95, seed: int = 0, max_iterations: int | None = None,
-                time_limit_s: float = 60.0) -> tuple[int | None, float, RoutingProblem, RouteSolution | None]:
+def fewest_vans(
+    problem: RoutingProblem,
+    *,
+    target: float = 0.95,
+    seed: int = 0,
+    max_iterations: int | None = None,
+    time_limit_s: float = 60.0,
+) -> tuple[int | None, float, RoutingProblem, RouteSolution | None]:
     """The fewest vans (shared over the problem's van types as configured) that serve ``target`` of its bookings.
 
     Bisection on the number of vans, each count solved with :func:`solve_day`; it assumes that more vans never serve

@@ -13,8 +13,9 @@ anything is output; a violation stops the run.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -25,8 +26,18 @@ from netplan.diagnostics import warn
 from netplan.route.bans import Ban, RoadBans, zone_geometry
 from netplan.route.drops import Drop, explain_drops
 from netplan.route.engines import solve
-from netplan.route.problem import (COST_UNITS_PER_CNY, Break, Depot, Interval, Location, RoutingInputError, RoutingProblem,
-                                   Stop, VehicleType, fmt_time)
+from netplan.route.problem import (
+    COST_UNITS_PER_CNY,
+    Break,
+    Depot,
+    Interval,
+    Location,
+    RoutingInputError,
+    RoutingProblem,
+    Stop,
+    VehicleType,
+    fmt_time,
+)
 from netplan.route.roads import TravelProfiles, forbidden_starts
 from netplan.route.simulate import RoadReplay, Schedule, simulate
 from netplan.route.solution import RouteSolution
@@ -45,8 +56,15 @@ def scenario_bans(scenario: Scenario) -> list[Ban]:
     out = []
     for r in scenario.restrictions:
         zone = zone_geometry(r.zone.model_dump(), scenario.base_dir) if r.zone is not None else None
-        out.append(Ban(name=r.name, intervals=tuple(_interval(h) for h in r.hours), min_weight_t=r.min_weight_t,
-                       zone=zone, ways=frozenset(int(w) for w in (r.osm_ways or []))))
+        out.append(
+            Ban(
+                name=r.name,
+                intervals=tuple(_interval(h) for h in r.hours),
+                min_weight_t=r.min_weight_t,
+                zone=zone,
+                ways=frozenset(int(w) for w in (r.osm_ways or [])),
+            )
+        )
     return out
 
 
@@ -73,7 +91,9 @@ def vehicle_classes(fleet: list[Vehicle], bans: list[Ban]) -> tuple[dict[str, st
     return names, classes
 
 
-def share_fleet(vehicles: list[Vehicle], loads: list[float], allowed: list[list[bool]] | None = None) -> list[list[int]]:
+def share_fleet(
+    vehicles: list[Vehicle], loads: list[float], allowed: list[list[bool]] | None = None
+) -> list[list[int]]:
     """Share the vehicles over depots in proportion to their loads.
 
     Every depot with load first gets one vehicle (the busiest depots the
@@ -91,8 +111,11 @@ def share_fleet(vehicles: list[Vehicle], loads: list[float], allowed: list[list[
     """
     out = [[0] * len(loads) for _ in vehicles]
     placed = [0.0] * len(loads)
-    pool = [t for t in sorted(range(len(vehicles)), key=lambda t: (-vehicles[t].capacity_kg, t))
-            for _ in range(vehicles[t].count)]
+    pool = [
+        t
+        for t in sorted(range(len(vehicles)), key=lambda t: (-vehicles[t].capacity_kg, t))
+        for _ in range(vehicles[t].count)
+    ]
     # First one vehicle per loaded depot (the busiest get the largest), then D'Hondt for the rest.
     ok = allowed or [[True] * len(loads) for _ in vehicles]
     busiest = sorted((d for d in range(len(loads)) if loads[d] > 0), key=lambda d: (-loads[d], d))
@@ -151,8 +174,9 @@ class RoutedDay:
     problems: list[dict[str, Any]] = field(default_factory=list)
 
 
-def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
-              progress: Callable[[str], None] = lambda _: None) -> RoutedDay:
+def route_day(
+    city: City, facilities: gpd.GeoDataFrame, scenario: Scenario, progress: Callable[[str], None] = lambda _: None
+) -> RoutedDay:
     """Route the collection day of a sited network (see the module docstring).
 
     Parameters
@@ -182,17 +206,24 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
     if not collectors:
         raise RoutingInputError("the fleet has no collection vehicle (role: collection)", where="fleet")
     facilities = facilities.copy()
-    labels = {1: "回收点", 2: "中转站", 3: "分拣中心", 4: "市级中心"} if scenario.lang == "zh" else {
-        1: "point", 2: "station", 3: "centre", 4: "city centre"}
+    labels = (
+        {1: "回收点", 2: "中转站", 3: "分拣中心", 4: "市级中心"}
+        if scenario.lang == "zh"
+        else {1: "point", 2: "station", 3: "centre", 4: "city centre"}
+    )
     unnamed = facilities["name"].isna() | (facilities["name"].astype(str).str.strip().isin(["", "nan", "None"]))
-    facilities.loc[unnamed, "name"] = [f"{labels.get(int(t), 'site')} {int(i)}" for t, i in
-                                       zip(facilities.loc[unnamed, "tier"], facilities.loc[unnamed, "site_id"])]
+    facilities.loc[unnamed, "name"] = [
+        f"{labels.get(int(t), 'site')} {int(i)}"
+        for t, i in zip(facilities.loc[unnamed, "tier"], facilities.loc[unnamed, "site_id"])
+    ]
     t1 = facilities[facilities["tier"] == 1]
     t2 = facilities[facilities["tier"] == 2].reset_index(drop=True)
     loads = [float(t1.loc[t1["next_site_id"] == sid, "load_kg_day"].sum()) for sid in t2["site_id"]]
     # A vehicle bound by a ban is not based at a station inside its zone (or reachable only over banned roads).
-    allowed = [[not _depot_barred(road_bans, network, int(node), classes[profile_of[v.name]]) for node in t2["drive_node"]]
-               for v in collectors]
+    allowed = [
+        [not _depot_barred(road_bans, network, int(node), classes[profile_of[v.name]]) for node in t2["drive_node"]]
+        for v in collectors
+    ]
     shares = share_fleet(collectors, loads, allowed)
     jobs = []
     for d, station in t2.iterrows():
@@ -201,13 +232,21 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
         if len(points) == 0:
             continue
         if not any(counts):
-            barred = sorted({b.name for t, v in enumerate(collectors) if not allowed[t][d] for b in classes[profile_of[v.name]]})
-            why = (f"it lies in or behind a banned zone ({', '.join(barred)}) that binds "
-                   f"{', '.join(v.name for t, v in enumerate(collectors) if not allowed[t][d])} — give some a permit, add "
-                   "lighter vehicles, or site the station elsewhere") if barred else (
-                   f"the fleet has {sum(v.count for v in collectors)} vehicles for {len(t2)} stations")
-            raise RoutingInputError(f"no collection vehicle can be based at transfer station {station['name']!r}: {why}",
-                                    where="fleet")
+            barred = sorted(
+                {b.name for t, v in enumerate(collectors) if not allowed[t][d] for b in classes[profile_of[v.name]]}
+            )
+            why = (
+                (
+                    f"it lies in or behind a banned zone ({', '.join(barred)}) that binds "
+                    f"{', '.join(v.name for t, v in enumerate(collectors) if not allowed[t][d])} — give some a permit, add "
+                    "lighter vehicles, or site the station elsewhere"
+                )
+                if barred
+                else (f"the fleet has {sum(v.count for v in collectors)} vehicles for {len(t2)} stations")
+            )
+            raise RoutingInputError(
+                f"no collection vehicle can be based at transfer station {station['name']!r}: {why}", where="fleet"
+            )
         jobs.append((f"{station['name']}", station, points, list(zip(collectors, counts)), cfg.drop_penalty_cny))
     if cfg.hauls and haulers and (facilities["tier"] == 3).any():
         t3 = facilities[facilities["tier"] == 3]
@@ -216,16 +255,25 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
             if len(feeders):
                 feeders["load_kg_day"] = [loads[i] for i in feeders.index]
                 # A station's load must reach its centre: optional only when the scenario prices leaving it.
-                jobs.append((f"{centre['name']} (hauls)", centre, feeders, [(v, v.count) for v in haulers],
-                             cfg.haul_drop_penalty_cny))
+                jobs.append(
+                    (
+                        f"{centre['name']} (hauls)",
+                        centre,
+                        feeders,
+                        [(v, v.count) for v in haulers],
+                        cfg.haul_drop_penalty_cny,
+                    )
+                )
     results, schedules, summaries, geoms = [], [], [], []
     for name, depot_row, points, fleet, penalty_cny in jobs:
         limit = cfg.time_limit_s
-        problem, travel = build_problem(name, depot_row, points, fleet, profile_of, classes, network, road_bans, scenario,
-                                        penalty_cny=penalty_cny)
+        problem, travel = build_problem(
+            name, depot_row, points, fleet, profile_of, classes, network, road_bans, scenario, penalty_cny=penalty_cny
+        )
         solution = _solve(name, problem, scenario)
-        replay = RoadReplay(road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)],
-                            travel.path)
+        replay = RoadReplay(
+            road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)], travel.path
+        )
         schedule = simulate(problem, solution, roads=replay)
         if not solution.feasible:
             raise RoutingInputError(
@@ -233,21 +281,31 @@ def route_day(city: City, facilities: gpd.GeoDataFrame, scenario: Scenario,
                 f"{cfg.max_iterations or 'unlimited'} iterations / {limit:g} s ({'; '.join(schedule.violations[:3])}); "
                 "add vehicles, lengthen shifts, or let loads be left for another day ("
                 f"{'route.haul_drop_penalty_cny' if name.endswith('(hauls)') else 'route.drop_penalty_cny'})",
-                where="route")
+                where="route",
+            )
         schedule.raise_if_violations()
         drops = explain_drops(problem, solution, solution.info.get("drop_insertion_cost"), "CNY", COST_UNITS_PER_CNY)
         _report_drops(name, problem, drops)
-        progress(f"      {name}: {len(problem.stops)} stops, {solution.num_vehicles} vehicles, "
-                 f"{schedule.routes['distance'].sum() / 1000 if len(schedule.routes) else 0:.1f} km, "
-                 f"{len(solution.dropped)} dropped ({solution.runtime_s:.1f} s)")
+        progress(
+            f"      {name}: {len(problem.stops)} stops, {solution.num_vehicles} vehicles, "
+            f"{schedule.routes['distance'].sum() / 1000 if len(schedule.routes) else 0:.1f} km, "
+            f"{len(solution.dropped)} dropped ({solution.runtime_s:.1f} s)"
+        )
         results.append({"name": name, "problem": problem, "solution": solution, "schedule": schedule, "travel": travel})
         schedules.append(_schedule_table(name, problem, schedule))
         summaries.append(_summary(name, problem, solution, schedule, drops))
         geoms.extend(_trip_lines(name, problem, schedule, network))
-    routes = gpd.GeoDataFrame(geoms, geometry="geometry", crs="EPSG:4326") if geoms else gpd.GeoDataFrame(
-        {"vehicle": [], "geometry": []}, geometry="geometry", crs="EPSG:4326")
-    return RoutedDay(routes, pd.concat(schedules, ignore_index=True) if schedules else pd.DataFrame(),
-                     pd.DataFrame(summaries), results)
+    routes = (
+        gpd.GeoDataFrame(geoms, geometry="geometry", crs="EPSG:4326")
+        if geoms
+        else gpd.GeoDataFrame({"vehicle": [], "geometry": []}, geometry="geometry", crs="EPSG:4326")
+    )
+    return RoutedDay(
+        routes,
+        pd.concat(schedules, ignore_index=True) if schedules else pd.DataFrame(),
+        pd.DataFrame(summaries),
+        results,
+    )
 
 
 def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolution:
@@ -255,25 +313,48 @@ def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolut
     cfg = scenario.route
     # The iteration budget makes runs reproducible: PyVRP counts iterations, OR-Tools solutions found.
     budget = {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
-    solution = solve(problem, cfg.engine, time_limit_s=cfg.time_limit_s, seed=scenario.seed, starts=cfg.starts,
-                     workers=cfg.workers, **budget)
+    solution = solve(
+        problem,
+        cfg.engine,
+        time_limit_s=cfg.time_limit_s,
+        seed=scenario.seed,
+        starts=cfg.starts,
+        workers=cfg.workers,
+        **budget,
+    )
     if cfg.max_iterations is None:
-        warn("route", "route.wall_clock_budget",
-             f"{name}: route.max_iterations is not set, so the {cfg.time_limit_s:g} s time limit ends the search and "
-             "the routes depend on the machine's speed and load; set route.max_iterations for the same routes on every run",
-             ids=[name])
+        warn(
+            "route",
+            "route.wall_clock_budget",
+            f"{name}: route.max_iterations is not set, so the {cfg.time_limit_s:g} s time limit ends the search and "
+            "the routes depend on the machine's speed and load; set route.max_iterations for the same routes on every run",
+            ids=[name],
+        )
     elif solution.info.get("stopped_by") == "time":
-        warn("route", "route.time_limit",
-             f"{name}: the {cfg.time_limit_s:g} s safety cap (route.time_limit_s) ended the {cfg.engine} search before "
-             f"its budget of {cfg.max_iterations} iterations, so these routes depend on the machine's speed and load; "
-             "raise route.time_limit_s (or lower route.max_iterations) for the same routes on every run", ids=[name])
+        warn(
+            "route",
+            "route.time_limit",
+            f"{name}: the {cfg.time_limit_s:g} s safety cap (route.time_limit_s) ended the {cfg.engine} search before "
+            f"its budget of {cfg.max_iterations} iterations, so these routes depend on the machine's speed and load; "
+            "raise route.time_limit_s (or lower route.max_iterations) for the same routes on every run",
+            ids=[name],
+        )
     return solution
 
 
-def build_problem(name: str, depot_row: pd.Series, points: pd.DataFrame, fleet: list[tuple[Vehicle, int]],
-                  profile_of: dict[str, str], classes: dict[str, list[Ban]], network, road_bans: RoadBans,
-                  scenario: Scenario, *,
-                  penalty_cny: float | None = None) -> tuple[RoutingProblem, TravelProfiles]:
+def build_problem(
+    name: str,
+    depot_row: pd.Series,
+    points: pd.DataFrame,
+    fleet: list[tuple[Vehicle, int]],
+    profile_of: dict[str, str],
+    classes: dict[str, list[Ban]],
+    network,
+    road_bans: RoadBans,
+    scenario: Scenario,
+    *,
+    penalty_cny: float | None = None,
+) -> tuple[RoutingProblem, TravelProfiles]:
     """One depot's routing problem and the travel profiles behind it.
 
     Points whose load exceeds the largest vehicle are split into equal
@@ -289,8 +370,14 @@ def build_problem(name: str, depot_row: pd.Series, points: pd.DataFrame, fleet: 
     cfg = scenario.route
     fleet = [(v, k) for v, k in fleet if k > 0]
     biggest = max(v.capacity_kg for v, _ in fleet)
-    locations = [Location(str(depot_row["name"]), float(depot_row.geometry.x), float(depot_row.geometry.y),
-                          int(depot_row["drive_node"]))]
+    locations = [
+        Location(
+            str(depot_row["name"]),
+            float(depot_row.geometry.x),
+            float(depot_row.geometry.y),
+            int(depot_row["drive_node"]),
+        )
+    ]
     pieces: list[tuple[str, int, int]] = []  # name, location, kg
     for _, pt in points.iterrows():
         locations.append(Location(str(pt["name"]), float(pt.geometry.x), float(pt.geometry.y), int(pt["drive_node"])))
@@ -311,7 +398,8 @@ def build_problem(name: str, depot_row: pd.Series, points: pd.DataFrame, fleet: 
             raise RoutingInputError(
                 f"{name}: the depot lies in or behind a banned zone ({', '.join(b.name for b in classes[p])}); vehicles "
                 f"without a permit cannot start or unload there — give them a permit or site the station elsewhere",
-                where="restrictions")
+                where="restrictions",
+            )
     windows = tuple(_interval(h) for h in cfg.stop_hours)
     penalty = None if penalty_cny is None else int(round(penalty_cny * COST_UNITS_PER_CNY))
     stops = []
@@ -324,18 +412,32 @@ def build_problem(name: str, depot_row: pd.Series, points: pd.DataFrame, fleet: 
                 bad = forbidden_starts(classes[p], road_bans, locations[loc].node, service, arrive[loc], leave[loc])
                 if bad:
                     forbidden[p] = bad
-        stops.append(Stop(label, loc, (kg,), service, windows, forbidden, required=penalty is None, penalty=penalty or 0))
+        stops.append(
+            Stop(label, loc, (kg,), service, windows, forbidden, required=penalty is None, penalty=penalty or 0)
+        )
     vehicle_types = []
     for v, k in fleet:
         shift = _interval(v.shift)
         breaks = tuple(Break(_interval(b), int(round(v.break_min * 60))) for b in v.breaks)
-        vehicle_types.append(VehicleType(
-            name=v.name, count=k, capacity=(int(v.capacity_kg),), start_depot=0, end_depot=0, reload_depots=(0,),
-            shift=shift, max_duration_s=None if v.max_hours is None else int(v.max_hours * 3600),
-            fixed_cost=int(round(v.fixed_cost * COST_UNITS_PER_CNY)),
-            distance_cost=max(1, int(round(v.per_km_cost * COST_UNITS_PER_CNY / 1000))),
-            duration_cost=int(round(v.per_hour_cost * COST_UNITS_PER_CNY / 3600)),
-            profile=profile_of[v.name], permit=v.permit, weight_t=v.weight_t, breaks=breaks))
+        vehicle_types.append(
+            VehicleType(
+                name=v.name,
+                count=k,
+                capacity=(int(v.capacity_kg),),
+                start_depot=0,
+                end_depot=0,
+                reload_depots=(0,),
+                shift=shift,
+                max_duration_s=None if v.max_hours is None else int(v.max_hours * 3600),
+                fixed_cost=int(round(v.fixed_cost * COST_UNITS_PER_CNY)),
+                distance_cost=max(1, int(round(v.per_km_cost * COST_UNITS_PER_CNY / 1000))),
+                duration_cost=int(round(v.per_hour_cost * COST_UNITS_PER_CNY / 3600)),
+                profile=profile_of[v.name],
+                permit=v.permit,
+                weight_t=v.weight_t,
+                breaks=breaks,
+            )
+        )
     profiles = {p: travel.profile(p) for p in used}
     problem = RoutingProblem(locations, profiles, stops, [depot], vehicle_types, ("kg",), Interval(0, 24 * 3600), name)
     return problem.validate(), travel
@@ -347,13 +449,26 @@ def _schedule_table(name: str, problem: RoutingProblem, schedule: Schedule) -> p
     if v.empty:
         return v
     locs = [problem.locations[i] for i in v["location"]]
-    return pd.DataFrame({
-        "depot": name, "vehicle": v["vehicle"], "vehicle_type": v["vehicle_type"], "trip": v["trip"], "seq": v["seq"],
-        "kind": v["kind"], "name": v["name"], "arrive": v["arrive_s"].map(fmt_time), "start": v["start_s"].map(fmt_time),
-        "end": v["end_s"].map(fmt_time), "wait_min": (v["wait_s"] / 60).round(1), "load_kg": v["load_kg"],
-        "lon": [loc.x for loc in locs], "lat": [loc.y for loc in locs],
-        "start_s": v["start_s"], "end_s": v["end_s"],
-    })
+    return pd.DataFrame(
+        {
+            "depot": name,
+            "vehicle": v["vehicle"],
+            "vehicle_type": v["vehicle_type"],
+            "trip": v["trip"],
+            "seq": v["seq"],
+            "kind": v["kind"],
+            "name": v["name"],
+            "arrive": v["arrive_s"].map(fmt_time),
+            "start": v["start_s"].map(fmt_time),
+            "end": v["end_s"].map(fmt_time),
+            "wait_min": (v["wait_s"] / 60).round(1),
+            "load_kg": v["load_kg"],
+            "lon": [loc.x for loc in locs],
+            "lat": [loc.y for loc in locs],
+            "start_s": v["start_s"],
+            "end_s": v["end_s"],
+        }
+    )
 
 
 def _report_drops(name: str, problem: RoutingProblem, drops: list[Drop]) -> None:
@@ -368,32 +483,46 @@ def _report_drops(name: str, problem: RoutingProblem, drops: list[Drop]) -> None
         these = [d for d in drops if d.reason == reason]
         if these:
             parts.append(f"{len(these)} because {text} (e.g. {these[0].detail})")
-    warn("route", "route.dropped_stops",
-         f"{name}: {len(drops)} {what} ({kg:,} kg) left unserved: " + "; ".join(parts)
-         + ". Add vehicles or lengthen shifts to serve them (each is listed in routing.csv with its reason).",
-         ids=[problem.stops[d.stop].name for d in drops])
+    warn(
+        "route",
+        "route.dropped_stops",
+        f"{name}: {len(drops)} {what} ({kg:,} kg) left unserved: "
+        + "; ".join(parts)
+        + ". Add vehicles or lengthen shifts to serve them (each is listed in routing.csv with its reason).",
+        ids=[problem.stops[d.stop].name for d in drops],
+    )
 
 
 #: Drop reasons as the warning and routing.csv name them.
-_REASONS = {"shift": "no vehicle has time in its shift or room in a trip",
-            "window": "no vehicle can reach it in its window and return within its shift",
-            "capacity": "heavier than every vehicle's capacity",
-            "cost": "costs more to serve than its drop penalty"}
+_REASONS = {
+    "shift": "no vehicle has time in its shift or room in a trip",
+    "window": "no vehicle can reach it in its window and return within its shift",
+    "capacity": "heavier than every vehicle's capacity",
+    "cost": "costs more to serve than its drop penalty",
+}
 
 
-def _summary(name: str, problem: RoutingProblem, solution: RouteSolution, schedule: Schedule,
-             drops: list[Drop]) -> dict[str, Any]:
+def _summary(
+    name: str, problem: RoutingProblem, solution: RouteSolution, schedule: Schedule, drops: list[Drop]
+) -> dict[str, Any]:
     r = schedule.routes
     return {
-        "depot": name, "stops": len(problem.stops), "served": len(problem.stops) - len(solution.dropped),
-        "dropped": len(solution.dropped), "vehicles": int(len(r)),
+        "depot": name,
+        "stops": len(problem.stops),
+        "served": len(problem.stops) - len(solution.dropped),
+        "dropped": len(solution.dropped),
+        "vehicles": int(len(r)),
         "trips": int(r["trips"].sum()) if len(r) else 0,
         "km": float(r["distance"].sum() / 1000) if len(r) else 0.0,
         "vehicle_hours": float(r["duration_h"].sum()) if len(r) else 0.0,
-        "kg": float(sum(problem.stops[i].demand[0] for i in range(len(problem.stops)) if i not in set(solution.dropped))),
+        "kg": float(
+            sum(problem.stops[i].demand[0] for i in range(len(problem.stops)) if i not in set(solution.dropped))
+        ),
         # No solve time here: the table must be the same on every run (the progress line shows the time).
-        "engine": solution.engine, "iterations": solution.info.get("iterations"),
-        "stopped_by": solution.info.get("stopped_by"), "feasible": solution.feasible,
+        "engine": solution.engine,
+        "iterations": solution.info.get("iterations"),
+        "stopped_by": solution.info.get("stopped_by"),
+        "feasible": solution.feasible,
         "dropped_stops": "; ".join(problem.stops[d.stop].name for d in drops),
         "drop_reasons": "; ".join(f"{problem.stops[d.stop].name}: {d.reason}" for d in drops),
     }
@@ -414,21 +543,33 @@ def _trip_lines(name: str, problem: RoutingProblem, schedule: Schedule, network)
             for path in tlegs["path"]:
                 for u, v in zip(path, path[1:]):
                     # The edge the travel profiles drove (the fastest, then the shortest), whatever the key order.
-                    data = min(graph.get_edge_data(u, v).values(),
-                               key=lambda d: (float(d.get("travel_time", 0.0)), float(d.get("length", 0.0))))
+                    data = min(
+                        graph.get_edge_data(u, v).values(),
+                        key=lambda d: (float(d.get("travel_time", 0.0)), float(d.get("length", 0.0))),
+                    )
                     geom = data.get("geometry")
-                    pts = list(geom.coords) if geom is not None else [(graph.nodes[u]["x"], graph.nodes[u]["y"]),
-                                                                      (graph.nodes[v]["x"], graph.nodes[v]["y"])]
+                    pts = (
+                        list(geom.coords)
+                        if geom is not None
+                        else [(graph.nodes[u]["x"], graph.nodes[u]["y"]), (graph.nodes[v]["x"], graph.nodes[v]["y"])]
+                    )
                     coords.extend(pts if not coords else pts[1:])
             if len(coords) < 2:
                 continue
             served = tv[tv["kind"] == "stop"]
-            rows.append({
-                "vehicle": f"{name}/{vehicle}", "vehicle_type": tv["vehicle_type"].iloc[0], "depot": name, "trip": int(trip),
-                "stops": int(len(served)), "load_kg": float(served["load_kg"].max() if len(served) else 0.0),
-                "km": float(tlegs["distance"].sum() / 1000), "start": fmt_time(tlegs["depart_s"].min()),
-                "end": fmt_time(tlegs["arrive_s"].max()),
-                "duration_h": float((tlegs["arrive_s"].max() - tlegs["depart_s"].min()) / 3600),
-                "geometry": shapely.LineString(coords),
-            })
+            rows.append(
+                {
+                    "vehicle": f"{name}/{vehicle}",
+                    "vehicle_type": tv["vehicle_type"].iloc[0],
+                    "depot": name,
+                    "trip": int(trip),
+                    "stops": int(len(served)),
+                    "load_kg": float(served["load_kg"].max() if len(served) else 0.0),
+                    "km": float(tlegs["distance"].sum() / 1000),
+                    "start": fmt_time(tlegs["depart_s"].min()),
+                    "end": fmt_time(tlegs["arrive_s"].max()),
+                    "duration_h": float((tlegs["arrive_s"].max() - tlegs["depart_s"].min()) / 3600),
+                    "geometry": shapely.LineString(coords),
+                }
+            )
     return rows

@@ -111,7 +111,7 @@ def _times(problem: RoutingProblem, vt: VehicleType, visits: list[Visit], start_
 
 def _release(problem: RoutingProblem, visits: list[Visit], depot_seq: int, t: float) -> float:
     release = 0
-    for visit in visits[depot_seq + 1:]:
+    for visit in visits[depot_seq + 1 :]:
         if visit.kind == "depot":
             break
         release = max(release, problem.stops[visit.index].release_s)
@@ -126,8 +126,9 @@ def _cost(problem: RoutingProblem, vt: VehicleType, visits: list[Visit], times: 
     return metres * vt.distance_cost + (times[-1] - times[0]) * vt.duration_cost
 
 
-def _evaluate(problem: RoutingProblem, vt: VehicleType, visits: list[Visit],
-              planned: float) -> tuple[float, list[float]] | None:
+def _evaluate(
+    problem: RoutingProblem, vt: VehicleType, visits: list[Visit], planned: float
+) -> tuple[float, list[float]] | None:
     """Cost and times of a route, starting when planned or, failing that, as early as the shift allows."""
     for start in dict.fromkeys((planned, float(vt.shift.start))):
         times = _times(problem, vt, visits, start)
@@ -188,8 +189,9 @@ def fill_drops(problem: RoutingProblem, solution: RouteSolution) -> tuple[RouteS
         return found
 
     def capped(t: int) -> bool:
-        return any(t in cap.types and sum(used[tt] for tt in set(cap.types)) >= cap.max_vehicles
-                   for cap in p.fleet_caps)
+        return any(
+            t in cap.types and sum(used[tt] for tt in set(cap.types)) >= cap.max_vehicles for cap in p.fleet_caps
+        )
 
     def best_new(s: int) -> tuple[float, int, list[Visit], list[float]] | None:
         found = None
@@ -240,12 +242,18 @@ def fill_drops(problem: RoutingProblem, solution: RouteSolution) -> tuple[RouteS
     out_routes = []
     for (t, k), visits, ev in zip(meta, routes, base):
         times = ev[1] if ev is not None else [v.start_s for v in visits]
-        out_routes.append(Route(t, k, tuple(Visit(v.kind, v.index, None if tt is None else int(round(tt)))
-                                            for v, tt in zip(visits, times))))
+        out_routes.append(
+            Route(
+                t,
+                k,
+                tuple(Visit(v.kind, v.index, None if tt is None else int(round(tt))) for v, tt in zip(visits, times)),
+            )
+        )
     info = {**solution.info, "filled": [p.stops[s].name for s in filled]}
     saved = sum(p.stops[s].penalty for s in filled)
-    out = replace(solution, routes=out_routes, dropped=sorted(dropped), cost=float(solution.cost - saved + added),
-                  info=info)
+    out = replace(
+        solution, routes=out_routes, dropped=sorted(dropped), cost=float(solution.cost - saved + added), info=info
+    )
     return out, _cheapest(p, dropped, table, best_new, len(routes))
 
 
@@ -266,8 +274,13 @@ def _cheapest(problem, dropped, table, best_new, n_routes) -> dict[int, int]:
     return out
 
 
-def explain_drops(problem: RoutingProblem, solution: RouteSolution, cheapest: dict[int, int] | None = None,
-                  cost_unit: str = "", units_per_cost: float = 1.0) -> list[Drop]:
+def explain_drops(
+    problem: RoutingProblem,
+    solution: RouteSolution,
+    cheapest: dict[int, int] | None = None,
+    cost_unit: str = "",
+    units_per_cost: float = 1.0,
+) -> list[Drop]:
     """A reason for every stop the solution leaves unserved.
 
     Parameters
@@ -294,22 +307,43 @@ def explain_drops(problem: RoutingProblem, solution: RouteSolution, cheapest: di
         fits = [vt for vt in problem.vehicle_types if all(q <= c for q, c in zip(stop.demand, vt.capacity))]
         if not fits:
             biggest = max(vt.capacity for vt in problem.vehicle_types)
-            out.append(Drop(s, "capacity", f"{stop.name}: its load {stop.demand} exceeds every vehicle's capacity "
-                                           f"(largest {biggest})"))
+            out.append(
+                Drop(
+                    s,
+                    "capacity",
+                    f"{stop.name}: its load {stop.demand} exceeds every vehicle's capacity (largest {biggest})",
+                )
+            )
             continue
         why = problem.unservable(stop)
         if why is not None:
-            out.append(Drop(s, "window", f"{stop.name}: no vehicle can reach it within its windows and return within "
-                                         f"its shift ({why})"))
+            out.append(
+                Drop(
+                    s,
+                    "window",
+                    f"{stop.name}: no vehicle can reach it within its windows and return within its shift ({why})",
+                )
+            )
         elif s in cheapest:
             c = cheapest[s]
             more, penalty = _money(c / units_per_cost, cost_unit), _money(stop.penalty / units_per_cost, cost_unit)
-            out.append(Drop(s, "cost", f"{stop.name}: serving it would cost {more} more, above its drop penalty of "
-                                       f"{penalty}", cost=c))
+            out.append(
+                Drop(
+                    s,
+                    "cost",
+                    f"{stop.name}: serving it would cost {more} more, above its drop penalty of {penalty}",
+                    cost=c,
+                )
+            )
         else:
             ends = ", ".join(sorted({fmt_time(vt.shift.end) for vt in fits}))
-            out.append(Drop(s, "shift", f"{stop.name}: no vehicle has time left in its shift (ending {ends}) and room "
-                                        "in a trip for it"))
+            out.append(
+                Drop(
+                    s,
+                    "shift",
+                    f"{stop.name}: no vehicle has time left in its shift (ending {ends}) and room in a trip for it",
+                )
+            )
     return out
 
 

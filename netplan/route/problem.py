@@ -25,8 +25,8 @@ cost unit. Engines (:mod:`netplan.route.engines`) take a problem and return a
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class Interval:
         if self.end <= self.start:
             raise RoutingInputError(f"time interval {fmt_time(self.start)}-{fmt_time(self.end)} ends before it starts")
 
-    def overlaps(self, other: "Interval") -> bool:
+    def overlaps(self, other: Interval) -> bool:
         """Whether the two intervals share any time."""
         return self.start < other.end and other.start < self.end
 
@@ -356,9 +356,18 @@ def home_types(vt: VehicleType, *, homes: Sequence[int], end_at_home: bool = Tru
     counts: dict[int, int] = {}
     for h in homes:
         counts[int(h)] = counts.get(int(h), 0) + 1
-    return [replace(vt, name=f"{vt.name}@{h}", count=k, start_depot=h, start_depots=(),
-                    end_depot=h if end_at_home else vt.end_depot, end_depots=() if end_at_home else vt.end_depots)
-            for h, k in sorted(counts.items())]
+    return [
+        replace(
+            vt,
+            name=f"{vt.name}@{h}",
+            count=k,
+            start_depot=h,
+            start_depots=(),
+            end_depot=h if end_at_home else vt.end_depot,
+            end_depots=() if end_at_home else vt.end_depots,
+        )
+        for h, k in sorted(counts.items())
+    ]
 
 
 @dataclass
@@ -402,7 +411,7 @@ class RoutingProblem:
         """Every vehicle as ``(type index, number within type)``."""
         return [(t, k) for t, vt in enumerate(self.vehicle_types) for k in range(vt.count)]
 
-    def validate(self) -> "RoutingProblem":
+    def validate(self) -> RoutingProblem:
         """Check the instance and raise :class:`RoutingInputError` naming the first problem found.
 
         Checks matrix shapes and indices, positive capacities, windows
@@ -434,7 +443,9 @@ class RoutingProblem:
             if vt.count < 1:
                 raise RoutingInputError(f"{where}: count must be at least 1, got {vt.count}")
             if len(vt.capacity) != dims:
-                raise RoutingInputError(f"{where}: {len(vt.capacity)} capacities for {dims} dimensions {self.dimensions}")
+                raise RoutingInputError(
+                    f"{where}: {len(vt.capacity)} capacities for {dims} dimensions {self.dimensions}"
+                )
             for dim, cap in zip(self.dimensions, vt.capacity):
                 if cap <= 0:
                     raise RoutingInputError(f"{where}: capacity in {dim} must be positive, got {cap}")
@@ -451,8 +462,10 @@ class RoutingProblem:
             for t in cap.types:
                 _check_index(t, len(self.vehicle_types), f"fleet cap {cap.name!r}: vehicle type")
             if not cap.types or cap.max_vehicles < 0:
-                raise RoutingInputError(f"fleet cap {cap.name!r}: needs vehicle types and max_vehicles >= 0, got "
-                                        f"{cap.types} and {cap.max_vehicles}")
+                raise RoutingInputError(
+                    f"fleet cap {cap.name!r}: needs vehicle types and max_vehicles >= 0, got "
+                    f"{cap.types} and {cap.max_vehicles}"
+                )
         for stop in self.stops:
             where = f"stop {stop.name!r}"
             _check_index(stop.location, n, f"{where}: location")
@@ -468,19 +481,25 @@ class RoutingProblem:
         return self
 
     def _check_servable(self, stop: Stop) -> None:
-        fits = [vt for vt in self.vehicle_types if all(q <= c for q, c in zip(stop.demand, vt.capacity))
-                and all(q <= c for q, c in zip(stop.delivery, vt.capacity))]
+        fits = [
+            vt
+            for vt in self.vehicle_types
+            if all(q <= c for q, c in zip(stop.demand, vt.capacity))
+            and all(q <= c for q, c in zip(stop.delivery, vt.capacity))
+        ]
         if not fits:
             biggest = max(vt.capacity for vt in self.vehicle_types)
             raise RoutingInputError(
                 f"stop {stop.name!r}: load {stop.demand} {self.dimensions} exceeds every vehicle's capacity "
-                f"(largest {biggest}); split the stop or add a larger vehicle")
+                f"(largest {biggest}); split the stop or add a larger vehicle"
+            )
         why = self.unservable(stop)
         if why is not None:
             windows = ", ".join(str(w) for w in stop.windows) or "any time"
             raise RoutingInputError(
                 f"stop {stop.name!r}: no vehicle can reach it, serve it within its windows ({windows}) outside its "
-                f"bans and return within its shift: {why}")
+                f"bans and return within its shift: {why}"
+            )
 
     def unservable(self, stop: Stop) -> str | None:
         """Why no vehicle that can carry ``stop`` could serve it even with nothing else to do, or None if one can.
@@ -510,8 +529,12 @@ class RoutingProblem:
             back_by = min(vt.shift.end, end.opens.end) - end.turnaround_s
             home = int(prof.duration[stop.location, end.location])
             if vt.unload_before_end:
-                home = min(int(prof.duration[stop.location, self.depots[u].location]) + self.depots[u].turnaround_s
-                           + int(prof.duration[self.depots[u].location, end.location]) for u in vt.reload_depots)
+                home = min(
+                    int(prof.duration[stop.location, self.depots[u].location])
+                    + self.depots[u].turnaround_s
+                    + int(prof.duration[self.depots[u].location, end.location])
+                    for u in vt.reload_depots
+                )
             ok = False
             for piece in stop.allowed(vt.profile, self.horizon):
                 begin = max(arrive, piece.start)

@@ -100,7 +100,9 @@ class TravelProfiles:
             rows = [self._u[flag], n + self._u[~flag], 2 * n + self._u[flag], np.arange(n), n + np.arange(n)]
             cols = [self._v[flag], n + self._v[~flag], 2 * n + self._v[flag], n + np.arange(n), 2 * n + np.arange(n)]
             vals = [self._t[flag], self._t[~flag], self._t[flag], np.full(n, _TINY), np.full(n, _TINY)]
-            graph = sparse.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(3 * n, 3 * n))
+            graph = sparse.csr_array(
+                (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(3 * n, 3 * n)
+            )
             # Only a place inside a zone, or one whose every way out (in) is banned, may start (end) on banned roads:
             # everywhere else a leg starts and ends on free roads, so through traffic never uses a ban.
             inside = np.zeros(n, dtype=bool)
@@ -219,8 +221,9 @@ class TravelProfiles:
         return np.ceil(arrive), np.ceil(leave)
 
 
-def forbidden_starts(bans: list[Ban], road_bans: RoadBans, node: int, service_s: int, arrive_s: float,
-                     leave_s: float) -> tuple[Interval, ...]:
+def forbidden_starts(
+    bans: list[Ban], road_bans: RoadBans, node: int, service_s: int, arrive_s: float, leave_s: float
+) -> tuple[Interval, ...]:
     """Service-start times forbidden to a restricted vehicle at one place.
 
     A start ``s`` is forbidden when ``[s - arrive_s, s + service_s +

@@ -33,8 +33,8 @@ zone: then it goes at once and waits, parked, on arrival).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -135,8 +135,9 @@ def simulate(problem: RoutingProblem, solution: RouteSolution, roads: RoadReplay
         sim.route(route)
     sim.coverage()
     sim.caps()
-    return Schedule(pd.DataFrame(sim.visit_rows), pd.DataFrame(sim.leg_rows), pd.DataFrame(sim.route_rows),
-                    sim.violations)
+    return Schedule(
+        pd.DataFrame(sim.visit_rows), pd.DataFrame(sim.leg_rows), pd.DataFrame(sim.route_rows), sim.violations
+    )
 
 
 class _Simulator:
@@ -170,11 +171,15 @@ class _Simulator:
             self.bad(f"{label}: a route must start and end at a depot")
             return
         if visits[0].index not in vt.starts():
-            self.bad(f"{label}: starts at depot {p.depots[visits[0].index].name!r}, its type starts at "
-                     f"{' or '.join(repr(p.depots[d].name) for d in vt.starts())}")
+            self.bad(
+                f"{label}: starts at depot {p.depots[visits[0].index].name!r}, its type starts at "
+                f"{' or '.join(repr(p.depots[d].name) for d in vt.starts())}"
+            )
         if visits[-1].index not in vt.ends():
-            self.bad(f"{label}: ends at depot {p.depots[visits[-1].index].name!r}, its type ends at "
-                     f"{' or '.join(repr(p.depots[d].name) for d in vt.ends())}")
+            self.bad(
+                f"{label}: ends at depot {p.depots[visits[-1].index].name!r}, its type ends at "
+                f"{' or '.join(repr(p.depots[d].name) for d in vt.ends())}"
+            )
         applicable = self._applicable_bans(vt)
         breaks = sorted(vt.breaks, key=lambda b: b.window.start)
         taken: list[bool] = [False] * len(breaks)
@@ -209,14 +214,20 @@ class _Simulator:
                 self.served[visit.index] = self.served.get(visit.index, 0) + 1
                 end = start + stop.service_s
                 if not any(w.start <= start <= w.end for w in allowed):
-                    self.bad(f"{label}: serves {stop.name!r} at {fmt_time(start)}, outside the times open to it "
-                             f"({', '.join(str(w) for w in allowed) or 'none'}; windows "
-                             f"{', '.join(str(w) for w in stop.windows) or 'any'})")
+                    self.bad(
+                        f"{label}: serves {stop.name!r} at {fmt_time(start)}, outside the times open to it "
+                        f"({', '.join(str(w) for w in allowed) or 'none'}; windows "
+                        f"{', '.join(str(w) for w in stop.windows) or 'any'})"
+                    )
                 self._check_zone_dwell(label, applicable, stop.location, start, end, f"stop {stop.name!r}")
                 if stop.delivery:
                     load = load - np.asarray(stop.delivery, dtype=float)
                 load = load + np.asarray(stop.demand, dtype=float)
-                over = [f"{d} {load[i]:g} > {vt.capacity[i]}" for i, d in enumerate(p.dimensions) if load[i] > vt.capacity[i]]
+                over = [
+                    f"{d} {load[i]:g} > {vt.capacity[i]}"
+                    for i, d in enumerate(p.dimensions)
+                    if load[i] > vt.capacity[i]
+                ]
                 if over:
                     self.bad(f"{label}: trip {trip} over capacity after {stop.name!r} ({', '.join(over)})")
                 self._row(label, vt, trip, seq, visit, arrive=arrive, start=start, end=end, wait=wait, load=load)
@@ -231,14 +242,18 @@ class _Simulator:
                 if not is_last and not final_unload and vt.max_reloads is not None and trip > vt.max_reloads:
                     self.bad(f"{label}: more than {vt.max_reloads} reloads")
                 if is_last and vt.unload_before_end and np.any(load > 0):
-                    self.bad(f"{label}: arrives at its end depot {depot.name!r} loaded "
-                             f"({', '.join(f'{d} {q:g}' for d, q in zip(p.dimensions, load))}) without the required "
-                             "last unload at one of its reload depots")
+                    self.bad(
+                        f"{label}: arrives at its end depot {depot.name!r} loaded "
+                        f"({', '.join(f'{d} {q:g}' for d, q in zip(p.dimensions, load))}) without the required "
+                        "last unload at one of its reload depots"
+                    )
                 start = max(arrive, float(depot.opens.start))
                 end = start + depot.turnaround_s
                 self._check_depot_hours(label, visit.index, start, end)
                 self._check_zone_dwell(label, applicable, depot.location, start, end, f"depot {depot.name!r}")
-                self._row(label, vt, trip, seq, visit, arrive=arrive, start=start, end=end, wait=start - arrive, load=load)
+                self._row(
+                    label, vt, trip, seq, visit, arrive=arrive, start=start, end=end, wait=start - arrive, load=load
+                )
                 load = self._deliveries(visits, seq)
                 trip += 1
                 self._check_departure_load(label, vt, trip, load)
@@ -249,16 +264,31 @@ class _Simulator:
                 self.bad(f"{label}: break {brk.window} ({brk.duration_s // 60} min) not taken")
         if finish > vt.shift.end + 1e-6:
             self.bad(f"{label}: finishes at {fmt_time(finish)}, after its shift ends at {fmt_time(vt.shift.end)}")
-        if vt.max_duration_s is not None and finish - first_departure + start_depot.turnaround_s > vt.max_duration_s + 1e-6:
-            self.bad(f"{label}: works {(finish - first_departure) / 3600:.2f} h, more than {vt.max_duration_s / 3600:.2f} h")
+        if (
+            vt.max_duration_s is not None
+            and finish - first_departure + start_depot.turnaround_s > vt.max_duration_s + 1e-6
+        ):
+            self.bad(
+                f"{label}: works {(finish - first_departure) / 3600:.2f} h, more than {vt.max_duration_s / 3600:.2f} h"
+            )
         served = len(route.stops())
-        self.route_rows.append({
-            "vehicle": label, "vehicle_type": vt.name, "type_index": route.vehicle_type, "vehicle_index": route.vehicle,
-            "profile": vt.profile, "permit": vt.permit, "trips": len(route.trips()), "stops": served,
-            "distance": distance, "start_s": first_departure - start_depot.turnaround_s, "end_s": finish,
-            "duration_h": (finish - first_departure + start_depot.turnaround_s) / 3600.0,
-            "load": float(sum(sum(p.stops[i].demand[:1]) for i in route.stops())),
-        })
+        self.route_rows.append(
+            {
+                "vehicle": label,
+                "vehicle_type": vt.name,
+                "type_index": route.vehicle_type,
+                "vehicle_index": route.vehicle,
+                "profile": vt.profile,
+                "permit": vt.permit,
+                "trips": len(route.trips()),
+                "stops": served,
+                "distance": distance,
+                "start_s": first_departure - start_depot.turnaround_s,
+                "end_s": finish,
+                "duration_h": (finish - first_departure + start_depot.turnaround_s) / 3600.0,
+                "load": float(sum(sum(p.stops[i].demand[:1]) for i in route.stops())),
+            }
+        )
 
     # --- legs ----------------------------------------------------------------------------------------------
     def _leg_time(self, profile: str, a: int, b: int) -> float:
@@ -267,15 +297,26 @@ class _Simulator:
         path = self._path(profile, a, b)
         return float(sum(self._edge_time(u, v) for u, v in zip(path, path[1:])))
 
-    def _drive(self, label: str, bans: list[Ban], profile: str, a: int, b: int, ready: float, earliest: float | None,
-               seq: int) -> tuple[float, float, float, float]:
+    def _drive(
+        self, label: str, bans: list[Ban], profile: str, a: int, b: int, ready: float, earliest: float | None, seq: int
+    ) -> tuple[float, float, float, float]:
         """Drive leg a->b leaving at ``ready``; return arrival, service start, distance, wait."""
         if self.roads is None:
             travel = float(self.p.profiles[profile].duration[a, b])
             arrive = ready + travel
             start = max(arrive, earliest) if earliest is not None else arrive
-            self.leg_rows.append({"vehicle": label, "seq": seq, "from": a, "to": b, "depart_s": ready, "arrive_s": arrive,
-                                  "distance": float(self.p.profiles[profile].distance[a, b]), "wait_s": start - arrive})
+            self.leg_rows.append(
+                {
+                    "vehicle": label,
+                    "seq": seq,
+                    "from": a,
+                    "to": b,
+                    "depart_s": ready,
+                    "arrive_s": arrive,
+                    "distance": float(self.p.profiles[profile].distance[a, b]),
+                    "wait_s": start - arrive,
+                }
+            )
             return arrive, start, float(self.p.profiles[profile].distance[a, b]), start - arrive
         path = list(self._path(profile, a, b))
         edges = list(zip(path, path[1:]))
@@ -309,11 +350,25 @@ class _Simulator:
             for ban in self._edge_bans(bans, u, v):
                 for iv in ban.intervals:
                     if t0 < iv.end and iv.start < t0 + dt:
-                        self.bad(f"{label}: drives banned road {u}->{v} ({ban.name}) at {fmt_time(t0)}-{fmt_time(t0 + dt)}, "
-                                 f"banned {iv}")
-        self.leg_rows.append({"vehicle": label, "seq": seq, "from": a, "to": b, "depart_s": ready, "arrive_s": arrive,
-                              "distance": float(sum(lengths)), "wait_s": wait, "wait_node": path[cut] if cut < len(path) else path[-1],
-                              "path": path, "enter_s": enter_times})
+                        self.bad(
+                            f"{label}: drives banned road {u}->{v} ({ban.name}) at {fmt_time(t0)}-{fmt_time(t0 + dt)}, "
+                            f"banned {iv}"
+                        )
+        self.leg_rows.append(
+            {
+                "vehicle": label,
+                "seq": seq,
+                "from": a,
+                "to": b,
+                "depart_s": ready,
+                "arrive_s": arrive,
+                "distance": float(sum(lengths)),
+                "wait_s": wait,
+                "wait_node": path[cut] if cut < len(path) else path[-1],
+                "path": path,
+                "enter_s": enter_times,
+            }
+        )
         return arrive, max(arrive, start), float(sum(lengths)), arrival_wait
 
     def _path(self, profile: str, a: int, b: int) -> list[int]:
@@ -321,7 +376,9 @@ class _Simulator:
         na, nb = self.p.locations[a].node, self.p.locations[b].node
         path = list(self.roads.path(profile, a, b))
         if not path or path[0] != na or path[-1] != nb:
-            self.bad(f"leg {self.p.locations[a].name} -> {self.p.locations[b].name}: the path does not join the two places")
+            self.bad(
+                f"leg {self.p.locations[a].name} -> {self.p.locations[b].name}: the path does not join the two places"
+            )
             return [na, nb] if na != nb else [na]
         return path
 
@@ -344,7 +401,9 @@ class _Simulator:
             return []
         return [ban for ban in self.roads.bans.bans if ban.applies_to(vt.weight_t, vt.permit)]
 
-    def _check_zone_dwell(self, label: str, bans: list[Ban], location: int, start: float, end: float, what: str) -> None:
+    def _check_zone_dwell(
+        self, label: str, bans: list[Ban], location: int, start: float, end: float, what: str
+    ) -> None:
         if not bans or self.roads is None:
             return
         node = self.p.locations[location].node
@@ -353,14 +412,18 @@ class _Simulator:
                 continue
             for iv in ban.intervals:
                 if start < iv.end and iv.start < end and end > start:
-                    self.bad(f"{label}: works at {what} inside banned zone {ban.name!r} at "
-                             f"{fmt_time(start)}-{fmt_time(end)}, banned {iv}")
+                    self.bad(
+                        f"{label}: works at {what} inside banned zone {ban.name!r} at "
+                        f"{fmt_time(start)}-{fmt_time(end)}, banned {iv}"
+                    )
 
     def _check_depot_hours(self, label: str, depot: int, start: float, end: float) -> None:
         opens = self.p.depots[depot].opens
         if start < opens.start or end > opens.end:
-            self.bad(f"{label}: at depot {self.p.depots[depot].name!r} {fmt_time(start)}-{fmt_time(end)}, "
-                     f"outside its hours {opens}")
+            self.bad(
+                f"{label}: at depot {self.p.depots[depot].name!r} {fmt_time(start)}-{fmt_time(end)}, "
+                f"outside its hours {opens}"
+            )
 
     def _window_open(self, windows: Sequence[Interval], arrive: float) -> float:
         if not windows:
@@ -371,14 +434,16 @@ class _Simulator:
         return arrive
 
     def _check_departure_load(self, label: str, vt, trip: int, load: np.ndarray) -> None:
-        over = [f"{d} {load[i]:g} > {vt.capacity[i]}" for i, d in enumerate(self.p.dimensions) if load[i] > vt.capacity[i]]
+        over = [
+            f"{d} {load[i]:g} > {vt.capacity[i]}" for i, d in enumerate(self.p.dimensions) if load[i] > vt.capacity[i]
+        ]
         if over:
             self.bad(f"{label}: trip {trip} leaves over capacity with its deliveries ({', '.join(over)})")
 
     def _deliveries(self, visits: tuple[Visit, ...], depot_seq: int) -> np.ndarray:
         """Load on leaving the depot visit at ``depot_seq``: what the next trip's stops take delivery of."""
         load = np.zeros(len(self.p.dimensions))
-        for visit in visits[depot_seq + 1:]:
+        for visit in visits[depot_seq + 1 :]:
             if visit.kind == "depot":
                 break
             delivery = self.p.stops[visit.index].delivery
@@ -389,7 +454,7 @@ class _Simulator:
     def _released(self, visits: tuple[Visit, ...], depot_seq: int, t: float) -> float:
         """Departure from the depot visit at ``depot_seq``: not before the next trip's loads are released."""
         release = 0
-        for visit in visits[depot_seq + 1:]:
+        for visit in visits[depot_seq + 1 :]:
             if visit.kind == "depot":
                 break
             release = max(release, self.p.stops[visit.index].release_s)
@@ -409,8 +474,10 @@ class _Simulator:
             used = {(t, k) for t, k in self.used if t in cap.types}
             if len(used) > cap.max_vehicles:
                 names = sorted({self.p.vehicle_types[t].name for t in cap.types})
-                self.bad(f"fleet cap {cap.name!r}: {len(used)} vehicles of {', '.join(names)} used, at most "
-                         f"{cap.max_vehicles} allowed")
+                self.bad(
+                    f"fleet cap {cap.name!r}: {len(used)} vehicles of {', '.join(names)} used, at most "
+                    f"{cap.max_vehicles} allowed"
+                )
 
     def coverage(self) -> None:
         dropped = set(self.sol.dropped)
@@ -430,9 +497,20 @@ class _Simulator:
 
     def _row(self, label, vt, trip, seq, visit: Visit, *, arrive, start, end, wait, load) -> None:
         name = self.p.stops[visit.index].name if visit.kind == "stop" else self.p.depots[visit.index].name
-        row = {"vehicle": label, "vehicle_type": vt.name, "trip": trip, "seq": seq, "kind": visit.kind, "index": visit.index,
-               "name": name, "location": self._loc(visit), "arrive_s": arrive, "start_s": start, "end_s": end,
-               "wait_s": wait}
+        row = {
+            "vehicle": label,
+            "vehicle_type": vt.name,
+            "trip": trip,
+            "seq": seq,
+            "kind": visit.kind,
+            "index": visit.index,
+            "name": name,
+            "location": self._loc(visit),
+            "arrive_s": arrive,
+            "start_s": start,
+            "end_s": end,
+            "wait_s": wait,
+        }
         for d, q in zip(self.p.dimensions, load):
             row[f"load_{d}"] = float(q)
         self.visit_rows.append(row)

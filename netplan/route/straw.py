@@ -69,31 +69,71 @@ def harvest_plan(blocks: pd.DataFrame, config: StrawConfig) -> pd.DataFrame:
     trips = np.ceil(blocks["straw_t"].to_numpy(dtype=float) / veh.capacity_t - _EPS).clip(min=0)
     km = blocks["distance_m"].to_numpy(dtype=float) / 1000.0
     hours = trips * (2 * km / veh.speed_kph + (veh.load_min + veh.unload_min) / 60.0)
-    work = pd.DataFrame({"centre": blocks["centre"].to_numpy(), "straw_t": blocks["straw_t"].to_numpy(dtype=float),
-                         "trips": trips, "hours": hours, "km": trips * 2 * km})
+    work = pd.DataFrame(
+        {
+            "centre": blocks["centre"].to_numpy(),
+            "straw_t": blocks["straw_t"].to_numpy(dtype=float),
+            "trips": trips,
+            "hours": hours,
+            "km": trips * 2 * km,
+        }
+    )
     rows = []
     for centre, grp in work.groupby("centre", sort=True):
         days = float(grp["hours"].sum()) / veh.hours_per_day
         straw = float(grp["straw_t"].sum())
-        rows.append({
-            "centre": centre, "blocks": len(grp), "straw_t": straw, "capacity_t": config.capacity_t_season,
-            "utilisation": straw / config.capacity_t_season, "trips": int(grp["trips"].sum()),
-            "vehicle_hours": float(grp["hours"].sum()), "vehicle_days": days, "window_days": config.window_days,
-            "fleet": math.ceil(days / config.window_days - _EPS),
-            "baler_days": straw / config.baler_t_day,
-            "balers": math.ceil(straw / (config.baler_t_day * config.window_days) - _EPS),
-            "t_per_day": straw / config.window_days, "truck_km": float(grp["km"].sum()),
-        })
-    return pd.DataFrame(rows, columns=["centre", "blocks", "straw_t", "capacity_t", "utilisation", "trips",
-                                       "vehicle_hours", "vehicle_days", "window_days", "fleet", "baler_days", "balers", "t_per_day",
-                                       "truck_km"])
+        rows.append(
+            {
+                "centre": centre,
+                "blocks": len(grp),
+                "straw_t": straw,
+                "capacity_t": config.capacity_t_season,
+                "utilisation": straw / config.capacity_t_season,
+                "trips": int(grp["trips"].sum()),
+                "vehicle_hours": float(grp["hours"].sum()),
+                "vehicle_days": days,
+                "window_days": config.window_days,
+                "fleet": math.ceil(days / config.window_days - _EPS),
+                "baler_days": straw / config.baler_t_day,
+                "balers": math.ceil(straw / (config.baler_t_day * config.window_days) - _EPS),
+                "t_per_day": straw / config.window_days,
+                "truck_km": float(grp["km"].sum()),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "centre",
+            "blocks",
+            "straw_t",
+            "capacity_t",
+            "utilisation",
+            "trips",
+            "vehicle_hours",
+            "vehicle_days",
+            "window_days",
+            "fleet",
+            "baler_days",
+            "balers",
+            "t_per_day",
+            "truck_km",
+        ],
+    )
 
 
 def straw_vehicle(veh: StrawVehicle, count: int) -> Vehicle:
     """The harvest vehicle type as a routing :class:`~netplan.scenario.Vehicle` (kg, shift, hours)."""
-    return Vehicle(name=veh.name, count=max(count, 1), capacity_kg=veh.capacity_t * 1000, weight_t=veh.weight_t,
-                   shift=veh.shift, max_hours=veh.hours_per_day, per_km_cost=veh.per_km_cost,
-                   per_hour_cost=veh.per_hour_cost, permit=True)
+    return Vehicle(
+        name=veh.name,
+        count=max(count, 1),
+        capacity_kg=veh.capacity_t * 1000,
+        weight_t=veh.weight_t,
+        shift=veh.shift,
+        max_hours=veh.hours_per_day,
+        per_km_cost=veh.per_km_cost,
+        per_hour_cost=veh.per_hour_cost,
+        permit=True,
+    )
 
 
 @dataclass
@@ -105,9 +145,19 @@ class DepotRoutes:
     summary: dict[str, Any]
 
 
-def route_from_depot(city: City, scenario: Scenario, name: str, depot: pd.Series, points: pd.DataFrame,
-                     fleet: list[tuple[Vehicle, int]], *, service_min: float, service_min_per_t: float,
-                     turnaround_min: float, required: bool = False) -> DepotRoutes:
+def route_from_depot(
+    city: City,
+    scenario: Scenario,
+    name: str,
+    depot: pd.Series,
+    points: pd.DataFrame,
+    fleet: list[tuple[Vehicle, int]],
+    *,
+    service_min: float,
+    service_min_per_t: float,
+    turnaround_min: float,
+    required: bool = False,
+) -> DepotRoutes:
     """Route one depot's day with the scenario's engine and check it with the simulator.
 
     Parameters
@@ -137,13 +187,28 @@ def route_from_depot(city: City, scenario: Scenario, name: str, depot: pd.Series
     """
     if required and scenario.route.drop_penalty_cny is not None:
         try:
-            return route_from_depot(city, scenario.model_copy(update={"route": scenario.route.model_copy(
-                update={"drop_penalty_cny": None})}), name, depot, points, fleet, service_min=service_min,
-                service_min_per_t=service_min_per_t, turnaround_min=turnaround_min)
+            return route_from_depot(
+                city,
+                scenario.model_copy(update={"route": scenario.route.model_copy(update={"drop_penalty_cny": None})}),
+                name,
+                depot,
+                points,
+                fleet,
+                service_min=service_min,
+                service_min_per_t=service_min_per_t,
+                turnaround_min=turnaround_min,
+            )
         except InputDataError:
             pass  # no routes serve every stop: let some be left, at the scenario's penalty
-    cfg = scenario.route.model_copy(update={"service_min": service_min, "service_min_per_t": service_min_per_t,
-                                            "turnaround_min": turnaround_min, "station_hours": None, "stop_hours": []})
+    cfg = scenario.route.model_copy(
+        update={
+            "service_min": service_min,
+            "service_min_per_t": service_min_per_t,
+            "turnaround_min": turnaround_min,
+            "station_hours": None,
+            "stop_hours": [],
+        }
+    )
     sc = scenario.model_copy(update={"route": cfg, "fleet": [v for v, _ in fleet]})
     network = city.network("drive")
     bans = scenario_bans(sc)
@@ -152,22 +217,29 @@ def route_from_depot(city: City, scenario: Scenario, name: str, depot: pd.Series
     problem, travel = build_problem(name, depot, points, fleet, profile_of, classes, network, road_bans, sc)
     budget = {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
     solution = solve(problem, cfg.engine, time_limit_s=cfg.time_limit_s, seed=scenario.seed, **budget)
-    replay = RoadReplay(road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)],
-                        travel.path)
+    replay = RoadReplay(
+        road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)], travel.path
+    )
     schedule = simulate(problem, solution, roads=replay)
     if not solution.feasible:
-        raise InputDataError(f"{name}: no feasible routes for {len(problem.stops)} stops "
-                             f"({'; '.join(schedule.violations[:3])}); add vehicles or lengthen the shift",
-                             where="rural")
+        raise InputDataError(
+            f"{name}: no feasible routes for {len(problem.stops)} stops "
+            f"({'; '.join(schedule.violations[:3])}); add vehicles or lengthen the shift",
+            where="rural",
+        )
     schedule.raise_if_violations()
     drops = explain_drops(problem, solution, solution.info.get("drop_insertion_cost"), "CNY", COST_UNITS_PER_CNY)
     _report_drops(name, problem, drops)
-    return DepotRoutes(_trip_lines(name, problem, schedule, network), _schedule_table(name, problem, schedule),
-                       _summary(name, problem, solution, schedule, drops))
+    return DepotRoutes(
+        _trip_lines(name, problem, schedule, network),
+        _schedule_table(name, problem, schedule),
+        _summary(name, problem, solution, schedule, drops),
+    )
 
 
-def harvest_day(city: City, scenario: Scenario, centres: gpd.GeoDataFrame, blocks: gpd.GeoDataFrame,
-                plan: pd.DataFrame) -> list[DepotRoutes]:
+def harvest_day(
+    city: City, scenario: Scenario, centres: gpd.GeoDataFrame, blocks: gpd.GeoDataFrame, plan: pd.DataFrame
+) -> list[DepotRoutes]:
     """Route a typical harvest day of every storage centre.
 
     Parameters
@@ -196,9 +268,20 @@ def harvest_day(city: City, scenario: Scenario, centres: gpd.GeoDataFrame, block
         if mine.empty:
             continue
         vehicle = straw_vehicle(veh, int(fleet_of.get(centre["site_id"], 1)))
-        out.append(route_from_depot(city, scenario, str(centre["name"]), centre, mine, [(vehicle, vehicle.count)],
-                                    service_min=veh.load_min, service_min_per_t=0.0, turnaround_min=veh.unload_min,
-                                    required=True))
+        out.append(
+            route_from_depot(
+                city,
+                scenario,
+                str(centre["name"]),
+                centre,
+                mine,
+                [(vehicle, vehicle.count)],
+                service_min=veh.load_min,
+                service_min_per_t=0.0,
+                turnaround_min=veh.unload_min,
+                required=True,
+            )
+        )
     return out
 
 
@@ -223,9 +306,18 @@ def typical_day_loads(blocks: gpd.GeoDataFrame, config: StrawConfig, lang: str =
         for k in range(n):
             size = cap if k < n - 1 else tonnes - cap * (n - 1)
             label = f"地块 {int(block['block_id'])}" if lang == "zh" else f"block {int(block['block_id'])}"
-            rows.append({"block_id": int(block["block_id"]), "name": f"{label} ({k + 1}/{n})",
-                         "load_kg_day": size * 1000.0, "drive_node": int(block["drive_node"]),
-                         "geometry": block.geometry})
-    day = rows[::config.window_days]
-    return gpd.GeoDataFrame(day, geometry="geometry", crs="EPSG:4326") if day else gpd.GeoDataFrame(
-        {"geometry": []}, geometry="geometry", crs="EPSG:4326")
+            rows.append(
+                {
+                    "block_id": int(block["block_id"]),
+                    "name": f"{label} ({k + 1}/{n})",
+                    "load_kg_day": size * 1000.0,
+                    "drive_node": int(block["drive_node"]),
+                    "geometry": block.geometry,
+                }
+            )
+    day = rows[:: config.window_days]
+    return (
+        gpd.GeoDataFrame(day, geometry="geometry", crs="EPSG:4326")
+        if day
+        else gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs="EPSG:4326")
+    )

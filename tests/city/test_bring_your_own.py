@@ -10,12 +10,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 from scipy.spatial import cKDTree
 
 from netplan.pipeline import build_plan, write_outputs
 from netplan.scenario import load_scenario
-
-from conftest import ROOT
 
 EXAMPLE = ROOT / "scenarios" / "bring_your_own"
 

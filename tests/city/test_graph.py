@@ -183,16 +183,29 @@ def test_graph_attributes_do_not_depend_on_the_hash_seed():
     digests = set()
     for seed in ("1", "2", "12345"):
         env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(ROOT))
-        done = subprocess.run([sys.executable, "-c", _EDGE_TABLE_HASH, str(ROOT / "scenarios" / "chengdu.yaml")],
-                              env=env, capture_output=True, text=True, check=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-c", _EDGE_TABLE_HASH, str(ROOT / "scenarios" / "chengdu.yaml")],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
         digests.add(done.stdout.strip().splitlines()[-1])
     assert len(digests) == 1, f"edge tables differ between hash seeds: {digests}"
 
 
 def test_list_valued_tags_become_canonical():
     G = nx.MultiDiGraph()
-    G.add_edge(1, 2, highway=["residential", "primary", "footway"], name=["b路", "a路", "b路"], osmid=[30, 10, 20],
-               oneway=[True, False], maxspeed="40")
+    G.add_edge(
+        1,
+        2,
+        highway=["residential", "primary", "footway"],
+        name=["b路", "a路", "b路"],
+        osmid=[30, 10, 20],
+        oneway=[True, False],
+        maxspeed="40",
+    )
     from netplan.city.graph import normalise_edge_attributes
 
     normalise_edge_attributes(G)

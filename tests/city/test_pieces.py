@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from osm_builder import OsmBuilder, lonlat, street_grid
 
 from netplan.city import load_city
 from netplan.pipeline import build_plan
 from netplan.scenario import load_scenario
-
-from osm_builder import lonlat, OsmBuilder, street_grid
 
 SOUTH_Y = 1800.0
 ISLE = (2000.0, 300.0)

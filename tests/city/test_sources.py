@@ -71,14 +71,19 @@ def _export_gis(G: nx.MultiDiGraph, path) -> None:
         if (v, u, geom.reverse().wkb) in done:
             continue
         two_way = any(
-            (dd.get("geometry") or LineString([(G.nodes[v]["x"], G.nodes[v]["y"]), (G.nodes[u]["x"], G.nodes[u]["y"])])).equals(geom.reverse())
+            (
+                dd.get("geometry")
+                or LineString([(G.nodes[v]["x"], G.nodes[v]["y"]), (G.nodes[u]["x"], G.nodes[u]["y"])])
+            ).equals(geom.reverse())
             for dd in G.get_edge_data(v, u, default={}).values()
         )
         done.add((u, v, geom.wkb))
         hw = d["highway"] if isinstance(d["highway"], str) else d["highway"][0]
         name = d.get("name") if isinstance(d.get("name"), str) else None
         rows.append({"road_class": hw, "road_name": name, "one_way": "no" if two_way else "yes", "geometry": geom})
-    gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326").to_crs("EPSG:32648").to_file(path, layer="roads", driver="GPKG")
+    gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326").to_crs("EPSG:32648").to_file(
+        path, layer="roads", driver="GPKG"
+    )
 
 
 def test_gis_road_file_loads_into_the_same_graph(chengdu, tmp_path):
@@ -100,20 +105,25 @@ def test_gis_road_file_loads_into_the_same_graph(chengdu, tmp_path):
 
 
 def chengdu_truck():
-    from netplan.scenario import load_scenario
     from conftest import ROOT
+
+    from netplan.scenario import load_scenario
 
     return load_scenario(ROOT / "scenarios" / "chengdu.yaml").city.truck
 
 
 def test_gis_roads_errors_name_the_field(tmp_path):
     path = tmp_path / "roads.gpkg"
-    gpd.GeoDataFrame({"cls": ["residential"]}, geometry=[LineString([(104.0, 30.0), (104.001, 30.0)])], crs="EPSG:4326").to_file(path)
+    gpd.GeoDataFrame(
+        {"cls": ["residential"]}, geometry=[LineString([(104.0, 30.0), (104.001, 30.0)])], crs="EPSG:4326"
+    ).to_file(path)
     with pytest.raises(CityError, match="oneway_field names column 'dir'"):
         read_source(CityConfig(source=str(path), roads=GisRoads(oneway_field="dir")), tmp_path)
     nocrs = tmp_path / "nocrs.geojson"
-    nocrs.write_text('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},'
-                     '"geometry":{"type":"LineString","coordinates":[[500000,3300000],[500100,3300000]]}}]}')
+    nocrs.write_text(
+        '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},'
+        '"geometry":{"type":"LineString","coordinates":[[500000,3300000],[500100,3300000]]}}]}'
+    )
     # GeoJSON is WGS-84 by definition; a projected-looking file with no usable CRS must be rejected or fixed by city.roads.crs.
     shp = tmp_path / "roads.shp"
     gpd.GeoDataFrame({"a": [1]}, geometry=[LineString([(0, 0), (100, 0)])]).to_file(shp)
@@ -165,9 +175,17 @@ def test_pbf_and_xml_readers_agree(tmp_path, helsinki):
         lines.append(f'<node id="{nid}" lat="{lat}" lon="{lon}"/>')
     for way_id, group in edges.groupby("id", sort=False):
         seq = [group["u"].iloc[0]] + group["v"].tolist()
-        tags = {k: group[k].iloc[0] for k in ["highway", "oneway", "junction", "service", "access", *tag_keys] if k in group and isinstance(group[k].iloc[0], str)}
-        lines.append(f'<way id="{way_id}">' + "".join(f'<nd ref="{n}"/>' for n in seq)
-                     + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items()) + "</way>")
+        tags = {
+            k: group[k].iloc[0]
+            for k in ["highway", "oneway", "junction", "service", "access", *tag_keys]
+            if k in group and isinstance(group[k].iloc[0], str)
+        }
+        lines.append(
+            f'<way id="{way_id}">'
+            + "".join(f'<nd ref="{n}"/>' for n in seq)
+            + "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
+            + "</way>"
+        )
     lines.append("</osm>")
     xml.write_text("\n".join(lines), encoding="utf-8")
     from_xml = load_city(CityConfig(source=str(xml)))

@@ -6,12 +6,11 @@ import copy
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from netplan.evaluate import PlanCheckError, check_network, covered_share, evaluate_plan, walk_distances
 from netplan.pipeline import build_plan
 from netplan.scenario import load_scenario
-
-from conftest import ROOT
 
 
 def test_covered_share_by_hand():
@@ -67,7 +66,10 @@ def _tampered(plan, how: str):
         closed = set(plan.sites.loc[plan.sites["tier1"], "site_id"]) - set(plan.facilities["site_id"])
         bad.assignments.loc[first, "to_id"] = sorted(closed)[0]
     elif how == "objective":
-        bad.location = {**plan.location, plan.location["chosen"]: {**plan.location[plan.location["chosen"]], "objective": 1.0}}
+        bad.location = {
+            **plan.location,
+            plan.location["chosen"]: {**plan.location[plan.location["chosen"]], "objective": 1.0},
+        }
     return bad
 
 

@@ -9,6 +9,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from netplan.city import Network
 from netplan.cli import main
@@ -24,8 +25,6 @@ from netplan.evaluate import (
 )
 from netplan.pipeline import write_outputs
 from netplan.scoring import score
-
-from conftest import ROOT
 
 
 # ---------------------------------------------------------------- by hand
@@ -88,23 +87,33 @@ def _line_network() -> Network:
 
 def test_coverage_metrics_on_a_hand_made_street():
     net = _line_network()
-    demand = pd.DataFrame({
-        "households": [10.0, 20.0, 30.0, 40.0],
-        "kg_day": [5.0, 10.0, 15.0, 20.0],
-        "walk_node": [1, 3, 5, 1],
-        "offset_m": [10.0, 0.0, 20.0, 0.0],
-        "snap_ok": [True, True, True, False],  # D did not snap: unreachable
-    })
-    facilities = pd.DataFrame({
-        "tier": [1, 1, 2, 2],
-        "walk_node": [2, 5, 1, 5],
-        "walk_offset_m": [5.0, 0.0, 0.0, 0.0],
-        "drive_node": [2, 5, 1, 5],
-        "drive_offset_m": [0.0, 0.0, 0.0, 0.0],
-        "capacity_kg_day": [10.0, 100.0, np.nan, np.nan],
-    })
-    routes = pd.DataFrame({"vehicle": ["v1", "v1", "v2"], "vehicle_type": ["van", "van", "truck"],
-                           "km": [10.5, 4.5, 20.0], "duration_h": [1.0, 0.5, 2.0]})
+    demand = pd.DataFrame(
+        {
+            "households": [10.0, 20.0, 30.0, 40.0],
+            "kg_day": [5.0, 10.0, 15.0, 20.0],
+            "walk_node": [1, 3, 5, 1],
+            "offset_m": [10.0, 0.0, 20.0, 0.0],
+            "snap_ok": [True, True, True, False],  # D did not snap: unreachable
+        }
+    )
+    facilities = pd.DataFrame(
+        {
+            "tier": [1, 1, 2, 2],
+            "walk_node": [2, 5, 1, 5],
+            "walk_offset_m": [5.0, 0.0, 0.0, 0.0],
+            "drive_node": [2, 5, 1, 5],
+            "drive_offset_m": [0.0, 0.0, 0.0, 0.0],
+            "capacity_kg_day": [10.0, 100.0, np.nan, np.nan],
+        }
+    )
+    routes = pd.DataFrame(
+        {
+            "vehicle": ["v1", "v1", "v2"],
+            "vehicle_type": ["van", "van", "truck"],
+            "km": [10.5, 4.5, 20.0],
+            "duration_h": [1.0, 0.5, 2.0],
+        }
+    )
     m = coverage_metrics(net, demand, facilities, [100, 120, 400], drive=net, routes=routes)
     # A: 10 + 100 + 5 = 115 to F1 (410 to F2); B: 100 + 5 = 105 to F1; C: 20 + 0 to F2; D: none
     assert m["households_within_100m"] == pytest.approx(30 / 100)
@@ -125,12 +134,22 @@ def test_coverage_metrics_on_a_hand_made_street():
     # upward by road: F1 (node 2) -> the tier-2 site at node 1 (100 m, not 300), F2 -> the one at node 5
     assert m["tier2_load_kg_day"] == pytest.approx(30.0) and m["tier2_count"] == 2
     assert np.isnan(m["tier2_capacity_kg_day"]) and m["tier2_over_capacity"] == 0
-    assert (m["routes_km"], m["routes_vehicles"], m["routes_trips"], m["routes_hours"]) == (pytest.approx(35.0), 2, 3, pytest.approx(3.5))
+    assert (m["routes_km"], m["routes_vehicles"], m["routes_trips"], m["routes_hours"]) == (
+        pytest.approx(35.0),
+        2,
+        3,
+        pytest.approx(3.5),
+    )
 
 
 def test_tier_and_route_metrics_by_hand():
-    fac = pd.DataFrame({"tier": [1, 1, 1, 2], "load_kg_day": [300.0, 900.0, 0.0, 1200.0],
-                        "capacity_kg_day": [600.0, 600.0, 600.0, 5000.0]})
+    fac = pd.DataFrame(
+        {
+            "tier": [1, 1, 1, 2],
+            "load_kg_day": [300.0, 900.0, 0.0, 1200.0],
+            "capacity_kg_day": [600.0, 600.0, 600.0, 5000.0],
+        }
+    )
     m = tier_metrics(fac, households_total=4000.0)
     assert m["tier1_count"] == 3 and m["tier1_per_10k_households"] == pytest.approx(7.5)
     assert m["tier1_load_ratio"] == pytest.approx(1200 / 1800)
@@ -149,7 +168,9 @@ def test_plan_metrics_agree_with_the_plan_kpis(helsinki_plan):
     assert m["cost_total"] == pytest.approx(plan.kpi("cost", "total"))
     for t in (1, 2, 3):
         assert m[f"tier{t}_count"] == plan.kpi("network", f"tier{t}_open")
-    assert m["tier1_load_kg_day"] == pytest.approx(plan.facilities.loc[plan.facilities["tier"] == 1, "load_kg_day"].sum())
+    assert m["tier1_load_kg_day"] == pytest.approx(
+        plan.facilities.loc[plan.facilities["tier"] == 1, "load_kg_day"].sum()
+    )
     assert 0 <= m["access_gini"] < 1 and m["access_median_m"] <= m["access_p95_m"]
     if plan.routes is not None and len(plan.routes):
         assert m["routes_km"] == pytest.approx(plan.routes["km"].sum())
@@ -161,8 +182,22 @@ def test_plan_metrics_agree_with_the_plan_kpis(helsinki_plan):
 def test_evaluate_existing_osm_points_of_helsinki(helsinki_plan, tmp_path, capsys):
     """The recycling points already mapped in OSM, scored as they are (the issue's example)."""
     out = tmp_path / "osm_eval"
-    assert main(["evaluate", "osm", "--city", str(ROOT / "scenarios" / "helsinki.yaml"), "--radius", "300", "500",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "osm",
+                "--city",
+                str(ROOT / "scenarios" / "helsinki.yaml"),
+                "--radius",
+                "300",
+                "500",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "households_within_300m" in printed and "tier1_count" in printed
     table = pd.read_csv(out / "coverage_metrics.csv", encoding="utf-8-sig")
@@ -171,7 +206,10 @@ def test_evaluate_existing_osm_points_of_helsinki(helsinki_plan, tmp_path, capsy
     # the same figure the plan reports as the coverage of the existing points
     existing = helsinki_plan.kpi("coverage", "existing_households_share")
     assert data["metrics"]["households_within_300m"] == pytest.approx(existing, abs=1e-4)
-    assert float(table.loc[table["key"] == "households_within_500m", "value"].iloc[0]) >= data["metrics"]["households_within_300m"]
+    assert (
+        float(table.loc[table["key"] == "households_within_500m", "value"].iloc[0])
+        >= data["metrics"]["households_within_300m"]
+    )
     assert not list(out.glob(".*tmp*"))
 
 
@@ -183,15 +221,23 @@ def test_evaluate_a_facility_csv_and_a_run_folder(helsinki_plan, helsinki, tmp_p
     write_outputs(plan, folder)
     from_folder = score(folder, radii_m=[200, 300])  # the city comes from the run's manifest
     direct = plan_metrics(helsinki_plan, [200, 300])
-    for key in ("households_within_200m", "households_within_300m", "access_mean_m", "access_p95_m", "access_gini",
-                "tier1_count", "tier2_load_kg_day"):
+    for key in (
+        "households_within_200m",
+        "households_within_300m",
+        "access_mean_m",
+        "access_p95_m",
+        "access_gini",
+        "tier1_count",
+        "tier2_load_kg_day",
+    ):
         assert from_folder.metrics[key] == pytest.approx(direct[key], rel=1e-9), key
 
     # the open collection points as a plain CSV: same coverage, loads now from nearest-point catchments
     open1 = helsinki_plan.facilities[helsinki_plan.facilities["tier"] == 1]
     csv = tmp_path / "points.csv"
-    pd.DataFrame({"name": open1["name"], "lon": open1.geometry.x, "lat": open1.geometry.y, "tier": 1,
-                  "capacity_kg_day": 600}).to_csv(csv, index=False)
+    pd.DataFrame(
+        {"name": open1["name"], "lon": open1.geometry.x, "lat": open1.geometry.y, "tier": 1, "capacity_kg_day": 600}
+    ).to_csv(csv, index=False)
     ev = score(csv, ROOT / "scenarios" / "helsinki.yaml", [300], city=helsinki)
     assert ev.metrics["households_within_300m"] == pytest.approx(direct["households_within_300m"], abs=1e-9)
     assert ev.metrics["tier1_load_kg_day"] == pytest.approx(helsinki_plan.demand["kg_day"].sum())

@@ -14,11 +14,19 @@ from netplan.pipeline import write_outputs
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # a 1 x 1 transparent PNG served for every tile request of the online maps
-BLANK_PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                          "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+BLANK_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
 
 
 def _isolated(plan, tmp: Path):
@@ -69,7 +77,9 @@ def browser():
     """A headless Chromium, or skip with the reason."""
     if not CHROMIUM.is_file():
         pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright package (pip install '.[test]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="browser tests need the playwright package (pip install '.[test]')"
+    )
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
         yield chromium
@@ -100,7 +110,9 @@ def open_map(browser):
         errors: list[str] = []
         external: list[str] = []
         page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
-        page.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None)
+        page.on(
+            "console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None
+        )
 
         def route(r):
             url = r.request.url
@@ -145,6 +157,5 @@ def parse_shown(text: str) -> tuple[float, float]:
     t = t.rstrip("%").strip()
     decimals = len(t.split(".")[1]) if "." in t else 0
     value = float(t)
-    tol = 0.5 * 10 ** -decimals + 1e-9
+    tol = 0.5 * 10**-decimals + 1e-9
     return (value / 100, tol / 100) if share else (value, tol)
-

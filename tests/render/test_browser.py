@@ -72,8 +72,13 @@ def test_plan_map_layer_toggles_for_every_tier(open_map, helsinki_out):
     for tier in TIERS_EN:
         assert any(text.startswith(f"{tier} (") and "sited" in text for text in labels), (tier, labels)
         assert any(text.startswith(f"{tier} candidates") for text in labels), (tier, labels)
-    for name in ("Walking service areas of collection points (300 m)", "Transfer station catchments", "Demand points (39)",
-                 "Roads (truck-accessible)", "Streets (city graph)"):
+    for name in (
+        "Walking service areas of collection points (300 m)",
+        "Transfer station catchments",
+        "Demand points (39)",
+        "Roads (truck-accessible)",
+        "Streets (city graph)",
+    ):
         assert name in labels
     groups = loaded.page.evaluate("Array.from(document.querySelectorAll('.np-group')).map(e => e.textContent)")
     assert groups == ["Network", "Coverage", "Demand", "Context and candidates"]
@@ -92,8 +97,13 @@ def test_plan_map_kpi_panel_matches_kpis_csv(open_map, helsinki_out):
     shown = _shown_kpis(loaded.page, ".np-kpis [data-key]")
     checked = _check_kpis_against_csv(shown, read_kpis(helsinki_out.kpis))
     keys = {(s["section"], s["key"]) for s in shown}
-    assert {("network", "households_covered_share"), ("cost", "total"), ("network", "tier1_open"), ("network", "tier3_open"),
-            ("demand", "households")} <= keys
+    assert {
+        ("network", "households_covered_share"),
+        ("cost", "total"),
+        ("network", "tier1_open"),
+        ("network", "tier3_open"),
+        ("demand", "households"),
+    } <= keys
     assert checked >= 15
 
 
@@ -103,12 +113,22 @@ def test_plan_map_popups_show_numbers(open_map, helsinki_out):
     popup = loaded.page.locator(".leaflet-popup-content")
     popup.wait_for()
     text = popup.inner_text()
-    assert "Transfer station" in text and "Load (kg/day)" in text and "Capacity (kg/day)" in text and "Sites served" in text
+    assert (
+        "Transfer station" in text
+        and "Load (kg/day)" in text
+        and "Capacity (kg/day)" in text
+        and "Sites served" in text
+    )
     assert loaded.errors == []
 
 
-@pytest.mark.parametrize("basemap, host, credit", [("osm", "tile.openstreetmap.org", "© OpenStreetMap contributors"),
-                                                   ("amap", ".is.autonavi.com", "© AutoNavi (AMap)")])
+@pytest.mark.parametrize(
+    "basemap, host, credit",
+    [
+        ("osm", "tile.openstreetmap.org", "© OpenStreetMap contributors"),
+        ("amap", ".is.autonavi.com", "© AutoNavi (AMap)"),
+    ],
+)
 def test_online_basemaps_request_only_their_tiles(open_map, helsinki_plan, tmp_path, basemap, host, credit):
     path = plan_map(helsinki_plan, basemap=basemap).save(tmp_path / "map.html")
     loaded = open_map(path, tiles=(host,))
@@ -120,7 +140,21 @@ def test_online_basemaps_request_only_their_tiles(open_map, helsinki_plan, tmp_p
 
 def test_compare_map(open_map, helsinki_out, helsinki_variant, tmp_path, capsys):
     out = tmp_path / "compare.html"
-    assert main(["compare", str(helsinki_out.folder), str(helsinki_variant["folder"]), "--out", str(out), "--offline", "--lang", "en"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(helsinki_out.folder),
+                str(helsinki_variant["folder"]),
+                "--out",
+                str(out),
+                "--offline",
+                "--lang",
+                "en",
+            ]
+        )
+        == 0
+    )
     assert str(out.resolve()) in capsys.readouterr().out
     loaded = open_map(out, viewport=(1600, 1000))
     page = loaded.page
@@ -135,7 +169,9 @@ def test_compare_map(open_map, helsinki_out, helsinki_variant, tmp_path, capsys)
     assert "only in this plan · Collection point (1)" in labels_b
     assert "only in A · Collection point (2)" in labels_b
     assert "only in B · Collection point (1)" in _labels(page, 0)
-    ids = page.evaluate("netplan.maps[1].layers.diffdel1.getLayers().map(l => l.feature.properties.site_id).sort((a, b) => a - b)")
+    ids = page.evaluate(
+        "netplan.maps[1].layers.diffdel1.getLayers().map(l => l.feature.properties.site_id).sort((a, b) => a - b)"
+    )
     assert ids == sorted([helsinki_variant["dropped"], helsinki_variant["moved"]])
     # the KPI table: each plan's column matches its kpis.csv, and B - A is the difference
     csvs = [read_kpis(helsinki_out.kpis), read_kpis(helsinki_variant["folder"] / "kpis.csv")]
@@ -177,7 +213,9 @@ def test_compare_map_chinese_three_plans(open_map, helsinki_out, helsinki_varian
         labels = _labels(loaded.page, i)
         for tier in TIERS_ZH:
             assert any(text.startswith(f"{tier}（已选址") for text in labels), (i, tier, labels)
-    head = loaded.page.evaluate("Array.from(document.querySelectorAll('.np-compare-table thead th')).map(e => e.textContent)")
+    head = loaded.page.evaluate(
+        "Array.from(document.querySelectorAll('.np-compare-table thead th')).map(e => e.textContent)"
+    )
     assert head == ["指标", "A", "B", "C", "B − A", "C − A"]
     assert "仅本方案有的设施" in loaded.page.inner_text(".np-side")
     save_artifact(loaded, "compare_map_offline_zh.png")
@@ -213,8 +251,14 @@ def test_ten_thousand_points_stay_one_layer_and_load_fast(open_map, helsinki_pla
     import geopandas as gpd
 
     data.demand = gpd.GeoDataFrame(
-        {"demand_id": np.arange(n), "name": None, "households": rng.uniform(5, 400, n), "kg_day": rng.uniform(1, 300, n)},
-        geometry=gpd.points_from_xy(rng.uniform(lon0, lon1, n), rng.uniform(lat0, lat1, n)), crs="EPSG:4326",
+        {
+            "demand_id": np.arange(n),
+            "name": None,
+            "households": rng.uniform(5, 400, n),
+            "kg_day": rng.uniform(1, 300, n),
+        },
+        geometry=gpd.points_from_xy(rng.uniform(lon0, lon1, n), rng.uniform(lat0, lat1, n)),
+        crs="EPSG:4326",
     )
     path = plan_map(data, offline=True).save(tmp_path / "big.html")
     assert path.stat().st_size < 10_000_000
@@ -222,7 +266,14 @@ def test_ten_thousand_points_stay_one_layer_and_load_fast(open_map, helsinki_pla
     assert loaded.errors == [] and loaded.external == []
     assert loaded.page.evaluate("netplan.maps[0].layers.demand.getLayers().length") == n
     assert loaded.page.evaluate("netplan.maps[0].layers.demand instanceof L.GeoJSON") is True
-    assert loaded.page.locator(".leaflet-marker-icon").count() < 100, "points are drawn on the canvas, not as DOM markers"
+    assert loaded.page.locator(".leaflet-marker-icon").count() < 100, (
+        "points are drawn on the canvas, not as DOM markers"
+    )
     assert loaded.seconds < 10
-    assert json.loads(loaded.page.evaluate("JSON.stringify(netplan.maps[0].layers.demand.getLayers()[0].feature.properties)"))["households"] > 0
+    assert (
+        json.loads(
+            loaded.page.evaluate("JSON.stringify(netplan.maps[0].layers.demand.getLayers()[0].feature.properties)")
+        )["households"]
+        > 0
+    )
     assert label("en", "uncovered") in " ".join(_labels(loaded.page))

@@ -18,8 +18,12 @@ from netplan.render import compare_map, plan_map
 from .conftest import read_kpis, save_artifact
 
 WARNINGS = [
-    RunWarning("demand", "demand.duplicate_rows", "2 demand rows repeat an earlier row's id and were left out.", ("7", "9")),
-    RunWarning("route", "route.dropped_stops", "1 stop could not be served within the shift <06:00-16:00>.", ("t1:100",)),
+    RunWarning(
+        "demand", "demand.duplicate_rows", "2 demand rows repeat an earlier row's id and were left out.", ("7", "9")
+    ),
+    RunWarning(
+        "route", "route.dropped_stops", "1 stop could not be served within the shift <06:00-16:00>.", ("t1:100",)
+    ),
 ]
 
 
@@ -31,11 +35,14 @@ def test_plan_map_is_a_folium_map_a_user_extends(open_map, helsinki_plan, tmp_pa
     folium.Circle(location=[60.1699, 24.9384], radius=200, color="green", tooltip="my circle").add_to(m)
     html = m.html
     assert html.count("<html") == 1 and "var map_np0 = L.map(" in html and "netplan.attach(map_np0, 0)" in html
-    assert "cdn.jsdelivr" not in html and "code.jquery.com" not in html, "folium's CDN links are replaced by inlined Leaflet"
+    assert "cdn.jsdelivr" not in html and "code.jquery.com" not in html, (
+        "folium's CDN links are replaced by inlined Leaflet"
+    )
     loaded = open_map(m.save(tmp_path / "extended.html"))
     assert loaded.errors == [] and loaded.external == []
     own = loaded.page.evaluate(
-        "Object.values(map_np0._layers).filter(l => (l instanceof L.GeoJSON || l instanceof L.Circle) && !l._npSpec).length")
+        "Object.values(map_np0._layers).filter(l => (l instanceof L.GeoJSON || l instanceof L.Circle) && !l._npSpec).length"
+    )
     assert own >= 2, "the user's GeoJSON layer and circle are on the same map as netplan's layers"
     assert loaded.page.evaluate("netplan.maps[0].map === map_np0")
     assert loaded.page.locator(".leaflet-marker-icon.np-tier1").count() == 14
@@ -52,7 +59,9 @@ def test_plan_map_shows_the_run_warnings(open_map, helsinki_plan, tmp_path):
     assert loaded.errors == []
     panel = loaded.page.locator(".np-kpis .np-warnings")
     assert panel.locator("summary").inner_text().startswith("运行警告 (2)")
-    items = loaded.page.evaluate("Array.from(document.querySelectorAll('.np-kpis .np-warning')).map(e => [e.dataset.code, e.textContent])")
+    items = loaded.page.evaluate(
+        "Array.from(document.querySelectorAll('.np-kpis .np-warning')).map(e => [e.dataset.code, e.textContent])"
+    )
     assert items == [[w.code, w.message] for w in WARNINGS], "each warning's message, escaped, in the run's order"
     save_artifact(loaded, "plan_map_warnings_zh.png")
     english = plan_map(dataclasses.replace(helsinki_plan, warnings=[]), offline=True, lang="en").html
@@ -73,10 +82,14 @@ def test_render_rewrites_a_run_without_solving(open_map, helsinki_out, tmp_path,
     assert seconds < 60, f"re-rendering took {seconds:.1f} s"
     loaded = open_map(folder / "map.html")
     assert loaded.errors == [] and loaded.external == []
-    labels = loaded.page.evaluate("Array.from(document.querySelectorAll('.leaflet-control-layers label')).map(e => e.textContent.trim())")
+    labels = loaded.page.evaluate(
+        "Array.from(document.querySelectorAll('.leaflet-control-layers label')).map(e => e.textContent.trim())"
+    )
     assert any(text.startswith("回收点（已选址") for text in labels)
     csv = read_kpis(folder / "kpis.csv")
-    shown = loaded.page.evaluate("Array.from(document.querySelectorAll('.np-kpis [data-key]')).map(e => [e.dataset.section, e.dataset.key, e.dataset.value])")
+    shown = loaded.page.evaluate(
+        "Array.from(document.querySelectorAll('.np-kpis [data-key]')).map(e => [e.dataset.section, e.dataset.key, e.dataset.value])"
+    )
     assert len(shown) >= 15 and all(float(v) == pytest.approx(float(csv[(s, k)])) for s, k, v in shown)
     recorded = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["warnings"]
     assert f"运行警告 ({len(recorded)})" in loaded.page.inner_text(".np-kpis")
@@ -99,13 +112,17 @@ def test_compare_shows_each_runs_warnings(open_map, helsinki_out, tmp_path):
     manifest["warnings"] = [w.as_dict() for w in WARNINGS]
     (b / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     page = compare_map([a, b], lang="en", offline=True)
-    assert [m.get_name() for m in page.maps] == ["map_np0", "map_np1"] and all(isinstance(m, folium.Map) for m in page.maps)
+    assert [m.get_name() for m in page.maps] == ["map_np0", "map_np1"] and all(
+        isinstance(m, folium.Map) for m in page.maps
+    )
     loaded = open_map(page.save(tmp_path / "compare.html"), viewport=(1600, 1000))
     assert loaded.errors == [] and loaded.external == []
     side = loaded.page.locator(".np-side .np-warnings")
     assert side.inner_text().startswith("Run warnings")
     assert "A · this run has no warnings" in side.inner_text()
-    messages = loaded.page.evaluate("Array.from(document.querySelectorAll(\".np-warnings-plan[data-plan='1'] .np-warning\")).map(e => e.textContent)")
+    messages = loaded.page.evaluate(
+        "Array.from(document.querySelectorAll(\".np-warnings-plan[data-plan='1'] .np-warning\")).map(e => e.textContent)"
+    )
     assert messages == [w.message for w in WARNINGS]
 
 
@@ -132,9 +149,13 @@ def test_comparison_takes_each_plans_own_location_mode():
     a = kpis("integrated", {"integrated": 0.0069, "bottom_up": 0.0083})
     b = kpis("bottom_up", {"bottom_up": 0.039})  # B ran bottom-up only: A's mode is absent from its KPIs
     table = compare_html([("A", a), ("B", b)], [1, 2, 3], "en")
-    found = re.findall(r'data-section="(locate_\w+)" data-key="gap" data-value="([^"]*)" data-fmt="pct2" data-plan="(\d)"', table)
+    found = re.findall(
+        r'data-section="(locate_\w+)" data-key="gap" data-value="([^"]*)" data-fmt="pct2" data-plan="(\d)"', table
+    )
     cells = {(section, plan): v for section, v, plan in found}
     assert cells == {("locate_integrated", "0"): "0.0069", ("locate_bottom_up", "1"): "0.039"}
     assert "0.69%" in table and "3.90%" in table
-    diff = re.search(r'class="np-diff np-nz" data-section="locate_chosen" data-key="gap" data-plan="1" data-value="([^"]+)"', table)
+    diff = re.search(
+        r'class="np-diff np-nz" data-section="locate_chosen" data-key="gap" data-plan="1" data-value="([^"]+)"', table
+    )
     assert diff and float(diff.group(1)) == pytest.approx(0.039 - 0.0069)

@@ -42,16 +42,23 @@ def test_bundled_font_has_every_label_and_the_common_hanzi():
     cmap = TTFont(BUNDLED_FONT).getBestCmap()
     missing = {c for text in LABELS["zh"].values() for c in text if not c.isspace() and ord(c) not in cmap}
     assert not missing, f"labels with characters the bundled font lacks: {sorted(missing)}"
-    common = [bytes([b1, b2]).decode("gb2312") for b1 in range(0xB0, 0xD8) for b2 in range(0xA1, 0xFF)
-              if not (b1 == 0xD7 and b2 > 0xF9)]
+    common = [
+        bytes([b1, b2]).decode("gb2312")
+        for b1 in range(0xB0, 0xD8)
+        for b2 in range(0xA1, 0xFF)
+        if not (b1 == 0xD7 and b2 > 0xF9)
+    ]
     assert len(common) == 3755 and all(ord(c) in cmap for c in common)
     assert BUNDLED_FONT.stat().st_size < 3_000_000
-    assert (BUNDLED_FONT.parent / "LICENSE.netplan-sans-sc").read_text(encoding="utf-8").count("SIL OPEN FONT LICENSE") == 1
+    assert (BUNDLED_FONT.parent / "LICENSE.netplan-sans-sc").read_text(encoding="utf-8").count(
+        "SIL OPEN FONT LICENSE"
+    ) == 1
 
 
 def test_a_machine_without_cjk_fonts_draws_chinese_titles(tmp_path):
     env = {"PYTHONPATH": str(ROOT), "MPLCONFIGDIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-c", FRESH_MACHINE], capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", FRESH_MACHINE], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == "ok"

@@ -30,28 +30,67 @@ GCJ = (116.41024449916938, 39.91640428150164)
 def _beijing() -> MapData:
     """A tiny sited plan around Tian'anmen: two demand points, one facility per tier, a restricted zone."""
     demand = gpd.GeoDataFrame(
-        {"demand_id": [0, 1], "name": ["甲小区", None], "households": [120.0, 60.0], "kg_day": [98.4, 49.2], "snap_ok": [True, True]},
-        geometry=[Point(*WGS), Point(116.409, 39.918)], crs="EPSG:4326",
+        {
+            "demand_id": [0, 1],
+            "name": ["甲小区", None],
+            "households": [120.0, 60.0],
+            "kg_day": [98.4, 49.2],
+            "snap_ok": [True, True],
+        },
+        geometry=[Point(*WGS), Point(116.409, 39.918)],
+        crs="EPSG:4326",
     )
     sites = [Point(116.405, 39.916), Point(116.42, 39.93), Point(116.45, 39.95)]
     facilities = gpd.GeoDataFrame(
-        {"site_id": [10, 20, 30], "tier": [1, 2, 3], "name": ["点", "站", "中心"], "status": ["candidate", "existing_fixed", "candidate"],
-         "existing": [False, True, False], "fusion": [True, False, False], "load_kg_day": [147.6] * 3, "capacity_kg_day": [1000.0, 30000.0, 200000.0],
-         "utilisation": [0.1476, 0.0049, 0.0007], "open_cost": [21000.0, 0.0, 5e6], "next_site_id": [20, 30, -1]},
-        geometry=sites, crs="EPSG:4326",
-    )
-    assignments = gpd.GeoDataFrame(
-        {"level": ["demand-t1", "demand-t1", "t1-t2", "t2-t3"], "from_tier": [0, 0, 1, 2], "to_tier": [1, 1, 2, 3],
-         "from_id": [0, 1, 10, 20], "to_id": [10, 10, 20, 30], "kg_day": [98.4, 49.2, 147.6, 147.6], "distance_m": [150.0, 420.0, 2900.0, 3800.0]},
-        geometry=[LineString([WGS, sites[0].coords[0]]), LineString([(116.409, 39.918), sites[0].coords[0]]),
-                  LineString([sites[0].coords[0], sites[1].coords[0]]), LineString([sites[1].coords[0], sites[2].coords[0]])],
+        {
+            "site_id": [10, 20, 30],
+            "tier": [1, 2, 3],
+            "name": ["点", "站", "中心"],
+            "status": ["candidate", "existing_fixed", "candidate"],
+            "existing": [False, True, False],
+            "fusion": [True, False, False],
+            "load_kg_day": [147.6] * 3,
+            "capacity_kg_day": [1000.0, 30000.0, 200000.0],
+            "utilisation": [0.1476, 0.0049, 0.0007],
+            "open_cost": [21000.0, 0.0, 5e6],
+            "next_site_id": [20, 30, -1],
+        },
+        geometry=sites,
         crs="EPSG:4326",
     )
-    zone = {"name": "二环内限行", "hours": ["07:00-09:00", "17:00-19:00"], "min_weight_t": 2.0,
-            "zone": {"polygon": [[116.39, 39.90], [116.42, 39.90], [116.42, 39.93], [116.39, 39.93]]}}
+    assignments = gpd.GeoDataFrame(
+        {
+            "level": ["demand-t1", "demand-t1", "t1-t2", "t2-t3"],
+            "from_tier": [0, 0, 1, 2],
+            "to_tier": [1, 1, 2, 3],
+            "from_id": [0, 1, 10, 20],
+            "to_id": [10, 10, 20, 30],
+            "kg_day": [98.4, 49.2, 147.6, 147.6],
+            "distance_m": [150.0, 420.0, 2900.0, 3800.0],
+        },
+        geometry=[
+            LineString([WGS, sites[0].coords[0]]),
+            LineString([(116.409, 39.918), sites[0].coords[0]]),
+            LineString([sites[0].coords[0], sites[1].coords[0]]),
+            LineString([sites[1].coords[0], sites[2].coords[0]]),
+        ],
+        crs="EPSG:4326",
+    )
+    zone = {
+        "name": "二环内限行",
+        "hours": ["07:00-09:00", "17:00-19:00"],
+        "min_weight_t": 2.0,
+        "zone": {"polygon": [[116.39, 39.90], [116.42, 39.90], [116.42, 39.93], [116.39, 39.93]]},
+    }
     return MapData(
-        name="beijing", title="北京示例", lang="zh", tiers=[TierInfo(1, 500.0), TierInfo(2, 4000.0), TierInfo(3, 20000.0)],
-        demand=demand, facilities=facilities, assignments=assignments, restrictions=restriction_layer([zone], None, None),
+        name="beijing",
+        title="北京示例",
+        lang="zh",
+        tiers=[TierInfo(1, 500.0), TierInfo(2, 4000.0), TierInfo(3, 20000.0)],
+        demand=demand,
+        facilities=facilities,
+        assignments=assignments,
+        restrictions=restriction_layer([zone], None, None),
     )
 
 
@@ -83,7 +122,11 @@ def test_amap_overlay_point_sits_at_the_published_gcj02_position():
 def test_amap_shifts_every_overlay_and_osm_none():
     data = _beijing()
     plain, shifted = _layers(data, "osm"), _layers(data, "amap")
-    assert set(plain) == set(shifted) >= {"fac1", "fac2", "fac3", "link1", "link2", "link3", "service", "catch2", "demand", "restricted"}
+    assert (
+        set(plain)
+        == set(shifted)
+        >= {"fac1", "fac2", "fac3", "link1", "link2", "link3", "service", "catch2", "demand", "restricted"}
+    )
     for key, layer in plain.items():
         a, b = _coords(layer), _coords(shifted[key])
         assert a.shape == b.shape, key
@@ -105,7 +148,11 @@ def test_tianditu_needs_a_token_and_is_not_shifted(monkeypatch):
         basemap("tianditu", "zh")
     bm = basemap("tianditu", "zh", token="abc123")
     assert bm.shift is None and len(bm.tiles) == 2
-    assert "LAYER=vec" in bm.tiles[0]["url"] and "LAYER=cva" in bm.tiles[1]["url"] and all("tk=abc123" in t["url"] for t in bm.tiles)
+    assert (
+        "LAYER=vec" in bm.tiles[0]["url"]
+        and "LAYER=cva" in bm.tiles[1]["url"]
+        and all("tk=abc123" in t["url"] for t in bm.tiles)
+    )
     assert any("天地图" in a for a in bm.attribution) and any("OpenStreetMap" in a for a in bm.attribution)
     data = _beijing()
     plain, tdt = _layers(data, "osm"), _layers(data, "tianditu", token="abc123")
@@ -145,9 +192,17 @@ def test_english_and_chinese_labels():
 def test_routes_hook_draws_one_colour_per_vehicle():
     data = _beijing()
     data.routes = gpd.GeoDataFrame(
-        {"vehicle": ["电动三轮车-1", "电动三轮车-2", "电动三轮车-1"], "stops": [5, 7, 3], "distance_km": [4.2, 6.1, 2.0]},
-        geometry=[LineString([(116.40, 39.91), (116.41, 39.92), (116.42, 39.92)]), LineString([(116.40, 39.91), (116.43, 39.94)]),
-                  LineString([(116.41, 39.91), (116.40, 39.90)])], crs="EPSG:4326",
+        {
+            "vehicle": ["电动三轮车-1", "电动三轮车-2", "电动三轮车-1"],
+            "stops": [5, 7, 3],
+            "distance_km": [4.2, 6.1, 2.0],
+        },
+        geometry=[
+            LineString([(116.40, 39.91), (116.41, 39.92), (116.42, 39.92)]),
+            LineString([(116.40, 39.91), (116.43, 39.94)]),
+            LineString([(116.41, 39.91), (116.40, 39.90)]),
+        ],
+        crs="EPSG:4326",
     )
     layer = _layers(data, "osm")["routes"]
     colours = [f["properties"]["_colour"] for f in layer["data"]["features"]]
@@ -163,8 +218,14 @@ def test_restriction_zone_keeps_name_and_hours():
 
 
 def test_facility_diff_matches_tier_and_ten_metres():
-    a = gpd.GeoDataFrame({"tier": [1, 1, 2]}, geometry=[Point(104.0, 30.0), Point(104.01, 30.0), Point(104.02, 30.0)], crs="EPSG:4326")
-    b = gpd.GeoDataFrame({"tier": [1, 2, 1]}, geometry=[Point(104.00005, 30.0), Point(104.01, 30.0), Point(104.0201, 30.0)], crs="EPSG:4326")
+    a = gpd.GeoDataFrame(
+        {"tier": [1, 1, 2]}, geometry=[Point(104.0, 30.0), Point(104.01, 30.0), Point(104.02, 30.0)], crs="EPSG:4326"
+    )
+    b = gpd.GeoDataFrame(
+        {"tier": [1, 2, 1]},
+        geometry=[Point(104.00005, 30.0), Point(104.01, 30.0), Point(104.0201, 30.0)],
+        crs="EPSG:4326",
+    )
     only_a, only_b = an.facility_diff(a, b)
     # 4.8 m apart, same tier: the same; same place, other tier: different; ~96 m apart: different
     assert only_a.tolist() == [False, True, True]
@@ -197,7 +258,9 @@ def test_service_areas_follow_the_walk_graph(helsinki_plan):
 def test_nearest_distance_agrees_with_the_kpis(helsinki_plan):
     data = MapData.from_plan(helsinki_plan)
     derived = derive(data)
-    share = an.coverage_curve(derived.nearest, data.demand["households"].to_numpy(float), np.array([data.tier(1).radius_m]))[0]
+    share = an.coverage_curve(
+        derived.nearest, data.demand["households"].to_numpy(float), np.array([data.tier(1).radius_m])
+    )[0]
     assert share == pytest.approx(float(data.kpi("network", "households_covered_share")), abs=1e-4)
 
 
@@ -226,7 +289,20 @@ def test_compare_user_errors_exit_2(tmp_path, helsinki_out, capsys, monkeypatch)
     assert "at least two" in capsys.readouterr().err
     assert main(["compare", str(helsinki_out.folder), str(tmp_path), "--out", str(tmp_path / "x.html")]) == 2
     assert "manifest.json not found" in capsys.readouterr().err
-    assert main(["compare", str(helsinki_out.folder), str(helsinki_out.folder), "--basemap", "tianditu", "--out", str(tmp_path / "x.html")]) == 2
+    assert (
+        main(
+            [
+                "compare",
+                str(helsinki_out.folder),
+                str(helsinki_out.folder),
+                "--basemap",
+                "tianditu",
+                "--out",
+                str(tmp_path / "x.html"),
+            ]
+        )
+        == 2
+    )
     assert "needs a token" in capsys.readouterr().err
     assert not (tmp_path / "x.html").exists()
 
@@ -241,5 +317,9 @@ def test_run_checks_map_options_before_solving(tmp_path, capsys, monkeypatch):
 
 def test_formats():
     assert fmt(0.99731, "pct1") == "99.7%" and fmt(0.0033, "pct2") == "0.33%" and fmt(2589128.35, "int") == "2,589,128"
-    assert fmt_diff(0.013, "pct1", "en") == "+1.3 pp" and fmt_diff(-1200000.0, "int", "zh") == "−1,200,000" and fmt_diff(0.0, "int", "en") == "±0"
+    assert (
+        fmt_diff(0.013, "pct1", "en") == "+1.3 pp"
+        and fmt_diff(-1200000.0, "int", "zh") == "−1,200,000"
+        and fmt_diff(0.0, "int", "en") == "±0"
+    )
     assert fmt_diff(0.25, "pct1", "zh") == "+25.0 百分点"

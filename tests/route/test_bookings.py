@@ -45,20 +45,41 @@ def line_problem(xs_km: list[float], stops: list[Stop], vans: list[VehicleType])
     gap = np.abs(xs[:, None] - xs[None, :])
     profile = Profile("van", (gap * 1000).astype(np.int64), (gap * 60).astype(np.int64))
     return RoutingProblem(
-        locations=[Location(f"x{x:g}", float(x), 0.0) for x in xs], profiles={"van": profile}, stops=stops,
-        depots=[Depot("station", 0, opens=Interval(7 * H, 21 * H), turnaround_s=300)], vehicle_types=vans,
-        dimensions=("kg", "dm3"), name="line").validate()
+        locations=[Location(f"x{x:g}", float(x), 0.0) for x in xs],
+        profiles={"van": profile},
+        stops=stops,
+        depots=[Depot("station", 0, opens=Interval(7 * H, 21 * H), turnaround_s=300)],
+        vehicle_types=vans,
+        dimensions=("kg", "dm3"),
+        name="line",
+    ).validate()
 
 
 def van(count: int = 1, kg: int = 100, dm3: int = 1000, reload: bool = True) -> VehicleType:
-    return VehicleType("van", count, (kg, dm3), reload_depots=(0,) if reload else (), shift=Interval(8 * H, 12 * H),
-                       distance_cost=1, duration_cost=1, profile="van")
+    return VehicleType(
+        "van",
+        count,
+        (kg, dm3),
+        reload_depots=(0,) if reload else (),
+        shift=Interval(8 * H, 12 * H),
+        distance_cost=1,
+        duration_cost=1,
+        profile="van",
+    )
 
 
 def booking(name: str, loc: int, slot: tuple[float, float], kg: int, dm3: int, *, delivery=(), service_min=15) -> Stop:
     window = Interval(int(slot[0] * H), int(slot[1] * H))
-    return Stop(name, loc, (kg, dm3), service_s=service_min * 60, windows=(window,),
-                required=False, penalty=10**9, delivery=delivery)
+    return Stop(
+        name,
+        loc,
+        (kg, dm3),
+        service_s=service_min * 60,
+        windows=(window,),
+        required=False,
+        penalty=10**9,
+        delivery=delivery,
+    )
 
 
 def test_m3_forces_an_unload_between_two_slots() -> None:
@@ -66,8 +87,12 @@ def test_m3_forces_an_unload_between_two_slots() -> None:
     # no three fit one trip (1.2 of 1.0 m³): the only plan serving all goes station-A-A-station-B-B-station (a trip
     # mixing A and B reaches B at 09:00 at the earliest, too late for the other A). By hand: 08:00-08:05 turnaround,
     # A 08:15-08:30 and 08:30-08:45, station 08:55-09:00, B 09:20-09:35 and 09:35-09:50, station 10:10-10:15; 60 km.
-    stops = [booking("A1", 1, (8, 9), 15, 400), booking("A2", 1, (8, 9), 15, 400), booking("B1", 2, (9, 10), 15, 400),
-             booking("B2", 2, (9, 10), 15, 400)]
+    stops = [
+        booking("A1", 1, (8, 9), 15, 400),
+        booking("A2", 1, (8, 9), 15, 400),
+        booking("B1", 2, (9, 10), 15, 400),
+        booking("B2", 2, (9, 10), 15, 400),
+    ]
     problem = line_problem([0, 10, 20], stops, [van()])
     solution = solve_day(problem, seed=1, max_iterations=300)
     schedule = simulate(problem, solution)
@@ -77,14 +102,20 @@ def test_m3_forces_an_unload_between_two_slots() -> None:
     assert [v.kind for v in route.visits] == ["depot", "stop", "stop", "depot", "stop", "stop", "depot"]
     assert [sorted(t) for t in route.trips()] == [[0, 1], [2, 3]]
     v = schedule.visits
-    assert (v["end_s"] / 60).tolist() == [8 * 60 + 5, 8 * 60 + 30, 8 * 60 + 45, 9 * 60, 9 * 60 + 35, 9 * 60 + 50,
-                                          10 * 60 + 15]
+    assert (v["end_s"] / 60).tolist() == [
+        8 * 60 + 5,
+        8 * 60 + 30,
+        8 * 60 + 45,
+        9 * 60,
+        9 * 60 + 35,
+        9 * 60 + 50,
+        10 * 60 + 15,
+    ]
     assert v["load_dm3"].tolist() == [0, 400, 800, 800, 400, 800, 800]
     assert schedule.routes["distance"].sum() == 60_000
     # all four in one trip break the m³ capacity, and the simulator says so
     visits = (Visit("depot", 0), *[Visit("stop", i) for i in range(4)], Visit("depot", 0))
-    one_trip = RouteSolution([Route(0, 0, visits)],
-                             [], 0.0, "hand", 0.0, True)
+    one_trip = RouteSolution([Route(0, 0, visits)], [], 0.0, "hand", 0.0, True)
     assert any("over capacity" in text and "dm3 1600 > 1000" in text for text in simulate(problem, one_trip).violations)
 
 
@@ -92,8 +123,12 @@ def test_refused_bookings_are_retried_with_an_unload() -> None:
     # PyVRP's search alone left the two B bookings out (it never opens a new trip for a left-out optional booking);
     # the engines' drop filling (route/drops.py) now opens that trip, and solve_day's second search, kept as a safety
     # net, has nothing left to retry: both serve all four, at the same cost.
-    stops = [booking("A1", 1, (8, 9), 15, 400), booking("A2", 1, (8, 9), 15, 400), booking("B1", 2, (9, 10), 15, 400),
-             booking("B2", 2, (9, 10), 15, 400)]
+    stops = [
+        booking("A1", 1, (8, 9), 15, 400),
+        booking("A2", 1, (8, 9), 15, 400),
+        booking("B1", 2, (9, 10), 15, 400),
+        booking("B2", 2, (9, 10), 15, 400),
+    ]
     problem = line_problem([0, 10, 20], stops, [van()])
     plain = solve(problem, "pyvrp", time_limit_s=30, seed=1, max_iterations=300)
     retried = solve_day(problem, seed=1, max_iterations=300)
@@ -112,14 +147,29 @@ def test_trade_in_delivery_loaded_at_the_start() -> None:
     assert schedule.ok, schedule.violations
     assert solution.dropped == [] and solution.routes[0].stops() == [0, 1]
     assert schedule.visits["load_kg"].tolist() == [70, 30, 70, 70]
-    wrong = RouteSolution([Route(0, 0, (Visit("depot", 0), Visit("stop", 1), Visit("stop", 0), Visit("depot", 0)))],
-                          [], 0.0, "hand", 0.0, True)
+    wrong = RouteSolution(
+        [Route(0, 0, (Visit("depot", 0), Visit("stop", 1), Visit("stop", 0), Visit("depot", 0)))],
+        [],
+        0.0,
+        "hand",
+        0.0,
+        True,
+    )
     assert any("over capacity after 'P' (kg 110 > 100)" in t for t in simulate(problem, wrong).violations)
     # a delivery that alone overfills the van is caught as it leaves the station
-    heavy = line_problem([0, 5, 6], [booking("T", 2, (8, 10), 30, 500, delivery=(70, 500)),
-                                     booking("U", 1, (8, 10), 30, 500, delivery=(70, 500))], [van(reload=False)])
-    both = RouteSolution([Route(0, 0, (Visit("depot", 0), Visit("stop", 0), Visit("stop", 1), Visit("depot", 0)))],
-                         [], 0.0, "hand", 0.0, True)
+    heavy = line_problem(
+        [0, 5, 6],
+        [booking("T", 2, (8, 10), 30, 500, delivery=(70, 500)), booking("U", 1, (8, 10), 30, 500, delivery=(70, 500))],
+        [van(reload=False)],
+    )
+    both = RouteSolution(
+        [Route(0, 0, (Visit("depot", 0), Visit("stop", 0), Visit("stop", 1), Visit("depot", 0)))],
+        [],
+        0.0,
+        "hand",
+        0.0,
+        True,
+    )
     assert any("leaves over capacity with its deliveries (kg 140 > 100)" in t for t in simulate(heavy, both).violations)
 
 
@@ -131,8 +181,17 @@ def test_delivery_beyond_every_van_is_refused_up_front() -> None:
 def random_day(rng: np.random.Generator, n: int) -> tuple[RoutingProblem, RouteSolution, list[Interval]]:
     slots = [Interval(8 * H, 9 * H), Interval(9 * H, 10 * H), Interval(10 * H, 11 * H), Interval(11 * H, 12 * H)]
     xs = [0.0] + list(rng.uniform(-25, 25, n + 1))  # the last place is the new caller's door
-    stops = [booking(f"b{i}", i + 1, (s.start / H, s.end / H), int(rng.integers(10, 60)), int(rng.integers(100, 500)),
-                     service_min=int(rng.integers(10, 25))) for i, s in enumerate(rng.choice(slots, n))]
+    stops = [
+        booking(
+            f"b{i}",
+            i + 1,
+            (s.start / H, s.end / H),
+            int(rng.integers(10, 60)),
+            int(rng.integers(100, 500)),
+            service_min=int(rng.integers(10, 25)),
+        )
+        for i, s in enumerate(rng.choice(slots, n))
+    ]
     problem = line_problem(xs, stops, [van(count=2, kg=150, dm3=1200)])
     solution = solve(problem, "pyvrp", time_limit_s=30, seed=0, max_iterations=200)
     assert simulate(problem, solution).ok
@@ -162,8 +221,10 @@ def test_slot_offering_closes_full_slots() -> None:
     assert solution.dropped == []
     offered = offer_slots(problem, solution, location=2, demand=(20, 200), service_s=600, slots=slots)
     assert offered == [Interval(10 * H, 11 * H)]
-    assert offer_slots(problem, solution, location=2, demand=(20, 200), service_s=600, slots=slots,
-                       brute_force=True) == offered
+    assert (
+        offer_slots(problem, solution, location=2, demand=(20, 200), service_s=600, slots=slots, brute_force=True)
+        == offered
+    )
     # with a second van idle every slot opens
     two = line_problem([0, 30, -30], job, [van(count=2)])
     assert offer_slots(two, solution, location=2, demand=(20, 200), service_s=600, slots=slots) == slots
@@ -234,18 +295,41 @@ def test_offering_on_roads_agrees_with_brute_force(sample_day, bookings_scenario
     for group in plan.groups:
         replay = _replay(group.travel)
         for stop in group.problem.stops:
-            kwargs = {"location": stop.location, "demand": stop.demand, "service_s": stop.service_s,
-                      "delivery": stop.delivery, "slots": slots, "roads": replay}
+            kwargs = {
+                "location": stop.location,
+                "demand": stop.demand,
+                "service_s": stop.service_s,
+                "delivery": stop.delivery,
+                "slots": slots,
+                "roads": replay,
+            }
             assert offer_slots(group.problem, group.solution, **kwargs) == offer_slots(
-                group.problem, group.solution, brute_force=True, **kwargs)
+                group.problem, group.solution, brute_force=True, **kwargs
+            )
     offered = offer_for_plan(plan, bookings_scenario.bookings, chengdu, lon=104.07, lat=30.70, stream="bulky")
     assert offered and set(offered) <= set(bookings_scenario.bookings.slots)
 
 
 def test_cli_offer_prints_open_slots(capsys) -> None:
-    code = main(["bookings", "offer", str(ROOT / "scenarios" / "chengdu_bookings.yaml"), "--bookings", str(SAMPLE),
-                 "--crs", "gcj02", "--lon", "104.0625", "--lat", "30.6975", "--caller-crs", "gcj02",
-                 "--stream", "e_waste"])
+    code = main(
+        [
+            "bookings",
+            "offer",
+            str(ROOT / "scenarios" / "chengdu_bookings.yaml"),
+            "--bookings",
+            str(SAMPLE),
+            "--crs",
+            "gcj02",
+            "--lon",
+            "104.0625",
+            "--lat",
+            "30.6975",
+            "--caller-crs",
+            "gcj02",
+            "--stream",
+            "e_waste",
+        ]
+    )
     assert code == 0
     answer = json.loads(capsys.readouterr().out.strip().splitlines()[0])
     assert answer["stream"] == "e_waste" and answer["open_slots"]

@@ -6,12 +6,12 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from osm_builder import OsmBuilder, lonlat, street_grid
 
 from netplan.city import load_city
 from netplan.route.collection import route_day, share_fleet
 from netplan.route.problem import RoutingInputError
 from netplan.scenario import CityConfig, Vehicle, parse_interval, scenario_from_dict
-from osm_builder import OsmBuilder, lonlat, street_grid
 
 
 def test_share_fleet_by_load_per_capacity():
@@ -39,25 +39,56 @@ def grid_city(tmp_path_factory):
 
 def facilities(city, station_xy, points_xy, load=300.0) -> gpd.GeoDataFrame:
     net = city.network("drive")
-    rows = [{"site_id": 100, "tier": 2, "name": "station", "load_kg_day": load * len(points_xy), "next_site_id": -1,
-             "geometry": shapely.Point(*lonlat(*station_xy))}]
-    rows += [{"site_id": i, "tier": 1, "name": f"p{i}", "load_kg_day": load, "next_site_id": 100,
-              "geometry": shapely.Point(*lonlat(*xy))} for i, xy in enumerate(points_xy)]
+    rows = [
+        {
+            "site_id": 100,
+            "tier": 2,
+            "name": "station",
+            "load_kg_day": load * len(points_xy),
+            "next_site_id": -1,
+            "geometry": shapely.Point(*lonlat(*station_xy)),
+        }
+    ]
+    rows += [
+        {
+            "site_id": i,
+            "tier": 1,
+            "name": f"p{i}",
+            "load_kg_day": load,
+            "next_site_id": 100,
+            "geometry": shapely.Point(*lonlat(*xy)),
+        }
+        for i, xy in enumerate(points_xy)
+    ]
     frame = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
     frame["drive_node"] = net.snap(frame.geometry).node
     return frame
 
 
 def scenario(zone_xy, **route):
-    return scenario_from_dict({
-        "name": "grid", "seed": 3, "city": {"source": "grid.osm"},
-        "tiers": [{"tier": 1, "radius_m": 500, "capacity_kg_day": 1000}, {"tier": 2, "radius_m": 4000, "capacity_kg_day": 9000},
-                  {"tier": 3, "radius_m": 9000, "capacity_kg_day": 90000}],
-        "fleet": [{"name": "truck", "count": 1, "capacity_kg": 1000, "weight_t": 5, "shift": "06:00-14:00"}],
-        "restrictions": [{"name": "core", "min_weight_t": 2, "hours": ["06:00-09:00"],
-                          "zone": {"polygon": [list(lonlat(x, y)) for x, y in zone_xy]}}],
-        "route": {"max_iterations": 2000, "time_limit_s": 5, **route},
-    }, "grid.yaml")
+    return scenario_from_dict(
+        {
+            "name": "grid",
+            "seed": 3,
+            "city": {"source": "grid.osm"},
+            "tiers": [
+                {"tier": 1, "radius_m": 500, "capacity_kg_day": 1000},
+                {"tier": 2, "radius_m": 4000, "capacity_kg_day": 9000},
+                {"tier": 3, "radius_m": 9000, "capacity_kg_day": 90000},
+            ],
+            "fleet": [{"name": "truck", "count": 1, "capacity_kg": 1000, "weight_t": 5, "shift": "06:00-14:00"}],
+            "restrictions": [
+                {
+                    "name": "core",
+                    "min_weight_t": 2,
+                    "hours": ["06:00-09:00"],
+                    "zone": {"polygon": [list(lonlat(x, y)) for x, y in zone_xy]},
+                }
+            ],
+            "route": {"max_iterations": 2000, "time_limit_s": 5, **route},
+        },
+        "grid.yaml",
+    )
 
 
 CORE = [(370, 370), (530, 370), (530, 530), (370, 530)]  # around node (450, 450)
@@ -74,8 +105,11 @@ def test_grid_day_serves_the_core_after_the_ban(grid_city):
 
 
 def test_station_inside_a_banned_zone_is_a_clear_error(grid_city):
-    with pytest.raises(RoutingInputError, match=r"transfer station 'station': it lies in or behind a banned zone \(core\) "
-                                                r"that binds truck"):
+    with pytest.raises(
+        RoutingInputError,
+        match=r"transfer station 'station': it lies in or behind a banned zone \(core\) "
+        r"that binds truck",
+    ):
         route_day(grid_city, facilities(grid_city, (450, 450), [(0, 0)]), scenario(CORE))
 
 
@@ -122,9 +156,20 @@ def with_centre(city, frame: gpd.GeoDataFrame, centre_xy) -> gpd.GeoDataFrame:
     """The sited network plus a sorting centre (tier 3) that the station feeds."""
     frame = frame.copy()
     frame.loc[frame["tier"] == 2, "next_site_id"] = 200
-    centre = gpd.GeoDataFrame([{"site_id": 200, "tier": 3, "name": "centre", "load_kg_day": float(
-        frame.loc[frame["tier"] == 1, "load_kg_day"].sum()), "next_site_id": -1,
-        "geometry": shapely.Point(*lonlat(*centre_xy))}], geometry="geometry", crs="EPSG:4326")
+    centre = gpd.GeoDataFrame(
+        [
+            {
+                "site_id": 200,
+                "tier": 3,
+                "name": "centre",
+                "load_kg_day": float(frame.loc[frame["tier"] == 1, "load_kg_day"].sum()),
+                "next_site_id": -1,
+                "geometry": shapely.Point(*lonlat(*centre_xy)),
+            }
+        ],
+        geometry="geometry",
+        crs="EPSG:4326",
+    )
     centre["drive_node"] = city.network("drive").snap(centre.geometry).node
     return pd.concat([frame, centre], ignore_index=True)
 

@@ -24,8 +24,11 @@ GARAGE_W, GARAGE_E, DISPOSAL = 0, 1, 2
 
 
 def depots() -> list[Depot]:
-    return [Depot("garage-w", 7, turnaround_s=120), Depot("garage-e", 8, turnaround_s=120),
-            Depot("disposal", 9, turnaround_s=600)]
+    return [
+        Depot("garage-w", 7, turnaround_s=120),
+        Depot("garage-e", 8, turnaround_s=120),
+        Depot("disposal", 9, turnaround_s=600),
+    ]
 
 
 @pytest.fixture(params=["ortools", "pyvrp"])
@@ -48,8 +51,18 @@ def test_required_last_unload_before_going_home(engine, max_reloads):
     # Capacity 12 and loads of 3: one trip holds everything, but the truck must still unload at the disposal site
     # before driving home; with max_reloads=0 that last unload is allowed (it is not a reload).
     stops = [Stop(f"s{i}", i, (3,), service_s=60) for i in range(1, 5)]
-    fleet = [VehicleType("truck", 1, (12,), start_depot=GARAGE_W, end_depot=GARAGE_W, reload_depots=(DISPOSAL,),
-                         max_reloads=max_reloads, unload_before_end=True)]
+    fleet = [
+        VehicleType(
+            "truck",
+            1,
+            (12,),
+            start_depot=GARAGE_W,
+            end_depot=GARAGE_W,
+            reload_depots=(DISPOSAL,),
+            max_reloads=max_reloads,
+            unload_before_end=True,
+        )
+    ]
     p = euclid_problem(DEPOT_POINTS, stops, fleet, depots=depots())
     sol = checked(p, solve(p, engine, **FAST))
     (route,) = sol.routes
@@ -65,7 +78,9 @@ def test_last_unload_with_multi_trip_and_per_vehicle_homes(engine):
     truck = VehicleType("truck", 2, (10,), reload_depots=(DISPOSAL,), unload_before_end=True, fixed_cost=300)
     fleet = home_types(truck, homes=[GARAGE_E, GARAGE_W])
     assert [(vt.name, vt.count, vt.start_depot, vt.end_depot) for vt in fleet] == [
-        ("truck@0", 1, GARAGE_W, GARAGE_W), ("truck@1", 1, GARAGE_E, GARAGE_E)]
+        ("truck@0", 1, GARAGE_W, GARAGE_W),
+        ("truck@1", 1, GARAGE_E, GARAGE_E),
+    ]
     p = euclid_problem(DEPOT_POINTS, stops, fleet, depots=depots())
     sol = checked(p, solve(p, engine, **FAST))
     for route in sol.routes:
@@ -80,8 +95,17 @@ def test_several_unload_sites_ortools_optimal_pyvrp_refuses():
     points = DEPOT_POINTS + [(600, -50)]
     deps = depots() + [Depot("disposal-e", 10, turnaround_s=600)]
     stops = [Stop(f"s{i}", i, (3,), service_s=60) for i in range(1, 6)]
-    fleet = [VehicleType("truck", 1, (30,), start_depot=GARAGE_W, end_depot=GARAGE_E, reload_depots=(DISPOSAL, 3),
-                         unload_before_end=True)]
+    fleet = [
+        VehicleType(
+            "truck",
+            1,
+            (30,),
+            start_depot=GARAGE_W,
+            end_depot=GARAGE_E,
+            reload_depots=(DISPOSAL, 3),
+            unload_before_end=True,
+        )
+    ]
     p = euclid_problem(points, stops, fleet, depots=deps)
     sol = checked(p, solve(p, "ortools", **FAST))
     assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
@@ -93,16 +117,43 @@ def test_simulator_rejects_a_route_that_goes_home_loaded():
     stops = [Stop(f"s{i}", i, (3,), service_s=60) for i in range(1, 4)]
     fleet = [VehicleType("truck", 1, (12,), reload_depots=(DISPOSAL,), max_reloads=0, unload_before_end=True)]
     p = euclid_problem(DEPOT_POINTS, stops, fleet, depots=depots())
-    good = RouteSolution([Route(0, 0, (Visit("depot", 0), Visit("stop", 0), Visit("stop", 1), Visit("stop", 2),
-                                       Visit("depot", DISPOSAL), Visit("depot", 0)))], [], 0.0, "hand", 0.0, True)
+    good = RouteSolution(
+        [
+            Route(
+                0,
+                0,
+                (
+                    Visit("depot", 0),
+                    Visit("stop", 0),
+                    Visit("stop", 1),
+                    Visit("stop", 2),
+                    Visit("depot", DISPOSAL),
+                    Visit("depot", 0),
+                ),
+            )
+        ],
+        [],
+        0.0,
+        "hand",
+        0.0,
+        True,
+    )
     assert simulate(p, good).violations == []
     # Tampered: the final unload removed; and an extra mid-route unload that max_reloads=0 forbids.
-    home_loaded = dataclasses.replace(good, routes=[dataclasses.replace(
-        good.routes[0], visits=good.routes[0].visits[:4] + good.routes[0].visits[5:])])
+    home_loaded = dataclasses.replace(
+        good, routes=[dataclasses.replace(good.routes[0], visits=good.routes[0].visits[:4] + good.routes[0].visits[5:])]
+    )
     (violation,) = simulate(p, home_loaded).violations
     assert "arrives at its end depot 'garage-w' loaded (kg 9)" in violation
-    extra = dataclasses.replace(good, routes=[dataclasses.replace(
-        good.routes[0], visits=good.routes[0].visits[:2] + (Visit("depot", DISPOSAL),) + good.routes[0].visits[2:])])
+    extra = dataclasses.replace(
+        good,
+        routes=[
+            dataclasses.replace(
+                good.routes[0],
+                visits=good.routes[0].visits[:2] + (Visit("depot", DISPOSAL),) + good.routes[0].visits[2:],
+            )
+        ],
+    )
     assert any("more than 0 reloads" in v for v in simulate(p, extra).violations)
 
 
@@ -117,10 +168,22 @@ def brute_force_with_choices(p) -> float:
     """Optimum when each vehicle picks its start and end depot among its type's, with the fleet caps bounding the
     vehicles used."""
     vehicles = [t for t, _ in p.vehicles()]
-    pairs = {t: [dataclasses.replace(p, vehicle_types=[dataclasses.replace(vt, start_depot=s, end_depot=e,
-                                                                           start_depots=(), end_depots=())
-                                                       if i == t else vt for i, vt in enumerate(p.vehicle_types)])
-                 for s in vt.starts() for e in vt.ends()] for t, vt in enumerate(p.vehicle_types)}
+    pairs = {
+        t: [
+            dataclasses.replace(
+                p,
+                vehicle_types=[
+                    dataclasses.replace(vt, start_depot=s, end_depot=e, start_depots=(), end_depots=())
+                    if i == t
+                    else vt
+                    for i, vt in enumerate(p.vehicle_types)
+                ],
+            )
+            for s in vt.starts()
+            for e in vt.ends()
+        ]
+        for t, vt in enumerate(p.vehicle_types)
+    }
     memo: dict = {}
 
     def route_cost(t, subset):
@@ -133,8 +196,10 @@ def brute_force_with_choices(p) -> float:
     choices = [list(range(len(vehicles))) + ([None] if not s.required else []) for s in p.stops]
     for assign in itertools.product(*choices):
         subsets = [frozenset(i for i, a in enumerate(assign) if a == v) for v in range(len(vehicles))]
-        if any(sum(1 for v, sub in enumerate(subsets) if sub and vehicles[v] in cap.types) > cap.max_vehicles
-               for cap in p.fleet_caps):
+        if any(
+            sum(1 for v, sub in enumerate(subsets) if sub and vehicles[v] in cap.types) > cap.max_vehicles
+            for cap in p.fleet_caps
+        ):
             continue
         total = sum(p.stops[i].penalty for i, a in enumerate(assign) if a is None)
         for v, sub in enumerate(subsets):
@@ -152,8 +217,11 @@ def test_vehicles_choose_start_and_end_depots_ortools_optimal_pyvrp_refuses():
     # drive): the optimum bases one at each end, which no single fixed depot gives.
     points = DEPOT_POINTS + [(-450, 100), (-420, -120), (650, 120), (680, -90)]
     stops = [Stop(f"s{i}", i, (1,), service_s=60) for i in (10, 11, 12, 13)]
-    fleet = [VehicleType("truck", 2, (100,), start_depots=(GARAGE_W, GARAGE_E), end_depots=(GARAGE_W, GARAGE_E),
-                         fixed_cost=200)]
+    fleet = [
+        VehicleType(
+            "truck", 2, (100,), start_depots=(GARAGE_W, GARAGE_E), end_depots=(GARAGE_W, GARAGE_E), fixed_cost=200
+        )
+    ]
     p = euclid_problem(points, stops, fleet, depots=depots())
     sol = checked(p, solve(p, "ortools", **FAST))
     assert sol.cost == pytest.approx(brute_force_with_choices(p))
@@ -169,8 +237,10 @@ def test_fleet_cap_shared_across_types():
     # Shifts that hold about two stops each: three vehicles serve everything, but there are drivers for two only,
     # so the cap leaves a stop (at its penalty) that the free fleet serves.
     stops = [Stop(f"s{i}", i, (1,), service_s=300, required=False, penalty=5000) for i in range(1, 6)]
-    fleet = [VehicleType("small", 2, (8,), fixed_cost=100, shift=Interval(0, 2000)),
-             VehicleType("big", 1, (12,), fixed_cost=400, shift=Interval(0, 2000))]
+    fleet = [
+        VehicleType("small", 2, (8,), fixed_cost=100, shift=Interval(0, 2000)),
+        VehicleType("big", 1, (12,), fixed_cost=400, shift=Interval(0, 2000)),
+    ]
     p = euclid_problem(POINTS[:6], stops, fleet)
     capped = dataclasses.replace(p, fleet_caps=(FleetCap((0, 1), 2, "drivers"),)).validate()
     best_free, best_capped = brute_force_with_choices(p), brute_force_with_choices(capped)
@@ -191,18 +261,26 @@ def test_simulator_checks_depot_sets_and_caps():
     p = dataclasses.replace(p, fleet_caps=(FleetCap((0,), 1, "drivers"),)).validate()
 
     def sol(*routes):
-        return RouteSolution([Route(0, k, tuple(Visit(kind, i) for kind, i in r)) for k, r in enumerate(routes)],
-                             [], 0.0, "hand", 0.0, True)
+        return RouteSolution(
+            [Route(0, k, tuple(Visit(kind, i) for kind, i in r)) for k, r in enumerate(routes)],
+            [],
+            0.0,
+            "hand",
+            0.0,
+            True,
+        )
 
     one = sol([("depot", GARAGE_W), ("stop", 0), ("stop", 1), ("depot", GARAGE_E)])
     assert simulate(p, one).violations == []
     bad_start = sol([("depot", DISPOSAL), ("stop", 0), ("stop", 1), ("depot", GARAGE_E)])
     assert simulate(p, bad_start).violations == [
-        "truck#1: starts at depot 'disposal', its type starts at 'garage-w' or 'garage-e'"]
+        "truck#1: starts at depot 'disposal', its type starts at 'garage-w' or 'garage-e'"
+    ]
     bad_end = sol([("depot", GARAGE_E), ("stop", 0), ("stop", 1), ("depot", GARAGE_W)])
     assert simulate(p, bad_end).violations == ["truck#1: ends at depot 'garage-w', its type ends at 'garage-e'"]
-    two = sol([("depot", GARAGE_W), ("stop", 0), ("depot", GARAGE_E)],
-              [("depot", GARAGE_E), ("stop", 1), ("depot", GARAGE_E)])
+    two = sol(
+        [("depot", GARAGE_W), ("stop", 0), ("depot", GARAGE_E)], [("depot", GARAGE_E), ("stop", 1), ("depot", GARAGE_E)]
+    )
     assert simulate(p, two).violations == ["fleet cap 'drivers': 2 vehicles of truck used, at most 1 allowed"]
 
 
@@ -210,15 +288,39 @@ def test_filling_drops_keeps_the_last_unload_depot_choice_and_cap():
     # An optional stop left out by an engine: fill_drops serves it on a new vehicle that starts at the allowed depot
     # nearest to it and unloads before going home (the first truck has no room and no reload left); with the fleet
     # cap reached it leaves it.
-    stops = [Stop("near-w", 1, (3,), service_s=60, required=False, penalty=10**6),
-             Stop("near-e", 7, (3,), service_s=60, required=False, penalty=10**6)]
+    stops = [
+        Stop("near-w", 1, (3,), service_s=60, required=False, penalty=10**6),
+        Stop("near-e", 7, (3,), service_s=60, required=False, penalty=10**6),
+    ]
     points = DEPOT_POINTS[:7] + [(650, 50)] + DEPOT_POINTS[7:]
     deps = [Depot(d.name, d.location + 1, turnaround_s=d.turnaround_s) for d in depots()]
-    fleet = [VehicleType("truck", 2, (5,), start_depots=(GARAGE_W, GARAGE_E), end_depots=(GARAGE_W, GARAGE_E),
-                         reload_depots=(DISPOSAL,), max_reloads=0, unload_before_end=True)]
+    fleet = [
+        VehicleType(
+            "truck",
+            2,
+            (5,),
+            start_depots=(GARAGE_W, GARAGE_E),
+            end_depots=(GARAGE_W, GARAGE_E),
+            reload_depots=(DISPOSAL,),
+            max_reloads=0,
+            unload_before_end=True,
+        )
+    ]
     p = euclid_problem(points, stops, fleet, depots=deps)
-    first = RouteSolution([Route(0, 0, (Visit("depot", GARAGE_W, 0), Visit("stop", 0), Visit("depot", DISPOSAL),
-                                        Visit("depot", GARAGE_W)))], [1], 10.0**6, "hand", 0.0, True)
+    first = RouteSolution(
+        [
+            Route(
+                0,
+                0,
+                (Visit("depot", GARAGE_W, 0), Visit("stop", 0), Visit("depot", DISPOSAL), Visit("depot", GARAGE_W)),
+            )
+        ],
+        [1],
+        10.0**6,
+        "hand",
+        0.0,
+        True,
+    )
     assert simulate(p, first).violations == []
     filled, _ = fill_drops(p, first)
     assert filled.dropped == [] and simulate(p, filled).violations == []

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from netplan.route.drops import explain_drops, fill_drops
-from netplan.route.engines import solve
 from netplan.route.engines import pyvrp as pyvrp_engine
+from netplan.route.engines import solve
 from netplan.route.problem import Depot, Interval, Location, Profile, RoutingProblem, Stop, VehicleType
 from netplan.route.simulate import simulate
 from netplan.route.solution import Route, RouteSolution, Visit
@@ -20,10 +20,24 @@ def line(stops: list[Stop], shift=Interval(7 * H, 12 * H), count: int = 1, capac
     """Depot at 0 and places at 100, 300, 600 and 5000 on a line (1 s per metre)."""
     xs = [0, 100, 300, 600, 5000]
     d = np.abs(np.subtract.outer(xs, xs)).astype(np.int64)
-    return RoutingProblem([Location(f"x{x}", float(x), 0.0) for x in xs], {"p": Profile("p", d, d)}, stops,
-                          [Depot("home", 0, turnaround_s=300)],
-                          [VehicleType("van", count, (capacity,), shift=shift, profile="p", reload_depots=(0,),
-                                       distance_cost=8, duration_cost=97)]).validate()
+    return RoutingProblem(
+        [Location(f"x{x}", float(x), 0.0) for x in xs],
+        {"p": Profile("p", d, d)},
+        stops,
+        [Depot("home", 0, turnaround_s=300)],
+        [
+            VehicleType(
+                "van",
+                count,
+                (capacity,),
+                shift=shift,
+                profile="p",
+                reload_depots=(0,),
+                distance_cost=8,
+                duration_cost=97,
+            )
+        ],
+    ).validate()
 
 
 def optional(name: str, location: int, kg: int = 40, **kw) -> Stop:
@@ -31,9 +45,17 @@ def optional(name: str, location: int, kg: int = 40, **kw) -> Stop:
 
 
 def solution(p: RoutingProblem, routes: list[list[tuple[str, int]]], dropped: list[int]) -> RouteSolution:
-    return RouteSolution([Route(0, k, tuple(Visit(kind, i, 7 * H if n == 0 else None) for n, (kind, i) in enumerate(r)))
-                          for k, r in enumerate(routes)], dropped, cost=float(len(dropped) * PENALTY), engine="hand",
-                         runtime_s=0.0, feasible=True)
+    return RouteSolution(
+        [
+            Route(0, k, tuple(Visit(kind, i, 7 * H if n == 0 else None) for n, (kind, i) in enumerate(r)))
+            for k, r in enumerate(routes)
+        ],
+        dropped,
+        cost=float(len(dropped) * PENALTY),
+        engine="hand",
+        runtime_s=0.0,
+        feasible=True,
+    )
 
 
 def test_a_stop_a_vehicle_has_time_and_room_for_is_served():
@@ -59,11 +81,13 @@ def test_a_full_trip_gets_a_new_trip_and_an_idle_vehicle_a_route():
 
 def test_every_stop_left_has_its_reason():
     early = (Interval(7 * H, 7 * H + 600),)
-    stops = [Stop("busy", 1, (40,), 1200, early, required=False, penalty=PENALTY),  # 20 min from 07:06:40
-             optional("heavy", 2, kg=150),                                       # above every capacity
-             optional("too early", 3, windows=(Interval(0, 7 * H),)),             # closes before the shift starts
-             optional("cheap", 4, penalty=1000),                                  # 10 km round trip for 0.1 CNY
-             optional("late", 2, windows=(Interval(7 * H, 7 * H + 1000),))]       # only while the van is busy
+    stops = [
+        Stop("busy", 1, (40,), 1200, early, required=False, penalty=PENALTY),  # 20 min from 07:06:40
+        optional("heavy", 2, kg=150),  # above every capacity
+        optional("too early", 3, windows=(Interval(0, 7 * H),)),  # closes before the shift starts
+        optional("cheap", 4, penalty=1000),  # 10 km round trip for 0.1 CNY
+        optional("late", 2, windows=(Interval(7 * H, 7 * H + 1000),)),
+    ]  # only while the van is busy
     base = line([])
     p = RoutingProblem(base.locations, base.profiles, stops, base.depots, base.vehicle_types).validate()
     sol = solution(p, [[("depot", 0), ("stop", 0), ("depot", 0)]], [1, 2, 3, 4])
@@ -71,7 +95,11 @@ def test_every_stop_left_has_its_reason():
     assert filled is sol
     drops = explain_drops(p, filled, cheapest, "CNY", 10_000)
     assert {p.stops[d.stop].name: d.reason for d in drops} == {
-        "heavy": "capacity", "too early": "window", "cheap": "cost", "late": "shift"}
+        "heavy": "capacity",
+        "too early": "window",
+        "cheap": "cost",
+        "late": "shift",
+    }
     cheap = next(d for d in drops if d.reason == "cost")
     assert cheap.cost > 1000 and "above its drop penalty of 0.10 CNY" in cheap.detail
 
@@ -84,14 +112,47 @@ def test_engine_result_leaves_nothing_a_vehicle_has_time_for(seed):
     xy = np.vstack([[5000, 5000], rng.uniform(0, 10000, (60, 2))])
     d = np.rint(np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))).astype(np.int64)
     windows = (Interval(8 * H, 11 * H), Interval(14 * H, 17 * H))
-    stops = [Stop(f"s{i}", i, (int(rng.integers(100, 900)),), 300 + int(rng.integers(0, 600)), windows, required=False,
-                  penalty=PENALTY) for i in range(1, 61)]
-    vts = [VehicleType("trike", 3, (400,), reload_depots=(0,), shift=Interval(7 * H, 17 * H), fixed_cost=600_000,
-                       distance_cost=8, duration_cost=97),
-           VehicleType("truck", 1, (3000,), reload_depots=(0,), shift=Interval(6 * H, 18 * H), fixed_cost=3_000_000,
-                       distance_cost=35, duration_cost=125)]
-    p = RoutingProblem([Location(f"p{i}", *xy[i]) for i in range(61)], {"default": Profile("default", d, d // 6)},
-                       stops, [Depot("depot", 0, turnaround_s=900)], vts).validate()
+    stops = [
+        Stop(
+            f"s{i}",
+            i,
+            (int(rng.integers(100, 900)),),
+            300 + int(rng.integers(0, 600)),
+            windows,
+            required=False,
+            penalty=PENALTY,
+        )
+        for i in range(1, 61)
+    ]
+    vts = [
+        VehicleType(
+            "trike",
+            3,
+            (400,),
+            reload_depots=(0,),
+            shift=Interval(7 * H, 17 * H),
+            fixed_cost=600_000,
+            distance_cost=8,
+            duration_cost=97,
+        ),
+        VehicleType(
+            "truck",
+            1,
+            (3000,),
+            reload_depots=(0,),
+            shift=Interval(6 * H, 18 * H),
+            fixed_cost=3_000_000,
+            distance_cost=35,
+            duration_cost=125,
+        ),
+    ]
+    p = RoutingProblem(
+        [Location(f"p{i}", *xy[i]) for i in range(61)],
+        {"default": Profile("default", d, d // 6)},
+        stops,
+        [Depot("depot", 0, turnaround_s=900)],
+        vts,
+    ).validate()
     raw = pyvrp_engine.solve(p, time_limit_s=300, seed=1, max_iterations=2000)
     sol = solve(p, "pyvrp", time_limit_s=300, seed=1, max_iterations=2000)
     assert simulate(p, sol).ok and sol.feasible

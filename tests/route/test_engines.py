@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from netplan.route.engines import solve
-from netplan.route.problem import (Break, Depot, Interval, Location, Profile, RoutingProblem, Stop, VehicleType)
+from netplan.route.problem import Break, Depot, Interval, Location, Profile, RoutingProblem, Stop, VehicleType
 from netplan.route.simulate import simulate
 from netplan.route.solution import RouteSolution
 
@@ -21,8 +21,13 @@ from netplan.route.solution import RouteSolution
 FAST = dict(time_limit_s=1.0)
 
 
-def euclid_problem(points: list[tuple[float, float]], stops: list[Stop], vehicle_types: list[VehicleType],
-                   depots: list[Depot] | None = None, profiles: tuple[str, ...] = ("default",)) -> RoutingProblem:
+def euclid_problem(
+    points: list[tuple[float, float]],
+    stops: list[Stop],
+    vehicle_types: list[VehicleType],
+    depots: list[Depot] | None = None,
+    profiles: tuple[str, ...] = ("default",),
+) -> RoutingProblem:
     """A problem over planar points, 1 distance unit = 1 s of driving, the same matrices for every profile."""
     xy = np.array(points, dtype=float)
     dist = np.rint(np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])).astype(np.int64)
@@ -30,7 +35,9 @@ def euclid_problem(points: list[tuple[float, float]], stops: list[Stop], vehicle
     return RoutingProblem(
         locations=locations,
         profiles={name: Profile(name, dist, dist.copy()) for name in profiles},
-        stops=stops, depots=depots or [Depot("depot", 0)], vehicle_types=vehicle_types,
+        stops=stops,
+        depots=depots or [Depot("depot", 0)],
+        vehicle_types=vehicle_types,
     ).validate()
 
 
@@ -241,11 +248,13 @@ def test_optional_stop_dropped_only_when_penalty_below_detour(above, engine):
     base = euclid_problem(POINTS[:4], stops, [VehicleType("truck", 1, (10,))])
     far = (1500, 1500)
     with_far = euclid_problem(POINTS[:4] + [far], stops, [VehicleType("truck", 1, (10,))])
-    detour = brute_force(euclid_problem(POINTS[:4] + [far], stops + [Stop("far", 4, (1,))],
-                                        [VehicleType("truck", 1, (10,))])) - brute_force(base)
+    detour = brute_force(
+        euclid_problem(POINTS[:4] + [far], stops + [Stop("far", 4, (1,))], [VehicleType("truck", 1, (10,))])
+    ) - brute_force(base)
     penalty = int(detour + 50 if above else detour - 50)
-    p = euclid_problem(POINTS[:4] + [far], stops + [Stop("far", 4, (1,), required=False, penalty=penalty)],
-                       with_far.vehicle_types)
+    p = euclid_problem(
+        POINTS[:4] + [far], stops + [Stop("far", 4, (1,), required=False, penalty=penalty)], with_far.vehicle_types
+    )
     sol = checked(p, solve(p, engine, **FAST))
     assert sol.dropped == ([] if above else [3])
     assert sol.cost == pytest.approx(brute_force(p)) == pytest.approx(cost_of(p, sol))
@@ -254,10 +263,14 @@ def test_optional_stop_dropped_only_when_penalty_below_detour(above, engine):
 def test_restricted_vehicle_waits_for_the_ban_to_end(engine):
     # Stop s2 lies in a zone banned to the "restricted" profile from 00:00 to 01:00; the truck is there far earlier.
     ban = Interval(0, 3600)
-    stops = [Stop("s1", 1, (1,), service_s=60), Stop("s2", 2, (1,), service_s=60, forbidden={"restricted": (ban,)}),
-             Stop("s3", 3, (1,), service_s=60)]
-    p = euclid_problem(POINTS[:4], stops, [VehicleType("truck", 1, (10,), profile="restricted")],
-                       profiles=("restricted",))
+    stops = [
+        Stop("s1", 1, (1,), service_s=60),
+        Stop("s2", 2, (1,), service_s=60, forbidden={"restricted": (ban,)}),
+        Stop("s3", 3, (1,), service_s=60),
+    ]
+    p = euclid_problem(
+        POINTS[:4], stops, [VehicleType("truck", 1, (10,), profile="restricted")], profiles=("restricted",)
+    )
     sol = checked(p, solve(p, engine, **FAST))
     (route,) = sol.routes
     served_at = {v.index: v.start_s for v in route.visits if v.kind == "stop"}
@@ -269,10 +282,16 @@ def test_restricted_vehicle_waits_for_the_ban_to_end(engine):
 def test_only_the_permit_vehicle_serves_a_banned_stop_in_the_morning(engine):
     # s2 must be served 00:00-01:00, when its zone is banned to the restricted profile: only the permit truck may.
     ban = Interval(0, 3600)
-    stops = [Stop("s1", 1, (1,)), Stop("s2", 2, (1,), windows=(Interval(0, 3600),), forbidden={"restricted": (ban,)}),
-             Stop("s3", 3, (1,)), Stop("s4", 4, (1,))]
-    fleet = [VehicleType("permit", 1, (10,), profile="permit", permit=True, fixed_cost=2000),
-             VehicleType("restricted", 1, (10,), profile="restricted")]
+    stops = [
+        Stop("s1", 1, (1,)),
+        Stop("s2", 2, (1,), windows=(Interval(0, 3600),), forbidden={"restricted": (ban,)}),
+        Stop("s3", 3, (1,)),
+        Stop("s4", 4, (1,)),
+    ]
+    fleet = [
+        VehicleType("permit", 1, (10,), profile="permit", permit=True, fixed_cost=2000),
+        VehicleType("restricted", 1, (10,), profile="restricted"),
+    ]
     p = euclid_problem(POINTS[:5], stops, fleet, profiles=("permit", "restricted"))
     sol = checked(p, solve(p, engine, **FAST))
     by_type = {r.vehicle_type: r.stops() for r in sol.routes}
@@ -296,8 +315,17 @@ def test_breaks_taken_where_the_simulator_takes_them():
 def test_solution_limit_is_reproducible_and_strategies_are_named():
     stops = [Stop(f"s{i}", i, (2,), service_s=60) for i in range(1, 8)]
     p = euclid_problem(POINTS, stops, [VehicleType("truck", 2, (8,))])
-    runs = [solve(p, "ortools", time_limit_s=30, solution_limit=40, first_solution="PATH_CHEAPEST_ARC",
-                  metaheuristic="GUIDED_LOCAL_SEARCH") for _ in range(2)]
+    runs = [
+        solve(
+            p,
+            "ortools",
+            time_limit_s=30,
+            solution_limit=40,
+            first_solution="PATH_CHEAPEST_ARC",
+            metaheuristic="GUIDED_LOCAL_SEARCH",
+        )
+        for _ in range(2)
+    ]
     assert [r.visits for r in runs[0].routes] == [r.visits for r in runs[1].routes]
     assert runs[0].cost == runs[1].cost
     assert runs[0].info["first_solution"] == "PATH_CHEAPEST_ARC"

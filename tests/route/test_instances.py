@@ -8,14 +8,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import published_path
 
-from benchmarks.instances import (check_routes, parse_solomon, parse_vrplib, read_bks_csv, read_instance,
-                                  read_solomon, read_solomon_solution, read_vrplib, read_vrplib_solution,
-                                  release_violations, route_length, routes_of, solution_from_routes, to_problem)
+from benchmarks.instances import (
+    check_routes,
+    parse_solomon,
+    parse_vrplib,
+    read_bks_csv,
+    read_instance,
+    read_solomon,
+    read_solomon_solution,
+    read_vrplib,
+    read_vrplib_solution,
+    release_violations,
+    route_length,
+    routes_of,
+    solution_from_routes,
+    to_problem,
+)
 from netplan.route.problem import Interval, RoutingInputError
 from netplan.route.simulate import simulate
 
-from conftest import published_path
 
 def shared(*parts: str) -> Path:
     """A published VRPTW file or folder (tests/data/published, else ../shared/benchmarks), or skip saying why."""
@@ -75,6 +88,7 @@ EOF
 
 
 # --- hand-written files -----------------------------------------------------------------------------------------
+
 
 def test_tiny_solomon(tmp_path: Path) -> None:
     f = tmp_path / "tiny.txt"
@@ -152,8 +166,9 @@ def test_solution_files(tmp_path: Path) -> None:
     assert read_vrplib_solution(tmp_path / "b.sol").cost == pytest.approx(42444.8)
     (tmp_path / "c.sol").write_text("Instance name : x\nSolution\nRoute  1 : 2 1\nRoute 2 : 3\n")
     assert read_solomon_solution(tmp_path / "c.sol").routes == [[2, 1], [3]]
-    (tmp_path / "bks.csv").write_text("instance,vehicles,distance,distance_only_vehicles,distance_only\n"
-                                      "A,10,828.94,10,828.94\nB,4,100.5,,\n")
+    (tmp_path / "bks.csv").write_text(
+        "instance,vehicles,distance,distance_only_vehicles,distance_only\nA,10,828.94,10,828.94\nB,4,100.5,,\n"
+    )
     bks = read_bks_csv(tmp_path / "bks.csv")
     assert bks["A"].vehicles == 10 and bks["A"].distance_only == 828.94 and bks["B"].distance_only is None
 
@@ -210,14 +225,18 @@ def test_tiny_multidepot_explicit_matrix(tmp_path: Path) -> None:
     assert inst.explicit is not None and inst.explicit[1, 3] == 2 and not inst.coords.any()
     p = read_vrplib(f, scale=1, rounding="round").validate()
     assert [(vt.name, vt.count, vt.start_depot, vt.end_depot, vt.max_duration_s) for vt in p.vehicle_types] == [
-        ("vehicle@0", 1, 0, 0, 40), ("vehicle@1", 2, 1, 1, 40)]
+        ("vehicle@0", 1, 0, 0, 40),
+        ("vehicle@1", 2, 1, 1, 40),
+    ]
     assert p.vehicle_types[1].shift == Interval(10, 100) and p.horizon == Interval(0, 100)
     assert p.profiles["default"].distance[4, 1] == 3
     # Route k is vehicle k, empty ones included: depot 0 serves node 2, depot 1's second vehicle nodes 3 and 4.
     routes = [[2], [], [3, 4]]
     sol = solution_from_routes(p, routes, num_depots=2)
     assert [(r.vehicle_type, r.vehicle, r.visits[0].index, r.visits[-1].index) for r in sol.routes] == [
-        (0, 0, 0, 0), (1, 1, 1, 1)]
+        (0, 0, 0, 0),
+        (1, 1, 1, 1),
+    ]
     assert simulate(p, sol).violations == []
     assert sol.distance(p) == 2 + 2 + 2 + 4 + 3 == route_length(inst, routes)
     # The wrong depot's vehicle: node 2 from depot 1 is far longer.
@@ -229,6 +248,7 @@ def test_tiny_multidepot_explicit_matrix(tmp_path: Path) -> None:
 
 
 # --- the real files ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.shared
 def test_solomon_all_56() -> None:
@@ -319,8 +339,9 @@ def test_multidepot_references_reproduced() -> None:
         assert len(p.vehicle_types) == inst.num_depots
         # The references carry no times: without planned starts a route leaves at its shift start and may wait
         # longer than the duration limit allows, so the limit is left out of this replay.
-        loose = dataclasses.replace(p, vehicle_types=[dataclasses.replace(vt, max_duration_s=None)
-                                                      for vt in p.vehicle_types])
+        loose = dataclasses.replace(
+            p, vehicle_types=[dataclasses.replace(vt, max_duration_s=None) for vt in p.vehicle_types]
+        )
         sol = solution_from_routes(loose, ref.routes, num_depots=inst.num_depots)
         assert simulate(loose, sol).violations == [], f.stem
         assert sol.distance(p) == ref.cost, f.stem

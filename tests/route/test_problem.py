@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 
 from netplan.errors import NetplanError
-from netplan.route.problem import (Depot, Interval, Location, Profile, RoutingInputError, RoutingProblem, Stop,
-                                   VehicleType, merge, subtract)
+from netplan.route.problem import (
+    Depot,
+    Interval,
+    Location,
+    Profile,
+    RoutingInputError,
+    RoutingProblem,
+    Stop,
+    VehicleType,
+    merge,
+    subtract,
+)
 from netplan.scenario import scenario_from_dict
 
 H = 3600
@@ -25,10 +35,16 @@ def line_problem(stops, vehicle_types, depots=None) -> RoutingProblem:
 
 def test_subtract_and_merge():
     day = [Interval(6 * H, 18 * H)]
-    assert subtract(day, [Interval(7 * H, 9 * H), Interval(17 * H, 19 * H)]) == [Interval(6 * H, 7 * H), Interval(9 * H, 17 * H)]
+    assert subtract(day, [Interval(7 * H, 9 * H), Interval(17 * H, 19 * H)]) == [
+        Interval(6 * H, 7 * H),
+        Interval(9 * H, 17 * H),
+    ]
     assert subtract(day, [Interval(0, 24 * H)]) == []
     assert subtract([Interval(0, 10), Interval(20, 30)], [Interval(5, 25)]) == [Interval(0, 5), Interval(25, 30)]
-    assert merge([Interval(5, 10), Interval(0, 6), Interval(10, 12), Interval(20, 21)]) == [Interval(0, 12), Interval(20, 21)]
+    assert merge([Interval(5, 10), Interval(0, 6), Interval(10, 12), Interval(20, 21)]) == [
+        Interval(0, 12),
+        Interval(20, 21),
+    ]
     stop = Stop("s", 1, (1,), windows=(Interval(8 * H, 12 * H),), forbidden={"truck": (Interval(7 * H, 9 * H),)})
     assert stop.allowed("truck", Interval(0, 24 * H)) == [Interval(9 * H, 12 * H)]
     assert stop.allowed("trike", Interval(0, 24 * H)) == [Interval(8 * H, 12 * H)]
@@ -41,7 +57,9 @@ def test_inverted_window_is_an_error():
 
 def test_overlapping_windows_named():
     stop = Stop("market", 1, (10,), windows=(Interval(8 * H, 10 * H), Interval(9 * H, 11 * H)))
-    with pytest.raises(RoutingInputError, match=r"stop 'market': time windows: intervals 08:00-10:00 and 09:00-11:00 overlap"):
+    with pytest.raises(
+        RoutingInputError, match=r"stop 'market': time windows: intervals 08:00-10:00 and 09:00-11:00 overlap"
+    ):
         line_problem([stop], [VehicleType("van", 1, (100,), profile="p")]).validate()
 
 
@@ -51,7 +69,9 @@ def test_zero_capacity_named():
 
 
 def test_load_above_every_capacity_named():
-    with pytest.raises(RoutingInputError, match=r"stop 'big': load \(500,\).*exceeds every vehicle's capacity \(largest \(400,\)\)"):
+    with pytest.raises(
+        RoutingInputError, match=r"stop 'big': load \(500,\).*exceeds every vehicle's capacity \(largest \(400,\)\)"
+    ):
         line_problem([Stop("big", 1, (500,))], [VehicleType("trike", 2, (400,), profile="p")]).validate()
 
 
@@ -59,7 +79,9 @@ def test_stop_no_vehicle_can_reach_in_time_named():
     # x5000 is 5000 s away; its window closes 10 minutes into the shift.
     late = Stop("far", 3, (1,), windows=(Interval(6 * H, 6 * H + 600),))
     vt = VehicleType("van", 1, (100,), shift=Interval(6 * H, 18 * H), profile="p")
-    with pytest.raises(RoutingInputError, match=r"stop 'far': no vehicle can reach it.*van \(earliest arrival 07:23:20"):
+    with pytest.raises(
+        RoutingInputError, match=r"stop 'far': no vehicle can reach it.*van \(earliest arrival 07:23:20"
+    ):
         line_problem([late], [vt]).validate()
     # A ban that covers the whole window for the only vehicle's class is the same error.
     banned = Stop("near", 1, (1,), windows=(Interval(7 * H, 9 * H),), forbidden={"p": (Interval(6 * H, 10 * H),)})
@@ -77,21 +99,38 @@ def test_unknown_profile_and_bad_depot_index():
         line_problem([Stop("a", 1, (1,))], [VehicleType("van", 1, (10,), reload_depots=(3,), profile="p")]).validate()
 
 
-BASE = {"name": "t", "city": {"source": "x.osm"}, "tiers": [
-    {"tier": 1, "radius_m": 500, "capacity_kg_day": 100}, {"tier": 2, "radius_m": 4000, "capacity_kg_day": 1000},
-    {"tier": 3, "radius_m": 9000, "capacity_kg_day": 9000}]}
+BASE = {
+    "name": "t",
+    "city": {"source": "x.osm"},
+    "tiers": [
+        {"tier": 1, "radius_m": 500, "capacity_kg_day": 100},
+        {"tier": 2, "radius_m": 4000, "capacity_kg_day": 1000},
+        {"tier": 3, "radius_m": 9000, "capacity_kg_day": 9000},
+    ],
+}
 
 
-@pytest.mark.parametrize("patch, message", [
-    ({"fleet": [{"name": "van", "count": 1, "capacity_kg": 0}]}, "fleet[0].capacity_kg"),
-    ({"fleet": [{"name": "van", "count": 1, "capacity_kg": 10, "shift": "18:00-06:00"}]}, "ends before it starts"),
-    ({"fleet": [{"name": "van", "count": 1, "capacity_kg": 10, "breaks": ["11:00-13:00", "12:00-14:00"]}]}, "break windows overlap"),
-    ({"restrictions": [{"name": "r", "hours": ["07:00-09:00", "08:00-10:00"], "osm_ways": [1]}]}, "intervals overlap"),
-    ({"restrictions": [{"name": "r", "hours": ["09:00-07:00"], "osm_ways": [1]}]}, "ends before it starts"),
-    ({"route": {"stop_hours": ["08:00-12:00", "11:00-13:00"]}}, "route.stop_hours"),
-    ({"fleet": [{"name": "van", "count": 1, "capacity_kg": 10}, {"name": "van", "count": 2, "capacity_kg": 10}]},
-     "names must be unique"),
-])
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"fleet": [{"name": "van", "count": 1, "capacity_kg": 0}]}, "fleet[0].capacity_kg"),
+        ({"fleet": [{"name": "van", "count": 1, "capacity_kg": 10, "shift": "18:00-06:00"}]}, "ends before it starts"),
+        (
+            {"fleet": [{"name": "van", "count": 1, "capacity_kg": 10, "breaks": ["11:00-13:00", "12:00-14:00"]}]},
+            "break windows overlap",
+        ),
+        (
+            {"restrictions": [{"name": "r", "hours": ["07:00-09:00", "08:00-10:00"], "osm_ways": [1]}]},
+            "intervals overlap",
+        ),
+        ({"restrictions": [{"name": "r", "hours": ["09:00-07:00"], "osm_ways": [1]}]}, "ends before it starts"),
+        ({"route": {"stop_hours": ["08:00-12:00", "11:00-13:00"]}}, "route.stop_hours"),
+        (
+            {"fleet": [{"name": "van", "count": 1, "capacity_kg": 10}, {"name": "van", "count": 2, "capacity_kg": 10}]},
+            "names must be unique",
+        ),
+    ],
+)
 def test_scenario_rejects_bad_fleet_and_windows(patch, message):
     with pytest.raises(NetplanError, match=re.escape(message)) as err:
         scenario_from_dict({**BASE, **patch}, "bad.yaml")

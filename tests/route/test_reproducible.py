@@ -43,8 +43,9 @@ json.dump([w.as_dict() for w in warnings], open(sys.argv[3] + "/warnings.json", 
 def sited_plan(city: City) -> gpd.GeoDataFrame:
     """The fixed sited plan, snapped to the city's drive graph as the locate stage does."""
     table = pd.read_csv(SITED)
-    frame = gpd.GeoDataFrame(table.drop(columns=["lon", "lat"]), crs="EPSG:4326",
-                             geometry=gpd.points_from_xy(table["lon"], table["lat"]))
+    frame = gpd.GeoDataFrame(
+        table.drop(columns=["lon", "lat"]), crs="EPSG:4326", geometry=gpd.points_from_xy(table["lon"], table["lat"])
+    )
     frame["drive_node"] = city.network("drive").snap(frame.geometry).node
     return frame
 
@@ -58,8 +59,13 @@ def test_route_stage_is_identical_in_fresh_processes(chengdu: City, chengdu_scen
         out = tmp_path / f"run{hash_seed}"
         out.mkdir()
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(ROOT)}
-        subprocess.run([sys.executable, "-c", _RUN, str(bundle), str(chengdu_scenario.file), str(out)], env=env,
-                       check=True, cwd=ROOT, timeout=900)
+        subprocess.run(
+            [sys.executable, "-c", _RUN, str(bundle), str(chengdu_scenario.file), str(out)],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            timeout=900,
+        )
         outputs.append(out)
     first = outputs[0]
     schedule = pd.read_csv(first / "schedule.csv")
@@ -77,12 +83,18 @@ def test_route_stage_is_identical_in_fresh_processes(chengdu: City, chengdu_scen
 
 @pytest.mark.parametrize("engine", ["pyvrp", "ortools"])
 def test_unknown_engine_options_are_refused(engine):
-    from netplan.route.engines import solve
-    from netplan.route.problem import Depot, Location, Profile, RoutingProblem, Stop, VehicleType
     import numpy as np
 
+    from netplan.route.engines import solve
+    from netplan.route.problem import Depot, Location, Profile, RoutingProblem, Stop, VehicleType
+
     mat = np.array([[0, 10], [10, 0]])
-    problem = RoutingProblem([Location("d", 0, 0), Location("s", 10, 0)], {"default": Profile("default", mat, mat)},
-                             [Stop("s", 1, (1,))], [Depot("d", 0)], [VehicleType("v", 1, (5,))]).validate()
+    problem = RoutingProblem(
+        [Location("d", 0, 0), Location("s", 10, 0)],
+        {"default": Profile("default", mat, mat)},
+        [Stop("s", 1, (1,))],
+        [Depot("d", 0)],
+        [VehicleType("v", 1, (5,))],
+    ).validate()
     with pytest.raises(ValueError, match="max_iterationz"):
         solve(problem, engine, time_limit_s=1, max_iterationz=5)

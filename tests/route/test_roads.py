@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
+from osm_builder import OsmBuilder, lonlat, street_grid
 
 from netplan.city import load_city
 from netplan.route.bans import Ban, RoadBans
@@ -14,7 +15,6 @@ from netplan.route.roads import TravelProfiles, forbidden_starts
 from netplan.route.simulate import RoadReplay, simulate
 from netplan.route.solution import Route, RouteSolution, Visit
 from netplan.scenario import CityConfig
-from osm_builder import OsmBuilder, lonlat, street_grid
 
 H = 3600
 
@@ -76,12 +76,18 @@ def _ban_problem(grid, permit: bool):
     arrive, leave = travel.stretches(profile)
     stops = []
     for loc, name in ((1, "centre"), (2, "corner")):
-        forbidden = {} if permit else {profile: forbidden_starts([ban], road_bans, travel.nodes[loc], 300, arrive[loc], leave[loc])}
+        forbidden = (
+            {}
+            if permit
+            else {profile: forbidden_starts([ban], road_bans, travel.nodes[loc], 300, arrive[loc], leave[loc])}
+        )
         stops.append(Stop(name, loc, (100,), 300, forbidden={k: v for k, v in forbidden.items() if v}))
     locations = [Location(f"L{i}", 0.0, 0.0, n) for i, n in enumerate(travel.nodes)]
     vt = VehicleType("truck", 1, (1000,), shift=Interval(6 * H, 14 * H), profile=profile, permit=permit, weight_t=5.0)
     problem = RoutingProblem(locations, {profile: travel.profile(profile)}, stops, [Depot("depot", 0)], [vt]).validate()
-    replay = RoadReplay(road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)], travel.path)
+    replay = RoadReplay(
+        road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)], travel.path
+    )
     return problem, replay, travel, ban
 
 

@@ -17,12 +17,21 @@ def problem(**vt_kwargs) -> RoutingProblem:
     xs = [0, 100, 300, 600, 1000]
     d = np.abs(np.subtract.outer(xs, xs)).astype(np.int64)
     locs = [Location(f"x{x}", float(x), 0.0) for x in xs]
-    stops = [Stop("a", 1, (40,), 60), Stop("b", 2, (40,), 60, windows=(Interval(8 * H, 9 * H),)),
-             Stop("c", 3, (40,), 60, forbidden={"p": (Interval(7 * H, 8 * H),)}, required=False, penalty=5)]
+    stops = [
+        Stop("a", 1, (40,), 60),
+        Stop("b", 2, (40,), 60, windows=(Interval(8 * H, 9 * H),)),
+        Stop("c", 3, (40,), 60, forbidden={"p": (Interval(7 * H, 8 * H),)}, required=False, penalty=5),
+    ]
     kwargs = dict(name="van", count=2, capacity=(100,), shift=Interval(7 * H, 12 * H), profile="p", reload_depots=(0,))
     kwargs.update(vt_kwargs)
-    return RoutingProblem(locs, {"p": Profile("p", d, d)}, stops, [Depot("home", 0, turnaround_s=300), Depot("far", 4)],
-                          [VehicleType(**kwargs)], horizon=Interval(0, 24 * H))
+    return RoutingProblem(
+        locs,
+        {"p": Profile("p", d, d)},
+        stops,
+        [Depot("home", 0, turnaround_s=300), Depot("far", 4)],
+        [VehicleType(**kwargs)],
+        horizon=Interval(0, 24 * H),
+    )
 
 
 def route(*visits: tuple[str, int], vehicle: int = 0, start: int | None = None) -> Route:
@@ -57,16 +66,38 @@ def test_planned_late_start_is_kept():
     assert any("required stop 'a' not served" in v for v in sched.violations)
 
 
-@pytest.mark.parametrize("routes, dropped, expected", [
-    ([route(("depot", 0), ("stop", 0), ("stop", 1), ("stop", 2), ("depot", 0))], [], "over capacity after 'c' (kg 120 > 100)"),
-    ([route(("depot", 0), ("stop", 0), ("stop", 0), ("stop", 1), ("depot", 0))], [2], "stop 'a' served 2 times"),
-    ([route(("depot", 0), ("stop", 0), ("stop", 1), ("depot", 0))], [], "stop 'c' neither served nor reported dropped"),
-    ([route(("depot", 0), ("stop", 0), ("depot", 1), ("stop", 1), ("depot", 0))], [2], "not one of its reload depots"),
-    ([route(("depot", 0), ("stop", 0), ("stop", 1), ("depot", 1))], [2], "ends at depot 'far'"),
-    ([route(("depot", 0), ("stop", 0), ("depot", 0)), route(("depot", 0), ("stop", 1), ("depot", 0), vehicle=2)], [2],
-     "only 2 vehicle(s)"),
-    ([route(("depot", 0), ("stop", 0), ("depot", 0)), route(("depot", 0), ("stop", 1), ("depot", 0))], [2], "has two routes"),
-])
+@pytest.mark.parametrize(
+    "routes, dropped, expected",
+    [
+        (
+            [route(("depot", 0), ("stop", 0), ("stop", 1), ("stop", 2), ("depot", 0))],
+            [],
+            "over capacity after 'c' (kg 120 > 100)",
+        ),
+        ([route(("depot", 0), ("stop", 0), ("stop", 0), ("stop", 1), ("depot", 0))], [2], "stop 'a' served 2 times"),
+        (
+            [route(("depot", 0), ("stop", 0), ("stop", 1), ("depot", 0))],
+            [],
+            "stop 'c' neither served nor reported dropped",
+        ),
+        (
+            [route(("depot", 0), ("stop", 0), ("depot", 1), ("stop", 1), ("depot", 0))],
+            [2],
+            "not one of its reload depots",
+        ),
+        ([route(("depot", 0), ("stop", 0), ("stop", 1), ("depot", 1))], [2], "ends at depot 'far'"),
+        (
+            [route(("depot", 0), ("stop", 0), ("depot", 0)), route(("depot", 0), ("stop", 1), ("depot", 0), vehicle=2)],
+            [2],
+            "only 2 vehicle(s)",
+        ),
+        (
+            [route(("depot", 0), ("stop", 0), ("depot", 0)), route(("depot", 0), ("stop", 1), ("depot", 0))],
+            [2],
+            "has two routes",
+        ),
+    ],
+)
 def test_rule_breaks_are_caught(routes, dropped, expected):
     sched = run(problem(), routes, dropped)
     assert any(expected in v for v in sched.violations), sched.violations
@@ -76,9 +107,13 @@ def test_rule_breaks_are_caught(routes, dropped, expected):
 
 def test_late_window_shift_and_duration_caught():
     # b's window closes at 09:00; starting at 08:50 and going via c (barred until 08:00, fine) still reaches b after 09:00.
-    late = run(problem(), [route(("depot", 0), ("stop", 2), ("stop", 0), ("stop", 1), ("depot", 0), start=8 * H + 3000)])
+    late = run(
+        problem(), [route(("depot", 0), ("stop", 2), ("stop", 0), ("stop", 1), ("depot", 0), start=8 * H + 3000)]
+    )
     assert any("serves 'b' at 09:" in v and "outside the times open to it" in v for v in late.violations)
-    short = run(problem(shift=Interval(7 * H, 7 * H + 720)), [route(("depot", 0), ("stop", 0), ("depot", 0))], dropped=[1, 2])
+    short = run(
+        problem(shift=Interval(7 * H, 7 * H + 720)), [route(("depot", 0), ("stop", 0), ("depot", 0))], dropped=[1, 2]
+    )
     assert any("after its shift ends at 07:12" in v for v in short.violations)
     capped = run(problem(max_duration_s=600), [route(("depot", 0), ("stop", 0), ("depot", 0))], dropped=[1, 2])
     assert any("more than 0.17 h" in v for v in capped.violations)

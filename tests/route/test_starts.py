@@ -18,12 +18,29 @@ def day(n: int = 40, seed: int = 3) -> RoutingProblem:
     rng = np.random.default_rng(seed)
     xy = np.vstack([[5000, 5000], rng.uniform(0, 10000, (n, 2))])
     d = np.rint(np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))).astype(np.int64)
-    stops = [Stop(f"s{i}", i, (int(rng.integers(100, 600)),), 300, (Interval(7 * H, 12 * H), Interval(13 * H, 17 * H)))
-             for i in range(1, n + 1)]
-    vts = [VehicleType("truck", 4, (1500,), reload_depots=(0,), shift=Interval(6 * H, 18 * H), fixed_cost=3_000_000,
-                       distance_cost=35, duration_cost=125)]
-    return RoutingProblem([Location(f"p{i}", *xy[i]) for i in range(n + 1)], {"default": Profile("default", d, d // 6)},
-                          stops, [Depot("depot", 0, turnaround_s=900)], vts).validate()
+    stops = [
+        Stop(f"s{i}", i, (int(rng.integers(100, 600)),), 300, (Interval(7 * H, 12 * H), Interval(13 * H, 17 * H)))
+        for i in range(1, n + 1)
+    ]
+    vts = [
+        VehicleType(
+            "truck",
+            4,
+            (1500,),
+            reload_depots=(0,),
+            shift=Interval(6 * H, 18 * H),
+            fixed_cost=3_000_000,
+            distance_cost=35,
+            duration_cost=125,
+        )
+    ]
+    return RoutingProblem(
+        [Location(f"p{i}", *xy[i]) for i in range(n + 1)],
+        {"default": Profile("default", d, d // 6)},
+        stops,
+        [Depot("depot", 0, turnaround_s=900)],
+        vts,
+    ).validate()
 
 
 def key(sol):
@@ -52,5 +69,6 @@ def test_starts_need_a_seeded_engine():
     with pytest.raises(ValueError, match="several starts need a seeded engine"):
         solve(day(5), "ortools", time_limit_s=1, starts=2)
     with pytest.raises(Exception, match="needs engine pyvrp"):
-        scenario_from_dict({"name": "x", "city": {"source": "x.osm"}, "route": {"engine": "ortools", "starts": 2}},
-                           "x.yaml")
+        scenario_from_dict(
+            {"name": "x", "city": {"source": "x.osm"}, "route": {"engine": "ortools", "starts": 2}}, "x.yaml"
+        )

@@ -17,14 +17,20 @@ def _config(window: int = 5) -> StrawConfig:
 
 
 def test_fleet_known_by_hand() -> None:
-    blocks = pd.DataFrame({"centre": [1, 2, 2], "straw_t": [1000.0, 15.0, 5.0],
-                           "distance_m": [10_000.0, 4_000.0, 2_000.0]})
+    blocks = pd.DataFrame(
+        {"centre": [1, 2, 2], "straw_t": [1000.0, 15.0, 5.0], "distance_m": [10_000.0, 4_000.0, 2_000.0]}
+    )
     plan = harvest_plan(blocks, _config()).set_index("centre")
     # centre 1: 100 trips x (2 x 10 km / 40 km/h + 1 h) = 150 h = 15 vehicle-days; 5-day window -> 3 vehicles;
     # balers: 1000 t / (50 t/day x 5 days) = 4
     one = plan.loc[1]
     assert (one["trips"], one["vehicle_hours"], one["vehicle_days"], one["fleet"], one["balers"]) == (
-        100, pytest.approx(150.0), pytest.approx(15.0), 3, 4)
+        100,
+        pytest.approx(150.0),
+        pytest.approx(15.0),
+        3,
+        4,
+    )
     assert one["utilisation"] == pytest.approx(0.5)
     assert one["truck_km"] == pytest.approx(2000.0)
     assert one["baler_days"] == pytest.approx(20.0)  # 1000 t / 50 t per baler-day
@@ -48,8 +54,11 @@ def test_exact_multiples_do_not_round_up() -> None:
 
 
 def test_typical_day_deals_the_season_loads_over_the_window() -> None:
-    blocks = gpd.GeoDataFrame({"block_id": [0, 1], "straw_t": [25.0, 8.0], "drive_node": [11, 12]},
-                              geometry=[shapely.Point(0, 0), shapely.Point(1, 1)], crs="EPSG:4326")
+    blocks = gpd.GeoDataFrame(
+        {"block_id": [0, 1], "straw_t": [25.0, 8.0], "drive_node": [11, 12]},
+        geometry=[shapely.Point(0, 0), shapely.Point(1, 1)],
+        crs="EPSG:4326",
+    )
     cfg = _config(window=2)
     cfg.vehicle.capacity_t = 8
     day = typical_day_loads(blocks, cfg, lang="en")

@@ -22,8 +22,16 @@ from netplan.route.solution import RouteSolution
 ENGINES = ("pyvrp", "ortools")
 
 
-def solve(problem: RoutingProblem, engine: str = "pyvrp", time_limit_s: float = 10.0, seed: int = 0, *,
-          starts: int = 1, workers: int | None = None, **options: object) -> RouteSolution:
+def solve(
+    problem: RoutingProblem,
+    engine: str = "pyvrp",
+    time_limit_s: float = 10.0,
+    seed: int = 0,
+    *,
+    starts: int = 1,
+    workers: int | None = None,
+    **options: object,
+) -> RouteSolution:
     """Solve ``problem`` with the named engine.
 
     Parameters
@@ -76,12 +84,21 @@ def solve(problem: RoutingProblem, engine: str = "pyvrp", time_limit_s: float = 
         results = [_one(problem, engine, limit, s, options) for s in seeds]
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(_one, [problem] * starts, [engine] * starts, [limit] * starts, seeds,
-                                    [options] * starts))
+            results = list(
+                pool.map(_one, [problem] * starts, [engine] * starts, [limit] * starts, seeds, [options] * starts)
+            )
     best = min(results, key=lambda r: (not r.feasible, r.cost, r.info.get("seed", 0)))
-    best.info["starts"] = [{"seed": r.info.get("seed"), "cost": r.cost, "feasible": r.feasible,
-                            "dropped": len(r.dropped), "iterations": r.info.get("iterations"),
-                            "stopped_by": r.info.get("stopped_by")} for r in results]
+    best.info["starts"] = [
+        {
+            "seed": r.info.get("seed"),
+            "cost": r.cost,
+            "feasible": r.feasible,
+            "dropped": len(r.dropped),
+            "iterations": r.info.get("iterations"),
+            "stopped_by": r.info.get("stopped_by"),
+        }
+        for r in results
+    ]
     if any(r.info.get("stopped_by") == "time" for r in results):
         best.info["stopped_by"] = "time"
     best.info["workers"] = workers

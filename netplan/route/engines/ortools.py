@@ -67,9 +67,16 @@ from netplan.route.solution import Route, RouteSolution, Visit
 
 _FIRST = routing_enums_pb2.FirstSolutionStrategy
 _META = routing_enums_pb2.LocalSearchMetaheuristic
-_STATUS = {0: "ROUTING_NOT_SOLVED", 1: "ROUTING_SUCCESS", 2: "ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED",
-           3: "ROUTING_FAIL", 4: "ROUTING_FAIL_TIMEOUT", 5: "ROUTING_INVALID", 6: "ROUTING_INFEASIBLE",
-           7: "ROUTING_OPTIMAL"}
+_STATUS = {
+    0: "ROUTING_NOT_SOLVED",
+    1: "ROUTING_SUCCESS",
+    2: "ROUTING_PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED",
+    3: "ROUTING_FAIL",
+    4: "ROUTING_FAIL_TIMEOUT",
+    5: "ROUTING_INVALID",
+    6: "ROUTING_INFEASIBLE",
+    7: "ROUTING_OPTIMAL",
+}
 
 
 @dataclass(frozen=True)
@@ -102,9 +109,16 @@ _REQUIRED_PENALTY = 10**12
 MAX_STOPS = 1000
 
 
-def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
-          first_solution: str = "PARALLEL_CHEAPEST_INSERTION", metaheuristic: str = "GUIDED_LOCAL_SEARCH",
-          solution_limit: int | None = None, log_search: bool = False, **options: object) -> RouteSolution:
+def solve(
+    problem: RoutingProblem,
+    time_limit_s: float = 10.0,
+    seed: int = 0,
+    first_solution: str = "PARALLEL_CHEAPEST_INSERTION",
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH",
+    solution_limit: int | None = None,
+    log_search: bool = False,
+    **options: object,
+) -> RouteSolution:
     """Solve ``problem`` with OR-Tools' routing library.
 
     Parameters
@@ -156,7 +170,9 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
         raise RoutingInputError(
             f"{problem.name!r} has {len(problem.stops)} stops, more than the OR-Tools engine routes reliably "
             f"({max_stops}; measured: 250 stops in 60 s, 500 leave half unserved); use engine pyvrp, or split the "
-            "problem", where=problem.name)
+            "problem",
+            where=problem.name,
+        )
     if any(stop.release_s for stop in problem.stops):
         raise RoutingInputError("the ortools engine does not model release times; use engine pyvrp", where=problem.name)
     if any(stop.delivery for stop in problem.stops):
@@ -173,7 +189,9 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
         raise RoutingInputError(
             f"building the OR-Tools model of {problem.name!r} ({len(problem.stops)} stops, {nodes} nodes with the "
             f"reload copies) took {built_s:.1f} s, the whole {time_limit_s:g} s time limit; raise the limit or use "
-            "engine pyvrp", where=problem.name)
+            "engine pyvrp",
+            where=problem.name,
+        )
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = first_value
     params.local_search_metaheuristic = meta_value
@@ -187,8 +205,14 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
     searched_s = time.perf_counter() - search_began
     status = _STATUS.get(model.routing.status(), str(model.routing.status()))
     info: dict[str, object] = {
-        "first_solution": first_solution, "metaheuristic": metaheuristic, "status": status, "seed": seed,
-        "solution_limit": solution_limit, "time_limit_s": time_limit_s, "nodes": nodes, "build_s": round(built_s, 3),
+        "first_solution": first_solution,
+        "metaheuristic": metaheuristic,
+        "status": status,
+        "seed": seed,
+        "solution_limit": solution_limit,
+        "time_limit_s": time_limit_s,
+        "nodes": nodes,
+        "build_s": round(built_s, 3),
         # OR-Tools does not say which limit ended the search; a search that used up its time was ended by it.
         "stopped_by": "time" if searched_s >= 0.98 * search_s else "solutions",
         "stop_copies": sum(1 for n in model.nodes if n.kind == "stop"),
@@ -196,8 +220,11 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
         "unusable_vehicles": model.unusable,
     }
     if assignment is None:
-        raise RoutingInputError(f"OR-Tools found no solution ({status}) for {problem.name!r} within "
-                                f"{time_limit_s:g} s; check windows, shifts and capacities", where=problem.name)
+        raise RoutingInputError(
+            f"OR-Tools found no solution ({status}) for {problem.name!r} within "
+            f"{time_limit_s:g} s; check windows, shifts and capacities",
+            where=problem.name,
+        )
     routes, served, repaired, mismatch = model.routes(assignment)
     info["reload_nodes_used"] = sum(1 for r in routes for v in r.visits[1:-1] if v.kind == "depot")
     info["break_repaired"] = repaired
@@ -212,12 +239,21 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0,
             f"OR-Tools left {what} of {problem.name!r} unserved although they are required ({status} after "
             f"{time.perf_counter() - started:.1f} s of {time_limit_s:g} s, {nodes} nodes, "
             f"{len(model.vehicles)} vehicles; first: {', '.join(missing[:5])}); raise the time limit, add vehicles, "
-            "or use engine pyvrp", where=problem.name)
+            "or use engine pyvrp",
+            where=problem.name,
+        )
     info["ortools_objective"] = assignment.ObjectiveValue()
     # Recomputed from the returned routes, which may have lost idle unloads (zero-length arcs) on the way out.
     cost = route_cost(problem, routes) + sum(problem.stops[i].penalty for i in dropped)
-    return RouteSolution(routes=routes, dropped=dropped, cost=float(cost), engine="ortools",
-                         runtime_s=time.perf_counter() - started, feasible=not mismatch and not missing, info=info)
+    return RouteSolution(
+        routes=routes,
+        dropped=dropped,
+        cost=float(cost),
+        engine="ortools",
+        runtime_s=time.perf_counter() - started,
+        feasible=not mismatch and not missing,
+        info=info,
+    )
 
 
 def _enum_value(enum, name: str, what: str) -> int:
@@ -235,8 +271,10 @@ class _Model:
         self.p = problem
         self.vehicles, self.unusable = self._vehicles()
         if not self.vehicles:
-            raise RoutingInputError(f"no vehicle can work: every shift is too short for its depot turnarounds "
-                                    f"({', '.join(self.unusable)})", where=problem.name)
+            raise RoutingInputError(
+                f"no vehicle can work: every shift is too short for its depot turnarounds ({', '.join(self.unusable)})",
+                where=problem.name,
+            )
         self.nodes: list[_Node] = []
         depot_node: dict[int, int] = {}
         for veh in self.vehicles:
@@ -265,8 +303,12 @@ class _Model:
     def _vehicles(self) -> tuple[list[_Vehicle], list[str]]:
         p = self.p
         out, unusable = [], []
-        for t, k, s, e in [(ti, ki, a, b) for ti, ki in p.vehicles() for a in p.vehicle_types[ti].starts()
-                           for b in p.vehicle_types[ti].ends()]:
+        for t, k, s, e in [
+            (ti, ki, a, b)
+            for ti, ki in p.vehicles()
+            for a in p.vehicle_types[ti].starts()
+            for b in p.vehicle_types[ti].ends()
+        ]:
             vt = p.vehicle_types[t]
             start, end = p.depots[s], p.depots[e]
             t0 = max(vt.shift.start, start.opens.start)
@@ -275,13 +317,21 @@ class _Model:
             end_min = max(end.opens.start, t0 + start.turnaround_s)
             start_max = min(start.opens.end, end_max) - start.turnaround_s
             # A break must fit between the first departure and the return, or the vehicle cannot be used at all.
-            first_break_ok = all(max(b.window.start, t0 + start.turnaround_s) <= b.window.end
-                                 and max(b.window.start, t0 + start.turnaround_s) + b.duration_s <= end_max
-                                 for b in vt.breaks)
-            if end_min > end_max or start_max < t0 or (span is not None and span < start.turnaround_s) \
-                    or not first_break_ok:
-                unusable.append(f"{vt.name}#{k + 1}" + (f" ({start.name} -> {end.name})"
-                                                           if len(vt.starts()) * len(vt.ends()) > 1 else ""))
+            first_break_ok = all(
+                max(b.window.start, t0 + start.turnaround_s) <= b.window.end
+                and max(b.window.start, t0 + start.turnaround_s) + b.duration_s <= end_max
+                for b in vt.breaks
+            )
+            if (
+                end_min > end_max
+                or start_max < t0
+                or (span is not None and span < start.turnaround_s)
+                or not first_break_ok
+            ):
+                unusable.append(
+                    f"{vt.name}#{k + 1}"
+                    + (f" ({start.name} -> {end.name})" if len(vt.starts()) * len(vt.ends()) > 1 else "")
+                )
                 continue
             out.append(_Vehicle(t, k, s, e, t0, start_max, end_min, end_max, span))
         return out, unusable
@@ -311,8 +361,13 @@ class _Model:
             for profile, vehicles in profile_vehicles.items():
                 for piece in stop.allowed(profile, p.horizon):
                     # Only vehicles that can carry the stop at all: keeps useless copies out of the search.
-                    usable = [v for v in vehicles if all(q <= c for q, c in
-                                                         zip(stop.demand, p.vehicle_types[self.vehicles[v].type_index].capacity))]
+                    usable = [
+                        v
+                        for v in vehicles
+                        if all(
+                            q <= c for q, c in zip(stop.demand, p.vehicle_types[self.vehicles[v].type_index].capacity)
+                        )
+                    ]
                     if usable:
                         by_piece.setdefault(piece, []).extend(usable)
             self.stop_copies[s] = []
@@ -339,8 +394,15 @@ class _Model:
             trips = max(int(max(math.ceil(q / c) for q, c in zip(total, p.vehicle_types[t].capacity))) for t in types)
             # A required last unload is one more visit per vehicle, outside its max_reloads.
             last = sum(1 for v in vehicles if p.vehicle_types[self.vehicles[v].type_index].unload_before_end)
-            limit = sum(min(trips, trips if p.vehicle_types[self.vehicles[v].type_index].max_reloads is None
-                            else p.vehicle_types[self.vehicles[v].type_index].max_reloads) for v in vehicles)
+            limit = sum(
+                min(
+                    trips,
+                    trips
+                    if p.vehicle_types[self.vehicles[v].type_index].max_reloads is None
+                    else p.vehicle_types[self.vehicles[v].type_index].max_reloads,
+                )
+                for v in vehicles
+            )
             pool = min(limit, trips + len(vehicles), len(p.stops)) + last
             for _ in range(pool):
                 self.reload_vehicles[len(self.nodes)] = vehicles
@@ -364,7 +426,10 @@ class _Model:
             key = (vt.profile, vt.distance_cost, vt.duration_cost)
             if key not in callbacks:
                 prof = p.profiles[vt.profile]
-                cost = prof.distance.astype(np.int64) * vt.distance_cost + prof.duration.astype(np.int64) * vt.duration_cost
+                cost = (
+                    prof.distance.astype(np.int64) * vt.distance_cost
+                    + prof.duration.astype(np.int64) * vt.duration_cost
+                )
                 callbacks[key] = routing.RegisterTransitMatrix(self._matrix(cost))
             routing.SetArcCostEvaluatorOfVehicle(callbacks[key], v)
             routing.SetFixedCostOfVehicle(vt.fixed_cost, v)
@@ -406,8 +471,10 @@ class _Model:
         for d, dim in enumerate(p.dimensions):
             caps = [int(p.vehicle_types[veh.type_index].capacity[d]) for veh in self.vehicles]
             big = max(caps)
-            demand = [p.stops[n.index].demand[d] if n.kind == "stop" else (-big if n.kind == "reload" else 0)
-                      for n in self.nodes]
+            demand = [
+                p.stops[n.index].demand[d] if n.kind == "stop" else (-big if n.kind == "reload" else 0)
+                for n in self.nodes
+            ]
             cb = routing.RegisterUnaryTransitVector([int(q) for q in demand])
             routing.AddDimensionWithVehicleCapacity(cb, big if has_reloads else 0, caps, True, f"load_{dim}")
             load = routing.GetDimensionOrDie(f"load_{dim}")
@@ -423,13 +490,16 @@ class _Model:
                     if routing.IsStart(index) or self.nodes[manager.IndexToNode(index)].kind != "reload":
                         load.SlackVar(index).SetValue(0)
         # The required last unload is not a reload: it gets one more unload visit to count.
-        limits = [None if vt.max_reloads is None else vt.max_reloads + int(vt.unload_before_end)
-                  for vt in (self.p.vehicle_types[veh.type_index] for veh in self.vehicles)]
+        limits = [
+            None if vt.max_reloads is None else vt.max_reloads + int(vt.unload_before_end)
+            for vt in (self.p.vehicle_types[veh.type_index] for veh in self.vehicles)
+        ]
         if has_reloads and any(m is not None for m in limits):
             cb = routing.RegisterUnaryTransitVector([1 if n.kind == "reload" else 0 for n in self.nodes])
             cap = len(self.reload_vehicles)
-            routing.AddDimensionWithVehicleCapacity(cb, 0, [cap if m is None else int(m) for m in limits], True,
-                                                    "reloads")
+            routing.AddDimensionWithVehicleCapacity(
+                cb, 0, [cap if m is None else int(m) for m in limits], True, "reloads"
+            )
 
     def _time(self) -> None:
         p, routing, manager = self.p, self.routing, self.manager
@@ -472,9 +542,13 @@ class _Model:
                 turnaround = p.depots[veh.start_depot].turnaround_s
                 intervals = []
                 for b, brk in enumerate(vt.breaks):
-                    interval = solver.FixedDurationIntervalVar(max(brk.window.start, veh.start_min + turnaround),
-                                                               brk.window.end, brk.duration_s, False,
-                                                               f"break {b} of vehicle {v}")
+                    interval = solver.FixedDurationIntervalVar(
+                        max(brk.window.start, veh.start_min + turnaround),
+                        brk.window.end,
+                        brk.duration_s,
+                        False,
+                        f"break {b} of vehicle {v}",
+                    )
                     # The simulator takes breaks at a departure: never before the first one, never after the return.
                     solver.Add(interval.StartExpr() >= self.time.CumulVar(start) + turnaround)
                     solver.Add(interval.EndExpr() <= self.time.CumulVar(end))
@@ -539,8 +613,10 @@ def route_cost(problem: RoutingProblem, routes: list[Route]) -> int:
     for route in routes:
         vt = problem.vehicle_types[route.vehicle_type]
         prof = problem.profiles[vt.profile]
-        locs = [problem.stops[v.index].location if v.kind == "stop" else problem.depots[v.index].location
-                for v in route.visits]
+        locs = [
+            problem.stops[v.index].location if v.kind == "stop" else problem.depots[v.index].location
+            for v in route.visits
+        ]
         total += vt.fixed_cost
         for a, b in zip(locs, locs[1:]):
             total += int(prof.distance[a, b]) * vt.distance_cost + int(prof.duration[a, b]) * vt.duration_cost
@@ -559,16 +635,18 @@ def _drop_idle_reloads(sequence: list[_Node], *, keep_last: bool = False) -> lis
     for i, node in enumerate(sequence[1:-1], start=1):
         if node.kind == "reload":
             prev, nxt = out[-1], sequence[i + 1]
-            if (prev.kind != "stop" and prev.location == node.location) or \
-                    (not keep_last and nxt.kind == "depot" and nxt.location == node.location):
+            if (prev.kind != "stop" and prev.location == node.location) or (
+                not keep_last and nxt.kind == "depot" and nxt.location == node.location
+            ):
                 continue
         out.append(node)
     out.append(sequence[-1])
     return out
 
 
-def replay(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node],
-           start_s: float | None = None) -> tuple[list[float], list[str]]:
+def replay(
+    problem: RoutingProblem, vt: VehicleType, sequence: list[_Node], start_s: float | None = None
+) -> tuple[list[float], list[str]]:
     """Earliest schedule of a node sequence under the simulator's driving and break policy.
 
     Parameters
@@ -647,8 +725,9 @@ def replay(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node],
 _REPAIR_EXHAUSTIVE = 7
 
 
-def _repair(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node], planned: int, start_min: int,
-            start_max: int) -> tuple[list[_Node], list[float]] | None:
+def _repair(
+    problem: RoutingProblem, vt: VehicleType, sequence: list[_Node], planned: int, start_min: int, start_max: int
+) -> tuple[list[_Node], list[float]] | None:
     """A schedule of a route that the simulator's greedy breaks accept, if one is found.
 
     First the same order with another start time (OR-Tools may idle
@@ -667,8 +746,11 @@ def _repair(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node], pla
     starts = [planned, start_min]
 
     def cost(seq: list[_Node]) -> int:
-        return sum(int(prof.distance[a.location, b.location]) * vt.distance_cost
-                   + int(prof.duration[a.location, b.location]) * vt.duration_cost for a, b in zip(seq, seq[1:]))
+        return sum(
+            int(prof.distance[a.location, b.location]) * vt.distance_cost
+            + int(prof.duration[a.location, b.location]) * vt.duration_cost
+            for a, b in zip(seq, seq[1:])
+        )
 
     def evaluate(order) -> tuple[int, int, list[_Node], list[float]]:
         seq = [sequence[0], *order, sequence[-1]]
@@ -699,7 +781,7 @@ def _repair(problem: RoutingProblem, vt: VehicleType, sequence: list[_Node], pla
             for j in range(len(current)):
                 if i == j:
                     continue
-                trial = current[:i] + current[i + 1:]
+                trial = current[:i] + current[i + 1 :]
                 trial.insert(j, current[i])
                 result = evaluate(trial)
                 if result[:2] < score[:2]:

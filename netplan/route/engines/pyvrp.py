@@ -37,8 +37,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pyvrp
-from pyvrp.search import (OPERATORS, LocalSearch, NeighbourhoodParams, PerturbationManager, PerturbationParams,
-                          compute_neighbours)
+from pyvrp.search import (
+    OPERATORS,
+    LocalSearch,
+    NeighbourhoodParams,
+    PerturbationManager,
+    PerturbationParams,
+    compute_neighbours,
+)
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
 from netplan.route.problem import Interval, RoutingInputError, RoutingProblem, VehicleType
@@ -113,14 +119,18 @@ def _single_depots(problem: RoutingProblem) -> RoutingProblem:
             raise RoutingInputError(
                 f"vehicle type {vt.name!r}: several allowed start or end depots (start_depots/end_depots) need a "
                 "vehicle count shared across depots, which the pyvrp engine cannot model; use engine: ortools, or "
-                "fix each vehicle's depots (home_types)", where=problem.name)
+                "fix each vehicle's depots (home_types)",
+                where=problem.name,
+            )
         types.append(replace(vt, start_depot=vt.starts()[0], end_depot=vt.ends()[0], start_depots=(), end_depots=()))
     for cap in problem.fleet_caps:
         if cap.max_vehicles < sum(problem.vehicle_types[t].count for t in set(cap.types)):
             raise RoutingInputError(
                 f"fleet cap {cap.name!r}: a limit on vehicles shared across vehicle types ({cap.max_vehicles} of "
                 f"{sum(problem.vehicle_types[t].count for t in set(cap.types))}) cannot be modelled by the pyvrp "
-                "engine; use engine: ortools", where=problem.name)
+                "engine; use engine: ortools",
+                where=problem.name,
+            )
     return replace(problem, vehicle_types=types, fleet_caps=())
 
 
@@ -145,8 +155,16 @@ def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]
     dist, dur = _matrices(problem, profiles, private)
     locations = [pyvrp.Location(x=int(round(loc.x)), y=int(round(loc.y))) for loc in problem.locations]
     locations += [locations[orig] for orig, _ in private]
-    depots = [pyvrp.Depot(location=d.location, tw_early=d.opens.start, tw_late=d.opens.end,
-                          service_duration=d.turnaround_s, name=d.name) for d in problem.depots]
+    depots = [
+        pyvrp.Depot(
+            location=d.location,
+            tw_early=d.opens.start,
+            tw_late=d.opens.end,
+            service_duration=d.turnaround_s,
+            name=d.name,
+        )
+        for d in problem.depots
+    ]
     per_stop: dict[int, list[int]] = {}
     for c, copy in enumerate(copies):
         per_stop.setdefault(copy.stop, []).append(c)
@@ -155,19 +173,32 @@ def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]
     for s, members in per_stop.items():
         if len(members) > 1:
             group_of[s] = len(groups)
-            groups.append(pyvrp.ClientGroup(clients=[len(depots) * 0 + m for m in members],
-                                            required=problem.stops[s].required, name=problem.stops[s].name))
+            groups.append(
+                pyvrp.ClientGroup(
+                    clients=[len(depots) * 0 + m for m in members],
+                    required=problem.stops[s].required,
+                    name=problem.stops[s].name,
+                )
+            )
     clients = []
     for copy in copies:
         stop = problem.stops[copy.stop]
         grouped = copy.stop in group_of
-        clients.append(pyvrp.Client(
-            location=copy.location, delivery=list(stop.delivery) or [0] * len(problem.dimensions), pickup=list(stop.demand),
-            service_duration=stop.service_s, tw_early=copy.window.start, tw_late=max(copy.window.start, copy.window.end - 1),
-            release_time=stop.release_s, prize=0 if stop.required else stop.penalty,
-            required=stop.required and not grouped,
-            group=group_of.get(copy.stop), name=stop.name,
-        ))
+        clients.append(
+            pyvrp.Client(
+                location=copy.location,
+                delivery=list(stop.delivery) or [0] * len(problem.dimensions),
+                pickup=list(stop.demand),
+                service_duration=stop.service_s,
+                tw_early=copy.window.start,
+                tw_late=max(copy.window.start, copy.window.end - 1),
+                release_time=stop.release_s,
+                prize=0 if stop.required else stop.penalty,
+                required=stop.required and not grouped,
+                group=group_of.get(copy.stop),
+                name=stop.name,
+            )
+        )
     vehicle_types = []
     for vt in problem.vehicle_types:
         end_depot, after, fixed_cost, latest = _end(problem, vt)
@@ -176,14 +207,32 @@ def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]
             kwargs["max_reloads"] = vt.max_reloads
         if vt.max_duration_s is not None:
             kwargs["shift_duration"] = vt.max_duration_s - after
-        vehicle_types.append(pyvrp.VehicleType(
-            num_available=vt.count, capacity=list(vt.capacity), start_depot=vt.start_depot, end_depot=end_depot,
-            fixed_cost=fixed_cost, tw_early=vt.shift.start, tw_late=latest,
-            unit_distance_cost=vt.distance_cost, unit_duration_cost=vt.duration_cost, profile=profiles.index(vt.profile),
-            reload_depots=list(vt.reload_depots), name=vt.name, **kwargs,
-        ))
-    data = pyvrp.ProblemData(locations=locations, clients=clients, depots=depots, vehicle_types=vehicle_types,
-                             distance_matrices=dist, duration_matrices=dur, groups=groups)
+        vehicle_types.append(
+            pyvrp.VehicleType(
+                num_available=vt.count,
+                capacity=list(vt.capacity),
+                start_depot=vt.start_depot,
+                end_depot=end_depot,
+                fixed_cost=fixed_cost,
+                tw_early=vt.shift.start,
+                tw_late=latest,
+                unit_distance_cost=vt.distance_cost,
+                unit_duration_cost=vt.duration_cost,
+                profile=profiles.index(vt.profile),
+                reload_depots=list(vt.reload_depots),
+                name=vt.name,
+                **kwargs,
+            )
+        )
+    data = pyvrp.ProblemData(
+        locations=locations,
+        clients=clients,
+        depots=depots,
+        vehicle_types=vehicle_types,
+        distance_matrices=dist,
+        duration_matrices=dur,
+        groups=groups,
+    )
     return data, copies
 
 
@@ -211,15 +260,21 @@ def _end(problem: RoutingProblem, vt: VehicleType) -> tuple[int, int, int, int]:
         raise RoutingInputError(
             f"vehicle type {vt.name!r}: the pyvrp engine models a required last unload (unload_before_end) only with "
             f"one reload depot per vehicle type, not {len(unloads)}; split the type by unload depot or use engine: "
-            "ortools", where=problem.name)
+            "ortools",
+            where=problem.name,
+        )
     u = problem.depots[unloads[0]]
     prof = problem.profiles[vt.profile]
     drive_s = int(prof.duration[u.location, end.location])
     after = u.turnaround_s + drive_s + end.turnaround_s
-    home_cost = int(prof.distance[u.location, end.location]) * vt.distance_cost \
-        + (u.turnaround_s + drive_s) * vt.duration_cost
-    latest = min(vt.shift.end - after, min(end.opens.end, vt.shift.end) - end.turnaround_s - drive_s - u.turnaround_s,
-                 u.opens.end - u.turnaround_s)
+    home_cost = (
+        int(prof.distance[u.location, end.location]) * vt.distance_cost + (u.turnaround_s + drive_s) * vt.duration_cost
+    )
+    latest = min(
+        vt.shift.end - after,
+        min(end.opens.end, vt.shift.end) - end.turnaround_s - drive_s - u.turnaround_s,
+        u.opens.end - u.turnaround_s,
+    )
     return unloads[0], after, vt.fixed_cost + home_cost, latest
 
 
@@ -261,19 +316,22 @@ def penalty_params(data: pyvrp.ProblemData) -> tuple[pyvrp.PenaltyParams, tuple[
     leg_dur = float(np.mean([np.median(data.duration_matrix(p)) for p in profiles]))
     leg_cost = max(1.0, dist_cost * leg_dist + dur_cost * leg_dur)
     clients = data.clients()
-    loads = [float(np.mean([max(c.pickup[d], c.delivery[d]) for c in clients])) if clients else 1.0
-             for d in range(data.num_load_dimensions)]
+    loads = [
+        float(np.mean([max(c.pickup[d], c.delivery[d]) for c in clients])) if clients else 1.0
+        for d in range(data.num_load_dimensions)
+    ]
     init_load = [leg_cost / max(1.0, q) for q in loads]
     init_tw = leg_cost / max(1.0, leg_dur)
     init_dist = leg_cost / max(1.0, leg_dist)
     prize = max([c.prize for c in clients], default=0)
     ceiling = max(_MIN_MAX_PENALTY, 2.0 * prize, 10.0 * max([*init_load, init_tw, init_dist]))
-    params = pyvrp.PenaltyParams(min_penalty=min(0.1, init_tw, init_dist, *init_load), max_penalty=ceiling,
-                                 solutions_between_updates=100)
+    params = pyvrp.PenaltyParams(
+        min_penalty=min(0.1, init_tw, init_dist, *init_load), max_penalty=ceiling, solutions_between_updates=100
+    )
     return params, (init_load, init_tw, init_dist)
 
 
-def _run(data: pyvrp.ProblemData, stop, seed: int, display: bool) -> "pyvrp.Result":
+def _run(data: pyvrp.ProblemData, stop, seed: int, display: bool) -> pyvrp.Result:
     """``pyvrp.solve`` with netplan's penalty settings (see :func:`penalty_params`)."""
     params, initial = penalty_params(data)
     rng = pyvrp.RandomNumberGenerator(seed=seed)
@@ -288,8 +346,14 @@ def _run(data: pyvrp.ProblemData, stop, seed: int, display: bool) -> "pyvrp.Resu
     return algo.run(stop, collect_stats=display, display=display)
 
 
-def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0, max_iterations: int | None = None,
-          display: bool = False, **options: object) -> RouteSolution:
+def solve(
+    problem: RoutingProblem,
+    time_limit_s: float = 10.0,
+    seed: int = 0,
+    max_iterations: int | None = None,
+    display: bool = False,
+    **options: object,
+) -> RouteSolution:
     """Solve with PyVRP.
 
     Parameters
@@ -323,12 +387,16 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0, ma
     """
     options.pop("solution_limit", None)  # OR-Tools' budget; PyVRP's counterpart is max_iterations
     if options:
-        raise ValueError(f"unknown PyVRP engine option(s): {sorted(options)} (known: time_limit_s, seed, "
-                         "max_iterations, display)")
+        raise ValueError(
+            f"unknown PyVRP engine option(s): {sorted(options)} (known: time_limit_s, seed, max_iterations, display)"
+        )
     data, copies = build_data(problem)
     problem = _single_depots(problem)
-    stop = MaxRuntime(time_limit_s) if max_iterations is None else MultipleCriteria(
-        [MaxIterations(max_iterations), MaxRuntime(time_limit_s)])
+    stop = (
+        MaxRuntime(time_limit_s)
+        if max_iterations is None
+        else MultipleCriteria([MaxIterations(max_iterations), MaxRuntime(time_limit_s)])
+    )
     began = time.perf_counter()
     result = _run(data, stop, seed, display)
     runtime = time.perf_counter() - began
@@ -353,17 +421,29 @@ def solve(problem: RoutingProblem, time_limit_s: float = 10.0, seed: int = 0, ma
         if vt.unload_before_end:
             # PyVRP ended at the unload depot; the drive home follows at once.
             u, end = problem.depots[visits[-1].index], problem.depots[vt.end_depot]
-            home_s = visits[-1].start_s + u.turnaround_s + int(
-                problem.profiles[vt.profile].duration[u.location, end.location])
+            home_s = (
+                visits[-1].start_s
+                + u.turnaround_s
+                + int(problem.profiles[vt.profile].duration[u.location, end.location])
+            )
             visits.append(Visit("depot", vt.end_depot, home_s))
         routes.append(Route(vehicle_type=t, vehicle=counters[t], visits=tuple(visits)))
         counters[t] += 1
     dropped = [s for s in range(len(problem.stops)) if s not in served]
     return RouteSolution(
-        routes=routes, dropped=dropped, cost=float(best.distance_cost() + best.duration_cost()
-                                                   + best.fixed_vehicle_cost() + best.uncollected_prizes()),
-        engine="pyvrp", runtime_s=runtime, feasible=bool(best.is_feasible()),
-        info={"iterations": iterations, "stopped_by": stopped_by, "max_iterations": max_iterations, "seed": seed,
-              "time_limit_s": time_limit_s, "clients": len(copies),
-              "groups": len(data.groups()) if hasattr(data, "groups") else None},
+        routes=routes,
+        dropped=dropped,
+        cost=float(best.distance_cost() + best.duration_cost() + best.fixed_vehicle_cost() + best.uncollected_prizes()),
+        engine="pyvrp",
+        runtime_s=runtime,
+        feasible=bool(best.is_feasible()),
+        info={
+            "iterations": iterations,
+            "stopped_by": stopped_by,
+            "max_iterations": max_iterations,
+            "seed": seed,
+            "time_limit_s": time_limit_s,
+            "clients": len(copies),
+            "groups": len(data.groups()) if hasattr(data, "groups") else None,
+        },
     )
