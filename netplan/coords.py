@@ -56,7 +56,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -75,7 +74,7 @@ __all__ = [
 ]
 
 #: A float for scalar input, a float array otherwise.
-FloatOrArray = Union[float, NDArray[np.float64]]
+FloatOrArray = float | NDArray[np.float64]
 LonLat = tuple[FloatOrArray, FloatOrArray]
 
 # Constants of the published algorithm.

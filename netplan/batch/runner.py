@@ -297,7 +297,8 @@ def run_sweep(
         try:
             n_workers = len(client.scheduler_info().get("workers", {}))
             say(
-                f"netplan batch: dask {'scheduler ' + scheduler if scheduler else 'LocalCluster'} with {n_workers} worker(s)"
+                f"netplan batch: dask {'scheduler ' + scheduler if scheduler else 'LocalCluster'} "
+                f"with {n_workers} worker(s)"
             )
             bar = _Bar(len(todo), {k for s in specs for k in s.params}) if progress else None
             futures = {

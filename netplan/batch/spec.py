@@ -216,7 +216,7 @@ def load_sweep(path: str | Path) -> tuple[Sweep, Path]:
         sweep = Sweep.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ScenarioError(_describe(first), path, _key_path(first["loc"])) from None
+        raise ScenarioError(_describe(dict(first)), path, _key_path(first["loc"])) from None
     for key in sweep.set:
         try:
             parse_key(key)

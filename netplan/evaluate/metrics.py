@@ -102,7 +102,8 @@ def gini(values: np.ndarray, weights: np.ndarray | None = None) -> float:
         return 0.0
     below = np.cumsum(w) - w  # weight of items sorted before each one
     above = total - below - w
-    # sum over ordered pairs of w_i w_j |x_i - x_j| in O(n log n): each x_i counts + against lighter-sorted, - against heavier
+    # sum over ordered pairs of w_i w_j |x_i - x_j| in O(n log n):
+    # each x_i counts + against lighter-sorted, - against heavier
     pair_sum = 2.0 * float((w * v * (below - above)).sum())
     return float(pair_sum / (2.0 * total * total * mean))
 

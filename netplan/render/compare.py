@@ -146,7 +146,8 @@ def compare_map(
     before = (
         "<style>@media (min-width: 1001px) { body.np-compare { grid-template-columns: minmax(0, 1fr) "
         f"{side}px; }} }}</style>"
-        f"<div class='np-header'>{html.escape(L('compare_title'))}<small>{html.escape(' · '.join(LETTERS[i] + ' ' + p.name for i, p in enumerate(plans)))}</small></div>"
+        f"<div class='np-header'>{html.escape(L('compare_title'))}"
+        f"<small>{html.escape(' · '.join(LETTERS[i] + ' ' + p.name for i, p in enumerate(plans)))}</small></div>"
     )
     legend = legend_html(ctx, tiers, has, diff=True)
     after = f"<div class='np-side'>{legend}<b>{html.escape(L('kpis'))}</b>{table}{warnings}</div>"

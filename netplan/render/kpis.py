@@ -145,7 +145,8 @@ def _cell(row: KpiRow, kpis: pd.DataFrame | None, tag: str = "td", plan: int | N
     plan_attr = "" if plan is None else f' data-plan="{plan}"'
     return (
         f'<{tag} class="np-kpi" data-section="{html.escape(row.section)}" data-key="{html.escape(row.key)}" '
-        f'data-value="{html.escape(raw)}" data-fmt="{row.fmt}"{plan_attr}><span class="np-v">{html.escape(fmt(v, row.fmt))}</span></{tag}>'
+        f'data-value="{html.escape(raw)}" data-fmt="{row.fmt}"{plan_attr}>'
+        f'<span class="np-v">{html.escape(fmt(v, row.fmt))}</span></{tag}>'
     )
 
 
@@ -165,7 +166,10 @@ def panel_html(
     body = "".join(f"<tr><th>{html.escape(r.name)}</th>{_cell(r, kpis)}</tr>" for r in main)
     fac = ""
     if any(r.group == "facilities" for r in rows):
-        head = f"<tr><th>{html.escape(L('facilities'))}</th><th>{html.escape(L('open_count'))}</th><th>{html.escape(L('new_count'))}</th><th>{html.escape(L('utilisation_mean'))}</th></tr>"
+        head = (
+            f"<tr><th>{html.escape(L('facilities'))}</th><th>{html.escape(L('open_count'))}</th>"
+            f"<th>{html.escape(L('new_count'))}</th><th>{html.escape(L('utilisation_mean'))}</th></tr>"
+        )
         lines = []
         for t in tiers:
             cells = []
@@ -174,7 +178,8 @@ def panel_html(
                 cells.append(_cell(match[0], kpis) if match else "<td></td>")
             if any(c != "<td></td>" for c in cells):
                 lines.append(
-                    f"<tr><th><span class='np-ico'>{icons.get(f'{t}-n', '')}</span>{html.escape(tier_name(lang, t))}</th>{''.join(cells)}</tr>"
+                    f"<tr><th><span class='np-ico'>{icons.get(f'{t}-n', '')}</span>"
+                    f"{html.escape(tier_name(lang, t))}</th>{''.join(cells)}</tr>"
                 )
         fac = f"<table class='np-fac'>{head}{''.join(lines)}</table>"
     detail = [r for r in rows if r.group == "cost_detail"]
@@ -227,7 +232,10 @@ def compare_html(
             d = None if base is None or other is None else other - base
             raw = "" if d is None else repr(round(d, 10))
             cls = "np-diff" + (" np-nz" if d not in (None, 0) and abs(d) > 1e-12 else "")
-            cells += f'<td class="{cls}" data-section="{html.escape(r.section)}" data-key="{html.escape(r.key)}" data-plan="{i}" data-value="{raw}">{html.escape(fmt_diff(d, r.fmt, lang))}</td>'
+            cells += (
+                f'<td class="{cls}" data-section="{html.escape(r.section)}" data-key="{html.escape(r.key)}" '
+                f'data-plan="{i}" data-value="{raw}">{html.escape(fmt_diff(d, r.fmt, lang))}</td>'
+            )
         body.append(f"<tr class='np-g-{r.group}'><th>{html.escape(r.name)}</th>{cells}</tr>")
     for name, values in extra_rows or []:
         cells = "".join(f"<td>{'' if v is None else f'{v:,.0f}'}</td>" for v in values)
@@ -235,7 +243,8 @@ def compare_html(
         body.append(f"<tr class='np-g-diff'><th>{html.escape(name)}</th>{cells}</tr>")
     legend = "".join(f"<div><b>{letters[i]}</b> {html.escape(name)}</div>" for i, (name, _) in enumerate(plans))
     return (
-        f"<div class='np-plans'>{legend}</div><table class='np-compare-table'><thead><tr><th>{html.escape(L('indicator'))}</th>{head}</tr></thead>"
+        f"<div class='np-plans'>{legend}</div><table class='np-compare-table'>"
+        f"<thead><tr><th>{html.escape(L('indicator'))}</th>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>"
     )
 

@@ -164,7 +164,10 @@ def _shape_svg(shape: str, size: int, fill: str, stroke: str, width: float, dash
     if shape == "circle":
         body = f'<circle cx="{h}" cy="{h}" r="{h - pad:.2f}" {style}/>'
     elif shape == "square":
-        body = f'<rect x="{pad:.2f}" y="{pad:.2f}" width="{size - 2 * pad:.2f}" height="{size - 2 * pad:.2f}" rx="1.5" {style}/>'
+        body = (
+            f'<rect x="{pad:.2f}" y="{pad:.2f}" width="{size - 2 * pad:.2f}" height="{size - 2 * pad:.2f}" '
+            f'rx="1.5" {style}/>'
+        )
     elif shape == "diamond":
         body = f'<polygon points="{h},{pad:.2f} {size - pad:.2f},{h} {h},{size - pad:.2f} {pad:.2f},{h}" {style}/>'
     else:
@@ -174,7 +177,10 @@ def _shape_svg(shape: str, size: int, fill: str, stroke: str, width: float, dash
             a = -np.pi / 2 + k * np.pi / 5
             pts.append(f"{h + r * np.cos(a):.2f},{h + 0.06 * size + r * np.sin(a):.2f}")
         body = f'<polygon points="{" ".join(pts)}" {style}/>'
-    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" viewBox="0 0 {size} {size}">{body}</svg>'
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+        f'viewBox="0 0 {size} {size}">{body}</svg>'
+    )
 
 
 def icon_svg(tier: int, existing: bool, hollow: bool = False, size: int | None = None) -> str:
@@ -200,10 +206,19 @@ def icon_table(tiers: list[int]) -> dict[str, str]:
 
 def _swatch(kind: str, colour: str, fill: str | None = None, dash: str = "", width: float = 2) -> str:
     if kind == "line":
-        return f'<svg width="22" height="12"><line x1="1" y1="6" x2="21" y2="6" stroke="{colour}" stroke-width="{width}" stroke-dasharray="{dash}"/></svg>'
+        return (
+            f'<svg width="22" height="12"><line x1="1" y1="6" x2="21" y2="6" stroke="{colour}" '
+            f'stroke-width="{width}" stroke-dasharray="{dash}"/></svg>'
+        )
     if kind == "area":
-        return f'<svg width="22" height="14"><rect x="1" y="1" width="20" height="12" fill="{fill or colour}" fill-opacity="0.25" stroke="{colour}" stroke-width="{width}" stroke-dasharray="{dash}"/></svg>'
-    return f'<svg width="22" height="14"><circle cx="11" cy="7" r="5" fill="{fill or "none"}" fill-opacity="0.7" stroke="{colour}" stroke-width="{width}" stroke-dasharray="{dash}"/></svg>'
+        return (
+            f'<svg width="22" height="14"><rect x="1" y="1" width="20" height="12" fill="{fill or colour}" '
+            f'fill-opacity="0.25" stroke="{colour}" stroke-width="{width}" stroke-dasharray="{dash}"/></svg>'
+        )
+    return (
+        f'<svg width="22" height="14"><circle cx="11" cy="7" r="5" fill="{fill or "none"}" fill-opacity="0.7" '
+        f'stroke="{colour}" stroke-width="{width}" stroke-dasharray="{dash}"/></svg>'
+    )
 
 
 def legend_html(ctx: Context, tiers: list[int], has: set[str], diff: bool = False) -> str:
@@ -214,17 +229,22 @@ def legend_html(ctx: Context, tiers: list[int], has: set[str], diff: bool = Fals
         for t in tiers
     ]
     rows.append(
-        f"<div class='np-lg-row'>{icon_svg(tiers[0], True, size=16)}<span>{html.escape(L('existing_kept'))}</span></div>"
+        f"<div class='np-lg-row'>{icon_svg(tiers[0], True, size=16)}"
+        f"<span>{html.escape(L('existing_kept'))}</span></div>"
     )
     rows.append(
-        f"<div class='np-lg-row'>{icon_svg(tiers[0], False, size=16)}<span>{html.escape(L('new_facility'))}</span></div>"
+        f"<div class='np-lg-row'>{icon_svg(tiers[0], False, size=16)}"
+        f"<span>{html.escape(L('new_facility'))}</span></div>"
     )
     if diff:
         rows.append(
-            f"<div class='np-lg-row'><span class='np-badge np-badge-add'>+</span><span>{html.escape(L('diff_added'))}</span></div>"
+            f"<div class='np-lg-row'><span class='np-badge np-badge-add'>+</span>"
+            f"<span>{html.escape(L('diff_added'))}</span></div>"
         )
         rows.append(
-            f"<div class='np-lg-row'>{icon_svg(tiers[0], False, hollow=True, size=16)}<span class='np-badge np-badge-del'>−</span><span>{html.escape(L('diff_removed').format('A'))}</span></div>"
+            f"<div class='np-lg-row'>{icon_svg(tiers[0], False, hollow=True, size=16)}"
+            f"<span class='np-badge np-badge-del'>−</span>"
+            f"<span>{html.escape(L('diff_removed').format('A'))}</span></div>"
         )
     extra = [
         ("demand", _swatch("dot", DEMAND_COLOUR, "#ef5350", width=1), L("demand")),

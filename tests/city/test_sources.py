@@ -66,7 +66,7 @@ def test_graphml_from_old_osmnx(helsinki, tmp_path):
 def _export_gis(G: nx.MultiDiGraph, path) -> None:
     """Write a drive graph as a city GIS would: one line per road piece, a one-way field."""
     rows, done = [], set()
-    for u, v, k, d in G.edges(keys=True, data=True):
+    for u, v, _k, d in G.edges(keys=True, data=True):
         geom = d.get("geometry") or LineString([(G.nodes[u]["x"], G.nodes[u]["y"]), (G.nodes[v]["x"], G.nodes[v]["y"])])
         if (v, u, geom.reverse().wkb) in done:
             continue
@@ -124,7 +124,8 @@ def test_gis_roads_errors_name_the_field(tmp_path):
         '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},'
         '"geometry":{"type":"LineString","coordinates":[[500000,3300000],[500100,3300000]]}}]}'
     )
-    # GeoJSON is WGS-84 by definition; a projected-looking file with no usable CRS must be rejected or fixed by city.roads.crs.
+    # GeoJSON is WGS-84 by definition;
+    # a projected-looking file with no usable CRS must be rejected or fixed by city.roads.crs.
     shp = tmp_path / "roads.shp"
     gpd.GeoDataFrame({"a": [1]}, geometry=[LineString([(0, 0), (100, 0)])]).to_file(shp)
     with pytest.raises(CityError, match="no CRS; set city.roads.crs"):

@@ -22,7 +22,10 @@ from .conftest import parse_shown, read_kpis, save_artifact
 
 TIERS_EN = ["Collection point", "Transfer station", "Sorting centre"]
 TIERS_ZH = ["回收点", "中转站", "分拣中心"]
-JS_LABELS = "(i) => Array.from(document.querySelectorAll('.leaflet-control-layers')[i].querySelectorAll('label')).map(e => e.textContent.trim())"
+JS_LABELS = (
+    "(i) => Array.from(document.querySelectorAll('.leaflet-control-layers')[i].querySelectorAll('label'))"
+    ".map(e => e.textContent.trim())"
+)
 
 
 def _labels(page, index: int = 0) -> list[str]:
@@ -164,7 +167,8 @@ def test_compare_map(open_map, helsinki_out, helsinki_variant, tmp_path, capsys)
         labels = _labels(page, i)
         for tier in TIERS_EN:
             assert any(text.startswith(f"{tier} (") for text in labels), (i, tier, labels)
-    # the difference layers: B has the moved point only in B, and the dropped one plus the moved one's old place only in A
+    # the difference layers: B has the moved point only in B,
+    # and the dropped one plus the moved one's old place only in A
     labels_b = _labels(page, 1)
     assert "only in this plan · Collection point (1)" in labels_b
     assert "only in A · Collection point (2)" in labels_b

@@ -41,7 +41,8 @@ def test_plan_map_is_a_folium_map_a_user_extends(open_map, helsinki_plan, tmp_pa
     loaded = open_map(m.save(tmp_path / "extended.html"))
     assert loaded.errors == [] and loaded.external == []
     own = loaded.page.evaluate(
-        "Object.values(map_np0._layers).filter(l => (l instanceof L.GeoJSON || l instanceof L.Circle) && !l._npSpec).length"
+        "Object.values(map_np0._layers)"
+        ".filter(l => (l instanceof L.GeoJSON || l instanceof L.Circle) && !l._npSpec).length"
     )
     assert own >= 2, "the user's GeoJSON layer and circle are on the same map as netplan's layers"
     assert loaded.page.evaluate("netplan.maps[0].map === map_np0")
@@ -88,7 +89,8 @@ def test_render_rewrites_a_run_without_solving(open_map, helsinki_out, tmp_path,
     assert any(text.startswith("回收点（已选址") for text in labels)
     csv = read_kpis(folder / "kpis.csv")
     shown = loaded.page.evaluate(
-        "Array.from(document.querySelectorAll('.np-kpis [data-key]')).map(e => [e.dataset.section, e.dataset.key, e.dataset.value])"
+        "Array.from(document.querySelectorAll('.np-kpis [data-key]'))"
+        ".map(e => [e.dataset.section, e.dataset.key, e.dataset.value])"
     )
     assert len(shown) >= 15 and all(float(v) == pytest.approx(float(csv[(s, k)])) for s, k, v in shown)
     recorded = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["warnings"]
@@ -121,7 +123,8 @@ def test_compare_shows_each_runs_warnings(open_map, helsinki_out, tmp_path):
     assert side.inner_text().startswith("Run warnings")
     assert "A · this run has no warnings" in side.inner_text()
     messages = loaded.page.evaluate(
-        "Array.from(document.querySelectorAll(\".np-warnings-plan[data-plan='1'] .np-warning\")).map(e => e.textContent)"
+        "Array.from(document.querySelectorAll(\".np-warnings-plan[data-plan='1'] .np-warning\"))"
+        ".map(e => e.textContent)"
     )
     assert messages == [w.message for w in WARNINGS]
 
