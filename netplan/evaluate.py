@@ -290,6 +290,7 @@ def evaluate_plan(plan: Plan) -> pd.DataFrame:
                 info = plan.location[mode]
                 for key in ("status", "objective", "bound", "gap", "solve_time_s", "solver"):
                     add(f"locate_{mode}", key, info[key], "")
+                add(f"locate_{mode}", "time_limit_hit", info.get("time_limit_hit", ""), "steps")
         if "integrated" in plan.location and "bottom_up" in plan.location:
             add("locate", "integration_saving", plan.location["bottom_up"]["objective"] - plan.location["integrated"]["objective"], "CNY/year")
         add("locate", "chosen", plan.location.get("chosen", ""), "")
