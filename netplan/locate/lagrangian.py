@@ -699,7 +699,8 @@ def window_search(
     """Large-neighbourhood search: re-solve small windows of neighbouring sources exactly (HiGHS), keep what saves.
 
     A window is a source and the sources it meets through shared sites
-    (breadth first, in index order) up to ``window`` of them. Everything
+    (breadth first, in index order) up to ``window`` of them not yet in a window
+    of this pass. Everything
     outside stays as it is: a site that also serves outside sources stays open
     (at no extra cost, with the room left). Windows start at every source not yet
     in a window of this pass, in index order, so the search is deterministic.
@@ -733,7 +734,8 @@ def window_search(
             members, queue, in_win = [], [seed_i], {seed_i}
             while queue and len(members) < window:
                 i = queue.pop(0)
-                members.append(i)
+                if not seen[i]:  # sources already in a window of this pass are passed through, not taken again
+                    members.append(i)
                 for j in np.unique(dst[order[bounds[i]: bounds[i + 1]]]).tolist():
                     for k in np.unique(src[by_dst[dbounds[j]: dbounds[j + 1]]]).tolist():
                         if k not in in_win:

@@ -281,6 +281,10 @@ class TieredNetwork:
         self.iterations = int(iterations)
         self.time_limit_hit: list[str] = []
         self.top_sets_priced = 0
+        # Work limits of the lagrangian engine's HiGHS MIPs (exact components; the bound's relaxations). The
+        # SCIP engine's node_limit (often 1: the root) would leave HiGHS without a solution on most of them.
+        self.exact_nodes = 1000
+        self.bound_nodes = node_limit if engine == "mip" else max(node_limit or 0, 200)
         self.excluded: np.ndarray = np.array([], dtype=int)
         if len(tiers) not in (3, 4):
             raise ValueError(f"a network has 3 or 4 tiers, got {len(tiers)}")
@@ -535,7 +539,7 @@ class TieredNetwork:
                                     cost=weights[arcs.src] * arcs.distance * cost_per_kg_m[t], capacity=tier.capacity,
                                     open_cost=tier.open_cost, fixed_open=tier.fixed_open, min_count=tier.min_count,
                                     max_count=tier.max_count, iterations=self.iterations, time_limit=limit,
-                                    node_limit=self.node_limit or 1000, seed=seed,
+                                    node_limit=self.exact_nodes, seed=seed,
                                     # HiGHS proves a single-source tier-1 block of 20 points in a fraction of a
                                     # second but may find nothing at the root of 24; upper levels have few sites
                                     exact_sources=20 if t == 0 else 250)
@@ -764,7 +768,7 @@ class TieredNetwork:
         if tier.max_count is not None:
             solver.Add(sum(y) <= tier.max_count)
         solver.Minimize(sum(float(tier.open_cost[j]) * y[j] for j in range(tier.size)))
-        status, value, bound, elapsed = run_mip(solver, backend, time_limit, seed, node_limit=self.node_limit)
+        status, value, bound, elapsed = run_mip(solver, backend, time_limit, seed, node_limit=self.bound_nodes)
         self._timed_out("bound", elapsed, time_limit, status)
         if status == "optimal":
             return float(value)
@@ -1260,11 +1264,11 @@ class _PathRelaxation:
         for var, ok, c in zip(self.x, usable.tolist(), price.tolist()):
             var.SetUb(1.0 if ok else 0.0)
             objective.SetCoefficient(var, c if ok else 0.0)
-        status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.node_limit,
+        status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.bound_nodes,
                                           scip_params=SCIP_BOUND_ONLY)
         if status == "no_solution":
             # pywraplp reports no bound without an incumbent: search again, with SCIP's heuristics
-            status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.node_limit)
+            status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.bound_nodes)
         if status == "optimal":
             return float(value)
         if status == "infeasible":
