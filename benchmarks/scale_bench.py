@@ -1,9 +1,10 @@
 """Siting a whole city: the tiered network at N demand points on the real Chengdu road graphs (issue 13).
 
-For each N: N demand points at distinct nodes of the walk graph of the
-shipped Chengdu extract (seeded), each with households drawn from Chengdu's
+For each N: N demand points on the walk graph of the shipped Chengdu extract
+(seeded; a node plus an offset of 0-80 m, several may share a node: the
+extract has ~3,000 walk nodes), each with households drawn from Chengdu's
 real compound parts (the demand stage's points) at Chengdu's kg per household;
-tier-1 candidates ~3N (one at every demand point, a "compound edge" point
+tier-1 candidates 3N (one at every demand point's gate, a "compound edge" point
 with the fusion discount, and 2N street points at random walk nodes), tier 2
 ~N/15 and tier 3 ~N/60 at drive nodes, no cap on the number open. Tier
 settings are those of ``scenarios/chengdu.yaml``. Each N runs in a fresh
@@ -32,13 +33,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _arcs_blocked(net, rows: np.ndarray, cols: np.ndarray, radius: float, nearest: int | None = None, block: int = 256):
-    """Arcs within ``radius`` from every row node to every column node, computed a block of rows at a time."""
+def _arcs_blocked(net, rows: np.ndarray, row_off: np.ndarray, cols: np.ndarray, col_off: np.ndarray, radius: float,
+                  nearest: int | None = None, block: int = 256):
+    """Arcs within ``radius`` between snapped points (node + offset), computed a block of rows at a time."""
     from netplan.locate.network_model import Arcs
 
     src, dst, dist = [], [], []
     for start in range(0, len(rows), block):
-        d = net.matrix(rows[start:start + block], cols, "length", limit=radius)
+        d = net.point_matrix(rows[start:start + block], row_off[start:start + block], cols, col_off, "length",
+                             limit=radius)
         net._memo.clear()  # the memo would keep every block alive
         a = Arcs.from_matrix(d, radius, nearest)
         src.append(a.src + start)
@@ -65,14 +68,16 @@ def _one(n: int, engine: str, mode: str, time_limit: float, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     walk, drive = city.network("walk"), city.network("drive")
     walk_nodes = np.sort(walk.nodes)
-    if n > len(walk_nodes):
-        raise SystemExit(f"N={n} exceeds the {len(walk_nodes)} walk nodes")
-    demand_nodes = rng.choice(walk_nodes, n, replace=False)
+    # The extract's walk graph has ~3,000 nodes: points sit at a node plus an offset along the way in (0-80 m),
+    # as a compound's gate does; several may share a node.
+    demand_nodes = rng.choice(walk_nodes, n, replace=n > len(walk_nodes))
+    demand_off = rng.uniform(0.0, 80.0, n)
     demand_kg = rng.choice(households, n, replace=True) * kg_per_household
-    street = rng.choice(np.setdiff1d(walk_nodes, demand_nodes), min(2 * n, len(walk_nodes) - n), replace=False)
+    street = rng.choice(walk_nodes, 2 * n, replace=True)
     t1_nodes = np.concatenate([demand_nodes, street])
-    fusion = np.r_[np.ones(n, bool), np.zeros(len(street), bool)]
-    # tier-1 sites on the drive graph: snapped from their walk-node position
+    # one candidate at each compound's gate (the fusion site), two on the streets
+    t1_off = np.r_[demand_off, rng.uniform(0.0, 40.0, 2 * n)]
+    fusion = np.r_[np.ones(n, bool), np.zeros(2 * n, bool)]
     xy = walk.graph.nodes
     pts = gpd.GeoSeries(gpd.points_from_xy([xy[v]["x"] for v in t1_nodes], [xy[v]["y"] for v in t1_nodes]), crs="EPSG:4326")
     t1_drive = drive.snap(pts).node
@@ -83,9 +88,10 @@ def _one(n: int, engine: str, mode: str, time_limit: float, seed: int) -> dict:
     setup_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    arcs = [_arcs_blocked(walk, demand_nodes, t1_nodes, tiers_cfg[0].radius_m),
-            _arcs_blocked(drive, t1_drive, t2_nodes, tiers_cfg[1].radius_m, sc.locate.nearest_next_tier),
-            _arcs_blocked(drive, t2_nodes, t3_nodes, tiers_cfg[2].radius_m, sc.locate.nearest_next_tier)]
+    z1, z2, z3 = np.zeros(len(t1_drive)), np.zeros(len(t2_nodes)), np.zeros(len(t3_nodes))
+    arcs = [_arcs_blocked(walk, demand_nodes, demand_off, t1_nodes, t1_off, tiers_cfg[0].radius_m),
+            _arcs_blocked(drive, t1_drive, z1, t2_nodes, z2, tiers_cfg[1].radius_m, sc.locate.nearest_next_tier),
+            _arcs_blocked(drive, t2_nodes, z2, t3_nodes, z3, tiers_cfg[2].radius_m, sc.locate.nearest_next_tier)]
     matrices_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -608,6 +608,7 @@ def solve_level_split(
     iterations: int = 300,
     exact_sources: int = 20,
     window: int = 16,
+    binary: bool = False,
     node_limit: int = 1000,
     time_limit: float = float("inf"),
     seed: int = 0,
@@ -664,7 +665,7 @@ def solve_level_split(
                 counts["exact"] -= 1
             counts["exact"] += 1
         if res is None or not np.isfinite(res.objective):
-            res = solve_level(**kw, iterations=iterations, time_limit=limit, window=window, seed=seed)
+            res = solve_level(**kw, iterations=iterations, time_limit=limit, window=window, seed=seed, binary=binary)
             counts["lagrangian"] += 1
             counts["iterations"] = max(counts["iterations"], res.iterations)
         hit |= res.time_limit_hit

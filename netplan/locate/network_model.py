@@ -1251,8 +1251,68 @@ class _PathRelaxation:
         objective.SetMinimization()
         self.solver = solver
 
+    lagrangian_above = 300_000
+    """With the ``lagrangian`` engine, relaxations with more customer-station pairs than this are bounded by
+    :meth:`solve_lagrangian` instead of a MIP (whose building and root alone grow faster than the city)."""
+
+    def solve_lagrangian(self, top_open: np.ndarray, iterations: int = 300) -> float:
+        """A valid bound of the relaxation by Lagrangian relaxation of its assignment constraints.
+
+        For multipliers ``u`` (one per customer) every station's part is
+        ``f_k + sum_r min(0, c_rk - u_r)``; the open decisions are bounded as in
+        :func:`~netplan.locate.lagrangian._open_bound` (count bounds, capacity
+        cover). Any ``u`` gives a valid bound; subgradient steps improve it.
+        """
+        from netplan.locate.lagrangian import _open_bound
+
+        model, tier = self.model, self.model.tiers[1]
+        e = self.to_top(top_open)
+        cost = self.weight[:, None] * (self.into + e[None, :])  # customers x stations, inf = no path
+        ok = np.isfinite(cost)
+        if not ok.any(axis=1).all():
+            return float("inf")
+        c = np.where(ok, cost, 0.0)
+        u = np.where(ok, cost, np.inf).min(axis=1)
+        total = float(model.demand.sum())
+        hi = tier.size if tier.max_count is None else int(tier.max_count)
+        best, lam, stall = -np.inf, 2.0, 0
+        # step target: a feasible point of the relaxation (every customer at its cheapest station, those open)
+        nearest = np.where(ok, cost, np.inf).argmin(axis=1)
+        used = np.zeros(tier.size, dtype=bool)
+        used[nearest] = True
+        target = float(tier.open_cost[used | tier.fixed_open].sum() + u.sum())
+        for _ in range(iterations):
+            red = np.where(ok, c - u[:, None], 0.0)
+            take = red < 0
+            v = tier.open_cost + np.where(take, red, 0.0).sum(axis=0)
+            value, y = _open_bound(v, tier.capacity, tier.fixed_open, tier.min_count, hi, total)
+            value += float(u.sum())
+            if value > best + 1e-9 * max(abs(best), 1.0) if np.isfinite(best) else True:
+                best, stall = value, 0
+            else:
+                stall += 1
+                if stall >= 20:
+                    lam, stall = lam / 2, 0
+            if lam < 1e-4:
+                break
+            g = 1.0 - (take * y[None, :]).sum(axis=1)
+            norm = float(g @ g)
+            if norm < 1e-12:
+                break
+            u = u + lam * max(target - value, 1e-6 * abs(target)) / norm * g
+        return float(best)
+
     def solve(self, top_open: np.ndarray, time_limit: float, seed: int, backend: str) -> float:
         """Bound for the top-tier open set ``top_open`` (inf when no demand point can reach it)."""
+        lagrangian = self.model.engine == "lagrangian"
+        if lagrangian and self.into.size > self.lagrangian_above:
+            return self.solve_lagrangian(top_open)
+        value = self._solve_mip(top_open, time_limit, seed, backend)
+        if lagrangian and np.isnan(value):
+            return self.solve_lagrangian(top_open)  # the MIP found no bound within its share: a weaker valid one
+        return value
+
+    def _solve_mip(self, top_open: np.ndarray, time_limit: float, seed: int, backend: str) -> float:
         if self.solver is None:
             self._build(backend)
         e = self.to_top(top_open)
