@@ -155,3 +155,23 @@ def test_a_binding_time_limit_is_reported(recwarn):
     kw = _level(1, n=60, m=40, clusters=1)
     res = solve_level(**kw, iterations=10_000, time_limit=0.0)
     assert res.time_limit_hit
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("tiers", [3, 4])
+def test_path_relaxation_lagrangian_bound_below_its_mip(seed, tiers):
+    from scipy import sparse
+
+    from netplan.locate.network_model import _PathRelaxation
+
+    demand, sites, arcs = _tiny(seed, tiers)
+    model = TieredNetwork(demand, sites, arcs, [3.0, 2.0, 1.5][: tiers - 1], engine="lagrangian")
+    a0 = model.arcs[0]
+    reach = sparse.csr_array((np.ones(len(a0.src)), (a0.src, a0.dst)),
+                             shape=(len(model.demand), model.tiers[0].size)).toarray() > 0
+    relax = _PathRelaxation(model, reach)
+    for k in range(model.tiers[-1].size):
+        top = np.zeros(model.tiers[-1].size, bool)
+        top[k] = True
+        exact = relax._solve_mip(top, 30.0, 0, "HIGHS")
+        assert relax.solve_lagrangian(top) <= exact + 1e-6 * max(abs(exact), 1.0)
