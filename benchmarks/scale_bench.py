@@ -50,7 +50,7 @@ def _arcs_blocked(net, rows: np.ndarray, row_off: np.ndarray, cols: np.ndarray, 
     return Arcs(np.concatenate(src), np.concatenate(dst), np.concatenate(dist))
 
 
-def _one(n: int, engine: str, mode: str, time_limit: float, seed: int) -> dict:
+def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, dump: str | None = None) -> dict:
     import geopandas as gpd
 
     from netplan.city import load_city
@@ -106,6 +106,11 @@ def _one(n: int, engine: str, mode: str, time_limit: float, seed: int) -> dict:
                           sc.locate.days_per_year, exclude_unreachable=True, node_limit=sc.locate.node_limit,
                           engine=engine, iterations=sc.locate.iterations)
     build_s = time.perf_counter() - t0
+    if dump:
+        import pickle
+
+        with open(dump, "wb") as fh:
+            pickle.dump(model, fh)
 
     t0 = time.perf_counter()
     solutions = model.solve(mode, time_limit, seed, sc.locate.backend)

@@ -359,14 +359,16 @@ def _construct(open_: np.ndarray, src: np.ndarray, dst: np.ndarray, cost: np.nda
     load = np.zeros(len(cap))
     assign = np.full(len(w), -1)
     n_options = np.diff(bounds)
-    # the most constrained sources first (fewest sites in reach), then the heaviest
-    for i in act[np.lexsort((act, -w[act], n_options[act]))]:
+    # sources with at most two sites in reach first, then the heaviest (first-fit decreasing, as in bin packing)
+    for i in act[np.lexsort((act, -w[act], n_options[act] > 2))]:
         arcs = order[bounds[i]: bounds[i + 1]]
         j_all = dst[arcs]
         fits = load[j_all] + w[i] <= cap[j_all] + 1e-9
         ok = fits & open_[j_all]
         if ok.any():
-            a = arcs[ok][np.argmin(cost[arcs[ok]])]
+            # cost plus the opening cost of the room the move would leave unused: fills sites (best fit)
+            room_cost = f[j_all] / cap[j_all] * (cap[j_all] - load[j_all] - w[i])
+            a = arcs[ok][np.argmin((cost[arcs] + room_cost)[ok])]
         elif fits.any() and int(open_.sum()) < hi:
             a = arcs[fits][np.argmin(cost[arcs[fits]] + f[j_all[fits]])]
             open_[dst[a]] = True
@@ -478,8 +480,9 @@ def _local_search(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: n
         if time.perf_counter() > deadline:
             break
         improved = shift_all()
-        for j in np.flatnonzero(open_ & ~fixed)[np.lexsort((np.flatnonzero(open_ & ~fixed),
-                                                            -f[open_ & ~fixed]))]:
+        closable = np.flatnonzero(open_ & ~fixed)
+        # the emptiest sites first: their residents most likely fit elsewhere
+        for j in closable[np.lexsort((closable, -f[closable], load[closable] / cap[closable]))]:
             if int(open_.sum()) <= lo:
                 break
             if open_[j] and try_close(int(j)):
