@@ -345,22 +345,34 @@ def _construct(open_: np.ndarray, src: np.ndarray, dst: np.ndarray, cost: np.nda
                hi: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Greedy single-source assignment to ``open_``, opening sites where a source fits nowhere.
 
-    Sources go heaviest first (ties by index), each to its cheapest open site
-    with room; a source with none opens the closed site in reach with room
-    that costs least to open and use. None when no feasible plan results.
+    Sources go heaviest first (first-fit decreasing, as in bin packing), each to
+    the open site with room where its cost plus the opening cost of the room it
+    leaves unused is least (best fit); a source with none opens the closed site in
+    reach with room that costs least to open and use. When that order strands a
+    source, the most constrained sources (fewest sites in reach) go first
+    instead. None when neither gives a feasible plan.
     """
+    order, bounds = _by_source(src, len(w))
+    n_options = np.diff(bounds)
+    for sequence in (act[np.lexsort((act, -w[act]))], act[np.lexsort((act, -w[act], n_options[act]))]):
+        plan = _greedy(open_, sequence, order, bounds, dst, cost, w, act, cap, f, fixed, lo, hi)
+        if plan is not None:
+            return plan
+    return None
+
+
+def _greedy(open_: np.ndarray, sequence: np.ndarray, order: np.ndarray, bounds: np.ndarray, dst: np.ndarray,
+            cost: np.ndarray, w: np.ndarray, act: np.ndarray, cap: np.ndarray, f: np.ndarray, fixed: np.ndarray,
+            lo: int, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
     open_ = open_.copy()
     if int(open_.sum()) > hi:
         # keep the fixed sites and the cheapest to open
         free = np.flatnonzero(open_ & ~fixed)
         drop = free[np.lexsort((free, -f[free]))][: int(open_.sum()) - hi]
         open_[drop] = False
-    order, bounds = _by_source(src, len(w))
     load = np.zeros(len(cap))
     assign = np.full(len(w), -1)
-    n_options = np.diff(bounds)
-    # sources with at most two sites in reach first, then the heaviest (first-fit decreasing, as in bin packing)
-    for i in act[np.lexsort((act, -w[act], n_options[act] > 2))]:
+    for i in sequence:
         arcs = order[bounds[i]: bounds[i + 1]]
         j_all = dst[arcs]
         fits = load[j_all] + w[i] <= cap[j_all] + 1e-9
