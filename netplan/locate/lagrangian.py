@@ -401,8 +401,12 @@ def _greedy(open_: np.ndarray, sequence: np.ndarray, order: np.ndarray, bounds: 
 
 def _local_search(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: np.ndarray, cost: np.ndarray,
                   w: np.ndarray, act: np.ndarray, cap: np.ndarray, f: np.ndarray, fixed: np.ndarray, lo: int,
-                  hi: int, deadline: float, max_passes: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """Shift, close and open moves, each priced exactly and taken when it saves; first improvement, fixed order."""
+                  hi: int, deadline: float, max_passes: int = 20, swaps: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """Shift, close, open and swap moves, each priced exactly and taken when it saves; first improvement, fixed order.
+
+    A swap opens a closed site and closes the open sites near it whose residents then all fit (into it or
+    elsewhere): the move that re-packs a city where every point reaches only a few open sites.
+    """
     open_, assign = open_.copy(), assign.copy()
     n, m = len(w), len(cap)
     order, bounds = _by_source(src, n)
@@ -488,6 +492,60 @@ def _local_search(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: n
         # sites left empty by the move close (they only cost)
         return True
 
+    def try_swap(k: int) -> bool:
+        """Open ``k`` and close the open sites near it whose residents all fit into ``k`` or other open sites."""
+        arcs_k = by_dst_order[by_dst_bounds[k]: by_dst_bounds[k + 1]]
+        near = np.unique(assign[src[arcs_k]])
+        near = near[~fixed[near]]
+        if not len(near):
+            return False
+        near = near[np.lexsort((near, load[near] / cap[near]))]
+        open_[k] = True
+        extra = np.zeros(m)
+        saving = -float(f[k])
+        plan: list[tuple[int, int, float]] = []
+        closed: list[int] = []
+        for j in near.tolist():
+            people = sorted(served[j], key=lambda i: (-w[i], i))
+            moves, added = [], {}
+            ok_all = True
+            delta = 0.0
+            for i in people:
+                arcs = order[bounds[i]: bounds[i + 1]]
+                j_all = dst[arcs]
+                room_ok = open_[j_all] & (j_all != j) & ~np.isin(j_all, closed)
+                room_ok &= load[j_all] + extra[j_all] + np.array([added.get(int(q), 0.0) for q in j_all]) + w[i] \
+                    <= cap[j_all] + 1e-9
+                if not room_ok.any():
+                    ok_all = False
+                    break
+                # into k first when it can take them (that is what k is opened for), else the cheapest
+                pick = arcs[room_ok]
+                into_k = pick[dst[pick] == k]
+                a = into_k[0] if len(into_k) else pick[np.argmin(cost[pick])]
+                added[int(dst[a])] = added.get(int(dst[a]), 0.0) + w[i]
+                delta += cost[a] - cur[i]
+                moves.append((i, int(dst[a]), float(cost[a])))
+            if not ok_all or f[j] - delta <= 0:
+                continue
+            for q, v in added.items():
+                extra[q] += v
+            saving += float(f[j]) - delta
+            plan.extend(moves)
+            closed.append(j)
+        if saving <= 1e-6 or not closed:
+            open_[k] = False
+            return False
+        for j in closed:
+            open_[j] = False
+            load[j] = 0.0
+            served[j] = []
+        for i, q, c in plan:
+            assign[i], cur[i] = q, c
+            load[q] += w[i]
+            served[q].append(i)
+        return True
+
     for _ in range(max_passes):
         if time.perf_counter() > deadline:
             break
@@ -507,6 +565,15 @@ def _local_search(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: n
                 if int(open_.sum()) >= hi:
                     break
                 if try_open(int(j)):
+                    improved = True
+        if swaps and int(open_.sum()) < hi + 1:
+            # swap moves: closed sites that many open sites' residents can reach, the most reached first
+            reach_w = np.bincount(dst, weights=w[src], minlength=m)
+            cand = np.flatnonzero(~open_ & (reach_w > 0))
+            for k in cand[np.lexsort((cand, -reach_w[cand]))][:swaps].tolist():
+                if time.perf_counter() > deadline:
+                    break
+                if not open_[k] and try_swap(k):
                     improved = True
         empty = np.flatnonzero(open_ & ~fixed & (load <= 1e-12))
         for j in empty:
