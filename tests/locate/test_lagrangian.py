@@ -175,3 +175,15 @@ def test_path_relaxation_lagrangian_bound_below_its_mip(seed, tiers):
         top[k] = True
         exact = relax._solve_mip(top, 30.0, 0, "HIGHS")
         assert relax.solve_lagrangian(top) <= exact + 1e-6 * max(abs(exact), 1.0)
+
+
+def test_a_binding_stage_time_limit_warns_and_shows_in_the_kpis():
+    from netplan.diagnostics import collect
+
+    demand, sites, arcs = _tiny(0, 3)
+    model = TieredNetwork(demand, sites, arcs, [3.0, 2.0], engine="lagrangian")
+    with collect() as warnings:
+        out = model.solve("bottom_up", time_limit=1e-9, seed=0)
+    sol = out["bottom_up"]
+    assert sol.time_limit_hit and sol.summary()["time_limit_hit"]
+    assert [w.code for w in warnings] == ["locate.time_limit_hit"]
