@@ -529,6 +529,8 @@ class LocateConfig(_Strict):
 
     enabled: bool = True
     mode: Literal["integrated", "bottom_up", "both"] = "both"
+    engine: Literal["lagrangian", "mip"] = "lagrangian"
+    iterations: Annotated[int, Field(ge=1)] = 300
     time_limit_s: PositiveFloat = 60.0
     backend: Literal["SCIP", "HIGHS"] = "SCIP"
     haul_cost_per_t_km: list[NonNegFloat] = [3.0, 2.0, 1.5]

@@ -146,6 +146,7 @@ def _locate_kpis(plan: Plan, add: _Add) -> None:
             info = plan.location[mode]
             for key in ("status", "objective", "bound", "gap", "solve_time_s", "solver"):
                 add(f"locate_{mode}", key, info[key], "")
+            add(f"locate_{mode}", "time_limit_hit", info.get("time_limit_hit", ""), "steps")
     if "integrated" in plan.location and "bottom_up" in plan.location:
         saving = plan.location["bottom_up"]["objective"] - plan.location["integrated"]["objective"]
         add("locate", "integration_saving", saving, "CNY/year")

@@ -180,7 +180,7 @@ def run_mip(
     threads
         Worker threads (1 keeps runs deterministic).
     node_limit
-        Stop after this many branch-and-bound nodes (SCIP only). Unlike a
+        Stop after this many branch-and-bound nodes (SCIP, HiGHS). Unlike a
         wall-clock limit, it ends a search at the same point on any machine,
         so a run that stops early is still reproducible.
     mip_gap
@@ -199,7 +199,8 @@ def run_mip(
         # misc/catchctrlc: SCIP would swallow a Ctrl-C and return its cut-short plan; interrupts.solve stops it instead
         "SCIP": f"randomization/randomseedshift = {seed}\nparallel/maxnthreads = {threads}\nmisc/catchctrlc = FALSE\n"
         + (f"limits/totalnodes = {int(node_limit)}\n" if node_limit else "") + scip_params,
-        "HIGHS": f"random_seed={seed}\nthreads={threads}\noutput_flag=false\n",
+        "HIGHS": f"random_seed={seed}\nthreads={threads}\noutput_flag=false\n"
+        + (f"mip_max_nodes={int(node_limit)}\n" if node_limit else ""),
         "CP_SAT": f"random_seed:{seed} num_workers:{max(threads, 1)}",
         "CBC": "",
     }.get(backend, "")

@@ -186,6 +186,9 @@ class NetworkSolution:
         Engine.
     steps
         Per-step status details.
+    time_limit_hit
+        Steps the stage's time limit stopped before their work limit (empty
+        when none did: the plan then does not depend on the clock).
     """
 
     mode: str
@@ -201,6 +204,7 @@ class NetworkSolution:
     solve_time: float
     solver: str
     steps: list[dict[str, Any]] = field(default_factory=list)
+    time_limit_hit: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Scalars for tables and KPIs."""
@@ -212,6 +216,7 @@ class NetworkSolution:
             "gap": self.gap,
             "solve_time_s": round(self.solve_time, 3),
             "solver": self.solver,
+            "time_limit_hit": ",".join(self.time_limit_hit),
         }
         for t, mask in enumerate(self.open, start=1):
             out[f"open_t{t}"] = int(mask.sum())
@@ -245,6 +250,13 @@ class TieredNetwork:
     node_limit
         Branch-and-bound node limit per MIP (SCIP): makes runs that stop
         before optimality reproducible regardless of machine load.
+    engine
+        ``"mip"``: every step is a MIP (SCIP or HiGHS). ``"lagrangian"``: every
+        level by :func:`~netplan.locate.lagrangian.solve_level` (Lagrangian
+        bound, Lagrangian heuristic, local search), the network bound's MIPs
+        with HiGHS; near-linear in the city and deterministic by construction.
+    iterations
+        Subgradient iterations per level for the ``lagrangian`` engine.
     """
 
     def __init__(
@@ -257,10 +269,22 @@ class TieredNetwork:
         days_per_year: float = 365.0,
         exclude_unreachable: bool = False,
         node_limit: int | None = None,
+        engine: Literal["mip", "lagrangian"] = "mip",
+        iterations: int = 300,
     ):
         self.demand = np.asarray(demand_kg, dtype=float).copy()
         self.exclude_unreachable = exclude_unreachable
         self.node_limit = node_limit
+        if engine not in ("mip", "lagrangian"):
+            raise ValueError(f"engine must be 'mip' or 'lagrangian', got {engine!r}")
+        self.engine = engine
+        self.iterations = int(iterations)
+        self.time_limit_hit: list[str] = []
+        self.top_sets_priced = 0
+        # Work limits of the lagrangian engine's HiGHS MIPs (exact components; the bound's relaxations). The
+        # SCIP engine's node_limit (often 1: the root) would leave HiGHS without a solution on most of them.
+        self.exact_nodes = 1000
+        self.bound_nodes = node_limit if engine == "mip" else max(node_limit or 0, 200)
         self.excluded: np.ndarray = np.array([], dtype=int)
         if len(tiers) not in (3, 4):
             raise ValueError(f"a network has 3 or 4 tiers, got {len(tiers)}")
@@ -448,19 +472,124 @@ class TieredNetwork:
         """
         start = time.perf_counter()
         out: dict[str, NetworkSolution] = {}
-        # With a node limit the searches end deterministically and the time limit is only a safety cap.
-        capped = self.node_limit is not None
-        bottom = self._bottom_up(time_limit * (1.0 if capped else 0.6 if mode == "both" else 0.9), seed, backend)
+        self.time_limit_hit = []
+        # The stage's time limit is shared out over its steps; it is only a safety cap: node and
+        # iteration limits end the searches, and a step that meets its share is reported.
+        shares = {"bottom_up": 0.5, "bound": 0.2} if mode != "bottom_up" else {"bottom_up": 0.75, "bound": 0.25}
+        if self.engine == "lagrangian":
+            bottom = self._bottom_up_lagrangian(time_limit * shares["bottom_up"], seed)
+            bound_backend = "HIGHS"
+        else:
+            bottom = self._bottom_up(time_limit * shares["bottom_up"], seed, backend)
+            bound_backend = backend
         tier1_bound = bottom.steps[0].get("bound", float("nan")) if bottom.steps else float("nan")
         upper = bottom.objective if bottom.status in ("optimal", "feasible") else float("inf")
-        bound, bound_parts = self.lower_bound(tier1_bound, time_limit * (1.0 if capped else 0.05), seed, backend, upper)
+        bound_limit = min(time_limit * shares["bound"], max(time_limit - (time.perf_counter() - start), 0.01))
+        bound, bound_parts = self.lower_bound(tier1_bound, bound_limit, seed, bound_backend, upper)
         if mode in ("integrated", "both"):
-            remaining = time_limit if capped else max(time_limit - (time.perf_counter() - start), 1.0)
+            remaining = max(time_limit - (time.perf_counter() - start), 0.01)
             hint = bottom if bottom.status in ("optimal", "feasible") else None
-            out["integrated"] = self._finish(self._integrated(remaining, seed, backend, hint=hint), bound, bound_parts)
+            if self.engine == "lagrangian":
+                integrated = self._integrated_local(hint, time.perf_counter() + remaining)
+            else:
+                integrated = self._integrated(remaining, seed, backend, hint=hint)
+            out["integrated"] = self._finish(integrated, bound, bound_parts)
         if mode in ("bottom_up", "both"):
             out["bottom_up"] = self._finish(bottom, bound, bound_parts)
+        for sol in out.values():
+            sol.time_limit_hit = list(self.time_limit_hit)
+        if self.time_limit_hit:
+            from netplan.diagnostics import warn
+
+            warn("locate", "locate.time_limit_hit",
+                 f"siting stopped at locate.time_limit_s ({time_limit:g} s) in {', '.join(self.time_limit_hit)} before "
+                 "its work limit: the plan may differ between runs and machines; raise locate.time_limit_s",
+                 ids=self.time_limit_hit)
         return out
+
+    def _timed_out(self, step: str, elapsed: float, limit: float, status: str) -> None:
+        """Record a step that stopped at its share of the time limit (its result then depends on the clock)."""
+        if status != "optimal" and elapsed >= 0.95 * limit and step not in self.time_limit_hit:
+            self.time_limit_hit.append(step)
+
+    def _bottom_up_lagrangian(self, time_limit: float, seed: int) -> NetworkSolution:
+        """Bottom-up with every level sited by :func:`~netplan.locate.lagrangian.solve_level`.
+
+        A level the Lagrangian heuristic cannot make feasible (tight count
+        bounds on a small upper tier) falls back to a HiGHS MIP.
+        """
+        from netplan.locate.lagrangian import solve_level_split
+
+        start = time.perf_counter()
+        steps: list[dict[str, Any]] = []
+        levels = len(self.tiers)
+        open_: list[np.ndarray] = []
+        links: list[np.ndarray] = []
+        weights = self.demand
+        cost_per_kg_m = [self.access * self.days / 1e6] + [h * self.days / 1e6 for h in self.haul]
+        assignment = np.full(len(self.demand), -1)
+        status = "optimal"
+        for t in range(levels):
+            tier, arcs = self.tiers[t], self.arcs[t]
+            src_active = weights > 0 if t == 0 else open_[t - 1]
+            share = (0.8 if t == 0 else 0.2 / (levels - 1)) * time_limit
+            limit = min(share, max(time_limit - (time.perf_counter() - start), 0.01))
+            t0 = time.perf_counter()
+            res = solve_level_split(weights=weights, active=src_active, src=arcs.src, dst=arcs.dst,
+                                    cost=weights[arcs.src] * arcs.distance * cost_per_kg_m[t], capacity=tier.capacity,
+                                    open_cost=tier.open_cost, fixed_open=tier.fixed_open, min_count=tier.min_count,
+                                    max_count=tier.max_count, iterations=self.iterations, time_limit=limit,
+                                    node_limit=self.exact_nodes, seed=seed,
+                                    # HiGHS proves a single-source tier-1 block of 20 points in a fraction of a
+                                    # second but may find nothing at the root of 24; upper levels have few sites
+                                    exact_sources=20 if t == 0 else 250)
+            if res.time_limit_hit:
+                self.time_limit_hit.append(f"tier{tier.tier}")
+            mask, assign, bound = res.open, res.assign, res.bound
+            st = "optimal" if relative_gap(res.objective, bound) <= 1e-7 else "feasible"
+            step: dict[str, Any] = {"tier": tier.tier, "engine": "lagrangian", **res.details,
+                                    "objective": res.objective, "seconds": round(time.perf_counter() - t0, 3)}
+            if not np.isfinite(res.objective):
+                t0 = time.perf_counter()
+                mask, assign, st, bound = self._single_level(weights, src_active, tier, arcs, cost_per_kg_m[t],
+                                                             limit, seed, "HIGHS")
+                self._timed_out(f"tier{tier.tier}", time.perf_counter() - t0, limit, st)
+                step["engine"] = "lagrangian->HiGHS"
+            step.update({"status": st, "bound": bound})
+            steps.append(step)
+            if st not in ("optimal", "feasible"):
+                return self._failed("bottom_up", st, time.perf_counter() - start, "lagrangian", steps)
+            if st == "feasible":
+                status = "feasible"
+            open_.append(mask)
+            if t == 0:
+                assignment = assign
+            else:
+                full = np.full(self.tiers[t - 1].size, -1)
+                full[open_[t - 1]] = assign[open_[t - 1]]
+                links.append(full)
+            loads = np.zeros(tier.size)
+            np.add.at(loads, assign[src_active], weights[src_active])
+            weights = loads
+        objective, parts, loads_all = self.evaluate(open_, assignment, links)
+        return NetworkSolution("bottom_up", status, open_, assignment, links, loads_all, objective, parts,
+                               float("nan"), float("nan"), time.perf_counter() - start, "lagrangian", steps)
+
+    def _integrated_local(self, hint: NetworkSolution | None, deadline: float) -> NetworkSolution:
+        """The ``lagrangian`` engine's integrated mode: the bottom-up plan improved by moves priced on the whole network."""
+        start = time.perf_counter()
+        if hint is None:
+            return self._failed("integrated", "no_solution", 0.0, "lagrangian", [])
+        open_, assign, links = self.drop_tier1(hint.open, hint.demand_to_tier1, hint.links)
+        value, parts, loads = self.evaluate(open_, assign, links)
+        if value > hint.objective - 1e-6:
+            open_, assign, links, loads, value, parts = (hint.open, hint.demand_to_tier1, hint.links, hint.loads,
+                                                         hint.objective, hint.cost_parts)
+        if time.perf_counter() > deadline:
+            self.time_limit_hit.append("integrated")
+        return NetworkSolution("integrated", "feasible", open_, assign, links, loads, value, parts, float("nan"),
+                               float("nan"), time.perf_counter() - start, "lagrangian+local search",
+                               [{"note": "bottom-up plan, then close/swap moves priced on the whole network"}])
 
     def _finish(self, sol: NetworkSolution, bound: float, parts: dict[str, float]) -> NetworkSolution:
         """Attach the network-wide lower bound; a solution is optimal only when it meets it."""
@@ -546,14 +675,21 @@ class TieredNetwork:
         if not np.isfinite(weakest):
             return float("nan"), parts
         sets = self._top_sets(upper - rest - weakest)
+        fallback = {"tier2+haul": weakest, f"tier{levels}": top_cover}
         if sets is None:
-            parts["tier2+haul"] = weakest
-            parts[f"tier{levels}"] = top_cover
+            parts.update(fallback)
+            self.top_sets_priced = -1  # too many to price: every top-tier site relaxed to open
             return min(float(sum(parts.values())), upper), parts
+        self.top_sets_priced = len(sets)
         best, best_parts = float("inf"), {}
         for k, s in enumerate(sets):
-            budget = max(time_limit - (time.perf_counter() - start), 1.0) / max(len(sets) - k, 1)
-            value = relax.solve(s, budget, seed, backend)
+            left = time_limit - (time.perf_counter() - start)
+            if left <= 0:
+                # out of time: the minimum over the sets is unknown, the relaxed one is still valid
+                self.time_limit_hit.append("bound")
+                parts.update(fallback)
+                return min(float(sum(parts.values())), upper), parts
+            value = relax.solve(s, left / max(len(sets) - k, 1), seed, backend)
             total = float(top.open_cost[s].sum()) + value
             if total < best:
                 best, best_parts = total, {"tier2+haul": value, f"tier{levels}": float(top.open_cost[s].sum())}
@@ -565,6 +701,9 @@ class TieredNetwork:
 
     top_set_limit = 64
     """Most top-tier open sets :meth:`lower_bound` prices one by one (one small MIP each)."""
+
+    top_set_work = 100_000
+    """Most candidate sets :meth:`_top_sets` examines (kept or rejected) before giving up on enumerating."""
 
     def _top_sets(self, slack: float, limit: int | None = None) -> list[np.ndarray] | None:
         """Open sets of the top tier an optimal network may use: at most ``limit`` of them, else None.
@@ -588,11 +727,15 @@ class TieredNetwork:
         base = float(top.open_cost[fixed].sum())
         cheapest = np.sort(top.open_cost[free])
         sets: list[tuple[float, tuple[int, ...]]] = []
+        examined = 0
         for size in range(lo, hi + 1):
             extra = size - len(fixed)
             if extra > len(free) or base + cheapest[:extra].sum() > slack * (1 + 1e-9) + 1e-6:
                 break
             for combo in combinations(free.tolist(), extra):
+                examined += 1
+                if examined > self.top_set_work:
+                    return None
                 cost = base + float(top.open_cost[list(combo)].sum())
                 if cost > slack * (1 + 1e-9) + 1e-6:
                     continue
@@ -625,7 +768,8 @@ class TieredNetwork:
         if tier.max_count is not None:
             solver.Add(sum(y) <= tier.max_count)
         solver.Minimize(sum(float(tier.open_cost[j]) * y[j] for j in range(tier.size)))
-        status, value, bound, _ = run_mip(solver, backend, time_limit, seed, node_limit=self.node_limit)
+        status, value, bound, elapsed = run_mip(solver, backend, time_limit, seed, node_limit=self.bound_nodes)
+        self._timed_out("bound", elapsed, time_limit, status)
         if status == "optimal":
             return float(value)
         bound = _clean_bound(bound)
@@ -637,8 +781,6 @@ class TieredNetwork:
         levels = len(self.tiers)
         # tier 1 (thousands of binaries) is the hard step; the upper tiers are small
         budgets = [time_limit * 0.8] + [time_limit * 0.2 / (levels - 1)] * (levels - 1)
-        if self.node_limit is not None:
-            budgets = [time_limit] * levels
         open_: list[np.ndarray] = []
         links: list[np.ndarray] = []
         weights = self.demand
@@ -649,7 +791,11 @@ class TieredNetwork:
             tier = self.tiers[t]
             # every open site of the level below needs a link, even one that carries nothing
             src_active = weights > 0 if t == 0 else open_[t - 1]
-            mask, assign, st, step_bound = self._single_level(weights, src_active, tier, self.arcs[t], cost_per_kg_m[t], budgets[t], seed, backend)
+            limit = min(budgets[t], max(time_limit - (time.perf_counter() - start), 0.01))
+            t0 = time.perf_counter()
+            mask, assign, st, step_bound = self._single_level(weights, src_active, tier, self.arcs[t], cost_per_kg_m[t],
+                                                              limit, seed, backend)
+            self._timed_out(f"tier{tier.tier}", time.perf_counter() - t0, limit, st)
             steps.append({"tier": tier.tier, "status": st, "bound": step_bound})
             if st not in ("optimal", "feasible"):
                 return self._failed("bottom_up", st, time.perf_counter() - start, backend, steps)
@@ -787,7 +933,8 @@ class TieredNetwork:
 
         if hint is not None and backend != "HIGHS":  # ortools 9.15 crashes when HiGHS is given a hint
             self._set_hint(solver, hint, y, x, z)
-        status, _, bound, _ = run_mip(solver, backend, time_limit, seed, node_limit=self.node_limit)
+        status, _, bound, elapsed = run_mip(solver, backend, time_limit, seed, node_limit=self.node_limit)
+        self._timed_out("integrated", elapsed, time_limit, status)
         bound = _clean_bound(bound)
         if status not in ("optimal", "feasible"):
             if hint is not None:
@@ -1104,8 +1251,68 @@ class _PathRelaxation:
         objective.SetMinimization()
         self.solver = solver
 
+    lagrangian_above = 300_000
+    """With the ``lagrangian`` engine, relaxations with more customer-station pairs than this are bounded by
+    :meth:`solve_lagrangian` instead of a MIP (whose building and root alone grow faster than the city)."""
+
+    def solve_lagrangian(self, top_open: np.ndarray, iterations: int = 300) -> float:
+        """A valid bound of the relaxation by Lagrangian relaxation of its assignment constraints.
+
+        For multipliers ``u`` (one per customer) every station's part is
+        ``f_k + sum_r min(0, c_rk - u_r)``; the open decisions are bounded as in
+        :func:`~netplan.locate.lagrangian._open_bound` (count bounds, capacity
+        cover). Any ``u`` gives a valid bound; subgradient steps improve it.
+        """
+        from netplan.locate.lagrangian import _open_bound
+
+        model, tier = self.model, self.model.tiers[1]
+        e = self.to_top(top_open)
+        cost = self.weight[:, None] * (self.into + e[None, :])  # customers x stations, inf = no path
+        ok = np.isfinite(cost)
+        if not ok.any(axis=1).all():
+            return float("inf")
+        c = np.where(ok, cost, 0.0)
+        u = np.where(ok, cost, np.inf).min(axis=1)
+        total = float(model.demand.sum())
+        hi = tier.size if tier.max_count is None else int(tier.max_count)
+        best, lam, stall = -np.inf, 2.0, 0
+        # step target: a feasible point of the relaxation (every customer at its cheapest station, those open)
+        nearest = np.where(ok, cost, np.inf).argmin(axis=1)
+        used = np.zeros(tier.size, dtype=bool)
+        used[nearest] = True
+        target = float(tier.open_cost[used | tier.fixed_open].sum() + u.sum())
+        for _ in range(iterations):
+            red = np.where(ok, c - u[:, None], 0.0)
+            take = red < 0
+            v = tier.open_cost + np.where(take, red, 0.0).sum(axis=0)
+            value, y = _open_bound(v, tier.capacity, tier.fixed_open, tier.min_count, hi, total)
+            value += float(u.sum())
+            if value > best + 1e-9 * max(abs(best), 1.0) if np.isfinite(best) else True:
+                best, stall = value, 0
+            else:
+                stall += 1
+                if stall >= 20:
+                    lam, stall = lam / 2, 0
+            if lam < 1e-4:
+                break
+            g = 1.0 - (take * y[None, :]).sum(axis=1)
+            norm = float(g @ g)
+            if norm < 1e-12:
+                break
+            u = u + lam * max(target - value, 1e-6 * abs(target)) / norm * g
+        return float(best)
+
     def solve(self, top_open: np.ndarray, time_limit: float, seed: int, backend: str) -> float:
         """Bound for the top-tier open set ``top_open`` (inf when no demand point can reach it)."""
+        lagrangian = self.model.engine == "lagrangian"
+        if lagrangian and self.into.size > self.lagrangian_above:
+            return self.solve_lagrangian(top_open)
+        value = self._solve_mip(top_open, time_limit, seed, backend)
+        if lagrangian and np.isnan(value):
+            return self.solve_lagrangian(top_open)  # the MIP found no bound within its share: a weaker valid one
+        return value
+
+    def _solve_mip(self, top_open: np.ndarray, time_limit: float, seed: int, backend: str) -> float:
         if self.solver is None:
             self._build(backend)
         e = self.to_top(top_open)
@@ -1117,11 +1324,11 @@ class _PathRelaxation:
         for var, ok, c in zip(self.x, usable.tolist(), price.tolist()):
             var.SetUb(1.0 if ok else 0.0)
             objective.SetCoefficient(var, c if ok else 0.0)
-        status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.node_limit,
+        status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.bound_nodes,
                                           scip_params=SCIP_BOUND_ONLY)
         if status == "no_solution":
             # pywraplp reports no bound without an incumbent: search again, with SCIP's heuristics
-            status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.node_limit)
+            status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.bound_nodes)
         if status == "optimal":
             return float(value)
         if status == "infeasible":

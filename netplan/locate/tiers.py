@@ -127,7 +127,8 @@ def build_model(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, s
         raise InputDataError(f"the network cannot be sited: {problem}", scenario.file, "tiers")
     try:
         model = TieredNetwork(weights, tiers, arcs, cfg.haul_cost_per_t_km[: len(tiers) - 1], cfg.access_cost_per_t_km,
-                              cfg.days_per_year, exclude_unreachable=cfg.unreachable == "exclude", node_limit=cfg.node_limit)
+                              cfg.days_per_year, exclude_unreachable=cfg.unreachable == "exclude", node_limit=cfg.node_limit,
+                              engine=cfg.engine, iterations=cfg.iterations)
     except ValueError as exc:
         raise InputDataError(f"the network cannot be sited: {_named(exc, demand)}", scenario.file, "tiers") from None
     excluded = demand["demand_id"].to_numpy()[model.excluded].tolist()

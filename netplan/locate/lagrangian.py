@@ -1,0 +1,852 @@
+"""Single-source capacitated location of one tier by Lagrangian relaxation, for whole cities.
+
+The problem of one level of :class:`~netplan.locate.network_model.TieredNetwork`:
+sources ``i`` with weights ``w_i`` (demand points, or the open sites of the
+tier below) must each use exactly one site ``j`` they have an arc to; a site
+carries at most its capacity ``Q_j``; opening costs ``f_j``; assigning costs
+``c_ij``; some sites must open; the number open may be bounded.
+
+Relaxing the assignment constraints with multipliers ``u_i`` leaves one
+knapsack per site (Beasley 1988, *Eur. J. Oper. Res.* 33). Here each knapsack
+is solved in its LP relaxation (a sort), so one evaluation of the dual costs
+``O(arcs log arcs)`` — linear in the city for a fixed walking radius — and
+the bound is never above the optimum. The opening decisions of the relaxed
+problem are bounded twice (once keeping the count bounds, once the total
+capacity cover) and the larger bound is kept; both are valid. Multipliers move
+by subgradient steps (Polyak steps towards the best plan found).
+
+The plan comes from a Lagrangian heuristic: the open set of the relaxed
+problem, a greedy single-source assignment that opens sites where it must,
+then a local search of shift, close and open moves (in the spirit of
+Resende & Werneck's fast swap search) priced exactly.
+
+Everything is plain numpy with stable sorts and iteration counts as the only
+limits: the same input gives the same plan in any process. Wall time is only a
+safety cap, reported when it binds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class LevelResult:
+    """Outcome of :func:`solve_level`.
+
+    Attributes
+    ----------
+    open
+        Open mask over sites.
+    assign
+        Site per source (-1 for inactive sources).
+    objective
+        Opening plus assignment cost of the plan (inf when none was found).
+    bound
+        Valid lower bound on the optimum of the level.
+    iterations
+        Subgradient iterations done.
+    time_limit_hit
+        Whether the wall-clock safety cap ended the search before its work limit.
+    details
+        Counts for the report.
+    """
+
+    open: np.ndarray
+    assign: np.ndarray
+    objective: float
+    bound: float
+    iterations: int
+    time_limit_hit: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def solve_level(
+    *,
+    weights: np.ndarray,
+    active: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    cost: np.ndarray,
+    capacity: np.ndarray,
+    open_cost: np.ndarray,
+    fixed_open: np.ndarray,
+    min_count: int = 0,
+    max_count: int | None = None,
+    iterations: int = 300,
+    heuristic_every: int = 25,
+    time_limit: float = float("inf"),
+    binary: bool = False,
+    window: int = 16,
+    seed: int = 0,
+) -> LevelResult:
+    """Site one level: Lagrangian bound plus Lagrangian heuristic and local search.
+
+    Parameters
+    ----------
+    weights
+        Weight of each source (kg/day); sources with ``active`` False take no part.
+    active
+        Sources that must be assigned (a zero weight is allowed: it still needs a site).
+    src, dst, cost
+        Allowed assignments and the cost of each (per year, for the source's whole weight).
+    capacity, open_cost, fixed_open
+        Per site.
+    min_count, max_count
+        Bounds on the number of open sites.
+    iterations
+        Subgradient iterations (the work limit that ends the search).
+    heuristic_every
+        Run the Lagrangian heuristic every this many iterations.
+    time_limit
+        Wall-clock safety cap in seconds.
+    binary
+        Bound each site's knapsack in 0-1 (dynamic programming) rather than
+        continuously: a stronger bound at some cost per iteration.
+    window
+        Sources per window of the exact large-neighbourhood search that ends
+        the heuristic (:func:`window_search`; 0 = none).
+    seed
+        Seed of the window MIPs.
+
+    Returns
+    -------
+    LevelResult
+        The plan and the bound.
+    """
+    start = time.perf_counter()
+    w_all = np.asarray(weights, dtype=float)
+    keep = np.asarray(active, dtype=bool)[src]
+    src, dst, cost = np.asarray(src)[keep], np.asarray(dst)[keep], np.asarray(cost, dtype=float)[keep]
+    n, m = len(w_all), len(capacity)
+    act = np.flatnonzero(active)
+    w = w_all[src]
+    cap = np.asarray(capacity, dtype=float)
+    f = np.asarray(open_cost, dtype=float)
+    fixed = np.asarray(fixed_open, dtype=bool)
+    total = float(w_all[act].sum())
+    hi = m if max_count is None else int(max_count)
+
+    # multipliers start at each source's cheapest assignment plus its share of that site's opening cost
+    share = cost + f[dst] * w / np.maximum(cap[dst], 1e-9)
+    u = np.full(n, np.inf)
+    np.minimum.at(u, src, share)
+    u = np.where(np.isfinite(u), u, 0.0)
+    u[~np.asarray(active, dtype=bool)] = 0.0
+    ratio_w = np.where(w > 0, w, 1.0)
+
+    best_bound, best_plan = -np.inf, None
+    best_obj = np.inf
+    best_v: np.ndarray | None = None
+    lam, stall = 2.0, 0
+    hit = False
+    it = 0
+    tried: set[bytes] = set()
+    for it in range(1, iterations + 1):
+        if time.perf_counter() - start > time_limit:
+            hit = True
+            break
+        rc = cost - u[src]
+        g, x = _knapsacks(rc, w, ratio_w, dst, cap, m)
+        if binary:
+            g, x = _binary_knapsacks(rc, w, dst, cap, m)
+        v = f + g
+        value, y = _open_bound(v, cap, fixed, min_count, hi, total)
+        value += float(u[act].sum())
+        if not np.isfinite(best_bound) or value > best_bound + 1e-9 * max(abs(best_bound), 1.0):
+            best_bound, best_v, stall = value, v, 0
+        else:
+            stall += 1
+            if stall >= 20:
+                lam, stall = lam / 2, 0
+        if it == 1 or it % heuristic_every == 0:
+            open_ = fixed | (v < 0)
+            key = np.packbits(open_).tobytes()
+            if key not in tried:
+                tried.add(key)
+                plan = _construct(open_, src, dst, cost, w_all, act, cap, f, fixed, min_count, hi)
+                if plan is not None:
+                    obj = _plan_cost(plan[0], plan[1], src, dst, cost, f, act)
+                    if obj < best_obj:
+                        best_obj, best_plan = obj, plan
+        if np.isfinite(best_obj) and best_obj - best_bound <= 1e-7 * max(abs(best_obj), 1.0):
+            break
+        # subgradient: how often each source is served in the relaxed solution, minus one
+        served = np.bincount(src, weights=x * y[dst], minlength=n)
+        s = np.zeros(n)
+        s[act] = 1.0 - served[act]
+        norm = float(s @ s)
+        if norm < 1e-12 or lam < 1e-4:
+            break
+        target = best_obj if np.isfinite(best_obj) else value + 0.05 * abs(value) + 1.0
+        step = lam * max(target - value, 1e-9 * max(abs(value), 1.0)) / norm
+        u = u + step * s
+    ls_start = time.perf_counter()
+    if best_plan is None:
+        # every site allowed: the greedy then fails only where the sites in reach are truly short
+        best_plan = _construct(np.ones(m, bool), src, dst, cost, w_all, act, cap, f, fixed, min_count, hi)
+    if best_plan is None:
+        return LevelResult(np.zeros(m, bool), np.full(n, -1), float("inf"), float(best_bound), it, hit,
+                           {"arcs": int(len(src))})
+    open_, assign = _local_search(best_plan[0], best_plan[1], src, dst, cost, w_all, act, cap, f, fixed,
+                                  min_count, hi, deadline=start + time_limit)
+    improved = 0
+    if window and max_count is None and min_count <= int(fixed.sum()):
+        open_, assign, improved = window_search(open_, assign, weights=w_all, active=active, src=src, dst=dst,
+                                                cost=cost, capacity=cap, open_cost=f, fixed_open=fixed,
+                                                window=window, seed=seed, deadline=start + time_limit)
+        open_, assign = _local_search(open_, assign, src, dst, cost, w_all, act, cap, f, fixed, min_count, hi,
+                                      deadline=start + time_limit)
+    obj = _plan_cost(open_, assign, src, dst, cost, f, act)
+    bound = min(float(best_bound), obj)
+    return LevelResult(open_, assign, obj, bound, it, hit or time.perf_counter() - start > time_limit,
+                       {"arcs": int(len(src)), "heuristic_plans": len(tried), "windows_improved": improved,
+                        "local_search_s": round(time.perf_counter() - ls_start, 3)})
+
+
+def _knapsacks(rc: np.ndarray, w: np.ndarray, ratio_w: np.ndarray, dst: np.ndarray, cap: np.ndarray,
+               m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per site, the LP relaxation of its knapsack over the arcs with negative reduced cost.
+
+    Returns the value per site and the fraction taken of each arc.
+    """
+    x = np.zeros(len(rc))
+    neg = np.flatnonzero(rc < 0)
+    if not len(neg):
+        return np.zeros(m), x
+    ratio = np.where(w[neg] > 0, rc[neg] / ratio_w[neg], -np.inf)
+    order = neg[np.lexsort((neg, ratio, dst[neg]))]
+    d = dst[order]
+    cw = np.cumsum(w[order])
+    first = np.r_[0, np.flatnonzero(d[1:] != d[:-1]) + 1]
+    group_start = np.repeat(cw[first] - w[order][first], np.diff(np.r_[first, len(order)]))
+    before = cw - w[order] - group_start  # weight taken by earlier items of the same site
+    room = cap[d] - before
+    frac = np.where(w[order] > 0, np.clip(room / ratio_w[order], 0.0, 1.0), 1.0)
+    x[order] = frac
+    g = np.bincount(dst, weights=rc * x, minlength=m)
+    return g, x
+
+
+def _binary_knapsacks(rc: np.ndarray, w: np.ndarray, dst: np.ndarray, cap: np.ndarray, m: int,
+                      units: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Per site, a lower bound on its 0-1 knapsack ``min rc.x, w.x <= cap`` over the negative arcs, and its solution.
+
+    Dynamic programming on weights scaled to at most ``units`` per capacity and rounded down (and
+    capacities rounded down after scaling): every feasible set stays feasible, so the value is a
+    valid bound. All sites advance together, one item rank at a time; the items taken come from
+    backtracking the decisions (they may overfill a site slightly, which only matters for the
+    direction of the next step, never for the bound).
+    """
+    g = np.zeros(m)
+    x = np.zeros(len(rc))
+    neg = np.flatnonzero(rc < 0)
+    if not len(neg):
+        return g, x
+    order = neg[np.lexsort((neg, dst[neg]))]
+    d = dst[order]
+    profit = -rc[order]
+    total_w = np.bincount(d, weights=w[order], minlength=m)
+    total_p = np.bincount(d, weights=profit, minlength=m)
+    fits = total_w <= cap * (1 + 1e-12)
+    g[fits] = -total_p[fits]
+    easy = fits[d]
+    x[order[easy]] = 1.0
+    if easy.all():
+        return g, x
+    order, d, profit = order[~easy], d[~easy], profit[~easy]
+    scale = units / np.maximum(cap, 1e-9)
+    wi = np.floor(w[order] * scale[d] * (1 - 1e-12)).astype(np.int64)
+    ci = np.floor(cap * scale * (1 + 1e-12) + 1e-9).astype(np.int64)
+    sites = np.unique(d)
+    row = np.searchsorted(sites, d)
+    first = np.r_[0, np.flatnonzero(d[1:] != d[:-1]) + 1]
+    rank = np.arange(len(d)) - np.repeat(first, np.diff(np.r_[first, len(d)]))
+    width = int(ci[sites].max()) + 1
+    table = np.zeros((len(sites), width))
+    cols = np.arange(width)
+    taken: list[tuple[np.ndarray, np.ndarray]] = []
+    for r in range(int(rank.max()) + 1):
+        at = np.flatnonzero(rank == r)
+        rows, wk, pk = row[at], wi[at], profit[at]
+        src_cols = cols[None, :] - wk[:, None]
+        ok = src_cols >= 0
+        old = table[rows]
+        shifted = np.where(ok, np.take_along_axis(old, np.maximum(src_cols, 0), axis=1) + pk[:, None], -np.inf)
+        take = shifted > old
+        table[rows] = np.where(take, shifted, old)
+        taken.append((at, take))
+    g[sites] = -table[np.arange(len(sites)), ci[sites]]
+    c = ci[sites].copy()
+    for at, take in reversed(taken):
+        rows = row[at]
+        chosen = take[np.arange(len(at)), c[rows]]
+        x[order[at[chosen]]] = 1.0
+        c[rows[chosen]] -= wi[at[chosen]]
+    return g, x
+
+
+def _open_bound(v: np.ndarray, cap: np.ndarray, fixed: np.ndarray, lo: int, hi: int,
+                total: float) -> tuple[float, np.ndarray]:
+    """Lower bound of ``min v.y`` over the open decisions, and the (fractional) y attaining it.
+
+    Two relaxations of {fixed open, ``lo <= sum y <= hi``, ``cap.y >= total``}: the
+    count bounds alone (exact by sorting) and the capacity cover alone (its LP,
+    exact by the ratio rule). Each is a relaxation, so the larger is valid.
+    """
+    m = len(v)
+    # count bounds only
+    y1 = fixed.astype(float)
+    free = np.flatnonzero(~fixed)
+    order = free[np.lexsort((free, v[free]))]
+    k_fixed = int(fixed.sum())
+    n_neg = int((v[order] < 0).sum())
+    k = min(max(n_neg, lo - k_fixed), max(hi - k_fixed, 0))
+    y1[order[:k]] = 1.0
+    val1 = float(v @ y1)
+    # capacity cover only (LP)
+    y2 = (fixed | (v < 0)).astype(float)
+    short = total - float(cap @ y2)
+    if short > 0:
+        rest = np.flatnonzero(y2 == 0)
+        order2 = rest[np.lexsort((rest, v[rest] / cap[rest]))]
+        cum = np.cumsum(cap[order2])
+        take = np.clip((short - (cum - cap[order2])) / cap[order2], 0.0, 1.0)
+        y2[order2] = take
+    val2 = float(v @ y2)
+    if val2 > val1:
+        return val2, y2
+    return val1, y1 if m else y1
+
+
+def _plan_cost(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: np.ndarray, cost: np.ndarray,
+               f: np.ndarray, act: np.ndarray) -> float:
+    lookup = _arc_lookup(src, dst)
+    arcs = np.array([lookup[(int(i), int(assign[i]))] for i in act], dtype=int)
+    return float(f[open_].sum() + cost[arcs].sum())
+
+
+def _arc_lookup(src: np.ndarray, dst: np.ndarray) -> dict[tuple[int, int], int]:
+    return {(int(a), int(b)): k for k, (a, b) in enumerate(zip(src.tolist(), dst.tolist()))}
+
+
+def _by_source(src: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(src, kind="stable")
+    bounds = np.searchsorted(src[order], np.arange(n + 1))
+    return order, bounds
+
+
+def _construct(open_: np.ndarray, src: np.ndarray, dst: np.ndarray, cost: np.ndarray, w: np.ndarray,
+               act: np.ndarray, cap: np.ndarray, f: np.ndarray, fixed: np.ndarray, lo: int,
+               hi: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Greedy single-source assignment to ``open_``, opening sites where a source fits nowhere.
+
+    Sources go heaviest first (first-fit decreasing, as in bin packing), each to
+    the open site with room where its cost plus the opening cost of the room it
+    leaves unused is least (best fit); a source with none opens the closed site in
+    reach with room that costs least to open and use. When that order strands a
+    source, the most constrained sources (fewest sites in reach) go first
+    instead. None when neither gives a feasible plan.
+    """
+    order, bounds = _by_source(src, len(w))
+    n_options = np.diff(bounds)
+    for sequence in (act[np.lexsort((act, -w[act]))], act[np.lexsort((act, -w[act], n_options[act]))]):
+        plan = _greedy(open_, sequence, order, bounds, dst, cost, w, act, cap, f, fixed, lo, hi)
+        if plan is not None:
+            return plan
+    return None
+
+
+def _greedy(open_: np.ndarray, sequence: np.ndarray, order: np.ndarray, bounds: np.ndarray, dst: np.ndarray,
+            cost: np.ndarray, w: np.ndarray, act: np.ndarray, cap: np.ndarray, f: np.ndarray, fixed: np.ndarray,
+            lo: int, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
+    open_ = open_.copy()
+    if int(open_.sum()) > hi:
+        # keep the fixed sites and the cheapest to open
+        free = np.flatnonzero(open_ & ~fixed)
+        drop = free[np.lexsort((free, -f[free]))][: int(open_.sum()) - hi]
+        open_[drop] = False
+    load = np.zeros(len(cap))
+    assign = np.full(len(w), -1)
+    for i in sequence:
+        arcs = order[bounds[i]: bounds[i + 1]]
+        j_all = dst[arcs]
+        fits = load[j_all] + w[i] <= cap[j_all] + 1e-9
+        ok = fits & open_[j_all]
+        if ok.any():
+            # cost plus the opening cost of the room the move would leave unused: fills sites (best fit)
+            room_cost = f[j_all] / cap[j_all] * (cap[j_all] - load[j_all] - w[i])
+            a = arcs[ok][np.argmin((cost[arcs] + room_cost)[ok])]
+        elif fits.any() and int(open_.sum()) < hi:
+            a = arcs[fits][np.argmin(cost[arcs[fits]] + f[j_all[fits]])]
+            open_[dst[a]] = True
+        else:
+            return None
+        assign[i] = dst[a]
+        load[dst[a]] += w[i]
+    # sites opened but unused (and not fixed) are closed, unless the minimum count needs them
+    unused = open_ & ~fixed & (load <= 0) & ~np.isin(np.arange(len(cap)), assign[act])
+    for j in np.flatnonzero(unused)[::-1]:
+        if int(open_.sum()) > lo:
+            open_[j] = False
+    if int(open_.sum()) < lo:
+        closed = np.flatnonzero(~open_)
+        open_[closed[np.lexsort((closed, f[closed]))][: lo - int(open_.sum())]] = True
+    return open_, assign
+
+
+def _local_search(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: np.ndarray, cost: np.ndarray,
+                  w: np.ndarray, act: np.ndarray, cap: np.ndarray, f: np.ndarray, fixed: np.ndarray, lo: int,
+                  hi: int, deadline: float, max_passes: int = 20, swaps: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """Shift, close, open and swap moves, each priced exactly and taken when it saves; first improvement, fixed order.
+
+    A swap opens a closed site and closes the open sites near it whose residents then all fit (into it or
+    elsewhere): the move that re-packs a city where every point reaches only a few open sites.
+    """
+    open_, assign = open_.copy(), assign.copy()
+    n, m = len(w), len(cap)
+    order, bounds = _by_source(src, n)
+    lookup = _arc_lookup(src, dst)
+    cur = np.zeros(n)
+    for i in act:
+        cur[i] = cost[lookup[(int(i), int(assign[i]))]]
+    load = np.bincount(assign[act], weights=w[act], minlength=m)
+    served: list[list[int]] = [[] for _ in range(m)]
+    for i in act:
+        served[assign[i]].append(int(i))
+    by_dst_order = np.argsort(dst, kind="stable")
+    by_dst_bounds = np.searchsorted(dst[by_dst_order], np.arange(m + 1))
+
+    def shift_all() -> bool:
+        moved = False
+        for i in act:
+            arcs = order[bounds[i]: bounds[i + 1]]
+            j_all = dst[arcs]
+            ok = open_[j_all] & (load[j_all] + w[i] <= cap[j_all] + 1e-9) & (cost[arcs] < cur[i] - 1e-9)
+            if ok.any():
+                a = arcs[ok][np.argmin(cost[arcs[ok]])]
+                j_old, j_new = assign[i], dst[a]
+                load[j_old] -= w[i]
+                load[j_new] += w[i]
+                served[j_old].remove(int(i))
+                served[j_new].append(int(i))
+                assign[i], cur[i] = j_new, cost[a]
+                moved = True
+        return moved
+
+    def try_close(j: int) -> bool:
+        people = sorted(served[j], key=lambda i: (-w[i], i))
+        saving = float(f[j])
+        moves: list[tuple[int, int, float]] = []
+        extra = np.zeros(m)
+        for i in people:
+            arcs = order[bounds[i]: bounds[i + 1]]
+            j_all = dst[arcs]
+            ok = open_[j_all] & (j_all != j) & (load[j_all] + extra[j_all] + w[i] <= cap[j_all] + 1e-9)
+            if not ok.any():
+                return False
+            a = arcs[ok][np.argmin(cost[arcs[ok]])]
+            saving -= cost[a] - cur[i]
+            extra[dst[a]] += w[i]
+            moves.append((i, int(dst[a]), float(cost[a])))
+        if saving <= 1e-6:
+            return False
+        open_[j] = False
+        load[j] = 0.0
+        served[j] = []
+        for i, k, c in moves:
+            assign[i], cur[i] = k, c
+            load[k] += w[i]
+            served[k].append(i)
+        return True
+
+    def try_open(j: int) -> bool:
+        arcs = by_dst_order[by_dst_bounds[j]: by_dst_bounds[j + 1]]
+        gain = cur[src[arcs]] - cost[arcs]
+        good = arcs[gain > 1e-9]
+        if not len(good):
+            return False
+        good = good[np.lexsort((src[good], -(cur[src[good]] - cost[good])))]
+        room, saving, take = cap[j], -float(f[j]), []
+        for a in good:
+            i = src[a]
+            if w[i] <= room + 1e-9:
+                room -= w[i]
+                saving += cur[i] - cost[a]
+                take.append(int(a))
+        if saving <= 1e-6:
+            return False
+        open_[j] = True
+        for a in take:
+            i = int(src[a])
+            j_old = assign[i]
+            load[j_old] -= w[i]
+            served[j_old].remove(i)
+            assign[i], cur[i] = j, cost[a]
+            load[j] += w[i]
+            served[j].append(i)
+        # sites left empty by the move close (they only cost)
+        return True
+
+    def try_swap(k: int) -> bool:
+        """Open ``k`` and close the open sites near it whose residents all fit into ``k`` or other open sites."""
+        arcs_k = by_dst_order[by_dst_bounds[k]: by_dst_bounds[k + 1]]
+        near = np.unique(assign[src[arcs_k]])
+        near = near[~fixed[near]]
+        if not len(near):
+            return False
+        near = near[np.lexsort((near, load[near] / cap[near]))]
+        open_[k] = True
+        extra = np.zeros(m)
+        saving = -float(f[k])
+        plan: list[tuple[int, int, float]] = []
+        closed: list[int] = []
+        for j in near.tolist():
+            people = sorted(served[j], key=lambda i: (-w[i], i))
+            moves, added = [], {}
+            ok_all = True
+            delta = 0.0
+            for i in people:
+                arcs = order[bounds[i]: bounds[i + 1]]
+                j_all = dst[arcs]
+                room_ok = open_[j_all] & (j_all != j) & ~np.isin(j_all, closed)
+                room_ok &= load[j_all] + extra[j_all] + np.array([added.get(int(q), 0.0) for q in j_all]) + w[i] \
+                    <= cap[j_all] + 1e-9
+                if not room_ok.any():
+                    ok_all = False
+                    break
+                # into k first when it can take them (that is what k is opened for), else the cheapest
+                pick = arcs[room_ok]
+                into_k = pick[dst[pick] == k]
+                a = into_k[0] if len(into_k) else pick[np.argmin(cost[pick])]
+                added[int(dst[a])] = added.get(int(dst[a]), 0.0) + w[i]
+                delta += cost[a] - cur[i]
+                moves.append((i, int(dst[a]), float(cost[a])))
+            if not ok_all or f[j] - delta <= 0:
+                continue
+            for q, v in added.items():
+                extra[q] += v
+            saving += float(f[j]) - delta
+            plan.extend(moves)
+            closed.append(j)
+        if saving <= 1e-6 or not closed:
+            open_[k] = False
+            return False
+        for j in closed:
+            open_[j] = False
+            load[j] = 0.0
+            served[j] = []
+        for i, q, c in plan:
+            assign[i], cur[i] = q, c
+            load[q] += w[i]
+            served[q].append(i)
+        return True
+
+    for _ in range(max_passes):
+        if time.perf_counter() > deadline:
+            break
+        improved = shift_all()
+        closable = np.flatnonzero(open_ & ~fixed)
+        # the emptiest sites first: their residents most likely fit elsewhere
+        for j in closable[np.lexsort((closable, -f[closable], load[closable] / cap[closable]))]:
+            if int(open_.sum()) <= lo:
+                break
+            if open_[j] and try_close(int(j)):
+                improved = True
+        if int(open_.sum()) < hi:
+            # open moves: only sites whose optimistic gain (capacity ignored) beats their opening cost
+            gain = np.bincount(dst, weights=np.maximum(cur[src] - cost, 0.0) * np.isin(src, act), minlength=m)
+            cand = np.flatnonzero(~open_ & (gain > f))
+            for j in cand[np.lexsort((cand, -(gain[cand] - f[cand])))]:
+                if int(open_.sum()) >= hi:
+                    break
+                if try_open(int(j)):
+                    improved = True
+        if swaps and int(open_.sum()) < hi + 1:
+            # swap moves: closed sites that many open sites' residents can reach, the most reached first
+            reach_w = np.bincount(dst, weights=w[src], minlength=m)
+            cand = np.flatnonzero(~open_ & (reach_w > 0))
+            for k in cand[np.lexsort((cand, -reach_w[cand]))][:swaps].tolist():
+                if time.perf_counter() > deadline:
+                    break
+                if not open_[k] and try_swap(k):
+                    improved = True
+        empty = np.flatnonzero(open_ & ~fixed & (load <= 1e-12))
+        for j in empty:
+            if int(open_.sum()) > lo and not served[j]:
+                open_[j] = False
+                improved = True
+        if not improved:
+            break
+    return open_, assign
+
+
+def solve_level_mip(
+    *,
+    weights: np.ndarray,
+    active: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    cost: np.ndarray,
+    capacity: np.ndarray,
+    open_cost: np.ndarray,
+    fixed_open: np.ndarray,
+    min_count: int = 0,
+    max_count: int | None = None,
+    node_limit: int = 1000,
+    time_limit: float = 60.0,
+    seed: int = 0,
+) -> LevelResult:
+    """The same level as one MIP in HiGHS (single thread, seeded, node-limited: deterministic).
+
+    For components small enough to solve exactly in well under a second.
+    The bound is HiGHS's proven bound (the objective when optimal).
+    """
+    from netplan.locate.base import make_mip, run_mip
+
+    start = time.perf_counter()
+    act = np.asarray(active, dtype=bool)
+    keep = act[src]
+    src, dst, cost = np.asarray(src)[keep], np.asarray(dst)[keep], np.asarray(cost, dtype=float)[keep]
+    n, m = len(weights), len(capacity)
+    used = np.unique(dst)
+    solver = make_mip("HIGHS")
+    inf = solver.infinity()
+    # the constraint API (not the natural one): building is then a small part of a window's solve
+    y = {int(j): solver.BoolVar(f"y{j}") for j in used.tolist()}
+    x = [solver.BoolVar(f"x{a}") for a in range(len(src))]
+    objective = solver.Objective()
+    for j, var in y.items():
+        objective.SetCoefficient(var, float(open_cost[j]))
+    for var, c in zip(x, cost.tolist()):
+        objective.SetCoefficient(var, c)
+    objective.SetMinimization()
+    order, bounds = _by_source(src, n)
+    for i in np.flatnonzero(act).tolist():
+        row = solver.Constraint(1.0, 1.0)
+        for a in order[bounds[i]: bounds[i + 1]].tolist():
+            row.SetCoefficient(x[a], 1.0)
+    by_dst = np.argsort(dst, kind="stable")
+    dbounds = np.searchsorted(dst[by_dst], np.arange(m + 1))
+    w_src = np.asarray(weights, dtype=float)[src].tolist()
+    for j in used.tolist():
+        arcs = by_dst[dbounds[j]: dbounds[j + 1]].tolist()
+        for a in arcs:
+            row = solver.Constraint(-inf, 0.0)
+            row.SetCoefficient(x[a], 1.0)
+            row.SetCoefficient(y[j], -1.0)
+        row = solver.Constraint(-inf, 0.0)
+        for a in arcs:
+            row.SetCoefficient(x[a], w_src[a])
+        row.SetCoefficient(y[j], -float(capacity[j]))
+    fixed_cost = 0.0
+    fixed_idx = np.flatnonzero(fixed_open).tolist()
+    for j in fixed_idx:
+        if j in y:
+            y[j].SetLb(1)
+        else:
+            fixed_cost += float(open_cost[j])
+    n_fixed_unused = sum(1 for j in fixed_idx if j not in y)
+    if min_count or max_count is not None:
+        row = solver.Constraint(float(min_count - n_fixed_unused),
+                                float(max_count - n_fixed_unused) if max_count is not None else inf)
+        for var in y.values():
+            row.SetCoefficient(var, 1.0)
+    status, value, bound, elapsed = run_mip(solver, "HIGHS", time_limit, seed, node_limit=node_limit)
+    hit = status != "optimal" and elapsed >= 0.95 * time_limit
+    if status not in ("optimal", "feasible"):
+        return LevelResult(np.zeros(m, bool), np.full(n, -1), float("inf"),
+                           float(bound) + fixed_cost if np.isfinite(bound) and abs(bound) < 1e19 else -np.inf,
+                           0, hit, {"arcs": int(len(src)), "status": status})
+    open_ = np.asarray(fixed_open, dtype=bool).copy()
+    for j, v in y.items():
+        open_[j] = v.solution_value() > 0.5
+    assign = np.full(n, -1)
+    for a, v in enumerate(x):
+        if v.solution_value() > 0.5:
+            assign[src[a]] = dst[a]
+    obj = _plan_cost(open_, assign, src, dst, cost, np.asarray(open_cost, dtype=float), np.flatnonzero(act))
+    bound = obj if status == "optimal" else (float(bound) + fixed_cost if abs(bound) < 1e19 else -np.inf)
+    return LevelResult(open_, assign, obj, min(bound, obj), 0, hit,
+                       {"arcs": int(len(src)), "status": status, "seconds": round(time.perf_counter() - start, 3)})
+
+
+def solve_level_split(
+    *,
+    weights: np.ndarray,
+    active: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    cost: np.ndarray,
+    capacity: np.ndarray,
+    open_cost: np.ndarray,
+    fixed_open: np.ndarray,
+    min_count: int = 0,
+    max_count: int | None = None,
+    iterations: int = 300,
+    exact_sources: int = 20,
+    window: int = 16,
+    binary: bool = False,
+    node_limit: int = 1000,
+    time_limit: float = float("inf"),
+    seed: int = 0,
+) -> LevelResult:
+    """Site a level component by component: exactly (HiGHS) where small, by Lagrangian relaxation where large.
+
+    Sources and sites that share no arc path are independent problems (unless
+    count bounds couple them: then the level is one component), so the plans
+    join into one plan and their bounds add up to a valid bound. Components
+    are solved in a fixed order (by their smallest source index); the time
+    limit is shared out by size.
+    """
+    start = time.perf_counter()
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    act = np.asarray(active, dtype=bool)
+    n, m = len(weights), len(capacity)
+    fixed = np.asarray(fixed_open, dtype=bool)
+    keep = act[src]
+    s_, d_ = np.asarray(src)[keep], np.asarray(dst)[keep]
+    coupled = (max_count is not None) or (min_count > int(fixed.sum()))
+    if coupled:
+        labels = np.zeros(n + m, dtype=int)
+    else:
+        graph = sparse.coo_array((np.ones(len(s_)), (s_, n + d_)), shape=(n + m, n + m))
+        _, labels = connected_components(graph, directed=False)
+    src_label = labels[:n]
+    comps = np.unique(src_label[act])
+    # fixed sites outside every component with sources stay open at their cost
+    open_ = fixed.copy()
+    assign = np.full(n, -1)
+    bound = float(open_cost[fixed & ~np.isin(labels[n:], comps)].sum()) if len(comps) else float(open_cost[fixed].sum())
+    objective = bound
+    hit = False
+    counts = {"components": int(len(comps)), "exact": 0, "lagrangian": 0, "iterations": 0}
+    sizes = {int(c): int(((src_label == c) & act).sum()) for c in comps}
+    total_sources = max(sum(sizes.values()), 1)
+    for c in comps.tolist():
+        in_src = act & (src_label == c)
+        in_site = labels[n:] == c
+        arcs = np.flatnonzero(keep & in_src[src])
+        left = time_limit - (time.perf_counter() - start)
+        limit = max(left * sizes[c] / max(total_sources, 1), 1e-3) if np.isfinite(time_limit) else float("inf")
+        total_sources -= sizes[c]
+        kw = dict(weights=weights, active=in_src, src=np.asarray(src)[arcs], dst=np.asarray(dst)[arcs],
+                  cost=np.asarray(cost, dtype=float)[arcs], capacity=capacity,
+                  open_cost=np.where(in_site, open_cost, 0.0), fixed_open=fixed & in_site,
+                  min_count=min_count, max_count=max_count)
+        res = None
+        if sizes[c] <= exact_sources:
+            res = solve_level_mip(**kw, node_limit=node_limit, time_limit=min(limit, 600.0), seed=seed)
+            if not np.isfinite(res.objective):
+                counts["exact"] -= 1
+            counts["exact"] += 1
+        if res is None or not np.isfinite(res.objective):
+            res = solve_level(**kw, iterations=iterations, time_limit=limit, window=window, seed=seed, binary=binary)
+            counts["lagrangian"] += 1
+            counts["iterations"] = max(counts["iterations"], res.iterations)
+        hit |= res.time_limit_hit
+        if not np.isfinite(res.objective):
+            return LevelResult(np.zeros(m, bool), np.full(n, -1), float("inf"), -np.inf, counts["iterations"], hit,
+                               counts)
+        open_ |= res.open & in_site
+        assign[in_src] = res.assign[in_src]
+        objective += res.objective
+        bound += res.bound
+    return LevelResult(open_, assign, objective, min(bound, objective), counts["iterations"], hit, counts)
+
+
+def window_search(
+    open_: np.ndarray,
+    assign: np.ndarray,
+    *,
+    weights: np.ndarray,
+    active: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    cost: np.ndarray,
+    capacity: np.ndarray,
+    open_cost: np.ndarray,
+    fixed_open: np.ndarray,
+    window: int = 24,
+    passes: int = 1,
+    node_limit: int = 200,
+    seed: int = 0,
+    deadline: float = float("inf"),
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Large-neighbourhood search: re-solve small windows of neighbouring sources exactly (HiGHS), keep what saves.
+
+    A window is a source and the sources it meets through shared sites
+    (breadth first, in index order) up to ``window`` of them not yet in a window
+    of this pass. Everything
+    outside stays as it is: a site that also serves outside sources stays open
+    (at no extra cost, with the room left). Windows start at every source not yet
+    in a window of this pass, in index order, so the search is deterministic.
+    Only for levels without count bounds.
+
+    Returns
+    -------
+    tuple
+        Open mask, assignment, number of windows improved.
+    """
+    w = np.asarray(weights, dtype=float)
+    act_mask = np.asarray(active, dtype=bool)
+    keep = act_mask[src]
+    src, dst, cost = src[keep], dst[keep], np.asarray(cost, dtype=float)[keep]
+    n, m = len(w), len(capacity)
+    f = np.asarray(open_cost, dtype=float)
+    fixed = np.asarray(fixed_open, dtype=bool)
+    open_, assign = open_.copy(), assign.copy()
+    order, bounds = _by_source(src, n)
+    by_dst = np.argsort(dst, kind="stable")
+    dbounds = np.searchsorted(dst[by_dst], np.arange(m + 1))
+    lookup = _arc_lookup(src, dst)
+    improved = 0
+    for _ in range(passes):
+        seen = np.zeros(n, dtype=bool)
+        for seed_i in np.flatnonzero(act_mask).tolist():
+            if seen[seed_i]:
+                continue
+            if time.perf_counter() > deadline:
+                return open_, assign, improved
+            members, queue, in_win = [], [seed_i], {seed_i}
+            while queue and len(members) < window:
+                i = queue.pop(0)
+                if not seen[i]:  # sources already in a window of this pass are passed through, not taken again
+                    members.append(i)
+                for j in np.unique(dst[order[bounds[i]: bounds[i + 1]]]).tolist():
+                    for k in np.unique(src[by_dst[dbounds[j]: dbounds[j + 1]]]).tolist():
+                        if k not in in_win:
+                            in_win.add(k)
+                            queue.append(k)
+            members_arr = np.array(sorted(members))
+            seen[members_arr] = True
+            win = np.zeros(n, dtype=bool)
+            win[members_arr] = True
+            load = np.bincount(assign[act_mask], weights=w[act_mask], minlength=m)
+            inside = np.bincount(assign[members_arr], weights=w[members_arr], minlength=m)
+            outside_users = np.bincount(assign[act_mask & ~win], minlength=m) > 0
+            arcs = np.concatenate([order[bounds[i]: bounds[i + 1]] for i in members_arr])
+            sites = np.unique(dst[arcs])
+            # current cost of what the window decides: sites only its members use, and their assignments
+            own = sites[open_[sites] & ~fixed[sites] & ~outside_users[sites]]
+            current = float(f[own].sum()) + float(sum(cost[lookup[(int(i), int(assign[i]))]] for i in members_arr))
+            room = capacity - (load - inside)
+            stay = fixed | outside_users
+            res = solve_level_mip(weights=w, active=win, src=src[arcs], dst=dst[arcs], cost=cost[arcs],
+                                  capacity=np.maximum(room, 0.0), open_cost=np.where(stay, 0.0, f),
+                                  fixed_open=np.zeros(m, dtype=bool), node_limit=node_limit, time_limit=60.0,
+                                  seed=seed)
+            if not np.isfinite(res.objective) or res.objective >= current - 1e-6 * max(current, 1.0) - 1e-6:
+                continue
+            new_open = res.open & np.isin(np.arange(m), sites)
+            open_[own] = False
+            open_[sites[new_open[sites]]] = True
+            assign[members_arr] = res.assign[members_arr]
+            improved += 1
+    return open_, assign, improved

@@ -1,0 +1,189 @@
+"""The Lagrangian siting engine: bounds never above the optimum, feasible plans, the same plan every time."""
+
+from __future__ import annotations
+
+from itertools import combinations, product
+
+import numpy as np
+import pytest
+
+from netplan.locate.lagrangian import (_binary_knapsacks, _knapsacks, solve_level, solve_level_split,
+                                       window_search)
+from netplan.locate.network_model import Arcs, TieredNetwork, TierSites
+
+from .test_network_model import _enumerate, _tiny
+
+
+def _level(seed: int, n: int = 8, m: int = 5, clusters: int = 1):
+    """A random single-source capacitated level; with clusters > 1, far-apart groups (independent components)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 20000, (clusters, 2))
+    pts = centres[rng.integers(0, clusters, n)] + rng.uniform(0, 3000, (n, 2))
+    sites = centres[np.arange(m) % clusters] + rng.uniform(0, 3000, (m, 2))
+    d = np.linalg.norm(pts[:, None] - sites[None], axis=2)
+    arcs = Arcs.from_matrix(d, 2200)
+    w = rng.uniform(50, 300, n)
+    kw = dict(weights=w, active=np.ones(n, bool), src=arcs.src, dst=arcs.dst, cost=arcs.distance * w[arcs.src] * 0.5,
+              capacity=np.full(m, 700.0) * rng.uniform(0.8, 1.2, m), open_cost=1000 * rng.uniform(0.7, 1.3, m),
+              fixed_open=np.zeros(m, bool))
+    return kw
+
+
+def _optimum(kw) -> float:
+    """Every single-source assignment, opening exactly the sites used."""
+    w, src, dst, cost = kw["weights"], kw["src"], kw["dst"], kw["cost"]
+    options = [np.flatnonzero(src == i) for i in range(len(w))]
+    if any(len(o) == 0 for o in options):
+        return float("inf")
+    best = float("inf")
+    for choice in product(*options):
+        arcs = np.array(choice)
+        load = np.bincount(dst[arcs], weights=w[src[arcs]], minlength=len(kw["capacity"]))
+        if (load > kw["capacity"] + 1e-9).any():
+            continue
+        best = min(best, float(kw["open_cost"][np.unique(dst[arcs])].sum() + cost[arcs].sum()))
+    return best
+
+
+def _check_plan(kw, res) -> float:
+    w, src, dst, cost = kw["weights"], kw["src"], kw["dst"], kw["cost"]
+    total = float(kw["open_cost"][res.open].sum())
+    for i in range(len(w)):
+        j = res.assign[i]
+        assert res.open[j]
+        arc = np.flatnonzero((src == i) & (dst == j))
+        assert len(arc) == 1
+        total += float(cost[arc[0]])
+    load = np.bincount(res.assign, weights=w, minlength=len(kw["capacity"]))
+    assert (load <= kw["capacity"] + 1e-6).all()
+    return total
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_bound_below_and_plan_above_the_enumerated_optimum(seed):
+    kw = _level(seed)
+    opt = _optimum(kw)
+    if not np.isfinite(opt):
+        pytest.skip("no feasible plan")
+    for res in (solve_level(**kw, iterations=200), solve_level(**kw, iterations=200, binary=True),
+                solve_level_split(**kw, exact_sources=0), solve_level_split(**kw)):
+        assert res.bound <= opt + 1e-6
+        assert np.isclose(_check_plan(kw, res), res.objective)
+        assert res.objective >= opt - 1e-6
+    # small enough for the exact path: optimal
+    exact = solve_level_split(**kw, exact_sources=50)
+    assert exact.objective == pytest.approx(opt) and exact.bound == pytest.approx(opt)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_components_add_up(seed):
+    kw = _level(seed, n=10, m=6, clusters=3)
+    whole = solve_level_split(**kw, exact_sources=0)
+    opt = _optimum(kw)
+    if not np.isfinite(opt):
+        pytest.skip("no feasible plan")
+    assert whole.details["components"] >= 2
+    assert whole.bound <= opt + 1e-6 <= whole.objective + 2e-6
+    assert np.isclose(_check_plan(kw, whole), whole.objective)
+
+
+def test_knapsack_bounds_are_valid_and_binary_is_stronger():
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        m, n = 3, int(rng.integers(1, 9))
+        dst = rng.integers(0, m, n)
+        w, rc, cap = rng.uniform(0, 400, n), rng.uniform(-100, 30, n), rng.uniform(300, 900, m)
+        binary, x = _binary_knapsacks(rc, w, dst, cap, m)
+        continuous, _ = _knapsacks(rc, w, np.where(w > 0, w, 1.0), dst, cap, m)
+        assert np.allclose(np.bincount(dst, weights=rc * x, minlength=m), binary)
+        for j in range(m):
+            items = np.flatnonzero(dst == j)
+            best = min((rc[list(c)].sum() for k in range(len(items) + 1) for c in combinations(items, k)
+                        if w[list(c)].sum() <= cap[j]), default=0.0)
+            assert binary[j] <= best + 1e-6
+            assert continuous[j] <= best + 1e-6
+
+
+def test_window_search_never_worsens_and_keeps_plans_feasible():
+    kw = _level(3, n=40, m=25, clusters=2)
+    start = solve_level(**kw, iterations=50, window=0)
+    open_, assign, _ = window_search(start.open, start.assign, **kw, window=6)
+    res = type(start)(open_, assign, 0.0, start.bound, 0, False)
+    assert _check_plan(kw, res) <= start.objective + 1e-6
+
+
+def test_same_input_same_plan():
+    kw = _level(5, n=60, m=40, clusters=2)
+    a, b = solve_level_split(**kw, exact_sources=0), solve_level_split(**kw, exact_sources=0)
+    assert np.array_equal(a.open, b.open) and np.array_equal(a.assign, b.assign)
+    assert a.objective == b.objective and a.bound == b.bound
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("tiers", [3, 4])
+def test_network_engine_bound_below_the_enumerated_optimum(seed, tiers):
+    demand, sites, arcs = _tiny(seed, tiers)
+    model = TieredNetwork(demand, sites, arcs, [3.0, 2.0, 1.5][: tiers - 1], access_cost_per_t_km=1.0,
+                          engine="lagrangian")
+    optimum = _enumerate(model)
+    out = model.solve("both", time_limit=60, seed=seed)
+    for sol in out.values():
+        assert sol.bound <= optimum + 1e-6 * optimum
+        assert sol.objective >= optimum - 1e-6 * optimum
+        value, _, loads = model.evaluate(sol.open, sol.demand_to_tier1, sol.links)
+        assert value == pytest.approx(sol.objective)
+        for t, tier in enumerate(model.tiers):
+            assert (loads[t] <= tier.capacity + 1e-6).all()
+        assert sol.time_limit_hit == []
+
+
+def test_top_set_enumeration_gives_up_after_its_work_limit():
+    rng = np.random.default_rng(0)
+    n, sizes = 30, [30, 12, 40]
+    demand = np.full(n, 100.0)
+    arcs = [Arcs.from_matrix(rng.uniform(0, 100, (a, b)), 1000.0) for a, b in zip([n] + sizes[:-1], sizes)]
+    tiers = [TierSites(t + 1, np.full(m, c), np.full(m, 1000.0 * (t + 1)), np.zeros(m, bool))
+             for t, (m, c) in enumerate(zip(sizes, [500.0, 1000.0, 150.0]))]
+    model = TieredNetwork(demand, tiers, arcs, [1.0, 1.0], engine="lagrangian")
+    model.top_set_work = 1000  # 20 of 40 needed: C(40, 20) sets
+    assert model._top_sets(float("inf")) is None
+    bound, _ = model.lower_bound(0.0, 30.0, 0, "HIGHS")
+    assert np.isfinite(bound) and model.top_sets_priced == -1
+
+
+def test_a_binding_time_limit_is_reported(recwarn):
+    kw = _level(1, n=60, m=40, clusters=1)
+    res = solve_level(**kw, iterations=10_000, time_limit=0.0)
+    assert res.time_limit_hit
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("tiers", [3, 4])
+def test_path_relaxation_lagrangian_bound_below_its_mip(seed, tiers):
+    from scipy import sparse
+
+    from netplan.locate.network_model import _PathRelaxation
+
+    demand, sites, arcs = _tiny(seed, tiers)
+    model = TieredNetwork(demand, sites, arcs, [3.0, 2.0, 1.5][: tiers - 1], engine="lagrangian")
+    a0 = model.arcs[0]
+    reach = sparse.csr_array((np.ones(len(a0.src)), (a0.src, a0.dst)),
+                             shape=(len(model.demand), model.tiers[0].size)).toarray() > 0
+    relax = _PathRelaxation(model, reach)
+    for k in range(model.tiers[-1].size):
+        top = np.zeros(model.tiers[-1].size, bool)
+        top[k] = True
+        exact = relax._solve_mip(top, 30.0, 0, "HIGHS")
+        assert relax.solve_lagrangian(top) <= exact + 1e-6 * max(abs(exact), 1.0)
+
+
+def test_a_binding_stage_time_limit_warns_and_shows_in_the_kpis():
+    from netplan.diagnostics import collect
+
+    demand, sites, arcs = _tiny(0, 3)
+    model = TieredNetwork(demand, sites, arcs, [3.0, 2.0], engine="lagrangian")
+    with collect() as warnings:
+        out = model.solve("bottom_up", time_limit=1e-9, seed=0)
+    sol = out["bottom_up"]
+    assert sol.time_limit_hit and sol.summary()["time_limit_hit"]
+    assert [w.code for w in warnings] == ["locate.time_limit_hit"]
