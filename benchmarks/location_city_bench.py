@@ -72,16 +72,32 @@ def main() -> None:
         print(f"running {scenario} ...", file=sys.stderr)
         start = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, __file__, "--child", scenario, "--time-limit", str(args.time_limit),
-             "--households-per-point", str(args.households_per_point), "--mode", args.mode, "--engine", args.engine],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                scenario,
+                "--time-limit",
+                str(args.time_limit),
+                "--households-per-point",
+                str(args.households_per_point),
+                "--mode",
+                args.mode,
+                "--engine",
+                args.engine,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         result["wall_s"] = round(time.perf_counter() - start, 1)
         rows.append(result)
-    print(f"City-scale location benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-          f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
-          f"engine {args.engine}, time limit {args.time_limit:g} s for the stage, city {SHARED_CITY if SHARED_CITY.is_file() else 'data/chengdu_central.osm.bz2'}")
+    print(
+        f"City-scale location benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
+        f"engine {args.engine}, time limit {args.time_limit:g} s for the stage, city {SHARED_CITY if SHARED_CITY.is_file() else 'data/chengdu_central.osm.bz2'}"
+    )
     print()
     print(
         "| scenario | tiers | demand points | candidates per tier | links | mode | status | objective (CNY/yr) | bound | gap | open per tier | solve s | peak RSS MB |"

@@ -25,7 +25,7 @@ import resource
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -33,15 +33,24 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _arcs_blocked(net, rows: np.ndarray, row_off: np.ndarray, cols: np.ndarray, col_off: np.ndarray, radius: float,
-                  nearest: int | None = None, block: int = 256):
+def _arcs_blocked(
+    net,
+    rows: np.ndarray,
+    row_off: np.ndarray,
+    cols: np.ndarray,
+    col_off: np.ndarray,
+    radius: float,
+    nearest: int | None = None,
+    block: int = 256,
+):
     """Arcs within ``radius`` between snapped points (node + offset), computed a block of rows at a time."""
     from netplan.locate.network_model import Arcs
 
     src, dst, dist = [], [], []
     for start in range(0, len(rows), block):
-        d = net.point_matrix(rows[start:start + block], row_off[start:start + block], cols, col_off, "length",
-                             limit=radius)
+        d = net.point_matrix(
+            rows[start : start + block], row_off[start : start + block], cols, col_off, "length", limit=radius
+        )
         net._memo.clear()  # the memo would keep every block alive
         a = Arcs.from_matrix(d, radius, nearest)
         src.append(a.src + start)
@@ -79,7 +88,9 @@ def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, dump: str
     t1_off = np.r_[demand_off, rng.uniform(0.0, 40.0, 2 * n)]
     fusion = np.r_[np.ones(n, bool), np.zeros(2 * n, bool)]
     xy = walk.graph.nodes
-    pts = gpd.GeoSeries(gpd.points_from_xy([xy[v]["x"] for v in t1_nodes], [xy[v]["y"] for v in t1_nodes]), crs="EPSG:4326")
+    pts = gpd.GeoSeries(
+        gpd.points_from_xy([xy[v]["x"] for v in t1_nodes], [xy[v]["y"] for v in t1_nodes]), crs="EPSG:4326"
+    )
     t1_drive = drive.snap(pts).node
     drive_nodes = np.sort(drive.nodes)
     t2_nodes = rng.choice(drive_nodes, max(n // 15, 2), replace=False)
@@ -89,9 +100,11 @@ def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, dump: str
 
     t0 = time.perf_counter()
     z1, z2, z3 = np.zeros(len(t1_drive)), np.zeros(len(t2_nodes)), np.zeros(len(t3_nodes))
-    arcs = [_arcs_blocked(walk, demand_nodes, demand_off, t1_nodes, t1_off, tiers_cfg[0].radius_m),
-            _arcs_blocked(drive, t1_drive, z1, t2_nodes, z2, tiers_cfg[1].radius_m, sc.locate.nearest_next_tier),
-            _arcs_blocked(drive, t2_nodes, z2, t3_nodes, z3, tiers_cfg[2].radius_m, sc.locate.nearest_next_tier)]
+    arcs = [
+        _arcs_blocked(walk, demand_nodes, demand_off, t1_nodes, t1_off, tiers_cfg[0].radius_m),
+        _arcs_blocked(drive, t1_drive, z1, t2_nodes, z2, tiers_cfg[1].radius_m, sc.locate.nearest_next_tier),
+        _arcs_blocked(drive, t2_nodes, z2, t3_nodes, z3, tiers_cfg[2].radius_m, sc.locate.nearest_next_tier),
+    ]
     matrices_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -102,9 +115,18 @@ def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, dump: str
         if k == 0:
             cost[fusion] *= 1 - cfg.fusion_discount
         tiers.append(TierSites(cfg.tier, np.full(m, float(cfg.capacity_kg_day)), cost, np.zeros(m, bool)))
-    model = TieredNetwork(demand_kg, tiers, arcs, sc.locate.haul_cost_per_t_km[:2], sc.locate.access_cost_per_t_km,
-                          sc.locate.days_per_year, exclude_unreachable=True, node_limit=sc.locate.node_limit,
-                          engine=engine, iterations=sc.locate.iterations)
+    model = TieredNetwork(
+        demand_kg,
+        tiers,
+        arcs,
+        sc.locate.haul_cost_per_t_km[:2],
+        sc.locate.access_cost_per_t_km,
+        sc.locate.days_per_year,
+        exclude_unreachable=True,
+        node_limit=sc.locate.node_limit,
+        engine=engine,
+        iterations=sc.locate.iterations,
+    )
     build_s = time.perf_counter() - t0
     if dump:
         import pickle
@@ -118,14 +140,26 @@ def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, dump: str
     sol = solutions.get("integrated", solutions.get("bottom_up"))
     steps = [s for s in sol.steps if "tier" in s]
     return {
-        "n": n, "engine": engine, "mode": mode, "excluded": int(len(model.excluded)),
-        "candidates": sizes, "arcs": [int(len(a.src)) for a in model.arcs],
-        "setup_s": round(setup_s, 1), "matrices_s": round(matrices_s, 1), "build_s": round(build_s, 1),
-        "solve_s": round(solve_s, 1), "tier_s": [s.get("seconds") for s in steps],
-        "tier_objective": [s.get("objective") for s in steps], "tier_bound": [s.get("bound") for s in steps],
+        "n": n,
+        "engine": engine,
+        "mode": mode,
+        "excluded": int(len(model.excluded)),
+        "candidates": sizes,
+        "arcs": [int(len(a.src)) for a in model.arcs],
+        "setup_s": round(setup_s, 1),
+        "matrices_s": round(matrices_s, 1),
+        "build_s": round(build_s, 1),
+        "solve_s": round(solve_s, 1),
+        "tier_s": [s.get("seconds") for s in steps],
+        "tier_objective": [s.get("objective") for s in steps],
+        "tier_bound": [s.get("bound") for s in steps],
         "bound_parts": next((s["bound_parts"] for s in sol.steps if "bound_parts" in s), {}),
-        "objective": sol.objective, "bound": sol.bound, "gap": sol.gap, "status": sol.status,
-        "open": [int(o.sum()) for o in sol.open], "time_limit_hit": sol.time_limit_hit,
+        "objective": sol.objective,
+        "bound": sol.bound,
+        "gap": sol.gap,
+        "status": sol.status,
+        "open": [int(o.sum()) for o in sol.open],
+        "time_limit_hit": sol.time_limit_hit,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -149,9 +183,23 @@ def main() -> None:
     rows = []
     for n, engine in runs:
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, __file__, "--one", f"{n}:{engine}", "--mode", args.mode,
-                              "--time-limit", str(args.time_limit), "--seed", str(args.seed)],
-                             capture_output=True, text=True, cwd=ROOT)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                f"{n}:{engine}",
+                "--mode",
+                args.mode,
+                "--time-limit",
+                str(args.time_limit),
+                "--seed",
+                str(args.seed),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         wall = time.perf_counter() - start
         if out.returncode != 0:
             print(f"N={n} {engine}: failed\n{out.stderr[-1500:]}", file=sys.stderr)
@@ -160,30 +208,40 @@ def main() -> None:
         row["wall_s"] = round(wall, 1)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"\nMeasured {stamp} on {platform.node()} ({platform.processor() or platform.machine()}), "
-          f"mode {args.mode}, time limit {args.time_limit:g} s.\n")
-    print("| N | engine | candidates t1/t2/t3 | arcs | wall s | matrices s | siting s (t1/t2/t3) | peak RSS MB "
-          "| objective (CNY/yr) | bound | gap | open t1/t2/t3 | time limit hit |")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(
+        f"\nMeasured {stamp} on {platform.node()} ({platform.processor() or platform.machine()}), "
+        f"mode {args.mode}, time limit {args.time_limit:g} s.\n"
+    )
+    print(
+        "| N | engine | candidates t1/t2/t3 | arcs | wall s | matrices s | siting s (t1/t2/t3) | peak RSS MB "
+        "| objective (CNY/yr) | bound | gap | open t1/t2/t3 | time limit hit |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         tier_s = "/".join(f"{s:.1f}" for s in r["tier_s"] if s is not None)
-        print(f"| {r['n']:,} | {r['engine']} | {'/'.join(map(str, r['candidates']))} | {sum(r['arcs']):,} "
-              f"| {r['wall_s']:.1f} | {r['matrices_s']:.1f} | {r['solve_s']:.1f} ({tier_s}) | {r['peak_rss_mb']:.0f} "
-              f"| {r['objective']:,.0f} | {r['bound']:,.0f} | {100 * r['gap']:.2f}% | {'/'.join(map(str, r['open']))} "
-              f"| {','.join(r['time_limit_hit']) or 'no'} |")
+        print(
+            f"| {r['n']:,} | {r['engine']} | {'/'.join(map(str, r['candidates']))} | {sum(r['arcs']):,} "
+            f"| {r['wall_s']:.1f} | {r['matrices_s']:.1f} | {r['solve_s']:.1f} ({tier_s}) | {r['peak_rss_mb']:.0f} "
+            f"| {r['objective']:,.0f} | {r['bound']:,.0f} | {100 * r['gap']:.2f}% | {'/'.join(map(str, r['open']))} "
+            f"| {','.join(r['time_limit_hit']) or 'no'} |"
+        )
     main_rows = [r for r in rows if r["engine"] == args.engine]
     if len(main_rows) >= 2:
         x = np.log([r["n"] for r in main_rows])
         y = np.log([max(r["solve_s"], 1e-3) for r in main_rows])
-        print(f"\nFitted growth of siting time: N^{np.polyfit(x, y, 1)[0]:.2f} ({args.engine}, {len(main_rows)} sizes).")
+        print(
+            f"\nFitted growth of siting time: N^{np.polyfit(x, y, 1)[0]:.2f} ({args.engine}, {len(main_rows)} sizes)."
+        )
     for r in rows:
         if r["engine"] == "mip":
             same = next((q for q in main_rows if q["n"] == r["n"]), None)
             if same:
-                print(f"N={r['n']:,}: MIP engine {r['solve_s']:.1f} s, objective {r['objective']:,.0f}; "
-                      f"{args.engine} {same['solve_s']:.1f} s, objective {same['objective']:,.0f} "
-                      f"(time ratio {r['solve_s'] / max(same['solve_s'], 1e-3):.1f}x).")
+                print(
+                    f"N={r['n']:,}: MIP engine {r['solve_s']:.1f} s, objective {r['objective']:,.0f}; "
+                    f"{args.engine} {same['solve_s']:.1f} s, objective {same['objective']:,.0f} "
+                    f"(time ratio {r['solve_s'] / max(same['solve_s'], 1e-3):.1f}x)."
+                )
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ class GisRoads(_Strict):
     crs: str | None = None
 
     @model_validator(mode="after")
-    def _one_form(self) -> "GisRoads":
+    def _one_form(self) -> GisRoads:
         if self.oneway is not None and self.oneway_field is not None:
             raise ValueError("give either oneway: {field, forward, backward, both} or oneway_field, not both")
         if self.class_field is not None and self.highway_field is not None:
@@ -204,8 +204,9 @@ class GisRoads(_Strict):
         if (self.from_field is None) != (self.to_field is None):
             raise ValueError("give both from_field and to_field, or neither")
         if self.nodes is not None and self.nodes_layer is not None:
-            raise ValueError("give either nodes: {path, ...} (a separate file) or nodes_layer (in the road file), "
-                             "not both")
+            raise ValueError(
+                "give either nodes: {path, ...} (a separate file) or nodes_layer (in the road file), not both"
+            )
         return self
 
 
@@ -251,7 +252,7 @@ class CityConfig(_Strict):
     cache_dir: str | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "CityConfig":
+    def _one_source(self) -> CityConfig:
         given = [k for k in ("source", "place", "bbox") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
@@ -339,7 +340,7 @@ class DemandConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _file_given(self) -> "DemandConfig":
+    def _file_given(self) -> DemandConfig:
         if self.source == "file" and self.file is None:
             raise ValueError("demand.source is 'file' but demand.file is missing")
         return self
@@ -400,7 +401,7 @@ class Tier(_Strict):
     fusion_discount: Annotated[float, Field(ge=0, le=1)] = 0.0
 
     @model_validator(mode="after")
-    def _counts(self) -> "Tier":
+    def _counts(self) -> Tier:
         if self.max_count is not None and self.max_count < self.min_count:
             raise ValueError(f"max_count {self.max_count} is below min_count {self.min_count}")
         return self
@@ -446,7 +447,7 @@ class Zone(_Strict):
     crs: str | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "Zone":
+    def _one(self) -> Zone:
         if (self.polygon is None) == (self.path is None):
             raise ValueError("give either 'polygon' ([[lon, lat], ...]) or 'path' to a polygon file")
         if self.polygon is not None and len(self.polygon) < 3:
@@ -459,8 +460,11 @@ class Zone(_Strict):
         if self.polygon is not None and (self.crs is None or is_lonlat(self.crs)):
             bad = first_out_of_range([p[0] for p in self.polygon], [p[1] for p in self.polygon])
             if bad is not None:
-                raise KeyedError("polygon", f"point {list(self.polygon[bad])} is not a [lon, lat] pair in degrees; "
-                                 "projected coordinates (metres) need their EPSG code in crs:")
+                raise KeyedError(
+                    "polygon",
+                    f"point {list(self.polygon[bad])} is not a [lon, lat] pair in degrees; "
+                    "projected coordinates (metres) need their EPSG code in crs:",
+                )
         return self
 
 
@@ -481,7 +485,7 @@ class Restriction(_Strict):
         return disjoint_intervals(value)
 
     @model_validator(mode="after")
-    def _where(self) -> "Restriction":
+    def _where(self) -> Restriction:
         if self.zone is None and not self.osm_ways:
             raise ValueError("a restriction needs a 'zone' or a list of 'osm_ways'")
         return self
@@ -511,7 +515,7 @@ class RouteConfig(_Strict):
         return disjoint_intervals(value)
 
     @model_validator(mode="after")
-    def _starts(self) -> "RouteConfig":
+    def _starts(self) -> RouteConfig:
         if self.starts > 1 and self.engine != "pyvrp":
             raise ValueError(f"starts: {self.starts} needs engine pyvrp (the {self.engine} search has no seed)")
         return self
@@ -558,7 +562,7 @@ class VillageConfig(_Strict):
     station_places: list[str] = ["town", "village"]  # places that may also host a township transfer station
 
     @model_validator(mode="after")
-    def _file_given(self) -> "VillageConfig":
+    def _file_given(self) -> VillageConfig:
         if self.source == "file" and self.file is None:
             raise ValueError("rural.villages.source is 'file' but rural.villages.file is missing")
         missing = sorted(set(self.places) - set(self.place_population))
@@ -594,7 +598,7 @@ class FarmlandConfig(_Strict):
     film_kg_ha_yr: NonNegFloat = 11.0
 
     @model_validator(mode="after")
-    def _mix(self) -> "FarmlandConfig":
+    def _mix(self) -> FarmlandConfig:
         if self.source == "file" and self.file is None:
             raise ValueError("rural.farmland.source is 'file' but rural.farmland.file is missing")
         total = sum(c.share for c in self.crops.values())
@@ -659,7 +663,7 @@ class RuralConfig(_Strict):
     served_within_m: PositiveFloat = 3000.0  # KPI: villages with a collection point within this road distance
 
 
-def rural_inputs(scenario: "Scenario") -> list[tuple[str, str]]:
+def rural_inputs(scenario: Scenario) -> list[tuple[str, str]]:
     """The input files a rural section names, as ``(key path, path as written)`` (for checks and the manifest)."""
     rural = scenario.rural
     if rural is None:
@@ -719,7 +723,7 @@ class BookingStream(_Strict):
     store: str | None = None
 
     @model_validator(mode="after")
-    def _trade_in(self) -> "BookingStream":
+    def _trade_in(self) -> BookingStream:
         if self.trade_in and not self.store:
             raise ValueError("a trade_in stream needs store: the booking depot where the new appliances are loaded")
         return self
@@ -787,7 +791,7 @@ class BookingsConfig(_Strict):
         return disjoint_intervals(value, "slots")
 
     @model_validator(mode="after")
-    def _references(self) -> "BookingsConfig":
+    def _references(self) -> BookingsConfig:
         if self.slot_weights is not None and (len(self.slot_weights) != len(self.slots) or sum(self.slot_weights) <= 0):
             raise ValueError(f"slot_weights needs {len(self.slots)} values (one per slot), not all zero")
         depots = [d.name for d in self.depots]
@@ -844,7 +848,7 @@ class Scenario(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _fleet_fits_stops(self) -> "Scenario":
+    def _fleet_fits_stops(self) -> Scenario:
         collectors = [v for v in self.fleet if v.role == "collection"]
         if not collectors:
             return self
@@ -856,23 +860,28 @@ class Scenario(_Strict):
                 f"fleet[{i}].capacity_kg",
                 f"the largest collection vehicle carries {biggest:g} kg, so a full collection "
                 f"point (tiers[0].capacity_kg_day = {full_point:g}) would need more than {MAX_STOP_PIECES} visits a "
-                "day; check the unit (kg, not t) or lower the tier-1 capacity"
+                "day; check the unit (kg, not t) or lower the tier-1 capacity",
             )
         return self
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "Scenario":
-        for what, names in (("fleet", [v.name for v in self.fleet]), ("restrictions", [r.name for r in self.restrictions])):
+    def _unique_names(self) -> Scenario:
+        for what, names in (
+            ("fleet", [v.name for v in self.fleet]),
+            ("restrictions", [r.name for r in self.restrictions]),
+        ):
             seen = {n for n in names if names.count(n) > 1}
             if seen:
                 raise ValueError(f"{what}: names must be unique, repeated: {sorted(seen)}")
         return self
 
     @model_validator(mode="after")
-    def _haul_costs(self) -> "Scenario":
+    def _haul_costs(self) -> Scenario:
         links = len(self.tiers) - 1
         if len(self.locate.haul_cost_per_t_km) < links:
-            raise ValueError(f"locate.haul_cost_per_t_km needs {links} values (one per link between tiers), got {len(self.locate.haul_cost_per_t_km)}")
+            raise ValueError(
+                f"locate.haul_cost_per_t_km needs {links} values (one per link between tiers), got {len(self.locate.haul_cost_per_t_km)}"
+            )
         return self
 
     def resolve(self, path: str | None) -> Path | None:
@@ -962,9 +971,13 @@ def scenario_from_dict(data: Any, file: str | Path | None = None) -> Scenario:
             # a check across keys names the key it concerns rather than the model it runs on
             first = dict(first, loc=(*first["loc"], *_split_key(keyed.key)), input=None)
             first.pop("input")
-        more = f" (and {len(rest)} more problem(s): " + "; ".join(
-            f"{_key_path(e['loc'])}: {_describe(e)}" for e in rest[:4]
-        ) + ")" if rest else ""
+        more = (
+            f" (and {len(rest)} more problem(s): "
+            + "; ".join(f"{_key_path(e['loc'])}: {_describe(e)}" for e in rest[:4])
+            + ")"
+            if rest
+            else ""
+        )
         raise ScenarioError(_describe(first) + more, file, _key_path(first["loc"])) from None
     scenario.base_dir = base
     scenario.file = Path(file).resolve() if file else None

@@ -116,14 +116,66 @@ _STATUS = {
     pywraplp.Solver.UNBOUNDED: "no_solution",
 }
 
-_SCIP_HEURISTICS = (
-    "actconsdiving adaptivediving alns bound clique coefdiving conflictdiving crossover dins distributiondiving dps "
-    "dualval farkasdiving feaspump fixandinfer fracdiving gins guideddiving indicator indicatordiving intdiving "
-    "intshifting linesearchdiving localbranching locks lpface multistart mutation mpec nlpdiving objpscostdiving octane "
-    "ofins oneopt padm proximity pscostdiving randrounding rens reoptsols repair rins rootsoldiving rounding scheduler "
-    "shiftandpropagate shifting simplerounding subnlp trivial trivialnegation trustregion twoopt undercover vbounds "
-    "veclendiving zeroobj zirounding"
-).split()
+_SCIP_HEURISTICS = [
+    "actconsdiving",
+    "adaptivediving",
+    "alns",
+    "bound",
+    "clique",
+    "coefdiving",
+    "conflictdiving",
+    "crossover",
+    "dins",
+    "distributiondiving",
+    "dps",
+    "dualval",
+    "farkasdiving",
+    "feaspump",
+    "fixandinfer",
+    "fracdiving",
+    "gins",
+    "guideddiving",
+    "indicator",
+    "indicatordiving",
+    "intdiving",
+    "intshifting",
+    "linesearchdiving",
+    "localbranching",
+    "locks",
+    "lpface",
+    "multistart",
+    "mutation",
+    "mpec",
+    "nlpdiving",
+    "objpscostdiving",
+    "octane",
+    "ofins",
+    "oneopt",
+    "padm",
+    "proximity",
+    "pscostdiving",
+    "randrounding",
+    "rens",
+    "reoptsols",
+    "repair",
+    "rins",
+    "rootsoldiving",
+    "rounding",
+    "scheduler",
+    "shiftandpropagate",
+    "shifting",
+    "simplerounding",
+    "subnlp",
+    "trivial",
+    "trivialnegation",
+    "trustregion",
+    "twoopt",
+    "undercover",
+    "vbounds",
+    "veclendiving",
+    "zeroobj",
+    "zirounding",
+]
 
 SCIP_BOUND_ONLY = "".join(f"heuristics/{name}/freq = -1\n" for name in _SCIP_HEURISTICS)
 """SCIP settings for a MIP solved only for its lower bound: primal heuristics off.
@@ -198,7 +250,8 @@ def run_mip(
     params = {
         # misc/catchctrlc: SCIP would swallow a Ctrl-C and return its cut-short plan; interrupts.solve stops it instead
         "SCIP": f"randomization/randomseedshift = {seed}\nparallel/maxnthreads = {threads}\nmisc/catchctrlc = FALSE\n"
-        + (f"limits/totalnodes = {int(node_limit)}\n" if node_limit else "") + scip_params,
+        + (f"limits/totalnodes = {int(node_limit)}\n" if node_limit else "")
+        + scip_params,
         "HIGHS": f"random_seed={seed}\nthreads={threads}\noutput_flag=false\n"
         + (f"mip_max_nodes={int(node_limit)}\n" if node_limit else ""),
         "CP_SAT": f"random_seed:{seed} num_workers:{max(threads, 1)}",

@@ -28,7 +28,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from ortools.linear_solver import pywraplp
 from scipy import optimize, sparse
 
 from netplan.city import City
@@ -316,7 +315,11 @@ class CapacitatedLocation:
             if big.size:
                 worst = big[np.argsort(-(d[big] - reach_cap[big]), kind="stable")]
                 items = ", ".join(f"#{i} (demand {d[i]:g} > {reach_cap[i]:g})" for i in worst[:_PREVIEW])
-                scope = "every site's capacity" if (d[big] > u.max()).all() else "the capacity of every site allowed to serve it"
+                scope = (
+                    "every site's capacity"
+                    if (d[big] > u.max()).all()
+                    else "the capacity of every site allowed to serve it"
+                )
                 raise ValueError(
                     f"single source: {big.size} demand point(s) exceed {scope} "
                     f"(largest capacity {u.max():g}); worst: {items}. Allow split assignment or larger sites."
@@ -337,7 +340,9 @@ class CapacitatedLocation:
         """``"single"`` or ``"split"``."""
         return "single" if self.single_source else "split"
 
-    def evaluate(self, open_mask: np.ndarray, assignment: np.ndarray | None = None, flows: np.ndarray | None = None) -> float:
+    def evaluate(
+        self, open_mask: np.ndarray, assignment: np.ndarray | None = None, flows: np.ndarray | None = None
+    ) -> float:
         """Opening plus assignment cost of a solution (``inf`` if it uses a forbidden pair).
 
         Parameters
@@ -399,7 +404,13 @@ class CapacitatedLocation:
         start = time.perf_counter()
         deadline = start + float(time_limit)
         method = method.lower()
-        details: dict[str, Any] = {"n": self.n, "m": self.m, "arcs": int(self._row.size), "method": method, "min_count": self._k_lo}
+        details: dict[str, Any] = {
+            "n": self.n,
+            "m": self.m,
+            "arcs": int(self._row.size),
+            "method": method,
+            "min_count": self._k_lo,
+        }
         if method == "lagrangian":
             lr = self._lagrangian(deadline, None, details)
             return self._finish(None, -np.inf, lr, "heuristic+lagrangian", start, details)
@@ -407,7 +418,9 @@ class CapacitatedLocation:
         if backend is None:
             raise ValueError(f"unknown method {method!r}; use 'auto', 'lagrangian' or one of {sorted(METHODS)}")
         if backend == "CP_SAT" and not self.single_source:
-            raise ValueError("CP-SAT has no continuous variables, so it cannot solve the split variant; use 'scip' or 'highs'")
+            raise ValueError(
+                "CP-SAT has no continuous variables, so it cannot solve the split variant; use 'scip' or 'highs'"
+            )
         solver = SOLVER_NAMES[backend]
         mip_deadline = start + time_limit * (1 - LAGRANGIAN_RESERVE)
         if self._row.size <= LARGE_ARCS:
@@ -436,13 +449,21 @@ class CapacitatedLocation:
             mip_bound = min(mip_bound, incumbent.objective)
         if mip_status == "infeasible":  # only the incumbent (or its equals) survived the fixing
             mip_status, mip_bound = "optimal", incumbent.objective
-        if mip_status == "optimal" and sol is not None and sol.objective <= incumbent.objective + _TOL * max(1.0, abs(incumbent.objective)):
+        if (
+            mip_status == "optimal"
+            and sol is not None
+            and sol.objective <= incumbent.objective + _TOL * max(1.0, abs(incumbent.objective))
+        ):
             return self._result("optimal", sol, sol.objective, solver, start, details)
         return self._finish(sol, mip_bound, lr, solver, start, details)
 
-    def _finish(self, mip_sol: _Solution | None, mip_bound: float, lr: _Lagrangian, solver: str, start: float, details: dict) -> LocationResult:
+    def _finish(
+        self, mip_sol: _Solution | None, mip_bound: float, lr: _Lagrangian, solver: str, start: float, details: dict
+    ) -> LocationResult:
         best = mip_sol
-        if lr.solution is not None and (best is None or lr.solution.objective < best.objective - _TOL * max(1.0, abs(lr.solution.objective))):
+        if lr.solution is not None and (
+            best is None or lr.solution.objective < best.objective - _TOL * max(1.0, abs(lr.solution.objective))
+        ):
             best = lr.solution
             solver = solver if solver.startswith("heuristic") else f"{solver}+heuristic"
         mip_bound = mip_bound if np.isfinite(mip_bound) else -np.inf
@@ -453,7 +474,9 @@ class CapacitatedLocation:
         status = "optimal" if best.objective - bound <= 1e-9 * max(1.0, abs(best.objective)) else "feasible"
         return self._result(status, best, bound, solver, start, details)
 
-    def _result(self, status: str, sol: _Solution | None, bound: float, solver: str, start: float, details: dict) -> LocationResult:
+    def _result(
+        self, status: str, sol: _Solution | None, bound: float, solver: str, start: float, details: dict
+    ) -> LocationResult:
         if sol is None:
             open_mask = np.zeros(self.m, dtype=bool)
             assignment = np.full(self.n, -1, dtype=np.int64)
@@ -514,7 +537,9 @@ class CapacitatedLocation:
         cap = [mip.Constraint(-inf, 0.0, f"c{j}") for j in range(m)]
         for j in range(m):
             cap[j].SetCoefficient(y[j], -float(self.capacity[j]))
-        for xk, i, j, c, dk in zip(x, self._row[arcs].tolist(), self._col[arcs].tolist(), self._cost[arcs].tolist(), self._arc_d[arcs].tolist()):
+        for xk, i, j, c, dk in zip(
+            x, self._row[arcs].tolist(), self._col[arcs].tolist(), self._cost[arcs].tolist(), self._arc_d[arcs].tolist()
+        ):
             objective.SetCoefficient(xk, c)
             assign[i].SetCoefficient(xk, 1.0)
             if dk:
@@ -569,7 +594,9 @@ class CapacitatedLocation:
         flows[self._row, self._col] = xv
         return self._make_solution(open_mask, flows=flows)
 
-    def _make_solution(self, open_mask: np.ndarray, assignment: np.ndarray | None = None, flows: np.ndarray | None = None) -> _Solution | None:
+    def _make_solution(
+        self, open_mask: np.ndarray, assignment: np.ndarray | None = None, flows: np.ndarray | None = None
+    ) -> _Solution | None:
         """Check a solution independently of whoever produced it; None if it is not feasible."""
         open_mask = np.asarray(open_mask, dtype=bool).copy()
         d, u = self.demand, self.capacity
@@ -723,7 +750,11 @@ class CapacitatedLocation:
 
     def _initial_multipliers(self) -> np.ndarray:
         # Price of serving i: its cheapest allowed cost plus its share of that site's opening cost.
-        share = np.where(self.capacity[self._col] > 0, self.open_cost[self._col] * self._arc_d / np.maximum(self.capacity[self._col], _TOL), np.inf)
+        share = np.where(
+            self.capacity[self._col] > 0,
+            self.open_cost[self._col] * self._arc_d / np.maximum(self.capacity[self._col], _TOL),
+            np.inf,
+        )
         lam = np.full(self.n, np.inf)
         np.minimum.at(lam, self._row, self._cost + share)
         fallback = np.full(self.n, np.inf)
@@ -790,7 +821,9 @@ class CapacitatedLocation:
             out[j] = max(cont[j], -(table[ci] + free))
         return out
 
-    def _open_relaxation(self, v: np.ndarray, lower: np.ndarray | None = None, upper: np.ndarray | None = None) -> np.ndarray | None:
+    def _open_relaxation(
+        self, v: np.ndarray, lower: np.ndarray | None = None, upper: np.ndarray | None = None
+    ) -> np.ndarray | None:
         """LP relaxation of min v.y s.t. sum u_j y_j >= D, open count in [k_lo, max_open], lower <= y <= upper.
 
         None when those bounds leave it infeasible (only with ``upper`` given).
@@ -864,7 +897,9 @@ class CapacitatedLocation:
         total = float(self.demand.sum())
         # Single source needs some slack beyond the total to pack indivisible demands.
         need = total * (1.02 if self.single_source else 1.0)
-        by_ratio = np.argsort(np.where(self.capacity > 0, score / np.maximum(self.capacity, _TOL), np.inf), kind="stable")
+        by_ratio = np.argsort(
+            np.where(self.capacity > 0, score / np.maximum(self.capacity, _TOL), np.inf), kind="stable"
+        )
         for j in by_ratio:
             if float(self.capacity[mask].sum()) >= need or mask.sum() >= self.max_open:
                 break
@@ -894,7 +929,11 @@ class CapacitatedLocation:
             closed = np.flatnonzero(~sol.open & (self.capacity > 0))
             opened = opened[np.argsort(-v[opened], kind="stable")][:8]
             closed = closed[np.argsort(v[closed], kind="stable")][:8]
-            moves = [(j, None) for j in opened] + [(None, k) for k in closed] + [(j, k) for j in opened[:4] for k in closed[:4]]
+            moves = (
+                [(j, None) for j in opened]
+                + [(None, k) for k in closed]
+                + [(j, k) for j in opened[:4] for k in closed[:4]]
+            )
             for drop, add in moves:
                 if time.perf_counter() >= deadline:
                     break
@@ -938,13 +977,19 @@ class CapacitatedLocation:
         res = None
         if exact:
             res = optimize.milp(
-                cost, integrality=np.ones(k), bounds=optimize.Bounds(0.0, 1.0), constraints=constraints,
+                cost,
+                integrality=np.ones(k),
+                bounds=optimize.Bounds(0.0, 1.0),
+                constraints=constraints,
                 options={"time_limit": min(remaining, 2.0), "disp": False, "mip_rel_gap": 1e-6},
             )
             exact = res.x is not None
         if not exact:
             res = optimize.milp(
-                cost, integrality=np.zeros(k), bounds=optimize.Bounds(0.0, 1.0), constraints=constraints,
+                cost,
+                integrality=np.zeros(k),
+                bounds=optimize.Bounds(0.0, 1.0),
+                constraints=constraints,
                 options={"time_limit": min(remaining, 10.0), "disp": False},
             )
         if res.x is None:

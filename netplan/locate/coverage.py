@@ -14,7 +14,7 @@ fastest on these pure 0-1 models; SCIP and HiGHS are selectable).
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -135,8 +135,17 @@ class _CoverageModel:
         fixed = np.flatnonzero(sites[fixed_col].to_numpy(dtype=bool)) if fixed_col and fixed_col in sites else ()
         return cls(distance, radius, weights=weights, fixed_open=fixed, **kwargs)
 
-    def _result(self, status: str, open_mask: np.ndarray, objective: float, bound: float, elapsed: float,
-                backend: str, sense: str, details: dict) -> LocationResult:
+    def _result(
+        self,
+        status: str,
+        open_mask: np.ndarray,
+        objective: float,
+        bound: float,
+        elapsed: float,
+        backend: str,
+        sense: str,
+        details: dict,
+    ) -> LocationResult:
         """Package a solve: nearest-open assignment, and bound and gap consistent with the status."""
         return LocationResult(
             model=self.name,
@@ -158,7 +167,11 @@ class _CoverageModel:
 
     def covered_weight(self, open_mask: np.ndarray) -> float:
         """Total weight within the radius of an open site (recomputed from the matrix)."""
-        covered = (self.distance[:, open_mask] <= self.radius).any(axis=1) if open_mask.any() else np.zeros(len(self.weights), bool)
+        covered = (
+            (self.distance[:, open_mask] <= self.radius).any(axis=1)
+            if open_mask.any()
+            else np.zeros(len(self.weights), bool)
+        )
         return float(self.weights[covered].sum())
 
 
@@ -237,7 +250,11 @@ class LSCP(_CoverageModel):
                 solver.Add(sum(y[j] for j in cover) >= 1)
             solver.Minimize(sum(float(self.site_cost[j]) * y[j] for j in range(m)))
             status, _, bound, elapsed = run_mip(solver, backend, time_limit, seed)
-            open_mask = np.array([v.solution_value() > 0.5 for v in y]) if status in ("optimal", "feasible") else np.zeros(m, bool)
+            open_mask = (
+                np.array([v.solution_value() > 0.5 for v in y])
+                if status in ("optimal", "feasible")
+                else np.zeros(m, bool)
+            )
         objective = float(self.site_cost[open_mask].sum()) if status in ("optimal", "feasible") else float("nan")
         details = {"radius": self.radius, "demand": len(needed), "sites": m, "fixed_open": int(self.fixed_open.sum())}
         return self._result(status, open_mask, objective, bound, elapsed, backend, "min", details)
@@ -248,7 +265,14 @@ class MCLP(_CoverageModel):
 
     name = "MCLP"
 
-    def __init__(self, distance: np.ndarray, radius: float, p: int, weights: np.ndarray | None = None, fixed_open: Iterable[int] = ()):
+    def __init__(
+        self,
+        distance: np.ndarray,
+        radius: float,
+        p: int,
+        weights: np.ndarray | None = None,
+        fixed_open: Iterable[int] = (),
+    ):
         super().__init__(distance, radius, weights, fixed_open)
         m = self.distance.shape[1]
         if not (1 <= p <= m):
@@ -305,7 +329,11 @@ class MCLP(_CoverageModel):
                 solver.Add(z[i] <= sum(y[j] for j in self.covers[i]))
             solver.Maximize(sum(float(self.weights[i]) * z[i] for i in rows))
             status, _, bound, elapsed = run_mip(solver, backend, time_limit, seed)
-            open_mask = np.array([v.solution_value() > 0.5 for v in y]) if status in ("optimal", "feasible") else np.zeros(m, bool)
+            open_mask = (
+                np.array([v.solution_value() > 0.5 for v in y])
+                if status in ("optimal", "feasible")
+                else np.zeros(m, bool)
+            )
         objective = self.covered_weight(open_mask) if status in ("optimal", "feasible") else float("nan")
         details = {"radius": self.radius, "p": self.p, "total_weight": float(self.weights.sum())}
         return self._result(status, open_mask, objective, bound, elapsed, backend, "max", details)

@@ -116,21 +116,32 @@ def check_single_sourcing(
         at_tier1 = idx[demand[idx] > best_cap[idx] * (1 + 1e-9) + 1e-9]
         parts = []
         if len(at_tier1):
-            listed = ", ".join(f"{demand_label(i)} ({demand[i]:,.0f} kg/day; largest collection point within "
-                               f"{radius_m:g} m: {best_cap[i]:,.0f})" for i in at_tier1[:_LIST])
-            parts.append(f"{len(at_tier1)} demand point(s) are larger than every collection-point candidate within "
-                         f"walking reach, and a demand point goes whole to one collection point: {listed}")
+            listed = ", ".join(
+                f"{demand_label(i)} ({demand[i]:,.0f} kg/day; largest collection point within "
+                f"{radius_m:g} m: {best_cap[i]:,.0f})"
+                for i in at_tier1[:_LIST]
+            )
+            parts.append(
+                f"{len(at_tier1)} demand point(s) are larger than every collection-point candidate within "
+                f"walking reach, and a demand point goes whole to one collection point: {listed}"
+            )
         higher = np.setdiff1d(idx, at_tier1, assume_unique=True)
         if len(higher):
             higher = higher[np.argsort(-demand[higher], kind="stable")]
-            listed = ", ".join(f"{demand_label(i)} ({demand[i]:,.0f} kg/day; at most {best_chain[i]:,.0f} through "
-                               "any chain)" for i in higher[:_LIST])
-            parts.append(f"{len(higher)} demand point(s) fit a collection point but no chain of transfer station and "
-                         f"higher tiers it links to (each site sends its load whole to one site): {listed}")
+            listed = ", ".join(
+                f"{demand_label(i)} ({demand[i]:,.0f} kg/day; at most {best_chain[i]:,.0f} through any chain)"
+                for i in higher[:_LIST]
+            )
+            parts.append(
+                f"{len(higher)} demand point(s) fit a collection point but no chain of transfer station and "
+                f"higher tiers it links to (each site sends its load whole to one site): {listed}"
+            )
         tiers = "tiers[0].capacity_kg_day" if not len(higher) else "tiers[k].capacity_kg_day of the tier short"
-        return ("; ".join(parts) + ". Split large compounds (lower demand.osm.max_households_per_point, which also "
-                f"splits rows of a demand table), raise the capacity ({tiers}, or a site file's capacity column), or "
-                "add larger candidates within reach.")
+        return (
+            "; ".join(parts) + ". Split large compounds (lower demand.osm.max_households_per_point, which also "
+            f"splits rows of a demand table), raise the capacity ({tiers}, or a site file's capacity column), or "
+            "add larger candidates within reach."
+        )
     # points larger than half of every candidate they reach need a candidate each
     half = active & (demand * 2 > _reach_best(n, src, cap1[dst]) * (1 + 1e-9))
     big = np.flatnonzero(half)
@@ -147,11 +158,13 @@ def check_single_sourcing(
     lost = lost[np.argsort(-demand[lost], kind="stable")]
     near = np.unique(dst[np.isin(src, big)])
     listed = ", ".join(f"{demand_label(i)} ({demand[i]:,.0f} kg/day)" for i in lost[:_LIST])
-    return (f"{len(big)} demand point(s) are each larger than half of every collection-point candidate within "
-            f"walking reach, so no two of them can share one, but they reach only {len(near)} candidate(s) in all; "
-            f"{len(lost)} of them find no collection point of their own: {listed}. Split large compounds (lower "
-            "demand.osm.max_households_per_point), raise tiers[0].capacity_kg_day, or add collection-point "
-            "candidates near them.")
+    return (
+        f"{len(big)} demand point(s) are each larger than half of every collection-point candidate within "
+        f"walking reach, so no two of them can share one, but they reach only {len(near)} candidate(s) in all; "
+        f"{len(lost)} of them find no collection point of their own: {listed}. Split large compounds (lower "
+        "demand.osm.max_households_per_point), raise tiers[0].capacity_kg_day, or add collection-point "
+        "candidates near them."
+    )
 
 
 def diagnose_infeasible(
@@ -194,28 +207,35 @@ def diagnose_infeasible(
     tier = int(failed["tier"]) if failed and "tier" in failed else None
     if not proven:
         where = f" (tier {tier} first)" if tier else ""
-        return (f"no feasible network was found{where} before the search stopped at {limit_text}, and none was "
-                "proven impossible; raise locate.node_limit or locate.time_limit_s, or loosen capacities and radii")
+        return (
+            f"no feasible network was found{where} before the search stopped at {limit_text}, and none was "
+            "proven impossible; raise locate.node_limit or locate.time_limit_s, or loosen capacities and radii"
+        )
     demand = np.asarray(demand_kg, dtype=float)
     if tier is None or tier == 1:
         idx = np.flatnonzero(demand > 0)
         idx = idx[np.argsort(-demand[idx], kind="stable")][:_LIST]
         cap = float(np.max(capacities[0])) if len(capacities[0]) else 0.0
         listed = ", ".join(f"{demand_label(int(i))} ({demand[i]:,.0f} kg/day)" for i in idx)
-        return (f"proven infeasible at tier 1: the demand points cannot be packed whole into the collection points "
-                f"within walking reach (largest candidate {cap:,.0f} kg/day"
-                + (f", at most {max_counts[0]} open" if max_counts[0] is not None else "")
-                + f"). Largest demand points: {listed}. Split large compounds (lower "
-                "demand.osm.max_households_per_point), raise tiers[0].capacity_kg_day or tiers[0].max_count, add "
-                "collection-point candidates, or widen tiers[0].radius_m; a longer time limit cannot help")
+        return (
+            f"proven infeasible at tier 1: the demand points cannot be packed whole into the collection points "
+            f"within walking reach (largest candidate {cap:,.0f} kg/day"
+            + (f", at most {max_counts[0]} open" if max_counts[0] is not None else "")
+            + f"). Largest demand points: {listed}. Split large compounds (lower "
+            "demand.osm.max_households_per_point), raise tiers[0].capacity_kg_day or tiers[0].max_count, add "
+            "collection-point candidates, or widen tiers[0].radius_m; a longer time limit cannot help"
+        )
     t = tier - 1
     tier_caps = np.asarray(capacities[t], dtype=float)
     below = np.asarray(capacities[t - 1], dtype=float)
     big = np.argsort(-below, kind="stable")[:_LIST]
     listed = ", ".join(f"{site_label(t - 1, int(j))} ({below[j]:,.0f} kg/day)" for j in big)
-    return (f"proven infeasible at tier {tier}: the open tier-{tier - 1} sites cannot each be linked whole to a "
-            f"tier-{tier} site within tiers[{t}].radius_m with room for its load (largest tier-{tier} candidate "
-            f"{tier_caps.max():,.0f} kg/day" + (f", at most {max_counts[t]} open" if max_counts[t] is not None else "")
-            + f"). Largest tier-{tier - 1} candidates: {listed}. Raise tiers[{t}].capacity_kg_day or "
-            f"tiers[{t}].max_count, add tier-{tier} candidates (a site file with tiers '{tier}'), or widen "
-            f"tiers[{t}].radius_m; a longer time limit cannot help")
+    return (
+        f"proven infeasible at tier {tier}: the open tier-{tier - 1} sites cannot each be linked whole to a "
+        f"tier-{tier} site within tiers[{t}].radius_m with room for its load (largest tier-{tier} candidate "
+        f"{tier_caps.max():,.0f} kg/day"
+        + (f", at most {max_counts[t]} open" if max_counts[t] is not None else "")
+        + f"). Largest tier-{tier - 1} candidates: {listed}. Raise tiers[{t}].capacity_kg_day or "
+        f"tiers[{t}].max_count, add tier-{tier} candidates (a site file with tiers '{tier}'), or widen "
+        f"tiers[{t}].radius_m; a longer time limit cannot help"
+    )

@@ -190,26 +190,65 @@ def solve_level(
         # every site allowed: the greedy then fails only where the sites in reach are truly short
         best_plan = _construct(np.ones(m, bool), src, dst, cost, w_all, act, cap, f, fixed, min_count, hi)
     if best_plan is None:
-        return LevelResult(np.zeros(m, bool), np.full(n, -1), float("inf"), float(best_bound), it, hit,
-                           {"arcs": int(len(src))})
-    open_, assign = _local_search(best_plan[0], best_plan[1], src, dst, cost, w_all, act, cap, f, fixed,
-                                  min_count, hi, deadline=start + time_limit)
+        return LevelResult(
+            np.zeros(m, bool), np.full(n, -1), float("inf"), float(best_bound), it, hit, {"arcs": int(len(src))}
+        )
+    open_, assign = _local_search(
+        best_plan[0],
+        best_plan[1],
+        src,
+        dst,
+        cost,
+        w_all,
+        act,
+        cap,
+        f,
+        fixed,
+        min_count,
+        hi,
+        deadline=start + time_limit,
+    )
     improved = 0
     if window and max_count is None and min_count <= int(fixed.sum()):
-        open_, assign, improved = window_search(open_, assign, weights=w_all, active=active, src=src, dst=dst,
-                                                cost=cost, capacity=cap, open_cost=f, fixed_open=fixed,
-                                                window=window, seed=seed, deadline=start + time_limit)
-        open_, assign = _local_search(open_, assign, src, dst, cost, w_all, act, cap, f, fixed, min_count, hi,
-                                      deadline=start + time_limit)
+        open_, assign, improved = window_search(
+            open_,
+            assign,
+            weights=w_all,
+            active=active,
+            src=src,
+            dst=dst,
+            cost=cost,
+            capacity=cap,
+            open_cost=f,
+            fixed_open=fixed,
+            window=window,
+            seed=seed,
+            deadline=start + time_limit,
+        )
+        open_, assign = _local_search(
+            open_, assign, src, dst, cost, w_all, act, cap, f, fixed, min_count, hi, deadline=start + time_limit
+        )
     obj = _plan_cost(open_, assign, src, dst, cost, f, act)
     bound = min(float(best_bound), obj)
-    return LevelResult(open_, assign, obj, bound, it, hit or time.perf_counter() - start > time_limit,
-                       {"arcs": int(len(src)), "heuristic_plans": len(tried), "windows_improved": improved,
-                        "local_search_s": round(time.perf_counter() - ls_start, 3)})
+    return LevelResult(
+        open_,
+        assign,
+        obj,
+        bound,
+        it,
+        hit or time.perf_counter() - start > time_limit,
+        {
+            "arcs": int(len(src)),
+            "heuristic_plans": len(tried),
+            "windows_improved": improved,
+            "local_search_s": round(time.perf_counter() - ls_start, 3),
+        },
+    )
 
 
-def _knapsacks(rc: np.ndarray, w: np.ndarray, ratio_w: np.ndarray, dst: np.ndarray, cap: np.ndarray,
-               m: int) -> tuple[np.ndarray, np.ndarray]:
+def _knapsacks(
+    rc: np.ndarray, w: np.ndarray, ratio_w: np.ndarray, dst: np.ndarray, cap: np.ndarray, m: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per site, the LP relaxation of its knapsack over the arcs with negative reduced cost.
 
     Returns the value per site and the fraction taken of each arc.
@@ -232,8 +271,9 @@ def _knapsacks(rc: np.ndarray, w: np.ndarray, ratio_w: np.ndarray, dst: np.ndarr
     return g, x
 
 
-def _binary_knapsacks(rc: np.ndarray, w: np.ndarray, dst: np.ndarray, cap: np.ndarray, m: int,
-                      units: int = 400) -> tuple[np.ndarray, np.ndarray]:
+def _binary_knapsacks(
+    rc: np.ndarray, w: np.ndarray, dst: np.ndarray, cap: np.ndarray, m: int, units: int = 400
+) -> tuple[np.ndarray, np.ndarray]:
     """Per site, a lower bound on its 0-1 knapsack ``min rc.x, w.x <= cap`` over the negative arcs, and its solution.
 
     Dynamic programming on weights scaled to at most ``units`` per capacity and rounded down (and
@@ -290,8 +330,9 @@ def _binary_knapsacks(rc: np.ndarray, w: np.ndarray, dst: np.ndarray, cap: np.nd
     return g, x
 
 
-def _open_bound(v: np.ndarray, cap: np.ndarray, fixed: np.ndarray, lo: int, hi: int,
-                total: float) -> tuple[float, np.ndarray]:
+def _open_bound(
+    v: np.ndarray, cap: np.ndarray, fixed: np.ndarray, lo: int, hi: int, total: float
+) -> tuple[float, np.ndarray]:
     """Lower bound of ``min v.y`` over the open decisions, and the (fractional) y attaining it.
 
     Two relaxations of {fixed open, ``lo <= sum y <= hi``, ``cap.y >= total``}: the
@@ -323,8 +364,15 @@ def _open_bound(v: np.ndarray, cap: np.ndarray, fixed: np.ndarray, lo: int, hi: 
     return val1, y1 if m else y1
 
 
-def _plan_cost(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: np.ndarray, cost: np.ndarray,
-               f: np.ndarray, act: np.ndarray) -> float:
+def _plan_cost(
+    open_: np.ndarray,
+    assign: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    cost: np.ndarray,
+    f: np.ndarray,
+    act: np.ndarray,
+) -> float:
     lookup = _arc_lookup(src, dst)
     arcs = np.array([lookup[(int(i), int(assign[i]))] for i in act], dtype=int)
     return float(f[open_].sum() + cost[arcs].sum())
@@ -340,9 +388,19 @@ def _by_source(src: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return order, bounds
 
 
-def _construct(open_: np.ndarray, src: np.ndarray, dst: np.ndarray, cost: np.ndarray, w: np.ndarray,
-               act: np.ndarray, cap: np.ndarray, f: np.ndarray, fixed: np.ndarray, lo: int,
-               hi: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _construct(
+    open_: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    cost: np.ndarray,
+    w: np.ndarray,
+    act: np.ndarray,
+    cap: np.ndarray,
+    f: np.ndarray,
+    fixed: np.ndarray,
+    lo: int,
+    hi: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Greedy single-source assignment to ``open_``, opening sites where a source fits nowhere.
 
     Sources go heaviest first (first-fit decreasing, as in bin packing), each to
@@ -361,9 +419,21 @@ def _construct(open_: np.ndarray, src: np.ndarray, dst: np.ndarray, cost: np.nda
     return None
 
 
-def _greedy(open_: np.ndarray, sequence: np.ndarray, order: np.ndarray, bounds: np.ndarray, dst: np.ndarray,
-            cost: np.ndarray, w: np.ndarray, act: np.ndarray, cap: np.ndarray, f: np.ndarray, fixed: np.ndarray,
-            lo: int, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _greedy(
+    open_: np.ndarray,
+    sequence: np.ndarray,
+    order: np.ndarray,
+    bounds: np.ndarray,
+    dst: np.ndarray,
+    cost: np.ndarray,
+    w: np.ndarray,
+    act: np.ndarray,
+    cap: np.ndarray,
+    f: np.ndarray,
+    fixed: np.ndarray,
+    lo: int,
+    hi: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
     open_ = open_.copy()
     if int(open_.sum()) > hi:
         # keep the fixed sites and the cheapest to open
@@ -373,7 +443,7 @@ def _greedy(open_: np.ndarray, sequence: np.ndarray, order: np.ndarray, bounds: 
     load = np.zeros(len(cap))
     assign = np.full(len(w), -1)
     for i in sequence:
-        arcs = order[bounds[i]: bounds[i + 1]]
+        arcs = order[bounds[i] : bounds[i + 1]]
         j_all = dst[arcs]
         fits = load[j_all] + w[i] <= cap[j_all] + 1e-9
         ok = fits & open_[j_all]
@@ -399,9 +469,23 @@ def _greedy(open_: np.ndarray, sequence: np.ndarray, order: np.ndarray, bounds: 
     return open_, assign
 
 
-def _local_search(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: np.ndarray, cost: np.ndarray,
-                  w: np.ndarray, act: np.ndarray, cap: np.ndarray, f: np.ndarray, fixed: np.ndarray, lo: int,
-                  hi: int, deadline: float, max_passes: int = 20, swaps: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+def _local_search(
+    open_: np.ndarray,
+    assign: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    cost: np.ndarray,
+    w: np.ndarray,
+    act: np.ndarray,
+    cap: np.ndarray,
+    f: np.ndarray,
+    fixed: np.ndarray,
+    lo: int,
+    hi: int,
+    deadline: float,
+    max_passes: int = 20,
+    swaps: int = 100_000,
+) -> tuple[np.ndarray, np.ndarray]:
     """Shift, close, open and swap moves, each priced exactly and taken when it saves; first improvement, fixed order.
 
     A swap opens a closed site and closes the open sites near it whose residents then all fit (into it or
@@ -424,7 +508,7 @@ def _local_search(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: n
     def shift_all() -> bool:
         moved = False
         for i in act:
-            arcs = order[bounds[i]: bounds[i + 1]]
+            arcs = order[bounds[i] : bounds[i + 1]]
             j_all = dst[arcs]
             ok = open_[j_all] & (load[j_all] + w[i] <= cap[j_all] + 1e-9) & (cost[arcs] < cur[i] - 1e-9)
             if ok.any():
@@ -444,7 +528,7 @@ def _local_search(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: n
         moves: list[tuple[int, int, float]] = []
         extra = np.zeros(m)
         for i in people:
-            arcs = order[bounds[i]: bounds[i + 1]]
+            arcs = order[bounds[i] : bounds[i + 1]]
             j_all = dst[arcs]
             ok = open_[j_all] & (j_all != j) & (load[j_all] + extra[j_all] + w[i] <= cap[j_all] + 1e-9)
             if not ok.any():
@@ -465,7 +549,7 @@ def _local_search(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: n
         return True
 
     def try_open(j: int) -> bool:
-        arcs = by_dst_order[by_dst_bounds[j]: by_dst_bounds[j + 1]]
+        arcs = by_dst_order[by_dst_bounds[j] : by_dst_bounds[j + 1]]
         gain = cur[src[arcs]] - cost[arcs]
         good = arcs[gain > 1e-9]
         if not len(good):
@@ -494,7 +578,7 @@ def _local_search(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: n
 
     def try_swap(k: int) -> bool:
         """Open ``k`` and close the open sites near it whose residents all fit into ``k`` or other open sites."""
-        arcs_k = by_dst_order[by_dst_bounds[k]: by_dst_bounds[k + 1]]
+        arcs_k = by_dst_order[by_dst_bounds[k] : by_dst_bounds[k + 1]]
         near = np.unique(assign[src[arcs_k]])
         near = near[~fixed[near]]
         if not len(near):
@@ -511,11 +595,13 @@ def _local_search(open_: np.ndarray, assign: np.ndarray, src: np.ndarray, dst: n
             ok_all = True
             delta = 0.0
             for i in people:
-                arcs = order[bounds[i]: bounds[i + 1]]
+                arcs = order[bounds[i] : bounds[i + 1]]
                 j_all = dst[arcs]
                 room_ok = open_[j_all] & (j_all != j) & ~np.isin(j_all, closed)
-                room_ok &= load[j_all] + extra[j_all] + np.array([added.get(int(q), 0.0) for q in j_all]) + w[i] \
+                room_ok &= (
+                    load[j_all] + extra[j_all] + np.array([added.get(int(q), 0.0) for q in j_all]) + w[i]
                     <= cap[j_all] + 1e-9
+                )
                 if not room_ok.any():
                     ok_all = False
                     break
@@ -628,13 +714,13 @@ def solve_level_mip(
     order, bounds = _by_source(src, n)
     for i in np.flatnonzero(act).tolist():
         row = solver.Constraint(1.0, 1.0)
-        for a in order[bounds[i]: bounds[i + 1]].tolist():
+        for a in order[bounds[i] : bounds[i + 1]].tolist():
             row.SetCoefficient(x[a], 1.0)
     by_dst = np.argsort(dst, kind="stable")
     dbounds = np.searchsorted(dst[by_dst], np.arange(m + 1))
     w_src = np.asarray(weights, dtype=float)[src].tolist()
     for j in used.tolist():
-        arcs = by_dst[dbounds[j]: dbounds[j + 1]].tolist()
+        arcs = by_dst[dbounds[j] : dbounds[j + 1]].tolist()
         for a in arcs:
             row = solver.Constraint(-inf, 0.0)
             row.SetCoefficient(x[a], 1.0)
@@ -652,16 +738,23 @@ def solve_level_mip(
             fixed_cost += float(open_cost[j])
     n_fixed_unused = sum(1 for j in fixed_idx if j not in y)
     if min_count or max_count is not None:
-        row = solver.Constraint(float(min_count - n_fixed_unused),
-                                float(max_count - n_fixed_unused) if max_count is not None else inf)
+        row = solver.Constraint(
+            float(min_count - n_fixed_unused), float(max_count - n_fixed_unused) if max_count is not None else inf
+        )
         for var in y.values():
             row.SetCoefficient(var, 1.0)
     status, value, bound, elapsed = run_mip(solver, "HIGHS", time_limit, seed, node_limit=node_limit)
     hit = status != "optimal" and elapsed >= 0.95 * time_limit
     if status not in ("optimal", "feasible"):
-        return LevelResult(np.zeros(m, bool), np.full(n, -1), float("inf"),
-                           float(bound) + fixed_cost if np.isfinite(bound) and abs(bound) < 1e19 else -np.inf,
-                           0, hit, {"arcs": int(len(src)), "status": status})
+        return LevelResult(
+            np.zeros(m, bool),
+            np.full(n, -1),
+            float("inf"),
+            float(bound) + fixed_cost if np.isfinite(bound) and abs(bound) < 1e19 else -np.inf,
+            0,
+            hit,
+            {"arcs": int(len(src)), "status": status},
+        )
     open_ = np.asarray(fixed_open, dtype=bool).copy()
     for j, v in y.items():
         open_[j] = v.solution_value() > 0.5
@@ -671,8 +764,15 @@ def solve_level_mip(
             assign[src[a]] = dst[a]
     obj = _plan_cost(open_, assign, src, dst, cost, np.asarray(open_cost, dtype=float), np.flatnonzero(act))
     bound = obj if status == "optimal" else (float(bound) + fixed_cost if abs(bound) < 1e19 else -np.inf)
-    return LevelResult(open_, assign, obj, min(bound, obj), 0, hit,
-                       {"arcs": int(len(src)), "status": status, "seconds": round(time.perf_counter() - start, 3)})
+    return LevelResult(
+        open_,
+        assign,
+        obj,
+        min(bound, obj),
+        0,
+        hit,
+        {"arcs": int(len(src)), "status": status, "seconds": round(time.perf_counter() - start, 3)},
+    )
 
 
 def solve_level_split(
@@ -736,10 +836,18 @@ def solve_level_split(
         left = time_limit - (time.perf_counter() - start)
         limit = max(left * sizes[c] / max(total_sources, 1), 1e-3) if np.isfinite(time_limit) else float("inf")
         total_sources -= sizes[c]
-        kw = dict(weights=weights, active=in_src, src=np.asarray(src)[arcs], dst=np.asarray(dst)[arcs],
-                  cost=np.asarray(cost, dtype=float)[arcs], capacity=capacity,
-                  open_cost=np.where(in_site, open_cost, 0.0), fixed_open=fixed & in_site,
-                  min_count=min_count, max_count=max_count)
+        kw = dict(
+            weights=weights,
+            active=in_src,
+            src=np.asarray(src)[arcs],
+            dst=np.asarray(dst)[arcs],
+            cost=np.asarray(cost, dtype=float)[arcs],
+            capacity=capacity,
+            open_cost=np.where(in_site, open_cost, 0.0),
+            fixed_open=fixed & in_site,
+            min_count=min_count,
+            max_count=max_count,
+        )
         res = None
         if sizes[c] <= exact_sources:
             res = solve_level_mip(**kw, node_limit=node_limit, time_limit=min(limit, 600.0), seed=seed)
@@ -752,8 +860,9 @@ def solve_level_split(
             counts["iterations"] = max(counts["iterations"], res.iterations)
         hit |= res.time_limit_hit
         if not np.isfinite(res.objective):
-            return LevelResult(np.zeros(m, bool), np.full(n, -1), float("inf"), -np.inf, counts["iterations"], hit,
-                               counts)
+            return LevelResult(
+                np.zeros(m, bool), np.full(n, -1), float("inf"), -np.inf, counts["iterations"], hit, counts
+            )
         open_ |= res.open & in_site
         assign[in_src] = res.assign[in_src]
         objective += res.objective
@@ -819,8 +928,8 @@ def window_search(
                 i = queue.pop(0)
                 if not seen[i]:  # sources already in a window of this pass are passed through, not taken again
                     members.append(i)
-                for j in np.unique(dst[order[bounds[i]: bounds[i + 1]]]).tolist():
-                    for k in np.unique(src[by_dst[dbounds[j]: dbounds[j + 1]]]).tolist():
+                for j in np.unique(dst[order[bounds[i] : bounds[i + 1]]]).tolist():
+                    for k in np.unique(src[by_dst[dbounds[j] : dbounds[j + 1]]]).tolist():
                         if k not in in_win:
                             in_win.add(k)
                             queue.append(k)
@@ -831,17 +940,26 @@ def window_search(
             load = np.bincount(assign[act_mask], weights=w[act_mask], minlength=m)
             inside = np.bincount(assign[members_arr], weights=w[members_arr], minlength=m)
             outside_users = np.bincount(assign[act_mask & ~win], minlength=m) > 0
-            arcs = np.concatenate([order[bounds[i]: bounds[i + 1]] for i in members_arr])
+            arcs = np.concatenate([order[bounds[i] : bounds[i + 1]] for i in members_arr])
             sites = np.unique(dst[arcs])
             # current cost of what the window decides: sites only its members use, and their assignments
             own = sites[open_[sites] & ~fixed[sites] & ~outside_users[sites]]
             current = float(f[own].sum()) + float(sum(cost[lookup[(int(i), int(assign[i]))]] for i in members_arr))
             room = capacity - (load - inside)
             stay = fixed | outside_users
-            res = solve_level_mip(weights=w, active=win, src=src[arcs], dst=dst[arcs], cost=cost[arcs],
-                                  capacity=np.maximum(room, 0.0), open_cost=np.where(stay, 0.0, f),
-                                  fixed_open=np.zeros(m, dtype=bool), node_limit=node_limit, time_limit=60.0,
-                                  seed=seed)
+            res = solve_level_mip(
+                weights=w,
+                active=win,
+                src=src[arcs],
+                dst=dst[arcs],
+                cost=cost[arcs],
+                capacity=np.maximum(room, 0.0),
+                open_cost=np.where(stay, 0.0, f),
+                fixed_open=np.zeros(m, dtype=bool),
+                node_limit=node_limit,
+                time_limit=60.0,
+                seed=seed,
+            )
             if not np.isfinite(res.objective) or res.objective >= current - 1e-6 * max(current, 1.0) - 1e-6:
                 continue
             new_open = res.open & np.isin(np.arange(m), sites)

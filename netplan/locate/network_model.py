@@ -112,7 +112,7 @@ class Arcs:
     distance: np.ndarray
 
     @classmethod
-    def from_matrix(cls, distance: np.ndarray, max_distance: float, nearest: int | None = None) -> "Arcs":
+    def from_matrix(cls, distance: np.ndarray, max_distance: float, nearest: int | None = None) -> Arcs:
         """Keep links within ``max_distance``, and at most the ``nearest`` per source.
 
         Parameters
@@ -337,9 +337,12 @@ class TieredNetwork:
         elif len(lost):
             worst = lost[np.argsort(-self.demand[lost], kind="stable")][:5]
             listed = ", ".join(f"#{i} ({self.demand[i]:.0f} kg/day)" for i in worst)
-            why = ("within the walking radius" if not self.pruned[0] else
-                   f"within the walking radius that can reach a tier-2 site ({self.pruned[0]} tier-1 candidates have "
-                   "no tier-2 candidate within tier 2's maximum distance)")
+            why = (
+                "within the walking radius"
+                if not self.pruned[0]
+                else f"within the walking radius that can reach a tier-2 site ({self.pruned[0]} tier-1 candidates have "
+                "no tier-2 candidate within tier 2's maximum distance)"
+            )
             raise ValueError(f"{len(lost)} demand point(s) have no tier-1 candidate {why}; worst: {listed}")
         self._check_local_capacity()
         total = float(self.demand.sum())
@@ -353,9 +356,13 @@ class TieredNetwork:
                     f"{total:,.0f} kg/day (short by {total - usable:,.0f})"
                 )
             if tier.fixed_open.sum() > (tier.max_count if tier.max_count is not None else tier.size):
-                raise ValueError(f"tier {tier.tier}: more sites must stay open ({int(tier.fixed_open.sum())}) than max_count {tier.max_count}")
+                raise ValueError(
+                    f"tier {tier.tier}: more sites must stay open ({int(tier.fixed_open.sum())}) than max_count {tier.max_count}"
+                )
             if tier.min_count > tier.size:
-                raise ValueError(f"tier {tier.tier}: min_count {tier.min_count} exceeds the {tier.size} candidate sites")
+                raise ValueError(
+                    f"tier {tier.tier}: min_count {tier.min_count} exceeds the {tier.size} candidate sites"
+                )
         for t in range(1, len(self.tiers)):
             src = self.tiers[t - 1]
             has = np.zeros(src.size, dtype=bool)
@@ -406,7 +413,9 @@ class TieredNetwork:
         )
 
     # ---------------------------------------------------------------- evaluation
-    def evaluate(self, open_: list[np.ndarray], demand_to_tier1: np.ndarray, links: list[np.ndarray]) -> tuple[float, dict[str, float], list[np.ndarray]]:
+    def evaluate(
+        self, open_: list[np.ndarray], demand_to_tier1: np.ndarray, links: list[np.ndarray]
+    ) -> tuple[float, dict[str, float], list[np.ndarray]]:
         """Cost and loads of a given network, recomputed from the decisions.
 
         Parameters
@@ -501,10 +510,13 @@ class TieredNetwork:
         if self.time_limit_hit:
             from netplan.diagnostics import warn
 
-            warn("locate", "locate.time_limit_hit",
-                 f"siting stopped at locate.time_limit_s ({time_limit:g} s) in {', '.join(self.time_limit_hit)} before "
-                 "its work limit: the plan may differ between runs and machines; raise locate.time_limit_s",
-                 ids=self.time_limit_hit)
+            warn(
+                "locate",
+                "locate.time_limit_hit",
+                f"siting stopped at locate.time_limit_s ({time_limit:g} s) in {', '.join(self.time_limit_hit)} before "
+                "its work limit: the plan may differ between runs and machines; raise locate.time_limit_s",
+                ids=self.time_limit_hit,
+            )
         return out
 
     def _timed_out(self, step: str, elapsed: float, limit: float, status: str) -> None:
@@ -535,24 +547,41 @@ class TieredNetwork:
             share = (0.8 if t == 0 else 0.2 / (levels - 1)) * time_limit
             limit = min(share, max(time_limit - (time.perf_counter() - start), 0.01))
             t0 = time.perf_counter()
-            res = solve_level_split(weights=weights, active=src_active, src=arcs.src, dst=arcs.dst,
-                                    cost=weights[arcs.src] * arcs.distance * cost_per_kg_m[t], capacity=tier.capacity,
-                                    open_cost=tier.open_cost, fixed_open=tier.fixed_open, min_count=tier.min_count,
-                                    max_count=tier.max_count, iterations=self.iterations, time_limit=limit,
-                                    node_limit=self.exact_nodes, seed=seed,
-                                    # HiGHS proves a single-source tier-1 block of 20 points in a fraction of a
-                                    # second but may find nothing at the root of 24; upper levels have few sites
-                                    exact_sources=20 if t == 0 else 250)
+            res = solve_level_split(
+                weights=weights,
+                active=src_active,
+                src=arcs.src,
+                dst=arcs.dst,
+                cost=weights[arcs.src] * arcs.distance * cost_per_kg_m[t],
+                capacity=tier.capacity,
+                open_cost=tier.open_cost,
+                fixed_open=tier.fixed_open,
+                min_count=tier.min_count,
+                max_count=tier.max_count,
+                iterations=self.iterations,
+                time_limit=limit,
+                node_limit=self.exact_nodes,
+                seed=seed,
+                # HiGHS proves a single-source tier-1 block of 20 points in a fraction of a
+                # second but may find nothing at the root of 24; upper levels have few sites
+                exact_sources=20 if t == 0 else 250,
+            )
             if res.time_limit_hit:
                 self.time_limit_hit.append(f"tier{tier.tier}")
             mask, assign, bound = res.open, res.assign, res.bound
             st = "optimal" if relative_gap(res.objective, bound) <= 1e-7 else "feasible"
-            step: dict[str, Any] = {"tier": tier.tier, "engine": "lagrangian", **res.details,
-                                    "objective": res.objective, "seconds": round(time.perf_counter() - t0, 3)}
+            step: dict[str, Any] = {
+                "tier": tier.tier,
+                "engine": "lagrangian",
+                **res.details,
+                "objective": res.objective,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
             if not np.isfinite(res.objective):
                 t0 = time.perf_counter()
-                mask, assign, st, bound = self._single_level(weights, src_active, tier, arcs, cost_per_kg_m[t],
-                                                             limit, seed, "HIGHS")
+                mask, assign, st, bound = self._single_level(
+                    weights, src_active, tier, arcs, cost_per_kg_m[t], limit, seed, "HIGHS"
+                )
                 self._timed_out(f"tier{tier.tier}", time.perf_counter() - t0, limit, st)
                 step["engine"] = "lagrangian->HiGHS"
             step.update({"status": st, "bound": bound})
@@ -572,8 +601,21 @@ class TieredNetwork:
             np.add.at(loads, assign[src_active], weights[src_active])
             weights = loads
         objective, parts, loads_all = self.evaluate(open_, assignment, links)
-        return NetworkSolution("bottom_up", status, open_, assignment, links, loads_all, objective, parts,
-                               float("nan"), float("nan"), time.perf_counter() - start, "lagrangian", steps)
+        return NetworkSolution(
+            "bottom_up",
+            status,
+            open_,
+            assignment,
+            links,
+            loads_all,
+            objective,
+            parts,
+            float("nan"),
+            float("nan"),
+            time.perf_counter() - start,
+            "lagrangian",
+            steps,
+        )
 
     def _integrated_local(self, hint: NetworkSolution | None, deadline: float) -> NetworkSolution:
         """The ``lagrangian`` engine's integrated mode: the bottom-up plan improved by moves priced on the whole network."""
@@ -583,13 +625,31 @@ class TieredNetwork:
         open_, assign, links = self.drop_tier1(hint.open, hint.demand_to_tier1, hint.links)
         value, parts, loads = self.evaluate(open_, assign, links)
         if value > hint.objective - 1e-6:
-            open_, assign, links, loads, value, parts = (hint.open, hint.demand_to_tier1, hint.links, hint.loads,
-                                                         hint.objective, hint.cost_parts)
+            open_, assign, links, loads, value, parts = (
+                hint.open,
+                hint.demand_to_tier1,
+                hint.links,
+                hint.loads,
+                hint.objective,
+                hint.cost_parts,
+            )
         if time.perf_counter() > deadline:
             self.time_limit_hit.append("integrated")
-        return NetworkSolution("integrated", "feasible", open_, assign, links, loads, value, parts, float("nan"),
-                               float("nan"), time.perf_counter() - start, "lagrangian+local search",
-                               [{"note": "bottom-up plan, then close/swap moves priced on the whole network"}])
+        return NetworkSolution(
+            "integrated",
+            "feasible",
+            open_,
+            assign,
+            links,
+            loads,
+            value,
+            parts,
+            float("nan"),
+            float("nan"),
+            time.perf_counter() - start,
+            "lagrangian+local search",
+            [{"note": "bottom-up plan, then close/swap moves priced on the whole network"}],
+        )
 
     def _finish(self, sol: NetworkSolution, bound: float, parts: dict[str, float]) -> NetworkSolution:
         """Attach the network-wide lower bound; a solution is optimal only when it meets it."""
@@ -601,8 +661,9 @@ class TieredNetwork:
         sol.steps.append({"bound_parts": parts})
         return sol
 
-    def lower_bound(self, tier1_bound: float, time_limit: float, seed: int, backend: str,
-                    upper: float = float("inf")) -> tuple[float, dict[str, float]]:
+    def lower_bound(
+        self, tier1_bound: float, time_limit: float, seed: int, backend: str, upper: float = float("inf")
+    ) -> tuple[float, dict[str, float]]:
         """A valid lower bound on the cost of any feasible network, by disjoint cost parts.
 
         Every feasible network contains (a) a tier-1 solution, whose open and
@@ -654,8 +715,9 @@ class TieredNetwork:
         top_cover = 0.0
         for t in range(1, levels):
             arcs = self.arcs[t]
-            link = sparse.csr_array((np.ones(len(arcs.src)), (arcs.src, arcs.dst)),
-                                    shape=(self.tiers[t - 1].size, self.tiers[t].size))
+            link = sparse.csr_array(
+                (np.ones(len(arcs.src)), (arcs.src, arcs.dst)), shape=(self.tiers[t - 1].size, self.tiers[t].size)
+            )
             reach = (reach @ link).tocsr()
             reach.data[:] = 1.0
             if t == 1:
@@ -754,7 +816,7 @@ class TieredNetwork:
     def _cover_bound(self, reach, tier: TierSites, time_limit: float, seed: int, backend: str) -> float:
         """Cheapest open set of ``tier`` that every demand point can reach, with enough capacity."""
         active = np.flatnonzero(self.demand > 0)
-        rows = {tuple(reach.indices[reach.indptr[i]: reach.indptr[i + 1]]) for i in active}
+        rows = {tuple(reach.indices[reach.indptr[i] : reach.indptr[i + 1]]) for i in active}
         solver = make_mip(backend)
         y = [solver.BoolVar(f"y{j}") for j in range(tier.size)]
         for row in rows:
@@ -793,8 +855,9 @@ class TieredNetwork:
             src_active = weights > 0 if t == 0 else open_[t - 1]
             limit = min(budgets[t], max(time_limit - (time.perf_counter() - start), 0.01))
             t0 = time.perf_counter()
-            mask, assign, st, step_bound = self._single_level(weights, src_active, tier, self.arcs[t], cost_per_kg_m[t],
-                                                              limit, seed, backend)
+            mask, assign, st, step_bound = self._single_level(
+                weights, src_active, tier, self.arcs[t], cost_per_kg_m[t], limit, seed, backend
+            )
             self._timed_out(f"tier{tier.tier}", time.perf_counter() - t0, limit, st)
             steps.append({"tier": tier.tier, "status": st, "bound": step_bound})
             if st not in ("optimal", "feasible"):
@@ -813,11 +876,33 @@ class TieredNetwork:
             np.add.at(loads, assign[src_active], weights[src_active])
             weights = loads
         objective, parts, loads_all = self.evaluate(open_, assignment, links)
-        return NetworkSolution("bottom_up", status, open_, assignment, links, loads_all, objective, parts,
-                               float("nan"), float("nan"), time.perf_counter() - start, SOLVER_NAMES.get(backend, backend), steps)
+        return NetworkSolution(
+            "bottom_up",
+            status,
+            open_,
+            assignment,
+            links,
+            loads_all,
+            objective,
+            parts,
+            float("nan"),
+            float("nan"),
+            time.perf_counter() - start,
+            SOLVER_NAMES.get(backend, backend),
+            steps,
+        )
 
-    def _single_level(self, weights: np.ndarray, active: np.ndarray, tier: TierSites, arcs: Arcs,
-                      cost_per_kg_m: float, time_limit: float, seed: int, backend: str) -> tuple[np.ndarray, np.ndarray, str, float]:
+    def _single_level(
+        self,
+        weights: np.ndarray,
+        active: np.ndarray,
+        tier: TierSites,
+        arcs: Arcs,
+        cost_per_kg_m: float,
+        time_limit: float,
+        seed: int,
+        backend: str,
+    ) -> tuple[np.ndarray, np.ndarray, str, float]:
         """Single-source capacitated location of one tier for fixed source weights."""
         solver = make_mip(backend)
         m = tier.size
@@ -895,7 +980,9 @@ class TieredNetwork:
             load[0][j] = sum(float(self.demand[a0.src[a]]) * x[a] for a in arcs_j) if arcs_j else 0.0
             if arcs_j:
                 solver.Add(load[0][j] <= float(self.tiers[0].capacity[j]) * y[0][j])
-        objective = sum(float(self.tiers[t].open_cost[j]) * y[t][j] for t in range(levels) for j in range(self.tiers[t].size))
+        objective = sum(
+            float(self.tiers[t].open_cost[j]) * y[t][j] for t in range(levels) for j in range(self.tiers[t].size)
+        )
         k0 = self.access * self.days / 1e6
         objective += sum(float(self.demand[a0.src[a]] * a0.distance[a] * k0) * x[a] for a in idx0)
 
@@ -939,10 +1026,21 @@ class TieredNetwork:
         if status not in ("optimal", "feasible"):
             if hint is not None:
                 # the bottom-up plan is a feasible solution of this model: report it with the bound found
-                sol = NetworkSolution("integrated", "feasible", hint.open, hint.demand_to_tier1, hint.links, hint.loads,
-                                      hint.objective, hint.cost_parts, bound, relative_gap(hint.objective, bound),
-                                      time.perf_counter() - start, SOLVER_NAMES.get(backend, backend),
-                                      [{"note": "integrated MIP found no solution in time; bottom-up plan kept"}])
+                sol = NetworkSolution(
+                    "integrated",
+                    "feasible",
+                    hint.open,
+                    hint.demand_to_tier1,
+                    hint.links,
+                    hint.loads,
+                    hint.objective,
+                    hint.cost_parts,
+                    bound,
+                    relative_gap(hint.objective, bound),
+                    time.perf_counter() - start,
+                    SOLVER_NAMES.get(backend, backend),
+                    [{"note": "integrated MIP found no solution in time; bottom-up plan kept"}],
+                )
                 return sol
             return self._failed("integrated", status, time.perf_counter() - start, backend, [])
         open_ = [np.array([v.solution_value() > 0.5 for v in y[t]]) for t in range(levels)]
@@ -960,18 +1058,37 @@ class TieredNetwork:
             links.append(nxt)
         value, parts, loads = self.evaluate(open_, assign, links)
         if hint is not None and hint.objective < value - 1e-6:
-            open_, assign, links, loads, value, parts = hint.open, hint.demand_to_tier1, hint.links, hint.loads, hint.objective, hint.cost_parts
+            open_, assign, links, loads, value, parts = (
+                hint.open,
+                hint.demand_to_tier1,
+                hint.links,
+                hint.loads,
+                hint.objective,
+                hint.cost_parts,
+            )
         if status != "optimal":
             open_, assign, links = self.drop_tier1(open_, assign, links)
             value, parts, loads = self.evaluate(open_, assign, links)
         bound = value if status == "optimal" else bound
-        return NetworkSolution("integrated", status, open_, assign, links, loads, value, parts, bound,
-                               0.0 if status == "optimal" else relative_gap(value, bound),
-                               time.perf_counter() - start, SOLVER_NAMES.get(backend, backend),
-                               [{"variables": solver.NumVariables(), "constraints": solver.NumConstraints()}])
+        return NetworkSolution(
+            "integrated",
+            status,
+            open_,
+            assign,
+            links,
+            loads,
+            value,
+            parts,
+            bound,
+            0.0 if status == "optimal" else relative_gap(value, bound),
+            time.perf_counter() - start,
+            SOLVER_NAMES.get(backend, backend),
+            [{"variables": solver.NumVariables(), "constraints": solver.NumConstraints()}],
+        )
 
-    def drop_tier1(self, open_: list[np.ndarray], demand_to_tier1: np.ndarray,
-                   links: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
+    def drop_tier1(
+        self, open_: list[np.ndarray], demand_to_tier1: np.ndarray, links: list[np.ndarray]
+    ) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
         """Close collection points whose residents other open points can take, while that saves money.
 
         A cheap local search after the MIPs, which stop at a node limit: a
@@ -1032,7 +1149,9 @@ class TieredNetwork:
         def fits(j: int) -> bool:
             if loads[0][j] > tier1.capacity[j] + 1e-6:
                 return False
-            return all(loads[t + 1][chain[t, j]] <= self.tiers[t + 1].capacity[chain[t, j]] + 1e-6 for t in range(levels - 1))
+            return all(
+                loads[t + 1][chain[t, j]] <= self.tiers[t + 1].capacity[chain[t, j]] + 1e-6 for t in range(levels - 1)
+            )
 
         def try_drop(j: int, paid: float) -> bool:
             """Close ``j`` if its residents fit elsewhere and that saves more than ``paid``."""
@@ -1073,8 +1192,10 @@ class TieredNetwork:
         for t in range(levels - 2, 0, -1):
             src = np.flatnonzero(links[t] >= 0)
             cost = np.zeros(self.tiers[t].size)
-            cost[src] = (np.nan_to_num(self._arc_distance(t + 1, src, links[t][src])) * self.haul[t] * self.days / 1e6
-                         + up[links[t][src]])
+            cost[src] = (
+                np.nan_to_num(self._arc_distance(t + 1, src, links[t][src])) * self.haul[t] * self.days / 1e6
+                + up[links[t][src]]
+            )
             up = cost
         a1 = self.arcs[1]
         open2 = open_[1]
@@ -1139,7 +1260,9 @@ class TieredNetwork:
         allowed[a0.dst[order[rank < nearest]]] = True
         return allowed
 
-    def _link_shortlist(self, t: int, hint: NetworkSolution | None, allowed_src: np.ndarray | None, nearest: int = 8) -> np.ndarray:
+    def _link_shortlist(
+        self, t: int, hint: NetworkSolution | None, allowed_src: np.ndarray | None, nearest: int = 8
+    ) -> np.ndarray:
         """Links the integrated MIP may use at level ``t``: each source's nearest few, plus the warm start's.
 
         Like the tier-1 shortlist, this keeps the integrated MIP small; its
@@ -1176,12 +1299,23 @@ class TieredNetwork:
                 values.append(float(hint.links[t - 1][arcs.src[a]] == arcs.dst[a]))
         solver.SetHint(variables, values)
 
-
     def _failed(self, mode: str, status: str, elapsed: float, backend: str, steps: list) -> NetworkSolution:
         empty = [np.zeros(t.size, bool) for t in self.tiers]
-        return NetworkSolution(mode, status, empty, np.full(len(self.demand), -1), [np.full(t.size, -1) for t in self.tiers[:-1]],
-                               [np.zeros(t.size) for t in self.tiers], float("nan"), {}, float("nan"), float("inf"),
-                               elapsed, SOLVER_NAMES.get(backend, backend), steps)
+        return NetworkSolution(
+            mode,
+            status,
+            empty,
+            np.full(len(self.demand), -1),
+            [np.full(t.size, -1) for t in self.tiers[:-1]],
+            [np.zeros(t.size) for t in self.tiers],
+            float("nan"),
+            {},
+            float("nan"),
+            float("inf"),
+            elapsed,
+            SOLVER_NAMES.get(backend, backend),
+            steps,
+        )
 
 
 class _PathRelaxation:
@@ -1200,7 +1334,7 @@ class _PathRelaxation:
     The MIP is built once; each top-tier set only changes the objective.
     """
 
-    def __init__(self, model: "TieredNetwork", reach1: np.ndarray):
+    def __init__(self, model: TieredNetwork, reach1: np.ndarray):
         self.model = model
         tiers, arcs1 = model.tiers, model.arcs[1]
         dist = np.full((tiers[0].size, tiers[1].size), np.inf)
@@ -1208,8 +1342,14 @@ class _PathRelaxation:
         active = np.flatnonzero(model.demand > 0)
         k1 = model.haul[0] * model.days / 1e6
         # per-kg price of demand point -> station, haul into the station only
-        into = np.stack([dist[reach1[i]].min(axis=0) if reach1[i].any() else np.full(tiers[1].size, np.inf)
-                         for i in active]) * k1 if len(active) else np.zeros((0, tiers[1].size))
+        into = (
+            np.stack(
+                [dist[reach1[i]].min(axis=0) if reach1[i].any() else np.full(tiers[1].size, np.inf) for i in active]
+            )
+            * k1
+            if len(active)
+            else np.zeros((0, tiers[1].size))
+        )
         # Points with the same prices (parts of one split compound, neighbours) merge into one customer
         # of their summed weight: with split assignment that changes nothing, and the MIP shrinks.
         self.into, group = np.unique(into, axis=0, return_inverse=True)
@@ -1229,7 +1369,9 @@ class _PathRelaxation:
 
     def _build(self, backend: str) -> None:
         model, tier = self.model, self.model.tiers[1]
-        everywhere = np.isfinite(self.into) & np.isfinite(self.to_top(np.ones(model.tiers[-1].size, dtype=bool)))[None, :]
+        everywhere = (
+            np.isfinite(self.into) & np.isfinite(self.to_top(np.ones(model.tiers[-1].size, dtype=bool)))[None, :]
+        )
         solver = make_mip(backend)
         y = [solver.BoolVar(f"y{k}") for k in range(tier.size)]
         for k in np.flatnonzero(tier.fixed_open):
@@ -1324,8 +1466,9 @@ class _PathRelaxation:
         for var, ok, c in zip(self.x, usable.tolist(), price.tolist()):
             var.SetUb(1.0 if ok else 0.0)
             objective.SetCoefficient(var, c if ok else 0.0)
-        status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.bound_nodes,
-                                          scip_params=SCIP_BOUND_ONLY)
+        status, value, bound, _ = run_mip(
+            self.solver, backend, time_limit, seed, node_limit=self.model.bound_nodes, scip_params=SCIP_BOUND_ONLY
+        )
         if status == "no_solution":
             # pywraplp reports no bound without an incumbent: search again, with SCIP's heuristics
             status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.bound_nodes)

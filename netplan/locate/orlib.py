@@ -48,7 +48,9 @@ def read_pmedian(path: str | Path) -> tuple[np.ndarray, int]:
     return csgraph.shortest_path(graph, method="D", directed=False), p
 
 
-def read_capacitated(path: str | Path, capacity: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def read_capacitated(
+    path: str | Path, capacity: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Read a cap file (as a stream of whitespace-separated tokens).
 
     Parameters

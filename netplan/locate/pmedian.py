@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -79,7 +79,9 @@ class PMedian:
         Model name for the result.
     """
 
-    def __init__(self, cost: np.ndarray, weights: np.ndarray, p: int, fixed_open: Iterable[int] = (), name: str = "p-median"):
+    def __init__(
+        self, cost: np.ndarray, weights: np.ndarray, p: int, fixed_open: Iterable[int] = (), name: str = "p-median"
+    ):
         self.cost = np.asarray(cost, dtype=float)
         if self.cost.ndim != 2 or self.cost.shape[0] == 0 or self.cost.shape[1] == 0:
             raise ValueError(f"cost must be a non-empty 2-D matrix (demand x sites), got shape {self.cost.shape}")
@@ -113,7 +115,7 @@ class PMedian:
     @classmethod
     def from_cost_matrix(
         cls, cost: np.ndarray, weights: np.ndarray, p: int, fixed_open: Iterable[int] = (), name: str = "p-median"
-    ) -> "PMedian":
+    ) -> PMedian:
         """Build the model from a demand x site cost matrix.
 
         Parameters
@@ -147,7 +149,7 @@ class PMedian:
         mode: str = "walk",
         weight: str = "length",
         fixed_open: Iterable[int] = (),
-    ) -> "PMedian":
+    ) -> PMedian:
         """Build the model from demand points and candidate sites on the city's network.
 
         Parameters
@@ -296,8 +298,12 @@ class _Solver:
         self.fixed = model.fixed_open.copy()
         prod = C[np.isfinite(C)]
         self.integral = bool(np.all(prod == np.round(prod))) and float(np.abs(prod).max(initial=0)) < 2**52
-        self.details: dict = {"n_demand": int(model.cost.shape[0]), "n_sites": int(self.m), "p": int(self.p),
-                              "integral": self.integral}
+        self.details: dict = {
+            "n_demand": int(model.cost.shape[0]),
+            "n_sites": int(self.m),
+            "p": int(self.p),
+            "integral": self.integral,
+        }
 
     def left(self) -> float:
         return self.deadline - time.perf_counter()
@@ -797,9 +803,14 @@ class _Solver:
         except Exception:  # hints are optional
             pass
         self.details.update(
-            formulation="elloumi-radius (chained)", mip_backend=SOLVER_NAMES.get(backend, backend),
-            mip_free_sites=int(len(free)), mip_open_to_choose=int(k), mip_z=int(n_z), mip_nonzeros=int(n_nz),
-            mip_radius_cuts=int(n_cut), mip_build_s=round(time.perf_counter() - t0, 3),
+            formulation="elloumi-radius (chained)",
+            mip_backend=SOLVER_NAMES.get(backend, backend),
+            mip_free_sites=int(len(free)),
+            mip_open_to_choose=int(k),
+            mip_z=int(n_z),
+            mip_nonzeros=int(n_nz),
+            mip_radius_cuts=int(n_cut),
+            mip_build_s=round(time.perf_counter() - t0, 3),
         )
         status, value, mip_bound, elapsed = run_mip(solver, backend, max(self.left(), 0.05), self.seed)
         self.details["mip_s"] = round(elapsed, 3)

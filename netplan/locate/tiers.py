@@ -64,7 +64,9 @@ def tier_candidates(sites: gpd.GeoDataFrame, tier: int) -> gpd.GeoDataFrame:
     return sub.sort_values("site_id").reset_index(drop=True)
 
 
-def build_model(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, scenario: Scenario) -> tuple[TieredNetwork, list[gpd.GeoDataFrame], list[int]]:
+def build_model(
+    city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, scenario: Scenario
+) -> tuple[TieredNetwork, list[gpd.GeoDataFrame], list[int]]:
     """Build the tiered model for a scenario.
 
     Parameters
@@ -89,16 +91,27 @@ def build_model(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, s
         lost = int((demand["kg_day"] > 0).sum())
         raise InputDataError(
             f"no demand to site a network for: {lost} demand point(s) with kg/day all lie farther than "
-            f"city.snap_limit_m ({scenario.city.snap_limit_m:g} m) from the walk network" if lost else
-            "no demand to site a network for: every demand point has 0 kg/day", scenario.file, "demand")
+            f"city.snap_limit_m ({scenario.city.snap_limit_m:g} m) from the walk network"
+            if lost
+            else "no demand to site a network for: every demand point has 0 kg/day",
+            scenario.file,
+            "demand",
+        )
     candidates = [tier_candidates(sites, t.tier) for t in scenario.tiers]
     for t, cand in zip(scenario.tiers, candidates):
         if cand.empty:
             far = int((sites[f"tier{t.tier}"] & ~sites["snap_ok"]).sum())
-            why = (f" ({far} eligible site(s) lie farther than city.snap_limit_m = {scenario.city.snap_limit_m:g} m "
-                   "from the roads)") if far else ""
-            raise InputDataError(f"tier {t.tier} has no candidate sites{why}; add land-use classes or a site file "
-                                 "for it", where="sites")
+            why = (
+                (
+                    f" ({far} eligible site(s) lie farther than city.snap_limit_m = {scenario.city.snap_limit_m:g} m "
+                    "from the roads)"
+                )
+                if far
+                else ""
+            )
+            raise InputDataError(
+                f"tier {t.tier} has no candidate sites{why}; add land-use classes or a site file for it", where="sites"
+            )
     tier1 = scenario.tier(1)
     walk = network_costs(city, demand, candidates[0], "walk", "length", limit=tier1.radius_m)
     arcs = [Arcs.from_matrix(walk, tier1.radius_m)]
@@ -120,15 +133,28 @@ def build_model(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, s
             )
         )
     problem = check_single_sourcing(
-        demand_kg=weights, tier1_arcs=(arcs[0].src, arcs[0].dst), capacities=[t.capacity for t in tiers],
-        links=[(a.src, a.dst) for a in arcs[1:]], demand_label=lambda i: _demand_label(demand, i),
-        radius_m=tier1.radius_m)
+        demand_kg=weights,
+        tier1_arcs=(arcs[0].src, arcs[0].dst),
+        capacities=[t.capacity for t in tiers],
+        links=[(a.src, a.dst) for a in arcs[1:]],
+        demand_label=lambda i: _demand_label(demand, i),
+        radius_m=tier1.radius_m,
+    )
     if problem:
         raise InputDataError(f"the network cannot be sited: {problem}", scenario.file, "tiers")
     try:
-        model = TieredNetwork(weights, tiers, arcs, cfg.haul_cost_per_t_km[: len(tiers) - 1], cfg.access_cost_per_t_km,
-                              cfg.days_per_year, exclude_unreachable=cfg.unreachable == "exclude", node_limit=cfg.node_limit,
-                              engine=cfg.engine, iterations=cfg.iterations)
+        model = TieredNetwork(
+            weights,
+            tiers,
+            arcs,
+            cfg.haul_cost_per_t_km[: len(tiers) - 1],
+            cfg.access_cost_per_t_km,
+            cfg.days_per_year,
+            exclude_unreachable=cfg.unreachable == "exclude",
+            node_limit=cfg.node_limit,
+            engine=cfg.engine,
+            iterations=cfg.iterations,
+        )
     except ValueError as exc:
         raise InputDataError(f"the network cannot be sited: {_named(exc, demand)}", scenario.file, "tiers") from None
     excluded = demand["demand_id"].to_numpy()[model.excluded].tolist()
@@ -183,22 +209,32 @@ def locate_network(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
     sol = solutions[chosen]
     if sol.status not in ("optimal", "feasible"):
         # the bottom-up steps say which tier failed; run them when only the integrated mode was asked for
-        bottom = solutions.get("bottom_up") or model.solve("bottom_up", cfg.time_limit_s, scenario.seed,
-                                                           cfg.backend)["bottom_up"]
-        limit = (f"locate.node_limit = {cfg.node_limit} and " if cfg.node_limit else "") + \
-            f"locate.time_limit_s = {cfg.time_limit_s:g} s"
+        bottom = (
+            solutions.get("bottom_up")
+            or model.solve("bottom_up", cfg.time_limit_s, scenario.seed, cfg.backend)["bottom_up"]
+        )
+        limit = (
+            f"locate.node_limit = {cfg.node_limit} and " if cfg.node_limit else ""
+        ) + f"locate.time_limit_s = {cfg.time_limit_s:g} s"
         message = diagnose_infeasible(
-            steps=getattr(bottom, "steps", []) or [], demand_kg=model.demand,
-            capacities=[t.capacity for t in model.tiers], demand_label=lambda i: _demand_label(demand, i),
-            site_label=lambda t, j: _site_label(candidates, t, j), max_counts=[t.max_count for t in model.tiers],
-            proven=sol.status == "infeasible", limit_text=limit)
+            steps=getattr(bottom, "steps", []) or [],
+            demand_kg=model.demand,
+            capacities=[t.capacity for t in model.tiers],
+            demand_label=lambda i: _demand_label(demand, i),
+            site_label=lambda t, j: _site_label(candidates, t, j),
+            max_counts=[t.max_count for t in model.tiers],
+            proven=sol.status == "infeasible",
+            limit_text=limit,
+        )
         raise InputDataError(f"the network cannot be sited: {message}", scenario.file, "locate")
     facilities = _facilities(sol, candidates, scenario, model)
     assignments = _assignments(sol, demand, candidates, model)
     return LocatedNetwork(facilities, assignments, solutions, chosen, excluded)
 
 
-def _facilities(sol: NetworkSolution, candidates: list[gpd.GeoDataFrame], scenario: Scenario, model: TieredNetwork) -> gpd.GeoDataFrame:
+def _facilities(
+    sol: NetworkSolution, candidates: list[gpd.GeoDataFrame], scenario: Scenario, model: TieredNetwork
+) -> gpd.GeoDataFrame:
     parts = []
     for t, (tier, cand) in enumerate(zip(scenario.tiers, candidates)):
         mask = sol.open[t]
@@ -216,13 +252,32 @@ def _facilities(sol: NetworkSolution, candidates: list[gpd.GeoDataFrame], scenar
         else:
             sub["next_site_id"] = -1
         parts.append(sub)
-    keep = ["site_id", "tier", "name", "source", "status", "existing", "fusion", "load_kg_day", "capacity_kg_day",
-            "utilisation", "open_cost", "next_site_id", "walk_node", "walk_offset_m", "drive_node", "drive_offset_m", "geometry"]
+    keep = [
+        "site_id",
+        "tier",
+        "name",
+        "source",
+        "status",
+        "existing",
+        "fusion",
+        "load_kg_day",
+        "capacity_kg_day",
+        "utilisation",
+        "open_cost",
+        "next_site_id",
+        "walk_node",
+        "walk_offset_m",
+        "drive_node",
+        "drive_offset_m",
+        "geometry",
+    ]
     frame = pd.concat(parts, ignore_index=True)[keep]
     return gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
 
 
-def _assignments(sol: NetworkSolution, demand: gpd.GeoDataFrame, candidates: list[gpd.GeoDataFrame], model: TieredNetwork) -> gpd.GeoDataFrame:
+def _assignments(
+    sol: NetworkSolution, demand: gpd.GeoDataFrame, candidates: list[gpd.GeoDataFrame], model: TieredNetwork
+) -> gpd.GeoDataFrame:
     rows: list[dict[str, Any]] = []
     t1 = candidates[0]
     a0 = model.arcs[0]
@@ -230,12 +285,18 @@ def _assignments(sol: NetworkSolution, demand: gpd.GeoDataFrame, candidates: lis
     for i, j in enumerate(sol.demand_to_tier1):
         if j < 0:
             continue
-        rows.append({
-            "level": "demand-t1", "from_tier": 0, "to_tier": 1,
-            "from_id": int(demand["demand_id"].iloc[i]), "to_id": int(t1["site_id"].iloc[j]),
-            "kg_day": float(model.demand[i]), "distance_m": lookup0[(i, int(j))],
-            "geometry": LineString([demand.geometry.iloc[i], t1.geometry.iloc[j]]),
-        })
+        rows.append(
+            {
+                "level": "demand-t1",
+                "from_tier": 0,
+                "to_tier": 1,
+                "from_id": int(demand["demand_id"].iloc[i]),
+                "to_id": int(t1["site_id"].iloc[j]),
+                "kg_day": float(model.demand[i]),
+                "distance_m": lookup0[(i, int(j))],
+                "geometry": LineString([demand.geometry.iloc[i], t1.geometry.iloc[j]]),
+            }
+        )
     for t, links in enumerate(sol.links):
         arcs = model.arcs[t + 1]
         lookup = {(int(a), int(b)): float(d) for a, b, d in zip(arcs.src, arcs.dst, arcs.distance)}
@@ -243,10 +304,16 @@ def _assignments(sol: NetworkSolution, demand: gpd.GeoDataFrame, candidates: lis
         for j, k in enumerate(links):
             if k < 0:
                 continue
-            rows.append({
-                "level": f"t{t + 1}-t{t + 2}", "from_tier": t + 1, "to_tier": t + 2,
-                "from_id": int(src["site_id"].iloc[j]), "to_id": int(dst["site_id"].iloc[k]),
-                "kg_day": float(sol.loads[t][j]), "distance_m": lookup[(j, int(k))],
-                "geometry": LineString([src.geometry.iloc[j], dst.geometry.iloc[k]]),
-            })
+            rows.append(
+                {
+                    "level": f"t{t + 1}-t{t + 2}",
+                    "from_tier": t + 1,
+                    "to_tier": t + 2,
+                    "from_id": int(src["site_id"].iloc[j]),
+                    "to_id": int(dst["site_id"].iloc[k]),
+                    "kg_day": float(sol.loads[t][j]),
+                    "distance_m": lookup[(j, int(k))],
+                    "geometry": LineString([src.geometry.iloc[j], dst.geometry.iloc[k]]),
+                }
+            )
     return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")

@@ -10,15 +10,14 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from conftest import published_path
+from osm_builder import LAT0, LON0, M_PER_DEG_LAT, M_PER_DEG_LON, OsmBuilder, street_grid
 from scipy import optimize, sparse
 
 from netplan.city import load_city
 from netplan.locate.cflp import CapacitatedLocation
-from netplan.scenario import CityConfig
-from osm_builder import M_PER_DEG_LAT, M_PER_DEG_LON, LAT0, LON0, OsmBuilder, street_grid
 from netplan.locate.orlib import read_capacitated as read_orlib
-
-from conftest import published_path
+from netplan.scenario import CityConfig
 
 TOL = 1e-6
 
@@ -85,7 +84,10 @@ def brute_force_single(cost, demand, capacity, open_cost) -> float:
     best = np.inf
     for a in itertools.product(range(m), repeat=n):
         a = np.array(a)
-        if np.bincount(a, weights=demand, minlength=m).max() > 0 and (np.bincount(a, weights=demand, minlength=m) > capacity).any():
+        if (
+            np.bincount(a, weights=demand, minlength=m).max() > 0
+            and (np.bincount(a, weights=demand, minlength=m) > capacity).any()
+        ):
             continue
         val = cost[np.arange(n), a].sum() + open_cost[np.unique(a)].sum()
         best = min(best, val)
@@ -149,7 +151,14 @@ def test_matches_enumeration(case, single_source, method):
     cost, demand, capacity, open_cost = random_instance(seed, n, m, reach, slack)
     expected = enumerate_optimum(cost, demand, capacity, open_cost, single_source, fixed, min_open, max_open)
     model = CapacitatedLocation.from_cost_matrix(
-        cost, demand, capacity, open_cost, single_source=single_source, fixed_open=fixed, min_open=min_open, max_open=max_open
+        cost,
+        demand,
+        capacity,
+        open_cost,
+        single_source=single_source,
+        fixed_open=fixed,
+        min_open=min_open,
+        max_open=max_open,
     )
     if method == "cp-sat" and not single_source:
         with pytest.raises(ValueError, match="CP-SAT has no continuous variables"):
@@ -177,7 +186,14 @@ def test_lagrangian_bound_is_valid(seed, single_source):
     cost, demand, capacity, open_cost = random_instance(seed, n, m, reach, slack)
     expected = enumerate_optimum(cost, demand, capacity, open_cost, single_source, fixed, min_open, max_open)
     model = CapacitatedLocation.from_cost_matrix(
-        cost, demand, capacity, open_cost, single_source=single_source, fixed_open=fixed, min_open=min_open, max_open=max_open
+        cost,
+        demand,
+        capacity,
+        open_cost,
+        single_source=single_source,
+        fixed_open=fixed,
+        min_open=min_open,
+        max_open=max_open,
     )
     res = model.solve(time_limit=10, method="lagrangian")
     check_result(res, cost, demand, capacity, open_cost, single_source, fixed, min_open, max_open)
@@ -223,7 +239,9 @@ def test_single_site_and_all_fixed():
     assert res.objective == pytest.approx(open_cost[0] + cost[:, 0].sum())
     cost, demand, capacity, open_cost = random_instance(2, 8, 4)
     for single in (False, True):
-        res = CapacitatedLocation.from_cost_matrix(cost, demand, capacity, open_cost, single, fixed_open=range(4)).solve(5)
+        res = CapacitatedLocation.from_cost_matrix(
+            cost, demand, capacity, open_cost, single, fixed_open=range(4)
+        ).solve(5)
         check_result(res, cost, demand, capacity, open_cost, single, fixed=range(4))
         assert res.open.all()
 
@@ -241,7 +259,9 @@ def test_bin_packing_infeasible_is_reported_not_raised():
     cost = np.ones((3, 2))
     model = CapacitatedLocation.from_cost_matrix(cost, np.full(3, 6.0), np.full(2, 9.0), np.ones(2), single_source=True)
     assert model.solve(5).status == "infeasible"
-    split = CapacitatedLocation.from_cost_matrix(cost, np.full(3, 6.0), np.full(2, 9.0), np.ones(2), single_source=False)
+    split = CapacitatedLocation.from_cost_matrix(
+        cost, np.full(3, 6.0), np.full(2, 9.0), np.ones(2), single_source=False
+    )
     assert split.solve(5).status == "optimal"
 
 
@@ -264,7 +284,9 @@ def test_capacity_short_under_max_open():
 def test_capacity_of_unreachable_sites_does_not_count():
     cost = np.array([[1.0, np.inf], [1.0, np.inf]])
     with pytest.raises(ValueError, match="short by 5"):
-        CapacitatedLocation.from_cost_matrix(cost, np.array([5.0, 5.0]), np.array([5.0, 100.0]), np.ones(2), single_source=False)
+        CapacitatedLocation.from_cost_matrix(
+            cost, np.array([5.0, 5.0]), np.array([5.0, 100.0]), np.ones(2), single_source=False
+        )
 
 
 def test_unreachable_demand_lists_indices():
@@ -363,7 +385,6 @@ def test_from_geodataframes_checks_columns(grid_city):
 # ---------------------------------------------------------------- OR-Library (Beasley) optima
 
 
-
 def published(instance: str) -> dict:
     with open(published_path("cflp", "optimal.csv"), newline="") as fh:
         return next(row for row in csv.DictReader(fh) if row["instance"] == instance)
@@ -380,7 +401,9 @@ def test_orlib_published_optima(cflp_dir, instance):
     cost, demand, capacity, open_cost = read_orlib(cflp_dir / f"{instance}.txt")
     row = published(instance)
     for single_source, ref in ((False, row["optimal"]), (True, row["optimal_single_source"])):
-        res = CapacitatedLocation.from_cost_matrix(cost, demand, capacity, open_cost, single_source=single_source).solve(20)
+        res = CapacitatedLocation.from_cost_matrix(
+            cost, demand, capacity, open_cost, single_source=single_source
+        ).solve(20)
         check_result(res, cost, demand, capacity, open_cost, single_source)
         assert res.status == "optimal"
         assert res.objective == pytest.approx(float(ref), rel=1e-6 if not single_source else 1e-7, abs=0.01)

@@ -7,8 +7,7 @@ from itertools import combinations, product
 import numpy as np
 import pytest
 
-from netplan.locate.lagrangian import (_binary_knapsacks, _knapsacks, solve_level, solve_level_split,
-                                       window_search)
+from netplan.locate.lagrangian import _binary_knapsacks, _knapsacks, solve_level, solve_level_split, window_search
 from netplan.locate.network_model import Arcs, TieredNetwork, TierSites
 
 from .test_network_model import _enumerate, _tiny
@@ -23,9 +22,16 @@ def _level(seed: int, n: int = 8, m: int = 5, clusters: int = 1):
     d = np.linalg.norm(pts[:, None] - sites[None], axis=2)
     arcs = Arcs.from_matrix(d, 2200)
     w = rng.uniform(50, 300, n)
-    kw = dict(weights=w, active=np.ones(n, bool), src=arcs.src, dst=arcs.dst, cost=arcs.distance * w[arcs.src] * 0.5,
-              capacity=np.full(m, 700.0) * rng.uniform(0.8, 1.2, m), open_cost=1000 * rng.uniform(0.7, 1.3, m),
-              fixed_open=np.zeros(m, bool))
+    kw = dict(
+        weights=w,
+        active=np.ones(n, bool),
+        src=arcs.src,
+        dst=arcs.dst,
+        cost=arcs.distance * w[arcs.src] * 0.5,
+        capacity=np.full(m, 700.0) * rng.uniform(0.8, 1.2, m),
+        open_cost=1000 * rng.uniform(0.7, 1.3, m),
+        fixed_open=np.zeros(m, bool),
+    )
     return kw
 
 
@@ -65,8 +71,12 @@ def test_bound_below_and_plan_above_the_enumerated_optimum(seed):
     opt = _optimum(kw)
     if not np.isfinite(opt):
         pytest.skip("no feasible plan")
-    for res in (solve_level(**kw, iterations=200), solve_level(**kw, iterations=200, binary=True),
-                solve_level_split(**kw, exact_sources=0), solve_level_split(**kw)):
+    for res in (
+        solve_level(**kw, iterations=200),
+        solve_level(**kw, iterations=200, binary=True),
+        solve_level_split(**kw, exact_sources=0),
+        solve_level_split(**kw),
+    ):
         assert res.bound <= opt + 1e-6
         assert np.isclose(_check_plan(kw, res), res.objective)
         assert res.objective >= opt - 1e-6
@@ -98,8 +108,15 @@ def test_knapsack_bounds_are_valid_and_binary_is_stronger():
         assert np.allclose(np.bincount(dst, weights=rc * x, minlength=m), binary)
         for j in range(m):
             items = np.flatnonzero(dst == j)
-            best = min((rc[list(c)].sum() for k in range(len(items) + 1) for c in combinations(items, k)
-                        if w[list(c)].sum() <= cap[j]), default=0.0)
+            best = min(
+                (
+                    rc[list(c)].sum()
+                    for k in range(len(items) + 1)
+                    for c in combinations(items, k)
+                    if w[list(c)].sum() <= cap[j]
+                ),
+                default=0.0,
+            )
             assert binary[j] <= best + 1e-6
             assert continuous[j] <= best + 1e-6
 
@@ -123,8 +140,9 @@ def test_same_input_same_plan():
 @pytest.mark.parametrize("tiers", [3, 4])
 def test_network_engine_bound_below_the_enumerated_optimum(seed, tiers):
     demand, sites, arcs = _tiny(seed, tiers)
-    model = TieredNetwork(demand, sites, arcs, [3.0, 2.0, 1.5][: tiers - 1], access_cost_per_t_km=1.0,
-                          engine="lagrangian")
+    model = TieredNetwork(
+        demand, sites, arcs, [3.0, 2.0, 1.5][: tiers - 1], access_cost_per_t_km=1.0, engine="lagrangian"
+    )
     optimum = _enumerate(model)
     out = model.solve("both", time_limit=60, seed=seed)
     for sol in out.values():
@@ -142,8 +160,10 @@ def test_top_set_enumeration_gives_up_after_its_work_limit():
     n, sizes = 30, [30, 12, 40]
     demand = np.full(n, 100.0)
     arcs = [Arcs.from_matrix(rng.uniform(0, 100, (a, b)), 1000.0) for a, b in zip([n] + sizes[:-1], sizes)]
-    tiers = [TierSites(t + 1, np.full(m, c), np.full(m, 1000.0 * (t + 1)), np.zeros(m, bool))
-             for t, (m, c) in enumerate(zip(sizes, [500.0, 1000.0, 150.0]))]
+    tiers = [
+        TierSites(t + 1, np.full(m, c), np.full(m, 1000.0 * (t + 1)), np.zeros(m, bool))
+        for t, (m, c) in enumerate(zip(sizes, [500.0, 1000.0, 150.0]))
+    ]
     model = TieredNetwork(demand, tiers, arcs, [1.0, 1.0], engine="lagrangian")
     model.top_set_work = 1000  # 20 of 40 needed: C(40, 20) sets
     assert model._top_sets(float("inf")) is None
@@ -167,8 +187,12 @@ def test_path_relaxation_lagrangian_bound_below_its_mip(seed, tiers):
     demand, sites, arcs = _tiny(seed, tiers)
     model = TieredNetwork(demand, sites, arcs, [3.0, 2.0, 1.5][: tiers - 1], engine="lagrangian")
     a0 = model.arcs[0]
-    reach = sparse.csr_array((np.ones(len(a0.src)), (a0.src, a0.dst)),
-                             shape=(len(model.demand), model.tiers[0].size)).toarray() > 0
+    reach = (
+        sparse.csr_array(
+            (np.ones(len(a0.src)), (a0.src, a0.dst)), shape=(len(model.demand), model.tiers[0].size)
+        ).toarray()
+        > 0
+    )
     relax = _PathRelaxation(model, reach)
     for k in range(model.tiers[-1].size):
         top = np.zeros(model.tiers[-1].size, bool)

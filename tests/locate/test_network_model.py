@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from itertools import product
 
 import numpy as np
@@ -24,7 +24,12 @@ def _tiny(seed: int, tiers: int = 3):
     caps = [700.0, 1200.0, 5000.0, 9000.0]
     costs = [1000.0, 5000.0, 20000.0, 40000.0]
     tier_sites = [
-        TierSites(t + 1, np.full(m, caps[t]) * rng.uniform(0.8, 1.2, m), np.full(m, costs[t]) * rng.uniform(0.7, 1.3, m), np.zeros(m, bool))
+        TierSites(
+            t + 1,
+            np.full(m, caps[t]) * rng.uniform(0.8, 1.2, m),
+            np.full(m, costs[t]) * rng.uniform(0.7, 1.3, m),
+            np.zeros(m, bool),
+        )
         for t, m in enumerate(sizes)
     ]
     return demand, tier_sites, arcs
@@ -158,7 +163,9 @@ def test_fast_enumeration_agrees_with_evaluate(seed):
 
 def test_top_sets_respect_fixed_counts_capacity_and_slack():
     demand, sites, arcs = _tiny(1, 3)
-    top = TierSites(3, [5000.0, 5000.0, 5000.0, 300.0], [10.0, 20.0, 40.0, 1.0], [False, True, False, False], max_count=2)
+    top = TierSites(
+        3, [5000.0, 5000.0, 5000.0, 300.0], [10.0, 20.0, 40.0, 1.0], [False, True, False, False], max_count=2
+    )
     arcs[2] = Arcs.from_matrix(np.full((3, 4), 100.0), 4000.0)
     model = TieredNetwork(demand, sites[:2] + [top], arcs, [3.0, 2.0])
     sets = [np.flatnonzero(s).tolist() for s in model._top_sets(np.inf)]
@@ -217,7 +224,7 @@ def _dense(model: TieredNetwork) -> list[np.ndarray]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _enumerated(seed: int, tiers: int) -> tuple[float, float, dict[bytes, float]]:
     """Optimum, least tier-1 cost (open + access), and per top-tier open set the least tier-2 opening + haul."""
     model = _model(seed, tiers)
@@ -226,7 +233,10 @@ def _enumerated(seed: int, tiers: int) -> tuple[float, float, dict[bytes, float]
     n = len(model.demand)
     optimum, tier1, per_top = np.inf, np.inf, {}
     for opens, assign, links in _networks(model):
-        t1 = model.tiers[0].open_cost[opens[0]].sum() + (model.demand * dist[0][np.arange(n), assign]).sum() * model.access * days
+        t1 = (
+            model.tiers[0].open_cost[opens[0]].sum()
+            + (model.demand * dist[0][np.arange(n), assign]).sum() * model.access * days
+        )
         rest = model.tiers[1].open_cost[opens[1]].sum()
         load = np.zeros(model.tiers[0].size)
         np.add.at(load, assign, model.demand)
@@ -281,13 +291,19 @@ def test_drop_tier1_swaps_in_a_cheaper_point():
     t1 = TierSites(1, [500.0, 500.0], [1000.0, 100.0], [False, False])
     t2 = TierSites(2, [5000.0], [10.0], [False])
     t3 = TierSites(3, [5000.0], [10.0], [False])
-    arcs = [Arcs.from_matrix(np.array([[10.0, 20.0], [10.0, 20.0]]), 100.0),
-            Arcs.from_matrix(np.array([[50.0], [60.0]]), 100.0), Arcs.from_matrix(np.array([[5.0]]), 100.0)]
+    arcs = [
+        Arcs.from_matrix(np.array([[10.0, 20.0], [10.0, 20.0]]), 100.0),
+        Arcs.from_matrix(np.array([[50.0], [60.0]]), 100.0),
+        Arcs.from_matrix(np.array([[5.0]]), 100.0),
+    ]
     model = TieredNetwork(demand, [t1, t2, t3], arcs, [3.0, 2.0])
     opens = [np.array([True, False]), np.array([True]), np.array([True])]
     new_open, assign, links = model.drop_tier1(opens, np.array([0, 0]), [np.array([0, -1]), np.array([0])])
     assert new_open[0].tolist() == [False, True] and assign.tolist() == [1, 1] and links[0].tolist() == [-1, 0]
-    assert model.evaluate(new_open, assign, links)[0] < model.evaluate(opens, np.array([0, 0]), [np.array([0, -1]), np.array([0])])[0]
+    assert (
+        model.evaluate(new_open, assign, links)[0]
+        < model.evaluate(opens, np.array([0, 0]), [np.array([0, -1]), np.array([0])])[0]
+    )
 
 
 def test_path_relaxation_searches_again_when_the_bound_only_run_finds_nothing(monkeypatch):

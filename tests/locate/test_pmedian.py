@@ -6,13 +6,11 @@ import itertools
 
 import numpy as np
 import pytest
-
-from netplan.locate.base import LocationResult
-from netplan.locate.pmedian import PMedian
-from netplan.locate.orlib import read_pmedian as load_pmed
-
 from conftest import published_path
 
+from netplan.locate.base import LocationResult
+from netplan.locate.orlib import read_pmedian as load_pmed
+from netplan.locate.pmedian import PMedian
 
 
 def brute_force(cost: np.ndarray, weights: np.ndarray, p: int, fixed: tuple[int, ...] = ()) -> float:
@@ -28,7 +26,9 @@ def brute_force(cost: np.ndarray, weights: np.ndarray, p: int, fixed: tuple[int,
     return best
 
 
-def check_solution(result: LocationResult, cost: np.ndarray, weights: np.ndarray, p: int, fixed: tuple[int, ...] = ()) -> float:
+def check_solution(
+    result: LocationResult, cost: np.ndarray, weights: np.ndarray, p: int, fixed: tuple[int, ...] = ()
+) -> float:
     """Solver-independent checks; returns the objective recomputed from the open sites."""
     assert result.model == "p-median"
     assert result.sense == "min"
@@ -183,7 +183,6 @@ def test_bad_inputs_raise() -> None:
         PMedian.from_cost_matrix(np.ones((5, 4)), np.ones(5), 2, fixed_open=[4])
     with pytest.raises(ValueError, match="method must be one of"):
         PMedian.from_cost_matrix(np.ones((5, 4)), np.ones(5), 2).solve(method="cplex")
-
 
 
 @pytest.mark.shared

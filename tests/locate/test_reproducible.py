@@ -40,8 +40,14 @@ print(json.dumps({"facilities": hashlib.sha256(repr(fac).encode()).hexdigest(), 
 
 def _run(hashseed: int) -> dict:
     env = {**os.environ, "PYTHONHASHSEED": str(hashseed), "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", _SCRIPT, str(ROOT / "scenarios" / "chengdu.yaml")], env=env,
-                         capture_output=True, text=True, cwd=ROOT, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(ROOT / "scenarios" / "chengdu.yaml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
