@@ -568,7 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nQuery times are medians with the CSR already built; 'within' uses the unbounded netplan matrix.")
 
     print(
-        f"\nPeak memory (ru_maxrss): {peak_rss_mb():,.0f} MB; wall time of the whole run: {time.perf_counter() - t_start:.0f} s"
+        f"\nPeak memory (ru_maxrss): {peak_rss_mb():,.0f} MB; wall time of the whole run: "
+        f"{time.perf_counter() - t_start:.0f} s"
     )
     return 0
 

@@ -139,7 +139,10 @@ def share_fleet(
 
 
 def _depot_barred(road_bans: RoadBans, network, node: int, bans: list[Ban]) -> bool:
-    """Whether vehicles bound by ``bans`` cannot use a depot at ``node``: inside a zone, or every way in or out banned."""
+    """Whether vehicles bound by ``bans`` cannot use a depot at ``node``.
+
+    That is: the node lies inside a zone, or every way in or out is banned.
+    """
     if not bans:
         return False
     if any(road_bans.covers_node(b, node) for b in bans):
@@ -238,8 +241,8 @@ def route_day(
             why = (
                 (
                     f"it lies in or behind a banned zone ({', '.join(barred)}) that binds "
-                    f"{', '.join(v.name for t, v in enumerate(collectors) if not allowed[t][d])} — give some a permit, add "
-                    "lighter vehicles, or site the station elsewhere"
+                    f"{', '.join(v.name for t, v in enumerate(collectors) if not allowed[t][d])} — give some a "
+                    "permit, add lighter vehicles, or site the station elsewhere"
                 )
                 if barred
                 else (f"the fleet has {sum(v.count for v in collectors)} vehicles for {len(t2)} stations")
@@ -272,7 +275,10 @@ def route_day(
         )
         solution = _solve(name, problem, scenario)
         replay = RoadReplay(
-            road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)], travel.path
+            road_bans,
+            lambda u, v, travel=travel: travel.edge_time[(u, v)],
+            lambda u, v, travel=travel: travel.edge_length[(u, v)],
+            travel.path,
         )
         schedule = simulate(problem, solution, roads=replay)
         if not solution.feasible:
@@ -327,7 +333,8 @@ def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolut
             "route",
             "route.wall_clock_budget",
             f"{name}: route.max_iterations is not set, so the {cfg.time_limit_s:g} s time limit ends the search and "
-            "the routes depend on the machine's speed and load; set route.max_iterations for the same routes on every run",
+            "the routes depend on the machine's speed and load; set route.max_iterations for the same routes on "
+            "every run",
             ids=[name],
         )
     elif solution.info.get("stopped_by") == "time":
@@ -396,8 +403,9 @@ def build_problem(
     for p in used:
         if _depot_barred(road_bans, network, int(locations[0].node), classes[p]):
             raise RoutingInputError(
-                f"{name}: the depot lies in or behind a banned zone ({', '.join(b.name for b in classes[p])}); vehicles "
-                f"without a permit cannot start or unload there — give them a permit or site the station elsewhere",
+                f"{name}: the depot lies in or behind a banned zone ({', '.join(b.name for b in classes[p])}); "
+                "vehicles without a permit cannot start or unload there — give them a permit or site the station "
+                "elsewhere",
                 where="restrictions",
             )
     windows = tuple(_interval(h) for h in cfg.stop_hours)

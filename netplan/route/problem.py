@@ -438,7 +438,7 @@ class RoutingProblem:
         dims = len(self.dimensions)
         for d in self.depots:
             _check_index(d.location, n, f"depot {d.name!r}: location")
-        for t, vt in enumerate(self.vehicle_types):
+        for vt in self.vehicle_types:
             where = f"vehicle type {vt.name!r}"
             if vt.count < 1:
                 raise RoutingInputError(f"{where}: count must be at least 1, got {vt.count}")
