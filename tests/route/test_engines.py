@@ -42,7 +42,9 @@ def euclid_problem(
 
 
 # --- brute force -----------------------------------------------------------------------------------------------
-def schedule_cost(p: RoutingProblem, t: int, seq: tuple, start_s: int = 0) -> float | None:
+def schedule_cost(  # noqa: C901 - brute force mirrors the simulator's rules in one pass
+    p: RoutingProblem, t: int, seq: tuple, start_s: int = 0
+) -> float | None:
     """Cost of one vehicle of type ``t`` driving ``seq``, or None if infeasible.
 
     ``seq`` holds stop indices, ``("R", depot)`` for an unload.
