@@ -137,30 +137,35 @@ def main(argv: list[str] | None = None) -> int:
 
     date = _dt.date.today().isoformat()
     busy = any(float(str(r["load_before"]).split("/")[0]) > 1.5 for r in results)
+    sweep = Path(args.sweep).resolve()
+    sweep_shown = sweep.relative_to(REPO) if sweep.is_relative_to(REPO) else args.sweep
     lines = [
         "# `netplan batch`: 1 worker vs 2 workers",
         "",
         f"Measured {date} with `python benchmarks/batch_bench.py` on {platform.platform()}, "
         f"{os.cpu_count()} logical cores, Python {platform.python_version()}.",
-        f"Sweep: `{Path(args.sweep).resolve().relative_to(REPO) if Path(args.sweep).resolve().is_relative_to(REPO) else args.sweep}`, "
+        f"Sweep: `{sweep_shown}`, "
         f"{results[0]['runs']} runs on the embedded Chengdu city. Each sweep ran into a fresh folder on a new dask "
         "LocalCluster of single-threaded worker processes; wall time covers starting the cluster, every worker "
         "loading the city once, the runs, per-run outputs, the table and the plots.",
         "",
         (
-            "**The machine was busy** (1-minute load average above 1.5 before a sweep): other jobs shared the cores, so "
+            "**The machine was busy** (1-minute load average above 1.5 before a sweep): other jobs shared the cores, "
+            "so "
             "the wall times are pessimistic and the speed-up lower than on an idle machine."
             if busy
             else "The machine was otherwise idle (1-minute load average at most 1.5 before each sweep)."
         )
         + " The load averages (1/5/15 min) before and after each sweep are in the table.",
         "",
-        "| workers | runs | ok | failed | wall time | sum of run times | city loads | speed-up | load avg before | load avg after |",
+        "| workers | runs | ok | failed | wall time | sum of run times | city loads | speed-up | load avg before | "
+        "load avg after |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in results:
         lines.append(
-            f"| {r['workers']} | {r['runs']} | {r['ok']} | {r['failed']} | {r['wall_s']:.1f} s | {r['run_s_sum']:.1f} s | "
+            f"| {r['workers']} | {r['runs']} | {r['ok']} | {r['failed']} | {r['wall_s']:.1f} s | "
+            f"{r['run_s_sum']:.1f} s | "
             f"{r['city_loads']} | {base / r['wall_s']:.2f}× | {r['load_before']} | {r['load_after']} |"
         )
     lines += [

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from netplan.locate.cflp import CapacitatedLocation  # noqa: E402
-from netplan.locate.orlib import read_capacitated as read_instance
+from netplan.locate.orlib import read_capacitated as read_instance  # noqa: E402
 
 DATA = REPO.parent / "shared" / "benchmarks" / "cflp"
 REQUIRED = [
@@ -241,7 +241,8 @@ def summary(rows: list[dict]) -> str:
             refused = [r for r in sel if r["status"] == "ValueError"]
             lines.append(
                 f"- {method}, {variant}: matched {sum(r['match'] for r in solved)}/{len(solved)} published optima "
-                f"(within {MATCH_REL:g} relative), proven optimal {sum(r['status'] == 'optimal' for r in solved)}/{len(solved)}, "
+                f"(within {MATCH_REL:g} relative), proven optimal "
+                f"{sum(r['status'] == 'optimal' for r in solved)}/{len(solved)}, "
                 f"total time {sum(r['time'] for r in solved):.1f} s"
                 + (f"; {len(refused)} published-infeasible instance(s) refused with ValueError" if refused else "")
             )
@@ -282,7 +283,8 @@ def header(args: argparse.Namespace) -> str:
         [
             f"- date: {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
             f"- machine: {platform.platform()}; {cpu}; {os.cpu_count()} CPUs (every solver single-threaded)",
-            f"- python {platform.python_version()}, ortools {ortools.__version__}, numpy {np.__version__}, scipy {scipy.__version__}",
+            f"- python {platform.python_version()}, ortools {ortools.__version__}, numpy {np.__version__}, scipy "
+            f"{scipy.__version__}",
             f"- command: python benchmarks/cflp_bench.py {' '.join(sys.argv[1:])}",
             f"- time limit {args.time_limit:g} s per solve, seed {args.seed}; 'time' includes building the model",
         ]

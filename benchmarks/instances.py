@@ -572,7 +572,7 @@ def route_length(inst: BenchmarkInstance, routes: Iterable[Sequence[int]], depot
     return total
 
 
-def check_routes(
+def check_routes(  # noqa: C901 - one independent check per rule, kept in one readable pass
     inst: BenchmarkInstance,
     routes: Iterable[Sequence[int]],
     vehicles: int | None = None,

@@ -220,7 +220,8 @@ def main() -> int:
             if baseline is None:
                 load, ready, errors = load_times(browser, path, args.runs)
                 log(
-                    f"{n:>6} points: {size:.2f} MB, render {render:.2f} s, load {load:.2f} s, drawn {ready:.2f} s, errors {len(errors)}"
+                    f"{n:>6} points: {size:.2f} MB, render {render:.2f} s, load {load:.2f} s, drawn {ready:.2f} s, "
+                    f"errors {len(errors)}"
                 )
                 rows.append((n, size, render, load, ready, len(errors)))
                 continue
@@ -239,7 +240,8 @@ def main() -> int:
             }
             base_size = base_path.stat().st_size / 1e6
             log(
-                f"{n:>6} points: {size:.2f} MB vs {base_size:.2f} MB, drawn {med['this'][1]:.2f} s vs {med['baseline'][1]:.2f} s"
+                f"{n:>6} points: {size:.2f} MB vs {base_size:.2f} MB, drawn {med['this'][1]:.2f} s vs "
+                f"{med['baseline'][1]:.2f} s"
             )
             rows.append((n, size, render, *med["this"], len(errors), base_size, base_render, *med["baseline"]))
         version = browser.version
@@ -254,10 +256,13 @@ def main() -> int:
         "- command: `"
         + " ".join(["python benchmarks/map_bench.py", *sys.argv[1:]])
         + "` (from the repository root, project venv)",
-        f"- plan: {source}; its demand layer replaced by N synthetic points (seed {args.seed}), each assigned to its nearest open collection point",
-        "- page: `plan_map(..., offline=True)`: everything inlined, no basemap, streets and roads drawn from the city graph",
+        f"- plan: {source}; its demand layer replaced by N synthetic points (seed {args.seed}), each assigned to its "
+        "nearest open collection point",
+        "- page: `plan_map(..., offline=True)`: everything inlined, no basemap, streets and roads drawn from the "
+        "city graph",
         f"- times: median of {args.runs} loads over file:// in fresh contexts, from navigation start",
-        f"- machine load (1-min load average, other jobs included): {load_before:.1f} before the measurements, {os.getloadavg()[0]:.1f} after",
+        f"- machine load (1-min load average, other jobs included): {load_before:.1f} before the measurements, "
+        f"{os.getloadavg()[0]:.1f} after",
         "",
     ]
     if baseline is None:
@@ -279,7 +284,8 @@ def main() -> int:
             )
             lines.append(f"| | baseline | {bsize:.2f} MB | {brender:.2f} s | {bload:.2f} s | {bready:.2f} s | |")
             lines.append(
-                f"| | ratio | {size / bsize:.3f} | {render / brender:.2f} | {load / bload:.2f} | {ready / bready:.2f} | |"
+                f"| | ratio | {size / bsize:.3f} | {render / brender:.2f} | {load / bload:.2f} | "
+                f"{ready / bready:.2f} | |"
             )
     target = [r for r in rows if r[0] == TARGET_POINTS]
     if target:

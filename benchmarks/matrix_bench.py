@@ -325,7 +325,7 @@ def bench_bounded(label: str, net, res: dict, limits: list[float], runs: int, we
 # ---------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: C901 - a linear script of measurements and their report
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--origins", type=int, default=2000)
     p.add_argument("--destinations", type=int, default=200)
@@ -568,7 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nQuery times are medians with the CSR already built; 'within' uses the unbounded netplan matrix.")
 
     print(
-        f"\nPeak memory (ru_maxrss): {peak_rss_mb():,.0f} MB; wall time of the whole run: {time.perf_counter() - t_start:.0f} s"
+        f"\nPeak memory (ru_maxrss): {peak_rss_mb():,.0f} MB; wall time of the whole run: "
+        f"{time.perf_counter() - t_start:.0f} s"
     )
     return 0
 

@@ -193,7 +193,8 @@ section — solved the relaxation without them: their gap could be negative and 
 with release dates removed (what the netplan engines see).
 
 **Columns.** *solved* = every customer served; *sim-feasible* = passes netplan's schedule simulator (capacity per
-trip, windows, reloads at the depot; release dates for records since commit cc0e3bd); *feasible with release dates* = also passes the independent
+trip, windows, reloads at the depot; release dates for records since commit cc0e3bd); """
+"""*feasible with release dates* = also passes the independent
 re-check with release dates (each trip leaves after the latest release of its customers) in the DIMACS convention;
 *mean/worst gap* = cost (sum of per-leg truncated distances ×10, recomputed from the routes) / reference − 1 over
 the sim-feasible solutions; *below optimum* = how many are cheaper than the optimum (possible only without release

@@ -28,6 +28,7 @@ Output: a markdown table and a summary on stdout, progress on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import platform
@@ -115,10 +116,8 @@ def run_spopt(cost: np.ndarray, p: int, cap: float) -> dict[str, Any]:
     # CBC with a time limit may still report "Optimal" with sol_status 2 (integer feasible, not proven).
     if getattr(problem, "sol_status", 1) != 1 or solve_t >= cap * 0.98:
         status = "timeout"
-    try:
+    with contextlib.suppress(Exception):
         objective = float(pulp.value(problem.objective))
-    except Exception:
-        pass
     elapsed = time.perf_counter() - start
     if status == "timeout":
         elapsed = max(elapsed, (built - start) + cap)
@@ -196,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             row["netplan"] = run_netplan(cost, p, args.time_limit, args.seed)
             r = row["netplan"]
             log(
-                f"{name}: netplan {r['time']:.2f}s obj {r['objective']:.0f} ({r['status']}, {r['solver']}) opt {row['optimal']}"
+                f"{name}: netplan {r['time']:.2f}s obj {r['objective']:.0f} ({r['status']}, {r['solver']}) opt "
+                f"{row['optimal']}"
             )
         if name in compare and not args.no_spopt:
             row["spopt"] = run_spopt(cost, p, args.spopt_time_limit)
@@ -204,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         if name in compare and not args.no_textbook:
             row["textbook"] = run_textbook(cost, p, tb_cap, args.seed)
             log(
-                f"{name}: textbook {row['textbook']['time']:.2f}s {row['textbook']['status']} obj {row['textbook']['objective']}"
+                f"{name}: textbook {row['textbook']['time']:.2f}s {row['textbook']['status']} obj "
+                f"{row['textbook']['objective']}"
             )
         rows.append(row)
         if args.json:
@@ -222,8 +223,8 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, wall: float, tb
     lines = [
         f"- date: {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {platform.platform()}; {platform.processor() or platform.machine()}; 2 cores",
-        f"- python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, ortools {ortools.__version__}"
-        + _peer_versions(),
+        f"- python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, ortools "
+        f"{ortools.__version__}" + _peer_versions(),
         f"- command: python benchmarks/pmedian_bench.py {' '.join(sys.argv[1:])}".rstrip(),
         f"- caps: netplan {args.time_limit:g} s, spopt/CBC {args.spopt_time_limit:g} s, textbook/SCIP {tb_cap:g} s"
         " ('>' = cap reached: the time shown is the measured wall time, never less than the cap)",
@@ -279,7 +280,8 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, wall: float, tb
                 f_peer = sum(r[peer]["time"] for r in finished)
                 f_np = sum(r["netplan"]["time"] for r in finished)
                 lines.append(
-                    f"  {label} on the {len(finished)} instances it finished: {f_peer:.1f} s vs netplan {f_np:.1f} s -> "
+                    f"  {label} on the {len(finished)} instances it finished: {f_peer:.1f} s vs netplan {f_np:.1f} s "
+                    "-> "
                     f"{f_peer / f_np:.1f}x."
                 )
     lines.append(f"\nwall time of the whole run: {wall / 60:.1f} min")

@@ -108,7 +108,7 @@ def tasks_for(files: list[Path], solvers: list[str], modes: list[str], time_limi
 # --- report ------------------------------------------------------------------------------------------------------
 
 
-def report(records: list[dict], time_limit: float) -> str:
+def report(records: list[dict], time_limit: float) -> str:  # noqa: C901 - one table row per branch, read top to bottom
     """Markdown for one time limit: the summary table and the per-instance table."""
     bks = read_bks_csv(FOLDER / "bks.csv")
     recs = [r for r in latest(records) if float(r["time_limit"]) == float(time_limit)]

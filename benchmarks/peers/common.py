@@ -20,6 +20,7 @@ time limit, seed), so a long run can be split, resumed and reported later.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -253,10 +254,8 @@ def versions() -> str:
         from importlib.metadata import version
 
         for pkg in ("ortools", "pyvrp", "vrplib"):
-            try:
+            with contextlib.suppress(Exception):
                 parts.append(f"{pkg} {version(pkg)}")
-            except Exception:
-                pass
     except Exception:
         pass
     return ", ".join(parts)

@@ -269,7 +269,7 @@ def restriction_coverage(city: City, scenario: Scenario, report: bool = True) ->
         key = f"restrictions[{i}].zone"
         covered = np.zeros(len(edges))
         zone = zone_geometry(r.zone.model_dump(), scenario.base_dir, key) if r.zone is not None else None
-        if zone is not None and not zone.is_empty:
+        if r.zone is not None and zone is not None and not zone.is_empty:  # zone is None when r.zone is
             local = gpd.GeoSeries([zone], crs=WGS84).to_crs(city.crs).iloc[0]
             hit = shapely.intersects(lines, local)
             covered[hit] = shapely.length(shapely.intersection(lines[hit], local))

@@ -138,8 +138,18 @@ def share_fleet(
     return out
 
 
+def _road_replay(road_bans: RoadBans, travel: TravelProfiles) -> RoadReplay:
+    """The simulator's view of the roads ``travel`` was built on (a function, so each job binds its own)."""
+    return RoadReplay(
+        road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)], travel.path
+    )
+
+
 def _depot_barred(road_bans: RoadBans, network, node: int, bans: list[Ban]) -> bool:
-    """Whether vehicles bound by ``bans`` cannot use a depot at ``node``: inside a zone, or every way in or out banned."""
+    """Whether vehicles bound by ``bans`` cannot use a depot at ``node``.
+
+    That is: the node lies inside a zone, or every way in or out is banned.
+    """
     if not bans:
         return False
     if any(road_bans.covers_node(b, node) for b in bans):
@@ -238,8 +248,8 @@ def route_day(
             why = (
                 (
                     f"it lies in or behind a banned zone ({', '.join(barred)}) that binds "
-                    f"{', '.join(v.name for t, v in enumerate(collectors) if not allowed[t][d])} — give some a permit, add "
-                    "lighter vehicles, or site the station elsewhere"
+                    f"{', '.join(v.name for t, v in enumerate(collectors) if not allowed[t][d])} — give some a "
+                    "permit, add lighter vehicles, or site the station elsewhere"
                 )
                 if barred
                 else (f"the fleet has {sum(v.count for v in collectors)} vehicles for {len(t2)} stations")
@@ -271,9 +281,7 @@ def route_day(
             name, depot_row, points, fleet, profile_of, classes, network, road_bans, scenario, penalty_cny=penalty_cny
         )
         solution = _solve(name, problem, scenario)
-        replay = RoadReplay(
-            road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)], travel.path
-        )
+        replay = _road_replay(road_bans, travel)
         schedule = simulate(problem, solution, roads=replay)
         if not solution.feasible:
             raise RoutingInputError(
@@ -327,7 +335,8 @@ def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolut
             "route",
             "route.wall_clock_budget",
             f"{name}: route.max_iterations is not set, so the {cfg.time_limit_s:g} s time limit ends the search and "
-            "the routes depend on the machine's speed and load; set route.max_iterations for the same routes on every run",
+            "the routes depend on the machine's speed and load; set route.max_iterations for the same routes on "
+            "every run",
             ids=[name],
         )
     elif solution.info.get("stopped_by") == "time":
@@ -370,17 +379,12 @@ def build_problem(
     cfg = scenario.route
     fleet = [(v, k) for v, k in fleet if k > 0]
     biggest = max(v.capacity_kg for v, _ in fleet)
-    locations = [
-        Location(
-            str(depot_row["name"]),
-            float(depot_row.geometry.x),
-            float(depot_row.geometry.y),
-            int(depot_row["drive_node"]),
-        )
-    ]
+    nodes = [int(depot_row["drive_node"])]  # per location, typed: Location.node may be None elsewhere
+    locations = [Location(str(depot_row["name"]), float(depot_row.geometry.x), float(depot_row.geometry.y), nodes[0])]
     pieces: list[tuple[str, int, int]] = []  # name, location, kg
     for _, pt in points.iterrows():
-        locations.append(Location(str(pt["name"]), float(pt.geometry.x), float(pt.geometry.y), int(pt["drive_node"])))
+        nodes.append(int(pt["drive_node"]))
+        locations.append(Location(str(pt["name"]), float(pt.geometry.x), float(pt.geometry.y), nodes[-1]))
         kg = int(math.ceil(float(pt["load_kg_day"])))
         parts = max(1, math.ceil(kg / biggest))
         for k in range(parts):
@@ -388,16 +392,17 @@ def build_problem(
             label = str(pt["name"]) if parts == 1 else f"{pt['name']} ({k + 1}/{parts})"
             pieces.append((label, len(locations) - 1, share))
     used = sorted({profile_of[v.name] for v, _ in fleet})
-    travel = TravelProfiles(network, [loc.node for loc in locations], road_bans, {p: classes[p] for p in used})
+    travel = TravelProfiles(network, nodes, road_bans, {p: classes[p] for p in used})
     stretches = {p: travel.stretches(p) for p in used}
     turnaround = int(round(cfg.turnaround_min * 60))
     hours = _interval(cfg.station_hours) if cfg.station_hours else Interval(0, 24 * 3600)
     depot = Depot(str(depot_row["name"]), 0, hours, turnaround)
     for p in used:
-        if _depot_barred(road_bans, network, int(locations[0].node), classes[p]):
+        if _depot_barred(road_bans, network, nodes[0], classes[p]):
             raise RoutingInputError(
-                f"{name}: the depot lies in or behind a banned zone ({', '.join(b.name for b in classes[p])}); vehicles "
-                f"without a permit cannot start or unload there — give them a permit or site the station elsewhere",
+                f"{name}: the depot lies in or behind a banned zone ({', '.join(b.name for b in classes[p])}); "
+                "vehicles without a permit cannot start or unload there — give them a permit or site the station "
+                "elsewhere",
                 where="restrictions",
             )
     windows = tuple(_interval(h) for h in cfg.stop_hours)
@@ -409,7 +414,7 @@ def build_problem(
         for p in used:
             if classes[p]:
                 arrive, leave = stretches[p]
-                bad = forbidden_starts(classes[p], road_bans, locations[loc].node, service, arrive[loc], leave[loc])
+                bad = forbidden_starts(classes[p], road_bans, nodes[loc], service, arrive[loc], leave[loc])
                 if bad:
                     forbidden[p] = bad
         stops.append(

@@ -26,6 +26,7 @@ simulator accepts it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -146,7 +147,9 @@ def _candidates(vt: VehicleType, visits: list[Visit], stop: int) -> list[list[Vi
     return out
 
 
-def fill_drops(problem: RoutingProblem, solution: RouteSolution) -> tuple[RouteSolution, dict[int, int]]:
+def fill_drops(  # noqa: C901 - greedy loop sharing state with its closures
+    problem: RoutingProblem, solution: RouteSolution
+) -> tuple[RouteSolution, dict[int, int]]:
     """Serve the dropped optional stops that a vehicle has time and room for, cheapest first.
 
     Parameters
@@ -171,16 +174,17 @@ def fill_drops(problem: RoutingProblem, solution: RouteSolution) -> tuple[RouteS
     routes = [list(r.visits) for r in solution.routes]
     meta = [(r.vehicle_type, r.vehicle) for r in solution.routes]
     base: list[tuple[float, list[float]] | None] = []
-    for r, visits in zip(solution.routes, routes):
-        vt = p.vehicle_types[r.vehicle_type]
+    for route, visits in zip(solution.routes, routes):
+        vt = p.vehicle_types[route.vehicle_type]
         base.append(None if vt.breaks else _evaluate(p, vt, visits, float(visits[0].start_s or 0)))
     used = {t: sum(1 for tt, _ in meta if tt == t) for t in range(len(p.vehicle_types))}
 
     def best_in(s: int, r: int) -> tuple[float, list[Visit], list[float]] | None:
-        if base[r] is None:
+        entry = base[r]
+        if entry is None:
             return None
         vt = p.vehicle_types[meta[r][0]]
-        old_cost, old_times = base[r]
+        old_cost, old_times = entry
         found = None
         for visits in _candidates(vt, routes[r], s):
             ev = _evaluate(p, vt, visits, old_times[0])
@@ -210,7 +214,8 @@ def fill_drops(problem: RoutingProblem, solution: RouteSolution) -> tuple[RouteS
     filled: list[int] = []
     added = 0.0
     while dropped:
-        choice = None  # (extra cost, stop, route or None, visits, times, type); only insertions worth their stop
+        # (extra cost, stop, route or None, visits, times, type); only insertions worth their stop
+        choice: tuple[float, int, int | None, list[Visit], list[float], int] | None = None
         for s in dropped:
             worth = p.stops[s].penalty
             for r in range(len(routes)):
@@ -222,17 +227,20 @@ def fill_drops(problem: RoutingProblem, solution: RouteSolution) -> tuple[RouteS
                 choice = (new[0], s, None, new[2], new[3], new[1])
         if choice is None:
             break
-        extra, s, r, visits, times, t = choice
+        extra, s, into, visits, times, t = choice
         added += extra
-        if r is None:
+        if into is None:
             routes.append(visits)
             meta.append((t, _free_number(meta, t)))
             base.append((extra - p.vehicle_types[t].fixed_cost, times))
             used[t] += 1
             r = len(routes) - 1
         else:
+            r = into
             routes[r] = visits
-            base[r] = (base[r][0] + extra, times)
+            prev = base[r]
+            assert prev is not None  # table hits exist only for routes with a base evaluation
+            base[r] = (prev[0] + extra, times)
         dropped.remove(s)
         filled.append(s)
         for other in dropped:
@@ -241,12 +249,12 @@ def fill_drops(problem: RoutingProblem, solution: RouteSolution) -> tuple[RouteS
         return solution, _cheapest(p, dropped, table, best_new, len(routes))
     out_routes = []
     for (t, k), visits, ev in zip(meta, routes, base):
-        times = ev[1] if ev is not None else [v.start_s for v in visits]
+        stamps: Sequence[float | None] = ev[1] if ev is not None else [v.start_s for v in visits]
         out_routes.append(
             Route(
                 t,
                 k,
-                tuple(Visit(v.kind, v.index, None if tt is None else int(round(tt))) for v, tt in zip(visits, times)),
+                tuple(Visit(v.kind, v.index, None if tt is None else int(round(tt))) for v, tt in zip(visits, stamps)),
             )
         )
     info = {**solution.info, "filled": [p.stops[s].name for s in filled]}

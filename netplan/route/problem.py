@@ -438,26 +438,33 @@ class RoutingProblem:
         dims = len(self.dimensions)
         for d in self.depots:
             _check_index(d.location, n, f"depot {d.name!r}: location")
-        for t, vt in enumerate(self.vehicle_types):
-            where = f"vehicle type {vt.name!r}"
-            if vt.count < 1:
-                raise RoutingInputError(f"{where}: count must be at least 1, got {vt.count}")
-            if len(vt.capacity) != dims:
-                raise RoutingInputError(
-                    f"{where}: {len(vt.capacity)} capacities for {dims} dimensions {self.dimensions}"
-                )
-            for dim, cap in zip(self.dimensions, vt.capacity):
-                if cap <= 0:
-                    raise RoutingInputError(f"{where}: capacity in {dim} must be positive, got {cap}")
-            if vt.profile not in self.profiles:
-                raise RoutingInputError(f"{where}: unknown profile {vt.profile!r} (have {sorted(self.profiles)})")
-            for depot in (vt.start_depot, vt.end_depot, *vt.start_depots, *vt.end_depots, *vt.reload_depots):
-                _check_index(depot, len(self.depots), f"{where}: depot")
-            if vt.unload_before_end and not vt.reload_depots:
-                raise RoutingInputError(f"{where}: unload_before_end needs at least one reload depot to unload at")
-            if vt.max_duration_s is not None and vt.max_duration_s <= 0:
-                raise RoutingInputError(f"{where}: max_duration_s must be positive")
-            _check_windows([b.window for b in vt.breaks], f"{where}: breaks")
+        for vt in self.vehicle_types:
+            self._check_vehicle_type(vt, dims)
+        self._check_fleet_caps()
+        for stop in self.stops:
+            self._check_stop(stop, n, dims)
+        return self
+
+    def _check_vehicle_type(self, vt: VehicleType, dims: int) -> None:
+        where = f"vehicle type {vt.name!r}"
+        if vt.count < 1:
+            raise RoutingInputError(f"{where}: count must be at least 1, got {vt.count}")
+        if len(vt.capacity) != dims:
+            raise RoutingInputError(f"{where}: {len(vt.capacity)} capacities for {dims} dimensions {self.dimensions}")
+        for dim, cap in zip(self.dimensions, vt.capacity):
+            if cap <= 0:
+                raise RoutingInputError(f"{where}: capacity in {dim} must be positive, got {cap}")
+        if vt.profile not in self.profiles:
+            raise RoutingInputError(f"{where}: unknown profile {vt.profile!r} (have {sorted(self.profiles)})")
+        for depot in (vt.start_depot, vt.end_depot, *vt.start_depots, *vt.end_depots, *vt.reload_depots):
+            _check_index(depot, len(self.depots), f"{where}: depot")
+        if vt.unload_before_end and not vt.reload_depots:
+            raise RoutingInputError(f"{where}: unload_before_end needs at least one reload depot to unload at")
+        if vt.max_duration_s is not None and vt.max_duration_s <= 0:
+            raise RoutingInputError(f"{where}: max_duration_s must be positive")
+        _check_windows([b.window for b in vt.breaks], f"{where}: breaks")
+
+    def _check_fleet_caps(self) -> None:
         for cap in self.fleet_caps:
             for t in cap.types:
                 _check_index(t, len(self.vehicle_types), f"fleet cap {cap.name!r}: vehicle type")
@@ -466,19 +473,19 @@ class RoutingProblem:
                     f"fleet cap {cap.name!r}: needs vehicle types and max_vehicles >= 0, got "
                     f"{cap.types} and {cap.max_vehicles}"
                 )
-        for stop in self.stops:
-            where = f"stop {stop.name!r}"
-            _check_index(stop.location, n, f"{where}: location")
-            if len(stop.demand) != dims:
-                raise RoutingInputError(f"{where}: {len(stop.demand)} demand values for {dims} dimensions")
-            if any(q < 0 for q in stop.demand):
-                raise RoutingInputError(f"{where}: negative demand {stop.demand}")
-            if stop.delivery and (len(stop.delivery) != dims or any(q < 0 for q in stop.delivery)):
-                raise RoutingInputError(f"{where}: delivery {stop.delivery} must be {dims} non-negative values")
-            _check_windows(stop.windows, f"{where}: time windows")
-            if stop.required:
-                self._check_servable(stop)
-        return self
+
+    def _check_stop(self, stop: Stop, n: int, dims: int) -> None:
+        where = f"stop {stop.name!r}"
+        _check_index(stop.location, n, f"{where}: location")
+        if len(stop.demand) != dims:
+            raise RoutingInputError(f"{where}: {len(stop.demand)} demand values for {dims} dimensions")
+        if any(q < 0 for q in stop.demand):
+            raise RoutingInputError(f"{where}: negative demand {stop.demand}")
+        if stop.delivery and (len(stop.delivery) != dims or any(q < 0 for q in stop.delivery)):
+            raise RoutingInputError(f"{where}: delivery {stop.delivery} must be {dims} non-negative values")
+        _check_windows(stop.windows, f"{where}: time windows")
+        if stop.required:
+            self._check_servable(stop)
 
     def _check_servable(self, stop: Stop) -> None:
         fits = [

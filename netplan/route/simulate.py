@@ -154,7 +154,7 @@ class _Simulator:
         self.violations.append(text)
 
     # --- one route -----------------------------------------------------------------------------------------
-    def route(self, route: Route) -> None:
+    def route(self, route: Route) -> None:  # noqa: C901 - the simulator's rules per visit, in order
         p = self.p
         if not 0 <= route.vehicle_type < len(p.vehicle_types):
             self.bad(f"route uses unknown vehicle type {route.vehicle_type}")
@@ -374,6 +374,7 @@ class _Simulator:
     def _path(self, profile: str, a: int, b: int) -> list[int]:
         assert self.roads is not None
         na, nb = self.p.locations[a].node, self.p.locations[b].node
+        assert na is not None and nb is not None  # a road replay is built only for places on the road graph
         path = list(self.roads.path(profile, a, b))
         if not path or path[0] != na or path[-1] != nb:
             self.bad(

@@ -215,7 +215,9 @@ def route_from_depot(
     road_bans = RoadBans(bans, network.graph)
     profile_of, classes = vehicle_classes(sc.fleet, bans)
     problem, travel = build_problem(name, depot, points, fleet, profile_of, classes, network, road_bans, sc)
-    budget = {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
+    budget: dict[str, Any] = (
+        {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
+    )
     solution = solve(problem, cfg.engine, time_limit_s=cfg.time_limit_s, seed=scenario.seed, **budget)
     replay = RoadReplay(
         road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)], travel.path

@@ -261,7 +261,7 @@ def test_sample_day_is_served_in_slot_and_checked(sample_day, bookings_scenario,
     for group in plan.groups:
         assert group.schedule.ok
         visits = group.schedule.visits
-        for t, vt in enumerate(group.problem.vehicle_types):
+        for vt in group.problem.vehicle_types:
             mine = visits[visits["vehicle_type"] == vt.name]
             assert (mine["load_kg"] <= vt.capacity[0]).all() and (mine["load_dm3"] <= vt.capacity[1]).all()
             depots = mine[mine["kind"] == "depot"]

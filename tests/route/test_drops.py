@@ -16,7 +16,10 @@ H = 3600
 PENALTY = 2000 * 10_000  # 2,000 CNY in netplan's cost unit
 
 
-def line(stops: list[Stop], shift=Interval(7 * H, 12 * H), count: int = 1, capacity: int = 100) -> RoutingProblem:
+SHIFT = Interval(7 * H, 12 * H)
+
+
+def line(stops: list[Stop], shift: Interval = SHIFT, count: int = 1, capacity: int = 100) -> RoutingProblem:
     """Depot at 0 and places at 100, 300, 600 and 5000 on a line (1 s per metre)."""
     xs = [0, 100, 300, 600, 5000]
     d = np.abs(np.subtract.outer(xs, xs)).astype(np.int64)

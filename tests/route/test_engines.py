@@ -42,8 +42,12 @@ def euclid_problem(
 
 
 # --- brute force -----------------------------------------------------------------------------------------------
-def schedule_cost(p: RoutingProblem, t: int, seq: tuple, start_s: int = 0) -> float | None:
-    """Cost of one vehicle of type ``t`` driving ``seq`` (stop indices, ``("R", depot)`` for an unload), or None if infeasible.
+def schedule_cost(  # noqa: C901 - brute force mirrors the simulator's rules in one pass
+    p: RoutingProblem, t: int, seq: tuple, start_s: int = 0
+) -> float | None:
+    """Cost of one vehicle of type ``t`` driving ``seq``, or None if infeasible.
+
+    ``seq`` holds stop indices, ``("R", depot)`` for an unload.
 
     Mirrors the simulator's contract: leave at the shift start (or ``start_s`` if later), wait for a stop's allowed
     pieces (windows minus bans), greedy breaks.

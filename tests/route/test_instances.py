@@ -1,4 +1,7 @@
-"""Benchmark readers (Solomon text layout, VRPLIB, BKS and .sol files) and published routes re-checked by the simulator."""
+"""Benchmark readers (Solomon text layout, VRPLIB, BKS and .sol files).
+
+Published routes are re-checked by the simulator.
+"""
 
 from __future__ import annotations
 

@@ -106,7 +106,8 @@ def test_rule_breaks_are_caught(routes, dropped, expected):
 
 
 def test_late_window_shift_and_duration_caught():
-    # b's window closes at 09:00; starting at 08:50 and going via c (barred until 08:00, fine) still reaches b after 09:00.
+    # b's window closes at 09:00; starting at 08:50 and going via c (barred until 08:00, fine)
+    # still reaches b after 09:00.
     late = run(
         problem(), [route(("depot", 0), ("stop", 2), ("stop", 0), ("stop", 1), ("depot", 0), start=8 * H + 3000)]
     )

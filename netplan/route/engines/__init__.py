@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 from netplan.route.drops import fill_drops
 from netplan.route.problem import RoutingProblem
@@ -30,7 +32,7 @@ def solve(
     *,
     starts: int = 1,
     workers: int | None = None,
-    **options: object,
+    **options: Any,
 ) -> RouteSolution:
     """Solve ``problem`` with the named engine.
 
@@ -105,12 +107,19 @@ def solve(
     return best
 
 
-def _one(problem: RoutingProblem, engine: str, time_limit_s: float, seed: int, options: dict) -> RouteSolution:
+def _one(
+    problem: RoutingProblem, engine: str, time_limit_s: float, seed: int, options: dict[str, Any]
+) -> RouteSolution:
     """One start: the engine's search, then the dropped stops a vehicle still has time for."""
+    run: Callable[..., RouteSolution]  # the engines share the leading arguments, not their options
     if engine == "pyvrp":
-        from netplan.route.engines.pyvrp import solve as run
+        from netplan.route.engines.pyvrp import solve as pyvrp_solve
+
+        run = pyvrp_solve
     else:
-        from netplan.route.engines.ortools import solve as run
+        from netplan.route.engines.ortools import solve as ortools_solve
+
+        run = ortools_solve
     solution = run(problem, time_limit_s=time_limit_s, seed=seed, **options)
     return _fill(problem, solution)
 

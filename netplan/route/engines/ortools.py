@@ -57,6 +57,7 @@ import itertools
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -117,7 +118,7 @@ def solve(
     metaheuristic: str = "GUIDED_LOCAL_SEARCH",
     solution_limit: int | None = None,
     log_search: bool = False,
-    **options: object,
+    **options: Any,
 ) -> RouteSolution:
     """Solve ``problem`` with OR-Tools' routing library.
 
@@ -394,15 +395,8 @@ class _Model:
             trips = max(int(max(math.ceil(q / c) for q, c in zip(total, p.vehicle_types[t].capacity))) for t in types)
             # A required last unload is one more visit per vehicle, outside its max_reloads.
             last = sum(1 for v in vehicles if p.vehicle_types[self.vehicles[v].type_index].unload_before_end)
-            limit = sum(
-                min(
-                    trips,
-                    trips
-                    if p.vehicle_types[self.vehicles[v].type_index].max_reloads is None
-                    else p.vehicle_types[self.vehicles[v].type_index].max_reloads,
-                )
-                for v in vehicles
-            )
+            caps = [p.vehicle_types[self.vehicles[v].type_index].max_reloads for v in vehicles]
+            limit = sum(min(trips, trips if cap is None else cap) for cap in caps)
             pool = min(limit, trips + len(vehicles), len(p.stops)) + last
             for _ in range(pool):
                 self.reload_vehicles[len(self.nodes)] = vehicles
@@ -520,6 +514,7 @@ class _Model:
                 continue
             index = manager.NodeToIndex(n)
             if node.kind == "stop":
+                assert node.piece is not None  # every stop copy is made for one piece
                 # Half-open pieces: the last allowed start is one second before the end.
                 self.time.CumulVar(index).SetRange(node.piece.start, node.piece.end - 1)
             else:
@@ -725,7 +720,7 @@ def replay(
 _REPAIR_EXHAUSTIVE = 7
 
 
-def _repair(
+def _repair(  # noqa: C901 - staged search sharing closures over one route
     problem: RoutingProblem, vt: VehicleType, sequence: list[_Node], planned: int, start_min: int, start_max: int
 ) -> tuple[list[_Node], list[float]] | None:
     """A schedule of a route that the simulator's greedy breaks accept, if one is found.
@@ -754,11 +749,12 @@ def _repair(
 
     def evaluate(order) -> tuple[int, int, list[_Node], list[float]]:
         seq = [sequence[0], *order, sequence[-1]]
-        best = None
+        best: tuple[int, int, list[_Node], list[float]] | None = None
         for start in starts:
             times, issues = replay(problem, vt, seq, start)
             if best is None or len(issues) < best[0]:
                 best = (len(issues), cost(seq), seq, times)
+        assert best is not None  # starts is never empty
         return best
 
     if len(inner) <= _REPAIR_EXHAUSTIVE:

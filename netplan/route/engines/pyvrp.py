@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pyvrp
@@ -202,7 +203,7 @@ def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]
     vehicle_types = []
     for vt in problem.vehicle_types:
         end_depot, after, fixed_cost, latest = _end(problem, vt)
-        kwargs = {}
+        kwargs: dict[str, Any] = {}  # only the limits set, so PyVRP keeps its own defaults
         if vt.max_reloads is not None:
             kwargs["max_reloads"] = vt.max_reloads
         if vt.max_duration_s is not None:
@@ -421,11 +422,9 @@ def solve(
         if vt.unload_before_end:
             # PyVRP ended at the unload depot; the drive home follows at once.
             u, end = problem.depots[visits[-1].index], problem.depots[vt.end_depot]
-            home_s = (
-                visits[-1].start_s
-                + u.turnaround_s
-                + int(problem.profiles[vt.profile].duration[u.location, end.location])
-            )
+            unload_s = visits[-1].start_s
+            assert unload_s is not None  # every visit above carries PyVRP's start time
+            home_s = unload_s + u.turnaround_s + int(problem.profiles[vt.profile].duration[u.location, end.location])
             visits.append(Visit("depot", vt.end_depot, home_s))
         routes.append(Route(vehicle_type=t, vehicle=counters[t], visits=tuple(visits)))
         counters[t] += 1
