@@ -221,7 +221,7 @@ def site_bulky_stations(
                 name="bulky-stations",
             )
         except ValueError as exc:
-            raise ScenarioError(f"the bulky-waste stations cannot take the day's bookings: {exc}", scenario_file, key)
+            raise ScenarioError(f"the bulky-waste stations cannot take the day's bookings: {exc}", scenario_file, key) from None
         result = model.solve(time_limit=config.time_limit_s, seed=seed)
         if result.status in ("infeasible", "no_solution"):
             raise ScenarioError(
