@@ -10,6 +10,7 @@ station) chooses which stations to open and which bookings each takes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -221,7 +222,9 @@ def site_bulky_stations(
                 name="bulky-stations",
             )
         except ValueError as exc:
-            raise ScenarioError(f"the bulky-waste stations cannot take the day's bookings: {exc}", scenario_file, key) from None
+            raise ScenarioError(
+                f"the bulky-waste stations cannot take the day's bookings: {exc}", scenario_file, key
+            ) from None
         result = model.solve(time_limit=config.time_limit_s, seed=seed)
         if result.status in ("infeasible", "no_solution"):
             raise ScenarioError(
@@ -230,7 +233,9 @@ def site_bulky_stations(
         if result.status != "optimal":
             warn(STAGE, "stations_gap", f"station siting stopped with a gap of {result.gap:.1%} (time limit)")
     assignment = np.asarray(result.assignment, dtype=np.int64)
-    load = np.bincount(assignment, weights=served["m3"].to_numpy(dtype=float), minlength=m) if len(served) else np.zeros(m)
+    load = (
+        np.bincount(assignment, weights=served["m3"].to_numpy(dtype=float), minlength=m) if len(served) else np.zeros(m)
+    )
     count = np.bincount(assignment, minlength=m) if len(served) else np.zeros(m, dtype=np.int64)
     stations = gpd.GeoDataFrame(
         {
@@ -279,3 +284,22 @@ def plan_bulky_stations(
         scenario_file=scenario.file,
         snap_limit_m=scenario.city.snap_limit_m,
     )
+
+
+def write_bulky_stations(sited: BulkyStations, folder: str | Path) -> dict[str, Path]:
+    """Write ``bulky_stations.csv`` (every candidate, with lon/lat) and ``bulky_assignments.csv`` into ``folder``.
+
+    Returns
+    -------
+    dict
+        Output name -> path.
+    """
+    from netplan.io import write_csv
+
+    folder = Path(folder)
+    flat = pd.DataFrame(sited.stations.drop(columns="geometry"))
+    flat["lon"], flat["lat"] = sited.stations.geometry.x.round(6), sited.stations.geometry.y.round(6)
+    return {
+        "bulky_stations": write_csv(folder / "bulky_stations.csv", flat),
+        "bulky_assignments": write_csv(folder / "bulky_assignments.csv", sited.assignments),
+    }

@@ -787,7 +787,7 @@ class BulkyStationsConfig(_Strict):
     time_limit_s: PositiveFloat = 60.0
 
     @model_validator(mode="after")
-    def _source(self) -> "BulkyStationsConfig":
+    def _source(self) -> BulkyStationsConfig:
         if self.candidates == "tier" and self.tier is None:
             raise ValueError("candidates: tier needs tier: (the tier whose candidate sites may host a station)")
         if self.candidates == "file" and self.file is None:

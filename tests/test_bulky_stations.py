@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -63,8 +64,13 @@ def brute_force(cost_km: np.ndarray, m3: np.ndarray, config: BulkyStationsConfig
         # roomy stations, dear to open: one or two stations, decided by the trade-off
         {"capacity_m3_day": 10.0, "open_cost_cny_day": 15.0, "cost_per_m3_km": 2.0},
         # a road-distance cap of 6 km and at most 3 stations
-        {"capacity_m3_day": 4.0, "open_cost_cny_day": 5.0, "cost_per_m3_km": 1.0, "max_distance_m": 6000.0,
-         "max_count": 3},
+        {
+            "capacity_m3_day": 4.0,
+            "open_cost_cny_day": 5.0,
+            "cost_per_m3_km": 1.0,
+            "max_distance_m": 6000.0,
+            "max_count": 3,
+        },
     ],
 )
 def test_sample_day_matches_brute_force(scenario, city, bookings, settings) -> None:
@@ -140,3 +146,22 @@ def test_scenario_keys(scenario) -> None:
     raw["bookings"]["stations"] = {"candidates": "tier"}
     with pytest.raises(ScenarioError, match="tier"):
         scenario_from_dict(raw, file=scenario.file)
+
+
+def test_booking_day_writes_the_stations(scenario, city, tmp_path: Path) -> None:
+    import pyogrio
+
+    from netplan.bookings import run_bookings, write_bookings
+
+    raw = yaml.safe_load((ROOT / "scenarios" / "chengdu_bookings.yaml").read_text(encoding="utf-8"))
+    raw["bookings"]["max_iterations"] = 200
+    raw["bookings"]["stations"] = {"capacity_m3_day": 3.0, "open_cost_cny_day": 20.0}
+    with_stations = scenario_from_dict(raw, file=scenario.file)
+    with collect():
+        plan, open_slots = run_bookings(with_stations, city=city, file=SAMPLE, crs="gcj02", offer_sample=1)
+        paths = write_bookings(plan, open_slots, tmp_path, config=with_stations.bookings, map_=False)
+    assert plan.bulky_stations is not None and plan.bulky_stations.result.status == "optimal"
+    assert "bulky_stations" in pyogrio.list_layers(paths["geopackage"])[:, 0]
+    table = pd.read_csv(paths["bulky_stations"])
+    assert table["open"].sum() >= 3 and table["load_m3_day"].sum() == pytest.approx(7.3)
+    assert len(pd.read_csv(paths["bulky_assignments"])) == 6
