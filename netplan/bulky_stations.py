@@ -109,7 +109,8 @@ def station_candidates(
             raise ScenarioError(f"no candidate site may host tier {config.tier}", scenario.file, f"{key}.tier")
         names = chosen["name"] if "name" in chosen.columns else pd.Series([None] * len(chosen), index=chosen.index)
         ids = chosen["site_id"] if "site_id" in chosen.columns else pd.Series(range(len(chosen)), index=chosen.index)
-        labels = [str(n) if isinstance(n, str) and n else f"site-{i}" for n, i in zip(names, ids)]
+        # site ids keep the labels unique (OSM names repeat); the name, when there is one, helps the reader
+        labels = [f"site-{i} {n}" if isinstance(n, str) and n else f"site-{i}" for n, i in zip(names, ids)]
         return gpd.GeoDataFrame(
             {"name": labels, "source": f"tier{config.tier}"},
             geometry=chosen.geometry.to_crs("EPSG:4326").representative_point().to_numpy(),

@@ -165,3 +165,53 @@ def test_booking_day_writes_the_stations(scenario, city, tmp_path: Path) -> None
     table = pd.read_csv(paths["bulky_stations"])
     assert table["open"].sum() >= 3 and table["load_m3_day"].sum() == pytest.approx(7.3)
     assert len(pd.read_csv(paths["bulky_assignments"])) == 6
+
+
+def test_candidates_from_a_site_table_in_gcj02(scenario, city, bookings, tmp_path: Path) -> None:
+    from netplan.coords import wgs84_to_gcj02
+
+    rows = [("北站", 104.070, 30.705), ("东站", 104.110, 30.690), ("南站", 104.060, 30.670)]
+    lines = ["站名,lon,lat"] + [f"{n},{','.join(f'{v:.6f}' for v in wgs84_to_gcj02(x, y))}" for n, x, y in rows]
+    path = tmp_path / "stations.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    raw = yaml.safe_load((ROOT / "scenarios" / "chengdu_bookings.yaml").read_text(encoding="utf-8"))
+    raw["bookings"]["stations"] = {
+        "candidates": "file",
+        "file": {"path": str(path), "crs": "gcj02"},
+        "name_column": "站名",
+        "capacity_m3_day": 5.0,
+    }
+    parsed = scenario_from_dict(raw, file=scenario.file)
+    candidates = station_candidates(parsed, city, config=parsed.bookings.stations)
+    assert candidates["name"].tolist() == ["北站", "东站", "南站"]
+    # read back to WGS-84 within a few metres
+    assert candidates.geometry.x.tolist() == pytest.approx([r[1] for r in rows], abs=5e-5)
+    with collect():
+        sited = site_bulky_stations(city, bookings, candidates, config=parsed.bookings.stations)
+    assert sited.result.status == "optimal" and sited.stations["open"].sum() >= 2  # 7.3 m3 over 5 m3 stations
+    assert sited.stations["load_m3_day"].sum() == pytest.approx(7.3)
+
+
+def test_candidates_of_a_tier(scenario, city, bookings) -> None:
+    config = BulkyStationsConfig(candidates="tier", tier=2, capacity_m3_day=4.0, max_distance_m=8000.0)
+    with collect():
+        candidates = station_candidates(scenario, city, config=config)
+        sited = site_bulky_stations(city, bookings, candidates, config=config)
+    assert len(candidates) > 4 and candidates["name"].is_unique and (candidates["source"] == "tier2").all()
+    assert sited.result.status == "optimal"
+    bulky = bookings[bookings["stream"] == "bulky"].reset_index(drop=True)
+    m3 = bulky["m3"].to_numpy(dtype=float)
+    dist = network_costs(city, bulky, candidates, mode="drive")
+    cost = np.where(dist <= config.max_distance_m, dist / 1000.0 * m3[:, None] * config.cost_per_m3_km, np.inf)
+    got = sited.assignments.set_index("booking_id").loc[bulky["booking_id"]]
+    j = candidates.reset_index(drop=True).reset_index().set_index("name").loc[got["station"], "index"].to_numpy()
+    own = sited.stations["open"].sum() * config.open_cost_cny_day + cost[np.arange(len(bulky)), j].sum()
+    assert own == pytest.approx(sited.result.objective, rel=1e-6)
+    # no better than the best pair of stations, tried exhaustively (7.3 m3 needs two 4 m3 stations at least)
+    best_pair = np.inf
+    for a, b in itertools.combinations(range(len(candidates)), 2):
+        for side in itertools.product((a, b), repeat=len(bulky)):
+            load = np.bincount(side, weights=m3, minlength=len(candidates))
+            if (load <= config.capacity_m3_day).all():
+                best_pair = min(best_pair, 2 * config.open_cost_cny_day + cost[np.arange(len(bulky)), side].sum())
+    assert np.isfinite(best_pair) and sited.result.objective <= best_pair + 1e-6
