@@ -357,6 +357,10 @@ def run_bookings(
     bookings = day_bookings(scenario, city, file=file, crs=crs, demand=demand)
     progress(f"[2/3] routing {len(bookings)} bookings")
     plan = plan_bookings(city, bookings, config, seed=scenario.seed, progress=progress)
+    if config.stations is not None:  # siting the bulky-waste stations for the same day (bookings.stations)
+        from netplan.bulky_stations import plan_bulky_stations
+
+        plan.bulky_stations = plan_bulky_stations(scenario, city, bookings)
     progress("[3/3] slots still open")
     return plan, open_slot_table(plan, config, sample=offer_sample)
 
@@ -395,9 +399,19 @@ def write_bookings(
         "open_slots": write_csv(folder / "open_slots.csv", open_slots),
         "kpis": write_json(folder / "booking_kpis.json", plan.kpis),
         "geopackage": write_geopackage(
-            folder / "bookings.gpkg", {"bookings": table, "booking_routes": plan.routes, "booking_depots": depots}
+            folder / "bookings.gpkg",
+            {
+                "bookings": table,
+                "booking_routes": plan.routes,
+                "booking_depots": depots,
+                "bulky_stations": None if plan.bulky_stations is None else plan.bulky_stations.stations,
+            },
         ),
     }
+    if plan.bulky_stations is not None:
+        from netplan.bulky_stations import write_bulky_stations
+
+        out.update(write_bulky_stations(plan.bulky_stations, folder))
     if map_:
         out["map"] = _write_map(table, plan.routes, depots, folder / "bookings_map.html")
     return out

@@ -769,6 +769,40 @@ class BookingVehicle(_Strict):
         return value
 
 
+class BulkyStationsConfig(_Strict):
+    """Siting bulky-waste stations (大件垃圾处理站) for the booking day's bulky m³ (issue 18).
+
+    Candidates are the booking depots (``candidates: depots``, optionally only some ``depot_kinds``), the scenario's
+    candidate sites eligible for ``tier`` (``candidates: tier``), or a site table (``candidates: file``, a ``file:``
+    with ``lon``/``lat`` or ``x``/``y`` and an optional ``name`` column). Each station takes up to
+    ``capacity_m3_day``, serves bookings within ``max_distance_m`` of road, and costs ``open_cost_cny_day`` a day to
+    run; bringing a booking's m³ to its station costs ``cost_per_m3_km`` per m³ and road km.
+    """
+
+    candidates: Literal["depots", "tier", "file"] = "depots"
+    depot_kinds: list[str] | None = None
+    tier: Annotated[int, Field(ge=1, le=4)] | None = None
+    file: BookingFile | None = None
+    name_column: str = "name"
+    streams: list[str] = ["bulky"]
+    capacity_m3_day: PositiveFloat = 60.0
+    max_distance_m: PositiveFloat = 10000.0
+    open_cost_cny_day: NonNegFloat = 500.0
+    cost_per_m3_km: NonNegFloat = 2.0
+    max_count: Annotated[int, Field(ge=1)] | None = None
+    time_limit_s: PositiveFloat = 60.0
+
+    @model_validator(mode="after")
+    def _source(self) -> BulkyStationsConfig:
+        if self.candidates == "tier" and self.tier is None:
+            raise ValueError("candidates: tier needs tier: (the tier whose candidate sites may host a station)")
+        if self.candidates == "file" and self.file is None:
+            raise ValueError("candidates: file needs file: (a site table with lon/lat or x/y)")
+        if not self.streams:
+            raise ValueError("streams: give at least one booking stream whose m³ the stations take")
+        return self
+
+
 class BookingsConfig(_Strict):
     """Door-to-door pickup from online bookings (issue 18): input, generation, fleet and routing settings."""
 
@@ -782,6 +816,7 @@ class BookingsConfig(_Strict):
     max_iterations: Annotated[int, Field(ge=1)] = 2000
     time_limit_s: PositiveFloat = 120.0
     refuse_penalty_cny: PositiveFloat = 1000.0
+    stations: BulkyStationsConfig | None = None
 
     @field_validator("slots")
     @classmethod
@@ -807,6 +842,9 @@ class BookingsConfig(_Strict):
             for s in v.streams:
                 if s not in self.streams:
                     raise ValueError(f"vehicles {v.name!r}: unknown stream {s!r} (streams: {sorted(self.streams)})")
+        for s in self.stations.streams if self.stations else []:
+            if s not in self.streams:
+                raise ValueError(f"stations.streams: unknown stream {s!r} (streams: {sorted(self.streams)})")
         return self
 
 

@@ -158,6 +158,7 @@ class BookingPlan:
     schedule: pd.DataFrame
     kpis: dict[str, Any]
     groups: list[BookingGroup] = field(default_factory=list)
+    bulky_stations: Any = None  # netplan.bulky_stations.BulkyStations when bookings.stations is set
 
 
 def depot_points(config: BookingsConfig) -> gpd.GeoSeries:
