@@ -172,3 +172,31 @@ def test_run_plans_and_writes_the_booking_day(chengdu, tmp_path: Path) -> None:
     assert [w.code for w in plan.warnings if w.stage == "bookings"] == []
     manifest = __import__("json").loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     assert "bookings/bookings.csv" in [f["path"] for f in manifest["files"]]
+
+
+def test_a_sweep_row_carries_the_booking_day(tmp_path: Path) -> None:
+    # `netplan batch` runs the service-level question: each row has the booking day's numbers (bookings_*), the
+    # same as planning that scenario directly.
+    from netplan.batch import expand, load_sweep, run_one
+    from netplan.bookings import run_bookings
+
+    sample = ROOT / "scenarios" / "bookings_sample_gcj02.csv"
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        f"name: bookings_rates\nbase: {ROOT / 'scenarios' / 'chengdu_bookings.yaml'}\n"
+        "set:\n  locate.enabled: false\n  route.enabled: false\n"
+        f"  bookings.file: {{path: {sample}, crs: gcj02}}\n"
+        "grid:\n  bookings.refuse_penalty_cny: [800]\n",
+        encoding="utf-8",
+    )
+    (spec,) = expand(*load_sweep(sweep), tmp_path / "out")
+    row = run_one(spec)
+    assert row["status"] == "ok", row["error"]
+    scenario = load_scenario(ROOT / "scenarios" / "chengdu_bookings.yaml")
+    from netplan.scenario import BookingFile
+
+    scenario.bookings.file = BookingFile(path=str(sample), crs="gcj02")
+    direct, _ = run_bookings(scenario)
+    for key in ("bookings", "served_in_slot", "refused", "vans", "km", "crew_hours", "share_in_slot"):
+        assert row[f"bookings_{key}"] == direct.kpis[key], key
+    assert row["bookings_bookings"] == 12 and row["bookings_share_in_slot"] == 1.0

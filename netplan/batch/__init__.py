@@ -41,7 +41,7 @@ travel matrices) for every later run on that city.
 """
 
 from netplan.batch.report import build_table, write_plots, write_table
-from netplan.batch.runner import SweepResult, run_one, run_sweep
+from netplan.batch.runner import SweepResult, booking_metrics, run_one, run_sweep
 from netplan.batch.spec import (
     RUN_MARKER,
     TIMING_COLUMNS,
@@ -61,6 +61,7 @@ __all__ = [
     "RunSpec",
     "Sweep",
     "SweepResult",
+    "booking_metrics",
     "build_table",
     "expand",
     "key_path",

@@ -91,12 +91,24 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
                 {"run_id": spec.run_id, "city": spec.city, "params": spec.params, "metrics": metrics},
             )
         row.update(metrics)
+        row.update(booking_metrics(plan.bookings[0].kpis if plan.bookings is not None else None))
     except Exception as exc:  # noqa: BLE001 - recorded in the table, the sweep goes on
         row["status"] = "failed"
         row["error"] = f"{type(exc).__name__}: {exc}"
     row["seconds"] = round(time.perf_counter() - start, 3)
     row["city_load_s"] = round(float(row["city_load_s"]), 3)
     return row
+
+
+def booking_metrics(kpis: dict[str, Any] | None) -> dict[str, Any]:
+    """The booking day's headline numbers as sweep columns (``bookings_<key>``), when the scenario has bookings.
+
+    With them a sweep over ``bookings.streams.<stream>.rate_per_1000_households`` and the fleet's ``count`` gives
+    the service level (``bookings_share_in_slot``) against the vans and crews a booking rate needs.
+    """
+    if not kpis:
+        return {}
+    return {f"bookings_{key}": value for key, value in kpis.items() if isinstance(value, int | float) or value is None}
 
 
 # ---------------------------------------------------------------------- the driver
