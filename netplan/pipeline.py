@@ -48,9 +48,16 @@ _PACKAGES = [
     "pandas",
     "networkx",
     "ortools",
+    "pyvrp",
+    "vrplib",
     "pydantic",
     "pyyaml",
+    "dask",
+    "distributed",
+    "matplotlib",
+    "folium",
 ]
+"""Every package whose version can change a plan, its routes or its outputs (recorded in the manifest)."""
 
 _ROAD_COLUMNS = [
     "u",

@@ -39,6 +39,7 @@ def test_run_helsinki_writes_every_output(tmp_path):
     assert (out / "schedule.csv").is_file() and (out / "routing.csv").is_file()
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["seed"] == 1 and manifest["versions"]["osmnx"]
+    assert all(manifest["versions"][name] != "not installed" for name in ("pyvrp", "dask", "matplotlib", "folium"))
     roles = {i["role"]: i for i in manifest["inputs"]}
     assert roles["city.source"]["path"].endswith("Helsinki.osm.pbf") and len(roles["city.source"]["sha256"]) == 64
     assert set(manifest["timings_s"]) >= {"city", "demand", "sites", "evaluate", "write"}
