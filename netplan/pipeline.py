@@ -238,6 +238,22 @@ def _warn_excluded(demand: pd.DataFrame, excluded: list[int]) -> None:
     )
 
 
+# Decimals a CSV column keeps: its unit's useful precision (1 m, 0.1 kg, 0.1 min, ~0.1 m of longitude/latitude).
+_DECIMALS = {"km": 3, "vehicle_hours": 3, "duration_h": 3, "kg": 1, "load_kg": 1, "wait_min": 1, "lon": 6, "lat": 6}
+
+
+def rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of an output table with its numeric columns rounded to their unit's precision (for CSV files).
+
+    The plan keeps the full values; files show what a planner can use, not 17 significant digits.
+    """
+    out = table.copy()
+    for column, decimals in _DECIMALS.items():
+        if column in out.columns and pd.api.types.is_float_dtype(out[column]):
+            out[column] = out[column].round(decimals)
+    return out
+
+
 def _inputs(scenario: Scenario) -> list[dict[str, str | int]]:
     items: list[tuple[str, Path | None]] = [("scenario", scenario.file)]
     src = scenario.city.source
@@ -371,9 +387,9 @@ def write_outputs(
         )
         if plan.schedule is not None and len(plan.schedule):
             cols = [c for c in plan.schedule.columns if not c.endswith("_s")]
-            outputs.extra["schedule"] = place(write_csv(stage / "schedule.csv", plan.schedule[cols]))
+            outputs.extra["schedule"] = place(write_csv(stage / "schedule.csv", rounded(plan.schedule[cols])))
         if plan.routing is not None and len(plan.routing):
-            outputs.extra["routing"] = place(write_csv(stage / "routing.csv", plan.routing))
+            outputs.extra["routing"] = place(write_csv(stage / "routing.csv", rounded(plan.routing)))
         if plan.rural is not None:
             for key, table in (
                 ("harvest", plan.rural.harvest),

@@ -37,6 +37,11 @@ def test_run_helsinki_writes_every_output(tmp_path):
     layers = {name for name, _ in pyogrio.list_layers(out / "helsinki.gpkg")}
     assert {"roads", "walkways", "demand", "sites", "demand_areas", "facilities", "assignments", "routes"} <= layers
     assert (out / "schedule.csv").is_file() and (out / "routing.csv").is_file()
+    # files show numbers at their unit's precision and times as HH:MM
+    schedule = pd.read_csv(out / "schedule.csv", dtype=str)
+    assert schedule[["arrive", "start", "end"]].stack().str.fullmatch(r"\d\d:\d\d").all()
+    routing = pd.read_csv(out / "routing.csv", dtype=str)
+    assert routing["km"].map(lambda text: len(text.partition(".")[2]) <= 3).all()
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["seed"] == 1 and manifest["versions"]["osmnx"]
     assert all(manifest["versions"][name] != "not installed" for name in ("pyvrp", "dask", "matplotlib", "folium"))

@@ -36,7 +36,7 @@ from netplan.route.problem import (
     RoutingProblem,
     Stop,
     VehicleType,
-    fmt_time,
+    clock,
 )
 from netplan.route.roads import TravelProfiles, forbidden_starts
 from netplan.route.simulate import RoadReplay, Schedule, simulate
@@ -463,9 +463,9 @@ def _schedule_table(name: str, problem: RoutingProblem, schedule: Schedule) -> p
             "seq": v["seq"],
             "kind": v["kind"],
             "name": v["name"],
-            "arrive": v["arrive_s"].map(fmt_time),
-            "start": v["start_s"].map(fmt_time),
-            "end": v["end_s"].map(fmt_time),
+            "arrive": v["arrive_s"].map(clock),
+            "start": v["start_s"].map(clock),
+            "end": v["end_s"].map(clock),
             "wait_min": (v["wait_s"] / 60).round(1),
             "load_kg": v["load_kg"],
             "lon": [loc.x for loc in locs],
@@ -571,8 +571,8 @@ def _trip_lines(name: str, problem: RoutingProblem, schedule: Schedule, network)
                     "stops": int(len(served)),
                     "load_kg": float(served["load_kg"].max() if len(served) else 0.0),
                     "km": float(tlegs["distance"].sum() / 1000),
-                    "start": fmt_time(tlegs["depart_s"].min()),
-                    "end": fmt_time(tlegs["arrive_s"].max()),
+                    "start": clock(tlegs["depart_s"].min()),
+                    "end": clock(tlegs["arrive_s"].max()),
                     "duration_h": float((tlegs["arrive_s"].max() - tlegs["depart_s"].min()) / 3600),
                     "geometry": shapely.LineString(coords),
                 }

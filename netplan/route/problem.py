@@ -69,6 +69,12 @@ def fmt_time(seconds: float) -> str:
     return f"{h:02d}:{m:02d}" if sec == 0 else f"{h:02d}:{m:02d}:{sec:02d}"
 
 
+def clock(seconds: float) -> str:
+    """Seconds after midnight as ``HH:MM`` on the clock (the minute it is in), as tables and maps show times."""
+    h, m = divmod(int(seconds // 60), 60)
+    return f"{h:02d}:{m:02d}"
+
+
 def subtract(windows: Iterable[Interval], banned: Iterable[Interval]) -> list[Interval]:
     """The parts of ``windows`` outside every ``banned`` interval.
 
