@@ -423,6 +423,44 @@ def candidate_sites(
     return gpd.GeoDataFrame(sites, geometry=geometry, crs="EPSG:4326")
 
 
+TIER_NAMES = {
+    1: ("回收点", "collection point"),
+    2: ("中转站", "transfer station"),
+    3: ("分拣中心", "sorting centre"),
+    4: ("市级中心", "city centre"),
+}
+"""The vocabulary of ../shared/DESIGN.md: tier -> (中文, English)."""
+
+
+def name_unnamed(facilities: pd.DataFrame) -> pd.DataFrame:
+    """Give every facility without a name one generated from its tier and site id, in both languages.
+
+    ``中转站 5 / transfer station 5``: the same name then appears in the console, the CSVs, the GeoPackage and the
+    map, and a facility keeps its OSM or site-file name where it has one.
+
+    Parameters
+    ----------
+    facilities
+        A facilities layer (``tier``, ``site_id``, ``name``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with no empty ``name``.
+    """
+    out = facilities.copy()
+    if out.empty:
+        return out
+    text = out["name"].astype("string").str.strip()
+    unnamed = out["name"].isna() | text.isna() | text.isin(["", "nan", "None"])
+    out["name"] = out["name"].astype(object)
+    out.loc[unnamed, "name"] = [
+        f"{TIER_NAMES.get(int(t), ('站点', 'site'))[0]} {int(i)} / {TIER_NAMES.get(int(t), ('站点', 'site'))[1]} {int(i)}"
+        for t, i in zip(out.loc[unnamed, "tier"], out.loc[unnamed, "site_id"], strict=True)
+    ]
+    return out
+
+
 def _snap_sites(
     city: City, sites: gpd.GeoDataFrame, limit: float, tiers: list[int], *, report: bool = True
 ) -> gpd.GeoDataFrame:

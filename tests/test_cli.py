@@ -42,6 +42,14 @@ def test_run_helsinki_writes_every_output(tmp_path):
     assert schedule[["arrive", "start", "end"]].stack().str.fullmatch(r"\d\d:\d\d").all()
     routing = pd.read_csv(out / "routing.csv", dtype=str)
     assert routing["km"].map(lambda text: len(text.partition(".")[2]) <= 3).all()
+    # one name per facility everywhere (generated in both languages where OSM has none), and routes join by site id
+    facilities = gpd.read_file(out / "helsinki.gpkg", layer="facilities")
+    routes = gpd.read_file(out / "helsinki.gpkg", layer="routes")
+    assert facilities["name"].notna().all() and facilities["name"].str.len().gt(0).all()
+    assert facilities["name"].str.contains(" / transfer station ").any()
+    pairs = set(zip(facilities["name"], facilities["site_id"], strict=True))
+    assert set(zip(routes["depot"], routes["depot_site_id"], strict=True)) <= pairs
+    assert set(schedule["depot"]) <= set(facilities["name"])
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["seed"] == 1 and manifest["versions"]["osmnx"]
     assert all(manifest["versions"][name] != "not installed" for name in ("pyvrp", "dask", "matplotlib", "folium"))

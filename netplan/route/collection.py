@@ -301,8 +301,14 @@ def route_day(
         )
         results.append({"name": name, "problem": problem, "solution": solution, "schedule": schedule, "travel": travel})
         schedules.append(_schedule_table(name, problem, schedule))
-        summaries.append(_summary(name, problem, solution, schedule, drops))
-        geoms.extend(_trip_lines(name, problem, schedule, network))
+        summaries.append(
+            {**_summary(name, problem, solution, schedule, drops), "depot_site_id": int(depot_row["site_id"])}
+        )
+        # routes join the facilities layer by site id (the depot's display name is for people)
+        geoms.extend(
+            {**line, "depot_site_id": int(depot_row["site_id"])}
+            for line in _trip_lines(name, problem, schedule, network)
+        )
     routes = (
         gpd.GeoDataFrame(geoms, geometry="geometry", crs="EPSG:4326")
         if geoms
