@@ -628,7 +628,7 @@ class CapacitatedLocation:
 
     # ------------------------------------------------------------------ Lagrangian relaxation
 
-    def _lagrangian(self, deadline: float, incumbent: _Solution | None, details: dict) -> _Lagrangian:
+    def _lagrangian(self, deadline: float, incumbent: _Solution | None, details: dict) -> _Lagrangian:  # noqa: C901 - subgradient loop with step control, heuristic calls and checkpoints in one place
         """Subgradient optimisation of the relaxation of ``sum_j x_ij = 1``.
 
         For multipliers ``lam`` the relaxation splits into one knapsack per

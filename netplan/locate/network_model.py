@@ -948,7 +948,7 @@ class TieredNetwork:
                 assign[arcs.src[a]] = arcs.dst[a]
         return mask, assign, status, (value if status == "optimal" else bound)
 
-    def _integrated(self, time_limit: float, seed: int, backend: str, hint: NetworkSolution | None) -> NetworkSolution:
+    def _integrated(self, time_limit: float, seed: int, backend: str, hint: NetworkSolution | None) -> NetworkSolution:  # noqa: C901 - builds the whole integrated MIP level by level and reads it back
         start = time.perf_counter()
         solver = make_mip(backend)
         levels = len(self.tiers)
@@ -1089,7 +1089,7 @@ class TieredNetwork:
             [{"variables": solver.NumVariables(), "constraints": solver.NumConstraints()}],
         )
 
-    def drop_tier1(
+    def drop_tier1(  # noqa: C901 - drop/swap moves share the loads being updated; kept whole so results stay the same
         self, open_: list[np.ndarray], demand_to_tier1: np.ndarray, links: list[np.ndarray]
     ) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
         """Close collection points whose residents other open points can take, while that saves money.

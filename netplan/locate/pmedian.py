@@ -744,7 +744,7 @@ class _Solver:
                     break
         return rad
 
-    def mip(self, lb: float, lam: np.ndarray) -> tuple[np.ndarray, float, str, str, dict]:
+    def mip(self, lb: float, lam: np.ndarray) -> tuple[np.ndarray, float, str, str, dict]:  # noqa: C901 - builds the radius-level MIP, warm-starts it and reads it back in one pass
         backend = self.backend or DEFAULT_BACKEND
         t0 = time.perf_counter()
         free = np.flatnonzero(~self.forced & ~self.closed)
