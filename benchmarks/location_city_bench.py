@@ -1,7 +1,7 @@
 """City-scale benchmark of the tiered network model on the real Chengdu extract.
 
-Runs (with ``--engine lagrangian``, the default, or ``mip``) the 3-tier and 4-tier models (``scenarios/chengdu.yaml`` and
-``scenarios/chengdu_4tier.yaml``) on the finest demand netplan builds from OSM
+Runs (with ``--engine lagrangian``, the default, or ``mip``) the 3-tier and 4-tier models
+(``scenarios/chengdu.yaml`` and ``scenarios/chengdu_4tier.yaml``) on the finest demand netplan builds from OSM
 (every residential compound, split into parts of at most
 ``--households-per-point`` households, and every residential building outside
 compounds), each in a fresh subprocess so that peak memory (max RSS) is that
@@ -43,7 +43,7 @@ def _one(scenario_file: str, time_limit: float, per_point: float, mode: str, eng
     model, candidates, _ = build_model(plan.city, plan.demand, plan.sites, scenario)
     build_s = time.perf_counter() - start
     solutions = model.solve(mode, time_limit, scenario.seed, scenario.locate.backend)
-    out = {
+    return {
         "scenario": scenario_file,
         "demand_points": int((plan.demand["kg_day"] > 0).sum()),
         "candidates": [len(c) for c in candidates],
@@ -53,7 +53,6 @@ def _one(scenario_file: str, time_limit: float, per_point: float, mode: str, eng
         "solutions": {m: s.summary() for m, s in solutions.items()},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    return out
 
 
 def main() -> None:
@@ -96,11 +95,13 @@ def main() -> None:
     print(
         f"City-scale location benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
-        f"engine {args.engine}, time limit {args.time_limit:g} s for the stage, city {SHARED_CITY if SHARED_CITY.is_file() else 'data/chengdu_central.osm.bz2'}"
+        f"engine {args.engine}, time limit {args.time_limit:g} s for the stage, "
+        f"city {SHARED_CITY if SHARED_CITY.is_file() else 'data/chengdu_central.osm.bz2'}"
     )
     print()
     print(
-        "| scenario | tiers | demand points | candidates per tier | links | mode | status | objective (CNY/yr) | bound | gap | open per tier | solve s | peak RSS MB |"
+        "| scenario | tiers | demand points | candidates per tier | links | mode | status | objective (CNY/yr) | bound "
+        "| gap | open per tier | solve s | peak RSS MB |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
@@ -108,8 +109,10 @@ def main() -> None:
         for mode, s in r["solutions"].items():
             opened = "/".join(str(s[f"open_t{t}"]) for t in range(1, tiers + 1))
             print(
-                f"| {Path(r['scenario']).stem} | {tiers} | {r['demand_points']} | {'/'.join(map(str, r['candidates']))} | "
-                f"{'/'.join(map(str, r['arcs']))} | {mode} | {s['status']} | {s['objective']:,.0f} | {s['bound']:,.0f} | "
+                f"| {Path(r['scenario']).stem} | {tiers} | {r['demand_points']} "
+                f"| {'/'.join(map(str, r['candidates']))} | "
+                f"{'/'.join(map(str, r['arcs']))} | {mode} | {s['status']} | {s['objective']:,.0f} "
+                f"| {s['bound']:,.0f} | "
                 f"{s['gap']:.2%} | {opened} | {s['solve_time_s']:.1f} | {r['peak_rss_mb']:.0f} |"
             )
     for r in rows:
@@ -118,7 +121,8 @@ def main() -> None:
             saving = sols["bottom_up"]["objective"] - sols["integrated"]["objective"]
             print(
                 f"\n{Path(r['scenario']).stem}: integration saved {saving:,.0f} CNY/year against bottom-up "
-                f"({saving / sols['bottom_up']['objective']:.2%}); whole run {r['wall_s']} s, {r['excluded']} demand point(s) excluded as unreachable."
+                f"({saving / sols['bottom_up']['objective']:.2%}); whole run {r['wall_s']} s, "
+                f"{r['excluded']} demand point(s) excluded as unreachable."
             )
 
 

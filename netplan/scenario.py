@@ -14,6 +14,7 @@ folder, so a scenario runs the same from any working directory.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -918,7 +919,8 @@ class Scenario(_Strict):
         links = len(self.tiers) - 1
         if len(self.locate.haul_cost_per_t_km) < links:
             raise ValueError(
-                f"locate.haul_cost_per_t_km needs {links} values (one per link between tiers), got {len(self.locate.haul_cost_per_t_km)}"
+                f"locate.haul_cost_per_t_km needs {links} values (one per link between tiers), "
+                f"got {len(self.locate.haul_cost_per_t_km)}"
             )
         return self
 
@@ -963,7 +965,7 @@ def _split_key(key: str) -> tuple[Any, ...]:
     return tuple(parts)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     kind = error.get("type", "")
     msg = error.get("msg", "invalid value")
     if kind == "extra_forbidden":
@@ -1003,7 +1005,8 @@ def scenario_from_dict(data: Any, file: str | Path | None = None) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        first, *rest = exc.errors()
+        first_error, *rest = exc.errors()
+        first: dict[str, Any] = dict(first_error)
         keyed = (first.get("ctx") or {}).get("error")
         if isinstance(keyed, KeyedError):
             # a check across keys names the key it concerns rather than the model it runs on

@@ -559,8 +559,10 @@ class CapacitatedLocation:
         if hint is not None and backend != "HIGHS":
             hx = np.zeros(self._row.size)
             if self.single_source:
+                assert hint.assignment is not None  # a single-source solution always carries its assignment
                 hx[(hint.assignment[self._row] == self._col)] = 1.0
             else:
+                assert hint.flows is not None  # a split solution always carries its flows
                 hx = hint.flows[self._row, self._col]
             mip.SetHint(y + x, hint.open.astype(float).tolist() + hx[arcs].tolist())
         details["backend"] = SOLVER_NAMES[backend]
@@ -607,6 +609,7 @@ class CapacitatedLocation:
             assignment = np.argmax(flows, axis=1) if self.n else np.zeros(0, dtype=np.int64)
             used = (flows > 0).any(axis=0)
         else:
+            assert assignment is not None, "_make_solution needs an assignment or flows"
             if (assignment < 0).any():
                 return None
             load = np.bincount(assignment, weights=d, minlength=self.m)
@@ -625,7 +628,7 @@ class CapacitatedLocation:
 
     # ------------------------------------------------------------------ Lagrangian relaxation
 
-    def _lagrangian(self, deadline: float, incumbent: _Solution | None, details: dict) -> _Lagrangian:
+    def _lagrangian(self, deadline: float, incumbent: _Solution | None, details: dict) -> _Lagrangian:  # noqa: C901 - subgradient loop with step control, heuristic calls and checkpoints in one place
         """Subgradient optimisation of the relaxation of ``sum_j x_ij = 1``.
 
         For multipliers ``lam`` the relaxation splits into one knapsack per
@@ -667,6 +670,7 @@ class CapacitatedLocation:
             k_val, x_arc = self._continuous_knapsacks(r)
             v = self.open_cost + k_val
             y = self._open_relaxation(v)
+            assert y is not None  # without ``upper`` the relaxation is feasible (total capacity was checked)
             bound = float(lam.sum() + v @ y)
             if bound > best_bound + 1e-12 * max(1.0, abs(bound)):
                 best_bound, best_lam, best_v, best_y, stall = bound, lam.copy(), v, y, 0
@@ -728,6 +732,7 @@ class CapacitatedLocation:
         lower = np.zeros(self.m)
         lower[self.fixed_open] = 1.0
         y0 = self._open_relaxation(lr.v)
+        assert y0 is not None  # without ``upper`` the relaxation is feasible (total capacity was checked)
         margin = ub + 1e-6 * max(1.0, abs(ub))
         force_open = np.zeros(self.m, dtype=bool)
         force_closed = np.zeros(self.m, dtype=bool)
@@ -992,6 +997,7 @@ class CapacitatedLocation:
                 constraints=constraints,
                 options={"time_limit": min(remaining, 10.0), "disp": False},
             )
+        assert res is not None  # set by the exact MIP or by the LP fallback above
         if res.x is None:
             return None
         xv = np.zeros(self._row.size)

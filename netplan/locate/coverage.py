@@ -79,7 +79,7 @@ class _CoverageModel:
         self.covers = _cover_sets(self.distance, self.radius)
 
     @classmethod
-    def from_cost_matrix(cls, distance: np.ndarray, radius: float, **kwargs):  # type: ignore[no-untyped-def]
+    def from_cost_matrix(cls, distance: np.ndarray, radius: float, **kwargs):
         """Build the model from a demand x site distance matrix.
 
         Parameters
@@ -108,7 +108,7 @@ class _CoverageModel:
         weight_col: str | None = "households",
         fixed_col: str | None = "existing",
         **kwargs,
-    ):  # type: ignore[no-untyped-def]
+    ):
         """Build the model from demand points and candidate sites on the city's walk network.
 
         Parameters
@@ -229,15 +229,15 @@ class LSCP(_CoverageModel):
         if backend == "CP_SAT":
             scale = _integer_scale(self.site_cost)
             model = cp_model.CpModel()
-            y = [model.NewBoolVar(f"y{j}") for j in range(m)]
+            y_cp = [model.new_bool_var(f"y{j}") for j in range(m)]
             for j in np.flatnonzero(self.fixed_open):
-                model.Add(y[j] == 1)
+                model.add(y_cp[j] == 1)
             for cover in needed:
-                model.AddBoolOr([y[j] for j in cover])
-            model.Minimize(sum(int(round(self.site_cost[j] * scale)) * y[j] for j in range(m)))
+                model.add_bool_or([y_cp[j] for j in cover])
+            model.minimize(sum(int(round(self.site_cost[j] * scale)) * y_cp[j] for j in range(m)))
             solver, status, elapsed = _solve_cp(model, time_limit, seed)
             if status in ("optimal", "feasible"):
-                open_mask = np.array([solver.Value(v) == 1 for v in y])
+                open_mask = np.array([solver.Value(v) == 1 for v in y_cp])
                 bound = solver.BestObjectiveBound() / scale
             else:
                 open_mask, bound = np.zeros(m, bool), float("nan")
@@ -304,17 +304,17 @@ class MCLP(_CoverageModel):
         if backend == "CP_SAT":
             scale = _integer_scale(self.weights)
             model = cp_model.CpModel()
-            y = [model.NewBoolVar(f"y{j}") for j in range(m)]
-            z = {i: model.NewBoolVar(f"z{i}") for i in rows}
+            y_cp = [model.new_bool_var(f"y{j}") for j in range(m)]
+            z_cp = {i: model.new_bool_var(f"z{i}") for i in rows}
             for j in np.flatnonzero(self.fixed_open):
-                model.Add(y[j] == 1)
-            model.Add(sum(y) == self.p)
+                model.add(y_cp[j] == 1)
+            model.add(sum(y_cp) == self.p)
             for i in rows:
-                model.AddBoolOr([y[j] for j in self.covers[i]]).OnlyEnforceIf(z[i])
-            model.Maximize(sum(int(round(self.weights[i] * scale)) * z[i] for i in rows))
+                model.add_bool_or([y_cp[j] for j in self.covers[i]]).OnlyEnforceIf(z_cp[i])
+            model.maximize(sum(int(round(self.weights[i] * scale)) * z_cp[i] for i in rows))
             solver, status, elapsed = _solve_cp(model, time_limit, seed)
             if status in ("optimal", "feasible"):
-                open_mask = np.array([solver.Value(v) == 1 for v in y])
+                open_mask = np.array([solver.Value(v) == 1 for v in y_cp])
                 bound = solver.BestObjectiveBound() / scale
             else:
                 open_mask, bound = np.zeros(m, bool), float("nan")

@@ -65,7 +65,7 @@ class LevelResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def solve_level(
+def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatter its shared state
     *,
     weights: np.ndarray,
     active: np.ndarray,
@@ -141,7 +141,6 @@ def solve_level(
 
     best_bound, best_plan = -np.inf, None
     best_obj = np.inf
-    best_v: np.ndarray | None = None
     lam, stall = 2.0, 0
     hit = False
     it = 0
@@ -158,7 +157,7 @@ def solve_level(
         value, y = _open_bound(v, cap, fixed, min_count, hi, total)
         value += float(u[act].sum())
         if not np.isfinite(best_bound) or value > best_bound + 1e-9 * max(abs(best_bound), 1.0):
-            best_bound, best_v, stall = value, v, 0
+            best_bound, stall = value, 0
         else:
             stall += 1
             if stall >= 20:
@@ -469,7 +468,7 @@ def _greedy(
     return open_, assign
 
 
-def _local_search(
+def _local_search(  # noqa: C901 - the local search's move types share one state; kept whole so results stay the same
     open_: np.ndarray,
     assign: np.ndarray,
     src: np.ndarray,
@@ -591,7 +590,8 @@ def _local_search(
         closed: list[int] = []
         for j in near.tolist():
             people = sorted(served[j], key=lambda i: (-w[i], i))
-            moves, added = [], {}
+            moves: list[tuple[int, int, float]] = []
+            added: dict[int, float] = {}
             ok_all = True
             delta = 0.0
             for i in people:
@@ -671,7 +671,7 @@ def _local_search(
     return open_, assign
 
 
-def solve_level_mip(
+def solve_level_mip(  # noqa: C901 - a straight build-solve-read of one MIP; the branches are its constraint groups
     *,
     weights: np.ndarray,
     active: np.ndarray,
@@ -923,7 +923,8 @@ def window_search(
                 continue
             if time.perf_counter() > deadline:
                 return open_, assign, improved
-            members, queue, in_win = [], [seed_i], {seed_i}
+            members: list[int] = []
+            queue, in_win = [seed_i], {seed_i}
             while queue and len(members) < window:
                 i = queue.pop(0)
                 if not seen[i]:  # sources already in a window of this pass are passed through, not taken again

@@ -357,7 +357,8 @@ class TieredNetwork:
                 )
             if tier.fixed_open.sum() > (tier.max_count if tier.max_count is not None else tier.size):
                 raise ValueError(
-                    f"tier {tier.tier}: more sites must stay open ({int(tier.fixed_open.sum())}) than max_count {tier.max_count}"
+                    f"tier {tier.tier}: more sites must stay open ({int(tier.fixed_open.sum())}) "
+                    f"than max_count {tier.max_count}"
                 )
             if tier.min_count > tier.size:
                 raise ValueError(
@@ -618,7 +619,10 @@ class TieredNetwork:
         )
 
     def _integrated_local(self, hint: NetworkSolution | None, deadline: float) -> NetworkSolution:
-        """The ``lagrangian`` engine's integrated mode: the bottom-up plan improved by moves priced on the whole network."""
+        """The ``lagrangian`` engine's integrated mode.
+
+        The bottom-up plan improved by moves priced on the whole network.
+        """
         start = time.perf_counter()
         if hint is None:
             return self._failed("integrated", "no_solution", 0.0, "lagrangian", [])
@@ -912,7 +916,7 @@ class TieredNetwork:
         x = {int(a): solver.BoolVar(f"x{a}") for a in idx}
         by_src: dict[int, list[int]] = {}
         by_dst: dict[int, list[int]] = {}
-        for a in idx:
+        for a in idx.tolist():
             by_src.setdefault(int(arcs.src[a]), []).append(int(a))
             by_dst.setdefault(int(arcs.dst[a]), []).append(int(a))
         for i in np.flatnonzero(active):
@@ -931,7 +935,7 @@ class TieredNetwork:
         solver.Add(sum(float(tier.capacity[j]) * y[j] for j in range(m)) >= float(weights[active].sum()))
         solver.Minimize(
             sum(float(tier.open_cost[j]) * y[j] for j in range(m))
-            + sum(float(weights[arcs.src[a]] * arcs.distance[a] * cost_per_kg_m) * x[a] for a in idx)
+            + sum(float(weights[arcs.src[a]] * arcs.distance[a] * cost_per_kg_m) * x[a] for a in idx.tolist())
         )
         status, value, bound, _ = run_mip(solver, backend, time_limit, seed, node_limit=self.node_limit)
         bound = _clean_bound(bound)
@@ -944,14 +948,14 @@ class TieredNetwork:
                 assign[arcs.src[a]] = arcs.dst[a]
         return mask, assign, status, (value if status == "optimal" else bound)
 
-    def _integrated(self, time_limit: float, seed: int, backend: str, hint: NetworkSolution | None) -> NetworkSolution:
+    def _integrated(self, time_limit: float, seed: int, backend: str, hint: NetworkSolution | None) -> NetworkSolution:  # noqa: C901 - builds the whole integrated MIP level by level and reads it back
         start = time.perf_counter()
         solver = make_mip(backend)
         levels = len(self.tiers)
         allowed = self._tier1_shortlist(hint)
         y = [[solver.BoolVar(f"y{t}_{j}") for j in range(tier.size)] for t, tier in enumerate(self.tiers)]
         for t, tier in enumerate(self.tiers):
-            for j in np.flatnonzero(tier.fixed_open):
+            for j in np.flatnonzero(tier.fixed_open).tolist():
                 y[t][j].SetLb(1)
             solver.Add(sum(y[t]) >= tier.min_count)
             if tier.max_count is not None:
@@ -962,12 +966,12 @@ class TieredNetwork:
         a0 = self.arcs[0]
         active = self.demand > 0
         idx0 = np.flatnonzero(active[a0.src] & allowed[a0.dst])
-        for j in np.flatnonzero(~allowed):
+        for j in np.flatnonzero(~allowed).tolist():
             y[0][j].SetUb(0)
         x = {int(a): solver.BoolVar(f"x{a}") for a in idx0}
         by_src0: dict[int, list[int]] = {}
         by_dst0: dict[int, list[int]] = {}
-        for a in idx0:
+        for a in idx0.tolist():
             by_src0.setdefault(int(a0.src[a]), []).append(int(a))
             by_dst0.setdefault(int(a0.dst[a]), []).append(int(a))
         for i in np.flatnonzero(active):
@@ -984,7 +988,7 @@ class TieredNetwork:
             float(self.tiers[t].open_cost[j]) * y[t][j] for t in range(levels) for j in range(self.tiers[t].size)
         )
         k0 = self.access * self.days / 1e6
-        objective += sum(float(self.demand[a0.src[a]] * a0.distance[a] * k0) * x[a] for a in idx0)
+        objective += sum(float(self.demand[a0.src[a]] * a0.distance[a] * k0) * x[a] for a in idx0.tolist())
 
         # Levels 1..: tier t -> t+1 with a binary link and a flow bounded by the source's capacity.
         z: list[dict[int, Any]] = []
@@ -1026,7 +1030,7 @@ class TieredNetwork:
         if status not in ("optimal", "feasible"):
             if hint is not None:
                 # the bottom-up plan is a feasible solution of this model: report it with the bound found
-                sol = NetworkSolution(
+                return NetworkSolution(
                     "integrated",
                     "feasible",
                     hint.open,
@@ -1041,7 +1045,6 @@ class TieredNetwork:
                     SOLVER_NAMES.get(backend, backend),
                     [{"note": "integrated MIP found no solution in time; bottom-up plan kept"}],
                 )
-                return sol
             return self._failed("integrated", status, time.perf_counter() - start, backend, [])
         open_ = [np.array([v.solution_value() > 0.5 for v in y[t]]) for t in range(levels)]
         assign = np.full(len(self.demand), -1)
@@ -1086,7 +1089,7 @@ class TieredNetwork:
             [{"variables": solver.NumVariables(), "constraints": solver.NumConstraints()}],
         )
 
-    def drop_tier1(
+    def drop_tier1(  # noqa: C901 - drop/swap moves share the loads being updated; kept whole so results stay the same
         self, open_: list[np.ndarray], demand_to_tier1: np.ndarray, links: list[np.ndarray]
     ) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
         """Close collection points whose residents other open points can take, while that saves money.
@@ -1201,7 +1204,10 @@ class TieredNetwork:
         open2 = open_[1]
 
         def try_swap(j: int) -> bool:
-            """Open a cheaper closed point in reach of ``j``'s residents (linked to an open station), then close ``j``."""
+            """Open a cheaper closed point in reach of ``j``'s residents, then close ``j``.
+
+            The point opened is linked to an open station.
+            """
             near = np.unique(a0.dst[np.isin(a0.src, served[j])])
             near = near[~open1[near] & (tier1.open_cost[near] < tier1.open_cost[j])]
             for k in near[np.lexsort((near, tier1.open_cost[near]))][:4]:
@@ -1230,7 +1236,7 @@ class TieredNetwork:
             improved = False
             order = np.flatnonzero(open1 & ~tier1.fixed_open)
             order = order[np.lexsort((order, -tier1.open_cost[order]))]
-            for j in order:
+            for j in order.tolist():
                 if open1.sum() <= tier1.min_count:
                     break
                 if not open1[j]:
@@ -1374,7 +1380,7 @@ class _PathRelaxation:
         )
         solver = make_mip(backend)
         y = [solver.BoolVar(f"y{k}") for k in range(tier.size)]
-        for k in np.flatnonzero(tier.fixed_open):
+        for k in np.flatnonzero(tier.fixed_open).tolist():
             y[k].SetLb(1)
         self.rows, self.cols = np.nonzero(everywhere)
         self.x = [solver.NumVar(0.0, 1.0, f"x{r}_{k}") for r, k in zip(self.rows.tolist(), self.cols.tolist())]
@@ -1457,6 +1463,7 @@ class _PathRelaxation:
     def _solve_mip(self, top_open: np.ndarray, time_limit: float, seed: int, backend: str) -> float:
         if self.solver is None:
             self._build(backend)
+        assert self.solver is not None  # _build sets it
         e = self.to_top(top_open)
         price = self.weight[self.rows] * (self.into[self.rows, self.cols] + e[self.cols])
         usable = np.isfinite(price)

@@ -598,7 +598,7 @@ class _Solver:
         Returns the best bound (valid for solutions that improve on the
         incumbent, since sites are fixed along the way) and its multipliers.
         """
-        C, n = self.C, self.n
+        C = self.C
         # Start from each point's current service cost: the LP dual is close to it.
         lam = C[:, self.best].min(axis=1).copy()
         lam_floor = C.min(axis=1)
@@ -670,7 +670,7 @@ class _Solver:
 
     # --------------------------------------------------------------------- MIP
 
-    def radius_levels(self, lam: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    def radius_levels(self, lam: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]]:
         """Per demand point: its distinct cost levels over free sites, capped, and which site sits at which level.
 
         The cap is the smallest of (a) the nearest forced-open site, (b) the
@@ -689,7 +689,7 @@ class _Solver:
         kth = np.partition(Cf, len(free) - k, axis=1)[:, len(free) - k]
         cap = np.minimum(r_forced, kth)
         rad = self.lagrangian_radius(lam, free, k) if k > 0 else np.full(self.n, np.inf)
-        out = []
+        out: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]] = []
         for i in range(self.n):
             row = Cf[i]
             if rad[i] < cap[i]:
@@ -744,7 +744,7 @@ class _Solver:
                     break
         return rad
 
-    def mip(self, lb: float, lam: np.ndarray) -> tuple[np.ndarray, float, str, str, dict]:
+    def mip(self, lb: float, lam: np.ndarray) -> tuple[np.ndarray, float, str, str, dict]:  # noqa: C901 - builds the radius-level MIP, warm-starts it and reads it back in one pass
         backend = self.backend or DEFAULT_BACKEND
         t0 = time.perf_counter()
         free = np.flatnonzero(~self.forced & ~self.closed)

@@ -98,9 +98,9 @@ def build_model(
             "demand",
         )
     candidates = [tier_candidates(sites, t.tier) for t in scenario.tiers]
-    for t, cand in zip(scenario.tiers, candidates):
+    for spec, cand in zip(scenario.tiers, candidates):
         if cand.empty:
-            far = int((sites[f"tier{t.tier}"] & ~sites["snap_ok"]).sum())
+            far = int((sites[f"tier{spec.tier}"] & ~sites["snap_ok"]).sum())
             why = (
                 (
                     f" ({far} eligible site(s) lie farther than city.snap_limit_m = {scenario.city.snap_limit_m:g} m "
@@ -110,7 +110,8 @@ def build_model(
                 else ""
             )
             raise InputDataError(
-                f"tier {t.tier} has no candidate sites{why}; add land-use classes or a site file for it", where="sites"
+                f"tier {spec.tier} has no candidate sites{why}; add land-use classes or a site file for it",
+                where="sites",
             )
     tier1 = scenario.tier(1)
     walk = network_costs(city, demand, candidates[0], "walk", "length", limit=tier1.radius_m)

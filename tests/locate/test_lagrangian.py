@@ -22,7 +22,7 @@ def _level(seed: int, n: int = 8, m: int = 5, clusters: int = 1):
     d = np.linalg.norm(pts[:, None] - sites[None], axis=2)
     arcs = Arcs.from_matrix(d, 2200)
     w = rng.uniform(50, 300, n)
-    kw = dict(
+    return dict(
         weights=w,
         active=np.ones(n, bool),
         src=arcs.src,
@@ -32,7 +32,6 @@ def _level(seed: int, n: int = 8, m: int = 5, clusters: int = 1):
         open_cost=1000 * rng.uniform(0.7, 1.3, m),
         fixed_open=np.zeros(m, bool),
     )
-    return kw
 
 
 def _optimum(kw) -> float:
