@@ -454,9 +454,9 @@ def name_unnamed(facilities: pd.DataFrame) -> pd.DataFrame:
     text = out["name"].astype("string").str.strip()
     unnamed = out["name"].isna() | text.isna() | text.isin(["", "nan", "None"])
     out["name"] = out["name"].astype(object)
+    words = [TIER_NAMES.get(int(t), ("站点", "site")) for t in out.loc[unnamed, "tier"]]
     out.loc[unnamed, "name"] = [
-        f"{TIER_NAMES.get(int(t), ('站点', 'site'))[0]} {int(i)} / {TIER_NAMES.get(int(t), ('站点', 'site'))[1]} {int(i)}"
-        for t, i in zip(out.loc[unnamed, "tier"], out.loc[unnamed, "site_id"], strict=True)
+        f"{zh} {int(i)} / {en} {int(i)}" for (zh, en), i in zip(words, out.loc[unnamed, "site_id"], strict=True)
     ]
     return out
 

@@ -274,7 +274,8 @@ def route_day(
                         cfg.haul_drop_penalty_cny,
                     )
                 )
-    results, schedules, summaries, geoms = [], [], [], []
+    results, schedules, summaries = [], [], []
+    geoms: list[dict[str, Any]] = []
     for name, depot_row, points, fleet, penalty_cny in jobs:
         limit = cfg.time_limit_s
         problem, travel = build_problem(
