@@ -224,13 +224,24 @@ def locate_network(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
             demand_label=lambda i: _demand_label(demand, i),
             site_label=lambda t, j: _site_label(candidates, t, j),
             max_counts=[t.max_count for t in model.tiers],
-            proven=sol.status == "infeasible",
+            proven=sol.status == "infeasible" or _tier1_proven_infeasible(bottom),
             limit_text=limit,
         )
         raise InputDataError(f"the network cannot be sited: {message}", scenario.file, "locate")
     facilities = _facilities(sol, candidates, scenario, model)
     assignments = _assignments(sol, demand, candidates, model)
     return LocatedNetwork(facilities, assignments, solutions, chosen, excluded)
+
+
+def _tier1_proven_infeasible(bottom: object) -> bool:
+    """Whether the bottom-up tier-1 step proved infeasibility: a proof for the whole network too.
+
+    Tier 1 alone (every demand point whole in a collection point within reach) is a relaxation of the network, so a
+    proven-infeasible tier-1 step proves the network infeasible; a later bottom-up step depends on the sites opened
+    below it and proves nothing about the network.
+    """
+    steps = getattr(bottom, "steps", None) or []
+    return any(int(s.get("tier", 0)) == 1 and s.get("status") == "infeasible" for s in steps)
 
 
 def _facilities(
