@@ -153,14 +153,42 @@ def _locate_kpis(plan: Plan, add: _Add) -> None:
     add("locate", "chosen", plan.location.get("chosen", ""), "")
 
 
+def driving_hours(schedule: pd.DataFrame) -> float:
+    """Hours spent driving: from leaving each visit to arriving at the next, summed over every vehicle.
+
+    Parameters
+    ----------
+    schedule
+        ``plan.schedule``: one row per visit with ``depot``, ``vehicle``, ``trip``, ``seq``, ``start_s``, ``end_s`` and
+        ``wait_min`` (arrival = start - waiting).
+
+    Returns
+    -------
+    float
+        Driving hours per day (service, unloading and waiting excluded).
+    """
+    visits = schedule.sort_values(["depot", "vehicle", "trip", "seq"], kind="stable")
+    arrive = visits["start_s"] - visits["wait_min"] * 60
+    same = visits[["depot", "vehicle"]].eq(visits[["depot", "vehicle"]].shift()).all(axis=1)
+    legs = (arrive - visits["end_s"].shift())[same]
+    return float(legs.clip(lower=0).sum() / 3600)
+
+
 def _routing_kpis(plan: Plan, routes: gpd.GeoDataFrame, add: _Add) -> None:
     """From the routes layer (one row per trip, simulated), not from the engines' objectives."""
     metrics = route_metrics(routes)
     add("routing", "vehicles", metrics["routes_vehicles"], "vehicles")
     add("routing", "trips", metrics["routes_trips"], "trips")
     add("routing", "km", round(metrics["routes_km"], 1), "km/day")
-    add("routing", "driving_hours", round(metrics["routes_hours"], 1), "h/day")
-    add("routing", "load_kg", float(pd.to_numeric(routes["load_kg"]).sum()), "kg/day")
+    if plan.schedule is not None and len(plan.schedule):
+        add("routing", "driving_hours", round(driving_hours(plan.schedule), 2), "h/day")
     if plan.routing is not None and len(plan.routing):
-        add("routing", "dropped_stops", int(plan.routing["dropped"].sum()), "stops")
-        add("routing", "engine", str(plan.routing["engine"].iloc[0]), "")
+        routing = plan.routing
+        # whole routes: driving, service at stops, unloading turnarounds and waiting
+        add("routing", "vehicle_hours", round(float(routing["vehicle_hours"].sum()), 2), "h/day")
+        hauls = routing["depot"].astype(str).str.endswith("(hauls)")
+        # a kilogram is collected once and hauled once: the two loads are reported apart, never summed
+        add("routing", "collection_kg", round(float(routing.loc[~hauls, "kg"].sum()), 1), "kg/day")
+        add("routing", "haul_kg", round(float(routing.loc[hauls, "kg"].sum()), 1), "kg/day")
+        add("routing", "dropped_stops", int(routing["dropped"].sum()), "stops")
+        add("routing", "engine", str(routing["engine"].iloc[0]), "")

@@ -100,3 +100,36 @@ def test_four_tier_scenario_runs(helsinki):
     top = plan.facilities[plan.facilities["tier"] == 4]
     assert top["load_kg_day"].sum() == pytest.approx(plan.demand.loc[plan.demand["snap_ok"], "kg_day"].sum(), rel=1e-6)
     evaluate_plan(plan)  # re-check passes again from the layers
+
+
+def test_driving_hours_by_hand() -> None:
+    import pandas as pd
+
+    from netplan.evaluate.kpis import driving_hours
+
+    # one van: leaves the depot at 06:15, arrives 06:30 (waits 5 min, serves to 06:45), back at 07:00; a second van
+    # drives 20 min each way
+    schedule = pd.DataFrame(
+        {
+            "depot": ["A"] * 5,
+            "vehicle": ["v1", "v1", "v1", "v2", "v2"],
+            "trip": [1, 1, 1, 1, 1],
+            "seq": [0, 1, 2, 0, 1],
+            "start_s": [6 * 3600, 6 * 3600 + 35 * 60, 7 * 3600, 8 * 3600, 8 * 3600 + 20 * 60],
+            "end_s": [6 * 3600 + 15 * 60, 6 * 3600 + 45 * 60, 7 * 3600, 8 * 3600, 8 * 3600 + 30 * 60],
+            "wait_min": [0.0, 5.0, 0.0, 0.0, 0.0],
+        }
+    )
+    assert driving_hours(schedule) == pytest.approx((15 + 15 + 20) / 60)
+
+
+def test_routing_kpis_split_loads_and_count_whole_vehicle_hours(helsinki_plan) -> None:
+    plan = helsinki_plan
+    routing = plan.routing
+    hauls = routing["depot"].astype(str).str.endswith("(hauls)")
+    assert plan.kpi("routing", "collection_kg") == pytest.approx(routing.loc[~hauls, "kg"].sum(), abs=0.1)
+    assert plan.kpi("routing", "haul_kg") == pytest.approx(routing.loc[hauls, "kg"].sum(), abs=0.1)
+    # what the stations collect is what the trucks haul, never both added up
+    if hauls.any():
+        assert plan.kpi("routing", "haul_kg") == pytest.approx(plan.kpi("routing", "collection_kg"), rel=1e-6)
+    assert 0 < plan.kpi("routing", "driving_hours") < plan.kpi("routing", "vehicle_hours")
