@@ -140,7 +140,7 @@ def build_plan(scenario: Scenario, progress: Progress = _quiet, city: City | Non
 
 def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Plan:
     """The stages in order, inside the run's warning collection."""
-    from netplan.sites import candidate_sites, name_unnamed
+    from netplan.sites import candidate_sites, name_unnamed, opened_status
 
     routing = scenario.locate.enabled and scenario.route.enabled and bool(scenario.fleet)
     rural = scenario.rural is not None and scenario.locate.enabled
@@ -176,7 +176,7 @@ def _build_plan(scenario: Scenario, progress: Progress, city: City | None) -> Pl
             f"siting the {tiers}-tier network ({scenario.locate.mode}, up to {scenario.locate.time_limit_s:g} s)",
             lambda: locate_network(city, demand, sites, scenario),
         )
-        plan.facilities = name_unnamed(located.facilities)
+        plan.facilities = opened_status(name_unnamed(located.facilities))
         plan.assignments = located.assignments
         plan.excluded_demand = located.excluded
         plan.location = {mode: sol.summary() for mode, sol in located.solutions.items()}

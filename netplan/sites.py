@@ -461,6 +461,27 @@ def name_unnamed(facilities: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def opened_status(facilities: pd.DataFrame) -> pd.DataFrame:
+    """Mark opened sites ``new`` or ``existing`` (``status``); the site's own status stays in ``site_status``.
+
+    Parameters
+    ----------
+    facilities
+        A facilities layer whose ``status`` is still the site's (``candidate``, ``existing_fixed``, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``status`` in ``{"new", "existing"}`` and ``site_status`` beside it.
+    """
+    out = facilities.copy()
+    if out.empty or "status" not in out.columns:
+        return out
+    out["site_status"] = out["status"]
+    out["status"] = np.where(out["status"].astype(str) == "candidate", "new", "existing")
+    return out
+
+
 def _snap_sites(
     city: City, sites: gpd.GeoDataFrame, limit: float, tiers: list[int], *, report: bool = True
 ) -> gpd.GeoDataFrame:

@@ -46,6 +46,9 @@ def test_run_helsinki_writes_every_output(tmp_path):
     facilities = gpd.read_file(out / "helsinki.gpkg", layer="facilities")
     routes = gpd.read_file(out / "helsinki.gpkg", layer="routes")
     assert facilities["name"].notna().all() and facilities["name"].str.len().gt(0).all()
+    assert set(facilities["status"]) <= {"new", "existing"}
+    assert ((facilities["status"] == "existing") == facilities["existing"].astype(bool)).all()
+    assert (facilities.loc[facilities["status"] == "new", "site_status"] == "candidate").all()
     assert facilities["name"].str.contains(" / transfer station ").any()
     pairs = set(zip(facilities["name"], facilities["site_id"], strict=True))
     assert set(zip(routes["depot"], routes["depot_site_id"], strict=True)) <= pairs

@@ -397,11 +397,9 @@ def facility_props(data: MapData, ctx: Context) -> gpd.GeoDataFrame:
     if "utilisation" in fac.columns:
         fac["utilisation_pct"] = fac["utilisation"].astype(float) * 100
     existing = fac["existing"].astype(bool) if "existing" in fac.columns else pd.Series(False, index=fac.index)
-    status = (
-        fac["status"].map(lambda s: status_label(ctx.lang, s))
-        if "status" in fac.columns
-        else pd.Series("", index=fac.index)
-    )
+    # an opened site's own status (kept or closable) says more than "existing"; older run folders have only status
+    own = "site_status" if "site_status" in fac.columns else "status"
+    status = fac[own].map(lambda s: status_label(ctx.lang, s)) if own in fac.columns else pd.Series("", index=fac.index)
     fac["status_text"] = status.where(existing, ctx.L("new_facility"))
     fac["fusion_text"] = (
         fac["fusion"].map(lambda v: ctx.L("yes") if bool(v) else ctx.L("no")) if "fusion" in fac.columns else None
