@@ -418,6 +418,17 @@ def write_outputs(
                 from netplan.render.rural import write_rural_map  # folium page: needs the network, so not offline
 
                 outputs.extra["rural_map"] = place(write_rural_map(plan, stage / "rural_map.html", lang))
+            elif plan.rural is not None:
+                # written before the manifest, so the skipped page is in its warnings too
+                plan.warnings.append(
+                    diagnostics.RunWarning(
+                        "write",
+                        "write.rural_map_skipped",
+                        "rural_map.html (straw centres, harvest and pesticide routes) was not written: it loads its "
+                        "scripts and tiles from the network and this run is offline; map.html shows the county "
+                        "network, and the rural layers are in the GeoPackage",
+                    )
+                )
             if copy_dir is not None:
                 outputs.map_copy = copy_dir / f"{scenario.name}.html"
         plan.timings["write"] = round(time.perf_counter() - start, 3)

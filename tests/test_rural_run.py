@@ -153,3 +153,15 @@ def test_one_point_per_administrative_village(run) -> None:
     dist = villages.to_crs(own.city.crs).geometry.apply(lambda g: near.distance(g).min())
     assert dist.max() < 1.0
     assert own.kpi("network", "tier1_open") > 22
+
+
+def test_an_offline_run_says_it_left_the_rural_map_out(run, tmp_path) -> None:
+    import dataclasses
+
+    _, plan, _ = run
+    offline = dataclasses.replace(plan, warnings=list(plan.warnings))
+    out = write_outputs(offline, tmp_path / "offline", offline=True)
+    assert "rural_map" not in out.extra and not (tmp_path / "offline" / "rural_map.html").exists()
+    manifest = json.loads(out.manifest.read_text(encoding="utf-8"))
+    assert [w["code"] for w in manifest["warnings"]].count("write.rural_map_skipped") == 1
+    assert "write.rural_map_skipped" not in [w.code for w in plan.warnings]  # the shared plan is untouched

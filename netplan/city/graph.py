@@ -33,27 +33,6 @@ import osmnx as ox
 from netplan import diagnostics
 from netplan.scenario import Truck
 
-DRIVE_HIGHWAYS = frozenset(
-    {
-        "motorway",
-        "motorway_link",
-        "trunk",
-        "trunk_link",
-        "primary",
-        "primary_link",
-        "secondary",
-        "secondary_link",
-        "tertiary",
-        "tertiary_link",
-        "unclassified",
-        "residential",
-        "living_street",
-        "service",
-        "road",
-    }
-)
-"""Highway classes a truck may drive on, access tags permitting."""
-
 NOT_WALKABLE = frozenset(
     {
         "motorway",
@@ -98,6 +77,9 @@ HIGHWAY_RANK = (
     "corridor",
 )
 """Road classes from most to least important: a way merged from several classes takes the first one it has."""
+
+DRIVE_HIGHWAYS = frozenset(HIGHWAY_RANK[: HIGHWAY_RANK.index("road") + 1])
+"""Highway classes a truck may drive on, access tags permitting (the ranking's classes up to ``road``)."""
 
 DENIED = frozenset({"no", "private", "agricultural", "forestry", "delivery_no", "use_sidepath", "discouraged"})
 ALLOWED = frozenset({"yes", "designated", "destination", "permissive", "delivery", "permit", "official", "customers"})

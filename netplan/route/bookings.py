@@ -36,6 +36,7 @@ from netplan.coords import to_wgs84
 from netplan.diagnostics import warn
 from netplan.errors import ScenarioError
 from netplan.route.bans import RoadBans
+from netplan.route.collection import trip_lines
 from netplan.route.engines import solve
 from netplan.route.problem import (
     COST_UNITS_PER_CNY,
@@ -397,7 +398,15 @@ def plan_bookings(
                 ids=[problem.stops[s].name for s in solution.dropped],
             )
         schedules.append(visits.assign(group=name))
-        geoms.extend(_trip_lines(name, schedule, network))
+        # the collection day's trip lines (along the edges' own geometry), named as a booking group's
+        geoms.extend(
+            {
+                **{k: v for k, v in line.items() if k not in ("depot", "stops", "load_kg")},
+                "group": name,
+                "bookings": line["stops"],
+            }
+            for line in trip_lines(name, schedule, network)
+        )
     table = gpd.GeoDataFrame(
         pd.concat([bookings.drop(columns="geometry"), outcome], axis=1), geometry=bookings.geometry, crs="EPSG:4326"
     )
@@ -518,36 +527,6 @@ def booking_kpis(table: pd.DataFrame, groups: list[BookingGroup]) -> dict[str, A
         "streams": per_stream,
         "groups": per_group,
     }
-
-
-def _trip_lines(name: str, schedule: Schedule, network) -> list[dict[str, Any]]:
-    legs, visits = schedule.legs, schedule.visits
-    if legs.empty:
-        return []
-    graph = network.graph
-    rows = []
-    for vehicle, group in visits.groupby("vehicle", sort=True):
-        vleg = legs[legs["vehicle"] == vehicle]
-        for trip, tv in group.groupby("trip", sort=True):
-            tlegs = vleg[vleg["seq"].isin(set(tv["seq"]) - {0})]
-            coords = [(graph.nodes[n]["x"], graph.nodes[n]["y"]) for path in tlegs["path"] for n in path]
-            if len(coords) < 2:
-                continue
-            served = tv[tv["kind"] == "stop"]
-            rows.append(
-                {
-                    "vehicle": f"{name}/{vehicle}",
-                    "vehicle_type": tv["vehicle_type"].iloc[0],
-                    "group": name,
-                    "trip": int(trip),
-                    "bookings": len(served),
-                    "km": float(tlegs["distance"].sum() / 1000),
-                    "start": fmt_time(tlegs["depart_s"].min()),
-                    "end": fmt_time(tlegs["arrive_s"].max()),
-                    "geometry": shapely.LineString(coords),
-                }
-            )
-    return rows
 
 
 # --- slot offering -------------------------------------------------------------------------------------------------

@@ -307,8 +307,7 @@ def route_day(
         )
         # routes join the facilities layer by site id (the depot's display name is for people)
         geoms.extend(
-            {**line, "depot_site_id": int(depot_row["site_id"])}
-            for line in _trip_lines(name, problem, schedule, network)
+            {**line, "depot_site_id": int(depot_row["site_id"])} for line in trip_lines(name, schedule, network)
         )
     routes = (
         gpd.GeoDataFrame(geoms, geometry="geometry", crs="EPSG:4326")
@@ -540,7 +539,11 @@ def _summary(
     }
 
 
-def _trip_lines(name: str, problem: RoutingProblem, schedule: Schedule, network) -> list[dict[str, Any]]:
+def trip_lines(name: str, schedule: Schedule, network: Any) -> list[dict[str, Any]]:
+    """One row per vehicle trip: the roads it drove as a LineString (edge geometries), times, km and load.
+
+    Shared by the collection day, the harvest day (``route/straw.py``) and the booking day (``route/bookings.py``).
+    """
     legs, visits = schedule.legs, schedule.visits
     if legs.empty:
         return []

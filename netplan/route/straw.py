@@ -35,9 +35,9 @@ from netplan.route.collection import (
     _report_drops,
     _schedule_table,
     _summary,
-    _trip_lines,
     build_problem,
     scenario_bans,
+    trip_lines,
     vehicle_classes,
 )
 from netplan.route.drops import explain_drops
@@ -233,7 +233,7 @@ def route_from_depot(
     drops = explain_drops(problem, solution, solution.info.get("drop_insertion_cost"), "CNY", COST_UNITS_PER_CNY)
     _report_drops(name, problem, drops)
     return DepotRoutes(
-        _trip_lines(name, problem, schedule, network),
+        trip_lines(name, schedule, network),
         _schedule_table(name, problem, schedule),
         _summary(name, problem, solution, schedule, drops),
     )
