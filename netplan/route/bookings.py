@@ -36,7 +36,7 @@ from netplan.coords import to_wgs84
 from netplan.diagnostics import warn
 from netplan.errors import ScenarioError
 from netplan.route.bans import RoadBans
-from netplan.route.collection import trip_lines
+from netplan.route.collection import trip_lines, warn_if_cut_short
 from netplan.route.engines import solve
 from netplan.route.problem import (
     COST_UNITS_PER_CNY,
@@ -365,6 +365,9 @@ def plan_bookings(
             time_limit_s=config.time_limit_s,
             seed=seed,
             max_iterations=config.max_iterations,
+        )
+        warn_if_cut_short(
+            name, solution, time_limit_s=config.time_limit_s, iterations=config.max_iterations, section="bookings"
         )
         schedule = simulate(problem, solution, roads=_replay(travel))
         schedule.raise_if_violations()

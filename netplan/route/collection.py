@@ -345,16 +345,26 @@ def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolut
             "every run",
             ids=[name],
         )
-    elif solution.info.get("stopped_by") == "time":
-        warn(
-            "route",
-            "route.time_limit",
-            f"{name}: the {cfg.time_limit_s:g} s safety cap (route.time_limit_s) ended the {cfg.engine} search before "
-            f"its budget of {cfg.max_iterations} iterations, so these routes depend on the machine's speed and load; "
-            "raise route.time_limit_s (or lower route.max_iterations) for the same routes on every run",
-            ids=[name],
-        )
+    else:
+        warn_if_cut_short(name, solution, time_limit_s=cfg.time_limit_s, iterations=cfg.max_iterations)
     return solution
+
+
+def warn_if_cut_short(
+    name: str, solution: RouteSolution, *, time_limit_s: float, iterations: int | None, section: str = "route"
+) -> None:
+    """Warn when the wall-clock safety cap, not the iteration budget, ended a search: such routes depend on the
+    machine's speed and load. ``section`` names the scenario keys (``route``, ``bookings``, ``rural.straw``)."""
+    if solution.info.get("stopped_by") != "time":
+        return
+    warn(
+        section.split(".")[0],
+        f"{section.split('.')[0]}.time_limit",
+        f"{name}: the {time_limit_s:g} s safety cap ({section}.time_limit_s) ended the {solution.engine} search "
+        f"before its budget of {iterations} iterations, so these routes depend on the machine's speed and load; "
+        f"raise {section}.time_limit_s (or lower {section}.max_iterations) for the same routes on every run",
+        ids=[name],
+    )
 
 
 def build_problem(

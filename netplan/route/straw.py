@@ -39,6 +39,7 @@ from netplan.route.collection import (
     scenario_bans,
     trip_lines,
     vehicle_classes,
+    warn_if_cut_short,
 )
 from netplan.route.drops import explain_drops
 from netplan.route.engines import solve
@@ -219,6 +220,7 @@ def route_from_depot(
         {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
     )
     solution = solve(problem, cfg.engine, time_limit_s=cfg.time_limit_s, seed=scenario.seed, **budget)
+    warn_if_cut_short(name, solution, time_limit_s=cfg.time_limit_s, iterations=cfg.max_iterations)
     replay = RoadReplay(
         road_bans, lambda u, v: travel.edge_time[(u, v)], lambda u, v: travel.edge_length[(u, v)], travel.path
     )

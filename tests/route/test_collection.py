@@ -204,3 +204,20 @@ def test_points_the_fleet_cannot_serve_are_warned_with_their_reason(grid_city):
     (warning,) = [w for w in warnings if w.code == "route.dropped_stops"]
     assert warning.stage == "route" and list(warning.ids) == dropped and warning.count == len(dropped)
     assert "no vehicle has time in its shift or room in a trip" in warning.message
+
+
+@pytest.mark.parametrize("section", ["route", "bookings"])
+def test_a_search_cut_short_by_the_clock_is_a_warning(section):
+    from netplan.diagnostics import collect
+    from netplan.route.collection import warn_if_cut_short
+    from netplan.route.solution import RouteSolution
+
+    done = RouteSolution([], [], 0.0, "pyvrp", 1.0, True)
+    done.info["stopped_by"] = "iterations"
+    cut = RouteSolution([], [], 0.0, "pyvrp", 60.0, True)
+    cut.info["stopped_by"] = "time"
+    with collect() as found:
+        warn_if_cut_short("站 1", done, time_limit_s=60, iterations=5000, section=section)
+        warn_if_cut_short("站 1", cut, time_limit_s=60, iterations=5000, section=section)
+    assert [w.code for w in found] == [f"{section}.time_limit"]
+    assert f"{section}.time_limit_s" in found[0].message and found[0].ids == ("站 1",)
