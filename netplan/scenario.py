@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from netplan.coords import first_out_of_range, is_lonlat, normalise_crs_name
 from netplan.errors import ScenarioError
@@ -103,6 +103,15 @@ def disjoint_intervals(values: list[str], what: str = "intervals") -> list[str]:
         if s1 < e0:
             raise ValueError(f"{what} overlap: {values}")
     return values
+
+
+def _interval(value: str) -> str:
+    parse_interval(value)
+    return value
+
+
+Interval = Annotated[str, AfterValidator(_interval)]
+"""A well-formed ``HH:MM-HH:MM`` interval (a shift, opening hours), kept as written."""
 
 
 class KeyedError(ValueError):
@@ -267,8 +276,8 @@ class CityConfig(_Strict):
         return self
 
 
-class DemandFile(_Strict):
-    """A user table of demand: points or polygons of residential compounds."""
+class _PointTable(_Strict):
+    """The columns every user table of points shares: where it is, which layer, its datum and its coordinates."""
 
     path: str
     layer: str | None = None
@@ -277,10 +286,6 @@ class DemandFile(_Strict):
     lat: str = "lat"
     x: str | None = None
     y: str | None = None
-    households: str | None = "households"
-    population: str | None = None
-    name: str | None = "name"
-    id: str | None = None
 
     @field_validator("crs")
     @classmethod
@@ -288,6 +293,15 @@ class DemandFile(_Strict):
         if value is not None:
             normalise_crs_name(value)  # an unknown name fails here, naming the key, not when the file is read
         return value
+
+
+class DemandFile(_PointTable):
+    """A user table of demand: points or polygons of residential compounds."""
+
+    households: str | None = "households"
+    population: str | None = None
+    name: str | None = "name"
+    id: str | None = None
 
 
 class OsmDemand(_Strict):
@@ -347,29 +361,15 @@ class DemandConfig(_Strict):
         return self
 
 
-class SiteFile(_Strict):
+class SiteFile(_PointTable):
     """A user table of sites (existing facilities or candidate land)."""
 
-    path: str
-    layer: str | None = None
-    crs: str | None = None
-    lon: str = "lon"
-    lat: str = "lat"
-    x: str | None = None
-    y: str | None = None
     tiers: str = "tiers"
     status: str | None = "status"
     name: str | None = "name"
     capacity: str | None = None
     open_cost: str | None = None
     fusion: str | None = None
-
-    @field_validator("crs")
-    @classmethod
-    def _known_crs(cls, value: str | None) -> str | None:
-        if value is not None:
-            normalise_crs_name(value)  # an unknown name fails here, naming the key, not when the file is read
-        return value
 
 
 class SitesConfig(_Strict):
@@ -419,19 +419,13 @@ class Vehicle(_Strict):
     fixed_cost: NonNegFloat = 0.0
     per_km_cost: NonNegFloat = 0.0
     per_hour_cost: NonNegFloat = 0.0
-    shift: str = "06:00-18:00"
+    shift: Interval = "06:00-18:00"
     max_hours: PositiveFloat | None = None
     permit: bool = False
     role: Literal["collection", "haul"] = "collection"
     breaks: list[str] = []
     break_min: PositiveFloat = 30.0
     streams: list[str] | None = None
-
-    @field_validator("shift")
-    @classmethod
-    def _shift(cls, value: str) -> str:
-        parse_interval(value)
-        return value
 
     @field_validator("breaks")
     @classmethod
@@ -505,7 +499,7 @@ class RouteConfig(_Strict):
     service_min_per_t: NonNegFloat = 6.0
     turnaround_min: NonNegFloat = 15.0
     stop_hours: list[str] = []
-    station_hours: str | None = None
+    station_hours: Interval | None = None
     drop_penalty_cny: NonNegFloat | None = 2000.0
     haul_drop_penalty_cny: NonNegFloat | None = None
     hauls: bool = True
@@ -520,13 +514,6 @@ class RouteConfig(_Strict):
         if self.starts > 1 and self.engine != "pyvrp":
             raise ValueError(f"starts: {self.starts} needs engine pyvrp (the {self.engine} search has no seed)")
         return self
-
-    @field_validator("station_hours")
-    @classmethod
-    def _station_hours(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_interval(value)
-        return value
 
 
 class LocateConfig(_Strict):
@@ -620,13 +607,7 @@ class StrawVehicle(_Strict):
     weight_t: PositiveFloat = 10.0
     per_km_cost: NonNegFloat = 0.0
     per_hour_cost: NonNegFloat = 0.0
-    shift: str = "06:00-18:00"
-
-    @field_validator("shift")
-    @classmethod
-    def _shift(cls, value: str) -> str:
-        parse_interval(value)
-        return value
+    shift: Interval = "06:00-18:00"
 
 
 class StrawConfig(_Strict):
@@ -690,16 +671,8 @@ class Outputs(_Strict):
     tianditu_token: str | None = Field(default=None, exclude=True)  # kept out of manifest.json
 
 
-class BookingFile(_Strict):
+class BookingFile(_PointTable):
     """A bookings table (CSV or GeoPackage/GeoJSON); columns are described in README "Door-to-door bookings"."""
-
-    path: str
-    layer: str | None = None
-    crs: str | None = None
-    lon: str = "lon"
-    lat: str = "lat"
-    x: str | None = None
-    y: str | None = None
 
 
 class BookingStream(_Strict):
@@ -738,14 +711,8 @@ class BookingDepot(_Strict):
     lat: float
     crs: str = "wgs84"
     kind: str = "station"
-    hours: str = "00:00-24:00"
+    hours: Interval = "00:00-24:00"
     unload_min: NonNegFloat = 15.0
-
-    @field_validator("hours")
-    @classmethod
-    def _hours(cls, value: str) -> str:
-        parse_interval(value)
-        return value
 
 
 class BookingVehicle(_Strict):
@@ -759,15 +726,9 @@ class BookingVehicle(_Strict):
     crew_cost_per_hour: NonNegFloat = 40.0
     per_km_cost: NonNegFloat = 1.5
     fixed_cost: NonNegFloat = 0.0
-    shift: str = "08:00-20:00"
+    shift: Interval = "08:00-20:00"
     base: str
     streams: list[str] = Field(min_length=1)
-
-    @field_validator("shift")
-    @classmethod
-    def _shift(cls, value: str) -> str:
-        parse_interval(value)
-        return value
 
 
 class BulkyStationsConfig(_Strict):
