@@ -23,7 +23,7 @@ import pandas as pd
 
 from netplan.city import City
 from netplan.demand import read_points
-from netplan.errors import InputDataError, ScenarioError
+from netplan.errors import InputDataError, ScenarioError, check_cells
 from netplan.scenario import BookingsConfig, Scenario, parse_interval
 
 if TYPE_CHECKING:
@@ -65,17 +65,11 @@ def _optional_numbers(
     raw = attrs[column]
     blank = raw.isna() | raw.astype(str).str.strip().isin(["", "nan", "None"])
     values = pd.to_numeric(raw.where(~blank), errors="coerce")
-    bad = values.isna() & ~blank
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise _cell_error(f"expected a number, got {raw.iloc[i]!r}", path, i + offset, column)
+    check_cells(values.isna() & ~blank, raw, expected="expected a number", path=path, column=column, offset=offset)
     out = np.where(blank.to_numpy(), defaults, values.to_numpy(dtype=float))
     wrong = out <= 0 if positive else out < 0
-    if wrong.any():
-        i = int(np.flatnonzero(wrong)[0])
-        raise _cell_error(
-            f"expected a value {'> 0' if positive else '>= 0'}, got {raw.iloc[i]!r}", path, i + offset, column
-        )
+    expected = f"expected a value {'> 0' if positive else '>= 0'}"
+    check_cells(wrong, raw, expected=expected, path=path, column=column, offset=offset)
     return out
 
 

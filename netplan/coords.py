@@ -227,6 +227,10 @@ def _bd_to_wgs_raw(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.nda
     return _gcj_to_wgs_raw(*_bd_to_gcj_raw(lon, lat))
 
 
+_CHINESE = {_GCJ02: (_gcj_to_wgs_raw, _wgs_to_gcj_raw), _BD09: (_bd_to_wgs_raw, _wgs_to_bd_raw)}
+"""Per Chinese datum, its (to WGS-84, from WGS-84) raw conversions."""
+
+
 def _apply(
     raw: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
     lon: ArrayLike,
@@ -469,6 +473,17 @@ def _pyproj_transform(src: str, dst: str, lon: ArrayLike, lat: ArrayLike) -> Lon
     return _out(np.asarray(x_out, dtype=float), np.asarray(y_out, dtype=float), scalar)
 
 
+def _convert(crs: str | int, x: ArrayLike, y: ArrayLike, *, to_wgs84: bool) -> LonLat:
+    """Convert between WGS-84 and ``crs`` in either direction: this module's formulas or pyproj."""
+    name = normalise_crs_name(crs)
+    if name == _WGS84:
+        return _out(*_as_arrays(x, y))
+    if name in _CHINESE:
+        return _apply(_CHINESE[name][0 if to_wgs84 else 1], x, y)
+    src, dst = (name, "EPSG:4326") if to_wgs84 else ("EPSG:4326", name)
+    return _pyproj_transform(src, dst, x, y)
+
+
 def to_wgs84(x: ArrayLike, y: ArrayLike, crs: str | int) -> LonLat:
     """Convert coordinates in any supported system to WGS-84 longitude/latitude.
 
@@ -498,15 +513,7 @@ def to_wgs84(x: ArrayLike, y: ArrayLike, crs: str | int) -> LonLat:
     ValueError
         If ``crs`` is not recognised.
     """
-    name = normalise_crs_name(crs)
-    if name == _WGS84:
-        x_a, y_a, scalar = _as_arrays(x, y)
-        return _out(x_a, y_a, scalar)
-    if name == _GCJ02:
-        return gcj02_to_wgs84(x, y)
-    if name == _BD09:
-        return bd09_to_wgs84(x, y)
-    return _pyproj_transform(name, "EPSG:4326", x, y)
+    return _convert(crs, x, y, to_wgs84=True)
 
 
 def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str | int) -> LonLat:
@@ -538,15 +545,7 @@ def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str | int) -> LonLat:
     ValueError
         If ``crs`` is not recognised.
     """
-    name = normalise_crs_name(crs)
-    if name == _WGS84:
-        lon_a, lat_a, scalar = _as_arrays(lon, lat)
-        return _out(lon_a, lat_a, scalar)
-    if name == _GCJ02:
-        return wgs84_to_gcj02(lon, lat)
-    if name == _BD09:
-        return wgs84_to_bd09(lon, lat)
-    return _pyproj_transform("EPSG:4326", name, lon, lat)
+    return _convert(crs, lon, lat, to_wgs84=False)
 
 
 def is_lonlat(crs: str | int) -> bool:

@@ -22,6 +22,7 @@ and every demand point is snapped to the walk network.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -33,7 +34,7 @@ import shapely.affinity
 from netplan import diagnostics
 from netplan.city import City
 from netplan.coords import normalise_crs_name, suspect_datum, to_wgs84
-from netplan.errors import InputDataError
+from netplan.errors import InputDataError, check_cells
 from netplan.scenario import DemandConfig, DemandFile, OsmDemand, Scenario
 
 DEMAND_COLUMNS = [
@@ -287,24 +288,12 @@ def _numbers(
 ) -> np.ndarray:
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce")
-    bad = values.isna() | ~np.isfinite(values.fillna(0.0))
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputDataError(
-            f"expected a finite number, got {raw.iloc[i]!r} ({int(bad.sum())} bad value(s) in this column)",
-            path,
-            f"row {i + row_offset}, column {column!r}",
-        )
-    if minimum is not None and (values < minimum).any():
-        i = int(np.flatnonzero((values < minimum).to_numpy())[0])
-        raise InputDataError(
-            f"expected a value >= {minimum}, got {raw.iloc[i]!r}", path, f"row {i + row_offset}, column {column!r}"
-        )
-    if maximum is not None and (values > maximum).any():
-        i = int(np.flatnonzero((values > maximum).to_numpy())[0])
-        raise InputDataError(
-            f"expected a value <= {maximum:,.0f}, got {raw.iloc[i]!r}", path, f"row {i + row_offset}, column {column!r}"
-        )
+    check = partial(check_cells, cells=raw, path=path, column=column, offset=row_offset)
+    check(values.isna() | ~np.isfinite(values.fillna(0.0)), expected="expected a finite number", count=True)
+    if minimum is not None:
+        check(values < minimum, expected=f"expected a value >= {minimum}")
+    if maximum is not None:
+        check(values > maximum, expected=f"expected a value <= {maximum:,.0f}")
     return values.to_numpy(dtype=float)
 
 

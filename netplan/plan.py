@@ -22,6 +22,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from netplan.rural import RuralResult
 
 
+def kpi_value(kpis: pd.DataFrame | None, section: str, key: str) -> Any:
+    """One value of a KPI table (``section, key, value, unit``), as :meth:`Plan.kpi` and the map's data read it.
+
+    Raises
+    ------
+    KeyError
+        When the KPIs are not computed yet or hold no such row.
+    """
+    if kpis is None:
+        raise KeyError("KPIs not computed yet")
+    row = kpis[(kpis["section"] == section) & (kpis["key"] == key)]
+    if row.empty:
+        raise KeyError(f"{section}.{key}")
+    return row["value"].iloc[0]
+
+
 @dataclass
 class Plan:
     """A planning run's state and results.
@@ -95,12 +111,7 @@ class Plan:
 
     def kpi(self, section: str, key: str) -> Any:
         """Look up one KPI value (raises KeyError if absent)."""
-        if self.kpis is None:
-            raise KeyError("KPIs not computed yet")
-        row = self.kpis[(self.kpis["section"] == section) & (self.kpis["key"] == key)]
-        if row.empty:
-            raise KeyError(f"{section}.{key}")
-        return row["value"].iloc[0]
+        return kpi_value(self.kpis, section, key)
 
     def explore(
         self,

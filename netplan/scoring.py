@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from netplan.city import City
-from netplan.errors import InputDataError
+from netplan.errors import InputDataError, check_cells
 
 if TYPE_CHECKING:
     from netplan.scenario import Scenario
@@ -197,13 +197,9 @@ def read_facilities(path: str | Path, city: City, layer: str | None = None) -> g
     if "tier" in attrs.columns:
         tier = pd.to_numeric(attrs["tier"], errors="coerce")
         bad = tier.isna() | ~tier.isin([1, 2, 3, 4])
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputDataError(
-                f"expected a tier number 1, 2, 3 or 4, got {attrs['tier'].iloc[i]!r}",
-                path,
-                f"row {i + offset}, column 'tier'",
-            )
+        check_cells(
+            bad, attrs["tier"], expected="expected a tier number 1, 2, 3 or 4", path=path, column="tier", offset=offset
+        )
         out["tier"] = tier.astype(int).to_numpy()
     else:
         out["tier"] = 1
@@ -213,13 +209,8 @@ def read_facilities(path: str | Path, city: City, layer: str | None = None) -> g
             continue
         values = pd.to_numeric(attrs[col], errors="coerce")
         bad = attrs[col].notna() & (values.isna() | (values < 0))
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputDataError(
-                f"expected a number >= 0 (kg/day) or an empty cell, got {attrs[col].iloc[i]!r}",
-                path,
-                f"row {i + offset}, column {col!r}",
-            )
+        expected = "expected a number >= 0 (kg/day) or an empty cell"
+        check_cells(bad, attrs[col], expected=expected, path=path, column=col, offset=offset)
         out[target] = values.to_numpy(dtype=float)
     if "capacity_kg_day" not in out.columns:
         out["capacity_kg_day"] = np.nan

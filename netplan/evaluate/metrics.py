@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from netplan.city import Network
-from netplan.evaluate.access import covered_share
+from netplan.evaluate.access import covered_share, walk_distances
 from netplan.plan import Plan
 
 # ---------------------------------------------------------------- coverage metrics
@@ -393,13 +393,7 @@ def coverage_metrics(
     owner = np.full(len(demand), -1, dtype=np.int64)
     if ok.any() and len(t1):
         sub = demand[ok]
-        dist = walk.point_matrix(
-            sub["walk_node"].to_numpy(),
-            sub["offset_m"].to_numpy(),
-            t1["walk_node"].to_numpy(),
-            t1["walk_offset_m"].to_numpy(),
-            "length",
-        )
+        dist = walk_distances(walk, sub, t1)
         owner[ok], access[ok] = nearest(dist)
     out: dict[str, float] = {
         "demand_points": int(len(demand)),

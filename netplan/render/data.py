@@ -21,6 +21,7 @@ import pyogrio
 import shapely
 
 from netplan.errors import InputDataError
+from netplan.plan import kpi_value
 from netplan.route.bans import zone_geometry
 
 WGS84 = "EPSG:4326"
@@ -86,12 +87,7 @@ class MapData:
 
     def kpi(self, section: str, key: str) -> Any:
         """One KPI value (raises KeyError when absent)."""
-        if self.kpis is None:
-            raise KeyError("no KPIs")
-        row = self.kpis[(self.kpis["section"] == section) & (self.kpis["key"] == key)]
-        if row.empty:
-            raise KeyError(f"{section}.{key}")
-        return row["value"].iloc[0]
+        return kpi_value(self.kpis, section, key)
 
     def tier(self, number: int) -> TierInfo:
         """The settings of tier ``number``."""

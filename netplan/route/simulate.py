@@ -305,19 +305,9 @@ class _Simulator:
             travel = float(self.p.profiles[profile].duration[a, b])
             arrive = ready + travel
             start = max(arrive, earliest) if earliest is not None else arrive
-            self.leg_rows.append(
-                {
-                    "vehicle": label,
-                    "seq": seq,
-                    "from": a,
-                    "to": b,
-                    "depart_s": ready,
-                    "arrive_s": arrive,
-                    "distance": float(self.p.profiles[profile].distance[a, b]),
-                    "wait_s": start - arrive,
-                }
-            )
-            return arrive, start, float(self.p.profiles[profile].distance[a, b]), start - arrive
+            distance = float(self.p.profiles[profile].distance[a, b])
+            self._leg(label, seq, a, b, depart=ready, arrive=arrive, distance=distance, wait=start - arrive)
+            return arrive, start, distance, start - arrive
         path = list(self._path(profile, a, b))
         edges = list(zip(path, path[1:]))
         times = [self._edge_time(u, v) for u, v in edges]
@@ -354,22 +344,48 @@ class _Simulator:
                             f"{label}: drives banned road {u}->{v} ({ban.name}) at {fmt_time(t0)}-{fmt_time(t0 + dt)}, "
                             f"banned {iv}"
                         )
+        self._leg(
+            label,
+            seq,
+            a,
+            b,
+            depart=ready,
+            arrive=arrive,
+            distance=float(sum(lengths)),
+            wait=wait,
+            wait_node=path[cut] if cut < len(path) else path[-1],
+            path=path,
+            enter_s=enter_times,
+        )
+        return arrive, max(arrive, start), float(sum(lengths)), arrival_wait
+
+    def _leg(
+        self,
+        label: str,
+        seq: int,
+        a: int,
+        b: int,
+        *,
+        depart: float,
+        arrive: float,
+        distance: float,
+        wait: float,
+        **road: object,
+    ) -> None:
+        """Record one driven leg; a replay on the roads adds where it waited, its path and when it entered each edge."""
         self.leg_rows.append(
             {
                 "vehicle": label,
                 "seq": seq,
                 "from": a,
                 "to": b,
-                "depart_s": ready,
+                "depart_s": depart,
                 "arrive_s": arrive,
-                "distance": float(sum(lengths)),
+                "distance": distance,
                 "wait_s": wait,
-                "wait_node": path[cut] if cut < len(path) else path[-1],
-                "path": path,
-                "enter_s": enter_times,
+                **road,
             }
         )
-        return arrive, max(arrive, start), float(sum(lengths)), arrival_wait
 
     def _path(self, profile: str, a: int, b: int) -> list[int]:
         assert self.roads is not None
