@@ -36,8 +36,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.orlib import read_capacitated as read_instance  # noqa: E402
 from netplan.locate.cflp import CapacitatedLocation  # noqa: E402
-from netplan.locate.orlib import read_capacitated as read_instance  # noqa: E402
 
 DATA = REPO.parent / "shared" / "benchmarks" / "cflp"
 REQUIRED = [

@@ -40,9 +40,11 @@ from typing import Any
 
 import numpy as np
 
-from netplan.locate.orlib import read_pmedian as load_instance
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.orlib import read_pmedian as load_instance  # noqa: E402
+
 DATA = REPO.parent / "shared" / "benchmarks" / "pmedian"
 
 

@@ -14,9 +14,9 @@ from conftest import published_path
 from osm_builder import LAT0, LON0, M_PER_DEG_LAT, M_PER_DEG_LON, OsmBuilder, street_grid
 from scipy import optimize, sparse
 
+from benchmarks.orlib import read_capacitated as read_orlib
 from netplan.city import load_city
 from netplan.locate.cflp import CapacitatedLocation
-from netplan.locate.orlib import read_capacitated as read_orlib
 from netplan.scenario import CityConfig
 
 TOL = 1e-6

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from netplan.locate.orlib import read_capacitated, read_pmedian
+from benchmarks.orlib import read_capacitated, read_pmedian
 
 
 def test_pmedian_repeated_edge_takes_the_last_cost(tmp_path):

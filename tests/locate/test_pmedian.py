@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import published_path
 
+from benchmarks.orlib import read_pmedian as load_pmed
 from netplan.locate.base import LocationResult
-from netplan.locate.orlib import read_pmedian as load_pmed
 from netplan.locate.pmedian import PMedian
 
 
