@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 
+import networkx as nx
 import numpy as np
 import pytest
 from conftest import ROOT
 
 from netplan.evaluate import PlanCheckError, check_network, covered_share, evaluate_plan, walk_distances
+from netplan.evaluate.check import _pairwise
 from netplan.pipeline import build_plan
 from netplan.scenario import load_scenario
 
@@ -44,6 +46,54 @@ def test_sited_network_passes_and_kpis_match_layers(helsinki_plan):
         assert info["bound"] <= info["objective"] + 1e-6
         assert info["gap"] == pytest.approx((info["objective"] - info["bound"]) / info["objective"], abs=1e-9)
     assert plan.location["bottom_up"]["objective"] >= plan.location["integrated"]["objective"] - 1e-6
+
+
+def _networkx_m(graph: nx.MultiDiGraph, pairs: list[tuple[int, int]], cutoff: float | None = None) -> np.ndarray:
+    """Shortest path metres node -> node by networkx's Dijkstra on the city's own graph, one search per origin."""
+    out = np.empty(len(pairs))
+    searched: dict[int, dict[int, float]] = {}
+    for k, (u, v) in enumerate(pairs):
+        if u not in searched:
+            searched[u] = nx.single_source_dijkstra_path_length(graph, u, cutoff=cutoff, weight="length")
+        out[k] = searched[u].get(v, np.inf)
+    return out
+
+
+def test_checker_distances_equal_networkx_shortest_paths(helsinki_plan):
+    """An oracle independent of the scipy matrices the solver and the checker share: networkx on the same graphs."""
+    plan = helsinki_plan
+    sc, fac, asg = plan.scenario, plan.facilities, plan.assignments
+    days = sc.locate.days_per_year
+    costs = check_network(plan)
+    demand = plan.demand.set_index("demand_id")
+    by_tier = {t.tier: fac[fac["tier"] == t.tier].set_index("site_id") for t in sc.tiers}
+
+    first = asg[asg["level"] == "demand-t1"]
+    d_rows, f_rows = demand.loc[first["from_id"]], by_tier[1].loc[first["to_id"]]
+    pairs = list(zip(d_rows["walk_node"].astype(int), f_rows["walk_node"].astype(int), strict=True))
+    walked = (
+        _networkx_m(plan.city.walk.graph, pairs, cutoff=sc.tier(1).radius_m)
+        + d_rows["offset_m"].to_numpy()
+        + f_rows["walk_offset_m"].to_numpy()
+    )
+    assert len(walked) > 10 and np.isfinite(walked).all() and (walked <= sc.tier(1).radius_m + 1e-6).all()
+    checker = _pairwise(plan.city.walk, d_rows, "walk_node", "offset_m", f_rows, "walk_node", "walk_offset_m")
+    assert checker == pytest.approx(walked, abs=1e-6)
+    access = (first["kg_day"].to_numpy() * walked).sum() / 1e6 * sc.locate.access_cost_per_t_km * days
+    assert costs["access"] == pytest.approx(access, rel=1e-9)
+
+    for tier in sc.tiers[1:]:
+        src = by_tier[tier.tier - 1]
+        dst = by_tier[tier.tier].loc[src["next_site_id"]]
+        pairs = list(zip(src["drive_node"].astype(int), dst["drive_node"].astype(int), strict=True))
+        driven = (
+            _networkx_m(plan.city.drive.graph, pairs)
+            + src["drive_offset_m"].to_numpy()
+            + dst["drive_offset_m"].to_numpy()
+        )
+        assert np.isfinite(driven).all() and (driven <= tier.radius_m + 1e-6).all()
+        haul = (src["load_kg_day"].to_numpy() * driven).sum() / 1e6 * sc.locate.haul_cost_per_t_km[tier.tier - 2] * days
+        assert costs[f"haul_t{tier.tier - 1}"] == pytest.approx(haul, rel=1e-9)
 
 
 def _tampered(plan, how: str):
