@@ -229,3 +229,27 @@ def test_only_empty_or_earlier_output_folders_are_replaced(tmp_path):
     assert (tmp_path / "photos" / "a.jpg").is_file() and not list(tmp_path.glob("photos.tmp-*"))
     # a folder that only receives files (outputs.maps_dir) may hold anything
     assert nio.check_output_folder(tmp_path / "photos", where="--maps-dir", whole=False) == tmp_path / "photos"
+
+
+@pytest.mark.parametrize("given", ["scenario", "flag", "environment"])
+def test_tianditu_token_reaches_the_map_but_never_the_manifest(tmp_path, given, monkeypatch):
+    """The token is a private key: the map's tile URLs need it, the manifest (shared with the plan) must not hold it."""
+    token = f"tk-secret-{given}-0123456789"
+    scenario = _fast_scenario(tmp_path)
+    args = ["run", str(scenario), "--basemap", "tianditu", "--out", str(tmp_path / "o")]
+    monkeypatch.delenv("TIANDITU_TOKEN", raising=False)
+    if given == "scenario":
+        text = scenario.read_text(encoding="utf-8")
+        scenario.write_text(text.replace("outputs:\n", f"outputs:\n  tianditu_token: {token}\n"), encoding="utf-8")
+    elif given == "flag":
+        args += ["--tianditu-token", token]
+    else:
+        monkeypatch.setenv("TIANDITU_TOKEN", token)  # the child process inherits it
+    proc = _run(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "o"
+    _complete(out)
+    assert token in (out / "map.html").read_text(encoding="utf-8")
+    manifest = (out / "manifest.json").read_text(encoding="utf-8")
+    assert json.loads(manifest)["files"] and token not in manifest
+    assert token not in proc.stdout + proc.stderr
