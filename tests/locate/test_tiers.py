@@ -135,3 +135,26 @@ def test_highs_backend_sites_a_network_that_passes_the_independent_check(unsited
     costs = check_network(plan)  # raises on any violation, including a cost that differs from HiGHS's objective
     assert costs["total"] == pytest.approx(located.solution.objective, rel=1e-6)
     assert len(tier_candidates(unsited.sites, 1)) >= (located.facilities["tier"] == 1).sum() > 0
+
+
+def test_chengdu_4tier_scenario_sites_four_linked_tiers(chengdu) -> None:
+    """The shipped four-tier scenario (Taiyuan model) on the Chengdu extract, sited and checked; routing is left to
+    the three-tier run's tests to keep this one to the location stage (under a minute)."""
+    scenario = load_scenario(ROOT / "scenarios" / "chengdu_4tier.yaml")
+    scenario.route.enabled = False
+    scenario.outputs.map = False
+    plan = build_plan(scenario, city=chengdu)  # its evaluate stage runs check_network on the sited network
+    fac = plan.facilities
+    counts = {t.tier: int((fac["tier"] == t.tier).sum()) for t in scenario.tiers}
+    assert min(counts.values()) >= 1 and counts[4] == 1 and counts[3] <= 4
+    for t in (1, 2, 3):
+        assert plan.kpi("network", f"tier{t}_open") == counts[t]
+        lower, upper = fac[fac["tier"] == t], fac[fac["tier"] == t + 1]
+        assert set(lower["next_site_id"]) <= set(upper["site_id"])  # every site sends on to an open next-tier site
+    active = plan.demand[(plan.demand["kg_day"] > 0) & plan.demand["snap_ok"]]
+    served = active[~active["demand_id"].isin(plan.excluded_demand)]
+    top = fac[fac["tier"] == 4]
+    assert float(top["load_kg_day"].sum()) == pytest.approx(float(served["kg_day"].sum()), rel=1e-6)
+    assert float(top["load_kg_day"].iloc[0]) <= scenario.tier(4).capacity_kg_day
+    costs = check_network(plan)
+    assert costs["total"] == pytest.approx(plan.kpi("cost", "total"))
