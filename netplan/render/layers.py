@@ -331,6 +331,14 @@ def road_layers(data: MapData, ctx: Context, show: bool, streets: bool) -> list[
     return out
 
 
+def _area_style(colour: str, *, weight: float, opacity: float, fill_opacity: float, dash: str | None = None) -> dict:
+    """The style of an area layer: an outline and a fill of the same colour, the outline optionally dashed."""
+    style: dict[str, object] = {"color": colour, "weight": weight, "opacity": opacity}
+    if dash is not None:
+        style["dashArray"] = dash
+    return {**style, "fillColor": colour, "fillOpacity": fill_opacity}
+
+
 @dataclass
 class Derived:
     """Geometry and figures computed for a plan's map (see :mod:`netplan.render.analysis`)."""
@@ -434,6 +442,13 @@ def _fields(ctx: Context, spec: list[tuple[str, str, str]], present: set[str] | 
     return [[col, ctx.L(key), fmt] for col, key, fmt in spec if present is None or col in present]
 
 
+def _named_popup(
+    ctx: Context, subtitle: str, spec: list[tuple[str, str, str]], present: set[str] | None = None
+) -> dict:
+    """A popup titled by the feature's ``name``, with a subtitle and the fields of ``spec`` (see :func:`_fields`)."""
+    return {"title": "name", "subtitle": subtitle, "fields": _fields(ctx, spec, present)}
+
+
 def facility_layer(
     fac: gpd.GeoDataFrame,
     t: int,
@@ -459,11 +474,7 @@ def facility_layer(
         "show": show,
         "z": 90 + t,
         "data": data,
-        "popup": {
-            "title": "name",
-            "subtitle": tier_name(ctx.lang, t),
-            "fields": _fields(ctx, FACILITY_FIELDS, set(fac.columns)),
-        },
+        "popup": _named_popup(ctx, tier_name(ctx.lang, t), FACILITY_FIELDS, set(fac.columns)),
         "tooltip": {"title": "name", "subtitle": tier_name(ctx.lang, t)},
     }
     if len(fac) > MAX_MARKERS:
@@ -622,25 +633,16 @@ def _coverage_layers(
                 "data": encode_geojson(
                     sa, {"site_id": 0, "name": 0, "radius_m": 0, "served_households": 0}, ctx.shift, 5
                 ),
-                "style": {
-                    "color": TIER_COLOURS[1],
-                    "weight": 1,
-                    "opacity": 0.6,
-                    "fillColor": TIER_COLOURS[1],
-                    "fillOpacity": 0.1,
-                },
-                "popup": {
-                    "title": "name",
-                    "subtitle": L("service_area"),
-                    "fields": _fields(
-                        ctx,
-                        [
-                            ("site_id", "site_id", "int"),
-                            ("radius_m", "radius_m", "int"),
-                            ("served_households", "served_households", "int"),
-                        ],
-                    ),
-                },
+                "style": _area_style(TIER_COLOURS[1], weight=1, opacity=0.6, fill_opacity=0.1),
+                "popup": _named_popup(
+                    ctx,
+                    L("service_area"),
+                    [
+                        ("site_id", "site_id", "int"),
+                        ("radius_m", "radius_m", "int"),
+                        ("served_households", "served_households", "int"),
+                    ],
+                ),
             }
         )
         has.add("service")
@@ -655,19 +657,12 @@ def _coverage_layers(
                 "kind": "areas",
                 "z": 28 - t,
                 "data": encode_geojson(frame, {"site_id": 0, "name": 0, "members": 0}, ctx.shift, 5),
-                "style": {
-                    "color": TIER_COLOURS[t],
-                    "weight": 2,
-                    "opacity": 0.8,
-                    "dashArray": "6 4",
-                    "fillColor": TIER_COLOURS[t],
-                    "fillOpacity": 0.04,
-                },
-                "popup": {
-                    "title": "name",
-                    "subtitle": L("catch_layer").format(name=tier_name(lang, t)),
-                    "fields": _fields(ctx, [("site_id", "site_id", "int"), ("members", "members", "int")]),
-                },
+                "style": _area_style(TIER_COLOURS[t], weight=2, opacity=0.8, fill_opacity=0.04, dash="6 4"),
+                "popup": _named_popup(
+                    ctx,
+                    L("catch_layer").format(name=tier_name(lang, t)),
+                    [("site_id", "site_id", "int"), ("members", "members", "int")],
+                ),
             }
         )
         has.add("catchment")
@@ -722,18 +717,15 @@ def _demand_layers(
                     "fillColor": "#ffeb3b",
                     "fillOpacity": 0.35,
                 },
-                "popup": {
-                    "title": "name",
-                    "subtitle": L("uncovered"),
-                    "fields": _fields(
-                        ctx,
-                        [
-                            ("households", "households", "int"),
-                            ("nearest_m", "nearest_m", "int"),
-                            ("note", "status", "text"),
-                        ],
-                    ),
-                },
+                "popup": _named_popup(
+                    ctx,
+                    L("uncovered"),
+                    [
+                        ("households", "households", "int"),
+                        ("nearest_m", "nearest_m", "int"),
+                        ("note", "status", "text"),
+                    ],
+                ),
                 "tooltip": {"title": "name", "subtitle": L("uncovered")},
             }
         )
@@ -770,21 +762,18 @@ def _demand_layers(
             "style": {"color": DEMAND_COLOUR, "weight": 0.8 if big else 1, "fillColor": "#ef5350", "fillOpacity": 0.6},
             "radiusProp": "r",
             "by": [{"prop": "snap_ok", "map": {"false": {"color": "#000000", "weight": 2}}}],
-            "popup": {
-                "title": "name",
-                "subtitle": L("demand"),
-                "fields": _fields(
-                    ctx,
-                    [
-                        ("households", "households", "int"),
-                        ("kg_day", "kg_day", "f1"),
-                        ("nearest_m", "nearest_m", "int"),
-                        ("served_by", "served_by", "text"),
-                        ("method", "method", "text"),
-                        ("snap_m", "snap_m", "int"),
-                    ],
-                ),
-            },
+            "popup": _named_popup(
+                ctx,
+                L("demand"),
+                [
+                    ("households", "households", "int"),
+                    ("kg_day", "kg_day", "f1"),
+                    ("nearest_m", "nearest_m", "int"),
+                    ("served_by", "served_by", "text"),
+                    ("method", "method", "text"),
+                    ("snap_m", "snap_m", "int"),
+                ],
+            ),
             "tooltip": {"title": "name", "fields": _fields(ctx, [("households", "households", "int")])},
         }
     )
@@ -801,18 +790,8 @@ def _demand_layers(
                 "kind": "areas",
                 "z": 20,
                 "data": encode_geojson(areas, {"name": 0, "households": 0}, ctx.shift, 5),
-                "style": {
-                    "color": DEMAND_COLOUR,
-                    "weight": 0.8,
-                    "opacity": 0.6,
-                    "fillColor": DEMAND_COLOUR,
-                    "fillOpacity": 0.05,
-                },
-                "popup": {
-                    "title": "name",
-                    "subtitle": L("compounds"),
-                    "fields": _fields(ctx, [("households", "households", "int")]),
-                },
+                "style": _area_style(DEMAND_COLOUR, weight=0.8, opacity=0.6, fill_opacity=0.05),
+                "popup": _named_popup(ctx, L("compounds"), [("households", "households", "int")]),
             }
         )
 
@@ -850,11 +829,9 @@ def _context_layers(
                     "z": 10 if kind == "zone" else 45,
                     "data": encode_geojson(sub, {"name": 0, "hours": 0, "min_weight_t": 1}, ctx.shift, 5),
                     "style": style,
-                    "popup": {
-                        "title": "name",
-                        "subtitle": L(key),
-                        "fields": _fields(ctx, [("hours", "hours", "text"), ("min_weight_t", "min_weight_t", "f1")]),
-                    },
+                    "popup": _named_popup(
+                        ctx, L(key), [("hours", "hours", "text"), ("min_weight_t", "min_weight_t", "f1")]
+                    ),
                     "tooltip": {"title": "name", "fields": _fields(ctx, [("hours", "hours", "text")])},
                 }
             )
@@ -897,19 +874,16 @@ def _context_layers(
                     "by": [
                         {"prop": "existing", "map": {"true": {"color": "#111111", "weight": 2.5, "fillOpacity": 0.9}}}
                     ],
-                    "popup": {
-                        "title": "name",
-                        "subtitle": f"{tier_name(lang, t)} · {L('candidates')}",
-                        "fields": _fields(
-                            ctx,
-                            [
-                                ("site_id", "site_id", "int"),
-                                ("status_text", "status", "text"),
-                                ("source", "source", "text"),
-                                ("tiers", "tiers", "text"),
-                            ],
-                        ),
-                    },
+                    "popup": _named_popup(
+                        ctx,
+                        f"{tier_name(lang, t)} · {L('candidates')}",
+                        [
+                            ("site_id", "site_id", "int"),
+                            ("status_text", "status", "text"),
+                            ("source", "source", "text"),
+                            ("tiers", "tiers", "text"),
+                        ],
+                    ),
                 }
             )
     roads = road_layers(data, ctx, show=show_roads, streets=streets)
