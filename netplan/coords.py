@@ -473,14 +473,14 @@ def _pyproj_transform(src: str, dst: str, lon: ArrayLike, lat: ArrayLike) -> Lon
     return _out(np.asarray(x_out, dtype=float), np.asarray(y_out, dtype=float), scalar)
 
 
-def _convert(crs: str | int, x: ArrayLike, y: ArrayLike, *, to_wgs84: bool) -> LonLat:
+def _convert(crs: str | int, x: ArrayLike, y: ArrayLike, *, towards_wgs84: bool) -> LonLat:
     """Convert between WGS-84 and ``crs`` in either direction: this module's formulas or pyproj."""
     name = normalise_crs_name(crs)
     if name == _WGS84:
         return _out(*_as_arrays(x, y))
     if name in _CHINESE:
-        return _apply(_CHINESE[name][0 if to_wgs84 else 1], x, y)
-    src, dst = (name, "EPSG:4326") if to_wgs84 else ("EPSG:4326", name)
+        return _apply(_CHINESE[name][0 if towards_wgs84 else 1], x, y)
+    src, dst = (name, "EPSG:4326") if towards_wgs84 else ("EPSG:4326", name)
     return _pyproj_transform(src, dst, x, y)
 
 
@@ -513,7 +513,7 @@ def to_wgs84(x: ArrayLike, y: ArrayLike, crs: str | int) -> LonLat:
     ValueError
         If ``crs`` is not recognised.
     """
-    return _convert(crs, x, y, to_wgs84=True)
+    return _convert(crs, x, y, towards_wgs84=True)
 
 
 def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str | int) -> LonLat:
@@ -545,7 +545,7 @@ def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str | int) -> LonLat:
     ValueError
         If ``crs`` is not recognised.
     """
-    return _convert(crs, lon, lat, to_wgs84=False)
+    return _convert(crs, lon, lat, towards_wgs84=False)
 
 
 def is_lonlat(crs: str | int) -> bool:
