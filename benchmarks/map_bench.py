@@ -162,6 +162,9 @@ import pickle, sys, time
 from netplan.render import plan_map
 with open(sys.argv[1], "rb") as f:
     data = pickle.load(f)
+fac = data.facilities
+if fac is not None and "next_site_id" in fac.columns:  # checkouts before 2026-12 read -1 for "sends nowhere"
+    fac["next_site_id"] = fac["next_site_id"].astype("Int64").fillna(-1).astype("int64")
 start = time.perf_counter()
 plan_map(data, offline=True).save(sys.argv[2])
 print(time.perf_counter() - start)

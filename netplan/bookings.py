@@ -359,6 +359,30 @@ def run_bookings(
     return plan, open_slot_table(plan, config, sample=offer_sample)
 
 
+def schedule_on_the_clock(visits: pd.DataFrame) -> pd.DataFrame:
+    """The simulated visits as planners read them: ``arrive``, ``start``, ``end`` as ``HH:MM``, ``wait_min``.
+
+    Parameters
+    ----------
+    visits
+        The simulator's visits (``arrive_s``, ``start_s``, ``end_s``, ``wait_s`` in seconds after midnight).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same rows without the seconds columns and the problem's internal ``index`` and ``location``.
+    """
+    from netplan.route.problem import clock
+
+    out = visits.drop(columns=["index", "location"], errors="ignore").copy()
+    for col in ("arrive", "start", "end"):
+        if f"{col}_s" in out.columns:
+            out.insert(out.columns.get_loc(f"{col}_s"), col, out.pop(f"{col}_s").map(clock))
+    if "wait_s" in out.columns:
+        out.insert(out.columns.get_loc("wait_s"), "wait_min", (out.pop("wait_s") / 60).round(1))
+    return out
+
+
 def write_bookings(
     plan: BookingPlan, open_slots: pd.DataFrame, folder: str | Path, *, config: BookingsConfig, map_: bool = True
 ) -> dict[str, Path]:
@@ -389,7 +413,7 @@ def write_bookings(
     )
     out = {
         "bookings": write_csv(folder / "bookings.csv", flat),
-        "schedule": write_csv(folder / "booking_schedule.csv", plan.schedule.drop(columns=["index"], errors="ignore")),
+        "schedule": write_csv(folder / "booking_schedule.csv", schedule_on_the_clock(plan.schedule)),
         "open_slots": write_csv(folder / "open_slots.csv", open_slots),
         "kpis": write_json(folder / "booking_kpis.json", plan.kpis),
         "geopackage": write_geopackage(

@@ -297,14 +297,17 @@ def _cmd_bookings(args: argparse.Namespace) -> int:
             print(f"  plot:          {plot_sweep(table, out / 'sweep.png', target=args.target).resolve()}")
             _print_warnings(warnings)
             return 0
-        plan, open_slots = run_bookings(
-            scenario,
-            city=city,
-            file=args.bookings,
-            crs=args.crs,
-            progress=_progress,
-            offer_sample=0 if args.action == "offer" else 10,
-        )
+        from netplan.progress import reporting
+
+        with reporting("bookings"):  # live bound/incumbent lines, as in netplan run
+            plan, open_slots = run_bookings(
+                scenario,
+                city=city,
+                file=args.bookings,
+                crs=args.crs,
+                progress=_progress,
+                offer_sample=0 if args.action == "offer" else 10,
+            )
         if args.action == "offer":
             slots = offer_for_plan(
                 plan,

@@ -1,4 +1,4 @@
-"""Writing outputs: GeoPackage layers, CSV, JSON, HTML, and whole output folders.
+"""Writing outputs: GeoPackage layers, CSV, JSON, HTML, and whole output folders (and reading layers back).
 
 Every file is written to a temporary name in its destination folder and
 renamed into place, so a crash or a full disk never leaves a half-written
@@ -28,6 +28,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 
 from netplan import interrupts
 from netplan.errors import NetplanError
@@ -138,6 +139,32 @@ def write_geopackage(path: str | Path, layers: dict[str, gpd.GeoDataFrame]) -> P
                 continue
             _for_gpkg(frame).to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
     return Path(path)
+
+
+def read_layer(path: str | Path, layer: str) -> gpd.GeoDataFrame:
+    """Read one GeoPackage layer with its NULL integers as nulls of an integer column.
+
+    pyogrio reads an integer field holding NULLs as float64 (ids become ``58.0``); such columns come back as
+    pandas ``Int64`` (``<NA>`` for NULL), as the plan held them before writing.
+
+    Parameters
+    ----------
+    path
+        The ``.gpkg`` file.
+    layer
+        The layer name.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer in its stored CRS.
+    """
+    frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+    info = pyogrio.read_info(path, layer=layer)
+    for name, dtype in zip(info["fields"], info["dtypes"]):
+        if str(dtype).startswith("int") and name in frame.columns and frame[name].dtype.kind == "f":
+            frame[name] = frame[name].astype("Int64")
+    return frame
 
 
 def write_with(path: str | Path, writer: Callable[[Path], object]) -> Path:

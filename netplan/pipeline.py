@@ -7,6 +7,7 @@ runs call these two and nothing deeper.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import shutil
 import sys
@@ -29,6 +30,7 @@ from netplan.evaluate import evaluate_plan
 from netplan.io import file_sha256, folder_files, replace_folder, write_csv, write_geopackage, write_json, write_with
 from netplan.locate.tiers import locate_network
 from netplan.plan import Plan
+from netplan.progress import reporting
 from netplan.render import write_render_outputs
 from netplan.scenario import Scenario, rural_inputs
 
@@ -85,6 +87,9 @@ def _quiet(_: str) -> None:
     return None
 
 
+_SOLVER_STAGES = frozenset({"locate", "route", "rural", "bookings"})
+
+
 class _Stages:
     """Times each stage and reports progress as ``[i/n] what ... done in s``."""
 
@@ -96,7 +101,9 @@ class _Stages:
         self.count += 1
         self.progress(f"[{self.count}/{self.total}] {text} ...")
         start = time.perf_counter()
-        result = fn()
+        # the solver stages log elapsed time, bound and incumbent every few seconds (netplan.progress)
+        with reporting(key) if key in _SOLVER_STAGES else contextlib.nullcontext():
+            result = fn()
         interrupts.check()  # a Ctrl-C that a native call took in must not let the next stage start
         self.timings[key] = round(time.perf_counter() - start, 3)
         self.progress(f"      done in {self.timings[key]:.1f} s")

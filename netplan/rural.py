@@ -215,12 +215,12 @@ def site_straw_centres(
     Returns
     -------
     tuple
-        The blocks with ``centre`` (site id, -1 if left out) and ``haul_m``, and the open centres.
+        The blocks with ``centre`` (site id, null if left out) and ``haul_m``, and the open centres.
     """
     assert scenario.rural is not None
     cfg = scenario.rural.straw
     blocks = blocks.copy()
-    blocks["centre"] = -1
+    blocks["centre"] = pd.array([None] * len(blocks), dtype="Int64")
     blocks["haul_m"] = np.nan
     cand = sites[sites["snap_ok"]].sort_values("site_id").reset_index(drop=True)
     pts = gpd.GeoDataFrame(
@@ -274,7 +274,7 @@ def site_straw_centres(
     blocks.loc[blocks.index[rows], "centre"] = cand["site_id"].to_numpy()[chosen]
     blocks.loc[blocks.index[rows], "haul_m"] = dist[rows, chosen]
     open_sites = cand[np.asarray(result.open, dtype=bool)].copy()
-    load = blocks[blocks["centre"] >= 0].groupby("centre")["straw_t"].sum()
+    load = blocks[blocks["centre"].notna()].groupby("centre")["straw_t"].sum()
     open_sites["straw_t"] = open_sites["site_id"].map(load).fillna(0.0).to_numpy()
     open_sites["capacity_t"] = cfg.capacity_t_season
     open_sites["utilisation"] = open_sites["straw_t"] / cfg.capacity_t_season
@@ -324,14 +324,14 @@ def _pesticide(
             ids=unserved,
         )
     # tier-1 -> tier-2 -> tier-3 links give each point its county station
-    next_of = dict(zip(fac["site_id"], fac["next_site_id"]))
+    next_of = {int(s): int(n) for s, n in zip(fac["site_id"], fac["next_site_id"]) if pd.notna(n)}
 
-    def station_of(site: int) -> int:
+    def station_of(site: int | None) -> int | None:
         for _ in range(county - 1):
-            site = int(next_of.get(site, -1))
+            site = None if site is None else next_of.get(site)
         return site
 
-    points["station"] = [station_of(int(s)) for s in points["site_id"]]
+    points["station"] = pd.array([station_of(int(s)) for s in points["site_id"]], dtype="Int64")
     points["pesticide_kg_yr"] = per_point.reindex(points["site_id"]).to_numpy()
     points["load_kg_day"] = points["pesticide_kg_yr"] * cfg.period_days / 365.0
     vehicle = cfg.vehicle or DEFAULT_PESTICIDE_VEHICLE
@@ -402,7 +402,7 @@ def plan_rural(city: City, scenario: Scenario, plan: Any) -> RuralResult:
     if rural.straw.enabled and len(blocks):
         blocks, centres = site_straw_centres(city, scenario, blocks, plan.sites)
         locate_info = centres.attrs.get("locate", {})
-        served = blocks[blocks["centre"] >= 0].rename(columns={"haul_m": "distance_m"})
+        served = blocks[blocks["centre"].notna()].rename(columns={"haul_m": "distance_m"})
         harvest = harvest_plan(served, rural.straw)
         if rural.straw.route_day and len(served):
             served_pts = gpd.GeoDataFrame(

@@ -133,6 +133,10 @@ def check_network(plan: Plan, tolerance: float = 1e-6) -> dict[str, float]:
         loads[t] = loads[t].add(
             pd.Series(flow, index=src["next_site_id"].to_numpy()).groupby(level=0).sum(), fill_value=0.0
         )
+    top = by_tier[sc.tiers[-1].tier]
+    sends = top.index[top["next_site_id"].notna()].tolist()
+    if sends:
+        problems.append(f"top-tier facilities send to a further site (next_site_id not null): {sends[:5]}")
     for tier in sc.tiers:
         table = by_tier[tier.tier]
         problems += _tier_problems(plan, tier, table, loads[tier.tier], tolerance)

@@ -56,7 +56,7 @@ def rural_kpis(plan: Plan) -> list[Row]:
     add(("rural", "farmland_ha", figures["farmland_ha"], "ha"))
     add(("rural", "straw_theoretical_t", figures["straw_theoretical_t"], "t/season"))
     add(("rural", "straw_collectable_t", figures["straw_collectable_t"], "t/season"))
-    collected = float(blocks.loc[blocks["centre"] >= 0, "straw_t"].sum()) if "centre" in blocks else 0.0
+    collected = float(blocks.loc[blocks["centre"].notna(), "straw_t"].sum()) if "centre" in blocks else 0.0
     add(("rural", "straw_collected_t", collected, "t/season"))
     total = figures["straw_collectable_t"]
     add(("rural", "straw_collected_share", collected / total if total > 0 else 0.0, "share"))

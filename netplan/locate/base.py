@@ -19,6 +19,7 @@ from ortools.linear_solver import pywraplp
 
 from netplan import interrupts
 from netplan.city import City
+from netplan.progress import report
 
 Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
 
@@ -263,6 +264,7 @@ def run_mip(
     mip_params = pywraplp.MPSolverParameters()
     mip_params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, mip_gap)
     start = time.perf_counter()
+    report(bound=None, incumbent=None, detail=f"{backend} MIP, {solver.NumVariables():,} variables")
     code = interrupts.solve(lambda: solver.Solve(mip_params), stop=solver.InterruptSolve)
     elapsed = time.perf_counter() - start
     status: Status = _STATUS.get(code, "no_solution")  # type: ignore[assignment]
@@ -274,6 +276,7 @@ def run_mip(
         bound = float("nan")
     if status == "optimal":
         bound = objective
+    report(bound=bound, incumbent=objective)
     return status, objective, bound, elapsed
 
 

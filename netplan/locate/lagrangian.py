@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from netplan.progress import report
+
 
 @dataclass
 class LevelResult:
@@ -172,6 +174,7 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
                     obj = _plan_cost(plan[0], plan[1], src, dst, cost, f, act)
                     if obj < best_obj:
                         best_obj, best_plan = obj, plan
+        report(bound=best_bound, incumbent=best_obj, detail="Lagrangian subgradient", step=it)  # live progress only
         if np.isfinite(best_obj) and best_obj - best_bound <= 1e-7 * max(abs(best_obj), 1.0):
             break
         # subgradient: how often each source is served in the relaxed solution, minus one

@@ -257,12 +257,14 @@ def _facilities(
         sub["capacity_kg_day"] = sub[f"cap_t{tn}"]
         sub["utilisation"] = sub["load_kg_day"] / sub["capacity_kg_day"]
         sub["open_cost"] = sub[f"cost_t{tn}"]
+        # the top tier sends nowhere: a null (pandas NA, NULL in the GeoPackage, empty in CSV), not a made-up id
         if t < len(sol.links):
             nxt = sol.links[t][mask]
             next_cand = candidates[t + 1]
-            sub["next_site_id"] = [int(next_cand["site_id"].iloc[k]) if k >= 0 else -1 for k in nxt]
+            ids = [int(next_cand["site_id"].iloc[k]) if k >= 0 else None for k in nxt]
         else:
-            sub["next_site_id"] = -1
+            ids = [None] * len(sub)
+        sub["next_site_id"] = pd.array(ids, dtype="Int64")
         parts.append(sub)
     keep = [
         "site_id",

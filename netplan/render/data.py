@@ -21,6 +21,7 @@ import pyogrio
 import shapely
 
 from netplan.errors import InputDataError
+from netplan.io import read_layer
 from netplan.plan import kpi_value
 from netplan.route.bans import zone_geometry
 
@@ -154,7 +155,7 @@ class MapData:
         def layer(name: str) -> gpd.GeoDataFrame | None:
             if name not in available:
                 return None
-            frame = gpd.read_file(gpkg, layer=name, engine="pyogrio")
+            frame = _run_layer(gpkg, name)
             return frame.to_crs(WGS84) if frame.crs is not None and not frame.crs.equals(WGS84) else frame
 
         demand = layer("demand")
@@ -193,6 +194,15 @@ class MapData:
             warnings=list(manifest["warnings"]) if isinstance(manifest.get("warnings"), list) else None,
             outputs=dict(settings.get("outputs") or {}),
         )
+
+
+def _run_layer(gpkg: Path, name: str) -> gpd.GeoDataFrame:
+    """A layer of a run's GeoPackage, nulls as nulls (run folders from before 2026-12 wrote -1 for "sends nowhere")."""
+    frame = read_layer(gpkg, name)
+    if name == "facilities" and "next_site_id" in frame.columns:
+        ids = frame["next_site_id"].astype("Int64")
+        frame["next_site_id"] = ids.mask(ids < 0)
+    return frame
 
 
 def read_kpis(path: str | Path) -> pd.DataFrame:

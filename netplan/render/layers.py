@@ -394,7 +394,7 @@ def facility_props(data: MapData, ctx: Context) -> gpd.GeoDataFrame:
     by_id = {(int(t), int(s)): (n if n else f"#{int(s)}") for t, s, n in zip(fac["tier"], fac["site_id"], fac["name"])}
     if "next_site_id" in fac.columns:
         fac["sends_to"] = [
-            by_id.get((int(t) + 1, int(n))) if n == n and n is not None and n >= 0 else None
+            by_id.get((int(t) + 1, int(n))) if pd.notna(n) and n >= 0 else None  # -1: folders before nulls
             for t, n in zip(fac["tier"], fac["next_site_id"])
         ]
         counts = fac.groupby(["tier", "next_site_id"]).size()

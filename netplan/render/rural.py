@@ -65,8 +65,11 @@ LABELS = {
 _ATTRIBUTION = "© OpenStreetMap contributors"
 
 
-def _colour(centre: int, order: dict[int, int]) -> str:
-    return _PALETTE[order[centre] % len(_PALETTE)] if centre in order else "#9e9e9e"
+def _colour(centre: float | None, order: dict[int, int]) -> str:
+    """A centre's colour; grey for a block no centre serves (a null centre)."""
+    if centre is None or centre != centre or int(centre) not in order:
+        return "#9e9e9e"
+    return _PALETTE[order[int(centre)] % len(_PALETTE)]
 
 
 def rural_map(plan: Any, lang: str | None = None) -> folium.Map:
@@ -105,7 +108,7 @@ def rural_map(plan: Any, lang: str | None = None) -> folium.Map:
             shown,
             name=L["farmland"],
             style_function=lambda f: {
-                "color": _colour(int(f["properties"]["centre"]), order),
+                "color": _colour(f["properties"]["centre"], order),
                 "weight": 1,
                 "fillOpacity": 0.45,
             },

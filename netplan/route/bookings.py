@@ -47,7 +47,7 @@ from netplan.route.problem import (
     RoutingProblem,
     Stop,
     VehicleType,
-    fmt_time,
+    clock,
 )
 from netplan.route.roads import TravelProfiles
 from netplan.route.simulate import RoadReplay, Schedule, simulate
@@ -343,13 +343,14 @@ def plan_bookings(
     BookingPlan
         Bookings with their outcome, routes, schedule and KPIs.
     """
+    # what does not apply (the van of a refused booking, why a served one was refused) is a null, never ""
     outcome = pd.DataFrame(
         {
             "served": "no",
             "why_not": "no van serves its stream",
-            "vehicle": "",
-            "arrival": "",
-            "start": "",
+            "vehicle": None,
+            "arrival": None,
+            "start": None,
             "in_slot": False,
         },
         index=bookings.index,
@@ -384,10 +385,10 @@ def plan_bookings(
                 slot = problem.stops[int(row["index"])].windows[0]
                 outcome.loc[k, ["served", "why_not", "vehicle", "arrival", "start", "in_slot"]] = [
                     "yes",
-                    "",
+                    None,
                     f"{name}/{row['vehicle']}",
-                    fmt_time(row["arrive_s"]),
-                    fmt_time(row["start_s"]),
+                    clock(row["arrive_s"]),
+                    clock(row["start_s"]),
                     bool(slot.start <= row["start_s"] <= slot.end),
                 ]
         for s in solution.dropped:

@@ -544,8 +544,8 @@ def _summary(
         "iterations": solution.info.get("iterations"),
         "stopped_by": solution.info.get("stopped_by"),
         "feasible": solution.feasible,
-        "dropped_stops": "; ".join(problem.stops[d.stop].name for d in drops),
-        "drop_reasons": "; ".join(f"{problem.stops[d.stop].name}: {d.reason}" for d in drops),
+        "dropped_stops": "; ".join(problem.stops[d.stop].name for d in drops) or None,
+        "drop_reasons": "; ".join(f"{problem.stops[d.stop].name}: {d.reason}" for d in drops) or None,
     }
 
 

@@ -6,6 +6,7 @@ import copy
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import ROOT
 
@@ -110,7 +111,13 @@ def _tampered(plan, how: str):
         bad.facilities.loc[idx, "load_kg_day"] += 50.0
     elif how == "dangling_link":
         idx = bad.facilities.index[bad.facilities["tier"] == 1][0]
-        bad.facilities.loc[idx, "next_site_id"] = -1
+        bad.facilities.loc[idx, "next_site_id"] = pd.NA
+    elif how == "wrong_link":
+        idx = bad.facilities.index[bad.facilities["tier"] == 1][0]
+        bad.facilities.loc[idx, "next_site_id"] = int(bad.facilities["site_id"].max()) + 1000
+    elif how == "top_sends":
+        top = bad.facilities.index[bad.facilities["tier"] == 3][0]
+        bad.facilities.loc[top, "next_site_id"] = int(bad.facilities.loc[top, "site_id"])
     elif how == "closed_target":
         first = bad.assignments.index[bad.assignments["level"] == "demand-t1"][0]
         closed = set(plan.sites.loc[plan.sites["tier1"], "site_id"]) - set(plan.facilities["site_id"])
@@ -130,6 +137,8 @@ def _tampered(plan, how: str):
         ("overload", "over capacity"),
         ("wrong_load", "loads differ"),
         ("dangling_link", "not linked to an open tier-2"),
+        ("wrong_link", "not linked to an open tier-2"),
+        ("top_sends", "top-tier facilities send to a further site"),
         ("closed_target", "not open collection points"),
         ("objective", "differs from the solver's objective"),
     ],
@@ -137,6 +146,27 @@ def _tampered(plan, how: str):
 def test_check_catches_tampering(helsinki_plan, how, message):
     with pytest.raises(PlanCheckError, match=message):
         check_network(_tampered(helsinki_plan, how))
+
+
+def test_top_tier_sends_nowhere_as_null(helsinki_plan, tmp_path):
+    """The top tier's next_site_id is a null everywhere: the plan, the GeoPackage (NULL) and the map's reader."""
+    import sqlite3
+
+    from netplan.io import read_layer, write_geopackage
+
+    fac = helsinki_plan.facilities
+    assert str(fac["next_site_id"].dtype) == "Int64"
+    assert fac.loc[fac["tier"] == 3, "next_site_id"].isna().all()
+    assert fac.loc[fac["tier"] < 3, "next_site_id"].notna().all()
+    gpkg = write_geopackage(tmp_path / "plan.gpkg", {"facilities": fac})
+    with sqlite3.connect(gpkg) as db:
+        stored = db.execute("SELECT tier, next_site_id FROM facilities").fetchall()
+    assert {t for t, n in stored if n is None} == {3}
+    assert all(isinstance(n, int) and n >= 0 for t, n in stored if t < 3)
+    back = read_layer(gpkg, "facilities")
+    assert str(back["next_site_id"].dtype) == "Int64"
+    assert back["next_site_id"].isna().tolist() == fac["next_site_id"].isna().tolist()
+    assert back["next_site_id"].dropna().tolist() == fac["next_site_id"].dropna().tolist()
 
 
 def test_four_tier_scenario_runs(helsinki):

@@ -28,7 +28,7 @@ sc.outputs.map = False
 tier1 = sc.tiers[0]
 tier1.radius_m, tier1.capacity_kg_day, tier1.fusion_discount = 500, 1000, 0.3
 plan = build_plan(sc)
-fac = sorted(map(tuple, plan.facilities[["tier", "site_id", "next_site_id"]].astype(int).values.tolist()))
+fac = sorted(map(tuple, plan.facilities[["tier", "site_id", "next_site_id"]].fillna(-1).astype(int).values.tolist()))
 asg = sorted(map(tuple, plan.assignments[["from_tier", "from_id", "to_id"]].astype(int).values.tolist()))
 info = plan.location["bottom_up"]
 print(json.dumps({"facilities": hashlib.sha256(repr(fac).encode()).hexdigest(), "n_open": len(fac),

@@ -53,7 +53,7 @@ def _beijing() -> MapData:
             "capacity_kg_day": [1000.0, 30000.0, 200000.0],
             "utilisation": [0.1476, 0.0049, 0.0007],
             "open_cost": [21000.0, 0.0, 5e6],
-            "next_site_id": [20, 30, -1],
+            "next_site_id": pd.array([20, 30, None], dtype="Int64"),
         },
         geometry=sites,
         crs="EPSG:4326",

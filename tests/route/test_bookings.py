@@ -274,8 +274,16 @@ def test_sample_day_is_served_in_slot_and_checked(sample_day, bookings_scenario,
     assert trade["vehicle"].str.contains("家电配送车").all() and names["家电卖场仓库"].kind == "store"
     assert set(open_slots["slot"]) == set(cfg.slots) and open_slots["open"].any()
     out = write_bookings(plan, open_slots, tmp_path / "out", config=cfg)
-    written = pd.read_csv(out["bookings"], encoding="utf-8-sig")
-    assert len(written) == 12 and set(written["served"]) == {"yes"} and written["in_slot"].all()
+    written = pd.read_csv(out["bookings"], encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert len(written) == 12 and set(written["served"]) == {"yes"} and (written["in_slot"] == "True").all()
+    # times on the clock, HH:MM, in every table; what does not apply (why a served booking was refused) is empty
+    hhmm = r"^([01]\d|2[0-3]):[0-5]\d$"
+    assert written["arrival"].str.match(hhmm).all() and written["start"].str.match(hhmm).all()
+    assert (written["why_not"] == "").all() and table["why_not"].isna().all()
+    schedule = pd.read_csv(out["schedule"], encoding="utf-8-sig", dtype=str)
+    assert not [c for c in schedule.columns if c.endswith("_s")] and len(schedule)
+    for col in ("arrive", "start", "end"):
+        assert schedule[col].str.match(hhmm).all(), col
     import pyogrio
 
     layers = {name for name, _ in pyogrio.list_layers(out["geopackage"])}

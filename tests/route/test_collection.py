@@ -45,7 +45,7 @@ def facilities(city, station_xy, points_xy, load=300.0) -> gpd.GeoDataFrame:
             "tier": 2,
             "name": "station",
             "load_kg_day": load * len(points_xy),
-            "next_site_id": -1,
+            "next_site_id": None,  # the top tier of this network sends nowhere
             "geometry": shapely.Point(*lonlat(*station_xy)),
         }
     ]
@@ -61,6 +61,7 @@ def facilities(city, station_xy, points_xy, load=300.0) -> gpd.GeoDataFrame:
         for i, xy in enumerate(points_xy)
     ]
     frame = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+    frame["next_site_id"] = frame["next_site_id"].astype("Int64")  # as the sited plan holds it
     frame["drive_node"] = net.snap(frame.geometry).node
     return frame
 
@@ -163,13 +164,14 @@ def with_centre(city, frame: gpd.GeoDataFrame, centre_xy) -> gpd.GeoDataFrame:
                 "tier": 3,
                 "name": "centre",
                 "load_kg_day": float(frame.loc[frame["tier"] == 1, "load_kg_day"].sum()),
-                "next_site_id": -1,
+                "next_site_id": None,
                 "geometry": shapely.Point(*lonlat(*centre_xy)),
             }
         ],
         geometry="geometry",
         crs="EPSG:4326",
     )
+    centre["next_site_id"] = centre["next_site_id"].astype("Int64")
     centre["drive_node"] = city.network("drive").snap(centre.geometry).node
     return pd.concat([frame, centre], ignore_index=True)
 

@@ -63,6 +63,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from netplan import interrupts
+from netplan.progress import report
 from netplan.route.problem import Interval, RoutingInputError, RoutingProblem, VehicleType
 from netplan.route.solution import Route, RouteSolution, Visit
 
@@ -108,6 +109,13 @@ _REQUIRED_PENALTY = 10**12
 #: of 250 stops is routed in 60 s, while 500 and 1,000 stops leave half and three quarters unserved; beyond 1,000 the
 #: matrices alone (passed to OR-Tools as Python lists) cost gigabytes and no first solution is found in minutes.
 MAX_STOPS = 1000
+
+
+def _on_solution(routing: pywrapcp.RoutingModel) -> None:
+    """At each improving solution: show its cost in the live progress; stop the search after a Ctrl-C."""
+    report(incumbent=routing.CostVar().Value())  # in the problem's cost units
+    if interrupts.interrupted():
+        routing.CancelSearch()
 
 
 def solve(
@@ -200,7 +208,8 @@ def solve(
     if solution_limit is not None:
         params.solution_limit = int(solution_limit)
     params.log_search = log_search
-    model.routing.AddAtSolutionCallback(lambda: interrupts.interrupted() and model.routing.CancelSearch())
+    report(bound=None, incumbent=None, detail=f"OR-Tools routing, {len(problem.stops)} stops")
+    model.routing.AddAtSolutionCallback(lambda: _on_solution(model.routing))
     search_began = time.perf_counter()
     assignment = interrupts.solve(lambda: model.routing.SolveWithParameters(params), stop=model.routing.CancelSearch)
     searched_s = time.perf_counter() - search_began

@@ -48,6 +48,7 @@ from pyvrp.search import (
 )
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
+from netplan.progress import report
 from netplan.route.problem import Interval, RoutingInputError, RoutingProblem, VehicleType
 from netplan.route.solution import Route, RouteSolution, Visit
 
@@ -332,6 +333,19 @@ def penalty_params(data: pyvrp.ProblemData) -> tuple[pyvrp.PenaltyParams, tuple[
     return params, (init_load, init_tw, init_dist)
 
 
+class _Reported:
+    """A stopping criterion that also shows PyVRP's best cost in the live progress (never changes when it stops)."""
+
+    def __init__(self, stop: Any) -> None:
+        self.stop, self.iteration = stop, 0
+
+    def __call__(self, best_cost: float) -> bool:
+        self.iteration += 1
+        # an infeasible best solution costs int64's maximum: no incumbent yet
+        report(incumbent=best_cost if best_cost < 2**62 else None, step=self.iteration)
+        return bool(self.stop(best_cost))
+
+
 def _run(data: pyvrp.ProblemData, stop, seed: int, display: bool) -> pyvrp.Result:
     """``pyvrp.solve`` with netplan's penalty settings (see :func:`penalty_params`)."""
     params, initial = penalty_params(data)
@@ -344,7 +358,8 @@ def _run(data: pyvrp.ProblemData, stop, seed: int, display: bool) -> pyvrp.Resul
     pm = pyvrp.PenaltyManager(initial, params)
     init = ls(pyvrp.Solution.make_random(data, rng), pm.max_cost_evaluator(), exhaustive=True)
     algo = pyvrp.IteratedLocalSearch(data, pm, ls, init, pyvrp.IteratedLocalSearchParams())
-    return algo.run(stop, collect_stats=display, display=display)
+    report(bound=None, incumbent=None, detail=f"PyVRP, {data.num_clients} clients")
+    return algo.run(_Reported(stop), collect_stats=display, display=display)
 
 
 def solve(
