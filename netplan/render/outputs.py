@@ -8,7 +8,7 @@ from typing import Any
 from netplan.render.data import MapData
 from netplan.render.figures import write_figures
 from netplan.render.layers import derive
-from netplan.render.plan_map import render_options, write_plan_map
+from netplan.render.plan_map import draw_plan_map, render_options, write_plan_map
 
 
 def write_render_outputs(
@@ -30,15 +30,11 @@ def write_render_outputs(
         ``map``, ``network_png``, ``coverage_png`` -> written paths.
     """
     folder = Path(folder)
-    opts = render_options(plan, lang, basemap, offline, tianditu_token)
+    options = render_options(plan, lang=lang, basemap=basemap, offline=offline, tianditu_token=tianditu_token)
     data = MapData.from_plan(plan)
     derived = derive(data)
-    out = {
-        "map": write_plan_map(
-            data, folder / "map.html", opts["lang"], opts["basemap"], opts["offline"], opts["token"], derived
-        )
-    }
-    out.update(write_figures(data, folder, opts["lang"], derived))
+    out = {"map": draw_plan_map(data, options, derived).save(folder / "map.html")}
+    out.update(write_figures(data, folder, options.lang, derived))
     return out
 
 

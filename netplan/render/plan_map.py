@@ -24,11 +24,13 @@ a notebook shows it inline, and a user can add layers to it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netplan.render.basemaps import Basemap
 from netplan.render.basemaps import basemap as make_basemap
-from netplan.render.basemaps import tianditu_token
+from netplan.render.basemaps import tianditu_token as tianditu_token_for
 from netplan.render.data import MapData
 from netplan.render.kpis import panel_html
 from netplan.render.labels import label
@@ -36,23 +38,50 @@ from netplan.render.layers import ICON_SIZES, Context, Derived, bounds, derive, 
 from netplan.render.page import NetplanMap, plan_page
 
 
+@dataclass(frozen=True)
+class MapOptions:
+    """The options a map is drawn with, resolved (see :func:`render_options`).
+
+    Attributes
+    ----------
+    lang
+        ``"zh"`` or ``"en"``.
+    basemap
+        ``osm``, ``amap``, ``tianditu`` or ``none`` (always ``none`` when offline).
+    offline
+        Request nothing from the network.
+    token
+        Tianditu token, if any.
+    """
+
+    lang: str
+    basemap: str
+    offline: bool
+    token: str | None
+
+    def tiles(self) -> Basemap:
+        """The basemap these options ask for (raises :class:`NetplanError` for one that cannot work)."""
+        return make_basemap(self.basemap, self.lang, self.offline, self.token)
+
+
 def render_options(
     plan: Any,
+    *,
     lang: str | None = None,
     basemap: str | None = None,
     offline: bool | None = None,
-    token: str | None = None,
-) -> dict[str, Any]:
+    tianditu_token: str | None = None,
+) -> MapOptions:
     """Resolve map options: explicit arguments first, then the scenario's ``outputs`` and ``lang``."""
     out = getattr(getattr(plan, "scenario", None), "outputs", None)
     offline = bool(offline if offline is not None else getattr(out, "offline", False))
     basemap = basemap or getattr(out, "basemap", None) or "osm"
-    return {
-        "lang": lang or getattr(getattr(plan, "scenario", None), "lang", None) or getattr(plan, "lang", None) or "zh",
-        "basemap": "none" if offline else basemap,
-        "offline": offline,
-        "token": tianditu_token(token, getattr(out, "tianditu_token", None)),
-    }
+    return MapOptions(
+        lang=lang or getattr(getattr(plan, "scenario", None), "lang", None) or getattr(plan, "lang", None) or "zh",
+        basemap="none" if offline else basemap,
+        offline=offline,
+        token=tianditu_token_for(tianditu_token, getattr(out, "tianditu_token", None)),
+    )
 
 
 def check_options(
@@ -61,8 +90,7 @@ def check_options(
     """Fail early (before any solving) on map options that cannot work, e.g. Tianditu without a token."""
     from types import SimpleNamespace
 
-    opts = render_options(SimpleNamespace(scenario=scenario), None, basemap, offline, token)
-    make_basemap(opts["basemap"], opts["lang"], opts["offline"], opts["token"])
+    render_options(SimpleNamespace(scenario=scenario), basemap=basemap, offline=offline, tianditu_token=token).tiles()
 
 
 def page_config(ctx: Context, tiers: list[int], panels: list[dict], offline: bool, collapsed: bool) -> dict[str, Any]:
@@ -119,10 +147,14 @@ def plan_map(
         ``.save(path)`` writes the self-contained HTML file and returns the
         path, ``.html`` is the page's text.
     """
-    opts = render_options(plan, lang, basemap, offline, tianditu_token)
-    data = plan if isinstance(plan, MapData) else MapData.from_plan(plan)
-    lang = opts["lang"]
-    ctx = Context(lang, make_basemap(opts["basemap"], lang, opts["offline"], opts["token"]))
+    options = render_options(plan, lang=lang, basemap=basemap, offline=offline, tianditu_token=tianditu_token)
+    return draw_plan_map(plan if isinstance(plan, MapData) else MapData.from_plan(plan), options, derived)
+
+
+def draw_plan_map(data: MapData, options: MapOptions, derived: Derived | None = None) -> NetplanMap:
+    """Build the plan map of ``data`` with resolved ``options`` (see :func:`plan_map`)."""
+    lang = options.lang
+    ctx = Context(lang, options.tiles())
     derived = derived or derive(data)
     no_tiles = ctx.basemap.key == "none"
     layers, has = plan_layers(data, ctx, derived, show_roads=no_tiles, streets=no_tiles)
@@ -137,7 +169,7 @@ def plan_map(
         ),
         "legendHtml": legend_html(ctx, tiers, has),
     }
-    config = page_config(ctx, tiers, [panel], opts["offline"], collapsed=False)
+    config = page_config(ctx, tiers, [panel], options.offline, collapsed=False)
     return plan_page(title, lang, config)
 
 
