@@ -40,18 +40,11 @@ from netplan.render.page import NetplanMap, plan_page
 
 @dataclass(frozen=True)
 class MapOptions:
-    """The options a map is drawn with, resolved (see :func:`render_options`).
+    """The options a map is drawn with, resolved by :func:`render_options`.
 
-    Attributes
-    ----------
-    lang
-        ``"zh"`` or ``"en"``.
-    basemap
-        ``osm``, ``amap``, ``tianditu`` or ``none`` (always ``none`` when offline).
-    offline
-        Request nothing from the network.
-    token
-        Tianditu token, if any.
+    ``lang`` is ``"zh"`` or ``"en"``; ``basemap`` one of ``osm``, ``amap``,
+    ``tianditu``, ``none`` (always ``none`` when ``offline``: request nothing
+    from the network); ``token`` the Tianditu token, if any.
     """
 
     lang: str
