@@ -809,16 +809,11 @@ def _context_layers(
             sub = rest[rest["kind"] == kind]
             if sub.empty:
                 continue
-            style = {
-                "color": RESTRICTED_COLOUR,
-                "weight": 2.5,
-                "opacity": 0.9,
-                "dashArray": "8 5",
-                "fillColor": RESTRICTED_COLOUR,
-                "fillOpacity": 0.06,
-            }
-            if kind == "ways":
-                style = {"color": RESTRICTED_COLOUR, "weight": 4, "opacity": 0.7}
+            style = (
+                _area_style(RESTRICTED_COLOUR, weight=2.5, opacity=0.9, fill_opacity=0.06, dash="8 5")
+                if kind == "zone"
+                else {"color": RESTRICTED_COLOUR, "weight": 4, "opacity": 0.7}
+            )
             layers.append(
                 {
                     "id": f"{key}",
