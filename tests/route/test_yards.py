@@ -208,3 +208,22 @@ def test_the_two_yard_chengdu_example_is_valid():
     sc = load_scenario(ROOT / "scenarios" / "chengdu_yards.yaml")
     assert [y.name for y in sc.route.yards] and sc.route.engine == "ortools"
     assert any(v.yard_names() for v in sc.fleet) and any(v.unload_before_end for v in sc.fleet)
+
+
+def test_the_two_yard_chengdu_example_routes_the_default_network(chengdu_run, chengdu):
+    """The example's fleet and yards on the network the default scenario sites (same city, demand and tiers)."""
+    from netplan.rural import round_facilities
+
+    plan, _ = chengdu_run
+    sc = load_scenario(ROOT / "scenarios" / "chengdu_yards.yaml")
+    day = route_day(chengdu, round_facilities(plan.facilities, sc), sc)  # raises on any simulator violation
+    collection = day.schedule[~day.schedule["depot"].str.endswith("(hauls)")]
+    assert day.summary["dropped"].sum() == 0
+    for _, v in collection.groupby(["depot", "vehicle"]):
+        depots = v[v["kind"] == "depot"]
+        assert depots["name"].iloc[0] in {"北车场", "东车场"} and depots["name"].iloc[-1] in {"北车场", "东车场"}
+        if v["vehicle_type"].iloc[0] == "4.5吨厢式货车":
+            assert depots["name"].iloc[0] == depots["name"].iloc[-1] == "东车场"
+        assert depots["name"].iloc[-2] == v["depot"].iloc[0] and depots["load_kg"].iloc[-1] == 0
+    rows = day.summary[~day.summary["depot"].str.endswith("(hauls)")]
+    assert rows["vehicles"].sum() <= 15
