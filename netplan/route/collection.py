@@ -334,7 +334,6 @@ def route_day(
         counts = [shares[t][d] for t in range(len(collectors))]
         if len(points) == 0:
             continue
-        _check_caps_leave_a_vehicle(station["name"], collectors, counts, caps[d])
         if not any(counts):
             barred = sorted(
                 {b.name for t, v in enumerate(collectors) if not allowed[t][d] for b in classes[profile_of[v.name]]}
@@ -351,6 +350,7 @@ def route_day(
             raise RoutingInputError(
                 f"no collection vehicle can be based at transfer station {station['name']!r}: {why}", where="fleet"
             )
+        _check_caps_leave_a_vehicle(station["name"], collectors, counts, caps[d])
         jobs.append(
             (f"{station['name']}", station, points, list(zip(collectors, counts)), cfg.drop_penalty_cny, caps[d])
         )
