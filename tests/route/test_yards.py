@@ -227,3 +227,15 @@ def test_the_two_yard_chengdu_example_routes_the_default_network(chengdu_run, ch
         assert depots["name"].iloc[-2] == v["depot"].iloc[0] and depots["load_kg"].iloc[-1] == 0
     rows = day.summary[~day.summary["depot"].str.endswith("(hauls)")]
     assert rows["vehicles"].sum() <= 15
+
+
+def test_netplan_validate_names_the_yard_key_and_exits_2(tmp_path, capsys):
+    from netplan.cli import main
+
+    text = (ROOT / "scenarios" / "chengdu_yards.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        text.replace("engine: ortools ", "engine: pyvrp ").replace("../data/", f"{ROOT}/data/"), encoding="utf-8"
+    )
+    assert main(["validate", str(bad)]) == 2
+    assert "fleet[0].yards: several allowed yards" in capsys.readouterr().err
