@@ -12,7 +12,7 @@ loaded machine inflates far less than wall time) and the process's peak memory (
 
 Usage::
 
-    python benchmarks/city_day_bench.py [--visits 3000] [--vehicles 100] [--iterations 2000] [--seed 1]
+    python benchmarks/city_day_bench.py [--visits 3000] [--vehicles 100] [--iterations 10000] [--seed 1]
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--visits", type=int, default=3000)
     ap.add_argument("--vehicles", type=int, default=100)
-    ap.add_argument("--iterations", type=int, default=2000, help="PyVRP iteration budget")
+    ap.add_argument("--iterations", type=int, default=10000, help="PyVRP iteration budget")
     ap.add_argument("--time-limit", type=float, default=600.0, help="safety cap on the search, s")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
