@@ -239,3 +239,32 @@ def test_netplan_validate_names_the_yard_key_and_exits_2(tmp_path, capsys):
     )
     assert main(["validate", str(bad)]) == 2
     assert "fleet[0].yards: several allowed yards" in capsys.readouterr().err
+
+
+def test_a_haul_truck_with_a_yard_starts_there_and_unloads_at_the_centre(grid_city):
+    fleet = [
+        truck(),
+        {"name": "hauler", "role": "haul", "count": 1, "capacity_kg": 5000, "yard": "north", "unload_before_end": True},
+    ]
+    frame = facilities(grid_city)
+    frame.loc[frame["tier"] == 2, "next_site_id"] = 200
+    centre = gpd.GeoDataFrame(
+        [
+            {
+                "site_id": 200,
+                "tier": 3,
+                "name": "centre",
+                "load_kg_day": 2400.0,
+                "next_site_id": -1,
+                "geometry": shapely.Point(*lonlat(900.0, 900.0)),
+            }
+        ],
+        geometry="geometry",
+        crs="EPSG:4326",
+    )
+    centre["drive_node"] = grid_city.network("drive").snap(centre.geometry).node
+    day = route_day(grid_city, pd.concat([frame, centre], ignore_index=True), scenario(fleet))
+    hauls = day.schedule[day.schedule["depot"] == "centre (hauls)"]
+    depots = hauls[hauls["kind"] == "depot"]
+    assert list(depots["name"].iloc[[0, -2, -1]]) == ["north", "centre", "north"]
+    assert depots["load_kg"].iloc[-1] == 0 and (hauls["kind"] == "stop").sum() == 1
