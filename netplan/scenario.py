@@ -426,6 +426,23 @@ class Vehicle(_Strict):
     breaks: list[str] = []
     break_min: PositiveFloat = 30.0
     streams: list[str] | None = None
+    yard: str | None = None
+    yards: list[str] | None = None
+    unload_before_end: bool = False
+
+    @model_validator(mode="after")
+    def _one_yard_key(self) -> Vehicle:
+        if self.yard is not None and self.yards is not None:
+            raise KeyedError("yards", "give either 'yard' (the home yard) or 'yards' (allowed yards), not both")
+        if self.yards is not None and len(set(self.yards)) != len(self.yards):
+            raise KeyedError("yards", f"repeated yard names: {self.yards}")
+        if self.yards is not None and not self.yards:
+            raise KeyedError("yards", "at least one yard name is needed")
+        return self
+
+    def yard_names(self) -> list[str]:
+        """The yards a vehicle of this type may start and end at (empty: its station or centre)."""
+        return [self.yard] if self.yard is not None else list(self.yards or [])
 
     @field_validator("breaks")
     @classmethod
@@ -486,6 +503,30 @@ class Restriction(_Strict):
         return self
 
 
+class Yard(_Strict):
+    """A vehicle yard (车队停车场): where vehicles are parked overnight, start their shift and end it."""
+
+    name: Annotated[str, Field(min_length=1)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    hours: str | None = None
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_interval(value)
+        return value
+
+
+class FleetCapConfig(_Strict):
+    """At most ``max_vehicles`` collection vehicles of the types ``types`` on the road a day (e.g. drivers)."""
+
+    name: str = "fleet cap"
+    types: list[str] | None = None
+    max_vehicles: Annotated[int, Field(ge=1)]
+
+
 class RouteConfig(_Strict):
     """How the collection day is routed (tier 1 -> tier 2 collection, tier 2 -> 3 hauls)."""
 
@@ -503,6 +544,17 @@ class RouteConfig(_Strict):
     drop_penalty_cny: NonNegFloat | None = 2000.0
     haul_drop_penalty_cny: NonNegFloat | None = None
     hauls: bool = True
+    yards: list[Yard] = []
+    fleet_caps: list[FleetCapConfig] = []
+
+    @field_validator("yards")
+    @classmethod
+    def _unique_yards(cls, value: list[Yard]) -> list[Yard]:
+        names = [y.name for y in value]
+        seen = sorted({n for n in names if names.count(n) > 1})
+        if seen:
+            raise ValueError(f"yard names must be unique, repeated: {seen}")
+        return value
 
     @field_validator("stop_hours")
     @classmethod
@@ -873,6 +925,38 @@ class Scenario(_Strict):
             seen = {n for n in names if names.count(n) > 1}
             if seen:
                 raise ValueError(f"{what}: names must be unique, repeated: {sorted(seen)}")
+        return self
+
+    @model_validator(mode="after")
+    def _yards_and_caps(self) -> Scenario:
+        # Cross-key checks of route.yards / fleet[i].yard(s) / route.fleet_caps, each error at the key to change.
+        known = {y.name for y in self.route.yards}
+        pyvrp = self.route.engine == "pyvrp"
+        for i, v in enumerate(self.fleet):
+            key = f"fleet[{i}].{'yard' if v.yard is not None else 'yards'}"
+            unknown = [y for y in v.yard_names() if y not in known]
+            if unknown:
+                raise KeyedError(key, f"unknown yard {unknown[0]!r} (route.yards: {sorted(known) or 'none'})")
+            if pyvrp and len(v.yard_names()) > 1:
+                raise KeyedError(
+                    key,
+                    "several allowed yards (each vehicle picks its start and end yard) need route.engine: ortools; "
+                    "the pyvrp engine fixes each vehicle's yard: give one home 'yard' instead",
+                )
+        names = {v.name: v for v in self.fleet}
+        for c, cap in enumerate(self.route.fleet_caps):
+            if pyvrp:
+                raise KeyedError(
+                    f"route.fleet_caps[{c}]",
+                    "a vehicle limit shared across types needs route.engine: ortools (pyvrp cannot model it)",
+                )
+            for t in cap.types or []:
+                if t not in names or names[t].role != "collection":
+                    raise KeyedError(
+                        f"route.fleet_caps[{c}].types",
+                        f"{t!r} is not a collection vehicle type of the fleet "
+                        f"({sorted(n for n, v in names.items() if v.role == 'collection')})",
+                    )
         return self
 
     @model_validator(mode="after")

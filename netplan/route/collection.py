@@ -8,6 +8,16 @@ each station's load to its sorting centre (tier 3) with the ``haul``
 vehicles, in one more problem. Each problem is solved with the scenario's
 engine and replayed on the road graph by the schedule simulator before
 anything is output; a violation stops the run.
+
+Vehicle yards (``route.yards``, issue 14): a vehicle type with a home
+``yard`` starts and ends its day there, whichever station it is shared out
+to; one with several ``yards`` may start and end at any of them (OR-Tools
+picks per vehicle). Each such yard becomes one more depot of the station's
+problem, where the vehicle does not unload; with ``unload_before_end`` it
+empties at the station before it drives home. A ``route.fleet_caps`` limit is
+shared over the stations like the vehicles themselves (in proportion to
+load, every loaded station first one); within a station the engine picks
+which capped types to use.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from netplan.route.problem import (
     COST_UNITS_PER_CNY,
     Break,
     Depot,
+    FleetCap,
     Interval,
     Location,
     RoutingInputError,
@@ -41,7 +52,7 @@ from netplan.route.problem import (
 from netplan.route.roads import TravelProfiles, forbidden_starts
 from netplan.route.simulate import RoadReplay, Schedule, simulate
 from netplan.route.solution import RouteSolution
-from netplan.scenario import Scenario, Vehicle, parse_interval
+from netplan.scenario import Scenario, Vehicle, Yard, parse_interval
 
 FREE = "free"
 
@@ -135,6 +146,86 @@ def share_fleet(
         best = max(usable, key=lambda d: (loads[d] / (placed[d] + cap), -d))
         out[t][best] += 1
         placed[best] += cap
+    return out
+
+
+def share_cap(max_vehicles: int, loads: list[float], placed: list[int]) -> list[int]:
+    """Share a fleet cap over depots: how many of the capped vehicles placed at each depot may be used.
+
+    Every depot with load and capped vehicles first gets one (the busiest
+    first, while the cap lasts), the rest go by the D'Hondt rule on load,
+    never more than the capped vehicles placed there; ties go to the first
+    depot.
+
+    Parameters
+    ----------
+    max_vehicles
+        The cap over the whole day.
+    loads
+        Load per depot.
+    placed
+        Capped vehicles shared out to each depot (:func:`share_fleet`).
+
+    Returns
+    -------
+    list of int
+        The cap per depot.
+    """
+    out = [0] * len(loads)
+    left = max_vehicles
+    for d in sorted((d for d in range(len(loads)) if loads[d] > 0 and placed[d] > 0), key=lambda d: (-loads[d], d)):
+        if left == 0:
+            break
+        out[d], left = 1, left - 1
+    while left > 0:
+        open_ = [d for d in range(len(loads)) if loads[d] > 0 and out[d] < placed[d]]
+        if not open_:
+            break
+        best = max(open_, key=lambda d: (loads[d] / (out[d] + 1), -d))
+        out[best] += 1
+        left -= 1
+    return out
+
+
+@dataclass(frozen=True)
+class YardSite:
+    """A vehicle yard of the scenario placed on the drive graph."""
+
+    key: str
+    yard: Yard
+    node: int
+
+
+def place_yards(scenario: Scenario, network: Any) -> dict[str, YardSite]:
+    """The scenario's ``route.yards`` snapped to the drive graph; one too far from every road is an error."""
+    yards = scenario.route.yards
+    if not yards:
+        return {}
+    points = gpd.GeoSeries([shapely.Point(y.lon, y.lat) for y in yards], crs="EPSG:4326")
+    limit = scenario.city.snap_limit_m
+    snapped = network.snap(points, limit_m=limit)
+    out = {}
+    for i, y in enumerate(yards):
+        if not bool(snapped.ok[i]):
+            raise RoutingInputError(
+                f"yard {y.name!r} at ({y.lon}, {y.lat}) is {float(snapped.snap_m[i]):.0f} m from the nearest drivable "
+                f"road (city.snap_limit_m = {limit:g}); check lon/lat (WGS-84 degrees)",
+                where=f"route.yards[{i}]",
+            )
+        out[y.name] = YardSite(f"route.yards[{i}]", y, int(snapped.node[i]))
+    return out
+
+
+def station_caps(
+    scenario: Scenario, collectors: list[Vehicle], loads: list[float], shares: list[list[int]]
+) -> list[list[tuple[str, list[str], int]]]:
+    """Per station, each ``route.fleet_caps`` entry as ``(name, vehicle type names, cap there)``."""
+    out: list[list[tuple[str, list[str], int]]] = [[] for _ in loads]
+    for cap in scenario.route.fleet_caps:
+        names = cap.types or [v.name for v in collectors]
+        placed = [sum(shares[t][d] for t, v in enumerate(collectors) if v.name in names) for d in range(len(loads))]
+        for d, k in enumerate(share_cap(cap.max_vehicles, loads, placed)):
+            out[d].append((cap.name, names, k))
     return out
 
 
@@ -235,6 +326,8 @@ def route_day(
         for v in collectors
     ]
     shares = share_fleet(collectors, loads, allowed)
+    yards = place_yards(scenario, network)
+    caps = station_caps(scenario, collectors, loads, shares)
     jobs = []
     for d, station in t2.iterrows():
         points = t1[t1["next_site_id"] == station["site_id"]]
@@ -257,7 +350,10 @@ def route_day(
             raise RoutingInputError(
                 f"no collection vehicle can be based at transfer station {station['name']!r}: {why}", where="fleet"
             )
-        jobs.append((f"{station['name']}", station, points, list(zip(collectors, counts)), cfg.drop_penalty_cny))
+        _check_caps_leave_a_vehicle(station["name"], collectors, counts, caps[d])
+        jobs.append(
+            (f"{station['name']}", station, points, list(zip(collectors, counts)), cfg.drop_penalty_cny, caps[d])
+        )
     if cfg.hauls and haulers and (facilities["tier"] == 3).any():
         t3 = facilities[facilities["tier"] == 3]
         for _, centre in t3.iterrows():
@@ -272,14 +368,26 @@ def route_day(
                         feeders,
                         [(v, v.count) for v in haulers],
                         cfg.haul_drop_penalty_cny,
+                        [],
                     )
                 )
     results, schedules, summaries = [], [], []
     geoms: list[dict[str, Any]] = []
-    for name, depot_row, points, fleet, penalty_cny in jobs:
+    for name, depot_row, points, fleet, penalty_cny, job_caps in jobs:
         limit = cfg.time_limit_s
         problem, travel = build_problem(
-            name, depot_row, points, fleet, profile_of, classes, network, road_bans, scenario, penalty_cny=penalty_cny
+            name,
+            depot_row,
+            points,
+            fleet,
+            profile_of,
+            classes,
+            network,
+            road_bans,
+            scenario,
+            penalty_cny=penalty_cny,
+            yards=yards,
+            caps=job_caps,
         )
         solution = _solve(name, problem, scenario)
         replay = _road_replay(road_bans, travel)
@@ -302,12 +410,23 @@ def route_day(
         )
         results.append({"name": name, "problem": problem, "solution": solution, "schedule": schedule, "travel": travel})
         schedules.append(_schedule_table(name, problem, schedule))
+        homes = _vehicle_yards(schedule, yards)
         summaries.append(
-            {**_summary(name, problem, solution, schedule, drops), "depot_site_id": int(depot_row["site_id"])}
+            {
+                **_summary(name, problem, solution, schedule, drops),
+                "depot_site_id": int(depot_row["site_id"]),
+                "yards": _yard_counts(homes) if yards else "",
+            }
         )
         # routes join the facilities layer by site id (the depot's display name is for people)
         geoms.extend(
-            {**line, "depot_site_id": int(depot_row["site_id"])} for line in trip_lines(name, schedule, network)
+            {
+                **line,
+                "depot_site_id": int(depot_row["site_id"]),
+                "start_yard": homes.get(line["vehicle"].removeprefix(f"{name}/"), ("", ""))[0],
+                "end_yard": homes.get(line["vehicle"].removeprefix(f"{name}/"), ("", ""))[1],
+            }
+            for line in trip_lines(name, schedule, network)
         )
     routes = (
         gpd.GeoDataFrame(geoms, geometry="geometry", crs="EPSG:4326")
@@ -320,6 +439,49 @@ def route_day(
         pd.DataFrame(summaries),
         results,
     )
+
+
+def _check_caps_leave_a_vehicle(
+    station: str, collectors: list[Vehicle], counts: list[int], caps: list[tuple[str, list[str], int]]
+) -> None:
+    """A station whose every vehicle is capped to zero could serve nothing: say which cap to raise."""
+    usable = {v.name for v, k in zip(collectors, counts) if k > 0}
+    for _name, types, k in caps:
+        if k == 0:
+            usable -= set(types)
+    if not usable:
+        zero = [name for name, _, k in caps if k == 0]
+        raise RoutingInputError(
+            f"transfer station {station!r}: the fleet cap {zero[0]!r} leaves it no vehicle (the cap is shared over "
+            "the stations, one vehicle for each loaded station first); raise max_vehicles to at least the number of "
+            "transfer stations",
+            where="route.fleet_caps",
+        )
+
+
+def _vehicle_yards(schedule: Schedule, yards: dict[str, YardSite]) -> dict[str, tuple[str, str]]:
+    """Per vehicle of a solved problem, the yard it starts and ends at ("" for its station or centre).
+
+    Depot 0 of a collection-day problem is its station (or centre), every other depot a yard.
+    """
+    v = schedule.visits
+    if v.empty or not yards:
+        return {}
+    out = {}
+    for vehicle, group in v.groupby("vehicle", sort=False):
+        depots = group[group["kind"] == "depot"]
+        ends = depots.iloc[[0, -1]]
+        first, last = (str(n) if int(i) > 0 else "" for i, n in zip(ends["index"], ends["name"]))
+        out[str(vehicle)] = (first, last)
+    return out
+
+
+def _yard_counts(homes: dict[str, tuple[str, str]]) -> str:
+    """``"north: 2; south: 1"``: vehicles per start yard (``-`` for vehicles based at the station)."""
+    counts: dict[str, int] = {}
+    for start, _ in homes.values():
+        counts[start or "-"] = counts.get(start or "-", 0) + 1
+    return "; ".join(f"{k}: {n}" for k, n in sorted(counts.items()))
 
 
 def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolution:
@@ -379,13 +541,18 @@ def build_problem(
     scenario: Scenario,
     *,
     penalty_cny: float | None = None,
+    yards: dict[str, YardSite] | None = None,
+    caps: list[tuple[str, list[str], int]] | None = None,
 ) -> tuple[RoutingProblem, TravelProfiles]:
     """One depot's routing problem and the travel profiles behind it.
 
     Points whose load exceeds the largest vehicle are split into equal
     parts at the same place; service time is a fixed part plus a part per
     tonne. With ``penalty_cny`` every part may be left unserved at that
-    cost; without it every part is required.
+    cost; without it every part is required. The depot is depot 0, where
+    every vehicle unloads; the ``yards`` the fleet's types name follow it
+    (vehicles start and end there, see the module docstring), and ``caps``
+    (name, vehicle type names, most vehicles) become fleet caps.
 
     Returns
     -------
@@ -397,6 +564,12 @@ def build_problem(
     biggest = max(v.capacity_kg for v, _ in fleet)
     nodes = [int(depot_row["drive_node"])]  # per location, typed: Location.node may be None elsewhere
     locations = [Location(str(depot_row["name"]), float(depot_row.geometry.x), float(depot_row.geometry.y), nodes[0])]
+    # the yards this fleet names, in the scenario's order, as locations 1.. and depots 1..
+    named = {y for v, _ in fleet for y in v.yard_names()}
+    used_yards = [site for site in (yards or {}).values() if site.yard.name in named]
+    for site in used_yards:
+        nodes.append(site.node)
+        locations.append(Location(site.yard.name, site.yard.lon, site.yard.lat, site.node))
     pieces: list[tuple[str, int, int]] = []  # name, location, kg
     for _, pt in points.iterrows():
         nodes.append(int(pt["drive_node"]))
@@ -412,7 +585,12 @@ def build_problem(
     stretches = {p: travel.stretches(p) for p in used}
     turnaround = int(round(cfg.turnaround_min * 60))
     hours = _interval(cfg.station_hours) if cfg.station_hours else Interval(0, 24 * 3600)
-    depot = Depot(str(depot_row["name"]), 0, hours, turnaround)
+    depots = [Depot(str(depot_row["name"]), 0, hours, turnaround)]
+    # a yard is only parked at: no unloading, so no turnaround
+    depots += [
+        Depot(site.yard.name, 1 + i, _interval(site.yard.hours) if site.yard.hours else Interval(0, 24 * 3600), 0)
+        for i, site in enumerate(used_yards)
+    ]
     for p in used:
         if _depot_barred(road_bans, network, nodes[0], classes[p]):
             raise RoutingInputError(
@@ -421,6 +599,7 @@ def build_problem(
                 "elsewhere",
                 where="restrictions",
             )
+    _check_yards_open(used_yards, fleet, profile_of, classes, road_bans, network)
     windows = tuple(_interval(h) for h in cfg.stop_hours)
     penalty = None if penalty_cny is None else int(round(penalty_cny * COST_UNITS_PER_CNY))
     stops = []
@@ -437,16 +616,21 @@ def build_problem(
             Stop(label, loc, (kg,), service, windows, forbidden, required=penalty is None, penalty=penalty or 0)
         )
     vehicle_types = []
+    yard_index = {site.yard.name: 1 + i for i, site in enumerate(used_yards)}
     for v, k in fleet:
         shift = _interval(v.shift)
+        homes = tuple(yard_index[y] for y in v.yard_names())
         breaks = tuple(Break(_interval(b), int(round(v.break_min * 60))) for b in v.breaks)
         vehicle_types.append(
             VehicleType(
                 name=v.name,
                 count=k,
                 capacity=(int(v.capacity_kg),),
-                start_depot=0,
-                end_depot=0,
+                start_depot=homes[0] if homes else 0,
+                end_depot=homes[0] if homes else 0,
+                start_depots=homes if len(homes) > 1 else (),
+                end_depots=homes if len(homes) > 1 else (),
+                unload_before_end=v.unload_before_end,
                 reload_depots=(0,),
                 shift=shift,
                 max_duration_s=None if v.max_hours is None else int(v.max_hours * 3600),
@@ -460,8 +644,35 @@ def build_problem(
             )
         )
     profiles = {p: travel.profile(p) for p in used}
-    problem = RoutingProblem(locations, profiles, stops, [depot], vehicle_types, ("kg",), Interval(0, 24 * 3600), name)
+    fleet_caps = tuple(
+        FleetCap(tuple(t for t, vt in enumerate(vehicle_types) if vt.name in types), k, cap)
+        for cap, types, k in caps or []
+        if any(vt.name in types for vt in vehicle_types)
+    )
+    problem = RoutingProblem(
+        locations, profiles, stops, depots, vehicle_types, ("kg",), Interval(0, 24 * 3600), name, fleet_caps
+    )
     return problem.validate(), travel
+
+
+def _check_yards_open(
+    used_yards: list[YardSite],
+    fleet: list[tuple[Vehicle, int]],
+    profile_of: dict[str, str],
+    classes: dict[str, list[Ban]],
+    road_bans: RoadBans,
+    network: Any,
+) -> None:
+    """A yard inside (or behind) a zone banned to a vehicle type that starts there is an error naming the yard."""
+    for site in used_yards:
+        for v, _ in fleet:
+            bans = classes[profile_of[v.name]]
+            if site.yard.name in v.yard_names() and _depot_barred(road_bans, network, site.node, bans):
+                raise RoutingInputError(
+                    f"yard {site.yard.name!r} lies in or behind a banned zone ({', '.join(b.name for b in bans)}) "
+                    f"that binds {v.name!r}, which starts there: give it a permit or move the yard",
+                    where=site.key,
+                )
 
 
 def _schedule_table(name: str, problem: RoutingProblem, schedule: Schedule) -> pd.DataFrame:
