@@ -167,6 +167,12 @@ class Network:
     def __len__(self) -> int:
         return len(self.nodes)
 
+    def __getstate__(self) -> dict:
+        # What is derived from the graph is rebuilt on demand rather than pickled (a spatial index cannot be).
+        state = dict(self.__dict__)
+        state.update(_csr={}, _edges=None, _tree=None, _memo={})
+        return state
+
     def positions(self, nodes: np.ndarray | list[int]) -> np.ndarray:
         """Row positions of graph node ids in this network's matrices.
 

