@@ -190,6 +190,8 @@ def load_city(config: CityConfig, base_dir: str | Path = ".") -> City:
             city = city_from_raw(raw, config)
         city.warnings = list(found)
         if key:
+            for net in (city.drive, city.walk):
+                net.edges()  # every run snaps to them: the cache keeps them projected
             cache.store(folder, key, city)
     for item in found:
         if outer is not None and item not in outer:

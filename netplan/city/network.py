@@ -168,9 +168,10 @@ class Network:
         return len(self.nodes)
 
     def __getstate__(self) -> dict:
-        # What is derived from the graph is rebuilt on demand rather than pickled (a spatial index cannot be).
+        # Matrices and the spatial index (which cannot be pickled) are rebuilt on demand; the projected edges
+        # are kept, as projecting them again is the slow part.
         state = dict(self.__dict__)
-        state.update(_csr={}, _edges=None, _tree=None, _memo={})
+        state.update(_csr={}, _tree=None, _memo={})
         return state
 
     def positions(self, nodes: np.ndarray | list[int]) -> np.ndarray:
