@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import geopandas as gpd
 import pytest
 from shapely.geometry import LineString
@@ -11,6 +15,7 @@ from netplan import diagnostics
 from netplan.city import cache, load_city
 from netplan.scenario import CityConfig
 
+ROOT = Path(__file__).resolve().parents[2]
 STEP = 0.002  # about 200 m at 30 degrees north
 
 
@@ -98,3 +103,21 @@ def test_the_cache_can_be_turned_off(tmp_path, monkeypatch, value):
     with diagnostics.collect():
         load_city(_config(_layer(tmp_path / "roads.gpkg"), tmp_path / "cache"), tmp_path)
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_run_on_a_cached_city_does_not_import_osmnx(tmp_path):
+    """Parsing and building need osmnx (and through it sklearn and pyplot); reading a cached city does not."""
+    config = _config(_layer(tmp_path / "roads.gpkg"), tmp_path / "cache")
+    with diagnostics.collect():
+        load_city(config, tmp_path).drive.edges()
+    code = (
+        "import sys, warnings\n"
+        "from netplan.city import load_city\n"
+        "from netplan.scenario import CityConfig\n"
+        "warnings.simplefilter('ignore')\n"
+        f"city = load_city(CityConfig.model_validate_json({config.model_dump_json()!r}), {str(tmp_path)!r})\n"
+        "city.drive.snap(city.drive.edges().geometry.centroid.to_crs('EPSG:4326'))\n"
+        "print(sorted(m for m in ('osmnx', 'sklearn', 'matplotlib.pyplot') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
