@@ -278,6 +278,51 @@ class Network:
             self._memo[key] = result
         return result
 
+    def pair_costs(
+        self,
+        origins: np.ndarray | list[int],
+        destinations: np.ndarray | list[int],
+        *,
+        weight: str = "length",
+        limit: float | None = None,
+    ) -> np.ndarray:
+        """Shortest-path cost of each pair ``(origins[k], destinations[k])``, not of all combinations.
+
+        One Dijkstra per distinct origin, a block of them per call (:func:`search_block`) and bounded by
+        ``limit``: what re-checking assignments needs (a demand point and its own collection point),
+        without a matrix and without a whole-graph search per pair when a bound is known. The costs are
+        those of :meth:`matrix` from the origin's side.
+
+        Parameters
+        ----------
+        origins, destinations
+            Graph node ids, one pair per position.
+        weight
+            ``"length"`` (m) or ``"travel_time"`` (s).
+        limit
+            Stop searching beyond this cost; farther pairs are ``inf``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``len(origins)`` costs; ``inf`` where unreachable (or beyond ``limit``).
+        """
+        o, d = self.positions(origins), self.positions(destinations)
+        if len(o) != len(d):
+            raise ValueError(f"{len(o)} origins but {len(d)} destinations: pair_costs needs one of each per pair")
+        out = np.full(len(o), np.inf)
+        if len(o) == 0:
+            return out
+        unique, inverse = np.unique(o, return_inverse=True)
+        graph = self.csr(weight)
+        step = search_block(len(self.nodes))
+        for start in range(0, len(unique), step):
+            block = unique[start : start + step]
+            dist = csgraph.dijkstra(graph, directed=True, indices=block, limit=np.inf if limit is None else limit)
+            mine = np.flatnonzero((inverse >= start) & (inverse < start + len(block)))
+            out[mine] = dist[inverse[mine] - start, d[mine]]
+        return out
+
     def point_arcs(
         self,
         origin_nodes: np.ndarray,

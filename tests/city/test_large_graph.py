@@ -148,3 +148,18 @@ def test_arcs_need_a_finite_radius(tiled):
         tiled.point_arcs(tiled.nodes[:3], np.zeros(3), tiled.nodes[:3], np.zeros(3), radius=np.inf)
     empty = tiled.point_arcs([], [], tiled.nodes[:3], np.zeros(3), radius=100.0)
     assert len(empty) == 0
+
+
+def test_pair_costs_equal_the_matrix_per_pair_and_respect_the_bound(tiled):
+    rng = np.random.default_rng(4)
+    a = rng.choice(tiled.nodes[:200], 500, replace=True)  # few distinct origins, as assignments have
+    b = rng.choice(tiled.nodes, 500, replace=True)
+    costs = tiled.pair_costs(a, b)
+    for k in range(0, 500, 37):
+        assert costs[k] == tiled.matrix([a[k]], [b[k]])[0, 0]
+    bounded = tiled.pair_costs(a, b, limit=800.0)
+    near = costs <= 800.0
+    np.testing.assert_array_equal(bounded[near], costs[near])
+    assert np.isinf(bounded[~near]).all() and near.any() and (~near).any()
+    with pytest.raises(ValueError, match="one of each per pair"):
+        tiled.pair_costs(a, b[:3])
