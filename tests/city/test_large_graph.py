@@ -98,6 +98,9 @@ def test_arcs_match_the_dense_matrix_exactly_with_nearest(tiled):
     for nearest in (None, 2):
         arcs = tiled.point_arcs(o, o_off, d, d_off, radius=1500.0, nearest=nearest)
         dense = tiled.point_matrix(o, o_off, d, d_off, "length", limit=1500.0)
+        # siting's upper tiers search the whole graph today: the bounded search keeps the same pairs and costs
+        unbounded = tiled.point_matrix(o, o_off, d, d_off, "length")
+        np.testing.assert_array_equal(np.where(unbounded <= 1500.0, unbounded, np.inf), dense)
         ok = dense <= 1500.0
         if nearest is not None:
             order = np.argsort(np.where(ok, dense, np.inf), axis=1, kind="stable")[:, :nearest]
