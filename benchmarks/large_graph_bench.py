@@ -187,9 +187,8 @@ def _step(table: list[dict], name: str, start: float, **extra) -> float:
     return time.perf_counter()
 
 
-def measure(layer: Path, n: int, stops: int, seed: int) -> dict:
+def measure(layer: Path, n: int, stops: int, seed: int, grid: int) -> dict:
     """Run every step on the tiled city in this process; the rows of the table."""
-    import geopandas as gpd
 
     from netplan.city import city_from_raw
     from netplan.city.sources import read_source
@@ -210,80 +209,188 @@ def measure(layer: Path, n: int, stops: int, seed: int) -> dict:
     t = _step(table, "CSR matrices (drive, walk)", t, nodes=len(walk), edges=walk.graph.number_of_edges())
 
     rng = np.random.default_rng(seed)
-    wn = np.sort(walk.nodes)
+    tiers, k = sc.tiers, sc.locate.nearest_next_tier
+    siting = {"radius": [t.radius_m for t in tiers], "nearest": k}
+    spread = _place(city, rng, n, np.sort(walk.nodes), np.sort(drive.nodes))
+    t = _step(
+        table,
+        f"snap {n:,} demand + {3 * n:,} candidates, whole city",
+        t,
+        nodes=len(walk),
+        edges=walk.graph.number_of_edges(),
+    )
+    t, arcs_spread = _siting(table, t, city, spread, siting, "whole city")
+    # As dense as benchmarks/scale_bench.py: every point in one tile, i.e. the Chengdu extract at N = 5,000.
+    inside_w, inside_d = _central_tile(walk, grid), _central_tile(drive, grid)
+    dense = _place(city, rng, n, inside_w, inside_d)
+    t = _step(
+        table,
+        f"snap {n:,} demand + {3 * n:,} candidates, one tile",
+        t,
+        nodes=len(walk),
+        edges=walk.graph.number_of_edges(),
+    )
+    t, arcs_dense = _siting(table, t, city, dense, siting, "one tile")
+    t = _dense_path(table, t, city, dense, siting, arcs_dense)
+    t = _routing(table, t, city, dense, siting, stops)
+    t = _cache_round_trip(table, t, city)
+    return {"rows": table, "dense_tier1_gb": n * 3 * n * 8 / 1e9, "arcs": [arcs_spread, arcs_dense]}
 
-    def near_walk_nodes(count: int, jitter_m: float) -> gpd.GeoSeries:
-        picks = rng.choice(wn, count, replace=count > len(wn))
+
+def _central_tile(net, grid: int) -> np.ndarray:
+    """The nodes of the tile in the middle of the grid."""
+    import geopandas as gpd
+
+    g = net.graph
+    xy = gpd.GeoSeries(
+        gpd.points_from_xy([g.nodes[v]["x"] for v in net.nodes], [g.nodes[v]["y"] for v in net.nodes]), crs="EPSG:4326"
+    ).to_crs(METRIC)
+    x, y = xy.x.to_numpy(), xy.y.to_numpy()
+    c = grid // 2
+    dx, dy = (x.max() - x.min() + 200.0) / grid, (y.max() - y.min() + 200.0) / grid
+    ok = (x >= x.min() + c * dx) & (x < x.min() + (c + 1) * dx) & (y >= y.min() + c * dy) & (y < y.min() + (c + 1) * dy)
+    return np.sort(net.nodes[ok])
+
+
+def _place(city, rng: np.random.Generator, n: int, walk_nodes: np.ndarray, drive_nodes: np.ndarray) -> dict:
+    """N demand points and 3N tier-1 candidates near walk nodes (snapped), N/15 and N/60 upper-tier sites."""
+    import geopandas as gpd
+
+    walk, drive = city.walk, city.drive
+
+    def near(count: int, jitter_m: float) -> gpd.GeoSeries:
+        picks = rng.choice(walk_nodes, count, replace=count > len(walk_nodes))
         xy = np.array([(walk.graph.nodes[v]["x"], walk.graph.nodes[v]["y"]) for v in picks])
         pts = gpd.GeoSeries(gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs="EPSG:4326").to_crs(city.crs)
         ang, r = rng.uniform(0, 2 * math.pi, count), rng.uniform(0, jitter_m, count)
         return gpd.GeoSeries(gpd.points_from_xy(pts.x + r * np.cos(ang), pts.y + r * np.sin(ang)), crs=city.crs)
 
-    demand_pts = near_walk_nodes(n, 60.0)
-    t1_pts = near_walk_nodes(3 * n, 40.0)
-    demand = walk.snap(demand_pts)
-    t1_walk = walk.snap(t1_pts)
-    t1_drive = drive.snap(t1_pts)
-    t = _step(
-        table,
-        f"snap {n:,} demand + {3 * n:,} candidates (walk, drive)",
-        t,
-        nodes=len(walk),
-        edges=walk.graph.number_of_edges(),
-    )
+    t1 = near(3 * n, 40.0)
+    return {
+        "demand": walk.snap(near(n, 60.0)),
+        "t1_walk": walk.snap(t1),
+        "t1_drive": drive.snap(t1),
+        "t2": rng.choice(drive_nodes, max(n // 15, 2), replace=False),
+        "t3": rng.choice(drive_nodes, max(n // 60, 2), replace=False),
+    }
 
-    tiers = sc.tiers
-    k = sc.locate.nearest_next_tier
-    dn = np.sort(drive.nodes)
-    t2 = rng.choice(dn, max(n // 15, 2), replace=False)
-    t3 = rng.choice(dn, max(n // 60, 2), replace=False)
+
+def _siting(table: list[dict], t: float, city, p: dict, siting: dict, where: str) -> tuple[float, list[int]]:
+    """The three tiers' arcs with Network.point_arcs."""
+    walk, drive = city.walk, city.drive
+    r, k = siting["radius"], siting["nearest"]
+    d, w1, d1, t2, t3 = p["demand"], p["t1_walk"], p["t1_drive"], p["t2"], p["t3"]
     z2, z3 = np.zeros(len(t2)), np.zeros(len(t3))
-    a1 = walk.point_arcs(demand.node, demand.offset_m, t1_walk.node, t1_walk.offset_m, radius=tiers[0].radius_m)
+    a1 = walk.point_arcs(d.node, d.offset_m, w1.node, w1.offset_m, radius=r[0])
+    p["arcs1"] = a1
     t = _step(
         table,
-        f"tier-1 walk arcs {n:,} x {3 * n:,} within {tiers[0].radius_m:g} m",
+        f"{where}: tier-1 walk arcs {len(d.node):,} x {len(w1.node):,} within {r[0]:g} m",
         t,
         nodes=len(walk),
         edges=walk.graph.number_of_edges(),
         arcs=len(a1),
     )
-    a2 = drive.point_arcs(t1_drive.node, t1_drive.offset_m, t2, z2, radius=tiers[1].radius_m, nearest=k)
+    a2 = drive.point_arcs(d1.node, d1.offset_m, t2, z2, radius=r[1], nearest=k)
+    p["arcs2"] = a2
     t = _step(
         table,
-        f"tier-2 drive arcs {3 * n:,} x {len(t2)} within {tiers[1].radius_m:g} m, nearest {k}",
+        f"{where}: tier-2 drive arcs {len(d1.node):,} x {len(t2)} within {r[1]:g} m",
         t,
         nodes=len(drive),
         edges=drive.graph.number_of_edges(),
         arcs=len(a2),
     )
-    a3 = drive.point_arcs(t2, z2, t3, z3, radius=tiers[2].radius_m, nearest=k)
+    a3 = drive.point_arcs(t2, z2, t3, z3, radius=r[2], nearest=k)
     t = _step(
         table,
-        f"tier-3 drive arcs {len(t2)} x {len(t3)} within {tiers[2].radius_m:g} m, nearest {k}",
+        f"{where}: tier-3 drive arcs {len(t2)} x {len(t3)} within {r[2]:g} m",
         t,
         nodes=len(drive),
         edges=drive.graph.number_of_edges(),
         arcs=len(a3),
     )
+    return t, [len(a1), len(a2), len(a3)]
 
+
+def _dense_path(table: list[dict], t: float, city, p: dict, siting: dict, counts: list[int]) -> float:
+    """What locate/tiers.py does today: dense point matrices (tier 2 searching the whole graph), then a threshold."""
+    walk, drive = city.walk, city.drive
+    r = siting["radius"]
+    d, w1, d1, t2 = p["demand"], p["t1_walk"], p["t1_drive"], p["t2"]
+    m = walk.point_matrix(d.node, d.offset_m, w1.node, w1.offset_m, "length", r[0])
+    src, dst = np.nonzero(m <= r[0])
+    same = np.array_equal(src, p["arcs1"].src) and np.array_equal(dst, p["arcs1"].dst)
+    same = same and np.array_equal(m[src, dst], p["arcs1"].cost)
+    del m
+    walk._memo.clear()
+    t = _step(
+        table,
+        f"today's path, one tile: tier-1 dense point_matrix + threshold (same arcs: {same})",
+        t,
+        nodes=len(walk),
+        edges=walk.graph.number_of_edges(),
+        arcs=len(src),
+    )
+    m = drive.point_matrix(d1.node, d1.offset_m, t2, np.zeros(len(t2)), "length")
+    src, dst = np.nonzero(m <= r[1])
+    same = np.array_equal(src, p["arcs2"].src) and np.array_equal(dst, p["arcs2"].dst)
+    same = same and np.array_equal(m[src, dst], p["arcs2"].cost)
+    del m
+    drive._memo.clear()
+    return _step(
+        table,
+        f"today's path, one tile: tier-2 dense, whole-graph Dijkstra (same arcs: {same})",
+        t,
+        nodes=len(drive),
+        edges=drive.graph.number_of_edges(),
+        arcs=len(src),
+    )
+
+
+def _routing(table: list[dict], t: float, city, p: dict, siting: dict, stops: int) -> float:
+    """Routing's travel profile for one transfer station's collection day: its stops within the tier-2 radius."""
     from netplan.route.roads import TravelProfiles
 
-    # One transfer station's collection day: its stops are the collection points around it, within its radius.
-    centre = t2[0]
-    near = drive.point_arcs([centre], [0.0], t1_drive.node, t1_drive.offset_m, radius=tiers[1].radius_m)
-    day = [int(centre)] + [int(v) for v in np.asarray(t1_drive.node)[near.dst[:stops]]]
+    drive = city.drive
+    centre = p["t2"][0]
+    d1 = p["t1_drive"]
+    near = drive.point_arcs([centre], [0.0], d1.node, d1.offset_m, radius=siting["radius"][1])
+    day = [int(centre)] + [int(v) for v in np.asarray(d1.node)[near.dst[:stops]]]
     profiles = TravelProfiles(drive, day, None, {"unrestricted": []})  # type: ignore[arg-type]
     tree = profiles._trees["unrestricted"]
-    _step(
+    arrays = round((tree.time.nbytes + tree.length.nbytes + tree.pred.nbytes) / 2**20, 1)
+    return _step(
         table,
         f"routing profile: {len(day)} places x {len(day)} with paths",
         t,
         nodes=len(drive),
         edges=drive.graph.number_of_edges(),
-        arrays_mb=round((tree.time.nbytes + tree.length.nbytes + tree.pred.nbytes) / 2**20, 1),
+        arrays_mb=arrays,
     )
-    dense_gb = n * 3 * n * 8 / 1e9
-    return {"rows": table, "dense_tier1_gb": dense_gb, "arcs": [len(a1), len(a2), len(a3)]}
+
+
+def _cache_round_trip(table: list[dict], t: float, city) -> float:
+    """Write the city as the city cache does, and read it back."""
+    import pickle
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "city.pickle"
+        with path.open("wb") as fh:
+            pickle.dump(city, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        size = path.stat().st_size
+        t = _step(
+            table,
+            f"city cache: write ({size / 2**20:,.0f} MB)",
+            t,
+            nodes=len(city.drive),
+            edges=city.drive.graph.number_of_edges(),
+        )
+        with path.open("rb") as fh:
+            again = pickle.load(fh)
+        assert len(again.drive) == len(city.drive)
+        del again
+    return _step(table, "city cache: read back", t, nodes=len(city.drive), edges=city.drive.graph.number_of_edges())
 
 
 def main() -> None:
@@ -294,10 +401,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "netplan_large_graph"))
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--grid", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     cache = Path(args.cache)
     if args.one:
-        print(json.dumps(measure(Path(args.one), args.n, args.stops, args.seed)))
+        print(json.dumps(measure(Path(args.one), args.n, args.stops, args.seed, args.grid)))
         return
     per_tile = _drive_nodes_per_tile(cache)
     grid = math.ceil(math.sqrt(args.drive_nodes / per_tile))
