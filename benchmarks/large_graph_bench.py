@@ -427,6 +427,8 @@ def main() -> None:
             str(args.stops),
             "--seed",
             str(args.seed),
+            "--grid",
+            str(grid),
         ],
         capture_output=True,
         text=True,
