@@ -16,6 +16,7 @@ turn the cache off; an entry that cannot be read is ignored and rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from netplan.city import City
 
 _FORMAT = 1
+KEEP = 8
+"""Entries kept: writing one more removes the least recently used beyond this many."""
 _LIBRARIES = ("osmnx", "networkx", "shapely", "geopandas", "pandas", "numpy", "pyproj", "pyogrio", "pyrosm")
 _CODE = Path(__file__).resolve().parent
 
@@ -121,7 +124,11 @@ def load(folder: Path, key: str) -> City | None:
         return None
     from netplan.city import City
 
-    return city if isinstance(city, City) else None
+    if not isinstance(city, City):
+        return None
+    with contextlib.suppress(OSError):
+        path.touch()  # recently used: kept when older entries are removed
+    return city
 
 
 def store(folder: Path, key: str, city: City) -> None:
@@ -137,3 +144,13 @@ def store(folder: Path, key: str, city: City) -> None:
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
+        return
+    _prune(target.parent)
+
+
+def _prune(folder: Path) -> None:
+    """Remove all but the :data:`KEEP` most recently used entries (each code change makes new ones)."""
+    with contextlib.suppress(OSError):
+        entries = sorted(folder.glob("*.pickle"), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+        for old in entries[KEEP:]:
+            old.unlink(missing_ok=True)

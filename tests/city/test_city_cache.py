@@ -121,3 +121,18 @@ def test_a_run_on_a_cached_city_does_not_import_osmnx(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_only_the_most_recently_used_entries_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "KEEP", 2)
+    path = _layer(tmp_path / "roads.gpkg")
+    folder = tmp_path / "cache"
+    configs = [_config(path, folder, walk_speed_kph=speed) for speed in (4.0, 4.5, 5.0)]
+    keys = [cache.cache_key(c, tmp_path) for c in configs]
+    with diagnostics.collect():
+        load_city(configs[0], tmp_path)
+        load_city(configs[1], tmp_path)
+        load_city(configs[0], tmp_path)  # read back: now the most recently used
+        load_city(configs[2], tmp_path)
+    kept = {p.stem for p in (folder / "cities").glob("*.pickle")}
+    assert kept == {keys[0], keys[2]}
