@@ -18,6 +18,7 @@ import numpy as np
 import shapely
 
 from netplan import diagnostics
+from netplan.city import cache
 from netplan.city.graph import GraphReport, build_drive_graph, build_walk_graph
 from netplan.city.network import Network, Snapped
 from netplan.city.sources import RawCity, read_source
@@ -170,12 +171,28 @@ def load_city(config: CityConfig, base_dir: str | Path = ".") -> City:
     -------
     City
         Drive and walk networks, features and metric CRS.
+
+    Notes
+    -----
+    A city loaded from a local file is kept in a disk cache (:mod:`netplan.city.cache`) and read back
+    on the next load of the same file with the same settings and code, warnings included.
     """
     outer = diagnostics.current()
-    with diagnostics.collect() as found:
-        raw = read_source(config, Path(base_dir))
-        city = city_from_raw(raw, config)
-    city.warnings = list(found)
+    folder = cache.cache_dir(config, Path(base_dir))
+    key = cache.cache_key(config, Path(base_dir))
+    cached = cache.load(folder, key) if key else None
+    if cached is not None:
+        city = cached
+        found = list(city.warnings)
+    else:
+        with diagnostics.collect() as found:
+            raw = read_source(config, Path(base_dir))
+            city = city_from_raw(raw, config)
+        city.warnings = list(found)
+        if key:
+            for net in (city.drive, city.walk):
+                net.edges()  # every run snaps to them: the cache keeps them projected
+            cache.store(folder, key, city)
     for item in found:
         if outer is not None and item not in outer:
             outer.append(item)

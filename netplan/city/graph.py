@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
-import osmnx as ox
 
 from netplan import diagnostics
 from netplan.scenario import Truck
@@ -321,6 +320,8 @@ def _road_km(G: nx.MultiDiGraph, edges: list[tuple[Any, Any, Any]] | None = None
 
 
 def _simplify(G: nx.MultiDiGraph, simplified: bool) -> nx.MultiDiGraph:
+    import osmnx as ox  # imported where used: a run on a cached city never needs it
+
     if not simplified:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -348,6 +349,8 @@ def _finish_drive(
     """Simplify and keep the largest strongly connected component; say in words what was cut off."""
     if G.number_of_edges() == 0:
         return G, GraphReport("drive", 0, 0, denied, 0, 0, 0.0)
+    import osmnx as ox
+
     G = _simplify(G, simplified)
     n0, e0 = G.number_of_nodes(), G.number_of_edges()
     kept = ox.truncate.largest_component(G, strongly=True)
@@ -458,6 +461,8 @@ def build_drive_graph(
         The graph (edge attributes ``length`` in m, ``speed_kph``,
         ``travel_time`` in s) and its :class:`GraphReport`.
     """
+    import osmnx as ox
+
     G, denied = _filtered(raw, lambda d: truck_may_use(d, truck))
     G, report = _finish_drive(G, denied, simplified, truck)
     if G.number_of_edges():
@@ -496,6 +501,8 @@ def build_walk_graph(
     tuple
         The graph and its :class:`GraphReport`.
     """
+    import osmnx as ox
+
     G, denied = _filtered(raw, resident_may_walk)
     G, report = _finish_walk(G, denied, simplified, min_component_km)
     for _, _, data in G.edges(data=True):

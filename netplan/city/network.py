@@ -5,6 +5,12 @@ matrix per edge weight once (the shortest of parallel edges), answers
 many-to-many travel distance or time queries with scipy's Dijkstra, and
 snaps points to the nearest edge with a shapely STRtree in a metric CRS.
 Solvers downstream receive the matrices, never the graph.
+
+Memory stays bounded on large graphs (200,000 nodes and more): Dijkstra runs
+a block of sources at a time, the block sized so that its rows of the whole
+graph fit in :data:`SEARCH_CELLS` floats, and :meth:`Network.point_arcs`
+returns only the pairs within a radius (and the nearest ``k`` per row) as
+sparse arrays, never a dense origins x destinations matrix.
 """
 
 from __future__ import annotations
@@ -20,7 +26,47 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-_BLOCK = 256  # sources per Dijkstra call: bounds memory at _BLOCK x n_nodes floats
+_BLOCK = 256  # at most this many sources per Dijkstra call
+SEARCH_CELLS = 8_000_000
+"""Most floats one Dijkstra block holds (64 MB): a block has this many // n_nodes sources (1 to ``_BLOCK``)."""
+
+
+def search_block(n_nodes: int, cells: int = SEARCH_CELLS) -> int:
+    """Sources per Dijkstra call on a graph of ``n_nodes``: scipy returns a dense block x n_nodes array.
+
+    Parameters
+    ----------
+    n_nodes
+        Nodes in the graph searched.
+    cells
+        Most floats one block may hold.
+
+    Returns
+    -------
+    int
+        Between 1 and 256.
+    """
+    return int(max(1, min(_BLOCK, cells // max(n_nodes, 1))))
+
+
+@dataclass
+class PointArcs:
+    """Pairs of snapped points within a radius on a network, as sparse arrays sorted by (src, dst).
+
+    Attributes
+    ----------
+    src, dst
+        Row positions in the origins and destinations given.
+    cost
+        Offset + network path + offset, never above the radius.
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    cost: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.src)
 
 
 @dataclass
@@ -53,6 +99,46 @@ class Snapped:
         )
 
 
+MEMO_BYTES = 256 * 2**20
+"""Most bytes of matrices a :class:`Network` keeps memoised."""
+
+
+def _no_arcs() -> PointArcs:
+    return PointArcs(np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.array([], dtype=float))
+
+
+class _Side:
+    """The points of one side of a query grouped by their distinct graph node."""
+
+    def __init__(self, positions: np.ndarray):
+        self.unique, inverse = np.unique(positions, return_inverse=True)
+        self.order = np.argsort(inverse, kind="stable")  # point rows, grouped by distinct node
+        self.count = np.bincount(inverse, minlength=len(self.unique))
+        self.start = np.concatenate([[0], np.cumsum(self.count)[:-1]])
+
+
+def _expand(o: _Side, d: _Side, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (origin row, destination row) pair of the node pairs (a[p], b[p]), and the node pair p of each."""
+    per_pair = o.count[a] * d.count[b]
+    pair = np.repeat(np.arange(len(a)), per_pair)
+    within = np.arange(len(pair)) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
+    width = d.count[b][pair]
+    rows = o.order[o.start[a][pair] + within // width]
+    cols = d.order[d.start[b][pair] + within % width]
+    return rows, cols, pair
+
+
+def _nearest(arcs: PointArcs, k: int | None) -> PointArcs:
+    """At most ``k`` cheapest arcs per origin row (ties to the lower destination row)."""
+    if k is None or len(arcs) == 0:
+        return arcs
+    order = np.lexsort((arcs.dst, arcs.cost, arcs.src))
+    src = arcs.src[order]
+    first = np.searchsorted(src, src, side="left")
+    keep = order[np.arange(len(src)) - first < k]
+    return PointArcs(arcs.src[keep], arcs.dst[keep], arcs.cost[keep])
+
+
 class Network:
     """A road graph with cached CSR matrices, travel matrices and point snapping.
 
@@ -80,6 +166,13 @@ class Network:
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+    def __getstate__(self) -> dict:
+        # Matrices and the spatial index (which cannot be pickled) are rebuilt on demand; the projected edges
+        # are kept, as projecting them again is the slow part.
+        state = dict(self.__dict__)
+        state.update(_csr={}, _tree=None, _memo={})
+        return state
 
     def positions(self, nodes: np.ndarray | list[int]) -> np.ndarray:
         """Row positions of graph node ids in this network's matrices.
@@ -171,16 +264,132 @@ class Network:
         if not forward:
             graph = graph.T.tocsr()
         out = np.empty((len(sources), len(targets)))
-        for start in range(0, len(sources), _BLOCK):
-            block = sources[start : start + _BLOCK]
+        step = search_block(len(self.nodes))
+        for start in range(0, len(sources), step):
+            block = sources[start : start + step]
             dist = csgraph.dijkstra(graph, directed=True, indices=block, limit=np.inf if limit is None else limit)
             out[start : start + len(block)] = dist[:, targets]
         if not forward:
             out = out.T
         result = out[np.ix_(o_inv, d_inv)]
-        if len(self._memo) < 64:
+        # A large city's matrices would pin gigabytes: only small results are kept.
+        held = sum(m.nbytes for m in self._memo.values())
+        if len(self._memo) < 64 and held + result.nbytes <= MEMO_BYTES:
             self._memo[key] = result
         return result
+
+    def pair_costs(
+        self,
+        origins: np.ndarray | list[int],
+        destinations: np.ndarray | list[int],
+        *,
+        weight: str = "length",
+        limit: float | None = None,
+    ) -> np.ndarray:
+        """Shortest-path cost of each pair ``(origins[k], destinations[k])``, not of all combinations.
+
+        One Dijkstra per distinct origin, a block of them per call (:func:`search_block`) and bounded by
+        ``limit``: what re-checking assignments needs (a demand point and its own collection point),
+        without a matrix and without a whole-graph search per pair when a bound is known. The costs are
+        those of :meth:`matrix` from the origin's side.
+
+        Parameters
+        ----------
+        origins, destinations
+            Graph node ids, one pair per position.
+        weight
+            ``"length"`` (m) or ``"travel_time"`` (s).
+        limit
+            Stop searching beyond this cost; farther pairs are ``inf``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``len(origins)`` costs; ``inf`` where unreachable (or beyond ``limit``).
+        """
+        o, d = self.positions(origins), self.positions(destinations)
+        if len(o) != len(d):
+            raise ValueError(f"{len(o)} origins but {len(d)} destinations: pair_costs needs one of each per pair")
+        out = np.full(len(o), np.inf)
+        if len(o) == 0:
+            return out
+        unique, inverse = np.unique(o, return_inverse=True)
+        graph = self.csr(weight)
+        step = search_block(len(self.nodes))
+        for start in range(0, len(unique), step):
+            block = unique[start : start + step]
+            dist = csgraph.dijkstra(graph, directed=True, indices=block, limit=np.inf if limit is None else limit)
+            mine = np.flatnonzero((inverse >= start) & (inverse < start + len(block)))
+            out[mine] = dist[inverse[mine] - start, d[mine]]
+        return out
+
+    def point_arcs(
+        self,
+        origin_nodes: np.ndarray,
+        origin_offsets: np.ndarray,
+        destination_nodes: np.ndarray,
+        destination_offsets: np.ndarray,
+        *,
+        radius: float,
+        weight: str = "length",
+        nearest: int | None = None,
+    ) -> PointArcs:
+        """The pairs of snapped points within ``radius`` of each other, without a dense matrix.
+
+        The same pairs and costs as keeping ``point_matrix(..., limit=radius) <= radius`` (and the
+        ``nearest`` cheapest per origin row, ties to the lower destination), computed with Dijkstra
+        bounded by ``radius`` from whichever side has fewer distinct nodes, a block of sources at a
+        time. Memory grows with the pairs found plus one block (:func:`search_block`), never with
+        origins x destinations or nodes squared: this is what siting on a large city needs.
+
+        Parameters
+        ----------
+        origin_nodes, destination_nodes
+            Graph nodes the points are attached to (see :meth:`snap`); repeats allowed.
+        origin_offsets, destination_offsets
+            Along-edge distances from each point to its node.
+        radius
+            Longest cost kept (finite).
+        weight
+            Edge weight for the network part.
+        nearest
+            Keep at most this many cheapest destinations per origin (None = all within the radius).
+
+        Returns
+        -------
+        PointArcs
+            Row positions and costs, sorted by origin then destination.
+        """
+        if not np.isfinite(radius):
+            raise ValueError("point_arcs needs a finite radius; use point_matrix for unbounded costs")
+        o, d = self.positions(origin_nodes), self.positions(destination_nodes)
+        o_off = np.asarray(origin_offsets, dtype=float)
+        d_off = np.asarray(destination_offsets, dtype=float)
+        if len(o) == 0 or len(d) == 0:
+            return _no_arcs()
+        o_side, d_side = _Side(o), _Side(d)
+        forward = len(o_side.unique) <= len(d_side.unique)
+        graph = self.csr(weight) if forward else self.csr(weight).T.tocsr()
+        sources, targets = (o_side, d_side) if forward else (d_side, o_side)
+        step = search_block(len(self.nodes))
+        found = []
+        for start in range(0, len(sources.unique), step):
+            block = sources.unique[start : start + step]
+            dist = csgraph.dijkstra(graph, directed=True, indices=block, limit=radius)[:, targets.unique]
+            si, ti = np.nonzero(np.isfinite(dist))
+            base = dist[si, ti]
+            a, b = (si + start, ti) if forward else (ti, si + start)
+            rows, cols, pair = _expand(o_side, d_side, a, b)
+            # The same order of additions as point_matrix, so that the costs are the same to the last bit.
+            cost = (base[pair] + o_off[rows]) + d_off[cols]
+            keep = cost <= radius
+            arcs = PointArcs(rows[keep], cols[keep], cost[keep])
+            # Forward, a block holds every destination of its origins: the nearest-k cut is final already.
+            found.append(_nearest(arcs, nearest) if forward else arcs)
+        arcs = PointArcs(*(np.concatenate([getattr(f, k) for f in found]) for k in ("src", "dst", "cost")))
+        arcs = _nearest(arcs, nearest)
+        order = np.lexsort((arcs.dst, arcs.src))
+        return PointArcs(arcs.src[order], arcs.dst[order], arcs.cost[order])
 
     def point_matrix(
         self,

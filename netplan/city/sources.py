@@ -40,7 +40,6 @@ from xml.etree import ElementTree
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-import osmnx as ox
 import pandas as pd
 import shapely
 from shapely.geometry import LineString
@@ -109,6 +108,8 @@ class RawCity:
 
 @contextlib.contextmanager
 def _osmnx_tags() -> Iterator[None]:
+    import osmnx as ox  # imported where used: a run on a cached city never needs it
+
     old = list(ox.settings.useful_tags_way)
     ox.settings.useful_tags_way = list(dict.fromkeys(old + EXTRA_WAY_TAGS))
     try:
@@ -181,6 +182,8 @@ def read_xml(path: Path) -> RawCity:
     RawCity
         Raw graphs and features.
     """
+    import osmnx as ox
+
     try:
         with _osmnx_tags(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -338,6 +341,8 @@ def read_graphml(path: Path) -> RawCity:
         The graph as ``directed``, a both-ways copy as ``bidirectional``,
         no features.
     """
+    import osmnx as ox
+
     try:
         G = ox.load_graphml(path, edge_dtypes={"oneway": _to_bool, "reversed": _to_bool, "osmid": _literal})
     except Exception as exc:  # osmnx/networkx raise many kinds on malformed GraphML
@@ -589,6 +594,8 @@ def read_gis_roads(path: Path, mapping: GisRoads, base_dir: Path | None = None) 
     RawCity
         Raw graphs (no OSM features).
     """
+    import osmnx as ox
+
     roads = _read_layer(path, mapping.layer, mapping.crs, "road")
     class_field = mapping.class_field or mapping.highway_field
     roads = _road_lines(roads, mapping, class_field, path)
@@ -780,6 +787,8 @@ def read_online(config: CityConfig, cache_dir: Path) -> RawCity:
     RawCity
         Raw graphs and features.
     """
+    import osmnx as ox
+
     query: str | tuple[float, ...]
     if config.place is not None:
         query = config.place
@@ -836,6 +845,8 @@ def read_features(path: Path) -> gpd.GeoDataFrame | None:
     geopandas.GeoDataFrame or None
         The features, or None if the file has none.
     """
+    import osmnx as ox
+
     kind = source_kind(str(path))
     if kind == "xml":
         try:
