@@ -284,6 +284,9 @@ class TieredNetwork:
         # Work limits of the lagrangian engine's HiGHS MIPs (exact components; the bound's relaxations). The
         # SCIP engine's node_limit (often 1: the root) would leave HiGHS without a solution on most of them.
         self.exact_nodes = 1000
+        # A large connected block's Lagrangian bound starts at its LP relaxation (HiGHS): without it, 300 subgradient
+        # steps end about 4 % below the LP on a 2,000-point block (measured; README "Siting a whole city").
+        self.lp_start = True
         self.bound_nodes = node_limit if engine == "mip" else max(node_limit or 0, 200)
         self.excluded: np.ndarray = np.array([], dtype=int)
         if len(tiers) not in (3, 4):
@@ -566,6 +569,7 @@ class TieredNetwork:
                 # HiGHS proves a single-source tier-1 block of 20 points in a fraction of a
                 # second but may find nothing at the root of 24; upper levels have few sites
                 exact_sources=20 if t == 0 else 250,
+                lp_start=self.lp_start,
             )
             if res.time_limit_hit:
                 self.time_limit_hit.append(f"tier{tier.tier}")
