@@ -932,6 +932,8 @@ def solve_level_split(
         res = None
         if sizes[c] <= exact_sources:
             res = solve_level_mip(**kw, node_limit=node_limit, time_limit=min(limit, 600.0), seed=seed)
+            # a MIP cut short by its time share changes what follows (the Lagrangian fallback): say so
+            hit |= res.time_limit_hit
             if not np.isfinite(res.objective):
                 counts["exact"] -= 1
             counts["exact"] += 1

@@ -548,8 +548,10 @@ class TieredNetwork:
         for t in range(levels):
             tier, arcs = self.tiers[t], self.arcs[t]
             src_active = weights > 0 if t == 0 else open_[t - 1]
-            share = (0.8 if t == 0 else 0.2 / (levels - 1)) * time_limit
-            limit = min(share, max(time_limit - (time.perf_counter() - start), 0.01))
+            # tier 1 gets 80 % of the time, the levels above share the rest; what a level leaves unused passes on
+            weight = [0.8] + [0.2 / (levels - 1)] * (levels - 1) if levels > 1 else [1.0]
+            left = max(time_limit - (time.perf_counter() - start), 0.01)
+            limit = left * weight[t] / sum(weight[t:])
             t0 = time.perf_counter()
             res = solve_level_split(
                 weights=weights,
