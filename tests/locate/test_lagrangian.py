@@ -159,13 +159,26 @@ def test_lp_start_bound_reaches_the_lp_and_stays_below_the_optimum(seed):
     exact = solve_level_mip(**kw, node_limit=100_000, time_limit=300.0)
     assert exact.details["status"] == "optimal"
     plain = solve_level(**kw, iterations=100, window=0)
-    started = solve_level(**kw, iterations=100, window=0, lp_start=True)
+    started = solve_level(**kw, iterations=100, window=0, lp_start=True, lp_arcs=10_000)
     assert started.bound >= lp - 1e-6 * abs(lp)
     assert started.bound >= plain.bound - 1e-6 * abs(plain.bound)
     assert started.bound <= exact.objective + 1e-6 * abs(exact.objective)
     assert np.isclose(_check_plan(kw, started), started.objective)
-    again = solve_level(**kw, iterations=100, window=0, lp_start=True)
-    assert np.array_equal(again.assign, started.assign) and again.bound == started.bound
+    # an LP over each source's 3 cheapest arcs only: its multipliers are rougher, the bound still valid
+    rough = solve_level(**kw, iterations=100, window=0, lp_start=True, lp_arcs=3)
+    assert rough.bound <= exact.objective + 1e-6 * abs(exact.objective)
+    assert np.isclose(_check_plan(kw, rough), rough.objective)
+    again = solve_level(**kw, iterations=100, window=0, lp_start=True, lp_arcs=3)
+    assert np.array_equal(again.assign, rough.assign) and again.bound == rough.bound
+
+
+def test_nearest_arcs_keeps_each_sources_cheapest():
+    from netplan.locate.lagrangian import _nearest_arcs
+
+    src = np.array([0, 0, 0, 1, 2, 2, 0])
+    price = np.array([5.0, 1.0, 3.0, 9.0, 2.0, 2.0, 1.0])
+    assert _nearest_arcs(src, price, 3, 2).tolist() == [1, 3, 4, 5, 6]
+    assert _nearest_arcs(src, price, 3, 1).tolist() == [1, 3, 4]
 
 
 def test_window_search_never_worsens_and_keeps_plans_feasible():
