@@ -85,6 +85,7 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
     seed: int = 0,
     lp_start: bool = False,
     lp_arcs: int = 16,
+    lp_full_arcs: int = 100_000,
 ) -> LevelResult:
     """Site one level: Lagrangian bound plus Lagrangian heuristic and local search.
 
@@ -122,11 +123,13 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
         steps from the cheapest-assignment start stop a few per cent short on a
         large connected block. The bound is still evaluated exactly at the
         multipliers, so it stays valid whatever the LP's accuracy.
-    lp_arcs
-        The LP keeps only each source's ``lp_arcs`` cheapest arcs (assignment
-        plus its share of the site's opening cost): it only has to give good
-        multipliers, and the full LP of a dense block (85 arcs per source at
-        N = 5,000) takes minutes.
+    lp_arcs, lp_full_arcs
+        A level with more than ``lp_full_arcs`` arcs gets an LP over each
+        source's ``lp_arcs`` cheapest arcs only (assignment plus its share of
+        the site's opening cost): the LP only has to give good multipliers, and
+        the full LP of a dense block (85 arcs per source at N = 5,000) takes
+        minutes. Smaller levels get the full LP: on Chengdu's blocks the
+        restricted one's multipliers were worse than no LP at all.
 
     Returns
     -------
@@ -156,7 +159,7 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
     lam, hit, lp_s = 2.0, False, 0.0
     if lp_start and len(src):
         t_lp = time.perf_counter()
-        near = _nearest_arcs(src, share, n, lp_arcs)
+        near = _nearest_arcs(src, share, n, lp_arcs) if len(src) > lp_full_arcs else np.arange(len(src))
         u_lp, hit = _lp_multipliers(
             n=n,
             act=act,
