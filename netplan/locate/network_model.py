@@ -284,9 +284,11 @@ class TieredNetwork:
         # Work limits of the lagrangian engine's HiGHS MIPs (exact components; the bound's relaxations). The
         # SCIP engine's node_limit (often 1: the root) would leave HiGHS without a solution on most of them.
         self.exact_nodes = 1000
-        # A large tier-1 block's Lagrangian bound starts near its LP relaxation (HiGHS): without it, 300 subgradient
-        # steps end about 4 % below the LP on a 2,000-point block (measured; README "Siting a whole city").
-        self.lp_start = True
+        # Large blocks of the lowest this many levels start their multipliers at their LP's duals (HiGHS). Tier 1: the
+        # bound starts at the LP, where 300 subgradient steps ended 4 % below it on a 2,000-point block; above: the
+        # Lagrangian heuristic's plans follow the LP's open sites (N = 2,000, tier 2: 10.14 M against 10.93 M).
+        # Measured in README "Siting a whole city"; 0 = no LP start.
+        self.lp_start_levels = len(tiers)
         self.bound_nodes = node_limit if engine == "mip" else max(node_limit or 0, 200)
         self.excluded: np.ndarray = np.array([], dtype=int)
         if len(tiers) not in (3, 4):
@@ -571,8 +573,7 @@ class TieredNetwork:
                 # HiGHS proves a single-source tier-1 block of 20 points in a fraction of a
                 # second but may find nothing at the root of 24; upper levels have few sites
                 exact_sources=20 if t == 0 else 250,
-                # only tier 1's step bound enters the network-wide bound; above it the LP would only cost time
-                lp_start=self.lp_start and t == 0,
+                lp_start=t < self.lp_start_levels,
             )
             if res.time_limit_hit:
                 self.time_limit_hit.append(f"tier{tier.tier}")
