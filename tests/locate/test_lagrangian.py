@@ -73,7 +73,9 @@ def test_bound_below_and_plan_above_the_enumerated_optimum(seed):
     for res in (
         solve_level(**kw, iterations=200),
         solve_level(**kw, iterations=200, binary=True),
+        solve_level(**kw, iterations=200, lp_start=True),
         solve_level_split(**kw, exact_sources=0),
+        solve_level_split(**kw, exact_sources=0, lp_start=True),
         solve_level_split(**kw),
     ):
         assert res.bound <= opt + 1e-6
@@ -118,6 +120,65 @@ def test_knapsack_bounds_are_valid_and_binary_is_stronger():
             )
             assert binary[j] <= best + 1e-6
             assert continuous[j] <= best + 1e-6
+
+
+def _strong_lp(kw) -> float:
+    """The level's strong LP relaxation (x_ij <= y_j), built densely here, independently of the engine."""
+    from scipy.optimize import LinearConstraint, milp
+
+    w, src, dst, cost, cap = kw["weights"], kw["src"], kw["dst"], kw["cost"], kw["capacity"]
+    n, m, a = len(w), len(cap), len(src)
+    assign_rows = np.zeros((n, a + m))
+    assign_rows[src, np.arange(a)] = 1.0
+    cap_rows = np.zeros((m, a + m))
+    cap_rows[dst, np.arange(a)] = w[src]
+    cap_rows[np.arange(m), a + np.arange(m)] = -cap
+    link_rows = np.zeros((a, a + m))
+    link_rows[np.arange(a), np.arange(a)] = 1.0
+    link_rows[np.arange(a), a + dst] = -1.0
+    res = milp(
+        np.r_[cost, kw["open_cost"]],
+        constraints=[
+            LinearConstraint(assign_rows, 1.0, 1.0),
+            LinearConstraint(cap_rows, -np.inf, 0.0),
+            LinearConstraint(link_rows, -np.inf, 0.0),
+        ],
+        bounds=(0.0, 1.0),
+    )
+    assert res.status == 0
+    return float(res.fun)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lp_start_bound_reaches_the_lp_and_stays_below_the_optimum(seed):
+    """Started at the LP duals, the bound is at least the strong LP and the usual start's bound, never above the MIP."""
+    from netplan.locate.lagrangian import solve_level_mip
+
+    kw = _level(seed, n=40, m=30, clusters=2)
+    lp = _strong_lp(kw)
+    exact = solve_level_mip(**kw, node_limit=100_000, time_limit=300.0)
+    assert exact.details["status"] == "optimal"
+    plain = solve_level(**kw, iterations=100, window=0)
+    started = solve_level(**kw, iterations=100, window=0, lp_start=True)
+    assert started.bound >= lp - 1e-6 * abs(lp)
+    assert started.bound >= plain.bound - 1e-6 * abs(plain.bound)
+    assert started.bound <= exact.objective + 1e-6 * abs(exact.objective)
+    assert np.isclose(_check_plan(kw, started), started.objective)
+    # an LP over each source's 3 cheapest arcs only: its multipliers are rougher, the bound still valid
+    rough = solve_level(**kw, iterations=100, window=0, lp_start=True, lp_arcs=3, lp_full_arcs=0)
+    assert rough.bound <= exact.objective + 1e-6 * abs(exact.objective)
+    assert np.isclose(_check_plan(kw, rough), rough.objective)
+    again = solve_level(**kw, iterations=100, window=0, lp_start=True, lp_arcs=3, lp_full_arcs=0)
+    assert np.array_equal(again.assign, rough.assign) and again.bound == rough.bound
+
+
+def test_nearest_arcs_keeps_each_sources_cheapest():
+    from netplan.locate.lagrangian import _nearest_arcs
+
+    src = np.array([0, 0, 0, 1, 2, 2, 0])
+    price = np.array([5.0, 1.0, 3.0, 9.0, 2.0, 2.0, 1.0])
+    assert _nearest_arcs(src, price, 3, 2).tolist() == [1, 3, 4, 5, 6]
+    assert _nearest_arcs(src, price, 3, 1).tolist() == [1, 3, 4]
 
 
 def test_window_search_never_worsens_and_keeps_plans_feasible():
