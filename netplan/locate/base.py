@@ -322,6 +322,47 @@ def network_costs(
     return net.point_matrix(a_nodes, a_off, b_nodes, b_off, weight=weight, limit=limit)
 
 
+def network_pairs(
+    city: City,
+    demand: pd.DataFrame,
+    sites: pd.DataFrame,
+    mode: Literal["walk", "drive"] = "walk",
+    *,
+    radius: float,
+    nearest: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (demand row, site row, road length) pairs within ``radius``, without a dense matrix.
+
+    The same pairs and lengths as keeping ``network_costs(..., limit=radius) <= radius``
+    (and the ``nearest`` per row), from searches bounded by the radius
+    (:meth:`~netplan.city.network.Network.point_arcs`): memory grows with the
+    pairs found, so a whole city's candidates fit.
+
+    Parameters
+    ----------
+    city
+        The city.
+    demand, sites
+        GeoDataFrames (WGS-84) with the snapping columns (see :func:`network_costs`).
+    mode
+        ``"walk"`` or ``"drive"``.
+    radius
+        Longest road length kept (m).
+    nearest
+        Keep at most this many nearest sites per demand row (None = all within the radius).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Demand rows, site rows and lengths (m), sorted by demand row then site row.
+    """
+    net = city.network(mode)
+    a_nodes, a_off = _nodes(net, demand, mode, "demand")
+    b_nodes, b_off = _nodes(net, sites, mode, "sites")
+    arcs = net.point_arcs(a_nodes, a_off, b_nodes, b_off, radius=float(radius), nearest=nearest)
+    return arcs.src, arcs.dst, arcs.cost
+
+
 def _nodes(net: Any, frame: pd.DataFrame, mode: str, role: str) -> tuple[np.ndarray, np.ndarray]:
     candidates = [(f"{mode}_node", f"{mode}_offset_m")]
     if mode == "walk":

@@ -19,7 +19,7 @@ from shapely.geometry import LineString
 
 from netplan.city import City
 from netplan.errors import InputDataError
-from netplan.locate.base import network_costs
+from netplan.locate.base import network_pairs
 from netplan.locate.feasibility import check_single_sourcing, diagnose_infeasible
 from netplan.locate.network_model import Arcs, NetworkSolution, TieredNetwork, TierSites
 from netplan.scenario import Scenario
@@ -114,11 +114,11 @@ def build_model(
                 where="sites",
             )
     tier1 = scenario.tier(1)
-    walk = network_costs(city, demand, candidates[0], "walk", "length", limit=tier1.radius_m)
-    arcs = [Arcs.from_matrix(walk, tier1.radius_m)]
+    # bounded searches, never a dense demand x candidate matrix: a whole city's candidates fit in memory
+    arcs = [Arcs(*network_pairs(city, demand, candidates[0], "walk", radius=tier1.radius_m))]
     for prev, cur, tier in zip(candidates, candidates[1:], scenario.tiers[1:]):
-        road = network_costs(city, prev, cur, "drive", "length")
-        arcs.append(Arcs.from_matrix(road, tier.radius_m, cfg.nearest_next_tier))
+        pairs = network_pairs(city, prev, cur, "drive", radius=tier.radius_m, nearest=cfg.nearest_next_tier)
+        arcs.append(Arcs(*pairs))
     tiers = []
     for tier, cand in zip(scenario.tiers, candidates):
         t = tier.tier
