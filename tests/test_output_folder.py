@@ -31,9 +31,9 @@ def _fast_scenario(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fast_plan(tmp_path_factory: pytest.TempPathFactory):
+def fast_plan(tmp_path_factory: pytest.TempPathFactory, helsinki_run_city):
     scenario = load_scenario(_fast_scenario(tmp_path_factory.mktemp("scenario")))
-    return build_plan(scenario)
+    return build_plan(scenario, city=helsinki_run_city)
 
 
 def _complete(folder: Path) -> str:
