@@ -38,25 +38,6 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
-# Fixtures whose tests should share one pytest-xdist worker, so that the session fixture is built once.
-_CHENGDU_FIXTURES = frozenset({"chengdu", "chengdu_run"})
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group the tests for ``--dist loadgroup`` (pyproject's addopts run the suite on 2 workers).
-
-    Every test of the Chengdu road graph or its solved default plan goes to one worker (they are the suite's
-    costliest session fixtures); every other test stays with its module, so that a module-scoped fixture is built
-    once. Without xdist the marks do nothing.
-    """
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        uses_chengdu = _CHENGDU_FIXTURES & set(getattr(item, "fixturenames", ()))
-        group = "chengdu" if uses_chengdu else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def chengdu_scenario() -> Scenario:
     return load_scenario(ROOT / "scenarios" / "chengdu.yaml")
