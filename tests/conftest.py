@@ -59,6 +59,12 @@ def helsinki() -> City:
 
 
 @pytest.fixture(scope="session")
+def helsinki_run_city(helsinki_scenario: Scenario) -> City:
+    """The city as ``scenarios/helsinki.yaml`` configures it (its 3.5 t truck), for that scenario's variants."""
+    return load_city(helsinki_scenario.city, helsinki_scenario.base_dir)
+
+
+@pytest.fixture(scope="session")
 def chengdu_run(chengdu_scenario: Scenario, chengdu: City, tmp_path_factory: pytest.TempPathFactory):
     """The README's main job, run once: (plan, outputs)."""
     out = tmp_path_factory.mktemp("chengdu_run")

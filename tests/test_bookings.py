@@ -174,7 +174,7 @@ def test_run_plans_and_writes_the_booking_day(chengdu, tmp_path: Path) -> None:
     assert "bookings/bookings.csv" in [f["path"] for f in manifest["files"]]
 
 
-def test_a_sweep_row_carries_the_booking_day(tmp_path: Path) -> None:
+def test_a_sweep_row_carries_the_booking_day(tmp_path: Path, chengdu) -> None:
     # `netplan batch` runs the service-level question: each row has the booking day's numbers (bookings_*), the
     # same as planning that scenario directly.
     from netplan.batch import expand, load_sweep, run_one
@@ -196,7 +196,8 @@ def test_a_sweep_row_carries_the_booking_day(tmp_path: Path) -> None:
     from netplan.scenario import BookingFile
 
     scenario.bookings.file = BookingFile(path=str(sample), crs="gcj02")
-    direct, _ = run_bookings(scenario)
+    assert scenario.city == load_scenario(ROOT / "scenarios" / "chengdu.yaml").city  # so the session's graph serves
+    direct, _ = run_bookings(scenario, city=chengdu)
     for key in ("bookings", "served_in_slot", "refused", "vans", "km", "crew_hours", "share_in_slot"):
         assert row[f"bookings_{key}"] == direct.kpis[key], key
     assert row["bookings_bookings"] == 12 and row["bookings_share_in_slot"] == 1.0

@@ -12,7 +12,6 @@ import yaml
 
 from netplan.bookings import read_bookings
 from netplan.bulky_stations import ASSIGNMENT_COLUMNS, STATION_COLUMNS, site_bulky_stations, station_candidates
-from netplan.city import load_city
 from netplan.diagnostics import collect
 from netplan.errors import ScenarioError
 from netplan.locate.base import network_costs
@@ -28,8 +27,10 @@ def scenario():
 
 
 @pytest.fixture(scope="module")
-def city(scenario):
-    return load_city(scenario.city, scenario.base_dir)
+def city(scenario, chengdu):
+    # the bookings scenario's city is the default scenario's: the session's road graph serves both
+    assert scenario.city == load_scenario(ROOT / "scenarios" / "chengdu.yaml").city
+    return chengdu
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,15 @@ def _netplan(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_run_helsinki_writes_every_output(tmp_path):
-    proc = _netplan("run", str(ROOT / "scenarios" / "helsinki.yaml"), cwd=tmp_path)
+@pytest.fixture(scope="module")
+def helsinki_cli(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    """``netplan run scenarios/helsinki.yaml`` in a fresh process, once: (process, working folder)."""
+    cwd = tmp_path_factory.mktemp("helsinki_cli")
+    return _netplan("run", str(ROOT / "scenarios" / "helsinki.yaml"), cwd=cwd), cwd
+
+
+def test_run_helsinki_writes_every_output(helsinki_cli):
+    proc, tmp_path = helsinki_cli
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "outputs" / "helsinki"
     for name in ("helsinki.gpkg", "kpis.csv", "manifest.json", "map.html"):
@@ -64,19 +71,20 @@ def test_run_helsinki_writes_every_output(tmp_path):
     assert files == {p.name for p in out.iterdir()} - {"manifest.json"}
 
 
-def test_same_scenario_same_outputs(tmp_path, monkeypatch):
-    """Determinism: two runs of one scenario write identical layers and KPIs."""
+def test_same_scenario_same_outputs(helsinki_cli, tmp_path, monkeypatch):
+    """Determinism: two runs of one scenario (the fresh process above and one here) write identical layers and KPIs."""
+    proc, cwd = helsinki_cli
+    assert proc.returncode == 0, proc.stderr
+    a = cwd / "outputs" / "helsinki"
     monkeypatch.chdir(tmp_path)
-    a, b = tmp_path / "a", tmp_path / "b"
-    for folder in (a, b):
-        folder.mkdir()
-        assert main(["run", str(ROOT / "scenarios" / "helsinki.yaml"), "--out", str(folder / "o")]) == 0
-    ka, kb = pd.read_csv(a / "o" / "kpis.csv"), pd.read_csv(b / "o" / "kpis.csv")
+    assert main(["run", str(ROOT / "scenarios" / "helsinki.yaml"), "--out", str(tmp_path / "o")]) == 0
+    b = tmp_path / "o"
+    ka, kb = pd.read_csv(a / "kpis.csv"), pd.read_csv(b / "kpis.csv")
     timing = ka["key"] == "solve_time_s"
     pd.testing.assert_frame_equal(ka[~timing], kb[~timing])
     for layer in ("demand", "sites", "facilities", "assignments"):
-        left = gpd.read_file(a / "o" / "helsinki.gpkg", layer=layer)
-        right = gpd.read_file(b / "o" / "helsinki.gpkg", layer=layer)
+        left = gpd.read_file(a / "helsinki.gpkg", layer=layer)
+        right = gpd.read_file(b / "helsinki.gpkg", layer=layer)
         pd.testing.assert_frame_equal(left, right)
 
 

@@ -31,9 +31,9 @@ def _fast_scenario(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fast_plan(tmp_path_factory: pytest.TempPathFactory):
+def fast_plan(tmp_path_factory: pytest.TempPathFactory, helsinki_run_city):
     scenario = load_scenario(_fast_scenario(tmp_path_factory.mktemp("scenario")))
-    return build_plan(scenario)
+    return build_plan(scenario, city=helsinki_run_city)
 
 
 def _complete(folder: Path) -> str:
@@ -150,7 +150,11 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_bad_out_is_an_error_before_any_solving(tmp_path):
+def test_bad_out_is_an_error_before_any_solving(tmp_path, monkeypatch, capsys):
+    """In this process: the command must refuse before any stage starts, so no process per case is needed."""
+    from netplan.cli import main
+
+    monkeypatch.chdir(tmp_path)
     scenario = str(ROOT / "scenarios" / "chengdu.yaml")
     a_file = tmp_path / "plan.txt"
     a_file.write_text("not a folder", encoding="utf-8")
@@ -166,10 +170,11 @@ def test_bad_out_is_an_error_before_any_solving(tmp_path):
     ]
     for out, message in cases:
         start = time.perf_counter()
-        proc = _run("run", scenario, "--out", str(out), cwd=tmp_path)
-        assert proc.returncode == 2, proc.stderr
-        assert "Traceback" not in proc.stderr and "[1/" not in proc.stderr, proc.stderr  # no stage was started
-        assert "--out: " in proc.stderr and message in proc.stderr, proc.stderr
+        code = main(["run", scenario, "--out", str(out)])
+        stderr = capsys.readouterr().err
+        assert code == 2, stderr
+        assert "Traceback" not in stderr and "[1/" not in stderr, stderr  # no stage was started
+        assert "--out: " in stderr and message in stderr, stderr
         assert time.perf_counter() - start < 60  # loading the scenario only (the city alone takes ~15 s)
     assert (foreign / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["documents", "plan.txt"]

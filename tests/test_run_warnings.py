@@ -29,8 +29,8 @@ def no_siting(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _scenario(folder, "locate:\n  mode: both", "locate:\n  enabled: false\n  mode: both")
 
 
-def test_manifest_warnings_are_the_plans(tmp_path, no_siting):
-    plan = build_plan(load_scenario(no_siting))
+def test_manifest_warnings_are_the_plans(tmp_path, no_siting, helsinki_run_city):
+    plan = build_plan(load_scenario(no_siting), city=helsinki_run_city)
     codes = [w.code for w in plan.warnings]
     assert "route.skipped" in codes
     skipped = plan.warnings[codes.index("route.skipped")]
@@ -40,18 +40,18 @@ def test_manifest_warnings_are_the_plans(tmp_path, no_siting):
     assert manifest["warnings"] == [w.as_dict() for w in plan.warnings]
 
 
-def test_routing_switched_off_on_purpose_is_no_warning(no_siting):
+def test_routing_switched_off_on_purpose_is_no_warning(no_siting, helsinki_run_city):
     text = no_siting.read_text(encoding="utf-8") + "\nroute:\n  enabled: false\n"
     path = no_siting.with_name("off.yaml")
     path.write_text(text, encoding="utf-8")
-    plan = build_plan(load_scenario(path))
+    plan = build_plan(load_scenario(path), city=helsinki_run_city)
     assert "route.skipped" not in [w.code for w in plan.warnings]
 
 
-def test_empty_fleet_skips_routing_with_a_warning():
+def test_empty_fleet_skips_routing_with_a_warning(helsinki_run_city):
     scenario = load_scenario(ROOT / "scenarios" / "helsinki.yaml")
     scenario.fleet = []
-    plan = build_plan(scenario)
+    plan = build_plan(scenario, city=helsinki_run_city)
     assert plan.facilities is not None and len(plan.facilities)  # sited, but not routed
     skipped = [w for w in plan.warnings if w.code == "route.skipped"]
     assert len(skipped) == 1 and "the fleet is empty" in skipped[0].message
@@ -84,12 +84,12 @@ def test_strict_exits_3_with_outputs_written_and_the_list_printed_last(tmp_path,
     assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["warnings"] == warnings
 
 
-def test_excluded_demand_and_dropped_stops_are_warnings():
+def test_excluded_demand_and_dropped_stops_are_warnings(helsinki_run_city):
     """What siting leaves out (beyond every walking radius) and what routing leaves unserved is in the list."""
     scenario = load_scenario(ROOT / "scenarios" / "helsinki.yaml")
     scenario.tiers[0].radius_m = 60  # some residents are farther than this from every candidate
     scenario.fleet[0].count, scenario.fleet[0].shift = 1, "06:00-07:00"  # one van for one hour: stops are left
-    plan = build_plan(scenario)
+    plan = build_plan(scenario, city=helsinki_run_city)
     by_code = {w.code: w for w in plan.warnings}
     excluded = by_code["locate.excluded_demand"]
     assert excluded.count == len(plan.excluded_demand) > 0
