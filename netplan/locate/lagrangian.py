@@ -630,6 +630,17 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
                 moved = True
         return moved
 
+    def close_and_move(closed: list[int], moves: list[tuple[int, int, float]]) -> None:
+        # the closed sites empty first, then each resident lands on its new site
+        for j in closed:
+            open_[j] = False
+            load[j] = 0.0
+            served[j] = []
+        for i, k, c in moves:
+            assign[i], cur[i] = k, c
+            load[k] += w[i]
+            served[k].append(i)
+
     def try_close(j: int) -> bool:
         people = sorted(served[j], key=lambda i: (-w[i], i))
         saving = float(f[j])
@@ -647,13 +658,7 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
             moves.append((i, int(dst[a]), float(cost[a])))
         if saving <= 1e-6:
             return False
-        open_[j] = False
-        load[j] = 0.0
-        served[j] = []
-        for i, k, c in moves:
-            assign[i], cur[i] = k, c
-            load[k] += w[i]
-            served[k].append(i)
+        close_and_move([j], moves)
         return True
 
     def try_open(j: int) -> bool:
@@ -731,14 +736,7 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
         if saving <= 1e-6 or not closed:
             open_[k] = False
             return False
-        for j in closed:
-            open_[j] = False
-            load[j] = 0.0
-            served[j] = []
-        for i, q, c in plan:
-            assign[i], cur[i] = q, c
-            load[q] += w[i]
-            served[q].append(i)
+        close_and_move(closed, plan)
         return True
 
     for _ in range(max_passes):
