@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from ortools.linear_solver import pywraplp
 from ortools.sat.python import cp_model
 
 from netplan import interrupts
@@ -186,6 +187,39 @@ def _solve_cp(model: cp_model.CpModel, time_limit: float, seed: int) -> tuple[cp
     return solver, _CP_STATUS.get(code, "no_solution"), time.perf_counter() - start
 
 
+def _solve_cp_sites(
+    model: cp_model.CpModel, y_cp: list[cp_model.IntVar], *, scale: float, time_limit: float, seed: int
+) -> tuple[str, np.ndarray, float, float]:
+    """Solve a CP-SAT coverage model and read its open sites and its bound (unscaled).
+
+    Returns
+    -------
+    tuple
+        Status, open-site mask (all closed without a solution), bound (NaN without a solution), seconds.
+    """
+    solver, status, elapsed = _solve_cp(model, time_limit, seed)
+    if status in ("optimal", "feasible"):
+        return status, np.array([solver.Value(v) == 1 for v in y_cp]), solver.BestObjectiveBound() / scale, elapsed
+    return status, np.zeros(len(y_cp), bool), float("nan"), elapsed
+
+
+def _solve_mip_sites(
+    solver: pywraplp.Solver, y: list[pywraplp.Variable], *, backend: str, time_limit: float, seed: int
+) -> tuple[str, np.ndarray, float, float]:
+    """Solve a MIP coverage model and read its open sites.
+
+    Returns
+    -------
+    tuple
+        Status, open-site mask (all closed without a solution), the solver's bound, seconds.
+    """
+    status, _, bound, elapsed = run_mip(solver, backend, time_limit, seed)
+    open_mask = (
+        np.array([v.solution_value() > 0.5 for v in y]) if status in ("optimal", "feasible") else np.zeros(len(y), bool)
+    )
+    return status, open_mask, bound, elapsed
+
+
 class LSCP(_CoverageModel):
     """Location set covering: cover every demand point within ``radius`` at least cost.
 
@@ -235,12 +269,9 @@ class LSCP(_CoverageModel):
             for cover in needed:
                 model.add_bool_or([y_cp[j] for j in cover])
             model.minimize(sum(int(round(self.site_cost[j] * scale)) * y_cp[j] for j in range(m)))
-            solver, status, elapsed = _solve_cp(model, time_limit, seed)
-            if status in ("optimal", "feasible"):
-                open_mask = np.array([solver.Value(v) == 1 for v in y_cp])
-                bound = solver.BestObjectiveBound() / scale
-            else:
-                open_mask, bound = np.zeros(m, bool), float("nan")
+            status, open_mask, bound, elapsed = _solve_cp_sites(
+                model, y_cp, scale=scale, time_limit=time_limit, seed=seed
+            )
         else:
             solver = make_mip(backend)
             y = [solver.BoolVar(f"y{j}") for j in range(m)]
@@ -249,11 +280,8 @@ class LSCP(_CoverageModel):
             for cover in needed:
                 solver.Add(sum(y[j] for j in cover) >= 1)
             solver.Minimize(sum(float(self.site_cost[j]) * y[j] for j in range(m)))
-            status, _, bound, elapsed = run_mip(solver, backend, time_limit, seed)
-            open_mask = (
-                np.array([v.solution_value() > 0.5 for v in y])
-                if status in ("optimal", "feasible")
-                else np.zeros(m, bool)
+            status, open_mask, bound, elapsed = _solve_mip_sites(
+                solver, y, backend=backend, time_limit=time_limit, seed=seed
             )
         objective = float(self.site_cost[open_mask].sum()) if status in ("optimal", "feasible") else float("nan")
         details = {"radius": self.radius, "demand": len(needed), "sites": m, "fixed_open": int(self.fixed_open.sum())}
@@ -312,12 +340,9 @@ class MCLP(_CoverageModel):
             for i in rows:
                 model.add_bool_or([y_cp[j] for j in self.covers[i]]).OnlyEnforceIf(z_cp[i])
             model.maximize(sum(int(round(self.weights[i] * scale)) * z_cp[i] for i in rows))
-            solver, status, elapsed = _solve_cp(model, time_limit, seed)
-            if status in ("optimal", "feasible"):
-                open_mask = np.array([solver.Value(v) == 1 for v in y_cp])
-                bound = solver.BestObjectiveBound() / scale
-            else:
-                open_mask, bound = np.zeros(m, bool), float("nan")
+            status, open_mask, bound, elapsed = _solve_cp_sites(
+                model, y_cp, scale=scale, time_limit=time_limit, seed=seed
+            )
         else:
             solver = make_mip(backend)
             y = [solver.BoolVar(f"y{j}") for j in range(m)]
@@ -328,11 +353,8 @@ class MCLP(_CoverageModel):
             for i in rows:
                 solver.Add(z[i] <= sum(y[j] for j in self.covers[i]))
             solver.Maximize(sum(float(self.weights[i]) * z[i] for i in rows))
-            status, _, bound, elapsed = run_mip(solver, backend, time_limit, seed)
-            open_mask = (
-                np.array([v.solution_value() > 0.5 for v in y])
-                if status in ("optimal", "feasible")
-                else np.zeros(m, bool)
+            status, open_mask, bound, elapsed = _solve_mip_sites(
+                solver, y, backend=backend, time_limit=time_limit, seed=seed
             )
         objective = self.covered_weight(open_mask) if status in ("optimal", "feasible") else float("nan")
         details = {"radius": self.radius, "p": self.p, "total_weight": float(self.weights.sum())}
