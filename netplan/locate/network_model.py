@@ -152,6 +152,10 @@ class Arcs:
         return [order[bounds[j] : bounds[j + 1]] for j in range(m)]
 
 
+# a plan as NetworkSolution holds it: open masks, assignment, links, loads, objective, cost parts
+_Plan = tuple[list[np.ndarray], np.ndarray, list[np.ndarray], list[np.ndarray], float, dict[str, float]]
+
+
 @dataclass
 class NetworkSolution:
     """A sited and linked network.
@@ -223,6 +227,10 @@ class NetworkSolution:
         out.update({f"cost_{k}": v for k, v in self.cost_parts.items()})
 
         return out
+
+    def plan(self) -> _Plan:
+        """The decisions and their pricing: open masks, assignment, links, loads, objective, cost parts."""
+        return self.open, self.demand_to_tier1, self.links, self.loads, self.objective, self.cost_parts
 
 
 class TieredNetwork:
@@ -663,26 +671,15 @@ class TieredNetwork:
             return self._failed("integrated", "no_solution", 0.0, "lagrangian", [])
         open_, assign, links = self.drop_tier1(hint.open, hint.demand_to_tier1, hint.links)
         value, parts, loads = self.evaluate(open_, assign, links)
+        plan: _Plan = (open_, assign, links, loads, value, parts)
         if value > hint.objective - 1e-6:
-            open_, assign, links, loads, value, parts = (
-                hint.open,
-                hint.demand_to_tier1,
-                hint.links,
-                hint.loads,
-                hint.objective,
-                hint.cost_parts,
-            )
+            plan = hint.plan()
         if time.perf_counter() > deadline:
             self.time_limit_hit.append("integrated")
         return NetworkSolution(
             "integrated",
             "feasible",
-            open_,
-            assign,
-            links,
-            loads,
-            value,
-            parts,
+            *plan,
             float("nan"),
             float("nan"),
             time.perf_counter() - start,
@@ -1047,12 +1044,7 @@ class TieredNetwork:
                 return NetworkSolution(
                     "integrated",
                     "feasible",
-                    hint.open,
-                    hint.demand_to_tier1,
-                    hint.links,
-                    hint.loads,
-                    hint.objective,
-                    hint.cost_parts,
+                    *hint.plan(),
                     bound,
                     relative_gap(hint.objective, bound),
                     time.perf_counter() - start,
@@ -1075,14 +1067,7 @@ class TieredNetwork:
             links.append(nxt)
         value, parts, loads = self.evaluate(open_, assign, links)
         if hint is not None and hint.objective < value - 1e-6:
-            open_, assign, links, loads, value, parts = (
-                hint.open,
-                hint.demand_to_tier1,
-                hint.links,
-                hint.loads,
-                hint.objective,
-                hint.cost_parts,
-            )
+            open_, assign, links, loads, value, parts = hint.plan()
         if status != "optimal":
             open_, assign, links = self.drop_tier1(open_, assign, links)
             value, parts, loads = self.evaluate(open_, assign, links)
