@@ -40,6 +40,7 @@ time limit and a seed, single-threaded so that runs are reproducible.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -549,15 +550,11 @@ class TieredNetwork:
         start = time.perf_counter()
         steps: list[dict[str, Any]] = []
         levels = len(self.tiers)
-        open_: list[np.ndarray] = []
-        links: list[np.ndarray] = []
-        weights = self.demand
-        cost_per_kg_m = [self.access * self.days / 1e6] + [h * self.days / 1e6 for h in self.haul]
-        assignment = np.full(len(self.demand), -1)
-        status = "optimal"
-        for t in range(levels):
+
+        def site_level(
+            t: int, weights: np.ndarray, src_active: np.ndarray, kg_m_cost: float
+        ) -> tuple[np.ndarray, np.ndarray, str]:
             tier, arcs = self.tiers[t], self.arcs[t]
-            src_active = weights > 0 if t == 0 else open_[t - 1]
             # tier 1 gets 80 % of the time, the levels above share the rest; what a level leaves unused passes on
             weight = [0.8] + [0.2 / (levels - 1)] * (levels - 1) if levels > 1 else [1.0]
             left = max(time_limit - (time.perf_counter() - start), 0.01)
@@ -568,7 +565,7 @@ class TieredNetwork:
                 active=src_active,
                 src=arcs.src,
                 dst=arcs.dst,
-                cost=weights[arcs.src] * arcs.distance * cost_per_kg_m[t],
+                cost=weights[arcs.src] * arcs.distance * kg_m_cost,
                 capacity=tier.capacity,
                 open_cost=tier.open_cost,
                 fixed_open=tier.fixed_open,
@@ -597,20 +594,62 @@ class TieredNetwork:
             if not np.isfinite(res.objective):
                 t0 = time.perf_counter()
                 mask, assign, st, bound = self._single_level(
-                    weights, src_active, tier, arcs, cost_per_kg_m[t], limit, seed, "HIGHS"
+                    weights, src_active, tier, arcs, kg_m_cost, limit, seed, "HIGHS"
                 )
                 self._timed_out(f"tier{tier.tier}", time.perf_counter() - t0, limit, st)
                 step["engine"] = "lagrangian->HiGHS"
             step.update({"status": st, "bound": bound})
             steps.append(step)
+            return mask, assign, st
+
+        return self._bottom_up_levels(site_level, start=start, steps=steps, backend="lagrangian", solver="lagrangian")
+
+    def _bottom_up_levels(
+        self,
+        site_level: Callable[[int, np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray, str]],
+        *,
+        start: float,
+        steps: list[dict[str, Any]],
+        backend: str,
+        solver: str,
+    ) -> NetworkSolution:
+        """Site the tiers bottom-up, each level's loads the next level's demand.
+
+        Parameters
+        ----------
+        site_level
+            Sites level ``t`` given its source weights, the sources that need a site and the cost per kg and metre;
+            returns the open mask, the assignment and the status (and records its step in ``steps``).
+        start
+            ``time.perf_counter()`` when the mode started.
+        steps
+            The steps recorded so far (the failed or finished solution carries them).
+        backend, solver
+            The engine named in a failed solution and in the finished one.
+
+        Returns
+        -------
+        NetworkSolution
+            The bottom-up plan, or the failure of the first level that found none.
+        """
+        open_: list[np.ndarray] = []
+        links: list[np.ndarray] = []
+        weights = self.demand
+        cost_per_kg_m = [self.access * self.days / 1e6] + [h * self.days / 1e6 for h in self.haul]
+        assignment = np.full(len(self.demand), -1)
+        status = "optimal"
+        for t in range(len(self.tiers)):
+            # every open site of the level below needs a link, even one that carries nothing
+            src_active = weights > 0 if t == 0 else open_[t - 1]
+            mask, assign, st = site_level(t, weights, src_active, cost_per_kg_m[t])
             if st not in ("optimal", "feasible"):
-                return self._failed("bottom_up", st, time.perf_counter() - start, "lagrangian", steps)
+                return self._failed("bottom_up", st, time.perf_counter() - start, backend, steps)
             if st == "feasible":
                 status = "feasible"
             if t == 0:
                 assignment = assign
             weights = self._link_level(t, mask, assign, src_active, weights, open_, links)
-        return self._bottom_up_result(open_, assignment, links, status, start, "lagrangian", steps)
+        return self._bottom_up_result(open_, assignment, links, status, start, solver, steps)
 
     def _link_level(
         self,
@@ -879,32 +918,22 @@ class TieredNetwork:
         levels = len(self.tiers)
         # tier 1 (thousands of binaries) is the hard step; the upper tiers are small
         budgets = [time_limit * 0.8] + [time_limit * 0.2 / (levels - 1)] * (levels - 1)
-        open_: list[np.ndarray] = []
-        links: list[np.ndarray] = []
-        weights = self.demand
-        cost_per_kg_m = [self.access * self.days / 1e6] + [h * self.days / 1e6 for h in self.haul]
-        assignment = np.full(len(self.demand), -1)
-        status = "optimal"
-        for t in range(levels):
+
+        def site_level(
+            t: int, weights: np.ndarray, src_active: np.ndarray, kg_m_cost: float
+        ) -> tuple[np.ndarray, np.ndarray, str]:
             tier = self.tiers[t]
-            # every open site of the level below needs a link, even one that carries nothing
-            src_active = weights > 0 if t == 0 else open_[t - 1]
             limit = min(budgets[t], max(time_limit - (time.perf_counter() - start), 0.01))
             t0 = time.perf_counter()
             mask, assign, st, step_bound = self._single_level(
-                weights, src_active, tier, self.arcs[t], cost_per_kg_m[t], limit, seed, backend
+                weights, src_active, tier, self.arcs[t], kg_m_cost, limit, seed, backend
             )
             self._timed_out(f"tier{tier.tier}", time.perf_counter() - t0, limit, st)
             steps.append({"tier": tier.tier, "status": st, "bound": step_bound})
-            if st not in ("optimal", "feasible"):
-                return self._failed("bottom_up", st, time.perf_counter() - start, backend, steps)
-            if st == "feasible":
-                status = "feasible"
-            if t == 0:
-                assignment = assign
-            weights = self._link_level(t, mask, assign, src_active, weights, open_, links)
-        return self._bottom_up_result(
-            open_, assignment, links, status, start, SOLVER_NAMES.get(backend, backend), steps
+            return mask, assign, st
+
+        return self._bottom_up_levels(
+            site_level, start=start, steps=steps, backend=backend, solver=SOLVER_NAMES.get(backend, backend)
         )
 
     def _single_level(
