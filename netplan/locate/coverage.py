@@ -162,6 +162,21 @@ class _CoverageModel:
             details=details,
         )
 
+    def _cp_site_vars(self, model: cp_model.CpModel) -> list[cp_model.IntVar]:
+        """One open-or-not variable per site in a CP-SAT model, the ``fixed_open`` ones held open."""
+        y_cp = [model.new_bool_var(f"y{j}") for j in range(self.distance.shape[1])]
+        for j in np.flatnonzero(self.fixed_open):
+            model.add(y_cp[j] == 1)
+        return y_cp
+
+    def _mip_with_sites(self, backend: str) -> tuple[pywraplp.Solver, list[pywraplp.Variable]]:
+        """A new MIP with one open-or-not variable per site, the ``fixed_open`` ones held open."""
+        solver = make_mip(backend)
+        y = [solver.BoolVar(f"y{j}") for j in range(self.distance.shape[1])]
+        for j in np.flatnonzero(self.fixed_open):
+            y[j].SetLb(1)
+        return solver, y
+
     def uncoverable(self) -> np.ndarray:
         """Demand rows (with positive weight) that no site can cover."""
         return np.flatnonzero(np.array([len(c) == 0 for c in self.covers]) & (self.weights > 0))
@@ -263,9 +278,7 @@ class LSCP(_CoverageModel):
         if backend == "CP_SAT":
             scale = _integer_scale(self.site_cost)
             model = cp_model.CpModel()
-            y_cp = [model.new_bool_var(f"y{j}") for j in range(m)]
-            for j in np.flatnonzero(self.fixed_open):
-                model.add(y_cp[j] == 1)
+            y_cp = self._cp_site_vars(model)
             for cover in needed:
                 model.add_bool_or([y_cp[j] for j in cover])
             model.minimize(sum(int(round(self.site_cost[j] * scale)) * y_cp[j] for j in range(m)))
@@ -273,10 +286,7 @@ class LSCP(_CoverageModel):
                 model, y_cp, scale=scale, time_limit=time_limit, seed=seed
             )
         else:
-            solver = make_mip(backend)
-            y = [solver.BoolVar(f"y{j}") for j in range(m)]
-            for j in np.flatnonzero(self.fixed_open):
-                y[j].SetLb(1)
+            solver, y = self._mip_with_sites(backend)
             for cover in needed:
                 solver.Add(sum(y[j] for j in cover) >= 1)
             solver.Minimize(sum(float(self.site_cost[j]) * y[j] for j in range(m)))
@@ -327,15 +337,13 @@ class MCLP(_CoverageModel):
             Open sites, assignment (-1 = uncovered), covered weight as the
             objective and an upper bound (sense ``"max"``).
         """
-        m = self.distance.shape[1]
         rows = [i for i, c in enumerate(self.covers) if len(c) and self.weights[i] > 0]
         if backend == "CP_SAT":
             scale = _integer_scale(self.weights)
             model = cp_model.CpModel()
-            y_cp = [model.new_bool_var(f"y{j}") for j in range(m)]
+            # z after y as before; a constraint numbers no variable, so the model is the one it always was
+            y_cp = self._cp_site_vars(model)
             z_cp = {i: model.new_bool_var(f"z{i}") for i in rows}
-            for j in np.flatnonzero(self.fixed_open):
-                model.add(y_cp[j] == 1)
             model.add(sum(y_cp) == self.p)
             for i in rows:
                 model.add_bool_or([y_cp[j] for j in self.covers[i]]).OnlyEnforceIf(z_cp[i])
@@ -344,11 +352,8 @@ class MCLP(_CoverageModel):
                 model, y_cp, scale=scale, time_limit=time_limit, seed=seed
             )
         else:
-            solver = make_mip(backend)
-            y = [solver.BoolVar(f"y{j}") for j in range(m)]
+            solver, y = self._mip_with_sites(backend)
             z = {i: solver.NumVar(0, 1, f"z{i}") for i in rows}
-            for j in np.flatnonzero(self.fixed_open):
-                y[j].SetLb(1)
             solver.Add(sum(y) == self.p)
             for i in rows:
                 solver.Add(z[i] <= sum(y[j] for j in self.covers[i]))
