@@ -954,11 +954,7 @@ class TieredNetwork:
         keep = active[arcs.src]
         idx = np.flatnonzero(keep)
         x = {int(a): solver.BoolVar(f"x{a}") for a in idx}
-        by_src: dict[int, list[int]] = {}
-        by_dst: dict[int, list[int]] = {}
-        for a in idx.tolist():
-            by_src.setdefault(int(arcs.src[a]), []).append(int(a))
-            by_dst.setdefault(int(arcs.dst[a]), []).append(int(a))
+        by_src, by_dst = _group_arcs(arcs.src, arcs.dst, idx)
         for i in np.flatnonzero(active):
             solver.Add(sum(x[a] for a in by_src.get(int(i), [])) == 1)
         for j in range(m):
@@ -1009,11 +1005,7 @@ class TieredNetwork:
         for j in np.flatnonzero(~allowed).tolist():
             y[0][j].SetUb(0)
         x = {int(a): solver.BoolVar(f"x{a}") for a in idx0}
-        by_src0: dict[int, list[int]] = {}
-        by_dst0: dict[int, list[int]] = {}
-        for a in idx0.tolist():
-            by_src0.setdefault(int(a0.src[a]), []).append(int(a))
-            by_dst0.setdefault(int(a0.dst[a]), []).append(int(a))
+        by_src0, by_dst0 = _group_arcs(a0.src, a0.dst, idx0)
         for i in np.flatnonzero(active):
             solver.Add(sum(x[a] for a in by_src0[int(i)]) == 1)
         load: list[list[Any]] = [[0.0] * tier.size for tier in self.tiers]
@@ -1513,6 +1505,16 @@ class _PathRelaxation:
             return float("inf")
         bound = _clean_bound(bound)
         return float(bound) if np.isfinite(bound) else float("nan")
+
+
+def _group_arcs(src: np.ndarray, dst: np.ndarray, idx: np.ndarray) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """The arcs ``idx`` grouped by their source and by their destination, each group in ``idx`` order."""
+    by_src: dict[int, list[int]] = {}
+    by_dst: dict[int, list[int]] = {}
+    for a in idx.tolist():
+        by_src.setdefault(int(src[a]), []).append(int(a))
+        by_dst.setdefault(int(dst[a]), []).append(int(a))
+    return by_src, by_dst
 
 
 def _clean_bound(bound: float) -> float:
