@@ -21,6 +21,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,7 +128,7 @@ def load(folder: Path, key: str) -> City | None:
     if not isinstance(city, City):
         return None
     with contextlib.suppress(OSError):
-        path.touch()  # recently used: kept when older entries are removed
+        _mark_used(path)  # recently used: kept when older entries are removed
     return city
 
 
@@ -141,6 +142,7 @@ def store(folder: Path, key: str, city: City) -> None:
             temporary = fh.name
             pickle.dump(city, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(temporary, target)  # readers see the whole entry or none
+        _mark_used(target)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
@@ -148,9 +150,20 @@ def store(folder: Path, key: str, city: City) -> None:
     _prune(target.parent)
 
 
+def _mark_used(path: Path) -> None:
+    """Stamp ``path`` as the most recently used entry, strictly after every other one.
+
+    The file system's own clock ticks in milliseconds, so two uses in one tick would tie and the
+    wrong entry could be pruned; an explicit, strictly increasing stamp keeps the order of use.
+    """
+    others = (p.stat().st_mtime_ns for p in path.parent.glob("*.pickle") if p != path)
+    stamp = max(time.time_ns(), max(others, default=0) + 1)
+    os.utime(path, ns=(stamp, stamp))
+
+
 def _prune(folder: Path) -> None:
     """Remove all but the :data:`KEEP` most recently used entries (each code change makes new ones)."""
     with contextlib.suppress(OSError):
-        entries = sorted(folder.glob("*.pickle"), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+        entries = sorted(folder.glob("*.pickle"), key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
         for old in entries[KEEP:]:
             old.unlink(missing_ok=True)

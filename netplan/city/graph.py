@@ -370,19 +370,7 @@ def _finish_drive(
             "are served from the rest of the network or reported by the stages that use them.",
             ids=sorted(cut_nodes),
         )
-    km = float(sum(d for _, _, d in kept.edges(data="length"))) / 1000.0
-    report = GraphReport(
-        "drive",
-        kept.number_of_nodes(),
-        kept.number_of_edges(),
-        denied,
-        n0 - kept.number_of_nodes(),
-        e0 - kept.number_of_edges(),
-        km,
-        1,
-        km_cut,
-    )
-    return kept, report
+    return kept, _kept_report("drive", kept, denied, n0, e0, 1, km_cut)
 
 
 def _finish_walk(
@@ -423,19 +411,25 @@ def _finish_walk(
             "(city.walk_min_component_km sets the size).",
             ids=dropped_nodes,
         )
+    return kept, _kept_report("walk", kept, denied, n0, e0, len(keep), km_dropped)
+
+
+def _kept_report(
+    mode: str, kept: nx.MultiDiGraph, denied: int, n0: int, e0: int, pieces: int, km_dropped: float
+) -> GraphReport:
+    """The report of a finished graph: what is kept, and what was cut from the ``n0`` nodes and ``e0`` edges."""
     km = float(sum(d for _, _, d in kept.edges(data="length"))) / 1000.0
-    report = GraphReport(
-        "walk",
+    return GraphReport(
+        mode,
         kept.number_of_nodes(),
         kept.number_of_edges(),
         denied,
         n0 - kept.number_of_nodes(),
         e0 - kept.number_of_edges(),
         km,
-        len(keep),
+        pieces,
         km_dropped,
     )
-    return kept, report
 
 
 def build_drive_graph(
