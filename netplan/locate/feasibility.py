@@ -177,6 +177,7 @@ def diagnose_infeasible(
     max_counts: Sequence[int | None],
     proven: bool,
     limit_text: str,
+    nearest_next_tier: int | None = None,
 ) -> str:
     """One message for a network the solver could not site.
 
@@ -197,6 +198,9 @@ def diagnose_infeasible(
         Whether the solver proved infeasibility (else it stopped at a limit).
     limit_text
         What limited the search (``"locate.node_limit = 1 and 30 s"``), said only when not proven.
+    nearest_next_tier
+        ``locate.nearest_next_tier`` when set: it removes links between the tiers, so it is named as a
+        cause wherever links can be why (any tier above the first, or an unproven search).
 
     Returns
     -------
@@ -205,11 +209,18 @@ def diagnose_infeasible(
     """
     failed = next((s for s in steps if s.get("status") not in ("optimal", "feasible")), None)
     tier = int(failed["tier"]) if failed and "tier" in failed else None
+    links = (
+        f"; locate.nearest_next_tier = {nearest_next_tier} lets each site link only to its {nearest_next_tier} "
+        "nearest next-tier candidates: raise it or remove it"
+        if nearest_next_tier is not None
+        else ""
+    )
     if not proven:
         where = f" (tier {tier} first)" if tier else ""
         return (
             f"no feasible network was found{where} before the search stopped at {limit_text}, and none was "
             "proven impossible; raise locate.node_limit or locate.time_limit_s, or loosen capacities and radii"
+            + (links if tier != 1 else "")
         )
     demand = np.asarray(demand_kg, dtype=float)
     if tier is None or tier == 1:
@@ -237,5 +248,5 @@ def diagnose_infeasible(
         + (f", at most {max_counts[t]} open" if max_counts[t] is not None else "")
         + f"). Largest tier-{tier - 1} candidates: {listed}. Raise tiers[{t}].capacity_kg_day or "
         f"tiers[{t}].max_count, add tier-{tier} candidates (a site file with tiers '{tier}'), or widen "
-        f"tiers[{t}].radius_m; a longer time limit cannot help"
+        f"tiers[{t}].radius_m{links}; a longer time limit cannot help"
     )

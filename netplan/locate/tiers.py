@@ -226,6 +226,7 @@ def locate_network(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
             max_counts=[t.max_count for t in model.tiers],
             proven=sol.status == "infeasible" or _tier1_proven_infeasible(bottom),
             limit_text=limit,
+            nearest_next_tier=cfg.nearest_next_tier,
         )
         raise InputDataError(f"the network cannot be sited: {message}", scenario.file, "locate")
     facilities = _facilities(sol, candidates, scenario, model)

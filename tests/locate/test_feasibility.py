@@ -97,3 +97,23 @@ def test_diagnosis_names_the_failed_tier_and_never_a_time_limit_when_proven():
     assert msg.startswith("proven infeasible at tier 1") and "demand 1 (500 kg/day), demand 0" in msg
     msg = diagnose_infeasible(steps=[{"tier": 1, "status": "no_solution"}], proven=False, **common)
     assert "none was proven impossible" in msg and "locate.node_limit = 1" in msg
+
+
+def test_diagnosis_names_nearest_next_tier_where_links_can_be_the_cause():
+    common = dict(
+        demand_kg=np.array([300.0]),
+        capacities=[np.array([1000.0]), np.array([3000.0])],
+        demand_label=label,
+        site_label=lambda t, j: f"t{t + 1}-site {j}",
+        max_counts=[None, None],
+        limit_text="locate.time_limit_s = 30 s",
+        nearest_next_tier=5,
+    )
+    tier2 = [{"tier": 1, "status": "optimal"}, {"tier": 2, "status": "infeasible"}]
+    proven = diagnose_infeasible(steps=tier2, proven=True, **common)
+    assert "locate.nearest_next_tier = 5" in proven and proven.endswith("a longer time limit cannot help")
+    assert "locate.nearest_next_tier = 5" in diagnose_infeasible(steps=tier2, proven=False, **common)
+    # tier 1 (walking reach) has nothing to do with the links between tiers
+    tier1 = [{"tier": 1, "status": "infeasible"}]
+    assert "nearest_next_tier" not in diagnose_infeasible(steps=tier1, proven=True, **common)
+    assert "nearest_next_tier" not in diagnose_infeasible(steps=tier1, proven=False, **common)
