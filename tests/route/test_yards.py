@@ -19,6 +19,8 @@ from netplan.route.simulate import simulate
 from netplan.route.solution import Route, Visit
 from netplan.scenario import CityConfig, load_scenario, scenario_from_dict
 
+from .test_collection import facilities as station_facilities
+
 ROOT = Path(__file__).resolve().parents[2]
 STATION = (0.0, 0.0)
 EAST, NORTH = (900.0, 0.0), (0.0, 900.0)
@@ -33,30 +35,8 @@ def grid_city(tmp_path_factory):
 
 
 def facilities(city, load: float = 300.0) -> gpd.GeoDataFrame:
-    rows = [
-        {
-            "site_id": 100,
-            "tier": 2,
-            "name": "station",
-            "load_kg_day": load * len(POINTS),
-            "next_site_id": -1,
-            "geometry": shapely.Point(*lonlat(*STATION)),
-        }
-    ]
-    rows += [
-        {
-            "site_id": i,
-            "tier": 1,
-            "name": f"p{i}",
-            "load_kg_day": load,
-            "next_site_id": 100,
-            "geometry": shapely.Point(*lonlat(*xy)),
-        }
-        for i, xy in enumerate(POINTS)
-    ]
-    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
-    frame["drive_node"] = city.network("drive").snap(frame.geometry).node
-    return frame
+    """The station at the grid's corner and its eight collection points (the collection-day tests' builder)."""
+    return station_facilities(city, STATION, POINTS, load)
 
 
 def yard(name: str, xy: tuple[float, float]) -> dict:
