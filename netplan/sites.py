@@ -38,7 +38,7 @@ from netplan.city import City
 from netplan.city.graph import main_highway
 from netplan.demand import read_points
 from netplan.errors import InputDataError
-from netplan.evaluate.access import walk_distances
+from netplan.evaluate.access import within_radius
 from netplan.scenario import MAX_CAPACITY_KG_DAY, MAX_OPEN_COST, Scenario, SiteFile
 
 SITE_STATUSES = ("candidate", "existing_fixed", "existing_closable")
@@ -289,8 +289,7 @@ def _reach_fillers(city: City, demand: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
     t1 = sites[sites["tier1"] & sites["snap_ok"]]
     if ok.empty:
         return []
-    dist = walk_distances(city.walk, ok, t1, limit_m=radius_m) if len(t1) else np.full((len(ok), 0), np.inf)
-    lost = ok[~(dist <= radius_m).any(axis=1)] if dist.shape[1] else ok
+    lost = ok[~within_radius(city.walk, ok, t1, radius_m)]
     nodes = list(pd.unique(lost["walk_node"]))
     split = ok[(ok["parts"] > 1) & (ok["source"] == "file")]
     for (node, parts), _ in split.groupby(["walk_node", "parts"], sort=True):

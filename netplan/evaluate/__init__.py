@@ -6,7 +6,7 @@
 - :mod:`~netplan.evaluate.access`: walking distances and covered shares shared by the above.
 """
 
-from netplan.evaluate.access import covered_share, walk_distances
+from netplan.evaluate.access import covered_share, reached_share, walk_distances, within_radius
 from netplan.evaluate.check import PlanCheckError, check_network
 from netplan.evaluate.kpis import evaluate_plan
 from netplan.evaluate.metrics import (
@@ -36,8 +36,10 @@ __all__ = [
     "nearest",
     "plan_facilities",
     "plan_metrics",
+    "reached_share",
     "route_metrics",
     "tier_metrics",
     "walk_distances",
     "weighted_quantile",
+    "within_radius",
 ]

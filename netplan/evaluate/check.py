@@ -19,16 +19,34 @@ class PlanCheckError(RuntimeError):
 
 
 def _pairwise(
-    net: Network, a: pd.DataFrame, a_node: str, a_off: str, b: pd.DataFrame, b_node: str, b_off: str
+    net: Network,
+    a: pd.DataFrame,
+    a_node: str,
+    a_off: str,
+    b: pd.DataFrame,
+    b_node: str,
+    b_off: str,
+    *,
+    limit: float,
 ) -> np.ndarray:
-    """Cost of each row pair (a[k], b[k]) on a network, recomputed from the layers."""
-    out = np.empty(len(a))
-    for node in np.unique(a[a_node].to_numpy()):
-        rows = np.flatnonzero(a[a_node].to_numpy() == node)
-        targets = b.iloc[rows]
-        base = net.matrix([node], targets[b_node].to_numpy(), "length")[0]
-        out[rows] = base + a[a_off].to_numpy()[rows] + targets[b_off].to_numpy()
-    return out
+    """Cost of each row pair (a[k], b[k]) on a network, recomputed from the layers.
+
+    Each search stops at ``limit`` (a pair beyond it breaks the rule being checked anyway, and comes back
+    ``inf``), so re-checking a whole city's assignments costs a bounded search per demand node, not a search
+    of the whole graph.
+    """
+    base = net.pair_costs(a[a_node].to_numpy(), b[b_node].to_numpy(), weight="length", limit=limit)
+    return base + a[a_off].to_numpy() + b[b_off].to_numpy()
+
+
+def _too_long(cost: np.ndarray, limit: float, what: str) -> str:
+    """The problem line for pairs longer than ``limit``, naming the longest that was measured."""
+    over = cost > limit
+    finite = cost[over & np.isfinite(cost)]
+    longest = f"max {finite.max():.1f} m" if len(finite) else "none found within the search"
+    beyond = int((over & ~np.isfinite(cost)).sum())
+    tail = f"; {beyond} not reached within {limit:,.0f} m" if beyond else ""
+    return f"{int(over.sum())} {what} longer than {limit:g} m ({longest}{tail})"
 
 
 def _tier_problems(plan: Plan, tier: Tier, table: pd.DataFrame, load: pd.Series, tolerance: float) -> list[str]:
@@ -99,13 +117,13 @@ def check_network(plan: Plan, tolerance: float = 1e-6) -> dict[str, float]:
     if not closed and len(first):
         d_rows = demand.set_index("demand_id").loc[first["from_id"]]
         f_rows = by_tier[1].loc[first["to_id"]]
-        walked = _pairwise(plan.city.walk, d_rows, "walk_node", "offset_m", f_rows, "walk_node", "walk_offset_m")
         radius = sc.tier(1).radius_m
-        far = walked > radius * (1 + tolerance) + 1e-6
-        if far.any():
-            problems.append(
-                f"{int(far.sum())} assignment(s) longer than the {radius:g} m walking radius (max {walked.max():.1f} m)"
-            )
+        allowed = radius * (1 + tolerance) + 1e-6
+        walked = _pairwise(
+            plan.city.walk, d_rows, "walk_node", "offset_m", f_rows, "walk_node", "walk_offset_m", limit=allowed
+        )
+        if (walked > allowed).any():
+            problems.append(f"{_too_long(walked, allowed, 'assignment(s) walked')}: the walking radius is {radius:g} m")
         recomputed["access"] = float(
             (first["kg_day"].to_numpy() * walked).sum() / 1e6 * sc.locate.access_cost_per_t_km * days
         )
@@ -122,12 +140,19 @@ def check_network(plan: Plan, tolerance: float = 1e-6) -> dict[str, float]:
             problems.append(f"tier-{t - 1} facilities not linked to an open tier-{t} facility: {dangling[:5]}")
             continue
         dst_rows = by_tier[t].loc[src["next_site_id"]]
+        allowed = tier.radius_m * (1 + tolerance) + 1e-6
         driven = _pairwise(
-            plan.city.drive, src, "drive_node", "drive_offset_m", dst_rows, "drive_node", "drive_offset_m"
+            plan.city.drive,
+            src,
+            "drive_node",
+            "drive_offset_m",
+            dst_rows,
+            "drive_node",
+            "drive_offset_m",
+            limit=allowed,
         )
-        over = driven > tier.radius_m * (1 + tolerance) + 1e-6
-        if over.any():
-            problems.append(f"{int(over.sum())} tier-{t - 1} -> tier-{t} link(s) longer than {tier.radius_m:g} m")
+        if (driven > allowed).any():
+            problems.append(_too_long(driven, allowed, f"tier-{t - 1} -> tier-{t} link(s)"))
         flow = loads[t - 1].reindex(src.index).to_numpy()
         recomputed[f"haul_t{t - 1}"] = float((flow * driven).sum() / 1e6 * sc.locate.haul_cost_per_t_km[t - 2] * days)
         loads[t] = loads[t].add(

@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from netplan.evaluate.access import covered_share, walk_distances
+from netplan.evaluate.access import reached_share, within_radius
 from netplan.evaluate.check import check_network
 from netplan.evaluate.metrics import route_metrics
 from netplan.evaluate.rural import rural_kpis
@@ -78,18 +78,13 @@ def evaluate_plan(plan: Plan) -> pd.DataFrame:
     ok_demand = demand[demand["snap_ok"]]
     weights = ok_demand["households"].to_numpy()
     t1 = sites[sites["tier1"] & sites["snap_ok"]]
-    dist = walk_distances(plan.city.walk, ok_demand, t1, limit_m=tier1.radius_m)
-    existing = (t1["status"] != "candidate").to_numpy()
+    existing = within_radius(plan.city.walk, ok_demand, t1[t1["status"] != "candidate"], tier1.radius_m)
+    potential = within_radius(plan.city.walk, ok_demand, t1, tier1.radius_m)
     total_hh = float(demand["households"].sum())
     scale = float(weights.sum()) / total_hh if total_hh > 0 else 0.0
     add("coverage", "radius_m", tier1.radius_m, "m")
-    add(
-        "coverage",
-        "existing_households_share",
-        covered_share(dist[:, existing], weights, tier1.radius_m) * scale,
-        "share",
-    )
-    add("coverage", "potential_households_share", covered_share(dist, weights, tier1.radius_m) * scale, "share")
+    add("coverage", "existing_households_share", reached_share(existing, weights) * scale, "share")
+    add("coverage", "potential_households_share", reached_share(potential, weights) * scale, "share")
 
     if plan.facilities is not None and plan.assignments is not None:
         _network_kpis(plan, plan.facilities, add, ok_demand, weights, scale)
@@ -130,8 +125,8 @@ def _network_kpis(
         util = open_t["utilisation"]
         add("network", f"tier{t}_utilisation_mean", float(util.mean()) if len(util) else 0.0, "share")
     open1 = facilities[facilities["tier"] == 1]
-    served = walk_distances(plan.city.walk, ok_demand, open1, limit_m=tier1.radius_m)
-    add("network", "households_covered_share", covered_share(served, weights, tier1.radius_m) * scale, "share")
+    served = within_radius(plan.city.walk, ok_demand, open1, tier1.radius_m)
+    add("network", "households_covered_share", reached_share(served, weights) * scale, "share")
     excluded = plan.demand[plan.demand["demand_id"].isin(plan.excluded_demand)]
     add("network", "excluded_demand_points", len(excluded), "points")
     add("network", "excluded_households", float(excluded["households"].sum()), "households")

@@ -10,7 +10,15 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from netplan.evaluate import PlanCheckError, check_network, covered_share, evaluate_plan, walk_distances
+from netplan.evaluate import (
+    PlanCheckError,
+    check_network,
+    covered_share,
+    evaluate_plan,
+    reached_share,
+    walk_distances,
+    within_radius,
+)
 from netplan.evaluate.check import _pairwise
 from netplan.pipeline import build_plan
 from netplan.scenario import load_scenario
@@ -22,6 +30,20 @@ def test_covered_share_by_hand():
     assert covered_share(dist, weights, 500.0) == pytest.approx(0.7)
     assert covered_share(dist[:, :1], weights, 500.0) == pytest.approx(0.1)
     assert covered_share(dist, np.zeros(3), 500.0) == 0.0
+
+
+@pytest.mark.parametrize("radius_m", [50.0, 300.0, 1200.0])
+def test_within_radius_equals_the_dense_matrix(helsinki_plan, radius_m):
+    """The bounded search that KPIs and site fillers use marks exactly the rows the unbounded matrix covers."""
+    plan = helsinki_plan
+    demand = plan.demand[plan.demand["snap_ok"]]
+    candidates = plan.sites[plan.sites["tier1"] & plan.sites["snap_ok"]]
+    dense = (walk_distances(plan.city.walk, demand, candidates) <= radius_m).any(axis=1)
+    reached = within_radius(plan.city.walk, demand, candidates, radius_m)
+    assert 0 < reached.sum() <= len(demand) and (reached == dense).all()
+    weights = demand["households"].to_numpy()
+    assert reached_share(reached, weights) == pytest.approx(weights[dense].sum() / weights.sum())
+    assert not within_radius(plan.city.walk, demand, candidates.iloc[:0], radius_m).any()
 
 
 def test_sited_network_passes_and_kpis_match_layers(helsinki_plan):
@@ -78,7 +100,9 @@ def test_checker_distances_equal_networkx_shortest_paths(helsinki_plan):
         + f_rows["walk_offset_m"].to_numpy()
     )
     assert len(walked) > 10 and np.isfinite(walked).all() and (walked <= sc.tier(1).radius_m + 1e-6).all()
-    checker = _pairwise(plan.city.walk, d_rows, "walk_node", "offset_m", f_rows, "walk_node", "walk_offset_m")
+    checker = _pairwise(
+        plan.city.walk, d_rows, "walk_node", "offset_m", f_rows, "walk_node", "walk_offset_m", limit=sc.tier(1).radius_m
+    )
     assert checker == pytest.approx(walked, abs=1e-6)
     access = (first["kg_day"].to_numpy() * walked).sum() / 1e6 * sc.locate.access_cost_per_t_km * days
     assert costs["access"] == pytest.approx(access, rel=1e-9)
@@ -122,6 +146,16 @@ def _tampered(plan, how: str):
         first = bad.assignments.index[bad.assignments["level"] == "demand-t1"][0]
         closed = set(plan.sites.loc[plan.sites["tier1"], "site_id"]) - set(plan.facilities["site_id"])
         bad.assignments.loc[first, "to_id"] = sorted(closed)[0]
+    elif how == "far_assignment":
+        # the open collection point farthest from the first demand point, as the crow flies
+        first = bad.assignments.index[bad.assignments["level"] == "demand-t1"][0]
+        point = plan.demand.set_index("demand_id").geometry.loc[bad.assignments.loc[first, "from_id"]]
+        open1 = bad.facilities[bad.facilities["tier"] == 1]
+        bad.assignments.loc[first, "to_id"] = int(open1.loc[open1.geometry.distance(point).idxmax(), "site_id"])
+    elif how == "short_link_radius":
+        # a 1 m link radius: every tier-1 -> tier-2 link breaks it, and the bounded search finds none of them
+        bad.scenario = plan.scenario.model_copy(deep=True)
+        bad.scenario.tiers[1].radius_m = 1.0
     elif how == "objective":
         bad.location = {
             **plan.location,
@@ -141,6 +175,8 @@ def _tampered(plan, how: str):
         ("top_sends", "top-tier facilities send to a further site"),
         ("closed_target", "not open collection points"),
         ("objective", "differs from the solver's objective"),
+        ("far_assignment", r"assignment\(s\) walked longer than"),
+        ("short_link_radius", r"tier-1 -> tier-2 link\(s\) longer than 1 m \(none found within the search; \d+ not"),
     ],
 )
 def test_check_catches_tampering(helsinki_plan, how, message):
