@@ -68,8 +68,10 @@ def helsinki_run_city(helsinki_scenario: Scenario) -> City:
 def chengdu_run(chengdu_scenario: Scenario, chengdu: City, tmp_path_factory: pytest.TempPathFactory):
     """The README's main job, run once: (plan, outputs)."""
     out = tmp_path_factory.mktemp("chengdu_run")
-    chengdu_scenario.outputs.maps_dir = str(out / "maps")
-    plan = build_plan(chengdu_scenario, city=chengdu)
+    # a copy: other tests share the session's scenario and must not inherit this run's maps folder
+    scenario = chengdu_scenario.model_copy(deep=True)
+    scenario.outputs.maps_dir = str(out / "maps")
+    plan = build_plan(scenario, city=chengdu)
     return plan, write_outputs(plan, out / "outputs")
 
 
