@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import shapely
 from conftest import published_path
-from osm_builder import LAT0, LON0, M_PER_DEG_LAT, M_PER_DEG_LON, OsmBuilder, street_grid
+from osm_builder import LAT0, LON0, M_PER_DEG_LAT, M_PER_DEG_LON
+from osm_builder import grid_city as osm_grid_city
 from scipy import optimize, sparse
 
 from benchmarks.orlib import read_capacitated as read_orlib
-from netplan.city import load_city
 from netplan.locate.cflp import CapacitatedLocation
-from netplan.scenario import CityConfig
 
 TOL = 1e-6
 
@@ -343,9 +342,7 @@ def test_unknown_method():
 
 @pytest.fixture(scope="module")
 def grid_city(tmp_path_factory):
-    b = OsmBuilder()
-    street_grid(b, size_m=600.0, step_m=150.0)
-    return load_city(CityConfig(source=str(b.write(tmp_path_factory.mktemp("cflp") / "grid.osm"))))
+    return osm_grid_city(tmp_path_factory.mktemp("cflp"), size_m=600.0)
 
 
 def _points(xy_m):
