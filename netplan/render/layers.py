@@ -455,12 +455,10 @@ def facility_layer(
     ctx: Context,
     layer_id: str,
     name: str,
-    group: str = "network",
     icon: str | None = None,
     badge: str | None = None,
-    show: bool = True,
 ) -> dict:
-    """One tier's facilities as icon markers (or canvas circles when there are very many)."""
+    """One tier's facilities, shown in the network group: icon markers (canvas circles when there are very many)."""
     cols = {
         c: (0 if c in ("site_id", "load_kg_day", "capacity_kg_day", "members", "served_households", "open_cost") else 1)
         for c, _, _ in FACILITY_FIELDS
@@ -469,9 +467,9 @@ def facility_layer(
     data = encode_points(fac, cols, ctx.shift)
     spec: dict[str, Any] = {
         "id": layer_id,
-        "group": group,
+        "group": "network",
         "name": name,
-        "show": show,
+        "show": True,
         "z": 90 + t,
         "data": data,
         "popup": _named_popup(ctx, tier_name(ctx.lang, t), FACILITY_FIELDS, set(fac.columns)),
