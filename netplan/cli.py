@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from netplan import interrupts
 from netplan.diagnostics import RunWarning
@@ -74,15 +75,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with interrupts.guard():
         plan = build_plan(scenario, progress=_progress)
-        outputs = write_outputs(
-            plan,
-            args.out,
-            lang=args.lang,
-            progress=_progress,
-            offline=args.offline,
-            basemap=args.basemap,
-            maps_dir=maps_dir,
-        )
+        outputs = write_outputs(plan, args.out, **_map_choices(args), progress=_progress, maps_dir=maps_dir)
     total = time.perf_counter() - start
     kpis = plan.kpis
     print(f"netplan: scenario {scenario.name!r} done in {total:.1f} s")
@@ -128,14 +121,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     if len(args.folders) < 2:
         raise NetplanError("compare needs at least two output folders of 'netplan run'")
-    path = write_compare_map(
-        args.folders,
-        args.out,
-        lang=args.lang,
-        basemap=args.basemap,
-        offline=args.offline,
-        tianditu_token_=args.tianditu_token,
-    )
+    path = write_compare_map(args.folders, args.out, **_map_choices(args), tianditu_token_=args.tianditu_token)
     print(f"netplan: compared {len(args.folders)} plans")
     print(f"  map:           {path.resolve()}")
     return 0
@@ -309,22 +295,10 @@ def _cmd_bookings(args: argparse.Namespace) -> int:
                 offer_sample=0 if args.action == "offer" else 10,
             )
         if args.action == "offer":
-            slots = offer_for_plan(
-                plan,
-                bookings_config(scenario),
-                city,
-                lon=args.lon,
-                lat=args.lat,
-                stream=args.stream,
-                crs=args.caller_crs,
-                kg=args.kg,
-                m3=args.m3,
-            )
-            print(
-                json.dumps(
-                    {"stream": args.stream, "lon": args.lon, "lat": args.lat, "open_slots": slots}, ensure_ascii=False
-                )
-            )
+            caller = {"stream": args.stream, "lon": args.lon, "lat": args.lat}
+            config = bookings_config(scenario)
+            slots = offer_for_plan(plan, config, city, **caller, crs=args.caller_crs, kg=args.kg, m3=args.m3)
+            print(json.dumps({**caller, "open_slots": slots}, ensure_ascii=False))
         else:
             out = Path(args.out or Path("outputs") / f"{scenario.name}_bookings")
             paths = write_bookings(plan, open_slots, out, config=bookings_config(scenario), map_=not args.no_map)
@@ -341,18 +315,18 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     written = render_folder(
-        args.run_dir,
-        lang=args.lang,
-        basemap=args.basemap,
-        offline=args.offline,
-        tianditu_token=args.tianditu_token,
-        figures=not args.no_figures,
+        args.run_dir, **_map_choices(args), tianditu_token=args.tianditu_token, figures=not args.no_figures
     )
     seconds = time.perf_counter() - start
     print(f"netplan: re-rendered {Path(args.run_dir).resolve()} in {seconds:.1f} s (nothing solved)")
     for key, path in written.items():
         print(f"  {key + ':':<15}{path.resolve()}")
     return 0
+
+
+def _map_choices(args: argparse.Namespace) -> dict[str, Any]:
+    """The map options of :func:`_map_options` as the renderers take them (the token's name differs among them)."""
+    return {"lang": args.lang, "basemap": args.basemap, "offline": args.offline}
 
 
 def _map_options(parser: argparse.ArgumentParser, default_basemap: str | None) -> None:

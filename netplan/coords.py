@@ -56,6 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -169,11 +170,50 @@ def _gcj_delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _wgs_to_gcj_raw(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Convert WGS-84 coordinates to GCJ-02 (AMap/Gaode, Tencent, "Mars").
+
+    Implements the published forward algorithm exactly. Points outside
+    China (see :func:`out_of_china`) are returned unchanged.
+
+    Parameters
+    ----------
+    lon : float or array_like
+        WGS-84 longitude in degrees.
+    lat : float or array_like
+        WGS-84 latitude in degrees; broadcast against ``lon``.
+
+    Returns
+    -------
+    lon, lat : float or numpy.ndarray
+        GCJ-02 longitude and latitude in degrees; floats for scalar input,
+        arrays of the broadcast input shape otherwise.
+    """
     dlon, dlat = _gcj_delta(lon, lat)
     return lon + dlon, lat + dlat
 
 
 def _gcj_to_bd_raw(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Convert GCJ-02 coordinates to BD-09 (Baidu).
+
+    Implements the published formula: with ``x_pi = pi * 3000 / 180``,
+    ``z = hypot(lon, lat) + 2e-5 sin(lat x_pi)``,
+    ``theta = atan2(lat, lon) + 3e-6 cos(lon x_pi)``, the result is
+    ``(z cos(theta) + 0.0065, z sin(theta) + 0.006)``. Points outside China
+    are returned unchanged.
+
+    Parameters
+    ----------
+    lon : float or array_like
+        GCJ-02 longitude in degrees.
+    lat : float or array_like
+        GCJ-02 latitude in degrees; broadcast against ``lon``.
+
+    Returns
+    -------
+    lon, lat : float or numpy.ndarray
+        BD-09 longitude and latitude in degrees; floats for scalar input,
+        arrays of the broadcast input shape otherwise.
+    """
     z = np.sqrt(lon * lon + lat * lat) + 0.00002 * np.sin(lat * _X_PI)
     theta = np.arctan2(lat, lon) + 0.000003 * np.cos(lon * _X_PI)
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
@@ -189,6 +229,23 @@ def _bd_to_gcj_crude(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _wgs_to_bd_raw(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Convert WGS-84 coordinates to BD-09 (Baidu), via GCJ-02.
+
+    Points outside China are returned unchanged.
+
+    Parameters
+    ----------
+    lon : float or array_like
+        WGS-84 longitude in degrees.
+    lat : float or array_like
+        WGS-84 latitude in degrees; broadcast against ``lon``.
+
+    Returns
+    -------
+    lon, lat : float or numpy.ndarray
+        BD-09 longitude and latitude in degrees; floats for scalar input,
+        arrays of the broadcast input shape otherwise.
+    """
     return _gcj_to_bd_raw(*_wgs_to_gcj_raw(lon, lat))
 
 
@@ -215,15 +272,73 @@ def _invert(
 
 
 def _gcj_to_wgs_raw(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Convert GCJ-02 coordinates to WGS-84, precisely.
+
+    Starts from the published one-step inverse (error up to a few metres)
+    and refines it by fixed-point iteration until
+    ``wgs84_to_gcj02(result)`` reproduces the input to 1e-10 degree
+    (about 0.01 mm). Points outside China are returned unchanged.
+
+    Parameters
+    ----------
+    lon : float or array_like
+        GCJ-02 longitude in degrees.
+    lat : float or array_like
+        GCJ-02 latitude in degrees; broadcast against ``lon``.
+
+    Returns
+    -------
+    lon, lat : float or numpy.ndarray
+        WGS-84 longitude and latitude in degrees; floats for scalar input,
+        arrays of the broadcast input shape otherwise.
+    """
     dlon, dlat = _gcj_delta(lon, lat)  # crude inverse as the starting point
     return _invert(_wgs_to_gcj_raw, lon, lat, lon - dlon, lat - dlat)
 
 
 def _bd_to_gcj_raw(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Convert BD-09 (Baidu) coordinates to GCJ-02, precisely.
+
+    Starts from the published one-step inverse (error of the order of
+    0.1 m) and refines it by fixed-point iteration until
+    ``gcj02_to_bd09(result)`` reproduces the input to 1e-10 degree.
+    Points outside China are returned unchanged.
+
+    Parameters
+    ----------
+    lon : float or array_like
+        BD-09 longitude in degrees.
+    lat : float or array_like
+        BD-09 latitude in degrees; broadcast against ``lon``.
+
+    Returns
+    -------
+    lon, lat : float or numpy.ndarray
+        GCJ-02 longitude and latitude in degrees; floats for scalar input,
+        arrays of the broadcast input shape otherwise.
+    """
     return _invert(_gcj_to_bd_raw, lon, lat, *_bd_to_gcj_crude(lon, lat))
 
 
 def _bd_to_wgs_raw(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Convert BD-09 (Baidu) coordinates to WGS-84, precisely, via GCJ-02.
+
+    Both steps use the iterated inverses of :func:`bd09_to_gcj02` and
+    :func:`gcj02_to_wgs84`. Points outside China are returned unchanged.
+
+    Parameters
+    ----------
+    lon : float or array_like
+        BD-09 longitude in degrees.
+    lat : float or array_like
+        BD-09 latitude in degrees; broadcast against ``lon``.
+
+    Returns
+    -------
+    lon, lat : float or numpy.ndarray
+        WGS-84 longitude and latitude in degrees; floats for scalar input,
+        arrays of the broadcast input shape otherwise.
+    """
     return _gcj_to_wgs_raw(*_bd_to_gcj_raw(lon, lat))
 
 
@@ -244,6 +359,28 @@ def _apply(
         lon_a[inside] = new_lon
         lat_a[inside] = new_lat
     return _out(lon_a, lat_a, scalar)
+
+
+class _Conversion(Protocol):
+    """A public datum conversion: longitudes and latitudes (scalars or arrays) in, converted ones out."""
+
+    def __call__(self, lon: ArrayLike, lat: ArrayLike) -> LonLat: ...
+
+
+def _public(raw: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], name: str) -> _Conversion:
+    """The public conversion ``name`` of the formula ``raw``, documented by ``raw``'s docstring.
+
+    It takes scalars or array-likes (broadcast against each other) and passes points outside China through
+    unchanged (see :func:`_apply`); ``raw`` itself works on float arrays of points inside China, so that the
+    formulas compose and invert each other without the bounding-box test in between.
+    """
+
+    def convert(lon: ArrayLike, lat: ArrayLike) -> LonLat:
+        return _apply(raw, lon, lat)
+
+    convert.__name__ = convert.__qualname__ = name
+    convert.__doc__ = raw.__doc__
+    return convert
 
 
 # --------------------------------------------------------------------------
@@ -277,142 +414,13 @@ def out_of_china(lon: ArrayLike, lat: ArrayLike) -> bool | NDArray[np.bool_]:
     return bool(result) if scalar else result
 
 
-def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> LonLat:
-    """Convert WGS-84 coordinates to GCJ-02 (AMap/Gaode, Tencent, "Mars").
-
-    Implements the published forward algorithm exactly. Points outside
-    China (see :func:`out_of_china`) are returned unchanged.
-
-    Parameters
-    ----------
-    lon : float or array_like
-        WGS-84 longitude in degrees.
-    lat : float or array_like
-        WGS-84 latitude in degrees; broadcast against ``lon``.
-
-    Returns
-    -------
-    lon, lat : float or numpy.ndarray
-        GCJ-02 longitude and latitude in degrees; floats for scalar input,
-        arrays of the broadcast input shape otherwise.
-    """
-    return _apply(_wgs_to_gcj_raw, lon, lat)
-
-
-def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> LonLat:
-    """Convert GCJ-02 coordinates to WGS-84, precisely.
-
-    Starts from the published one-step inverse (error up to a few metres)
-    and refines it by fixed-point iteration until
-    ``wgs84_to_gcj02(result)`` reproduces the input to 1e-10 degree
-    (about 0.01 mm). Points outside China are returned unchanged.
-
-    Parameters
-    ----------
-    lon : float or array_like
-        GCJ-02 longitude in degrees.
-    lat : float or array_like
-        GCJ-02 latitude in degrees; broadcast against ``lon``.
-
-    Returns
-    -------
-    lon, lat : float or numpy.ndarray
-        WGS-84 longitude and latitude in degrees; floats for scalar input,
-        arrays of the broadcast input shape otherwise.
-    """
-    return _apply(_gcj_to_wgs_raw, lon, lat)
-
-
-def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> LonLat:
-    """Convert GCJ-02 coordinates to BD-09 (Baidu).
-
-    Implements the published formula: with ``x_pi = pi * 3000 / 180``,
-    ``z = hypot(lon, lat) + 2e-5 sin(lat x_pi)``,
-    ``theta = atan2(lat, lon) + 3e-6 cos(lon x_pi)``, the result is
-    ``(z cos(theta) + 0.0065, z sin(theta) + 0.006)``. Points outside China
-    are returned unchanged.
-
-    Parameters
-    ----------
-    lon : float or array_like
-        GCJ-02 longitude in degrees.
-    lat : float or array_like
-        GCJ-02 latitude in degrees; broadcast against ``lon``.
-
-    Returns
-    -------
-    lon, lat : float or numpy.ndarray
-        BD-09 longitude and latitude in degrees; floats for scalar input,
-        arrays of the broadcast input shape otherwise.
-    """
-    return _apply(_gcj_to_bd_raw, lon, lat)
-
-
-def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> LonLat:
-    """Convert BD-09 (Baidu) coordinates to GCJ-02, precisely.
-
-    Starts from the published one-step inverse (error of the order of
-    0.1 m) and refines it by fixed-point iteration until
-    ``gcj02_to_bd09(result)`` reproduces the input to 1e-10 degree.
-    Points outside China are returned unchanged.
-
-    Parameters
-    ----------
-    lon : float or array_like
-        BD-09 longitude in degrees.
-    lat : float or array_like
-        BD-09 latitude in degrees; broadcast against ``lon``.
-
-    Returns
-    -------
-    lon, lat : float or numpy.ndarray
-        GCJ-02 longitude and latitude in degrees; floats for scalar input,
-        arrays of the broadcast input shape otherwise.
-    """
-    return _apply(_bd_to_gcj_raw, lon, lat)
-
-
-def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> LonLat:
-    """Convert WGS-84 coordinates to BD-09 (Baidu), via GCJ-02.
-
-    Points outside China are returned unchanged.
-
-    Parameters
-    ----------
-    lon : float or array_like
-        WGS-84 longitude in degrees.
-    lat : float or array_like
-        WGS-84 latitude in degrees; broadcast against ``lon``.
-
-    Returns
-    -------
-    lon, lat : float or numpy.ndarray
-        BD-09 longitude and latitude in degrees; floats for scalar input,
-        arrays of the broadcast input shape otherwise.
-    """
-    return _apply(_wgs_to_bd_raw, lon, lat)
-
-
-def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> LonLat:
-    """Convert BD-09 (Baidu) coordinates to WGS-84, precisely, via GCJ-02.
-
-    Both steps use the iterated inverses of :func:`bd09_to_gcj02` and
-    :func:`gcj02_to_wgs84`. Points outside China are returned unchanged.
-
-    Parameters
-    ----------
-    lon : float or array_like
-        BD-09 longitude in degrees.
-    lat : float or array_like
-        BD-09 latitude in degrees; broadcast against ``lon``.
-
-    Returns
-    -------
-    lon, lat : float or numpy.ndarray
-        WGS-84 longitude and latitude in degrees; floats for scalar input,
-        arrays of the broadcast input shape otherwise.
-    """
-    return _apply(_bd_to_wgs_raw, lon, lat)
+# The datum conversions: each formula above carries the public docstring.
+wgs84_to_gcj02 = _public(_wgs_to_gcj_raw, "wgs84_to_gcj02")
+gcj02_to_wgs84 = _public(_gcj_to_wgs_raw, "gcj02_to_wgs84")
+gcj02_to_bd09 = _public(_gcj_to_bd_raw, "gcj02_to_bd09")
+bd09_to_gcj02 = _public(_bd_to_gcj_raw, "bd09_to_gcj02")
+wgs84_to_bd09 = _public(_wgs_to_bd_raw, "wgs84_to_bd09")
+bd09_to_wgs84 = _public(_bd_to_wgs_raw, "bd09_to_wgs84")
 
 
 def normalise_crs_name(crs: str | int) -> str:

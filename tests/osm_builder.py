@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from netplan.city import City, load_city
+from netplan.scenario import CityConfig
+
 LON0, LAT0 = 104.0, 30.0
 M_PER_DEG_LAT = 111_320.0
 M_PER_DEG_LON = 111_320.0 * math.cos(math.radians(LAT0))
@@ -97,3 +100,10 @@ def street_grid(
             for ids in ([grid[(i, j)], grid[(i, j + 1)]], [grid[(j, i)], grid[(j + 1, i)]]):
                 b.link(ids, {"highway": highway})
     return grid
+
+
+def grid_city(folder: Path, *, size_m: float, step_m: float = 150.0) -> City:
+    """A city loaded from a two-way street grid (see :func:`street_grid`) written as ``folder/grid.osm``."""
+    b = OsmBuilder()
+    street_grid(b, size_m=size_m, step_m=step_m)
+    return load_city(CityConfig(source=str(b.write(folder / "grid.osm"))))

@@ -342,16 +342,8 @@ def run_sweep(
             if cluster is not None:
                 cluster.close()
     table = build_table(specs, rows)
-    csv, parquet = write_table(table, folder)
-    result = SweepResult(
-        table=table,
-        folder=folder,
-        csv=csv,
-        parquet=parquet,
-        ran=len(todo),
-        skipped=skipped,
-        failed=int((table["status"] != "ok").sum()),
-    )
+    failed = int((table["status"] != "ok").sum())
+    result = SweepResult(table, folder, *write_table(table, folder), ran=len(todo), skipped=skipped, failed=failed)
     draw = sweep.outputs.plots if plots is None else plots
     if draw:
         group = sweep.plots.group_by or (next(iter(sweep.grid), None) if len({s.city for s in specs}) == 1 else "city")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import geopandas as gpd
 import networkx as nx
@@ -25,6 +26,9 @@ import pandas as pd
 import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
+
+NodeIds: TypeAlias = np.ndarray | list[int]
+"""Graph node ids as the network's methods take them (repeats allowed)."""
 
 _BLOCK = 256  # at most this many sources per Dijkstra call
 SEARCH_CELLS = 8_000_000
@@ -47,26 +51,6 @@ def search_block(n_nodes: int, cells: int = SEARCH_CELLS) -> int:
         Between 1 and 256.
     """
     return int(max(1, min(_BLOCK, cells // max(n_nodes, 1))))
-
-
-@dataclass
-class PointArcs:
-    """Pairs of snapped points within a radius on a network, as sparse arrays sorted by (src, dst).
-
-    Attributes
-    ----------
-    src, dst
-        Row positions in the origins and destinations given.
-    cost
-        Offset + network path + offset, never above the radius.
-    """
-
-    src: np.ndarray
-    dst: np.ndarray
-    cost: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.src)
 
 
 @dataclass
@@ -97,6 +81,26 @@ class Snapped:
         return pd.DataFrame(
             {"node": self.node, "snap_m": self.snap_m, "offset_m": self.offset_m, "snap_ok": self.ok}, index=index
         )
+
+
+@dataclass
+class PointArcs:
+    """Pairs of snapped points within a radius on a network, as sparse arrays sorted by (src, dst).
+
+    Attributes
+    ----------
+    src, dst
+        Row positions in the origins and destinations given.
+    cost
+        Offset + network path + offset, never above the radius.
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    cost: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.src)
 
 
 MEMO_BYTES = 256 * 2**20
@@ -174,7 +178,7 @@ class Network:
         state.update(_csr={}, _tree=None, _memo={})
         return state
 
-    def positions(self, nodes: np.ndarray | list[int]) -> np.ndarray:
+    def positions(self, nodes: NodeIds) -> np.ndarray:
         """Row positions of graph node ids in this network's matrices.
 
         Parameters
@@ -223,11 +227,7 @@ class Network:
         return self._csr[weight]
 
     def matrix(
-        self,
-        origins: np.ndarray | list[int],
-        destinations: np.ndarray | list[int],
-        weight: str = "length",
-        limit: float | None = None,
+        self, origins: NodeIds, destinations: NodeIds, weight: str = "length", limit: float | None = None
     ) -> np.ndarray:
         """Shortest-path costs between graph nodes.
 
@@ -279,12 +279,7 @@ class Network:
         return result
 
     def pair_costs(
-        self,
-        origins: np.ndarray | list[int],
-        destinations: np.ndarray | list[int],
-        *,
-        weight: str = "length",
-        limit: float | None = None,
+        self, origins: NodeIds, destinations: NodeIds, *, weight: str = "length", limit: float | None = None
     ) -> np.ndarray:
         """Shortest-path cost of each pair ``(origins[k], destinations[k])``, not of all combinations.
 

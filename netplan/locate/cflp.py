@@ -142,19 +142,8 @@ class CapacitatedLocation:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def from_cost_matrix(
-        cls,
-        assign_cost: np.ndarray,
-        demand: np.ndarray,
-        capacity: np.ndarray,
-        open_cost: np.ndarray,
-        single_source: bool = True,
-        fixed_open: Sequence[int] = (),
-        min_open: int = 0,
-        max_open: int | None = None,
-        name: str = "CFLP",
-    ) -> CapacitatedLocation:
-        """A model from plain arrays.
+    def from_cost_matrix(cls, *args: Any, **kwargs: Any) -> CapacitatedLocation:
+        """A model from plain arrays: the constructor's arguments, in its order, under its names.
 
         Parameters
         ----------
@@ -191,7 +180,7 @@ class CapacitatedLocation:
             allowed site, or, single source, a demand point larger than the
             capacity of every site allowed to serve it.
         """
-        return cls(assign_cost, demand, capacity, open_cost, single_source, fixed_open, min_open, max_open, name)
+        return cls(*args, **kwargs)
 
     @classmethod
     def from_geodataframes(

@@ -40,8 +40,8 @@ import math
 import time
 from collections.abc import Iterable
 
+import geopandas as gpd
 import numpy as np
-import pandas as pd
 from scipy import sparse
 
 from netplan.city import City
@@ -142,8 +142,8 @@ class PMedian:
     def from_geodataframes(
         cls,
         city: City,
-        demand_gdf: pd.DataFrame,
-        sites_gdf: pd.DataFrame,
+        demand_gdf: gpd.GeoDataFrame,
+        sites_gdf: gpd.GeoDataFrame,
         p: int,
         weight_col: str | None = "households",
         mode: str = "walk",

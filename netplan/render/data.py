@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -26,6 +26,11 @@ from netplan.plan import kpi_value
 from netplan.route.bans import zone_geometry
 
 WGS84 = "EPSG:4326"
+PLAN_LAYERS = ("demand_areas", "sites", "facilities", "assignments", "routes")
+"""The plan's layers besides ``demand`` that a map draws, under the same names in :class:`~netplan.plan.Plan`,
+:class:`MapData` and a run's GeoPackage."""
+Layer: TypeAlias = gpd.GeoDataFrame | None
+"""A map layer, None when the plan or the folder has none."""
 
 
 @dataclass
@@ -72,14 +77,14 @@ class MapData:
     lang: str
     tiers: list[TierInfo]
     demand: gpd.GeoDataFrame
-    demand_areas: gpd.GeoDataFrame | None = None
-    sites: gpd.GeoDataFrame | None = None
-    facilities: gpd.GeoDataFrame | None = None
-    assignments: gpd.GeoDataFrame | None = None
-    routes: gpd.GeoDataFrame | None = None
-    roads: gpd.GeoDataFrame | None = None
-    walkways: gpd.GeoDataFrame | None = None
-    restrictions: gpd.GeoDataFrame | None = None
+    demand_areas: Layer = None
+    sites: Layer = None
+    facilities: Layer = None
+    assignments: Layer = None
+    routes: Layer = None
+    roads: Layer = None
+    walkways: Layer = None
+    restrictions: Layer = None
     kpis: pd.DataFrame | None = None
     source: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -107,11 +112,7 @@ class MapData:
             lang=sc.lang,
             tiers=[TierInfo(t.tier, float(t.radius_m), float(t.capacity_kg_day)) for t in sc.tiers],
             demand=plan.demand,
-            demand_areas=plan.demand_areas,
-            sites=plan.sites,
-            facilities=plan.facilities,
-            assignments=plan.assignments,
-            routes=plan.routes,
+            **{name: getattr(plan, name) for name in PLAN_LAYERS},
             roads=roads,
             walkways=walkways,
             restrictions=restrictions,
@@ -152,7 +153,7 @@ class MapData:
         except Exception as exc:  # pyogrio raises its own DataSourceError
             raise InputDataError(f"cannot read the GeoPackage: {exc}", gpkg) from None
 
-        def layer(name: str) -> gpd.GeoDataFrame | None:
+        def layer(name: str) -> Layer:
             if name not in available:
                 return None
             frame = _run_layer(gpkg, name)
@@ -175,17 +176,14 @@ class MapData:
             if item.get("role") == "scenario":
                 base = Path(item["path"]).parent
         roads = layer("roads")
+        layers: dict[str, Any] = {name: layer(name) for name in PLAN_LAYERS}
         return cls(
             name=name,
             title=str(manifest.get("title") or settings.get("title") or name),
             lang=str(settings.get("lang") or "zh"),
             tiers=tiers,
             demand=demand,
-            demand_areas=layer("demand_areas"),
-            sites=layer("sites"),
-            facilities=layer("facilities"),
-            assignments=layer("assignments"),
-            routes=layer("routes"),
+            **layers,
             roads=roads,
             walkways=layer("walkways"),
             restrictions=restriction_layer(settings.get("restrictions") or [], base or folder, roads),

@@ -282,6 +282,22 @@ def _dedupe_edges(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return edges[keep]
 
 
+def _base_lines(ctx: Context, layer_id: str, frame: gpd.GeoDataFrame, show: bool, z: int, **spec: Any) -> dict:
+    """A context layer of plain lines (classed by ``cls``) on the base pane, under everything and not clickable."""
+    return {
+        "id": layer_id,
+        "group": "context",
+        "name": ctx.L(layer_id),
+        "show": show,
+        "kind": "lines",
+        "pane": "base",
+        "interactive": False,
+        "z": z,
+        "data": encode_geojson(frame, {"cls": 0}, ctx.shift, 5),
+        **spec,
+    }
+
+
 def road_layers(data: MapData, ctx: Context, show: bool, streets: bool) -> list[dict]:
     """The truck roads (by class) and, without a basemap, every walkable street, as plain lines."""
     out = []
@@ -290,18 +306,7 @@ def road_layers(data: MapData, ctx: Context, show: bool, streets: bool) -> list[
         merged = shapely.multilinestrings(shapely.simplify(walk.geometry.to_numpy(), 1.5e-5))
         frame = gpd.GeoDataFrame({"cls": ["walk"]}, geometry=[merged], crs="EPSG:4326")
         out.append(
-            {
-                "id": "streets",
-                "group": "context",
-                "name": ctx.L("streets"),
-                "show": True,
-                "kind": "lines",
-                "pane": "base",
-                "interactive": False,
-                "z": 0,
-                "data": encode_geojson(frame, {"cls": 0}, ctx.shift, 5),
-                "style": {"color": "#b0bec5", "weight": 0.8, "opacity": 0.9},
-            }
+            _base_lines(ctx, "streets", frame, True, 0, style={"color": "#b0bec5", "weight": 0.8, "opacity": 0.9})
         )
     if data.roads is not None and len(data.roads):
         roads = _dedupe_edges(data.roads)
@@ -314,19 +319,15 @@ def road_layers(data: MapData, ctx: Context, show: bool, streets: bool) -> list[
                 names.append(kind)
         frame = gpd.GeoDataFrame({"cls": names}, geometry=geoms, crs="EPSG:4326")
         out.append(
-            {
-                "id": "roads",
-                "group": "context",
-                "name": ctx.L("roads"),
-                "show": show,
-                "kind": "lines",
-                "pane": "base",
-                "interactive": False,
-                "z": 1,
-                "data": encode_geojson(frame, {"cls": 0}, ctx.shift, 5),
-                "style": {"color": "#78909c", "weight": 1.3, "opacity": 0.85},
-                "by": [{"prop": "cls", "map": {"major": {"weight": 2.6, "color": "#607d8b"}}}],
-            }
+            _base_lines(
+                ctx,
+                "roads",
+                frame,
+                show,
+                1,
+                style={"color": "#78909c", "weight": 1.3, "opacity": 0.85},
+                by=[{"prop": "cls", "map": {"major": {"weight": 2.6, "color": "#607d8b"}}}],
+            )
         )
     return out
 
@@ -424,29 +425,67 @@ def facility_props(data: MapData, ctx: Context) -> gpd.GeoDataFrame:
     return fac
 
 
+# How a popup shows each column it may list: the format, and the label key where it is not the column's name.
+FIELD_FORMATS = {
+    "site_id": "int",
+    "status_text": "text",
+    "load_kg_day": "int",
+    "capacity_kg_day": "int",
+    "utilisation_pct": "f1",
+    "served_households": "int",
+    "members": "int",
+    "sends_to": "text",
+    "open_cost": "int",
+    "fusion_text": "text",
+    "radius_m": "int",
+    "households": "int",
+    "nearest_m": "int",
+    "note": "text",
+    "kg_day": "f1",
+    "served_by": "text",
+    "method": "text",
+    "snap_m": "int",
+    "source": "text",
+    "tiers": "text",
+    "distance_m": "int",
+    "hours": "text",
+    "min_weight_t": "f1",
+}
+FIELD_LABELS = {"status_text": "status", "fusion_text": "fusion", "note": "status"}
+
 FACILITY_FIELDS = [
-    ("site_id", "site_id", "int"),
-    ("status_text", "status", "text"),
-    ("load_kg_day", "load_kg_day", "int"),
-    ("capacity_kg_day", "capacity_kg_day", "int"),
-    ("utilisation_pct", "utilisation_pct", "f1"),
-    ("served_households", "served_households", "int"),
-    ("members", "members", "int"),
-    ("sends_to", "sends_to", "text"),
-    ("open_cost", "open_cost", "int"),
-    ("fusion_text", "fusion", "text"),
+    "site_id",
+    "status_text",
+    "load_kg_day",
+    "capacity_kg_day",
+    "utilisation_pct",
+    "served_households",
+    "members",
+    "sends_to",
+    "open_cost",
+    "fusion_text",
 ]
 
 
-def _fields(ctx: Context, spec: list[tuple[str, str, str]], present: set[str] | None = None) -> list[list[str]]:
-    return [[col, ctx.L(key), fmt] for col, key, fmt in spec if present is None or col in present]
+def _fields(ctx: Context, cols: list[str], present: set[str] | None = None) -> list[list[str]]:
+    """Popup fields ``[column, label, format]`` of ``cols`` (those in ``present``, when given)."""
+    return [
+        [col, ctx.L(FIELD_LABELS.get(col, col)), FIELD_FORMATS[col]]
+        for col in cols
+        if present is None or col in present
+    ]
 
 
-def _named_popup(
-    ctx: Context, subtitle: str, spec: list[tuple[str, str, str]], present: set[str] | None = None
-) -> dict:
-    """A popup titled by the feature's ``name``, with a subtitle and the fields of ``spec`` (see :func:`_fields`)."""
-    return {"title": "name", "subtitle": subtitle, "fields": _fields(ctx, spec, present)}
+def _named_popup(ctx: Context, subtitle: str, cols: list[str], present: set[str] | None = None) -> dict:
+    """A popup titled by the feature's ``name``, with a subtitle and the fields of ``cols`` (see :func:`_fields`)."""
+    return {"title": "name", "subtitle": subtitle, "fields": _fields(ctx, cols, present)}
+
+
+def _layer(
+    layer_id: str, group: str, name: str, kind: str, z: int, data: Any, *, show: bool = True, **spec: Any
+) -> dict[str, Any]:
+    """One layer of the page's configuration: the keys every layer has, in the page's order, then its own."""
+    return {"id": layer_id, "group": group, "name": name, "show": show, "kind": kind, "z": z, "data": data, **spec}
 
 
 def facility_layer(
@@ -455,23 +494,21 @@ def facility_layer(
     ctx: Context,
     layer_id: str,
     name: str,
-    group: str = "network",
     icon: str | None = None,
     badge: str | None = None,
-    show: bool = True,
 ) -> dict:
-    """One tier's facilities as icon markers (or canvas circles when there are very many)."""
+    """One tier's facilities, shown in the network group: icon markers (canvas circles when there are very many)."""
     cols = {
         c: (0 if c in ("site_id", "load_kg_day", "capacity_kg_day", "members", "served_households", "open_cost") else 1)
-        for c, _, _ in FACILITY_FIELDS
+        for c in FACILITY_FIELDS
     }
     cols.update({"name": 0, "tier": 0, "existing": 0})
     data = encode_points(fac, cols, ctx.shift)
     spec: dict[str, Any] = {
         "id": layer_id,
-        "group": group,
+        "group": "network",
         "name": name,
-        "show": show,
+        "show": True,
         "z": 90 + t,
         "data": data,
         "popup": _named_popup(ctx, tier_name(ctx.lang, t), FACILITY_FIELDS, set(fac.columns)),
@@ -545,23 +582,22 @@ def _network_layers(
                 continue
             sub = sub.assign(level_text=name)
             layers.append(
-                {
-                    "id": f"link{t}",
-                    "group": "network",
-                    "name": name,
-                    "show": True,
-                    "kind": "lines",
-                    "z": 40 + t,
-                    "data": encode_lines(
+                _layer(
+                    f"link{t}",
+                    "network",
+                    name,
+                    "lines",
+                    40 + t,
+                    encode_lines(
                         sub, {"level_text": 0, "kg_day": 1, "distance_m": 0, "from_id": 0, "to_id": 0}, ctx.shift
                     ),
-                    "style": {"color": TIER_COLOURS[t], "weight": weight, "opacity": opacity},
-                    "popup": {
+                    style={"color": TIER_COLOURS[t], "weight": weight, "opacity": opacity},
+                    popup={
                         "title": "level_text",
-                        "fields": _fields(ctx, [("kg_day", "kg_day", "f1"), ("distance_m", "distance_m", "int")]),
+                        "fields": _fields(ctx, ["kg_day", "distance_m"]),
                     },
-                    "tooltip": {"title": "level_text", "fields": _fields(ctx, [("distance_m", "distance_m", "int")])},
-                }
+                    tooltip={"title": "level_text", "fields": _fields(ctx, ["distance_m"])},
+                )
             )
             has.add("assign")
     routes = data.routes
@@ -585,22 +621,21 @@ def _network_layers(
         cols = {c: 1 for c in scalar}
         cols["_colour"] = 0
         layers.append(
-            {
-                "id": "routes",
-                "group": "network",
-                "name": f"{L('routes')} ({len(routes)})",
-                "show": True,
-                "kind": "lines",
-                "z": 50,
-                "data": encode_geojson(routes, cols, ctx.shift, 6),
-                "style": {"weight": 3.5, "opacity": 0.85},
-                "colorProp": "_colour",
-                "popup": {
+            _layer(
+                "routes",
+                "network",
+                f"{L('routes')} ({len(routes)})",
+                "lines",
+                50,
+                encode_geojson(routes, cols, ctx.shift, 6),
+                style={"weight": 3.5, "opacity": 0.85},
+                colorProp="_colour",
+                popup={
                     "title": vehicle_col or "",
                     "fields": [[c, L(c) if c in ("vehicle", "stops") else c, "auto"] for c in scalar],
                 },
-                "tooltip": {"title": vehicle_col or ""},
-            }
+                tooltip={"title": vehicle_col or ""},
+            )
         )
         has.add("routes")
 
@@ -623,47 +658,36 @@ def _coverage_layers(
         )
         sa["radius_m"] = data.tier(1).radius_m
         layers.append(
-            {
-                "id": "service",
-                "group": "coverage",
-                "name": f"{L('service_areas')} ({data.tier(1).radius_m:g} m)",
-                "show": True,
-                "kind": "areas",
-                "z": 30,
-                "data": encode_geojson(
-                    sa, {"site_id": 0, "name": 0, "radius_m": 0, "served_households": 0}, ctx.shift, 5
-                ),
-                "style": _area_style(TIER_COLOURS[1], weight=1, opacity=0.6, fill_opacity=0.1),
-                "popup": _named_popup(
-                    ctx,
-                    L("service_area"),
-                    [
-                        ("site_id", "site_id", "int"),
-                        ("radius_m", "radius_m", "int"),
-                        ("served_households", "served_households", "int"),
-                    ],
-                ),
-            }
+            _layer(
+                "service",
+                "coverage",
+                f"{L('service_areas')} ({data.tier(1).radius_m:g} m)",
+                "areas",
+                30,
+                encode_geojson(sa, {"site_id": 0, "name": 0, "radius_m": 0, "served_households": 0}, ctx.shift, 5),
+                style=_area_style(TIER_COLOURS[1], weight=1, opacity=0.6, fill_opacity=0.1),
+                popup=_named_popup(ctx, L("service_area"), ["site_id", "radius_m", "served_households"]),
+            )
         )
         has.add("service")
     for t, frame in sorted(derived.catchments.items()):
         frame = frame.merge(fac[fac["tier"] == t][["site_id", "name"]], on="site_id", how="left")
         layers.append(
-            {
-                "id": f"catch{t}",
-                "group": "coverage",
-                "name": L("catch_layer").format(name=tier_name(lang, t)),
-                "show": t == 2,
-                "kind": "areas",
-                "z": 28 - t,
-                "data": encode_geojson(frame, {"site_id": 0, "name": 0, "members": 0}, ctx.shift, 5),
-                "style": _area_style(TIER_COLOURS[t], weight=2, opacity=0.8, fill_opacity=0.04, dash="6 4"),
-                "popup": _named_popup(
+            _layer(
+                f"catch{t}",
+                "coverage",
+                L("catch_layer").format(name=tier_name(lang, t)),
+                "areas",
+                28 - t,
+                encode_geojson(frame, {"site_id": 0, "name": 0, "members": 0}, ctx.shift, 5),
+                show=t == 2,
+                style=_area_style(TIER_COLOURS[t], weight=2, opacity=0.8, fill_opacity=0.04, dash="6 4"),
+                popup=_named_popup(
                     ctx,
                     L("catch_layer").format(name=tier_name(lang, t)),
-                    [("site_id", "site_id", "int"), ("members", "members", "int")],
+                    ["site_id", "members"],
                 ),
-            }
+            )
         )
         has.add("catchment")
 
@@ -700,15 +724,14 @@ def _demand_layers(
     if len(unc):
         unc = unc.assign(note=L("demand_uncovered_note"))
         layers.append(
-            {
-                "id": "uncovered",
-                "group": "coverage",
-                "name": f"{L('uncovered')} ({len(unc)})",
-                "show": True,
-                "kind": "circles",
-                "z": 70,
-                "data": encode_points(unc, {"name": 0, "households": 0, "nearest_m": 0, "note": 0}, ctx.shift),
-                "style": {
+            _layer(
+                "uncovered",
+                "coverage",
+                f"{L('uncovered')} ({len(unc)})",
+                "circles",
+                70,
+                encode_points(unc, {"name": 0, "households": 0, "nearest_m": 0, "note": 0}, ctx.shift),
+                style={
                     "radius": 9,
                     "color": "#000000",
                     "weight": 2.5,
@@ -717,17 +740,9 @@ def _demand_layers(
                     "fillColor": "#ffeb3b",
                     "fillOpacity": 0.35,
                 },
-                "popup": _named_popup(
-                    ctx,
-                    L("uncovered"),
-                    [
-                        ("households", "households", "int"),
-                        ("nearest_m", "nearest_m", "int"),
-                        ("note", "status", "text"),
-                    ],
-                ),
-                "tooltip": {"title": "name", "subtitle": L("uncovered")},
-            }
+                popup=_named_popup(ctx, L("uncovered"), ["households", "nearest_m", "note"]),
+                tooltip={"title": "name", "subtitle": L("uncovered")},
+            )
         )
         has.add("uncovered")
 
@@ -737,14 +752,13 @@ def _demand_layers(
     if "snap_ok" not in pts.columns:
         pts["snap_ok"] = True
     layers.append(
-        {
-            "id": "demand",
-            "group": "demand",
-            "name": f"{L('demand')} ({len(pts):,})",
-            "show": True,
-            "kind": "circles",
-            "z": 60,
-            "data": encode_points(
+        _layer(
+            "demand",
+            "demand",
+            f"{L('demand')} ({len(pts):,})",
+            "circles",
+            60,
+            encode_points(
                 pts,
                 {
                     "name": 0,
@@ -759,40 +773,30 @@ def _demand_layers(
                 },
                 ctx.shift,
             ),
-            "style": {"color": DEMAND_COLOUR, "weight": 0.8 if big else 1, "fillColor": "#ef5350", "fillOpacity": 0.6},
-            "radiusProp": "r",
-            "by": [{"prop": "snap_ok", "map": {"false": {"color": "#000000", "weight": 2}}}],
-            "popup": _named_popup(
-                ctx,
-                L("demand"),
-                [
-                    ("households", "households", "int"),
-                    ("kg_day", "kg_day", "f1"),
-                    ("nearest_m", "nearest_m", "int"),
-                    ("served_by", "served_by", "text"),
-                    ("method", "method", "text"),
-                    ("snap_m", "snap_m", "int"),
-                ],
+            style={"color": DEMAND_COLOUR, "weight": 0.8 if big else 1, "fillColor": "#ef5350", "fillOpacity": 0.6},
+            radiusProp="r",
+            by=[{"prop": "snap_ok", "map": {"false": {"color": "#000000", "weight": 2}}}],
+            popup=_named_popup(
+                ctx, L("demand"), ["households", "kg_day", "nearest_m", "served_by", "method", "snap_m"]
             ),
-            "tooltip": {"title": "name", "fields": _fields(ctx, [("households", "households", "int")])},
-        }
+            tooltip={"title": "name", "fields": _fields(ctx, ["households"])},
+        )
     )
     has.add("demand")
     if data.demand_areas is not None and len(data.demand_areas):
         areas = data.demand_areas.copy()
         areas["name"] = _names(areas)
         layers.append(
-            {
-                "id": "compounds",
-                "group": "demand",
-                "name": f"{L('compounds')} ({len(areas):,})",
-                "show": True,
-                "kind": "areas",
-                "z": 20,
-                "data": encode_geojson(areas, {"name": 0, "households": 0}, ctx.shift, 5),
-                "style": _area_style(DEMAND_COLOUR, weight=0.8, opacity=0.6, fill_opacity=0.05),
-                "popup": _named_popup(ctx, L("compounds"), [("households", "households", "int")]),
-            }
+            _layer(
+                "compounds",
+                "demand",
+                f"{L('compounds')} ({len(areas):,})",
+                "areas",
+                20,
+                encode_geojson(areas, {"name": 0, "households": 0}, ctx.shift, 5),
+                style=_area_style(DEMAND_COLOUR, weight=0.8, opacity=0.6, fill_opacity=0.05),
+                popup=_named_popup(ctx, L("compounds"), ["households"]),
+            )
         )
 
 
@@ -815,20 +819,17 @@ def _context_layers(
                 else {"color": RESTRICTED_COLOUR, "weight": 4, "opacity": 0.7}
             )
             layers.append(
-                {
-                    "id": f"{key}",
-                    "group": "context",
-                    "name": f"{L(key)} ({len(sub)})",
-                    "show": True,
-                    "kind": "areas" if kind == "zone" else "lines",
-                    "z": 10 if kind == "zone" else 45,
-                    "data": encode_geojson(sub, {"name": 0, "hours": 0, "min_weight_t": 1}, ctx.shift, 5),
-                    "style": style,
-                    "popup": _named_popup(
-                        ctx, L(key), [("hours", "hours", "text"), ("min_weight_t", "min_weight_t", "f1")]
-                    ),
-                    "tooltip": {"title": "name", "fields": _fields(ctx, [("hours", "hours", "text")])},
-                }
+                _layer(
+                    f"{key}",
+                    "context",
+                    f"{L(key)} ({len(sub)})",
+                    "areas" if kind == "zone" else "lines",
+                    10 if kind == "zone" else 45,
+                    encode_geojson(sub, {"name": 0, "hours": 0, "min_weight_t": 1}, ctx.shift, 5),
+                    style=style,
+                    popup=_named_popup(ctx, L(key), ["hours", "min_weight_t"]),
+                    tooltip={"title": "name", "fields": _fields(ctx, ["hours"])},
+                )
             )
             has.add("restricted")
     sites = data.sites
@@ -845,41 +846,30 @@ def _context_layers(
             existing = sub["existing"].astype(bool) if "existing" in sub.columns else pd.Series(False, index=sub.index)
             sub["existing"] = existing
             layers.append(
-                {
-                    "id": f"cand{t}",
-                    "group": "context",
-                    "name": L("cand_layer").format(
-                        name=tier_name(lang, t), c=int((~existing).sum()), e=int(existing.sum())
-                    ),
-                    "show": not derived.sited and (t > 1 or len(sub) < 1500),
-                    "kind": "circles",
-                    "z": 80,
-                    "data": encode_points(
+                _layer(
+                    f"cand{t}",
+                    "context",
+                    L("cand_layer").format(name=tier_name(lang, t), c=int((~existing).sum()), e=int(existing.sum())),
+                    "circles",
+                    80,
+                    encode_points(
                         sub,
                         {"site_id": 0, "name": 0, "source": 0, "status_text": 0, "tiers": 0, "existing": 0},
                         ctx.shift,
                     ),
-                    "style": {
+                    show=not derived.sited and (t > 1 or len(sub) < 1500),
+                    style={
                         "radius": 2 + t,
                         "color": TIER_COLOURS[t],
                         "weight": 1,
                         "fillColor": TIER_COLOURS[t],
                         "fillOpacity": 0.35,
                     },
-                    "by": [
-                        {"prop": "existing", "map": {"true": {"color": "#111111", "weight": 2.5, "fillOpacity": 0.9}}}
-                    ],
-                    "popup": _named_popup(
-                        ctx,
-                        f"{tier_name(lang, t)} · {L('candidates')}",
-                        [
-                            ("site_id", "site_id", "int"),
-                            ("status_text", "status", "text"),
-                            ("source", "source", "text"),
-                            ("tiers", "tiers", "text"),
-                        ],
+                    by=[{"prop": "existing", "map": {"true": {"color": "#111111", "weight": 2.5, "fillOpacity": 0.9}}}],
+                    popup=_named_popup(
+                        ctx, f"{tier_name(lang, t)} · {L('candidates')}", ["site_id", "status_text", "source", "tiers"]
                     ),
-                }
+                )
             )
     roads = road_layers(data, ctx, show=show_roads, streets=streets)
     if roads:

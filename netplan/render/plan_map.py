@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from netplan.render.basemaps import Basemap
 from netplan.render.basemaps import basemap as make_basemap
@@ -57,23 +57,27 @@ class MapOptions:
         return make_basemap(self.basemap, self.lang, self.offline, self.token)
 
 
-def render_options(
-    plan: Any,
-    *,
-    lang: str | None = None,
-    basemap: str | None = None,
-    offline: bool | None = None,
-    tianditu_token: str | None = None,
-) -> MapOptions:
+class MapChoices(TypedDict, total=False):
+    """Map options a caller gives (None or absent: the scenario's), as :func:`plan_map` takes them."""
+
+    lang: str | None
+    basemap: str | None
+    offline: bool | None
+    tianditu_token: str | None
+
+
+def render_options(plan: Any, **given: Unpack[MapChoices]) -> MapOptions:
     """Resolve map options: explicit arguments first, then the scenario's ``outputs`` and ``lang``."""
-    out = getattr(getattr(plan, "scenario", None), "outputs", None)
-    offline = bool(offline if offline is not None else getattr(out, "offline", False))
-    basemap = basemap or getattr(out, "basemap", None) or "osm"
+    scenario = getattr(plan, "scenario", None)
+    out = getattr(scenario, "outputs", None)
+    asked = given.get("offline")
+    offline = bool(asked if asked is not None else getattr(out, "offline", False))
+    basemap = given.get("basemap") or getattr(out, "basemap", None) or "osm"
     return MapOptions(
-        lang=lang or getattr(getattr(plan, "scenario", None), "lang", None) or getattr(plan, "lang", None) or "zh",
+        lang=given.get("lang") or getattr(scenario, "lang", None) or getattr(plan, "lang", None) or "zh",
         basemap="none" if offline else basemap,
         offline=offline,
-        token=tianditu_token_for(tianditu_token, getattr(out, "tianditu_token", None)),
+        token=tianditu_token_for(given.get("tianditu_token"), getattr(out, "tianditu_token", None)),
     )
 
 
@@ -166,21 +170,15 @@ def draw_plan_map(data: MapData, options: MapOptions, derived: Derived | None = 
     return plan_page(title, lang, config)
 
 
-def write_plan_map(
-    plan: Any,
-    path: str | Path,
-    lang: str | None = None,
-    basemap: str | None = None,
-    offline: bool | None = None,
-    tianditu_token: str | None = None,
-    derived: Derived | None = None,
-) -> Path:
-    """Render the plan map and write it atomically as one HTML file (see :func:`plan_map`).
+def write_plan_map(plan: Any, path: str | Path, *args: Any, **kwargs: Any) -> Path:
+    """Render the plan map and write it atomically as one HTML file.
+
+    The arguments after ``path`` are those of :func:`plan_map` (``lang``, ``basemap``, ``offline``,
+    ``tianditu_token``, ``derived``), in its order, under its names.
 
     Returns
     -------
     pathlib.Path
         The written path.
     """
-    page = plan_map(plan, lang=lang, basemap=basemap, offline=offline, tianditu_token=tianditu_token, derived=derived)
-    return page.save(path)
+    return plan_map(plan, *args, **kwargs).save(path)

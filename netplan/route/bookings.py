@@ -35,20 +35,11 @@ from netplan.city import City
 from netplan.coords import to_wgs84
 from netplan.diagnostics import warn
 from netplan.errors import ScenarioError
+from netplan.route import Depot, Interval, Location, RoutingProblem, Stop, VehicleType
 from netplan.route.bans import RoadBans
 from netplan.route.collection import trip_lines, warn_if_cut_short
 from netplan.route.engines import solve
-from netplan.route.problem import (
-    COST_UNITS_PER_CNY,
-    Depot,
-    Interval,
-    Location,
-    RoutingInputError,
-    RoutingProblem,
-    Stop,
-    VehicleType,
-    clock,
-)
+from netplan.route.problem import COST_UNITS_PER_CNY, RoutingInputError, clock
 from netplan.route.roads import TravelProfiles
 from netplan.route.simulate import RoadReplay, Schedule, simulate
 from netplan.route.solution import Route, RouteSolution, Visit

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class Drop:
     """
 
     stop: int
-    reason: str
+    reason: Literal["capacity", "window", "cost", "shift"]
     detail: str
     cost: int | None = None
 

@@ -122,17 +122,17 @@ def harvest_plan(blocks: pd.DataFrame, config: StrawConfig) -> pd.DataFrame:
     )
 
 
+# What a harvest vehicle hands on to the routing vehicle under the same name and unit.
+_SAME_FIELDS = {"name", "weight_t", "shift", "per_km_cost", "per_hour_cost"}
+
+
 def straw_vehicle(veh: StrawVehicle, count: int) -> Vehicle:
     """The harvest vehicle type as a routing :class:`~netplan.scenario.Vehicle` (kg, shift, hours)."""
     return Vehicle(
-        name=veh.name,
+        **veh.model_dump(include=_SAME_FIELDS),
         count=max(count, 1),
         capacity_kg=veh.capacity_t * 1000,
-        weight_t=veh.weight_t,
-        shift=veh.shift,
         max_hours=veh.hours_per_day,
-        per_km_cost=veh.per_km_cost,
-        per_hour_cost=veh.per_hour_cost,
         permit=True,
     )
 

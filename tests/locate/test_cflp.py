@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import shapely
 from conftest import published_path
-from osm_builder import LAT0, LON0, M_PER_DEG_LAT, M_PER_DEG_LON, OsmBuilder, street_grid
+from osm_builder import LAT0, LON0, M_PER_DEG_LAT, M_PER_DEG_LON
+from osm_builder import grid_city as osm_grid_city
 from scipy import optimize, sparse
 
 from benchmarks.orlib import read_capacitated as read_orlib
-from netplan.city import load_city
 from netplan.locate.cflp import CapacitatedLocation
-from netplan.scenario import CityConfig
 
 TOL = 1e-6
 
@@ -143,29 +142,28 @@ CASES = [
 ]
 
 
+def case_instance(case: tuple, single_source: bool) -> tuple:
+    """A row of CASES as ``(cost, demand, capacity, open_cost, single_source, fixed, min_open, max_open)``.
+
+    The order the enumeration, the model and the checker all take.
+    """
+    seed, n, m, reach, fixed, min_open, max_open, slack = case
+    return (*random_instance(seed, n, m, reach, slack), single_source, fixed, min_open, max_open)
+
+
 @pytest.mark.parametrize("single_source", [False, True], ids=["split", "single"])
 @pytest.mark.parametrize("case", CASES, ids=[f"seed{c[0]}" for c in CASES])
 @pytest.mark.parametrize("method", ["auto", "scip", "highs", "cp-sat"])
 def test_matches_enumeration(case, single_source, method):
-    seed, n, m, reach, fixed, min_open, max_open, slack = case
-    cost, demand, capacity, open_cost = random_instance(seed, n, m, reach, slack)
-    expected = enumerate_optimum(cost, demand, capacity, open_cost, single_source, fixed, min_open, max_open)
-    model = CapacitatedLocation.from_cost_matrix(
-        cost,
-        demand,
-        capacity,
-        open_cost,
-        single_source=single_source,
-        fixed_open=fixed,
-        min_open=min_open,
-        max_open=max_open,
-    )
+    instance = case_instance(case, single_source)
+    expected = enumerate_optimum(*instance)
+    model = CapacitatedLocation.from_cost_matrix(*instance)
     if method == "cp-sat" and not single_source:
         with pytest.raises(ValueError, match="CP-SAT has no continuous variables"):
             model.solve(time_limit=20, method=method)
         return
     res = model.solve(time_limit=20, seed=0, method=method)
-    value = check_result(res, cost, demand, capacity, open_cost, single_source, fixed, min_open, max_open)
+    value = check_result(res, *instance)
     assert res.status == "optimal" and res.gap == 0.0
     assert value == pytest.approx(expected, rel=1e-6)
     assert res.bound == pytest.approx(expected, rel=1e-6)
@@ -181,22 +179,11 @@ def test_enumeration_reference_agrees_with_brute_force():
 @pytest.mark.parametrize("single_source", [False, True], ids=["split", "single"])
 @pytest.mark.parametrize("seed", [0, 3, 6, 7])
 def test_lagrangian_bound_is_valid(seed, single_source):
-    case = next(c for c in CASES if c[0] == seed)
-    _, n, m, reach, fixed, min_open, max_open, slack = case
-    cost, demand, capacity, open_cost = random_instance(seed, n, m, reach, slack)
-    expected = enumerate_optimum(cost, demand, capacity, open_cost, single_source, fixed, min_open, max_open)
-    model = CapacitatedLocation.from_cost_matrix(
-        cost,
-        demand,
-        capacity,
-        open_cost,
-        single_source=single_source,
-        fixed_open=fixed,
-        min_open=min_open,
-        max_open=max_open,
-    )
+    instance = case_instance(next(c for c in CASES if c[0] == seed), single_source)
+    expected = enumerate_optimum(*instance)
+    model = CapacitatedLocation.from_cost_matrix(*instance)
     res = model.solve(time_limit=10, method="lagrangian")
-    check_result(res, cost, demand, capacity, open_cost, single_source, fixed, min_open, max_open)
+    check_result(res, *instance)
     assert res.solver == "heuristic+lagrangian"
     assert res.bound <= expected * (1 + 1e-9)
     assert res.objective >= expected * (1 - 1e-9)
@@ -343,9 +330,7 @@ def test_unknown_method():
 
 @pytest.fixture(scope="module")
 def grid_city(tmp_path_factory):
-    b = OsmBuilder()
-    street_grid(b, size_m=600.0, step_m=150.0)
-    return load_city(CityConfig(source=str(b.write(tmp_path_factory.mktemp("cflp") / "grid.osm"))))
+    return osm_grid_city(tmp_path_factory.mktemp("cflp"), size_m=600.0)
 
 
 def _points(xy_m):

@@ -6,12 +6,11 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
-from osm_builder import OsmBuilder, lonlat, street_grid
+from osm_builder import lonlat
 
-from netplan.city import load_city
 from netplan.route.collection import route_day, share_fleet
 from netplan.route.problem import RoutingInputError
-from netplan.scenario import CityConfig, Vehicle, parse_interval, scenario_from_dict
+from netplan.scenario import Vehicle, parse_interval, scenario_from_dict
 
 
 def test_share_fleet_by_load_per_capacity():
@@ -28,13 +27,6 @@ def test_share_fleet_by_load_per_capacity():
     # Trucks may not be based at A (inside a zone that binds them): B gets them all, A the trikes.
     allowed = [[True, True, True], [False, True, True]]
     assert share_fleet([trikes, trucks], [9000.0, 3000.0, 0.0], allowed) == [[4, 0, 0], [0, 3, 0]]
-
-
-@pytest.fixture(scope="module")
-def grid_city(tmp_path_factory):
-    b = OsmBuilder()
-    street_grid(b, size_m=900.0, step_m=150.0)
-    return load_city(CityConfig(source=str(b.write(tmp_path_factory.mktemp("day") / "grid.osm"))))
 
 
 def facilities(city, station_xy, points_xy, load=300.0) -> gpd.GeoDataFrame:
@@ -66,17 +58,21 @@ def facilities(city, station_xy, points_xy, load=300.0) -> gpd.GeoDataFrame:
     return frame
 
 
+# The three tiers of the grid scenarios (the yard tests' too).
+GRID_TIERS = [
+    {"tier": 1, "radius_m": 500, "capacity_kg_day": 1000},
+    {"tier": 2, "radius_m": 4000, "capacity_kg_day": 9000},
+    {"tier": 3, "radius_m": 9000, "capacity_kg_day": 90000},
+]
+
+
 def scenario(zone_xy, **route):
     return scenario_from_dict(
         {
             "name": "grid",
             "seed": 3,
             "city": {"source": "grid.osm"},
-            "tiers": [
-                {"tier": 1, "radius_m": 500, "capacity_kg_day": 1000},
-                {"tier": 2, "radius_m": 4000, "capacity_kg_day": 9000},
-                {"tier": 3, "radius_m": 9000, "capacity_kg_day": 90000},
-            ],
+            "tiers": GRID_TIERS,
             "fleet": [{"name": "truck", "count": 1, "capacity_kg": 1000, "weight_t": 5, "shift": "06:00-14:00"}],
             "restrictions": [
                 {

@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
-from osm_builder import OsmBuilder, lonlat, street_grid
+from osm_builder import grid_city as osm_grid_city
+from osm_builder import lonlat
 
-from netplan.city import load_city
 from netplan.route.bans import Ban, RoadBans
 from netplan.route.engines import solve
 from netplan.route.problem import Depot, Interval, Location, RoutingProblem, Stop, VehicleType
 from netplan.route.roads import TravelProfiles, forbidden_starts
 from netplan.route.simulate import RoadReplay, simulate
 from netplan.route.solution import Route, RouteSolution, Visit
-from netplan.scenario import CityConfig
 
 H = 3600
 
@@ -22,9 +21,7 @@ H = 3600
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
     """A 600 m street grid (150 m blocks) and a banned square around its centre node (300, 300)."""
-    b = OsmBuilder()
-    street_grid(b, size_m=600.0, step_m=150.0)
-    city = load_city(CityConfig(source=str(b.write(tmp_path_factory.mktemp("ban") / "grid.osm"))))
+    city = osm_grid_city(tmp_path_factory.mktemp("ban"), size_m=600.0)
     zone = shapely.Polygon([lonlat(220, 220), lonlat(380, 220), lonlat(380, 380), lonlat(220, 380)])
     ban = Ban("centre", (Interval(6 * H, 9 * H),), min_weight_t=2.0, zone=zone)
     network = city.network("drive")

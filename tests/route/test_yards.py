@@ -9,29 +9,22 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
-from osm_builder import OsmBuilder, lonlat, street_grid
+from osm_builder import lonlat
 
-from netplan.city import load_city
 from netplan.errors import ScenarioError
 from netplan.route.collection import route_day, share_cap
 from netplan.route.problem import RoutingInputError
 from netplan.route.simulate import simulate
 from netplan.route.solution import Route, Visit
-from netplan.scenario import CityConfig, load_scenario, scenario_from_dict
+from netplan.scenario import load_scenario, scenario_from_dict
 
+from .test_collection import GRID_TIERS
 from .test_collection import facilities as station_facilities
 
 ROOT = Path(__file__).resolve().parents[2]
 STATION = (0.0, 0.0)
 EAST, NORTH = (900.0, 0.0), (0.0, 900.0)
 POINTS = [(150, 300), (300, 150), (450, 450), (600, 300), (300, 600), (750, 750), (150, 750), (750, 150)]
-
-
-@pytest.fixture(scope="module")
-def grid_city(tmp_path_factory):
-    b = OsmBuilder()
-    street_grid(b, size_m=900.0, step_m=150.0)
-    return load_city(CityConfig(source=str(b.write(tmp_path_factory.mktemp("yards") / "grid.osm"))))
 
 
 def facilities(city, load: float = 300.0) -> gpd.GeoDataFrame:
@@ -50,11 +43,7 @@ def scenario(fleet: list[dict], **route):
             "name": "yards",
             "seed": 1,
             "city": {"source": "grid.osm"},
-            "tiers": [
-                {"tier": 1, "radius_m": 500, "capacity_kg_day": 1000},
-                {"tier": 2, "radius_m": 4000, "capacity_kg_day": 9000},
-                {"tier": 3, "radius_m": 9000, "capacity_kg_day": 90000},
-            ],
+            "tiers": GRID_TIERS,
             "fleet": fleet,
             "route": {
                 "max_iterations": 300,

@@ -226,15 +226,7 @@ def build_data(problem: RoutingProblem) -> tuple[pyvrp.ProblemData, list[_Copy]]
                 **kwargs,
             )
         )
-    data = pyvrp.ProblemData(
-        locations=locations,
-        clients=clients,
-        depots=depots,
-        vehicle_types=vehicle_types,
-        distance_matrices=dist,
-        duration_matrices=dur,
-        groups=groups,
-    )
+    data = pyvrp.ProblemData(locations, clients, depots, vehicle_types, dist, dur, groups)
     return data, copies
 
 
