@@ -170,15 +170,17 @@ def draw_plan_map(data: MapData, options: MapOptions, derived: Derived | None = 
     return plan_page(title, lang, config)
 
 
-def write_plan_map(plan: Any, path: str | Path, *args: Any, **kwargs: Any) -> Path:
+def write_plan_map(
+    plan: Any, path: str | Path, *, derived: Derived | None = None, **choices: Unpack[MapChoices]
+) -> Path:
     """Render the plan map and write it atomically as one HTML file.
 
-    The arguments after ``path`` are those of :func:`plan_map` (``lang``, ``basemap``, ``offline``,
-    ``tianditu_token``, ``derived``), in its order, under its names.
+    ``derived`` and the map options (``lang``, ``basemap``, ``offline``, ``tianditu_token``) are those
+    of :func:`plan_map`.
 
     Returns
     -------
     pathlib.Path
         The written path.
     """
-    return plan_map(plan, *args, **kwargs).save(path)
+    return plan_map(plan, derived=derived, **choices).save(path)
