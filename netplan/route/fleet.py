@@ -19,9 +19,9 @@ again, here warm-started from the previous routes:
    duration + uncollected penalties, the objective the engines minimise) and
    the schedule simulator accepts it.
 
-The first cut is half the gap between the routes used and a work estimate
-(busy vehicle-seconds over the longest shift); a rejected cut is halved, an
-accepted one tried again, for at most ``rounds`` re-solves. Everything is
+Each cut is half the gap between the routes used and a work estimate (the
+first plan's busy vehicle-seconds over the longest shift), at least one; a
+rejected cut is halved, for at most ``rounds`` re-solves. Everything is
 decided by the seed and the iteration budgets, so the result is the same in
 any process.
 """
@@ -29,8 +29,11 @@ any process.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 from typing import Any
+
+from pyvrp.exceptions import PenaltyBoundWarning
 
 from netplan.route.problem import RoutingProblem
 from netplan.route.simulate import simulate
@@ -76,7 +79,8 @@ def minimise_fleet(
         solution.info.update(fleet=[], fleet_vehicles=[len(solution.routes)] * 2)
         return solution
     best = solution
-    cut = max(1, math.ceil((len(best.routes) - _work_estimate(problem, best)) / 2))
+    estimate = _work_estimate(problem, best)
+    cut = max(1, math.ceil((len(best.routes) - estimate) / 2))
     history: list[dict[str, Any]] = []
     spent = 0.0
     for _ in range(rounds):
@@ -99,6 +103,7 @@ def minimise_fleet(
         spent += candidate.runtime_s
         if kept:
             best = _carry_info(solution, candidate)
+            cut = max(1, math.ceil((len(best.routes) - estimate) / 2))
         elif cut == 1:
             break
         else:
@@ -151,7 +156,11 @@ def _resolve(
         k = numbered[r.vehicle_type] = numbered.get(r.vehicle_type, -1) + 1
         start_routes.append(replace(r, vehicle_type=types.index(r.vehicle_type), vehicle=k))
     start = replace(best, routes=start_routes, info={})
-    result = pyvrp_solve(reduced, time_limit_s=time_limit_s, seed=seed, max_iterations=iterations, initial=start)
+    with warnings.catch_warnings():
+        # a cut too deep leaves PyVRP no feasible plan and it warns of its penalty ceiling; the round's record
+        # (info["fleet"]) says so, and the plan before the cut is kept
+        warnings.simplefilter("ignore", PenaltyBoundWarning)
+        result = pyvrp_solve(reduced, time_limit_s=time_limit_s, seed=seed, max_iterations=iterations, initial=start)
     result.routes = [replace(r, vehicle_type=types[r.vehicle_type]) for r in result.routes]
     from netplan.route.engines import fill_dropped
 
