@@ -7,7 +7,7 @@ import pytest
 
 from netplan.route.engines import solve
 from netplan.route.fleet import minimise_fleet
-from netplan.route.problem import Depot, Interval, Location, Profile, RoutingProblem, Stop, VehicleType
+from netplan.route.problem import Depot, Interval, Location, Profile, RoutingProblem, Stop, VehicleType, home_types
 from netplan.route.simulate import simulate
 from netplan.route.solution import Route, RouteSolution, Visit
 from netplan.scenario import scenario_from_dict
@@ -141,3 +141,30 @@ def test_fleet_rounds_need_the_pyvrp_engine():
     # by default the rounds are on with pyvrp and simply not run with ortools
     assert scenario_from_dict(base).route.fleet_rounds == 3
     assert scenario_from_dict({**base, "route": {"engine": "ortools"}}).route.fleet_rounds == 3
+
+
+def test_a_warm_start_with_a_last_unload_and_homes_is_taken_as_given():
+    # PyVRP ends such a route at the unload depot: the warm start must hand it the trips without the drive home.
+    from netplan.route.engines import pyvrp as pyvrp_engine
+    from tests.route.test_depots import DEPOT_POINTS, DISPOSAL, GARAGE_E, GARAGE_W, depots
+    from tests.route.test_engines import FAST, euclid_problem
+
+    truck = VehicleType("truck", 2, (10,), reload_depots=(DISPOSAL,), unload_before_end=True, fixed_cost=300)
+    fleet = home_types(truck, homes=[GARAGE_E, GARAGE_W])
+    stops = [Stop(f"s{i}", i, (5,), service_s=60) for i in range(1, 6)]
+    p = euclid_problem(DEPOT_POINTS, stops, fleet, depots=depots())
+    first = solve(p, "pyvrp", **FAST)
+    data, copies = pyvrp_engine.build_data(p)
+    warm = pyvrp_engine._warm_start(data, copies, p, first)
+    as_given = [
+        [(v.kind, v.index) for v in r.visits[:-1]]  # PyVRP's route ends at the last unload, before the drive home
+        for r in first.routes
+    ]
+    assert [
+        [("depot", a.idx) if a.is_depot() else ("stop", copies[a.idx].stop) for a in r.schedule()]
+        for r in warm.routes()
+    ] == as_given
+    again = pyvrp_engine.solve(p, seed=7, max_iterations=1, initial=first)
+    assert again.feasible and again.cost == first.cost
+    assert [r.visits for r in again.routes] == [r.visits for r in first.routes]
+    assert simulate(p, again).ok
