@@ -536,6 +536,8 @@ class RouteConfig(_Strict):
     max_iterations: Annotated[int, Field(ge=1)] | None = 3000
     starts: Annotated[int, Field(ge=1)] = 1
     workers: Annotated[int, Field(ge=1)] | None = None
+    fleet_rounds: Annotated[int, Field(ge=0)] = 3
+    fleet_iterations: Annotated[int, Field(ge=1)] | None = None
     service_min: NonNegFloat = 5.0
     service_min_per_t: NonNegFloat = 6.0
     turnaround_min: NonNegFloat = 15.0
@@ -565,6 +567,8 @@ class RouteConfig(_Strict):
     def _starts(self) -> RouteConfig:
         if self.starts > 1 and self.engine != "pyvrp":
             raise ValueError(f"starts: {self.starts} needs engine pyvrp (the {self.engine} search has no seed)")
+        if self.engine != "pyvrp" and self.fleet_rounds > 0 and "fleet_rounds" in self.model_fields_set:
+            raise ValueError(f"fleet_rounds: {self.fleet_rounds} needs engine pyvrp (it warm-starts PyVRP's search)")
         return self
 
 

@@ -496,6 +496,9 @@ def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolut
         seed=scenario.seed,
         starts=cfg.starts,
         workers=cfg.workers,
+        # the fleet rounds warm-start PyVRP; OR-Tools weighs its fixed costs in its own search
+        fleet_rounds=cfg.fleet_rounds if cfg.engine == "pyvrp" else 0,
+        fleet_iterations=cfg.fleet_iterations,
         **budget,
     )
     if cfg.max_iterations is None:
@@ -754,6 +757,8 @@ def _summary(
         "engine": solution.engine,
         "iterations": solution.info.get("iterations"),
         "stopped_by": solution.info.get("stopped_by"),
+        # vehicles the first search used, before the fleet rounds (route.fleet_rounds) cut them
+        "vehicles_before_fleet_rounds": solution.info.get("fleet_vehicles", [None])[0],
         "feasible": solution.feasible,
         "dropped_stops": "; ".join(problem.stops[d.stop].name for d in drops) or None,
         "drop_reasons": "; ".join(f"{problem.stops[d.stop].name}: {d.reason}" for d in drops) or None,

@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from netplan.route.drops import fill_drops
+from netplan.route.fleet import minimise_fleet
 from netplan.route.problem import RoutingProblem
 from netplan.route.simulate import simulate
 from netplan.route.solution import RouteSolution
@@ -32,6 +33,8 @@ def solve(
     *,
     starts: int = 1,
     workers: int | None = None,
+    fleet_rounds: int = 0,
+    fleet_iterations: int | None = None,
     **options: Any,
 ) -> RouteSolution:
     """Solve ``problem`` with the named engine.
@@ -54,6 +57,13 @@ def solve(
         has no seed); see the module docstring.
     workers
         Processes for the starts (default: one per core, at most ``starts``).
+    fleet_rounds
+        After the search, at most this many warm-started re-solves with the
+        fleet cut (PyVRP only; :func:`netplan.route.fleet.minimise_fleet`):
+        a cheaper plan with fewer vehicles that drops no stop more is kept.
+    fleet_iterations
+        PyVRP iterations per such re-solve (default: half of
+        ``max_iterations``, or 1,000 without it).
     **options
         Engine-specific options.
 
@@ -71,6 +81,28 @@ def solve(
         raise ValueError(f"unknown routing engine {engine!r}; choose one of {ENGINES}")
     if starts < 1:
         raise ValueError(f"starts must be at least 1, got {starts}")
+    if fleet_rounds and engine != "pyvrp":
+        raise ValueError(f"fleet minimisation (fleet_rounds) needs engine pyvrp's warm starts, not {engine}")
+    best = _search(problem, engine, time_limit_s, seed, starts, workers, options)
+    if fleet_rounds < 1:
+        return best
+    budget = options.get("max_iterations")
+    per_round = fleet_iterations or (max(1, int(budget) // 2) if budget is not None else 1000)
+    return minimise_fleet(
+        problem, best, rounds=fleet_rounds, iterations=per_round, seed=seed, time_limit_s=time_limit_s
+    )
+
+
+def _search(
+    problem: RoutingProblem,
+    engine: str,
+    time_limit_s: float,
+    seed: int,
+    starts: int,
+    workers: int | None,
+    options: dict[str, Any],
+) -> RouteSolution:
+    """The engine's search: one start, or several sharing the budget (see the module docstring)."""
     if starts == 1:
         return _one(problem, engine, time_limit_s, seed, options)
     if engine != "pyvrp":
@@ -121,10 +153,10 @@ def _one(
 
         run = ortools_solve
     solution = run(problem, time_limit_s=time_limit_s, seed=seed, **options)
-    return _fill(problem, solution)
+    return fill_dropped(problem, solution)
 
 
-def _fill(problem: RoutingProblem, solution: RouteSolution) -> RouteSolution:
+def fill_dropped(problem: RoutingProblem, solution: RouteSolution) -> RouteSolution:
     """Serve the dropped stops a vehicle still has time and room for (kept only if the simulator agrees)."""
     if not solution.dropped or not solution.feasible:
         return solution

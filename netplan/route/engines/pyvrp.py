@@ -338,8 +338,8 @@ class _Reported:
         return bool(self.stop(best_cost))
 
 
-def _run(data: pyvrp.ProblemData, stop, seed: int, display: bool) -> pyvrp.Result:
-    """``pyvrp.solve`` with netplan's penalty settings (see :func:`penalty_params`)."""
+def _run(data: pyvrp.ProblemData, stop, seed: int, display: bool, start: pyvrp.Solution | None = None) -> pyvrp.Result:
+    """``pyvrp.solve`` with netplan's penalty settings (see :func:`penalty_params`), from ``start`` if given."""
     params, initial = penalty_params(data)
     rng = pyvrp.RandomNumberGenerator(seed=seed)
     neighbours = compute_neighbours(data, NeighbourhoodParams())
@@ -348,10 +348,41 @@ def _run(data: pyvrp.ProblemData, stop, seed: int, display: bool) -> pyvrp.Resul
         if op.supports(data):
             ls.add_operator(op(data))
     pm = pyvrp.PenaltyManager(initial, params)
-    init = ls(pyvrp.Solution.make_random(data, rng), pm.max_cost_evaluator(), exhaustive=True)
+    # The local search also inserts the required clients a warm start leaves out (netplan.route.fleet).
+    init = ls(start or pyvrp.Solution.make_random(data, rng), pm.max_cost_evaluator(), exhaustive=True)
     algo = pyvrp.IteratedLocalSearch(data, pm, ls, init, pyvrp.IteratedLocalSearchParams())
     report(bound=None, incumbent=None, detail=f"PyVRP, {data.num_clients} clients")
     return algo.run(_Reported(stop), collect_stats=display, display=display)
+
+
+def _warm_start(
+    data: pyvrp.ProblemData, copies: list[_Copy], problem: RoutingProblem, initial: RouteSolution
+) -> pyvrp.Solution:
+    """``initial``'s routes as a PyVRP solution (each stop as the copy whose window holds its visit, else the first)."""
+    of_stop: dict[int, list[int]] = {}
+    for c, copy in enumerate(copies):
+        of_stop.setdefault(copy.stop, []).append(c)
+
+    def client(visit: Visit) -> int:
+        fits = [
+            c
+            for c in of_stop[visit.index]
+            if visit.start_s is None or copies[c].window.start <= visit.start_s < copies[c].window.end
+        ]
+        return (fits or of_stop[visit.index])[0]
+
+    routes = []
+    for route in initial.routes:
+        # PyVRP's end is the unload depot when the type must unload before the drive home (see _end)
+        inner = route.visits[1 : -2 if problem.vehicle_types[route.vehicle_type].unload_before_end else -1]
+        acts = [
+            pyvrp.Activity(pyvrp.ActivityType.CLIENT, client(v))
+            if v.kind == "stop"
+            else pyvrp.Activity(pyvrp.ActivityType.DEPOT, v.index)
+            for v in inner
+        ]
+        routes.append(pyvrp.Route(data, acts, route.vehicle_type))
+    return pyvrp.Solution(data, routes)
 
 
 def solve(
@@ -360,6 +391,7 @@ def solve(
     seed: int = 0,
     max_iterations: int | None = None,
     display: bool = False,
+    initial: RouteSolution | None = None,
     **options: object,
 ) -> RouteSolution:
     """Solve with PyVRP.
@@ -379,6 +411,9 @@ def solve(
         routes on any machine, in any process.
     display
         Print PyVRP's progress.
+    initial
+        A warm start instead of PyVRP's random one: routes of ``problem``
+        (stops it leaves out are inserted by the first local search).
     **options
         Unknown options are refused, so that a misspelt one is not ignored.
 
@@ -396,7 +431,8 @@ def solve(
     options.pop("solution_limit", None)  # OR-Tools' budget; PyVRP's counterpart is max_iterations
     if options:
         raise ValueError(
-            f"unknown PyVRP engine option(s): {sorted(options)} (known: time_limit_s, seed, max_iterations, display)"
+            f"unknown PyVRP engine option(s): {sorted(options)} (known: time_limit_s, seed, max_iterations, display, "
+            "initial)"
         )
     data, copies = build_data(problem)
     problem = _single_depots(problem)
@@ -406,7 +442,8 @@ def solve(
         else MultipleCriteria([MaxIterations(max_iterations), MaxRuntime(time_limit_s)])
     )
     began = time.perf_counter()
-    result = _run(data, stop, seed, display)
+    start = None if initial is None else _warm_start(data, copies, problem, initial)
+    result = _run(data, stop, seed, display, start)
     runtime = time.perf_counter() - began
     iterations = int(result.num_iterations)
     stopped_by = "iterations" if max_iterations is not None and iterations >= max_iterations else "time"
