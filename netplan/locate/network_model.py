@@ -290,6 +290,7 @@ class TieredNetwork:
         self.iterations = int(iterations)
         self.time_limit_hit: list[str] = []
         self.top_sets_priced = 0
+        self.upper_tiers: Any = None  # how upper_tiers_bound went in the last lower_bound
         # Work limits of the lagrangian engine's HiGHS MIPs (exact components; the bound's relaxations). The
         # SCIP engine's node_limit (often 1: the root) would leave HiGHS without a solution on most of them.
         self.exact_nodes = 1000
@@ -737,6 +738,53 @@ class TieredNetwork:
         return sol
 
     def lower_bound(
+        self, tier1_bound: float, time_limit: float, seed: int, backend: str, upper: float = float("inf")
+    ) -> tuple[float, dict[str, float]]:
+        """A valid lower bound on the cost of any feasible network: the better of two, each by disjoint cost parts.
+
+        :meth:`_split_bound` (tier 1, covers of the middle tiers, and the top
+        tier's open sets priced one by one with a path relaxation) and the
+        tier-1 bound plus :func:`~netplan.locate.bound.upper_tiers_bound`, one
+        LP of every tier above tier 1 with each site's capacity and the links
+        between the tiers (strongest where the top tier has too many open sets
+        to price one by one). Both are valid, so the larger is.
+
+        Parameters
+        ----------
+        tier1_bound
+            Proven bound of the tier-1 step (open + access cost).
+        time_limit
+            Seconds for both (a safety cap; node, round and row limits end them).
+        seed
+            Solver seed.
+        backend
+            MIP backend.
+        upper
+            Cost of a known feasible network; the bound never exceeds it.
+
+        Returns
+        -------
+        tuple
+            The bound and its parts.
+        """
+        from netplan.locate.bound import upper_tiers_bound
+
+        start = time.perf_counter()
+        bound, parts = self._split_bound(tier1_bound, time_limit, seed, backend, upper)
+        left = time_limit - (time.perf_counter() - start)
+        self.upper_tiers = upper_tiers_bound(self, time_limit=max(left, 1.0), max_links=self.upper_tiers_links)
+        if self.upper_tiers.time_limit_hit and "bound" not in self.time_limit_hit:
+            self.time_limit_hit.append("bound")
+        tier1 = float(tier1_bound) if np.isfinite(tier1_bound) else 0.0
+        joint = tier1 + self.upper_tiers.value
+        if np.isfinite(joint) and not joint <= bound:
+            bound, parts = min(joint, upper), {"tier1": tier1, "tiers2+haul (LP)": self.upper_tiers.value}
+        return bound, parts
+
+    upper_tiers_links = 5_000
+    """Most strong rows :func:`~netplan.locate.bound.upper_tiers_bound` adds (its work limit)."""
+
+    def _split_bound(
         self, tier1_bound: float, time_limit: float, seed: int, backend: str, upper: float = float("inf")
     ) -> tuple[float, dict[str, float]]:
         """A valid lower bound on the cost of any feasible network, by disjoint cost parts.
