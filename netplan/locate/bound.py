@@ -58,7 +58,7 @@ class UpperBound:
     status
         ``"optimal"`` (the LP with every strong row it needs), ``"lp"`` (an LP
         still missing some strong rows at the work limit: valid, weaker) or
-        ``"none"`` (too large, or no LP solved).
+        ``"none"`` (no LP solved).
     sources
         Sources after merging those with equal prices.
     pairs
@@ -128,7 +128,7 @@ def upper_tiers_bound(
     time_limit
         Seconds, a safety cap only: no new round starts after it (reported in ``time_limit_hit``).
     max_pairs
-        Above this many source-station pairs the model is not built (status ``"none"``).
+        Above this many source-station pairs only the first LP is solved (no strong rows; valid, weaker).
     max_rounds, max_links
         Work limits: LP solves, and strong rows added in all.
 
@@ -145,8 +145,10 @@ def upper_tiers_bound(
     out = UpperBound(float("nan"), "none", len(prices), len(rows), 0.0)
     if len(prices) and not np.isin(np.arange(len(prices)), rows).all():
         out.value, out.status = float("inf"), "optimal"  # a demand point reaches no station: no network exists
-    elif len(rows) <= max_pairs:
-        _solve_rounds(out, _build(model, prices, weight, rows, cols), cols, start, time_limit, max_rounds, max_links)
+    else:
+        # a large city: the first LP only (no strong rows), which HiGHS solves in seconds where more rounds take minutes
+        rounds = max_rounds if len(rows) <= max_pairs else 1
+        _solve_rounds(out, _build(model, prices, weight, rows, cols), cols, start, time_limit, rounds, max_links)
     out.seconds = time.perf_counter() - start
     return out
 

@@ -735,6 +735,19 @@ class TieredNetwork:
         sol.gap = relative_gap(sol.objective, bound)
         sol.status = "optimal" if sol.gap <= 1e-6 else "feasible"
         sol.steps.append({"bound_parts": parts})
+        if self.upper_tiers is not None:
+            lp = self.upper_tiers
+            sol.steps.append(
+                {
+                    "upper_tiers_lp": {
+                        "value": lp.value,
+                        "status": lp.status,
+                        "sources": lp.sources,
+                        "pairs": lp.pairs,
+                        "seconds": round(lp.seconds, 3),
+                    }
+                }
+            )
         return sol
 
     def lower_bound(

@@ -66,6 +66,9 @@ def test_upper_tiers_bound_never_exceeds_the_least_upper_cost(seed, tiers, tight
     # a work limit of one round: the weakest LP is valid too, and never above the full one
     weak = upper_tiers_bound(model, time_limit=60, max_rounds=1)
     assert 0 < weak.value <= res.value * (1 + 1e-9)
+    # a "large" model gets that first LP only
+    large = upper_tiers_bound(model, time_limit=60, max_pairs=0)
+    assert large.value == weak.value and large.pairs == res.pairs
 
 
 @pytest.mark.parametrize(("seed", "tiers", "tight"), CASES)
