@@ -107,7 +107,7 @@ def upper_tiers_bound(
     model: TieredNetwork,
     *,
     time_limit: float,
-    max_pairs: int = 150_000,
+    max_pairs: int = 50_000,
     max_rounds: int = 12,
     max_links: int = 5_000,
 ) -> UpperBound:
