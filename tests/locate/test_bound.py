@@ -78,13 +78,19 @@ def test_lower_bound_takes_the_better_of_both_and_stays_valid(seed, tiers, tight
     if not np.isfinite(optimum):
         pytest.skip("no feasible single-sourced network")
     split, _ = model._split_bound(tier1, 20, seed, "SCIP")
+    model.upper_tiers_always = True
     bound, parts = model.lower_bound(tier1, 20, seed, "SCIP")
     assert split * (1 - 1e-12) <= bound <= optimum * (1 + 1e-9)
     assert bound == pytest.approx(tier1 + model.upper_tiers.value) or bound == pytest.approx(split)
     assert bound == pytest.approx(sum(parts.values()))
-    model.top_set_limit = 0  # too many top-tier sets for the split bound: the LP still bounds
+    model.top_set_limit = 0  # too many top-tier sets for the split bound: the LP runs by default and still bounds
+    model.upper_tiers_always = False
     fallback, _ = model.lower_bound(tier1, 20, seed, "SCIP")
+    assert model.upper_tiers is not None
     assert tier1 < fallback <= optimum * (1 + 1e-9)
+    # every top-tier set priced: by default the split bound alone
+    model.top_set_limit = 64
+    assert model.lower_bound(tier1, 20, seed, "SCIP")[0] == pytest.approx(split) and model.upper_tiers is None
 
 
 def test_the_lp_lifts_the_split_bound_where_the_top_tier_is_relaxed():
