@@ -1,0 +1,125 @@
+"""The upper tiers' LP bound: never above the enumerated optimum, never below the split bound, same in every run."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+
+from netplan.locate.bound import station_prices, upper_tiers_bound
+from netplan.locate.network_model import TieredNetwork
+from tests.locate.test_network_model import _dense, _networks, _tiny
+
+
+def _model(seed: int, tiers: int, tight: bool) -> TieredNetwork:
+    """The tiny random instances of test_network_model; ``tight``: tiers 2+ barely hold the demand."""
+    demand, sites, arcs = _tiny(seed, tiers)
+    if tight:
+        for tier in sites[1:]:
+            # room for about 1.1x the demand on the fewest sites that can hold it, so the split matters
+            need = int(np.ceil(demand.sum() / tier.capacity.mean()))
+            tier.capacity = tier.capacity / tier.capacity.mean() * demand.sum() * 1.1 / need
+    try:
+        return TieredNetwork(demand, sites, arcs, [3.0, 2.0, 1.5][: tiers - 1], access_cost_per_t_km=1.0)
+    except ValueError:
+        pytest.skip("random instance infeasible by construction")
+
+
+@cache
+def _exact(seed: int, tiers: int, tight: bool) -> tuple[float, float, float]:
+    """By enumeration: the optimum, the least tier-1 cost, and the least opening of tiers 2+ plus all haulage."""
+    model = _model(seed, tiers, tight)
+    dist = _dense(model)
+    days = model.days / 1e6
+    n = len(model.demand)
+    optimum = tier1 = upper = np.inf
+    for opens, assign, links in _networks(model):
+        t1 = model.tiers[0].open_cost[opens[0]].sum()
+        t1 += (model.demand * dist[0][np.arange(n), assign]).sum() * model.access * days
+        rest = sum(model.tiers[t].open_cost[opens[t]].sum() for t in range(1, tiers))
+        load = np.zeros(model.tiers[0].size)
+        np.add.at(load, assign, model.demand)
+        for t, nxt in enumerate(links):
+            src = np.flatnonzero(nxt >= 0)
+            rest += (load[src] * dist[t + 1][src, nxt[src]]).sum() * model.haul[t] * days
+            new = np.zeros(model.tiers[t + 1].size)
+            np.add.at(new, nxt[src], load[src])
+            load = new
+        optimum, tier1, upper = min(optimum, t1 + rest), min(tier1, t1), min(upper, rest)
+    return float(optimum), float(tier1), float(upper)
+
+
+CASES = [(seed, tiers, tight) for seed in range(6) for tiers in (3, 4) for tight in (False, True)]
+
+
+@pytest.mark.parametrize(("seed", "tiers", "tight"), CASES)
+def test_upper_tiers_bound_never_exceeds_the_least_upper_cost(seed, tiers, tight):
+    model = _model(seed, tiers, tight)
+    optimum, _, upper = _exact(seed, tiers, tight)
+    if not np.isfinite(optimum):
+        pytest.skip("no feasible single-sourced network")
+    res = upper_tiers_bound(model, time_limit=60)
+    assert res.status in ("optimal", "lp")
+    # positive (every network opens a station) and valid
+    assert 0 < res.value <= upper * (1 + 1e-9)
+    # a work limit of one round: the weakest LP is valid too, and never above the full one
+    weak = upper_tiers_bound(model, time_limit=60, max_rounds=1)
+    assert 0 < weak.value <= res.value * (1 + 1e-9)
+    # a "large" model gets that first LP only
+    large = upper_tiers_bound(model, time_limit=60, max_pairs=0)
+    assert large.value == weak.value and large.pairs == res.pairs
+
+
+@pytest.mark.parametrize(("seed", "tiers", "tight"), CASES)
+def test_lower_bound_takes_the_better_of_both_and_stays_valid(seed, tiers, tight):
+    model = _model(seed, tiers, tight)
+    optimum, tier1, _ = _exact(seed, tiers, tight)
+    if not np.isfinite(optimum):
+        pytest.skip("no feasible single-sourced network")
+    split, _ = model._split_bound(tier1, 20, seed, "SCIP")
+    model.upper_tiers_always = True
+    bound, parts = model.lower_bound(tier1, 20, seed, "SCIP")
+    assert split * (1 - 1e-12) <= bound <= optimum * (1 + 1e-9)
+    assert bound == pytest.approx(tier1 + model.upper_tiers.value) or bound == pytest.approx(split)
+    assert bound == pytest.approx(sum(parts.values()))
+    model.top_set_limit = 0  # too many top-tier sets for the split bound: the LP runs by default and still bounds
+    model.upper_tiers_always = False
+    fallback, _ = model.lower_bound(tier1, 20, seed, "SCIP")
+    assert model.upper_tiers is not None
+    assert tier1 < fallback <= optimum * (1 + 1e-9)
+    # every top-tier set priced: by default the split bound alone
+    model.top_set_limit = 64
+    assert model.lower_bound(tier1, 20, seed, "SCIP")[0] == pytest.approx(split) and model.upper_tiers is None
+
+
+def test_the_lp_lifts_the_split_bound_where_the_top_tier_is_relaxed():
+    """With every top-tier site relaxed to open, the split bound hauls to the nearest; the LP opens them."""
+    lifted = []
+    for seed, tiers, tight in CASES:
+        try:
+            model = _model(seed, tiers, tight)
+        except BaseException:  # pytest.skip inside _model
+            continue
+        optimum, tier1, _ = _exact(seed, tiers, tight)
+        if not np.isfinite(optimum):
+            continue
+        model.top_set_limit = 0
+        split, _ = model._split_bound(tier1, 20, 0, "SCIP")
+        bound, _ = model.lower_bound(tier1, 20, 0, "SCIP")
+        lifted.append(bound > split * (1 + 1e-6))
+    assert lifted and any(lifted)
+
+
+def test_same_bound_in_every_run_and_prices_are_the_cheapest_path():
+    model = _model(1, 4, True)
+    first = upper_tiers_bound(model, time_limit=60)
+    again = upper_tiers_bound(model, time_limit=60)
+    assert first.value == again.value and first.status == again.status
+    prices, active = station_prices(model)
+    dist = _dense(model)
+    per_kg = model.haul[0] * model.days / 1e6
+    for row, i in enumerate(active):
+        reach = np.flatnonzero(np.isfinite(dist[0][i]))
+        want = np.nanmin(np.where(np.isfinite(dist[1][reach]), dist[1][reach], np.inf), axis=0) * per_kg
+        assert np.allclose(prices[row], want)
