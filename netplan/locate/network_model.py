@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from ortools.linear_solver import pywraplp
 
 from netplan.locate.base import SCIP_BOUND_ONLY, SOLVER_NAMES, make_mip, relative_gap, run_mip
+from netplan.locate.repair import close_stations
 
 
 @dataclass
@@ -650,6 +651,13 @@ class TieredNetwork:
             if t == 0:
                 assignment = assign
             weights = self._link_level(t, mask, assign, src_active, weights, open_, links)
+        if len(self.tiers) > 1:
+            # the level-by-level plan can keep a station open for a few outlying collection points
+            t0 = time.perf_counter()
+            open_, assignment, links, repair = close_stations(self, open_, assignment, links)
+            steps.append({"step": "close_stations", **asdict(repair), "seconds": round(time.perf_counter() - t0, 3)})
+            if repair.stations_closed:
+                status = "feasible"
         return self._bottom_up_result(open_, assignment, links, status, start, solver, steps)
 
     def _link_level(
