@@ -42,6 +42,7 @@ from benchmarks.peers.common import (  # noqa: E402
     machine,
     mean,
     publish,
+    rule_of,
     run_all,
     time_shown,
     versions,
@@ -76,14 +77,15 @@ def _release_label(solver: str, sim: list[dict]) -> str:
     return "modelled" if all(r.get("release_violating_routes", 0) == 0 for r in sim) else "ignored"
 
 
-def report(records: list[dict], time_limit: float) -> str:
-    recs = [r for r in latest(records) if float(r["time_limit"]) == float(time_limit)]
+def report(records: list[dict], time_limit: float, rule: str = "wall") -> str:
+    recs = [r for r in latest(records) if float(r["time_limit"]) == float(time_limit) and rule_of(r) == rule]
     solvers = [s for s in SOLVERS if any(r["solver"] == s for r in recs)]
     instances = sorted({r["instance"] for r in recs})
     by = {(r["solver"], r["instance"]): r for r in recs}
     dates = sorted({r.get("date", "?") for r in recs})
     loads = [r.get("load_before") for r in recs if r.get("load_before") is not None]
-    lines = [f"### {time_limit:g} s per instance, {len(instances)} instance(s) — measured {', '.join(dates)}", ""]
+    what = "CPU s (of the search, `--cpu-limit`)" if rule == "cpu" else "s (wall clock)"
+    lines = [f"### {time_limit:g} {what} per instance, {len(instances)} instance(s) — measured {', '.join(dates)}", ""]
     if len(instances) < 81:
         lines += [f"Instances: {', '.join(instances)}.", ""]
     if loads:
@@ -204,14 +206,22 @@ dates); *trips* = trips per solution (routes + reloads).
 
 def write_md(records: list[dict], out: Path) -> None:
     parts = [HEADER, f"Machine: {machine()}; {versions()}; netplan at commit {git_head()}.", ""]
-    for t in sorted({float(r["time_limit"]) for r in records}, reverse=True):
-        parts.append(report(records, t))
+    for rule, t in sorted(
+        {(rule_of(r), float(r["time_limit"])) for r in records}, key=lambda k: (k[0] != "cpu", -k[1])
+    ):
+        parts.append(report(records, t, rule))
     out.write_text("\n".join(parts))
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--time", type=float, default=60.0)
+    ap.add_argument("--time", type=float, default=60.0, help="wall-clock seconds per instance")
+    ap.add_argument(
+        "--cpu-limit",
+        type=float,
+        default=None,
+        help="CPU seconds of the search per instance instead of --time (netplan-pyvrp only; independent of load)",
+    )
     ap.add_argument(
         "--instances",
         default="solomon",
@@ -233,13 +243,17 @@ def main(argv: list[str] | None = None) -> None:
         else:
             files = expand_instances(args.instances, FOLDER, "*.vrp", one_per_class)
         solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
+        rule, limit = ("cpu", args.cpu_limit) if args.cpu_limit is not None else ("wall", args.time)
         tasks = [
-            Task(solver=s, path=str(f), mode="mt", time_limit=args.time, seed=args.seed, convention="dimacs")
+            Task(solver=s, path=str(f), mode="mt", time_limit=limit, seed=args.seed, convention="dimacs", rule=rule)
             for f in files
             for s in solvers
         ]
         run_all(tasks, args.runs, jobs=args.jobs, fresh=args.fresh)
-    publish(args.runs, args.out, write_md, lambda records: report(records, time_shown(records, args.time)))
+    if args.cpu_limit is not None:
+        publish(args.runs, args.out, write_md, lambda records: report(records, args.cpu_limit, "cpu"))
+    else:
+        publish(args.runs, args.out, write_md, lambda records: report(records, time_shown(records, args.time)))
 
 
 if __name__ == "__main__":
