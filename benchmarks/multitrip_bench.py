@@ -106,6 +106,7 @@ def report(records: list[dict], time_limit: float, rule: str = "wall") -> str:
         "mean vehicles",
         "mean trips",
         "mean time s",
+        "mean CPU s",
     ]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in solvers:
@@ -134,6 +135,7 @@ def report(records: list[dict], time_limit: float, rule: str = "wall") -> str:
                     fmt(mean(r["vehicles"] for r in sim), ".1f"),
                     fmt(mean(r["trips"] for r in sim), ".1f"),
                     fmt(mean(r.get("runtime_s") for r in have), ".1f"),
+                    fmt(mean(r["cpu_s"] for r in have if r.get("cpu_s") is not None), ".1f"),
                 ]
             )
             + " |"
