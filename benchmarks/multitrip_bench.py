@@ -16,7 +16,7 @@ dates; ``pyvrp-norelease`` the same relaxation the netplan engines see.
 
 Usage::
 
-    python benchmarks/multitrip_bench.py [--time 60] [--instances solomon|one-per-class|all|C201R*,...]
+    python benchmarks/multitrip_bench.py [--time 60 | --cpu-limit 60] [--instances solomon|one-per-class|all|C201R*,...]
         [--solvers netplan-pyvrp,netplan-ortools,pyvrp,pyvrp-norelease] [--jobs 1] [--seed 0]
         [--runs benchmarks/results/multitrip_runs.jsonl] [--fresh] [--report-only]
 """
@@ -177,14 +177,20 @@ def report(records: list[dict], time_limit: float, rule: str = "wall") -> str:
     return "\n".join(lines)
 
 
-HEADER = """# Multi-trip VRPTW with release dates (MTVRPTWR, Solomon-based): gaps to the proven optima
+HEADER = (
+    """# Multi-trip VRPTW with release dates (MTVRPTWR, Solomon-based): gaps to the proven optima
 
 **How to run** (repository root, project venv; data `../shared/benchmarks/vrptw/multitrip/`):
 
 ```
 python benchmarks/multitrip_bench.py --time 60 --instances solomon --jobs 1
+python benchmarks/multitrip_bench.py --cpu-limit 60 --solvers netplan-pyvrp   # 60 CPU-s of search per instance
 python benchmarks/multitrip_bench.py --report-only       # rebuild from benchmarks/results/multitrip_runs.jsonl
 ```
+
+Two stopping rules: `--time` (wall clock, model building included: the result depends on the machine's load) and
+`--cpu-limit` (the CPU seconds used by netplan-pyvrp's search, `MaxCpuTime` on `time.process_time()`: "t seconds on
+an idle core" whatever else runs; the wall clock is then only a 20x safety cap). Each section says which it used.
 
 The 81 Solomon-based instances (C2/R2/RC2 × release factor 0.25/0.5/0.75, 100 customers, 8 vehicles that may
 reload at the depot) are read by `benchmarks.instances.read_vrplib` in the set's DIMACS convention (distances
@@ -198,12 +204,13 @@ with release dates removed (what the netplan engines see).
 
 **Columns.** *solved* = every customer served; *sim-feasible* = passes netplan's schedule simulator (capacity per
 trip, windows, reloads at the depot; release dates for records since commit cc0e3bd); """
-"""*feasible with release dates* = also passes the independent
+    """*feasible with release dates* = also passes the independent
 re-check with release dates (each trip leaves after the latest release of its customers) in the DIMACS convention;
 *mean/worst gap* = cost (sum of per-leg truncated distances ×10, recomputed from the routes) / reference − 1 over
 the sim-feasible solutions; *below optimum* = how many are cheaper than the optimum (possible only without release
 dates); *trips* = trips per solution (routes + reloads).
 """
+)
 
 
 def write_md(records: list[dict], out: Path) -> None:
