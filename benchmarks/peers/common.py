@@ -58,14 +58,24 @@ class Task:
     vehicles: int | None = None
     convention: str = "exact"  # "exact": scale 1000 rounded (Solomon); "dimacs": scale 10 truncated (VRPLIB)
     release: bool = True  # whether the peer models release dates (PyVRP direct only)
+    rule: str = "wall"  # "wall": time_limit is wall-clock seconds; "cpu": CPU seconds of the search (netplan-pyvrp)
 
     @property
     def key(self) -> tuple:
-        return (self.solver, Path(self.path).stem, self.mode, float(self.time_limit), self.seed)
+        return (self.solver, Path(self.path).stem, self.mode, float(self.time_limit), self.seed, self.rule)
+
+
+# With the CPU rule the wall clock is only a safety cap, this many times the CPU limit (a loaded machine).
+CPU_WALL_CAP = 20.0
 
 
 def record_key(rec: dict) -> tuple:
-    return (rec["solver"], rec["instance"], rec["mode"], float(rec["time_limit"]), rec["seed"])
+    return (rec["solver"], rec["instance"], rec["mode"], float(rec["time_limit"]), rec["seed"], rule_of(rec))
+
+
+def rule_of(rec: dict) -> str:
+    """The stopping rule of a record: ``"cpu"`` or ``"wall"`` (records before the CPU rule existed)."""
+    return str(rec.get("rule", "wall"))
 
 
 def load_records(path: Path) -> list[dict]:
@@ -100,6 +110,7 @@ def run_task(task: Task) -> dict:
         "instance": inst.name,
         "mode": task.mode,
         "time_limit": task.time_limit,
+        "rule": task.rule,
         "seed": task.seed,
         "fleet": problem.num_vehicles,
         "customers": inst.num_customers,
@@ -108,6 +119,7 @@ def run_task(task: Task) -> dict:
         "convention": task.convention,
     }
     began = time.perf_counter()
+    cpu_began = time.process_time()
     try:
         routes, solver_feasible, info, sim_solution = _solve(task, inst, problem, scale, rounding)
     except Exception as exc:  # a solver failing on an instance is a result to report, not a crash of the run
@@ -121,6 +133,7 @@ def run_task(task: Task) -> dict:
         )
         return rec
     rec["runtime_s"] = round(time.perf_counter() - began, 3)
+    rec["cpu_s"] = round(time.process_time() - cpu_began, 3)
     if sim_solution is None:
         sim_solution = solution_from_routes(problem, routes, engine=task.solver, num_depots=inst.num_depots)
     sched = simulate(problem, sim_solution)
@@ -158,8 +171,15 @@ def _solve(task: Task, inst, problem, scale, rounding):
         engine, _, starts = engine.partition("*")  # "netplan-pyvrp*3": three independent starts sharing the time
         problem.validate()
         info_extra = {"engine_sha1": _sha1(REPO / "netplan" / "route" / "engines" / f"{engine}.py")}
-        sol = solve(problem, engine=engine, time_limit_s=task.time_limit, seed=task.seed, starts=int(starts or 1))
+        limits: dict[str, float] = {"time_limit_s": task.time_limit}
+        if task.rule == "cpu":
+            if engine != "pyvrp" or starts:
+                raise ValueError(f"the CPU rule is for netplan-pyvrp with one start, not {task.solver}")
+            limits = {"time_limit_s": task.time_limit * CPU_WALL_CAP, "cpu_limit_s": task.time_limit}
+        sol = solve(problem, engine=engine, seed=task.seed, starts=int(starts or 1), **limits)
         return routes_of(sol, inst.num_depots), sol.feasible and not sol.dropped, {**sol.info, **info_extra}, sol
+    if task.rule != "wall":
+        raise ValueError(f"the CPU rule is implemented for netplan-pyvrp only, not {task.solver}")
     if task.solver.startswith("ortools-doc"):
         from benchmarks.peers import ortools_doc
 
@@ -224,6 +244,7 @@ def run_all(tasks: list[Task], runs_file: Path, jobs: int = 1, fresh: bool = Fal
                     "instance": Path(task.path).stem,
                     "mode": task.mode,
                     "time_limit": task.time_limit,
+                    "rule": task.rule,
                     "seed": task.seed,
                     "error": f"worker: {exc!r}",
                     "found": False,
@@ -236,7 +257,8 @@ def run_all(tasks: list[Task], runs_file: Path, jobs: int = 1, fresh: bool = Fal
             dist = f"{rec['distance']:.2f}" if rec.get("distance") is not None else "-"
             log(
                 f"[{k}/{len(todo)} {time.perf_counter() - began:.0f}s] {rec['solver']:16s} {rec['instance']:12s} "
-                f"mode {rec['mode']} t={rec['time_limit']:g}: veh {rec.get('vehicles', '-')} dist {dist} "
+                f"mode {rec['mode']} t={rec['time_limit']:g} {rule_of(rec)}: veh {rec.get('vehicles', '-')} "
+                f"dist {dist} "
                 f"sim_ok {rec.get('sim_ok')} exact_ok {rec.get('exact_ok')} {rec.get('error', '')}"
             )
     return out

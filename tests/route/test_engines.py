@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import time
 from functools import lru_cache
 
 import numpy as np
@@ -408,3 +409,28 @@ def test_ortools_refuses_beyond_its_size_limit_and_never_returns_required_stops_
     tight = euclid_problem(points, stops, [VehicleType("v", 1, (5,))])
     with pytest.raises(RoutingInputError, match=r"OR-Tools left 7 of 12 stops .* unserved although they are required"):
         solve(tight, "ortools", time_limit_s=5, solution_limit=1)
+
+
+def test_cpu_limit_counts_cpu_seconds_not_waiting():
+    from netplan.route.engines.pyvrp import MaxCpuTime
+
+    stop = MaxCpuTime(0.05)
+    assert not stop(0)  # the first call starts the count
+    time.sleep(0.2)  # waiting (as on a loaded machine) uses no CPU time of this process
+    assert not stop(0)
+    calls = 1
+    while not stop(0):
+        calls += 1
+    assert calls > 1 and stop.used > 0.05
+    with pytest.raises(ValueError, match="max_cpu_s"):
+        MaxCpuTime(-1)
+
+
+def test_pyvrp_cpu_limit_ends_the_search_before_the_wall_clock_cap():
+    stops = [Stop(f"s{i}", i, (2,), service_s=60) for i in range(1, 8)]
+    p = euclid_problem(POINTS, stops, [VehicleType("truck", 2, (8,))])
+    sol = checked(p, solve(p, "pyvrp", time_limit_s=60, cpu_limit_s=0.3))
+    assert sol.info["stopped_by"] == "cpu"
+    assert sol.info["cpu_limit_s"] == 0.3 and sol.info["cpu_s"] >= 0.3
+    assert sol.runtime_s < 60
+    assert not sol.dropped
