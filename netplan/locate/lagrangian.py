@@ -612,6 +612,14 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
         served[assign[i]].append(int(i))
     by_dst_order = np.argsort(dst, kind="stable")
     by_dst_bounds = np.searchsorted(dst[by_dst_order], np.arange(m + 1))
+    # when each site last changed (opened, closed, gained or lost a resident): a swap that failed is not tried
+    # again until a site it read has changed, since it would read the same state and fail the same way
+    stamp = np.zeros(m, dtype=np.int64)
+    clock = [0]
+
+    def touch(*sites: int) -> None:
+        clock[0] += 1
+        stamp[list(sites)] = clock[0]
 
     def shift_all() -> bool:
         moved = False
@@ -627,6 +635,7 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
                 served[j_old].remove(int(i))
                 served[j_new].append(int(i))
                 assign[i], cur[i] = j_new, cost[a]
+                touch(j_old, j_new)
                 moved = True
         return moved
 
@@ -640,6 +649,7 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
             assign[i], cur[i] = k, c
             load[k] += w[i]
             served[k].append(i)
+        touch(*closed, *(k for _, k, _ in moves))
 
     def try_close(j: int) -> bool:
         people = sorted(served[j], key=lambda i: (-w[i], i))
@@ -686,8 +696,18 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
             assign[i], cur[i] = j, cost[a]
             load[j] += w[i]
             served[j].append(i)
+            touch(j_old)
+        touch(j)
         # sites left empty by the move close (they only cost)
         return True
+
+    def swap_region(k: int) -> np.ndarray:
+        """The sites whose state :func:`try_swap` reads for ``k``: ``k``, the sites serving its reach, and every site
+        in reach of their residents."""
+        near = np.unique(assign[src[by_dst_order[by_dst_bounds[k] : by_dst_bounds[k + 1]]]])
+        people = [i for j in near[~fixed[near]].tolist() for i in served[j]]
+        arcs = np.concatenate([order[bounds[i] : bounds[i + 1]] for i in people]) if people else np.zeros(0, int)
+        return np.unique(np.r_[k, near, dst[arcs]])
 
     def try_swap(k: int) -> bool:
         """Open ``k`` and close the open sites near it whose residents all fit into ``k`` or other open sites."""
@@ -699,6 +719,9 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
         near = near[np.lexsort((near, load[near] / cap[near]))]
         open_[k] = True
         extra = np.zeros(m)
+        # this site's tentative additions, as an array (read per arc) and a dict (the sites touched, in order)
+        added_at = np.zeros(m)
+        closed_mask = np.zeros(m, dtype=bool)
         saving = -float(f[k])
         plan: list[tuple[int, int, float]] = []
         closed: list[int] = []
@@ -711,11 +734,8 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
             for i in people:
                 arcs = order[bounds[i] : bounds[i + 1]]
                 j_all = dst[arcs]
-                room_ok = open_[j_all] & (j_all != j) & ~np.isin(j_all, closed)
-                room_ok &= (
-                    load[j_all] + extra[j_all] + np.array([added.get(int(q), 0.0) for q in j_all]) + w[i]
-                    <= cap[j_all] + 1e-9
-                )
+                room_ok = open_[j_all] & (j_all != j) & ~closed_mask[j_all]
+                room_ok &= load[j_all] + extra[j_all] + added_at[j_all] + w[i] <= cap[j_all] + 1e-9
                 if not room_ok.any():
                     ok_all = False
                     break
@@ -723,9 +743,13 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
                 pick = arcs[room_ok]
                 into_k = pick[dst[pick] == k]
                 a = into_k[0] if len(into_k) else pick[np.argmin(cost[pick])]
-                added[int(dst[a])] = added.get(int(dst[a]), 0.0) + w[i]
+                q = int(dst[a])
+                added[q] = added.get(q, 0.0) + w[i]
+                added_at[q] = added[q]
                 delta += cost[a] - cur[i]
-                moves.append((i, int(dst[a]), float(cost[a])))
+                moves.append((i, q, float(cost[a])))
+            touched = list(added)
+            added_at[touched] = 0.0
             if not ok_all or f[j] - delta <= 0:
                 continue
             for q, v in added.items():
@@ -733,12 +757,15 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
             saving += float(f[j]) - delta
             plan.extend(moves)
             closed.append(j)
+            closed_mask[j] = True
         if saving <= 1e-6 or not closed:
             open_[k] = False
             return False
         close_and_move(closed, plan)
         return True
 
+    failed: dict[int, np.ndarray] = {}  # swap candidate -> the sites it read when it last failed
+    failed_at = np.zeros(m, dtype=np.int64)
     for _ in range(max_passes):
         if time.perf_counter() > deadline:
             break
@@ -766,12 +793,17 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
             for k in cand[np.lexsort((cand, -reach_w[cand]))][:swaps].tolist():
                 if time.perf_counter() > deadline:
                     break
-                if not open_[k] and try_swap(k):
+                if open_[k] or (k in failed and stamp[failed[k]].max() <= failed_at[k]):
+                    continue
+                if try_swap(k):
                     improved = True
+                else:
+                    failed[k], failed_at[k] = swap_region(k), clock[0]
         empty = np.flatnonzero(open_ & ~fixed & (load <= 1e-12))
         for j in empty:
             if int(open_.sum()) > lo and not served[j]:
                 open_[j] = False
+                touch(int(j))
                 improved = True
         if not improved:
             break
@@ -1004,6 +1036,7 @@ def window_search(
     window: int = 24,
     passes: int = 1,
     node_limit: int = 200,
+    arcs_per_source: int = 0,
     seed: int = 0,
     deadline: float = float("inf"),
 ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -1034,6 +1067,11 @@ def window_search(
     by_dst = np.argsort(dst, kind="stable")
     dbounds = np.searchsorted(dst[by_dst], np.arange(m + 1))
     lookup = _arc_lookup(src, dst)
+    cheap = np.zeros(len(src), dtype=bool)
+    if arcs_per_source:
+        cheap[_nearest_arcs(src, cost, n, arcs_per_source)] = True
+    sites_of: dict[int, list[int]] = {}  # the window's breadth-first search meets the same sources again and again
+    sources_of: dict[int, list[int]] = {}
     improved = 0
     for _ in range(passes):
         seen = np.zeros(n, dtype=bool)
@@ -1048,8 +1086,12 @@ def window_search(
                 i = queue.pop(0)
                 if not seen[i]:  # sources already in a window of this pass are passed through, not taken again
                     members.append(i)
-                for j in np.unique(dst[order[bounds[i] : bounds[i + 1]]]).tolist():
-                    for k in np.unique(src[by_dst[dbounds[j] : dbounds[j + 1]]]).tolist():
+                if i not in sites_of:
+                    sites_of[i] = np.unique(dst[order[bounds[i] : bounds[i + 1]]]).tolist()
+                for j in sites_of[i]:
+                    if j not in sources_of:
+                        sources_of[j] = np.unique(src[by_dst[dbounds[j] : dbounds[j + 1]]]).tolist()
+                    for k in sources_of[j]:
                         if k not in in_win:
                             in_win.add(k)
                             queue.append(k)
@@ -1061,6 +1103,8 @@ def window_search(
             inside = np.bincount(assign[members_arr], weights=w[members_arr], minlength=m)
             outside_users = np.bincount(assign[act_mask & ~win], minlength=m) > 0
             arcs = np.concatenate([order[bounds[i] : bounds[i + 1]] for i in members_arr])
+            if arcs_per_source:
+                arcs = arcs[cheap[arcs] | (dst[arcs] == assign[src[arcs]])]
             sites = np.unique(dst[arcs])
             # current cost of what the window decides: sites only its members use, and their assignments
             own = sites[open_[sites] & ~fixed[sites] & ~outside_users[sites]]
