@@ -295,6 +295,10 @@ class TieredNetwork:
         # Work limits of the lagrangian engine's HiGHS MIPs (exact components; the bound's relaxations). The
         # SCIP engine's node_limit (often 1: the root) would leave HiGHS without a solution on most of them.
         self.exact_nodes = 1000
+        # Above tier 1 an exact block is a bin packing of open sites into few large ones: at N = 5,000 (31 stations,
+        # 83 sorting-centre candidates) HiGHS found no plan in 1,000 nodes (over 100 s) and the Lagrangian heuristic
+        # then sited the tier in under a second. A plan it finds, it finds early.
+        self.upper_exact_nodes = 100
         # Large blocks of the lowest this many levels start their multipliers at their LP's duals (HiGHS). Tier 1: the
         # bound starts at the LP, where 300 subgradient steps ended 4 % below it on a 2,000-point block; above: the
         # Lagrangian heuristic's plans follow the LP's open sites (N = 2,000, tier 2: 10.14 M against 10.93 M).
@@ -575,7 +579,7 @@ class TieredNetwork:
                 max_count=tier.max_count,
                 iterations=self.iterations,
                 time_limit=limit,
-                node_limit=self.exact_nodes,
+                node_limit=self.exact_nodes if t == 0 else self.upper_exact_nodes,
                 seed=seed,
                 # HiGHS proves a single-source tier-1 block of 20 points in a fraction of a
                 # second but may find nothing at the root of 24; upper levels have few sites

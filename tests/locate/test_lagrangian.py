@@ -191,6 +191,22 @@ def test_window_search_never_worsens_and_keeps_plans_feasible():
     assert _check_plan(kw, res) <= start.objective + 1e-6
 
 
+def test_window_search_over_each_sources_cheapest_arcs_never_worsens():
+    """Windows that offer each source only its 2 cheapest arcs (and its current one) keep the plan feasible."""
+    kw = _level(5, n=40, m=25, clusters=2)  # a start the windows improve
+    start = solve_level(**kw, iterations=50, window=0)
+    open_, assign, improved = window_search(start.open, start.assign, **kw, window=6, arcs_per_source=2)
+    assert improved > 0
+    res = type(start)(open_, assign, 0.0, start.bound, 0, False)
+    assert _check_plan(kw, res) <= start.objective + 1e-6
+    moved = np.flatnonzero(assign != start.assign)
+    assert (improved > 0) == (len(moved) > 0 or not np.array_equal(open_, start.open))
+    for i in moved:  # a source that moved went to one of its 2 cheapest sites
+        arcs = np.flatnonzero(kw["src"] == i)
+        cheapest = kw["dst"][arcs[np.lexsort((arcs, kw["cost"][arcs]))][:2]]
+        assert assign[i] in cheapest
+
+
 def test_same_input_same_plan():
     kw = _level(5, n=60, m=40, clusters=2)
     a, b = solve_level_split(**kw, exact_sources=0), solve_level_split(**kw, exact_sources=0)
