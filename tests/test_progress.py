@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from netplan import progress
-from netplan.locate.lagrangian import solve_level
+from netplan.locate.lagrangian import LevelProblem, solve_level
 from netplan.pipeline import build_plan
 
 
@@ -69,12 +69,10 @@ def test_lagrangian_loop_reports_its_bound_and_incumbent(caplog: pytest.LogCaptu
         "capacity": np.full(m, 60.0),
         "open_cost": np.full(m, 200.0),
         "fixed_open": np.zeros(m, bool),
-        "iterations": 60,
-        "window": 0,
     }
-    quiet = solve_level(**kw)
+    quiet = solve_level(LevelProblem(**kw), iterations=60, window=0)
     with caplog.at_level(logging.INFO, logger="netplan.progress"), progress.reporting("locate", every_s=0) as reporter:
-        shown = solve_level(**kw)
+        shown = solve_level(LevelProblem(**kw), iterations=60, window=0)
     lines = [m for m in caplog.messages if "Lagrangian subgradient" in m]
     assert lines and reporter.bound is not None and reporter.incumbent is not None
     assert reporter.bound <= quiet.bound + 1e-6 and reporter.incumbent >= quiet.objective - 1e-6

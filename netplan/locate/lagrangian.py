@@ -29,11 +29,56 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from netplan.progress import report
+
+
+@dataclass(frozen=True)
+class LevelProblem:
+    """One level of the siting: sources to assign whole to sites, under capacities and count bounds.
+
+    Attributes
+    ----------
+    weights
+        Weight of each source (kg/day); sources with ``active`` False take no part.
+    active
+        Sources that must be assigned (a zero weight is allowed: it still needs a site).
+    src, dst, cost
+        Allowed assignments and the cost of each (per year, for the source's whole weight).
+    capacity, open_cost, fixed_open
+        Per site.
+    min_count, max_count
+        Bounds on the number of open sites.
+    """
+
+    weights: np.ndarray
+    active: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    cost: np.ndarray
+    capacity: np.ndarray
+    open_cost: np.ndarray
+    fixed_open: np.ndarray
+    min_count: int = 0
+    max_count: int | None = None
+
+    def parts(self) -> tuple[Any, ...]:
+        """The fields in order, as they are (no copies)."""
+        return (
+            self.weights,
+            self.active,
+            self.src,
+            self.dst,
+            self.cost,
+            self.capacity,
+            self.open_cost,
+            self.fixed_open,
+            self.min_count,
+            self.max_count,
+        )
 
 
 @dataclass
@@ -68,17 +113,8 @@ class LevelResult:
 
 
 def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatter its shared state
+    level: LevelProblem,
     *,
-    weights: np.ndarray,
-    active: np.ndarray,
-    src: np.ndarray,
-    dst: np.ndarray,
-    cost: np.ndarray,
-    capacity: np.ndarray,
-    open_cost: np.ndarray,
-    fixed_open: np.ndarray,
-    min_count: int = 0,
-    max_count: int | None = None,
     iterations: int = 300,
     heuristic_every: int = 25,
     time_limit: float = float("inf"),
@@ -94,16 +130,8 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
 
     Parameters
     ----------
-    weights
-        Weight of each source (kg/day); sources with ``active`` False take no part.
-    active
-        Sources that must be assigned (a zero weight is allowed: it still needs a site).
-    src, dst, cost
-        Allowed assignments and the cost of each (per year, for the source's whole weight).
-    capacity, open_cost, fixed_open
-        Per site.
-    min_count, max_count
-        Bounds on the number of open sites.
+    level
+        The level's sources, sites, allowed assignments and count bounds.
     iterations
         Subgradient iterations (the work limit that ends the search).
     heuristic_every
@@ -144,6 +172,7 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
     LevelResult
         The plan and the bound.
     """
+    weights, active, src, dst, cost, capacity, open_cost, fixed_open, min_count, max_count = level.parts()
     start = time.perf_counter()
     w_all = np.asarray(weights, dtype=float)
     keep = np.asarray(active, dtype=bool)[src]
@@ -156,6 +185,7 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
     fixed = np.asarray(fixed_open, dtype=bool)
     total = float(w_all[act].sum())
     hi = m if max_count is None else int(max_count)
+    working = _Working(src, dst, cost, w_all, act, cap, f, fixed, min_count, hi)
 
     # multipliers start at each source's cheapest assignment plus its share of that site's opening cost
     share = cost + f[dst] * w / np.maximum(cap[dst], 1e-9)
@@ -212,7 +242,7 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
             key = np.packbits(open_).tobytes()
             if key not in tried:
                 tried.add(key)
-                plan = _construct(open_, src, dst, cost, w_all, act, cap, f, fixed, min_count, hi)
+                plan = _construct(open_, working)
                 if plan is not None:
                     obj = _plan_cost(plan[0], plan[1], src, dst, cost, f, act)
                     if obj < best_obj:
@@ -233,47 +263,24 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
     ls_start = time.perf_counter()
     if best_plan is None:
         # every site allowed: the greedy then fails only where the sites in reach are truly short
-        best_plan = _construct(np.ones(m, bool), src, dst, cost, w_all, act, cap, f, fixed, min_count, hi)
+        best_plan = _construct(np.ones(m, bool), working)
     if best_plan is None:
         return LevelResult(
             np.zeros(m, bool), np.full(n, -1), float("inf"), float(best_bound), it, hit, {"arcs": int(len(src))}
         )
-    open_, assign = _local_search(
-        best_plan[0],
-        best_plan[1],
-        src,
-        dst,
-        cost,
-        w_all,
-        act,
-        cap,
-        f,
-        fixed,
-        min_count,
-        hi,
-        deadline=start + time_limit,
-    )
+    open_, assign = _local_search(best_plan[0], best_plan[1], working, deadline=start + time_limit)
     improved = 0
     if window and max_count is None and min_count <= int(fixed.sum()):
         open_, assign, improved = window_search(
             open_,
             assign,
-            weights=w_all,
-            active=active,
-            src=src,
-            dst=dst,
-            cost=cost,
-            capacity=cap,
-            open_cost=f,
-            fixed_open=fixed,
+            LevelProblem(w_all, active, src, dst, cost, cap, f, fixed),
             window=window,
             arcs_per_source=window_arcs,
             seed=seed,
             deadline=start + time_limit,
         )
-        open_, assign = _local_search(
-            open_, assign, src, dst, cost, w_all, act, cap, f, fixed, min_count, hi, deadline=start + time_limit
-        )
+        open_, assign = _local_search(open_, assign, working, deadline=start + time_limit)
     obj = _plan_cost(open_, assign, src, dst, cost, f, act)
     bound = min(float(best_bound), obj)
     return LevelResult(
@@ -503,19 +510,22 @@ def _by_source(src: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return order, bounds
 
 
-def _construct(
-    open_: np.ndarray,
-    src: np.ndarray,
-    dst: np.ndarray,
-    cost: np.ndarray,
-    w: np.ndarray,
-    act: np.ndarray,
-    cap: np.ndarray,
-    f: np.ndarray,
-    fixed: np.ndarray,
-    lo: int,
-    hi: int,
-) -> tuple[np.ndarray, np.ndarray] | None:
+class _Working(NamedTuple):
+    """A level's arrays as the heuristics use them: active arcs only, floats, source indices, count bounds."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    cost: np.ndarray
+    w: np.ndarray
+    act: np.ndarray
+    cap: np.ndarray
+    f: np.ndarray
+    fixed: np.ndarray
+    lo: int
+    hi: int
+
+
+def _construct(open_: np.ndarray, level: _Working) -> tuple[np.ndarray, np.ndarray] | None:
     """Greedy single-source assignment to ``open_``, opening sites where a source fits nowhere.
 
     Sources go heaviest first (first-fit decreasing, as in bin packing), each to
@@ -525,6 +535,7 @@ def _construct(
     source, the most constrained sources (fewest sites in reach) go first
     instead. None when neither gives a feasible plan.
     """
+    src, dst, cost, w, act, cap, f, fixed, lo, hi = level
     order, bounds = _by_source(src, len(w))
     n_options = np.diff(bounds)
     for sequence in (act[np.lexsort((act, -w[act]))], act[np.lexsort((act, -w[act], n_options[act]))]):
@@ -587,16 +598,7 @@ def _greedy(
 def _local_search(  # noqa: C901 - the local search's move types share one state; kept whole so results stay the same
     open_: np.ndarray,
     assign: np.ndarray,
-    src: np.ndarray,
-    dst: np.ndarray,
-    cost: np.ndarray,
-    w: np.ndarray,
-    act: np.ndarray,
-    cap: np.ndarray,
-    f: np.ndarray,
-    fixed: np.ndarray,
-    lo: int,
-    hi: int,
+    level: _Working,
     deadline: float,
     max_passes: int = 20,
     swaps: int = 100_000,
@@ -606,6 +608,7 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
     A swap opens a closed site and closes the open sites near it whose residents then all fit (into it or
     elsewhere): the move that re-packs a city where every point reaches only a few open sites.
     """
+    src, dst, cost, w, act, cap, f, fixed, lo, hi = level
     open_, assign = open_.copy(), assign.copy()
     n, m = len(w), len(cap)
     order, bounds = _by_source(src, n)
@@ -818,20 +821,7 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
 
 
 def solve_level_mip(  # noqa: C901 - a straight build-solve-read of one MIP; the branches are its constraint groups
-    *,
-    weights: np.ndarray,
-    active: np.ndarray,
-    src: np.ndarray,
-    dst: np.ndarray,
-    cost: np.ndarray,
-    capacity: np.ndarray,
-    open_cost: np.ndarray,
-    fixed_open: np.ndarray,
-    min_count: int = 0,
-    max_count: int | None = None,
-    node_limit: int = 1000,
-    time_limit: float = 60.0,
-    seed: int = 0,
+    level: LevelProblem, *, node_limit: int = 1000, time_limit: float = 60.0, seed: int = 0
 ) -> LevelResult:
     """The same level as one MIP in HiGHS (single thread, seeded, node-limited: deterministic).
 
@@ -841,6 +831,7 @@ def solve_level_mip(  # noqa: C901 - a straight build-solve-read of one MIP; the
     from netplan.locate.base import make_mip, run_mip
 
     start = time.perf_counter()
+    weights, active, src, dst, cost, capacity, open_cost, fixed_open, min_count, max_count = level.parts()
     act = np.asarray(active, dtype=bool)
     keep = act[src]
     src, dst, cost = np.asarray(src)[keep], np.asarray(dst)[keep], np.asarray(cost, dtype=float)[keep]
@@ -922,17 +913,8 @@ def solve_level_mip(  # noqa: C901 - a straight build-solve-read of one MIP; the
 
 
 def solve_level_split(
+    level: LevelProblem,
     *,
-    weights: np.ndarray,
-    active: np.ndarray,
-    src: np.ndarray,
-    dst: np.ndarray,
-    cost: np.ndarray,
-    capacity: np.ndarray,
-    open_cost: np.ndarray,
-    fixed_open: np.ndarray,
-    min_count: int = 0,
-    max_count: int | None = None,
     iterations: int = 300,
     exact_sources: int = 20,
     window: int = 16,
@@ -951,6 +933,7 @@ def solve_level_split(
     limit is shared out by size. ``lp_start`` is passed on to :func:`solve_level`
     for the components solved by Lagrangian relaxation.
     """
+    weights, active, src, dst, cost, capacity, open_cost, fixed_open, min_count, max_count = level.parts()
     start = time.perf_counter()
     from scipy import sparse
     from scipy.sparse.csgraph import connected_components
@@ -984,21 +967,21 @@ def solve_level_split(
         left = time_limit - (time.perf_counter() - start)
         limit = max(left * sizes[c] / max(total_sources, 1), 1e-3) if np.isfinite(time_limit) else float("inf")
         total_sources -= sizes[c]
-        kw = dict(
-            weights=weights,
-            active=in_src,
-            src=np.asarray(src)[arcs],
-            dst=np.asarray(dst)[arcs],
-            cost=np.asarray(cost, dtype=float)[arcs],
-            capacity=capacity,
-            open_cost=np.where(in_site, open_cost, 0.0),
-            fixed_open=fixed & in_site,
-            min_count=min_count,
-            max_count=max_count,
+        part = LevelProblem(
+            weights,
+            in_src,
+            np.asarray(src)[arcs],
+            np.asarray(dst)[arcs],
+            np.asarray(cost, dtype=float)[arcs],
+            capacity,
+            np.where(in_site, open_cost, 0.0),
+            fixed & in_site,
+            min_count,
+            max_count,
         )
         res = None
         if sizes[c] <= exact_sources:
-            res = solve_level_mip(**kw, node_limit=node_limit, time_limit=min(limit, 600.0), seed=seed)
+            res = solve_level_mip(part, node_limit=node_limit, time_limit=min(limit, 600.0), seed=seed)
             # a MIP cut short by its time share changes what follows (the Lagrangian fallback): say so
             hit |= res.time_limit_hit
             if not np.isfinite(res.objective):
@@ -1006,7 +989,7 @@ def solve_level_split(
             counts["exact"] += 1
         if res is None or not np.isfinite(res.objective):
             res = solve_level(
-                **kw,
+                part,
                 iterations=iterations,
                 time_limit=limit,
                 window=window,
@@ -1031,15 +1014,8 @@ def solve_level_split(
 def window_search(
     open_: np.ndarray,
     assign: np.ndarray,
+    level: LevelProblem,
     *,
-    weights: np.ndarray,
-    active: np.ndarray,
-    src: np.ndarray,
-    dst: np.ndarray,
-    cost: np.ndarray,
-    capacity: np.ndarray,
-    open_cost: np.ndarray,
-    fixed_open: np.ndarray,
     window: int = 24,
     passes: int = 1,
     node_limit: int = 200,
@@ -1065,6 +1041,7 @@ def window_search(
     tuple
         Open mask, assignment, number of windows improved.
     """
+    weights, active, src, dst, cost, capacity, open_cost, fixed_open, _, _ = level.parts()
     w = np.asarray(weights, dtype=float)
     act_mask = np.asarray(active, dtype=bool)
     keep = act_mask[src]
@@ -1108,15 +1085,18 @@ def window_search(
             current = float(f[own].sum()) + float(sum(cost[lookup[(int(i), int(assign[i]))]] for i in members_arr))
             room = capacity - (load - inside)
             stay = fixed | outside_users
+            window_level = LevelProblem(
+                w,
+                win,
+                src[arcs],
+                dst[arcs],
+                cost[arcs],
+                np.maximum(room, 0.0),
+                np.where(stay, 0.0, f),
+                np.zeros(m, dtype=bool),
+            )
             res = solve_level_mip(
-                weights=w,
-                active=win,
-                src=src[arcs],
-                dst=dst[arcs],
-                cost=cost[arcs],
-                capacity=np.maximum(room, 0.0),
-                open_cost=np.where(stay, 0.0, f),
-                fixed_open=np.zeros(m, dtype=bool),
+                window_level,
                 node_limit=node_limit,
                 time_limit=60.0,
                 seed=seed,

@@ -551,7 +551,7 @@ class TieredNetwork:
         A level the Lagrangian heuristic cannot make feasible (tight count
         bounds on a small upper tier) falls back to a HiGHS MIP.
         """
-        from netplan.locate.lagrangian import solve_level_split
+        from netplan.locate.lagrangian import LevelProblem, solve_level_split
 
         start = time.perf_counter()
         steps: list[dict[str, Any]] = []
@@ -566,7 +566,7 @@ class TieredNetwork:
             left = max(time_limit - (time.perf_counter() - start), 0.01)
             limit = left * weight[t] / sum(weight[t:])
             t0 = time.perf_counter()
-            res = solve_level_split(
+            level = LevelProblem(
                 weights=weights,
                 active=src_active,
                 src=arcs.src,
@@ -577,6 +577,9 @@ class TieredNetwork:
                 fixed_open=tier.fixed_open,
                 min_count=tier.min_count,
                 max_count=tier.max_count,
+            )
+            res = solve_level_split(
+                level,
                 iterations=self.iterations,
                 time_limit=limit,
                 node_limit=self.exact_nodes if t == 0 else self.upper_exact_nodes,

@@ -7,7 +7,14 @@ from itertools import combinations, product
 import numpy as np
 import pytest
 
-from netplan.locate.lagrangian import _binary_knapsacks, _knapsacks, solve_level, solve_level_split, window_search
+from netplan.locate.lagrangian import (
+    LevelProblem,
+    _binary_knapsacks,
+    _knapsacks,
+    solve_level,
+    solve_level_split,
+    window_search,
+)
 from netplan.locate.network_model import Arcs, TieredNetwork, TierSites
 
 from .test_network_model import _enumerate, _tiny
@@ -71,25 +78,25 @@ def test_bound_below_and_plan_above_the_enumerated_optimum(seed):
     if not np.isfinite(opt):
         pytest.skip("no feasible plan")
     for res in (
-        solve_level(**kw, iterations=200),
-        solve_level(**kw, iterations=200, binary=True),
-        solve_level(**kw, iterations=200, lp_start=True),
-        solve_level_split(**kw, exact_sources=0),
-        solve_level_split(**kw, exact_sources=0, lp_start=True),
-        solve_level_split(**kw),
+        solve_level(LevelProblem(**kw), iterations=200),
+        solve_level(LevelProblem(**kw), iterations=200, binary=True),
+        solve_level(LevelProblem(**kw), iterations=200, lp_start=True),
+        solve_level_split(LevelProblem(**kw), exact_sources=0),
+        solve_level_split(LevelProblem(**kw), exact_sources=0, lp_start=True),
+        solve_level_split(LevelProblem(**kw)),
     ):
         assert res.bound <= opt + 1e-6
         assert np.isclose(_check_plan(kw, res), res.objective)
         assert res.objective >= opt - 1e-6
     # small enough for the exact path: optimal
-    exact = solve_level_split(**kw, exact_sources=50)
+    exact = solve_level_split(LevelProblem(**kw), exact_sources=50)
     assert exact.objective == pytest.approx(opt) and exact.bound == pytest.approx(opt)
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_components_add_up(seed):
     kw = _level(seed, n=10, m=6, clusters=3)
-    whole = solve_level_split(**kw, exact_sources=0)
+    whole = solve_level_split(LevelProblem(**kw), exact_sources=0)
     opt = _optimum(kw)
     if not np.isfinite(opt):
         # enumeration finds no feasible plan: the split solve must not claim one either
@@ -158,19 +165,19 @@ def test_lp_start_bound_reaches_the_lp_and_stays_below_the_optimum(seed):
 
     kw = _level(seed, n=40, m=30, clusters=2)
     lp = _strong_lp(kw)
-    exact = solve_level_mip(**kw, node_limit=100_000, time_limit=300.0)
+    exact = solve_level_mip(LevelProblem(**kw), node_limit=100_000, time_limit=300.0)
     assert exact.details["status"] == "optimal"
-    plain = solve_level(**kw, iterations=100, window=0)
-    started = solve_level(**kw, iterations=100, window=0, lp_start=True)
+    plain = solve_level(LevelProblem(**kw), iterations=100, window=0)
+    started = solve_level(LevelProblem(**kw), iterations=100, window=0, lp_start=True)
     assert started.bound >= lp - 1e-6 * abs(lp)
     assert started.bound >= plain.bound - 1e-6 * abs(plain.bound)
     assert started.bound <= exact.objective + 1e-6 * abs(exact.objective)
     assert np.isclose(_check_plan(kw, started), started.objective)
     # an LP over each source's 3 cheapest arcs only: its multipliers are rougher, the bound still valid
-    rough = solve_level(**kw, iterations=100, window=0, lp_start=True, lp_arcs=3, lp_full_arcs=0)
+    rough = solve_level(LevelProblem(**kw), iterations=100, window=0, lp_start=True, lp_arcs=3, lp_full_arcs=0)
     assert rough.bound <= exact.objective + 1e-6 * abs(exact.objective)
     assert np.isclose(_check_plan(kw, rough), rough.objective)
-    again = solve_level(**kw, iterations=100, window=0, lp_start=True, lp_arcs=3, lp_full_arcs=0)
+    again = solve_level(LevelProblem(**kw), iterations=100, window=0, lp_start=True, lp_arcs=3, lp_full_arcs=0)
     assert np.array_equal(again.assign, rough.assign) and again.bound == rough.bound
 
 
@@ -185,8 +192,8 @@ def test_nearest_arcs_keeps_each_sources_cheapest():
 
 def test_window_search_never_worsens_and_keeps_plans_feasible():
     kw = _level(3, n=40, m=25, clusters=2)
-    start = solve_level(**kw, iterations=50, window=0)
-    open_, assign, _ = window_search(start.open, start.assign, **kw, window=6)
+    start = solve_level(LevelProblem(**kw), iterations=50, window=0)
+    open_, assign, _ = window_search(start.open, start.assign, LevelProblem(**kw), window=6)
     res = type(start)(open_, assign, 0.0, start.bound, 0, False)
     assert _check_plan(kw, res) <= start.objective + 1e-6
 
@@ -194,8 +201,8 @@ def test_window_search_never_worsens_and_keeps_plans_feasible():
 def test_window_search_over_each_sources_cheapest_arcs_never_worsens():
     """Windows that offer each source only its 2 cheapest arcs (and its current one) keep the plan feasible."""
     kw = _level(5, n=40, m=25, clusters=2)  # a start the windows improve
-    start = solve_level(**kw, iterations=50, window=0)
-    open_, assign, improved = window_search(start.open, start.assign, **kw, window=6, arcs_per_source=2)
+    start = solve_level(LevelProblem(**kw), iterations=50, window=0)
+    open_, assign, improved = window_search(start.open, start.assign, LevelProblem(**kw), window=6, arcs_per_source=2)
     assert improved > 0
     res = type(start)(open_, assign, 0.0, start.bound, 0, False)
     assert _check_plan(kw, res) <= start.objective + 1e-6
@@ -209,7 +216,10 @@ def test_window_search_over_each_sources_cheapest_arcs_never_worsens():
 
 def test_same_input_same_plan():
     kw = _level(5, n=60, m=40, clusters=2)
-    a, b = solve_level_split(**kw, exact_sources=0), solve_level_split(**kw, exact_sources=0)
+    a, b = (
+        solve_level_split(LevelProblem(**kw), exact_sources=0),
+        solve_level_split(LevelProblem(**kw), exact_sources=0),
+    )
     assert np.array_equal(a.open, b.open) and np.array_equal(a.assign, b.assign)
     assert a.objective == b.objective and a.bound == b.bound
 
@@ -258,7 +268,7 @@ def test_top_set_enumeration_gives_up_after_its_work_limit():
 
 def test_a_binding_time_limit_is_reported(recwarn):
     kw = _level(1, n=60, m=40, clusters=1)
-    res = solve_level(**kw, iterations=10_000, time_limit=0.0)
+    res = solve_level(LevelProblem(**kw), iterations=10_000, time_limit=0.0)
     assert res.time_limit_hit
 
 
