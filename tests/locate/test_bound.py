@@ -9,7 +9,7 @@ import pytest
 
 from netplan.locate.bound import station_prices, upper_tiers_bound
 from netplan.locate.network_model import TieredNetwork
-from tests.locate.test_network_model import _dense, _networks, _tiny
+from tests.locate.test_network_model import _dense, _network_costs, _tiny
 
 
 def _model(seed: int, tiers: int, tight: bool) -> TieredNetwork:
@@ -30,24 +30,19 @@ def _model(seed: int, tiers: int, tight: bool) -> TieredNetwork:
 def _exact(seed: int, tiers: int, tight: bool) -> tuple[float, float, float]:
     """By enumeration: the optimum, the least tier-1 cost, and the least opening of tiers 2+ plus all haulage."""
     model = _model(seed, tiers, tight)
-    dist = _dense(model)
-    days = model.days / 1e6
-    n = len(model.demand)
     optimum = tier1 = upper = np.inf
-    for opens, assign, links in _networks(model):
-        t1 = model.tiers[0].open_cost[opens[0]].sum()
-        t1 += (model.demand * dist[0][np.arange(n), assign]).sum() * model.access * days
-        rest = sum(model.tiers[t].open_cost[opens[t]].sum() for t in range(1, tiers))
-        load = np.zeros(model.tiers[0].size)
-        np.add.at(load, assign, model.demand)
-        for t, nxt in enumerate(links):
-            src = np.flatnonzero(nxt >= 0)
-            rest += (load[src] * dist[t + 1][src, nxt[src]]).sum() * model.haul[t] * days
-            new = np.zeros(model.tiers[t + 1].size)
-            np.add.at(new, nxt[src], load[src])
-            load = new
-        optimum, tier1, upper = min(optimum, t1 + rest), min(tier1, t1), min(upper, rest)
+    for _, t1, rest, upper_open in _network_costs(model):
+        optimum, tier1, upper = min(optimum, t1 + rest + upper_open), min(tier1, t1), min(upper, rest + upper_open)
     return float(optimum), float(tier1), float(upper)
+
+
+def _feasible_case(seed: int, tiers: int, tight: bool) -> tuple[TieredNetwork, tuple[float, float, float]]:
+    """The instance and its enumerated costs; skips an instance with no feasible single-sourced network."""
+    model = _model(seed, tiers, tight)
+    exact = _exact(seed, tiers, tight)
+    if not np.isfinite(exact[0]):
+        pytest.skip("no feasible single-sourced network")
+    return model, exact
 
 
 CASES = [(seed, tiers, tight) for seed in range(6) for tiers in (3, 4) for tight in (False, True)]
@@ -55,10 +50,7 @@ CASES = [(seed, tiers, tight) for seed in range(6) for tiers in (3, 4) for tight
 
 @pytest.mark.parametrize(("seed", "tiers", "tight"), CASES)
 def test_upper_tiers_bound_never_exceeds_the_least_upper_cost(seed, tiers, tight):
-    model = _model(seed, tiers, tight)
-    optimum, _, upper = _exact(seed, tiers, tight)
-    if not np.isfinite(optimum):
-        pytest.skip("no feasible single-sourced network")
+    model, (_, _, upper) = _feasible_case(seed, tiers, tight)
     res = upper_tiers_bound(model, time_limit=60)
     assert res.status in ("optimal", "lp")
     # positive (every network opens a station) and valid
@@ -73,10 +65,7 @@ def test_upper_tiers_bound_never_exceeds_the_least_upper_cost(seed, tiers, tight
 
 @pytest.mark.parametrize(("seed", "tiers", "tight"), CASES)
 def test_lower_bound_takes_the_better_of_both_and_stays_valid(seed, tiers, tight):
-    model = _model(seed, tiers, tight)
-    optimum, tier1, _ = _exact(seed, tiers, tight)
-    if not np.isfinite(optimum):
-        pytest.skip("no feasible single-sourced network")
+    model, (optimum, tier1, _) = _feasible_case(seed, tiers, tight)
     split, _ = model._split_bound(tier1, 20, seed, "SCIP")
     model.upper_tiers_always = True
     bound, parts = model.lower_bound(tier1, 20, seed, "SCIP")

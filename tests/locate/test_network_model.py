@@ -228,14 +228,12 @@ def _dense(model: TieredNetwork) -> list[np.ndarray]:
     return out
 
 
-@cache
-def _enumerated(seed: int, tiers: int) -> tuple[float, float, dict[bytes, float]]:
-    """Optimum, least tier-1 cost (open + access), and per top-tier open set the least tier-2 opening + haul."""
-    model = _model(seed, tiers)
+def _network_costs(model: TieredNetwork):
+    """Every feasible network by enumeration, priced: (open masks, tier-1 cost, stations' opening + all haulage,
+    opening of the tiers above the stations)."""
     dist = _dense(model)
     days = model.days / 1e6
     n = len(model.demand)
-    optimum, tier1, per_top = np.inf, np.inf, {}
     for opens, assign, links in _networks(model):
         t1 = (
             model.tiers[0].open_cost[opens[0]].sum()
@@ -250,9 +248,16 @@ def _enumerated(seed: int, tiers: int) -> tuple[float, float, dict[bytes, float]
             new = np.zeros(model.tiers[t + 1].size)
             np.add.at(new, nxt[src], load[src])
             load = new
-            if t + 2 < tiers:
-                rest += 0.0
-        upper_open = sum(model.tiers[t].open_cost[opens[t]].sum() for t in range(2, tiers))
+        upper_open = sum(model.tiers[t].open_cost[opens[t]].sum() for t in range(2, len(model.tiers)))
+        yield opens, t1, rest, upper_open
+
+
+@cache
+def _enumerated(seed: int, tiers: int) -> tuple[float, float, dict[bytes, float]]:
+    """Optimum, least tier-1 cost (open + access), and per top-tier open set the least tier-2 opening + haul."""
+    model = _model(seed, tiers)
+    optimum, tier1, per_top = np.inf, np.inf, {}
+    for opens, t1, rest, upper_open in _network_costs(model):
         optimum = min(optimum, t1 + rest + upper_open)
         tier1 = min(tier1, t1)
         key = opens[-1].tobytes()

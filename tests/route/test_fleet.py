@@ -126,16 +126,9 @@ def test_fleet_rounds_need_the_pyvrp_engine():
     p = grid_problem(4, kg=25, capacity=100, count=2, reloads=False)
     with pytest.raises(ValueError, match="fleet_rounds"):
         solve(p, "ortools", fleet_rounds=2)
-    base = {
-        "name": "x",
-        "city": {"source": "x.osm"},
-        "tiers": [
-            {"tier": 1, "radius_m": 500, "capacity_kg_day": 1000},
-            {"tier": 2, "radius_m": 4000, "capacity_kg_day": 9000},
-            {"tier": 3, "radius_m": 9000, "capacity_kg_day": 90000},
-        ],
-        "fleet": [{"name": "truck", "count": 1, "capacity_kg": 1000}],
-    }
+    from tests.route.test_problem import BASE
+
+    base = {**BASE, "fleet": [{"name": "truck", "count": 1, "capacity_kg": 1000}]}
     with pytest.raises(Exception, match="fleet_rounds: 2 needs engine pyvrp"):
         scenario_from_dict({**base, "route": {"engine": "ortools", "fleet_rounds": 2}})
     # by default the rounds are on with pyvrp and simply not run with ortools
