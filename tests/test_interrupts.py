@@ -38,6 +38,15 @@ def _previous_output(tmp_path: Path) -> Path:
     return out
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """Give the child the default SIGINT action a terminal gives a command.
+
+    A test run started in the background (``nohup``, ``cmd &`` in a script, some CI runners) ignores SIGINT and
+    every child inherits that; Python then installs no KeyboardInterrupt handler and the run would go on to the end.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class _Run:
     """``netplan run`` in a subprocess whose stderr progress lines are read as they come."""
 
@@ -48,6 +57,7 @@ class _Run:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_ctrl_c_as_in_a_terminal,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
@@ -168,6 +178,7 @@ def test_ctrl_c_stops_a_native_solve_and_returns_no_result(backend):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     assert proc.stderr is not None and proc.stderr.readline().strip() == "solving"
     time.sleep(8.0 if backend == "ortools_routing" else 2.0)  # routing: past building the model, into the search
