@@ -33,7 +33,6 @@ class _Adjacency:
         order = np.lexsort((dst, src))
         self.dst, self.distance = dst[order], distance[order]
         self.start = np.searchsorted(src[order], np.arange(sources + 1))
-        self._lookup: dict[tuple[int, int], float] | None = None
 
     def targets(self, i: int) -> np.ndarray:
         return self.dst[self.start[i] : self.start[i + 1]]
