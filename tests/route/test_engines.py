@@ -434,3 +434,11 @@ def test_pyvrp_cpu_limit_ends_the_search_before_the_wall_clock_cap():
     assert sol.info["cpu_limit_s"] == 0.3 and sol.info["cpu_s"] >= 0.3
     assert sol.runtime_s < 60
     assert not sol.dropped
+
+
+def test_starts_share_a_cpu_limit_as_they_share_iterations():
+    stops = [Stop(f"s{i}", i, (2,), service_s=60) for i in range(1, 8)]
+    p = euclid_problem(POINTS, stops, [VehicleType("truck", 2, (8,))])
+    sol = checked(p, solve(p, "pyvrp", time_limit_s=60, starts=2, workers=1, cpu_limit_s=0.4))
+    assert [s["stopped_by"] for s in sol.info["starts"]] == ["cpu", "cpu"]
+    assert sol.info["cpu_limit_s"] == pytest.approx(0.2)

@@ -1,11 +1,12 @@
 """Routing engines behind one call: :func:`solve` dispatches on the engine's name.
 
 Several independent starts (``starts``) share the search budget: start ``k``
-runs with seed ``seed + k`` and ``max_iterations // starts`` iterations, in
-``workers`` processes (one per core by default), and the best result wins
-(feasible first, then cost, ties to the lowest seed). Each start is decided
-by its seed and budget alone, so the result does not depend on the number of
-workers or on their timing.
+runs with seed ``seed + k`` and ``max_iterations // starts`` iterations (or
+``cpu_limit_s / starts`` CPU seconds, the benchmarks' rule), in ``workers``
+processes (one per core by default), and the best result wins (feasible
+first, then cost, ties to the lowest seed). Each start is decided by its seed
+and budget alone, so the result does not depend on the number of workers or
+on their timing.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def _search(
     budget = options.get("max_iterations")
     if budget is not None:
         options = {**options, "max_iterations": max(1, int(budget) // starts)}
+    if options.get("cpu_limit_s") is not None:  # a CPU budget is shared like an iteration budget
+        options = {**options, "cpu_limit_s": float(options["cpu_limit_s"]) / starts}
     workers = max(1, min(starts, workers or os.cpu_count() or 1))
     # Without an iteration budget the clock is the budget: the starts share it.
     limit = time_limit_s if budget is not None else time_limit_s * workers / starts
