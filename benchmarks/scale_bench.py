@@ -184,6 +184,7 @@ def main() -> None:
     rows = []
     for n, engine in runs:
         start = time.perf_counter()
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run(
             [
                 sys.executable,
@@ -202,11 +203,13 @@ def main() -> None:
             cwd=ROOT,
         )
         wall = time.perf_counter() - start
+        done = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = done.ru_utime + done.ru_stime - used.ru_utime - used.ru_stime
         if out.returncode != 0:
             print(f"N={n} {engine}: failed\n{out.stderr[-1500:]}", file=sys.stderr)
             continue
         row = json.loads(out.stdout.strip().splitlines()[-1])
-        row["wall_s"] = round(wall, 1)
+        row["wall_s"], row["cpu_s"] = round(wall, 1), round(cpu, 1)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
