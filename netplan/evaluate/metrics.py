@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from netplan.city import Network
-from netplan.evaluate.access import covered_share, walk_distances
+from netplan.evaluate.access import covered_share
 from netplan.plan import Plan
 
 # ---------------------------------------------------------------- coverage metrics
@@ -353,7 +353,8 @@ def coverage_metrics(
 
     Access distance is walked on the walk graph from each demand point to
     its nearest tier-1 facility (snapping offsets included, no search
-    limit). Demand points that did not snap to the network count as
+    limit; one multi-source search, :meth:`Network.nearest_point`, so memory
+    does not grow with demand points x facilities). Demand points that did not snap to the network count as
     unreachable. Where the facility table has no ``load_kg_day``, each
     demand point's kg/day goes to its nearest tier-1 facility and each
     facility's load to its nearest facility of the next tier present (by
@@ -393,8 +394,13 @@ def coverage_metrics(
     owner = np.full(len(demand), -1, dtype=np.int64)
     if ok.any() and len(t1):
         sub = demand[ok]
-        dist = walk_distances(walk, sub, t1)
-        owner[ok], access[ok] = nearest(dist)
+        # one multi-source search, not a demand x facilities matrix: a whole city's compounds fit
+        owner[ok], access[ok] = walk.nearest_point(
+            sub["walk_node"].to_numpy(),
+            sub["offset_m"].to_numpy(),
+            t1["walk_node"].to_numpy(),
+            t1["walk_offset_m"].to_numpy(),
+        )
     out: dict[str, float] = {
         "demand_points": int(len(demand)),
         "households": float(households.sum()),

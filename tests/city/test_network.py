@@ -97,3 +97,40 @@ def test_network_on_a_hand_made_graph():
     net = Network(G, "EPSG:32631", "drive")
     np.testing.assert_allclose(net.matrix([0, 1, 2], [0, 1, 2]), [[0, 80, 180], [600, 0, 100], [500, 580, 0]])
     np.testing.assert_allclose(net.matrix([0], [2], weight="travel_time"), [[20.0]])
+
+
+@pytest.mark.parametrize("mode", ["drive", "walk"])
+def test_nearest_point_is_the_row_minimum_of_the_point_matrix(chengdu, mode):
+    net = chengdu.network(mode)
+    rng = np.random.default_rng(5)
+    origins, o_off = rng.choice(net.nodes, 400), rng.uniform(0, 60, 400)
+    sites, s_off = rng.choice(net.nodes, 30), rng.uniform(0, 60, 30)
+    s_off[:3] = 0.0  # a site on its node: the virtual edge's floor must not show in the cost
+    sites[4], s_off[4] = sites[5], s_off[5] + 10.0  # two sites on one node: the nearer wins
+    dense = net.point_matrix(origins, o_off, sites, s_off, "length")
+    owner, cost = net.nearest_point(origins, o_off, sites, s_off)
+    best = dense.min(axis=1)
+    np.testing.assert_allclose(cost, best, rtol=1e-12, atol=1e-9)
+    reached = np.isfinite(best)
+    # the chosen site costs the minimum (ties may pick another site of the same cost)
+    np.testing.assert_allclose(dense[np.flatnonzero(reached), owner[reached]], best[reached], rtol=1e-12, atol=1e-9)
+    assert (owner[~reached] == -1).all()
+    assert 4 not in set(owner.tolist())
+
+
+def test_nearest_point_follows_one_way_streets():
+    G = nx.MultiDiGraph(crs="epsg:4326")
+    for n, x in enumerate([0.0, 0.001, 0.002]):
+        G.add_node(n, x=x, y=0.0)
+    G.add_edge(0, 1, length=100.0)
+    G.add_edge(1, 2, length=100.0)
+    G.add_edge(2, 0, length=500.0)
+    net = Network(G, "EPSG:32631", "drive")
+    # from node 1 the site at node 2 is 100 m ahead, the site at node 0 is 600 m round the loop
+    owner, cost = net.nearest_point(
+        np.array([1, 0, 2]), np.array([5.0, 0.0, 0.0]), np.array([0, 2]), np.array([0.0, 1.0])
+    )
+    assert owner.tolist() == [1, 0, 1]
+    np.testing.assert_allclose(cost, [106.0, 0.0, 1.0])
+    empty = net.nearest_point(np.array([1]), np.array([0.0]), np.array([], dtype=int), np.array([]))
+    assert empty[0].tolist() == [-1] and np.isinf(empty[1]).all()
