@@ -7,7 +7,8 @@ optimum), then over the seeds the best, median and worst of those means, and per
 (worst - best seed). ``--starts K`` runs the engine with K independent starts sharing the time (``engines.solve``'s
 ``starts``), so single-start and multi-start spreads can be compared at the same time limit; ``--cpu-limit S``
 gives each run S CPU seconds of search whatever the load (K starts share them, S/K each, run side by side on the
-cores), instead of ``--time`` wall-clock seconds.
+cores), instead of ``--time`` wall-clock seconds. A run with K starts and seed s uses seeds s, ..., s + K - 1, so
+its seeds are spaced K apart (``--seeds 0,2,4,6,8`` for K = 2) for runs that share no start.
 
 Usage::
 
