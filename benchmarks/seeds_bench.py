@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--solomon", default="RC1*,RC2*", help="Solomon instances (names or globs), or 'none'")
     ap.add_argument("--multitrip", default="one-per-class", help="multi-trip instances, or 'none'")
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--runs", type=Path, default=RUNS, help="the JSON-lines file of runs (one per process at a time)")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
     if not args.report_only:
@@ -134,8 +135,8 @@ def main(argv: list[str] | None = None) -> None:
                 for s in seeds
                 for f in files
             ]
-        run_all(tasks, RUNS, jobs=args.jobs)
-    OUT.write_text(report(load_records(RUNS)), encoding="utf-8")
+        run_all(tasks, args.runs, jobs=args.jobs)
+    OUT.write_text(report(load_records(args.runs)), encoding="utf-8")
     print(OUT.read_text())
 
 
