@@ -645,14 +645,18 @@ def check_routes(  # noqa: C901 - one independent check per rule, kept in one re
     return bad
 
 
-def release_violations(inst: BenchmarkInstance, routes: Iterable[Sequence[int]]) -> int:
-    """How many routes are feasible without release dates but not with them (0 when the file has none)."""
+def release_violations(inst: BenchmarkInstance, routes: Iterable[Sequence[int]], *, dimacs: bool = False) -> int:
+    """How many routes are feasible without release dates but not with them (0 when the file has none).
+
+    ``dimacs`` as in :func:`check_routes`: the instance's own convention (the multi-trip set's truncated distances),
+    so that a route the convention's check accepts is not counted because exact distances are a little longer.
+    """
     if not inst.has_release:
         return 0
     count = 0
     for nodes in routes:
-        if not check_routes(inst, [nodes], vehicles=1, release=False, coverage=False) and check_routes(
-            inst, [nodes], vehicles=1, release=True, coverage=False
+        if not check_routes(inst, [nodes], vehicles=1, release=False, coverage=False, dimacs=dimacs) and check_routes(
+            inst, [nodes], vehicles=1, release=True, coverage=False, dimacs=dimacs
         ):
             count += 1
     return count

@@ -151,7 +151,7 @@ def run_task(task: Task) -> dict:
     rec["distance"] = round(route_length(inst, routes), 4) if rec["found"] else None
     rec["cost_int"] = int(sim_solution.distance(problem)) if rec["found"] else None  # in the problem's integer units
     if inst.has_release:
-        rec["release_violating_routes"] = release_violations(inst, routes)
+        rec["release_violating_routes"] = release_violations(inst, routes, dimacs=dimacs)
         rec["exact_ok_without_release"] = rec["found"] and not check_routes(
             inst, routes, vehicles=problem.num_vehicles, release=False, dimacs=dimacs
         )
