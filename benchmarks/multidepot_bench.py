@@ -30,6 +30,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -51,8 +52,11 @@ from netplan.route.simulate import simulate  # noqa: E402
 FOLDER = DATA / "multidepot"
 
 
-def run_one(path: Path, time_limit: float, seed: int, rule: str = "wall") -> dict:
-    """Solve one instance and check it; the record of the run (``time_limit`` in CPU seconds with ``rule="cpu"``)."""
+def run_one(path: Path, time_limit: float, seed: int, rule: str = "wall", **engine: Any) -> dict:
+    """Solve one instance and check it; the record of the run (``time_limit`` in CPU seconds with ``rule="cpu"``).
+
+    ``engine`` holds further options of :func:`netplan.route.engines.solve` (``starts``, ``search``).
+    """
     problem = read_vrplib(path, scale=1000, rounding="round").validate()
     ref = read_vrplib_solution(path.with_suffix(".sol"))
     rec = {
@@ -70,9 +74,11 @@ def run_one(path: Path, time_limit: float, seed: int, rule: str = "wall") -> dic
         "reference": ref.cost,
     }
     if rule == "cpu":
-        sol = solve(problem, "pyvrp", time_limit_s=time_limit * CPU_WALL_CAP, cpu_limit_s=time_limit, seed=seed)
+        sol = solve(
+            problem, "pyvrp", time_limit_s=time_limit * CPU_WALL_CAP, cpu_limit_s=time_limit, seed=seed, **engine
+        )
     else:
-        sol = solve(problem, "pyvrp", time_limit_s=time_limit, seed=seed)
+        sol = solve(problem, "pyvrp", time_limit_s=time_limit, seed=seed, **engine)
     sched = simulate(problem, sol)
     cost = sol.distance(problem)
     rec.update(
