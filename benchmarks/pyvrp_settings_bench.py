@@ -38,6 +38,9 @@ from netplan.route.engines.pyvrp import SearchSettings  # noqa: E402
 
 RUNS = RESULTS / "multidepot_settings_runs.jsonl"
 LARGE = "PR15B,PR16A,PR20A,PR24A"
+SMALL = "PR11A,PR11B,PR17A,PR17B,PR21A,PR21B"
+#: The tables of the results file: the large instances the settings are chosen on, the small ones they are checked on.
+GROUPS = {"840-960 customers": LARGE.split(","), "360-420 customers": SMALL.split(",")}
 KEYS = {
     "nb": "num_neighbours",
     "pmin": "min_perturbations",
@@ -117,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
             records.append(rec)
     all_specs = list(dict.fromkeys([r["setting"] for r in records if r["time_limit"] == args.cpu_limit]))
     names = [f.stem for f in files]
+    specs_here = [s for s in all_specs if any(r["setting"] == s and r["instance"] in names for r in records)]
     dates = sorted({r["date"] for r in records})
     loads = [r["load_before"] for r in records]
     text = [
@@ -132,10 +136,12 @@ def main(argv: list[str] | None = None) -> None:
         f"runs mean {fmt(mean(loads))}, max {fmt(max(loads) if loads else None)}; CPU-time limits give each search "
         "its CPU seconds whatever the load.",
         "",
-        table(records, all_specs, names, args.cpu_limit, args.seed),
     ]
+    for title, group in GROUPS.items():
+        specs_run = [s for s in all_specs if any(r["setting"] == s and r["instance"] in group for r in records)]
+        text += [f"## {title}", "", table(records, specs_run, group, args.cpu_limit, args.seed)]
     args.runs.with_name(args.runs.name.replace("_runs.jsonl", ".md")).write_text("\n".join(text))
-    print(table(records, all_specs, names, args.cpu_limit, args.seed))
+    print(table(records, specs_here, names, args.cpu_limit, args.seed))
 
 
 if __name__ == "__main__":
