@@ -137,6 +137,18 @@ def main(argv: list[str] | None = None) -> None:
         "its CPU seconds whatever the load.",
         "",
     ]
+    text += [
+        "One seed per run, so one instance's gap moves by up to about 1 pp from chance alone (the `default` and "
+        "`hist=100` rows of the small instances swing both ways by that much); a setting is worth adopting only "
+        "when the mean over the large instances moves by a clear margin and no instance gets worse beyond that. "
+        "Iterations per CPU second also depend on what else runs (a search that gets half a core also shares "
+        "its caches): the `default` rows come from `multidepot_runs.jsonl` (the same search code with PyVRP's "
+        "default settings, marked `source` in the runs file), run when a search got about half a core; the small "
+        "instances' did about 20 % fewer iterations than the later rows, the large ones about as many, except "
+        "PR20A (59,550 against 72,133 with `hist=100`). `hist=1000`, run beside the others, shows the direction "
+        "without that doubt. Not run (time): `pmax=50` and `nb=40`, which buy fewer iterations still.",
+        "",
+    ]
     for title, group in GROUPS.items():
         specs_run = [s for s in all_specs if any(r["setting"] == s and r["instance"] in group for r in records)]
         text += [f"## {title}", "", table(records, specs_run, group, args.cpu_limit, args.seed)]
