@@ -403,9 +403,12 @@ def search_settings(data: pyvrp.ProblemData) -> SearchSettings:
     about 70 iterations per customer. With ``LARGE_CLIENTS`` clients or more
     the history is 100: on the Vidal instances PR15B, PR16A, PR20A and PR24A
     the mean gap fell from 3.05 % to 2.40 % (none worse; a history of 1,000
-    gave 6.59 %), and the 360-420 customer ones were not worse (see
+    gave 6.59 %); on the 360-420 customer ones it made no difference beyond
+    one seed's noise (0.98 % against 0.94 %; see
     ``benchmarks/results/multidepot_settings.md``). Fewer neighbours or smaller
     perturbations buy more iterations but did not help by a clear margin.
+    Below ``LARGE_CLIENTS`` (Solomon, small cities) nothing was measured to
+    change, so PyVRP's defaults stay.
     """
     if data.num_clients >= LARGE_CLIENTS:
         return SearchSettings(history_length=100)
