@@ -141,8 +141,9 @@ def report(
     dates = sorted({r["date"] for r in recs})
     loads = [r["load_before"] for r in recs]
     what = "CPU s of search (`--cpu-limit`)" if rule == "cpu" else "s wall clock"
+    what += " per instance"
     if engine != "netplan-pyvrp":
-        what += f" per start, `{engine}` (starts side by side, one per core; the best kept)"
+        what += f" and start, `{engine}` (starts side by side, one per core; the best kept)"
     if variant:
         what += f", {variant}"
     effect = (
@@ -151,7 +152,7 @@ def report(
         else "Wall-clock limits: the numbers depend on that load."
     )
     lines = [
-        f"### {time_limit:g} {what} per instance, {len(recs)} instance(s), seed {recs[0]['seed'] if recs else '-'} "
+        f"### {time_limit:g} {what}, {len(recs)} instance(s), seed {recs[0]['seed'] if recs else '-'} "
         f"— measured {', '.join(dates)}",
         "",
         f"Machine: {machine()}; {versions()}. Shared with other work: load average (1 min) at the start of the "
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
     ]
     text += [report(records, *key) for key in sections]
-    (RESULTS / "multidepot.md").write_text("\n".join(text))
+    (args.runs.parent / "multidepot.md").write_text("\n".join(text))  # beside its runs file
     key = (rule, limit, label(args.starts), args.variant)
     if sections:
         print(report(records, *(key if key in sections else sections[-1])))
