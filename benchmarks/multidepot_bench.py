@@ -15,10 +15,18 @@ machine's load, recorded as the load average when each run starts) or
 seconds on an idle core", whatever else runs; the wall clock is then only a
 safety cap of 20x). Each record says which rule it used (``rule``).
 
+``--starts k`` runs k independent starts (seeds ``seed``..``seed+k-1``, one
+process per core, the best kept; ``engine`` ``netplan-pyvrp*k``), each with
+the full limit: under the CPU rule ``--cpu-limit 60 --starts 2`` is 120 CPU s
+in all, 60 s of wall clock on two idle cores ("one worker per core").
+``--variant NAME`` tags the records (e.g. after a change of the engine's
+search settings), so that the tables keep earlier runs for comparison: one
+table per rule, limit, engine and variant.
+
 Usage::
 
     python benchmarks/multidepot_bench.py [--time 5 | --cpu-limit 60] [--instances all|PR11A,PR2*] [--seed 0]
-        [--runs benchmarks/results/multidepot_runs.jsonl] [--fresh] [--report-only]
+        [--starts 1] [--variant NAME] [--runs benchmarks/results/multidepot_runs.jsonl] [--fresh] [--report-only]
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -51,8 +60,12 @@ from netplan.route.simulate import simulate  # noqa: E402
 FOLDER = DATA / "multidepot"
 
 
-def run_one(path: Path, time_limit: float, seed: int, rule: str = "wall") -> dict:
-    """Solve one instance and check it; the record of the run (``time_limit`` in CPU seconds with ``rule="cpu"``)."""
+def run_one(path: Path, time_limit: float, seed: int, rule: str = "wall", starts: int = 1, **engine: Any) -> dict:
+    """Solve one instance and check it; the record of the run (``time_limit`` in CPU seconds with ``rule="cpu"``).
+
+    ``starts`` independent starts each get ``time_limit``; ``engine`` holds
+    further options of :func:`netplan.route.engines.solve` (``search``).
+    """
     problem = read_vrplib(path, scale=1000, rounding="round").validate()
     ref = read_vrplib_solution(path.with_suffix(".sol"))
     rec = {
@@ -60,7 +73,7 @@ def run_one(path: Path, time_limit: float, seed: int, rule: str = "wall") -> dic
         "time_limit": time_limit,
         "rule": rule,
         "seed": seed,
-        "engine": "netplan-pyvrp",
+        "engine": label(starts),
         "date": dt.date.today().isoformat(),
         "commit": git_head(),
         "load_before": os.getloadavg()[0],
@@ -70,9 +83,17 @@ def run_one(path: Path, time_limit: float, seed: int, rule: str = "wall") -> dic
         "reference": ref.cost,
     }
     if rule == "cpu":
-        sol = solve(problem, "pyvrp", time_limit_s=time_limit * CPU_WALL_CAP, cpu_limit_s=time_limit, seed=seed)
+        sol = solve(
+            problem,
+            "pyvrp",
+            time_limit_s=time_limit * CPU_WALL_CAP,
+            cpu_limit_s=time_limit * starts,  # engines.solve shares a CPU limit among the starts
+            seed=seed,
+            starts=starts,
+            **engine,
+        )
     else:
-        sol = solve(problem, "pyvrp", time_limit_s=time_limit, seed=seed)
+        sol = solve(problem, "pyvrp", time_limit_s=time_limit, seed=seed, starts=starts, **engine)
     sched = simulate(problem, sol)
     cost = sol.distance(problem)
     rec.update(
@@ -91,30 +112,47 @@ def run_one(path: Path, time_limit: float, seed: int, rule: str = "wall") -> dic
     return rec
 
 
+def label(starts: int) -> str:
+    """The engine column of a record: ``netplan-pyvrp``, or ``netplan-pyvrp*k`` for k starts."""
+    return "netplan-pyvrp" if starts == 1 else f"netplan-pyvrp*{starts}"
+
+
 def load(runs: Path) -> list[dict]:
     if not runs.exists():
         return []
     return [json.loads(line) for line in runs.read_text().splitlines() if line.strip()]
 
 
-def report(records: list[dict], time_limit: float, rule: str = "wall") -> str:
-    """Markdown for one limit and rule: summary per depot count, then per instance (the latest run of each)."""
+def section(rec: dict) -> tuple[str, float, str, str]:
+    """The table a record belongs to: rule, limit, engine, variant."""
+    return rule_of(rec), float(rec["time_limit"]), rec["engine"], rec.get("variant", "")
+
+
+def report(
+    records: list[dict], rule: str = "wall", time_limit: float = 5.0, engine: str = "netplan-pyvrp", variant: str = ""
+) -> str:
+    """Markdown for one table (see :func:`section`): summary per depot count, then per instance (the latest run)."""
     latest: dict[str, dict] = {}
     for r in records:
-        if float(r["time_limit"]) == float(time_limit) and rule_of(r) == rule:
+        if section(r) == (rule, float(time_limit), engine, variant):
             latest[r["instance"]] = r
     recs = [latest[k] for k in sorted(latest)]
     ok = [r for r in recs if r["sim_ok"] and r["feasible"] and not r["dropped"]]
     dates = sorted({r["date"] for r in recs})
     loads = [r["load_before"] for r in recs]
     what = "CPU s of search (`--cpu-limit`)" if rule == "cpu" else "s wall clock"
+    what += " per instance"
+    if engine != "netplan-pyvrp":
+        what += f" and start, `{engine}` (starts side by side, one per core; the best kept)"
+    if variant:
+        what += f", {variant}"
     effect = (
         "CPU-time limits: each search got its CPU seconds whatever the load (they still depend on the processor)."
         if rule == "cpu"
         else "Wall-clock limits: the numbers depend on that load."
     )
     lines = [
-        f"### {time_limit:g} {what} per instance, {len(recs)} instance(s), seed {recs[0]['seed'] if recs else '-'} "
+        f"### {time_limit:g} {what}, {len(recs)} instance(s), seed {recs[0]['seed'] if recs else '-'} "
         f"— measured {', '.join(dates)}",
         "",
         f"Machine: {machine()}; {versions()}. Shared with other work: load average (1 min) at the start of the "
@@ -153,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cpu-limit", type=float, default=None, help="CPU seconds of search per instance, not --time")
     ap.add_argument("--instances", default="all", help="all, or comma-separated names / globs")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--starts", type=int, default=1, help="independent starts, each with the full limit")
+    ap.add_argument("--variant", default="", help="tag of these runs (a table of its own)")
     ap.add_argument("--runs", type=Path, default=RESULTS / "multidepot_runs.jsonl")
     ap.add_argument("--fresh", action="store_true", help="re-run instances already in the runs file")
     ap.add_argument("--report-only", action="store_true")
@@ -164,11 +204,12 @@ def main(argv: list[str] | None = None) -> None:
     records = load(args.runs)
     rule, limit = ("cpu", args.cpu_limit) if args.cpu_limit is not None else ("wall", args.time)
     if not args.report_only:
-        done = {(r["instance"], float(r["time_limit"]), r["seed"], rule_of(r)) for r in records}
+        done = {(r["instance"], float(r["time_limit"]), r["seed"], rule_of(r), *section(r)[2:]) for r in records}
         for f in files:
-            if not args.fresh and (f.stem, limit, args.seed, rule) in done:
+            if not args.fresh and (f.stem, limit, args.seed, rule, label(args.starts), args.variant) in done:
                 continue
-            rec = run_one(f, limit, args.seed, rule)
+            rec = run_one(f, limit, args.seed, rule, starts=args.starts)
+            rec["variant"] = args.variant
             print(
                 f"{rec['instance']}: {rec['cost']} vs {rec['reference']:.0f} ({rec['gap_pct']:+.2f} %), "
                 f"{rec['vehicles']} vehicles, sim {'ok' if rec['sim_ok'] else 'FAILED'}",
@@ -177,20 +218,20 @@ def main(argv: list[str] | None = None) -> None:
             with args.runs.open("a") as fh:
                 fh.write(json.dumps(rec) + "\n")
             records.append(rec)
-    limits = sorted({(rule_of(r), float(r["time_limit"])) for r in records}, key=lambda k: (k[0] != "cpu", k[1]))
+    sections = sorted({section(r) for r in records}, key=lambda k: (k[0] != "cpu", k[1], k[2], k[3]))
     text = [
         "# Multi-depot VRPTW (Vidal et al. 2013), netplan's PyVRP engine",
         "",
         "Generated by `benchmarks/multidepot_bench.py` from `multidepot_runs.jsonl`. Gap = distance (x1000, "
-        "rounded per leg) / published cost - 1.",
+        "rounded per leg) / published cost - 1. A table without a variant in its title: the engine with PyVRP's "
+        "default search settings (before 2026-12-01; see `pyvrp_settings_bench.py`).",
         "",
     ]
-    text += [report(records, t, r) for r, t in limits]
-    (RESULTS / "multidepot.md").write_text("\n".join(text))
-    if limits:
-        print(
-            report(records, limit, rule) if (rule, limit) in limits else report(records, limits[-1][1], limits[-1][0])
-        )
+    text += [report(records, *key) for key in sections]
+    (args.runs.parent / "multidepot.md").write_text("\n".join(text))  # beside its runs file
+    key = (rule, limit, label(args.starts), args.variant)
+    if sections:
+        print(report(records, *(key if key in sections else sections[-1])))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import itertools
 import math
 import random
 import time
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -442,3 +443,26 @@ def test_starts_share_a_cpu_limit_as_they_share_iterations():
     sol = checked(p, solve(p, "pyvrp", time_limit_s=60, starts=2, workers=1, cpu_limit_s=0.4))
     assert [s["stopped_by"] for s in sol.info["starts"]] == ["cpu", "cpu"]
     assert sol.info["cpu_limit_s"] == pytest.approx(0.2)
+
+
+def test_pyvrp_search_settings_follow_the_instance_size_and_can_be_given():
+    from netplan.route.engines.pyvrp import LARGE_CLIENTS, SearchSettings, build_data, search_settings
+
+    stops = [Stop(f"s{i}", i, (1,), service_s=60) for i in range(1, 7)]
+    p = euclid_problem(POINTS[:7], stops, [VehicleType("truck", 1, (100,))])
+    assert search_settings(build_data(p)[0]) == SearchSettings()  # small instances keep PyVRP's defaults
+    rng = random.Random(3)
+    points = [(0, 0)] + [(rng.randint(-2000, 2000), rng.randint(-2000, 2000)) for _ in range(LARGE_CLIENTS)]
+    large = euclid_problem(
+        points, [Stop(f"s{i}", i, (1,)) for i in range(1, len(points))], [VehicleType("v", 40, (9,))]
+    )
+    chosen = search_settings(build_data(large)[0])
+    assert chosen.history_length < SearchSettings().history_length
+    assert replace(chosen, history_length=SearchSettings().history_length) == SearchSettings()  # nothing else differs
+    # Settings given explicitly (as the benchmarks compare them) still reach the enumerated optimum, reproducibly.
+    own = SearchSettings(num_neighbours=3, max_perturbations=2, history_length=10)
+    runs = [checked(p, solve(p, "pyvrp", time_limit_s=60, max_iterations=300, search=own)) for _ in range(2)]
+    assert runs[0].cost == runs[1].cost == pytest.approx(brute_force(p))
+    assert [r.visits for r in runs[0].routes] == [r.visits for r in runs[1].routes]
+    with pytest.raises(ValueError, match="SearchSettings"):
+        solve(p, "pyvrp", search={"history_length": 10})
