@@ -23,6 +23,8 @@ which capped types to use.
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +54,7 @@ from netplan.route.problem import (
 from netplan.route.roads import TravelProfiles, forbidden_starts
 from netplan.route.simulate import RoadReplay, Schedule, simulate
 from netplan.route.solution import RouteSolution
-from netplan.scenario import Scenario, Vehicle, Yard, parse_interval
+from netplan.scenario import RouteConfig, Scenario, Vehicle, Yard, parse_interval
 
 FREE = "free"
 
@@ -373,9 +375,9 @@ def route_day(
                 )
     results, schedules, summaries = [], [], []
     geoms: list[dict[str, Any]] = []
-    for name, depot_row, points, fleet, penalty_cny, job_caps in jobs:
-        limit = cfg.time_limit_s
-        problem, travel = build_problem(
+    built = [
+        (name, depot_row)
+        + build_problem(
             name,
             depot_row,
             points,
@@ -389,7 +391,11 @@ def route_day(
             yards=yards,
             caps=job_caps,
         )
-        solution = _solve(name, problem, scenario)
+        for name, depot_row, points, fleet, penalty_cny, job_caps in jobs
+    ]
+    solutions = _solve_all([(name, problem) for name, _, problem, _ in built], scenario)
+    for (name, depot_row, problem, travel), solution in zip(built, solutions):
+        limit = cfg.time_limit_s
         replay = _road_replay(road_bans, travel)
         schedule = simulate(problem, solution, roads=replay)
         if not solution.feasible:
@@ -484,16 +490,43 @@ def _yard_counts(homes: dict[str, tuple[str, str]]) -> str:
     return "; ".join(f"{k}: {n}" for k, n in sorted(counts.items()))
 
 
-def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolution:
-    """Solve one problem within the scenario's iteration budget; say so when the wall-clock cap ended it instead."""
+#: Fewest stops in a day's problems for solving them side by side (below it starting the processes costs more).
+PARALLEL_STOPS = 100
+
+
+def _solve_all(named: list[tuple[str, RoutingProblem]], scenario: Scenario) -> list[RouteSolution]:
+    """Solve the day's problems, side by side on the cores when it pays; the budget warnings in the given order.
+
+    Each problem's routes are decided by its own seed and iteration budget, so solving them in one process or in
+    several gives the same routes. Side by side needs PyVRP with one start per problem (several starts already
+    use the cores), at least two problems and ``PARALLEL_STOPS`` stops; ``route.workers`` caps the processes.
+    On Ctrl-C the worker processes are ended with the run.
+    """
     cfg = scenario.route
+    workers = min(len(named), cfg.workers or os.cpu_count() or 1)
+    stops = sum(len(problem.stops) for _, problem in named)
+    if workers < 2 or cfg.engine != "pyvrp" or cfg.starts > 1 or stops < PARALLEL_STOPS:
+        solutions = [_search(problem, cfg, scenario.seed) for _, problem in named]
+    else:
+        # the largest first, so that the last process is not left with the longest search
+        order = sorted(range(len(named)), key=lambda k: (-len(named[k][1].stops), k))
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            done = pool.starmap(_search, [(named[k][1], cfg, scenario.seed) for k in order], chunksize=1)
+        solutions = [done[order.index(k)] for k in range(len(named))]
+    for (name, _), solution in zip(named, solutions):
+        _warn_budget(name, solution, scenario)
+    return solutions
+
+
+def _search(problem: RoutingProblem, cfg: RouteConfig, seed: int) -> RouteSolution:
+    """One problem within the scenario's iteration budget (in this process or a worker)."""
     # The iteration budget makes runs reproducible: PyVRP counts iterations, OR-Tools solutions found.
     budget = {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
-    solution = solve(
+    return solve(
         problem,
         cfg.engine,
         time_limit_s=cfg.time_limit_s,
-        seed=scenario.seed,
+        seed=seed,
         starts=cfg.starts,
         workers=cfg.workers,
         # the fleet rounds warm-start PyVRP; OR-Tools weighs its fixed costs in its own search
@@ -501,6 +534,11 @@ def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolut
         fleet_iterations=cfg.fleet_iterations,
         **budget,
     )
+
+
+def _warn_budget(name: str, solution: RouteSolution, scenario: Scenario) -> None:
+    """Say when the wall-clock cap, or no iteration budget at all, decided a problem's routes."""
+    cfg = scenario.route
     if cfg.max_iterations is None:
         warn(
             "route",
@@ -512,7 +550,6 @@ def _solve(name: str, problem: RoutingProblem, scenario: Scenario) -> RouteSolut
         )
     else:
         warn_if_cut_short(name, solution, time_limit_s=cfg.time_limit_s, iterations=cfg.max_iterations)
-    return solution
 
 
 def warn_if_cut_short(

@@ -72,3 +72,19 @@ def test_starts_need_a_seeded_engine():
         scenario_from_dict(
             {"name": "x", "city": {"source": "x.osm"}, "route": {"engine": "ortools", "starts": 2}}, "x.yaml"
         )
+
+
+def test_a_days_problems_side_by_side_give_the_routes_of_one_process(chengdu_scenario):
+    from netplan.route.collection import PARALLEL_STOPS, _solve_all
+
+    problems = [("north", day(60, seed=3)), ("south", day(50, seed=4))]
+    assert sum(len(p.stops) for _, p in problems) >= PARALLEL_STOPS  # large enough to be solved side by side
+    runs = {}
+    for workers in (1, 2):
+        scenario = chengdu_scenario.model_copy(deep=True)
+        scenario.route.max_iterations, scenario.route.fleet_rounds, scenario.route.fleet_iterations = 300, 1, 100
+        scenario.route.workers = workers
+        runs[workers] = _solve_all(problems, scenario)
+    assert [key(s) for s in runs[1]] == [key(s) for s in runs[2]]
+    for (_, problem), solution in zip(problems, runs[2]):
+        assert solution.info["stopped_by"] == "iterations" and simulate(problem, solution).ok
