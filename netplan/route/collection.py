@@ -37,7 +37,7 @@ from netplan.city import City
 from netplan.diagnostics import warn
 from netplan.route.bans import Ban, RoadBans, zone_geometry
 from netplan.route.drops import Drop, explain_drops
-from netplan.route.engines import solve
+from netplan.route.engines import solve_with
 from netplan.route.problem import (
     COST_UNITS_PER_CNY,
     Break,
@@ -510,8 +510,10 @@ def _solve_all(named: list[tuple[str, RoutingProblem]], scenario: Scenario) -> l
     else:
         # the largest first, so that the last process is not left with the longest search
         order = sorted(range(len(named)), key=lambda k: (-len(named[k][1].stops), k))
+        # the workers import only the engines (not this module, the scenario or geopandas): a second less per process
+        calls = [(named[k][1], _search_options(cfg, scenario.seed)) for k in order]
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            done = pool.starmap(_search, [(named[k][1], cfg, scenario.seed) for k in order], chunksize=1)
+            done = pool.starmap(solve_with, calls, chunksize=1)
         solutions = [done[order.index(k)] for k in range(len(named))]
     for (name, _), solution in zip(named, solutions):
         _warn_budget(name, solution, scenario)
@@ -519,21 +521,25 @@ def _solve_all(named: list[tuple[str, RoutingProblem]], scenario: Scenario) -> l
 
 
 def _search(problem: RoutingProblem, cfg: RouteConfig, seed: int) -> RouteSolution:
-    """One problem within the scenario's iteration budget (in this process or a worker)."""
+    """One problem within the scenario's iteration budget, in this process."""
+    return solve_with(problem, _search_options(cfg, seed))
+
+
+def _search_options(cfg: RouteConfig, seed: int) -> dict[str, Any]:
+    """``engines.solve``'s arguments for the scenario's route settings."""
     # The iteration budget makes runs reproducible: PyVRP counts iterations, OR-Tools solutions found.
     budget = {"max_iterations": cfg.max_iterations} if cfg.engine == "pyvrp" else {"solution_limit": cfg.max_iterations}
-    return solve(
-        problem,
-        cfg.engine,
-        time_limit_s=cfg.time_limit_s,
-        seed=seed,
-        starts=cfg.starts,
-        workers=cfg.workers,
+    return {
+        "engine": cfg.engine,
+        "time_limit_s": cfg.time_limit_s,
+        "seed": seed,
+        "starts": cfg.starts,
+        "workers": cfg.workers,
         # the fleet rounds warm-start PyVRP; OR-Tools weighs its fixed costs in its own search
-        fleet_rounds=cfg.fleet_rounds if cfg.engine == "pyvrp" else 0,
-        fleet_iterations=cfg.fleet_iterations,
+        "fleet_rounds": cfg.fleet_rounds if cfg.engine == "pyvrp" else 0,
+        "fleet_iterations": cfg.fleet_iterations,
         **budget,
-    )
+    }
 
 
 def _warn_budget(name: str, solution: RouteSolution, scenario: Scenario) -> None:

@@ -94,6 +94,24 @@ def solve(
     )
 
 
+def solve_with(problem: RoutingProblem, options: dict[str, Any]) -> RouteSolution:
+    """:func:`solve` with its arguments in one mapping: what a worker process is handed (see ``route.collection``).
+
+    Parameters
+    ----------
+    problem
+        A validated routing problem.
+    options
+        :func:`solve`'s keyword arguments (``engine``, ``time_limit_s``, ``seed``, ``starts``, budgets, ...).
+
+    Returns
+    -------
+    RouteSolution
+        As :func:`solve`.
+    """
+    return solve(problem, **options)
+
+
 def _search(
     problem: RoutingProblem,
     engine: str,
