@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -498,12 +497,13 @@ def _solve_all(named: list[tuple[str, RoutingProblem]], scenario: Scenario) -> l
     """Solve the day's problems, side by side on the cores when it pays; the budget warnings in the given order.
 
     Each problem's routes are decided by its own seed and iteration budget, so solving them in one process or in
-    several gives the same routes. Side by side needs PyVRP with one start per problem (several starts already
-    use the cores), at least two problems and ``PARALLEL_STOPS`` stops; ``route.workers`` caps the processes.
-    On Ctrl-C the worker processes are ended with the run.
+    several gives the same routes. Side by side is asked for with ``route.workers`` (2 or more: the processes) and
+    needs PyVRP with one start per problem (several starts already use the cores), at least two problems and
+    ``PARALLEL_STOPS`` stops. It is not the default: starting the processes costs about a second each, which a
+    small day (and a test suite of many small days) does not win back. On Ctrl-C the workers end with the run.
     """
     cfg = scenario.route
-    workers = min(len(named), cfg.workers or os.cpu_count() or 1)
+    workers = min(len(named), cfg.workers or 1)
     stops = sum(len(problem.stops) for _, problem in named)
     if workers < 2 or cfg.engine != "pyvrp" or cfg.starts > 1 or stops < PARALLEL_STOPS:
         solutions = [_search(problem, cfg, scenario.seed) for _, problem in named]
