@@ -499,13 +499,12 @@ def _solve_all(named: list[tuple[str, RoutingProblem]], scenario: Scenario) -> l
     Each problem's routes are decided by its own seed and iteration budget, so solving them in one process or in
     several gives the same routes. Side by side is asked for with ``route.workers`` (2 or more: the processes) and
     needs PyVRP with one start per problem (several starts already use the cores), at least two problems and
-    ``PARALLEL_STOPS`` stops. It is not the default: starting the processes costs about a second each, which a
-    small day (and a test suite of many small days) does not win back. On Ctrl-C the workers end with the run.
+    ``PARALLEL_STOPS`` stops (:func:`side_by_side`). It is not the default: starting a process costs about a
+    second, which a small day does not win back. On Ctrl-C the workers end with the run.
     """
     cfg = scenario.route
-    workers = min(len(named), cfg.workers or 1)
-    stops = sum(len(problem.stops) for _, problem in named)
-    if workers < 2 or cfg.engine != "pyvrp" or cfg.starts > 1 or stops < PARALLEL_STOPS:
+    workers = side_by_side(named, cfg)
+    if workers < 2:
         solutions = [_search(problem, cfg, scenario.seed) for _, problem in named]
     else:
         # the largest first, so that the last process is not left with the longest search
@@ -518,6 +517,28 @@ def _solve_all(named: list[tuple[str, RoutingProblem]], scenario: Scenario) -> l
     for (name, _), solution in zip(named, solutions):
         _warn_budget(name, solution, scenario)
     return solutions
+
+
+def side_by_side(named: list[tuple[str, RoutingProblem]], cfg: RouteConfig) -> int:
+    """How many processes solve the day's problems (1: one after another in this one).
+
+    Parameters
+    ----------
+    named
+        The day's problems with their names.
+    cfg
+        The scenario's route settings (``workers``, ``engine``, ``starts``).
+
+    Returns
+    -------
+    int
+        ``route.workers`` capped at the number of problems, or 1 when the day is too small, the engine is not
+        PyVRP or several starts already use the cores.
+    """
+    stops = sum(len(problem.stops) for _, problem in named)
+    if cfg.engine != "pyvrp" or cfg.starts > 1 or stops < PARALLEL_STOPS:
+        return 1
+    return max(1, min(len(named), cfg.workers or 1))
 
 
 def _search(problem: RoutingProblem, cfg: RouteConfig, seed: int) -> RouteSolution:

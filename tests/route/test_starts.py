@@ -75,16 +75,20 @@ def test_starts_need_a_seeded_engine():
 
 
 def test_a_days_problems_side_by_side_give_the_routes_of_one_process(chengdu_scenario):
-    from netplan.route.collection import PARALLEL_STOPS, _solve_all
+    from netplan.route.collection import _solve_all, side_by_side
 
     problems = [("north", day(60, seed=3)), ("south", day(50, seed=4))]
-    assert sum(len(p.stops) for _, p in problems) >= PARALLEL_STOPS  # large enough to be solved side by side
     runs = {}
     for workers in (1, 2):
         scenario = chengdu_scenario.model_copy(deep=True)
         scenario.route.max_iterations, scenario.route.fleet_rounds, scenario.route.fleet_iterations = 300, 1, 100
         scenario.route.workers = workers
+        assert side_by_side(problems, scenario.route) == workers  # the second run really uses two processes
         runs[workers] = _solve_all(problems, scenario)
+    # too small a day, or several starts per problem, stays in one process whatever route.workers says
+    assert side_by_side([("tiny", day(20))] * 2, scenario.route) == 1
+    scenario.route.starts = 2
+    assert side_by_side(problems, scenario.route) == 1
     assert [key(s) for s in runs[1]] == [key(s) for s in runs[2]]
     for (_, problem), solution in zip(problems, runs[2]):
         assert solution.info["stopped_by"] == "iterations" and simulate(problem, solution).ok
