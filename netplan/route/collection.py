@@ -23,7 +23,6 @@ which capped types to use.
 from __future__ import annotations
 
 import math
-import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +35,7 @@ from netplan.city import City
 from netplan.diagnostics import warn
 from netplan.route.bans import Ban, RoadBans, zone_geometry
 from netplan.route.drops import Drop, explain_drops
-from netplan.route.engines import solve_with
+from netplan.route.engines import cores, solve_with, worker_context
 from netplan.route.problem import (
     COST_UNITS_PER_CNY,
     Break,
@@ -489,7 +488,7 @@ def _yard_counts(homes: dict[str, tuple[str, str]]) -> str:
     return "; ".join(f"{k}: {n}" for k, n in sorted(counts.items()))
 
 
-#: Fewest stops in a day's problems for solving them side by side (below it starting the processes costs more).
+#: Fewest stops in a day's problems for solving them side by side (below it the processes cost more than they win).
 PARALLEL_STOPS = 100
 
 
@@ -497,10 +496,10 @@ def _solve_all(named: list[tuple[str, RoutingProblem]], scenario: Scenario) -> l
     """Solve the day's problems, side by side on the cores when it pays; the budget warnings in the given order.
 
     Each problem's routes are decided by its own seed and iteration budget, so solving them in one process or in
-    several gives the same routes. Side by side is asked for with ``route.workers`` (2 or more: the processes) and
-    needs PyVRP with one start per problem (several starts already use the cores), at least two problems and
-    ``PARALLEL_STOPS`` stops (:func:`side_by_side`). It is not the default: starting a process costs about a
-    second, which a small day does not win back. On Ctrl-C the workers end with the run.
+    several gives the same routes. Side by side needs PyVRP with one start per problem (several starts already use
+    the cores), at least two problems and ``PARALLEL_STOPS`` stops, and runs in ``route.workers`` processes (default
+    one per core; :func:`side_by_side`), forked from a server that has imported the engines once
+    (:func:`~netplan.route.engines.worker_context`). On Ctrl-C the workers end with the run.
     """
     cfg = scenario.route
     workers = side_by_side(named, cfg)
@@ -509,9 +508,8 @@ def _solve_all(named: list[tuple[str, RoutingProblem]], scenario: Scenario) -> l
     else:
         # the largest first, so that the last process is not left with the longest search
         order = sorted(range(len(named)), key=lambda k: (-len(named[k][1].stops), k))
-        # the workers import only the engines (not this module, the scenario or geopandas): a second less per process
         calls = [(named[k][1], _search_options(cfg, scenario.seed)) for k in order]
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with worker_context().Pool(workers) as pool:
             done = pool.starmap(solve_with, calls, chunksize=1)
         solutions = [done[order.index(k)] for k in range(len(named))]
     for (name, _), solution in zip(named, solutions):
@@ -532,13 +530,13 @@ def side_by_side(named: list[tuple[str, RoutingProblem]], cfg: RouteConfig) -> i
     Returns
     -------
     int
-        ``route.workers`` capped at the number of problems, or 1 when the day is too small, the engine is not
-        PyVRP or several starts already use the cores.
+        ``route.workers`` (default: the cores this process may use) capped at the number of problems, or 1 when
+        the day is too small, the engine is not PyVRP or several starts already use the cores.
     """
     stops = sum(len(problem.stops) for _, problem in named)
     if cfg.engine != "pyvrp" or cfg.starts > 1 or stops < PARALLEL_STOPS:
         return 1
-    return max(1, min(len(named), cfg.workers or 1))
+    return max(1, min(len(named), cfg.workers or cores()))
 
 
 def _search(problem: RoutingProblem, cfg: RouteConfig, seed: int) -> RouteSolution:
