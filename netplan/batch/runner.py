@@ -80,6 +80,9 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         scenario = scenario_from_dict(copy.deepcopy(spec.scenario), spec.scenario_file)
         # Maps are for people looking at one plan; every run writing maps/<name>.html would also overwrite one file.
         scenario.outputs.map = False
+        # the sweep already runs its runs side by side, one per worker: a run's own searches stay in its process
+        if scenario.route.workers is None:
+            scenario.route.workers = 1
         city, row["city_load_s"] = _cached_city(scenario)
         plan = build_plan(scenario, city=city)
         metrics = plan_metrics(plan, spec.radii_m)

@@ -35,7 +35,7 @@ from netplan.city import City
 from netplan.diagnostics import warn
 from netplan.route.bans import Ban, RoadBans, zone_geometry
 from netplan.route.drops import Drop, explain_drops
-from netplan.route.engines import cores, solve_with, worker_context
+from netplan.route.engines import default_workers, solve_with, worker_context
 from netplan.route.problem import (
     COST_UNITS_PER_CNY,
     Break,
@@ -530,13 +530,14 @@ def side_by_side(named: list[tuple[str, RoutingProblem]], cfg: RouteConfig) -> i
     Returns
     -------
     int
-        ``route.workers`` (default: the cores this process may use) capped at the number of problems, or 1 when
-        the day is too small, the engine is not PyVRP or several starts already use the cores.
+        ``route.workers`` (default: :func:`~netplan.route.engines.default_workers`, one per core) capped at the
+        number of problems, or 1 when the day is too small, the engine is not PyVRP or several starts already use
+        the cores.
     """
     stops = sum(len(problem.stops) for _, problem in named)
     if cfg.engine != "pyvrp" or cfg.starts > 1 or stops < PARALLEL_STOPS:
         return 1
-    return max(1, min(len(named), cfg.workers or cores()))
+    return max(1, min(len(named), cfg.workers or default_workers()))
 
 
 def _search(problem: RoutingProblem, cfg: RouteConfig, seed: int) -> RouteSolution:

@@ -120,3 +120,21 @@ def _engine_and_parent(_: int) -> tuple[bool, int]:
     import sys
 
     return "netplan.route.engines.pyvrp" in sys.modules, os.getppid()
+
+
+def test_default_workers_follow_the_environment_and_stay_one_in_a_daemon(monkeypatch):
+    from netplan.errors import NetplanError
+    from netplan.route.engines import cores, default_workers, worker_context
+
+    monkeypatch.delenv("NETPLAN_WORKERS", raising=False)
+    assert default_workers() == cores()
+    monkeypatch.setenv("NETPLAN_WORKERS", "3")
+    assert default_workers() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("NETPLAN_WORKERS", bad)
+        with pytest.raises(NetplanError, match="NETPLAN_WORKERS.*at least 1"):
+            default_workers()
+    # a pool's workers are daemonic and may not start processes: their searches stay in them
+    monkeypatch.setenv("NETPLAN_WORKERS", "4")
+    with worker_context().Pool(1) as pool:
+        assert pool.apply(default_workers) == 1

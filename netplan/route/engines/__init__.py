@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 from typing import Any
 
+from netplan.errors import NetplanError
 from netplan.route.drops import fill_drops
 from netplan.route.fleet import minimise_fleet
 from netplan.route.problem import RoutingProblem
@@ -30,11 +31,38 @@ ENGINES = ("pyvrp", "ortools")
 _PRELOAD = ["netplan.route.engines", "netplan.route.engines.pyvrp"]
 
 
+#: The environment variable that sets how many processes a run's searches may use when the scenario does not say.
+WORKERS_VARIABLE = "NETPLAN_WORKERS"
+
+
 def cores() -> int:
     """The cores this process may run on (its CPU affinity where the system has one, else the machine's count)."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
+
+
+def default_workers() -> int:
+    """The processes a run's searches use when ``route.workers`` is not set.
+
+    ``NETPLAN_WORKERS`` if it is set (as ``OMP_NUM_THREADS`` sets a library's
+    threads: for a machine that runs several netplan runs at once), else one
+    per core; always 1 inside a daemonic process (a dask or pool worker),
+    which may not start processes of its own. Routes do not depend on it.
+
+    Raises
+    ------
+    NetplanError
+        ``NETPLAN_WORKERS`` is not a whole number of at least 1.
+    """
+    if multiprocessing.current_process().daemon:
+        return 1
+    text = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if not text:
+        return cores()
+    if not text.isdigit() or int(text) < 1:
+        raise NetplanError(f"expected a whole number of processes, at least 1, got {text!r}", where=WORKERS_VARIABLE)
+    return int(text)
 
 
 def worker_context() -> BaseContext:
@@ -158,7 +186,7 @@ def _search(
         options = {**options, "max_iterations": max(1, int(budget) // starts)}
     if options.get("cpu_limit_s") is not None:  # a CPU budget is shared like an iteration budget
         options = {**options, "cpu_limit_s": float(options["cpu_limit_s"]) / starts}
-    workers = max(1, min(starts, workers or cores()))
+    workers = max(1, min(starts, workers or default_workers()))
     # Without an iteration budget the clock is the budget: the starts share it.
     limit = time_limit_s if budget is not None else time_limit_s * workers / starts
     seeds = [seed + k for k in range(starts)]
