@@ -33,9 +33,10 @@ import shapely
 
 from netplan.city import City
 from netplan.diagnostics import warn
+from netplan.processes import default_workers, worker_context
 from netplan.route.bans import Ban, RoadBans, zone_geometry
 from netplan.route.drops import Drop, explain_drops
-from netplan.route.engines import default_workers, solve_with, worker_context
+from netplan.route.engines import solve_with
 from netplan.route.problem import (
     COST_UNITS_PER_CNY,
     Break,
@@ -499,7 +500,7 @@ def _solve_all(named: list[tuple[str, RoutingProblem]], scenario: Scenario) -> l
     several gives the same routes. Side by side needs PyVRP with one start per problem (several starts already use
     the cores), at least two problems and ``PARALLEL_STOPS`` stops, and runs in ``route.workers`` processes (default
     one per core; :func:`side_by_side`), forked from a server that has imported the engines once
-    (:func:`~netplan.route.engines.worker_context`). On Ctrl-C the workers end with the run.
+    (:func:`~netplan.processes.worker_context`). On Ctrl-C the workers end with the run.
     """
     cfg = scenario.route
     workers = side_by_side(named, cfg)
@@ -530,7 +531,7 @@ def side_by_side(named: list[tuple[str, RoutingProblem]], cfg: RouteConfig) -> i
     Returns
     -------
     int
-        ``route.workers`` (default: :func:`~netplan.route.engines.default_workers`, one per core) capped at the
+        ``route.workers`` (default: :func:`~netplan.processes.default_workers`, one per core) capped at the
         number of problems, or 1 when the day is too small, the engine is not PyVRP or several starts already use
         the cores.
     """

@@ -75,8 +75,8 @@ def test_starts_need_a_seeded_engine():
 
 
 def test_a_days_problems_side_by_side_give_the_routes_of_one_process(chengdu_scenario):
+    from netplan.processes import cores
     from netplan.route.collection import _solve_all, side_by_side
-    from netplan.route.engines import cores
 
     problems = [("north", day(60, seed=3)), ("south", day(50, seed=4))]
     runs = {}
@@ -95,46 +95,3 @@ def test_a_days_problems_side_by_side_give_the_routes_of_one_process(chengdu_sce
     assert [key(s) for s in runs[1]] == [key(s) for s in runs[2]]
     for (_, problem), solution in zip(problems, runs[2]):
         assert solution.info["stopped_by"] == "iterations" and simulate(problem, solution).ok
-
-
-def test_workers_are_forked_from_a_server_that_imported_the_engines():
-    """Where the system has ``forkserver``, a pool costs a fork, not a Python start and PyVRP's import."""
-    import multiprocessing
-    import os
-
-    from netplan.route.engines import worker_context
-
-    context = worker_context()
-    forkserver = "forkserver" in multiprocessing.get_all_start_methods()
-    assert context.get_start_method() == ("forkserver" if forkserver else "spawn")
-    for _ in range(2):  # a second pool forks from the same server
-        with context.Pool(2) as pool:
-            found = pool.map(_engine_and_parent, range(2))
-        assert all(loaded for loaded, _ in found)
-        parents = {parent for _, parent in found}
-        assert len(parents) == 1 and (parents != {os.getpid()}) == forkserver
-
-
-def _engine_and_parent(_: int) -> tuple[bool, int]:
-    import os
-    import sys
-
-    return "netplan.route.engines.pyvrp" in sys.modules, os.getppid()
-
-
-def test_default_workers_follow_the_environment_and_stay_one_in_a_daemon(monkeypatch):
-    from netplan.errors import NetplanError
-    from netplan.route.engines import cores, default_workers, worker_context
-
-    monkeypatch.delenv("NETPLAN_WORKERS", raising=False)
-    assert default_workers() == cores()
-    monkeypatch.setenv("NETPLAN_WORKERS", "3")
-    assert default_workers() == 3
-    for bad in ("0", "two", "-1"):
-        monkeypatch.setenv("NETPLAN_WORKERS", bad)
-        with pytest.raises(NetplanError, match="NETPLAN_WORKERS.*at least 1"):
-            default_workers()
-    # a pool's workers are daemonic and may not start processes: their searches stay in them
-    monkeypatch.setenv("NETPLAN_WORKERS", "4")
-    with worker_context().Pool(1) as pool:
-        assert pool.apply(default_workers) == 1

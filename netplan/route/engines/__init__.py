@@ -11,14 +11,11 @@ on their timing.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing.context import BaseContext
 from typing import Any
 
-from netplan.errors import NetplanError
+from netplan.processes import default_workers, worker_context
 from netplan.route.drops import fill_drops
 from netplan.route.fleet import minimise_fleet
 from netplan.route.problem import RoutingProblem
@@ -26,59 +23,6 @@ from netplan.route.simulate import simulate
 from netplan.route.solution import RouteSolution
 
 ENGINES = ("pyvrp", "ortools")
-
-#: What a worker process imports once, before it is forked: the engines, not the caller's modules.
-_PRELOAD = ["netplan.route.engines", "netplan.route.engines.pyvrp"]
-
-
-#: The environment variable that sets how many processes a run's searches may use when the scenario does not say.
-WORKERS_VARIABLE = "NETPLAN_WORKERS"
-
-
-def cores() -> int:
-    """The cores this process may run on (its CPU affinity where the system has one, else the machine's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-def default_workers() -> int:
-    """The processes a run's searches use when ``route.workers`` is not set.
-
-    ``NETPLAN_WORKERS`` if it is set (as ``OMP_NUM_THREADS`` sets a library's
-    threads: for a machine that runs several netplan runs at once), else one
-    per core; always 1 inside a daemonic process (a dask or pool worker),
-    which may not start processes of its own. Routes do not depend on it.
-
-    Raises
-    ------
-    NetplanError
-        ``NETPLAN_WORKERS`` is not a whole number of at least 1.
-    """
-    if multiprocessing.current_process().daemon:
-        return 1
-    text = os.environ.get(WORKERS_VARIABLE, "").strip()
-    if not text:
-        return cores()
-    if not text.isdigit() or int(text) < 1:
-        raise NetplanError(f"expected a whole number of processes, at least 1, got {text!r}", where=WORKERS_VARIABLE)
-    return int(text)
-
-
-def worker_context() -> BaseContext:
-    """The start method of the processes that run searches side by side.
-
-    ``forkserver`` where the system has it: one server process per run of
-    Python imports the engines once and forks every worker from itself, so a
-    pool costs about 0.02 s instead of a second of CPU per spawned process (a
-    Python start and PyVRP's import), and the workers never inherit the
-    caller's threads or state as a plain fork would. Elsewhere ``spawn``.
-    """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)  # no effect once the server runs: it has them already
-        return context
-    return multiprocessing.get_context("spawn")
 
 
 def solve(
