@@ -271,7 +271,7 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
     open_, assign = _local_search(best_plan[0], best_plan[1], working, deadline=start + time_limit)
     improved = 0
     if window and max_count is None and min_count <= int(fixed.sum()):
-        open_, assign, improved = window_search(
+        open_, assign, improved, window_hit = window_search(
             open_,
             assign,
             LevelProblem(w_all, active, src, dst, cost, cap, f, fixed),
@@ -280,6 +280,7 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
             seed=seed,
             deadline=start + time_limit,
         )
+        hit |= window_hit
         open_, assign = _local_search(open_, assign, working, deadline=start + time_limit)
     obj = _plan_cost(open_, assign, src, dst, cost, f, act)
     bound = min(float(best_bound), obj)
@@ -1022,7 +1023,7 @@ def window_search(
     arcs_per_source: int = 0,
     seed: int = 0,
     deadline: float = float("inf"),
-) -> tuple[np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, int, bool]:
     """Large-neighbourhood search: re-solve small windows of neighbouring sources exactly (HiGHS), keep what saves.
 
     A window is a source and the sources it meets through shared sites
@@ -1039,7 +1040,9 @@ def window_search(
     Returns
     -------
     tuple
-        Open mask, assignment, number of windows improved.
+        Open mask, assignment, number of windows improved, and whether the
+        clock stopped the search (the deadline, or a window's MIP at its
+        60 s safety cap before its node limit).
     """
     weights, active, src, dst, cost, capacity, open_cost, fixed_open, _, _ = level.parts()
     w = np.asarray(weights, dtype=float)
@@ -1060,14 +1063,14 @@ def window_search(
     # the windows' breadth-first searches meet the same sources again and again: their neighbours, once each
     sites_of = _LazyNeighbours(dst, order, bounds)
     sources_of = _LazyNeighbours(src, by_dst, dbounds)
-    improved = 0
+    improved, hit = 0, False
     for _ in range(passes):
         seen = np.zeros(n, dtype=bool)
         for seed_i in np.flatnonzero(act_mask).tolist():
             if seen[seed_i]:
                 continue
             if time.perf_counter() > deadline:
-                return open_, assign, improved
+                return open_, assign, improved, True
             members = _window_members(seed_i, window, seen, sites_of, sources_of)
             members_arr = np.array(sorted(members))
             seen[members_arr] = True
@@ -1101,6 +1104,7 @@ def window_search(
                 time_limit=60.0,
                 seed=seed,
             )
+            hit |= res.time_limit_hit
             if not np.isfinite(res.objective) or res.objective >= current - 1e-6 * max(current, 1.0) - 1e-6:
                 continue
             new_open = res.open & np.isin(np.arange(m), sites)
@@ -1108,7 +1112,7 @@ def window_search(
             open_[sites[new_open[sites]]] = True
             assign[members_arr] = res.assign[members_arr]
             improved += 1
-    return open_, assign, improved
+    return open_, assign, improved, hit
 
 
 class _LazyNeighbours(dict):

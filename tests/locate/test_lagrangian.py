@@ -193,17 +193,23 @@ def test_nearest_arcs_keeps_each_sources_cheapest():
 def test_window_search_never_worsens_and_keeps_plans_feasible():
     kw = _level(3, n=40, m=25, clusters=2)
     start = solve_level(LevelProblem(**kw), iterations=50, window=0)
-    open_, assign, _ = window_search(start.open, start.assign, LevelProblem(**kw), window=6)
+    open_, assign, _, hit = window_search(start.open, start.assign, LevelProblem(**kw), window=6)
     res = type(start)(open_, assign, 0.0, start.bound, 0, False)
     assert _check_plan(kw, res) <= start.objective + 1e-6
+    assert not hit  # the work limits, not the clock, ended it
+    # a deadline already past stops the search at once and says so
+    open_, assign, improved, hit = window_search(start.open, start.assign, LevelProblem(**kw), window=6, deadline=0.0)
+    assert hit and improved == 0 and np.array_equal(assign, start.assign)
 
 
 def test_window_search_over_each_sources_cheapest_arcs_never_worsens():
     """Windows that offer each source only its 2 cheapest arcs (and its current one) keep the plan feasible."""
     kw = _level(5, n=40, m=25, clusters=2)  # a start the windows improve
     start = solve_level(LevelProblem(**kw), iterations=50, window=0)
-    open_, assign, improved = window_search(start.open, start.assign, LevelProblem(**kw), window=6, arcs_per_source=2)
-    assert improved > 0
+    open_, assign, improved, hit = window_search(
+        start.open, start.assign, LevelProblem(**kw), window=6, arcs_per_source=2
+    )
+    assert improved > 0 and not hit
     res = type(start)(open_, assign, 0.0, start.bound, 0, False)
     assert _check_plan(kw, res) <= start.objective + 1e-6
     moved = np.flatnonzero(assign != start.assign)
