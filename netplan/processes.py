@@ -69,6 +69,8 @@ def _main_is_not_rerun() -> bool:
     name = getattr(getattr(main, "__spec__", None), "name", None) or ""
     if name == "__main__" or name.endswith(".__main__"):  # python -m package: multiprocessing does not import it
         return True
+    if name.startswith("netplan."):  # python -m netplan.cli: netplan's own modules guard their calls
+        return True
     # console scripts (netplan, pytest, ...) are installed wrappers that guard their call
     scripts = Path(sysconfig.get_path("scripts")).resolve()
     return Path(path).resolve().parent == scripts

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from netplan.city import City, load_city
 from netplan.pipeline import build_plan, write_outputs
+from netplan.processes import cores
 from netplan.scenario import CityConfig, Scenario, load_scenario
+
+# pytest-xdist already runs a test file per core: a run's searches side by side in more processes would only
+# compete with the other worker for the same cores. The side-by-side path has its own tests (tests/test_processes.py,
+# tests/route/test_starts.py, the routing case of tests/test_interrupts.py), which ask for it explicitly.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) >= cores():
+    os.environ.setdefault("NETPLAN_WORKERS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import signal
 import subprocess
@@ -58,6 +59,7 @@ class _Run:
             stderr=subprocess.PIPE,
             text=True,
             preexec_fn=_ctrl_c_as_in_a_terminal,
+            env={**os.environ, "NETPLAN_WORKERS": "2"},  # the routing stage in worker processes, as by default
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
