@@ -8,7 +8,9 @@ cheaply (:func:`default_workers`).
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.pool
 import os
+import signal
 import sys
 import sysconfig
 from multiprocessing.context import BaseContext
@@ -90,3 +92,18 @@ def worker_context() -> BaseContext:
         context.set_forkserver_preload(_PRELOAD)  # no effect once the server runs: it has them already
         return context
     return multiprocessing.get_context("spawn")
+
+
+def worker_pool(workers: int) -> multiprocessing.pool.Pool:
+    """A pool of ``workers`` processes from :func:`worker_context` that leave Ctrl-C to the run.
+
+    A Ctrl-C in a terminal reaches every process of the command; the workers
+    ignore it, and the run, which stops on it, ends them (leaving the pool's
+    ``with`` block terminates its workers), so the terminal shows the run's
+    one line, not a traceback per worker.
+    """
+    return worker_context().Pool(workers, initializer=_leave_ctrl_c_to_the_run)
+
+
+def _leave_ctrl_c_to_the_run() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

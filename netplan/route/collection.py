@@ -33,7 +33,7 @@ import shapely
 
 from netplan.city import City
 from netplan.diagnostics import warn
-from netplan.processes import default_workers, worker_context
+from netplan.processes import default_workers, worker_pool
 from netplan.route.bans import Ban, RoadBans, zone_geometry
 from netplan.route.drops import Drop, explain_drops
 from netplan.route.engines import solve_with
@@ -510,7 +510,7 @@ def _solve_all(named: list[tuple[str, RoutingProblem]], scenario: Scenario) -> l
         # the largest first, so that the last process is not left with the longest search
         order = sorted(range(len(named)), key=lambda k: (-len(named[k][1].stops), k))
         calls = [(named[k][1], _search_options(cfg, scenario.seed)) for k in order]
-        with worker_context().Pool(workers) as pool:
+        with worker_pool(workers) as pool:
             done = pool.starmap(solve_with, calls, chunksize=1)
         solutions = [done[order.index(k)] for k in range(len(named))]
     for (name, _), solution in zip(named, solutions):

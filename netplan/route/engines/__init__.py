@@ -12,10 +12,9 @@ on their timing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from netplan.processes import default_workers, worker_context
+from netplan.processes import default_workers, worker_pool
 from netplan.route.drops import fill_drops
 from netplan.route.fleet import minimise_fleet
 from netplan.route.problem import RoutingProblem
@@ -137,10 +136,8 @@ def _search(
     if workers == 1:
         results = [_one(problem, engine, limit, s, options) for s in seeds]
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
-            results = list(
-                pool.map(_one, [problem] * starts, [engine] * starts, [limit] * starts, seeds, [options] * starts)
-            )
+        with worker_pool(workers) as pool:
+            results = pool.starmap(_one, [(problem, engine, limit, s, options) for s in seeds], chunksize=1)
     best = min(results, key=lambda r: (not r.feasible, r.cost, r.info.get("seed", 0)))
     best.info["starts"] = [
         {
