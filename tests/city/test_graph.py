@@ -181,7 +181,7 @@ def test_graph_attributes_do_not_depend_on_the_hash_seed():
     from conftest import ROOT
 
     digests = set()
-    # two seeds suffice: thousands of merged ways each put their tags in a seed's set order (the slow
+    # two seeds suffice: the many merged ways each put their tags in a seed's set order (the slow
     # tests/test_reproducible_run.py builds the whole default run under five)
     for seed in ("1", "12345"):
         # each process builds the graphs itself: a cached city would make the seeds agree trivially
