@@ -11,8 +11,12 @@ replays it on the instance's matrices).
 
 A setting is written ``name`` (a preset below) or ``key=value,...`` with keys
 ``nb`` (num_neighbours), ``pmin``/``pmax`` (perturbations), ``hist`` (late
-acceptance history) and ``noimp`` (iterations without improvement before a
-restart), changed from PyVRP's defaults. The engine's settings (``engine``)
+acceptance history), ``noimp`` (iterations without improvement before a
+restart) and ``pupd`` (solutions between penalty updates), changed from
+PyVRP's defaults; ``dec`` (clients per subproblem), ``drounds``, ``dfirst`` and
+``dsub`` (percent of the budget for the first whole-instance search and of
+each round for the subproblems) turn on the route-based decomposition
+(:mod:`netplan.route.engines.decompose`) with the others at their defaults. The engine's settings (``engine``)
 are whatever :func:`~netplan.route.engines.pyvrp.search_settings` picks.
 
 Usage::
@@ -29,11 +33,13 @@ import json
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.multidepot_bench import FOLDER, run_one  # noqa: E402
 from benchmarks.peers.common import RESULTS, fmt, machine, mean, versions  # noqa: E402
+from netplan.route.engines.decompose import DecompositionSettings  # noqa: E402
 from netplan.route.engines.pyvrp import SearchSettings  # noqa: E402
 
 RUNS = RESULTS / "multidepot_settings_runs.jsonl"
@@ -47,7 +53,10 @@ KEYS = {
     "pmax": "max_perturbations",
     "hist": "history_length",
     "noimp": "num_iters_no_improvement",
+    "pupd": "solutions_between_updates",
 }
+#: Decomposition keys (any of them turns it on): clients per subproblem, rounds, shares of the budget in percent.
+DECOMPOSE = {"dec": "group_clients", "drounds": "rounds", "dfirst": "first_share", "dsub": "sub_share"}
 
 
 def parse(spec: str) -> SearchSettings | None:
@@ -56,12 +65,18 @@ def parse(spec: str) -> SearchSettings | None:
         return None
     if spec == "default":
         return SearchSettings()
-    changes: dict[str, int] = {}
+    changes: dict[str, Any] = {}
+    parts: dict[str, Any] = {}
     for part in spec.split(","):
         key, _, value = part.partition("=")
-        if key not in KEYS or not value.isdigit():
-            raise SystemExit(f"bad setting {part!r} in {spec!r}: use key=int with key in {sorted(KEYS)}")
-        changes[KEYS[key]] = int(value)
+        if key not in KEYS | DECOMPOSE or not value.isdigit():
+            raise SystemExit(f"bad setting {part!r} in {spec!r}: use key=int with key in {sorted(KEYS | DECOMPOSE)}")
+        if key in DECOMPOSE:
+            parts[DECOMPOSE[key]] = int(value) / 100 if key in ("dfirst", "dsub") else int(value)
+        else:
+            changes[KEYS[key]] = int(value)
+    if parts:
+        changes["decompose"] = DecompositionSettings(**parts)
     return replace(SearchSettings(), **changes)
 
 
