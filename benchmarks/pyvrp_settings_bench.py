@@ -185,6 +185,14 @@ def main(argv: list[str] | None = None) -> None:
         "PR20A (59,550 against 72,133 with `hist=100`). `hist=1000`, run beside the others, shows the direction "
         "without that doubt. Not run (time): `pmax=50` and `nb=40`, which buy fewer iterations still.",
         "",
+        "`vs engine` compares with `hist=100`, the engine's settings from 300 clients on (the 700-780 customer "
+        "`hist=100` rows of seed 0 come from `multidepot_runs.jsonl`, marked `source`). `pupd=500`: PyVRP's "
+        "penalty update interval of 500 solutions instead of netplan's 100. `dec=...`: the route-based "
+        "decomposition (`netplan/route/engines/decompose.py`): the whole instance for `dfirst` % of the CPU "
+        "budget (default 40), then `drounds` rounds (default 2), each spending `dsub` % of its share (default 50) "
+        "on subproblems of about `dec` clients (whole routes grouped by the polar angle of their centroids, a "
+        "vehicle keeping its depot) and the rest on the whole instance from the stitched routes.",
+        "",
     ]
     seeds = sorted({r["seed"] for r in records if r["time_limit"] == args.cpu_limit})
     for title, group in GROUPS.items():
