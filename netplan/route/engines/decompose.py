@@ -80,10 +80,6 @@ class Budget:
         self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
         self.iterations = 0
 
-    def used_cpu(self) -> float:
-        """CPU seconds since the budget was made."""
-        return time.process_time() - self.cpu0
-
     def stop(self, mark: float) -> MultipleCriteria:
         """The stopping criterion of a phase that ends at ``mark`` (a share of the whole budget, 0-1)."""
         wall_left = max(0.0, self.time_limit_s - (time.perf_counter() - self.wall0))
