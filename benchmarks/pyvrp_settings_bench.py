@@ -50,6 +50,7 @@ SMALL = "PR11A,PR11B,PR17A,PR17B,PR21A,PR21B"
 GROUPS = {
     "840-960 customers": LARGE.split(","),
     "700-780 customers": MEDIUM.split(","),
+    "the other six of 700-960 customers": ["PR14A", "PR14B", "PR15A", "PR16B", "PR20B", "PR24B"],
     "360-420 customers": SMALL.split(","),
 }
 #: The engine's own settings from 300 clients on (late-acceptance history 100), the row the others are compared with.
@@ -186,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
         "without that doubt. Not run (time): `pmax=50` and `nb=40`, which buy fewer iterations still.",
         "",
         "`vs engine` compares with `hist=100`, the engine's settings from 300 clients on (the 700-780 customer "
-        "`hist=100` rows of seed 0 come from `multidepot_runs.jsonl`, marked `source`). `pupd=500`: PyVRP's "
+        "`hist=100` rows of seed 0, and those of the other six, come from `multidepot_runs.jsonl`, marked "
+        "`source`). `pupd=500`: PyVRP's "
         "penalty update interval of 500 solutions instead of netplan's 100. `dec=...`: the route-based "
         "decomposition (`netplan/route/engines/decompose.py`): the whole instance for `dfirst` % of the CPU "
         "budget (default 30), then `drounds` rounds (default 3), each spending `dsub` % of its share (default 80) "

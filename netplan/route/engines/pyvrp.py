@@ -422,8 +422,9 @@ def search_settings(data: pyvrp.ProblemData) -> SearchSettings:
     ``benchmarks/results/multidepot_settings.md``). Fewer neighbours or smaller
     perturbations buy more iterations but did not help by a clear margin;
     nor did PyVRP's penalty update interval of 500 (-0.03 pp over two seeds)
-    or the route decomposition (``decompose``, -0.25 pp on 700-960 customers:
-    an option, not the default; see the README's "Multi-depot VRPTW").
+    or the route decomposition (``decompose``, -0.33 pp on 700-960 customers
+    over two seeds: an option, not the default; see the README's "Multi-depot
+    VRPTW").
     Below ``LARGE_CLIENTS`` (Solomon, small cities) nothing was measured to
     change, so PyVRP's defaults stay.
     """
