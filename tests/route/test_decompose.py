@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -13,7 +14,7 @@ from pyvrp.stop import MaxIterations
 from netplan.route.engines import solve
 from netplan.route.engines.decompose import DecompositionSettings, _subproblem, cost, route_groups
 from netplan.route.engines.pyvrp import SearchSettings, _run, build_data
-from netplan.route.problem import Depot, Location, Profile, RoutingProblem, Stop, VehicleType
+from netplan.route.problem import Depot, Interval, Location, Profile, RoutingProblem, Stop, VehicleType
 from netplan.route.simulate import simulate
 
 CLIENTS = 240
@@ -100,3 +101,16 @@ def test_the_decomposed_search_keeps_to_a_cpu_limit():
 def test_decomposition_settings_refuse_a_budget_that_cannot_be_split(bad):
     with pytest.raises(ValueError):
         DecompositionSettings(**bad)
+
+
+def test_mutually_exclusive_visits_are_never_split_the_search_goes_on_whole():
+    base = multidepot()
+    # A stop with two windows becomes a group of two PyVRP clients, one of which is visited.
+    two = replace(base.stops[0], windows=(Interval(0, 3_600), Interval(7_200, 86_400)))
+    p = replace(base, stops=[two, *base.stops[1:]]).validate()
+    assert build_data(p)[0].num_groups == 1
+    search = SearchSettings(decompose=DecompositionSettings(group_clients=60))
+    sol = solve(p, "pyvrp", time_limit_s=120, max_iterations=600, seed=1, search=search)
+    assert sol.info["decomposition"]["subproblems"] == 0
+    assert sol.info["iterations"] == 600
+    assert sol.feasible and not sol.dropped and simulate(p, sol).ok
