@@ -49,6 +49,7 @@ from pyvrp.search import (
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
 from netplan.progress import report
+from netplan.route.engines.decompose import Budget, DecompositionSettings, solve_decomposed
 from netplan.route.problem import Interval, RoutingInputError, RoutingProblem, VehicleType
 from netplan.route.solution import Route, RouteSolution, Visit
 
@@ -276,7 +277,9 @@ def _end(problem: RoutingProblem, vt: VehicleType) -> tuple[int, int, int, int]:
 _MIN_MAX_PENALTY = 100_000.0
 
 
-def penalty_params(data: pyvrp.ProblemData) -> tuple[pyvrp.PenaltyParams, tuple[list[float], float, float]]:
+def penalty_params(
+    data: pyvrp.ProblemData, *, solutions_between_updates: int = 100
+) -> tuple[pyvrp.PenaltyParams, tuple[list[float], float, float]]:
     """Penalty settings scaled to the instance's own costs.
 
     PyVRP starts its penalties at the midpoint of ``[min_penalty,
@@ -295,6 +298,9 @@ def penalty_params(data: pyvrp.ProblemData) -> tuple[pyvrp.PenaltyParams, tuple[
     ----------
     data
         The PyVRP instance.
+    solutions_between_updates
+        How many solutions PyVRP registers between two penalty updates
+        (:attr:`SearchSettings.solutions_between_updates`).
 
     Returns
     -------
@@ -320,7 +326,9 @@ def penalty_params(data: pyvrp.ProblemData) -> tuple[pyvrp.PenaltyParams, tuple[
     prize = max([c.prize for c in clients], default=0)
     ceiling = max(_MIN_MAX_PENALTY, 2.0 * prize, 10.0 * max([*init_load, init_tw, init_dist]))
     params = pyvrp.PenaltyParams(
-        min_penalty=min(0.1, init_tw, init_dist, *init_load), max_penalty=ceiling, solutions_between_updates=100
+        min_penalty=min(0.1, init_tw, init_dist, *init_load),
+        max_penalty=ceiling,
+        solutions_between_updates=solutions_between_updates,
     )
     return params, (init_load, init_tw, init_dist)
 
@@ -380,6 +388,10 @@ class SearchSettings:
         Late-acceptance history (``IteratedLocalSearchParams``).
     num_iters_no_improvement
         Iterations without improvement before a restart.
+    solutions_between_updates
+        Solutions between two updates of the penalties (``PenaltyParams``; netplan's 100, PyVRP's default 500).
+    decompose
+        Route-based decomposition (:mod:`netplan.route.engines.decompose`), or ``None`` for none.
     """
 
     num_neighbours: int = 50
@@ -387,6 +399,8 @@ class SearchSettings:
     max_perturbations: int = 25
     history_length: int = 300
     num_iters_no_improvement: int = 150_000
+    solutions_between_updates: int = 100
+    decompose: DecompositionSettings | None = None
 
 
 #: From this many PyVRP clients on, the search accepts late only against its last 100 solutions (see search_settings).
@@ -406,13 +420,21 @@ def search_settings(data: pyvrp.ProblemData) -> SearchSettings:
     gave 6.59 %); on the 360-420 customer ones it made no difference beyond
     one seed's noise (0.98 % against 0.94 %; see
     ``benchmarks/results/multidepot_settings.md``). Fewer neighbours or smaller
-    perturbations buy more iterations but did not help by a clear margin.
+    perturbations buy more iterations but did not help by a clear margin;
+    nor did PyVRP's penalty update interval of 500 (-0.03 pp over two seeds)
+    or the route decomposition (``decompose``, -0.33 pp on 700-960 customers
+    over two seeds: an option, not the default; see the README's "Multi-depot
+    VRPTW").
     Below ``LARGE_CLIENTS`` (Solomon, small cities) nothing was measured to
     change, so PyVRP's defaults stay.
     """
     if data.num_clients >= LARGE_CLIENTS:
         return SearchSettings(history_length=100)
     return SearchSettings()
+
+
+#: PyVRP's penalties: per load dimension, time warp, excess distance.
+Penalties = tuple[list[float], float, float]
 
 
 def _run(
@@ -422,13 +444,21 @@ def _run(
     display: bool,
     start: pyvrp.Solution | None = None,
     search: SearchSettings | None = None,
-) -> pyvrp.Result:
+    penalties: Penalties | None = None,
+) -> tuple[pyvrp.Result, Penalties]:
     """``pyvrp.solve`` with netplan's penalty and search settings (:func:`penalty_params`, :func:`search_settings`).
 
-    Starts from ``start`` if given; ``search`` overrides the search settings (for benchmarks).
+    Starts from ``start`` if given; ``search`` overrides the search settings (for benchmarks). ``penalties`` replace
+    the initial ones of :func:`penalty_params`: a search that goes on from an earlier one's solution needs that
+    search's penalties, as the initial ones let it wander through infeasible space for hundreds of iterations.
+
+    Returns
+    -------
+    tuple
+        PyVRP's result and the penalties at the end of the search.
     """
-    params, initial = penalty_params(data)
     cfg = search or search_settings(data)
+    params, initial = penalty_params(data, solutions_between_updates=cfg.solutions_between_updates)
     rng = pyvrp.RandomNumberGenerator(seed=seed)
     neighbours = compute_neighbours(data, NeighbourhoodParams(num_neighbours=cfg.num_neighbours))
     perturb = PerturbationParams(min_perturbations=cfg.min_perturbations, max_perturbations=cfg.max_perturbations)
@@ -436,7 +466,7 @@ def _run(
     for op in OPERATORS:
         if op.supports(data):
             ls.add_operator(op(data))
-    pm = pyvrp.PenaltyManager(initial, params)
+    pm = pyvrp.PenaltyManager(penalties or initial, params)
     # The local search also inserts the required clients a warm start leaves out (netplan.route.fleet).
     init = ls(start or pyvrp.Solution.make_random(data, rng), pm.max_cost_evaluator(), exhaustive=True)
     ils = pyvrp.IteratedLocalSearchParams(
@@ -444,7 +474,9 @@ def _run(
     )
     algo = pyvrp.IteratedLocalSearch(data, pm, ls, init, ils)
     report(bound=None, incumbent=None, detail=f"PyVRP, {data.num_clients} clients")
-    return algo.run(_Reported(stop), collect_stats=display, display=display)
+    result = algo.run(_Reported(stop), collect_stats=display, display=display)
+    loads, tw, dist = pm.penalties()
+    return result, (list(loads), float(tw), float(dist))
 
 
 def _warm_start(
@@ -552,12 +584,30 @@ def solve(
     criteria += [MaxIterations(max_iterations)] if max_iterations is not None else []
     began = time.perf_counter()
     start = None if initial is None else _warm_start(data, copies, problem, initial)
-    result = _run(data, MultipleCriteria(criteria), seed, display, start, search)
+    cfg = search or search_settings(data)
+    decomposition: dict[str, Any] | None = None
+    if cfg.decompose is None:
+        result, _ = _run(data, MultipleCriteria(criteria), seed, display, start, cfg)
+        best, iterations = result.best, int(result.num_iterations)
+    else:
+        budget = Budget(max_iterations=max_iterations, cpu_limit_s=cpu_limit_s, time_limit_s=time_limit_s)
+        best, done = solve_decomposed(
+            data,
+            run=lambda d, stop, s, st, pen: _run(d, stop, s, display, st, cfg, pen),
+            budget=budget,
+            seed=seed,
+            settings=cfg.decompose,
+            start=start,
+        )
+        iterations = done.iterations
+        cpu = MaxCpuTime(cpu_limit_s) if cpu_limit_s is not None else None
+        if cpu is not None:
+            cpu.start = budget.cpu0
+        decomposition = {"subproblems": done.subproblems, "improved": done.improved, "gain": done.gain}
+        decomposition["costs"] = done.costs
     runtime = time.perf_counter() - began
-    iterations = int(result.num_iterations)
     cpu_s = cpu.used if cpu is not None else None
     stopped_by = _stopped_by(iterations, max_iterations, cpu)
-    best = result.best
     routes: list[Route] = []
     counters = [0] * len(problem.vehicle_types)
     served: set[int] = set()
@@ -600,5 +650,6 @@ def solve(
             "cpu_s": round(cpu_s, 3) if cpu_s is not None else None,
             "clients": len(copies),
             "groups": len(data.groups()) if hasattr(data, "groups") else None,
+            "decomposition": decomposition,
         },
     )
