@@ -74,7 +74,7 @@ def test_starts_need_a_seeded_engine():
         )
 
 
-def test_a_days_problems_side_by_side_give_the_routes_of_one_process(chengdu_scenario):
+def test_a_days_problems_side_by_side_give_the_routes_of_one_process(chengdu_scenario, monkeypatch):
     from netplan.processes import cores
     from netplan.route.collection import _solve_all, side_by_side
 
@@ -88,8 +88,11 @@ def test_a_days_problems_side_by_side_give_the_routes_of_one_process(chengdu_sce
         runs[workers] = _solve_all(problems, scenario)
     # too small a day, or several starts per problem, stays in one process whatever route.workers says
     assert side_by_side([("tiny", day(20))] * 2, scenario.route) == 1
-    scenario.route.workers = None  # the default: one process per core
-    assert side_by_side(problems, scenario.route) == min(2, cores())
+    scenario.route.workers = None  # the default: NETPLAN_WORKERS (the suite's 1 under xdist), else one per core
+    monkeypatch.setenv("NETPLAN_WORKERS", "2")
+    assert side_by_side(problems, scenario.route) == 2
+    monkeypatch.delenv("NETPLAN_WORKERS")
+    assert side_by_side(problems, scenario.route) == min(2, cores())  # pytest's process is not a script
     scenario.route.starts = 2
     assert side_by_side(problems, scenario.route) == 1
     assert [key(s) for s in runs[1]] == [key(s) for s in runs[2]]
