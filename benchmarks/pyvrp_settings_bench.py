@@ -67,6 +67,12 @@ KEYS = {
 DECOMPOSE = {"dec": "group_clients", "drounds": "rounds", "dfirst": "first_share", "dsub": "sub_share"}
 
 
+def report_path(runs: Path) -> Path:
+    """The tables' file beside the runs file: ``x_runs.jsonl`` -> ``x.md``, any other name -> ``<name>.md``."""
+    name = runs.name.removesuffix("_runs.jsonl") if runs.name.endswith("_runs.jsonl") else runs.name
+    return runs.with_name(name + ".md")
+
+
 def parse(spec: str) -> SearchSettings | None:
     """The settings a spec names (``None`` for ``engine``: the engine's own choice)."""
     if spec == "engine":
@@ -206,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
             if specs_run:
                 what = f"seed {sel[0]}" if len(sel) == 1 else f"mean of seeds {', '.join(map(str, sel))}"
                 text += [f"### {what}", "", table(records, specs_run, group, args.cpu_limit, sel)]
-    args.runs.with_name(args.runs.name.replace("_runs.jsonl", ".md")).write_text("\n".join(text))
+    report_path(args.runs).write_text("\n".join(text))
     print(table(records, specs_here, names, args.cpu_limit, [args.seed]))
 
 
