@@ -51,6 +51,7 @@ GROUPS = {
     "840-960 customers": LARGE.split(","),
     "700-780 customers": MEDIUM.split(","),
     "the other six of 700-960 customers": ["PR14A", "PR14B", "PR15A", "PR16B", "PR20B", "PR24B"],
+    "480-600 customers": ["PR12A", "PR12B", "PR13A", "PR13B", "PR18A", "PR18B", "PR22A", "PR22B"],
     "360-420 customers": SMALL.split(","),
 }
 #: The engine's own settings from 300 clients on (late-acceptance history 100), the row the others are compared with.
