@@ -503,13 +503,14 @@ def _solve_all(named: list[tuple[str, RoutingProblem]], scenario: Scenario) -> l
     (:func:`~netplan.processes.worker_context`). On Ctrl-C the workers end with the run.
     """
     cfg = scenario.route
+    options = _search_options(cfg, scenario.seed)
     workers = side_by_side(named, cfg)
     if workers < 2:
-        solutions = [_search(problem, cfg, scenario.seed) for _, problem in named]
+        solutions = [solve_with(problem, options) for _, problem in named]
     else:
         # the largest first, so that the last process is not left with the longest search
         order = sorted(range(len(named)), key=lambda k: (-len(named[k][1].stops), k))
-        calls = [(named[k][1], _search_options(cfg, scenario.seed)) for k in order]
+        calls = [(named[k][1], options) for k in order]
         with worker_pool(workers) as pool:
             done = pool.starmap(solve_with, calls, chunksize=1)
         solutions = [done[order.index(k)] for k in range(len(named))]
@@ -539,11 +540,6 @@ def side_by_side(named: list[tuple[str, RoutingProblem]], cfg: RouteConfig) -> i
     if cfg.engine != "pyvrp" or cfg.starts > 1 or stops < PARALLEL_STOPS:
         return 1
     return max(1, min(len(named), cfg.workers or default_workers()))
-
-
-def _search(problem: RoutingProblem, cfg: RouteConfig, seed: int) -> RouteSolution:
-    """One problem within the scenario's iteration budget, in this process."""
-    return solve_with(problem, _search_options(cfg, seed))
 
 
 def _search_options(cfg: RouteConfig, seed: int) -> dict[str, Any]:
