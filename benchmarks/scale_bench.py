@@ -12,8 +12,16 @@ process (peak RSS is that run's): matrices (bounded Dijkstra, in row blocks),
 model build, then ``TieredNetwork.solve`` with the chosen engine and mode.
 Prints one markdown table and the fitted growth exponent of siting time in N.
 
+With ``--spread`` the city grows with N instead: the extract's roads are tiled
+(``large_graph_bench.py``'s road layer, loaded through ``city.roads`` as a
+bureau's GIS layer is) into round(sqrt(N / P)) x round(sqrt(N / P)) tiles, P
+being the extract's real demand points, so every tile holds about as many
+points as Chengdu's own compounds, as a real city of N compounds would. The
+default packs every N onto the one extract (N = 5,000 is ten times Chengdu's
+density, and the arcs grow as N squared).
+
     python benchmarks/scale_bench.py [--sizes 500,2000,5000,10000] [--engine lagrangian] [--mode bottom_up]
-        [--time-limit 1800] [--mip-sizes 500]
+        [--time-limit 1800] [--mip-sizes 500] [--spread]
 """
 
 from __future__ import annotations
@@ -59,7 +67,26 @@ def _arcs_blocked(
     return Arcs(np.concatenate(src), np.concatenate(dst), np.concatenate(dist))
 
 
-def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, dump: str | None = None) -> dict:
+def _tiled_city(grid: int, sc):
+    """The Chengdu extract's roads tiled ``grid`` x ``grid`` (``large_graph_bench.py``'s layer), loaded as bureaus'."""
+    import tempfile
+
+    from large_graph_bench import MAPPING, build_layer
+
+    from netplan.city import city_from_raw
+    from netplan.city.sources import read_source
+    from netplan.scenario import CityConfig
+
+    layer = Path(tempfile.gettempdir()) / "netplan_large_graph" / f"tiles_{grid}.gpkg"
+    if not layer.is_file():
+        build_layer(grid, layer)
+    config = CityConfig(source=str(layer), roads=MAPPING, truck=sc.city.truck, walk_speed_kph=sc.city.walk_speed_kph)
+    return city_from_raw(read_source(config, layer.parent), config)
+
+
+def _one(
+    n: int, engine: str, mode: str, time_limit: float, seed: int, dump: str | None = None, spread: bool = False
+) -> dict:
     import geopandas as gpd
 
     from netplan.city import load_city
@@ -72,6 +99,11 @@ def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, dump: str
     city = load_city(sc.city, sc.base_dir)
     real = estimate_demand(city, sc)[0]
     real = real[(real["households"] > 0) & (real["kg_day"] > 0)]
+    grid = 1
+    if spread:
+        # as many copies of the extract's roads as keep the points about as dense as Chengdu's own compounds
+        grid = max(1, round(float(np.sqrt(n / len(real)))))
+        city = _tiled_city(grid, sc)
     kg_per_household = float(real["kg_day"].sum() / real["households"].sum())
     households = real["households"].to_numpy(dtype=float)
     rng = np.random.default_rng(seed)
@@ -141,6 +173,8 @@ def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, dump: str
     steps = [s for s in sol.steps if "tier" in s]
     return {
         "n": n,
+        "grid": grid,
+        "walk_nodes": len(walk),
         "engine": engine,
         "mode": mode,
         "excluded": int(len(model.excluded)),
@@ -173,11 +207,17 @@ def main() -> None:
     parser.add_argument("--mip-sizes", default="500", help="sizes also run with the MIP engine, for the ratio")
     parser.add_argument("--time-limit", type=float, default=1800.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--spread",
+        action="store_true",
+        help="grow the city with N: the extract's roads tiled so that every tile is about as dense as Chengdu's "
+        "real compounds (the default packs every N onto the one extract)",
+    )
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         n, engine = args.one.split(":")
-        print(json.dumps(_one(int(n), engine, args.mode, args.time_limit, args.seed)))
+        print(json.dumps(_one(int(n), engine, args.mode, args.time_limit, args.seed, spread=args.spread)))
         return
     runs = [(int(n), args.engine) for n in args.sizes.split(",") if n]
     runs += [(int(n), "mip") for n in args.mip_sizes.split(",") if n and args.engine != "mip"]
@@ -197,6 +237,7 @@ def main() -> None:
                 str(args.time_limit),
                 "--seed",
                 str(args.seed),
+                *(["--spread"] if args.spread else []),
             ],
             capture_output=True,
             text=True,
@@ -215,7 +256,9 @@ def main() -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(
         f"\nMeasured {stamp} on {platform.node()} ({platform.processor() or platform.machine()}), "
-        f"mode {args.mode}, time limit {args.time_limit:g} s.\n"
+        f"mode {args.mode}, time limit {args.time_limit:g} s"
+        + (", the city grown with N (tiles of the extract's roads, walk nodes in brackets)" if args.spread else "")
+        + ".\n"
     )
     print(
         "| N | engine | candidates t1/t2/t3 | arcs | wall s | matrices s | siting s (t1/t2/t3) | peak RSS MB "
@@ -224,8 +267,9 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         tier_s = "/".join(f"{s:.1f}" for s in r["tier_s"] if s is not None)
+        size = f"{r['n']:,} ({r['grid'] ** 2} tiles, {r['walk_nodes']:,})" if args.spread else f"{r['n']:,}"
         print(
-            f"| {r['n']:,} | {r['engine']} | {'/'.join(map(str, r['candidates']))} | {sum(r['arcs']):,} "
+            f"| {size} | {r['engine']} | {'/'.join(map(str, r['candidates']))} | {sum(r['arcs']):,} "
             f"| {r['wall_s']:.1f} | {r['matrices_s']:.1f} | {r['solve_s']:.1f} ({tier_s}) | {r['peak_rss_mb']:.0f} "
             f"| {r['objective']:,.0f} | {r['bound']:,.0f} | {100 * r['gap']:.2f}% | {'/'.join(map(str, r['open']))} "
             f"| {','.join(r['time_limit_hit']) or 'no'} |"
