@@ -35,6 +35,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,9 +85,8 @@ def _tiled_city(grid: int, sc):
     return city_from_raw(read_source(config, layer.parent), config)
 
 
-def _one(
-    n: int, engine: str, mode: str, time_limit: float, seed: int, dump: str | None = None, spread: bool = False
-) -> dict:
+def build_model(n: int, engine: str, seed: int, spread: bool = False) -> tuple[Any, dict]:
+    """The benchmark city's tiered model at N demand points (not solved), and what building it took."""
     import geopandas as gpd
 
     from netplan.city import load_city
@@ -160,29 +160,32 @@ def _one(
         iterations=sc.locate.iterations,
     )
     build_s = time.perf_counter() - t0
-    if dump:
-        import pickle
+    info = {
+        "grid": grid,
+        "walk_nodes": len(walk),
+        "candidates": sizes,
+        "setup_s": round(setup_s, 1),
+        "matrices_s": round(matrices_s, 1),
+        "build_s": round(build_s, 1),
+        "backend": sc.locate.backend,
+    }
+    return model, info
 
-        with open(dump, "wb") as fh:
-            pickle.dump(model, fh)
 
+def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, spread: bool = False) -> dict:
+    model, info = build_model(n, engine, seed, spread)
     t0 = time.perf_counter()
-    solutions = model.solve(mode, time_limit, seed, sc.locate.backend)
+    solutions = model.solve(mode, time_limit, seed, info.pop("backend"))
     solve_s = time.perf_counter() - t0
     sol = solutions.get("integrated", solutions.get("bottom_up"))
     steps = [s for s in sol.steps if "tier" in s]
     return {
         "n": n,
-        "grid": grid,
-        "walk_nodes": len(walk),
+        **info,
         "engine": engine,
         "mode": mode,
         "excluded": int(len(model.excluded)),
-        "candidates": sizes,
         "arcs": [int(len(a.src)) for a in model.arcs],
-        "setup_s": round(setup_s, 1),
-        "matrices_s": round(matrices_s, 1),
-        "build_s": round(build_s, 1),
         "solve_s": round(solve_s, 1),
         "tier_s": [s.get("seconds") for s in steps],
         "tier_objective": [s.get("objective") for s in steps],

@@ -301,6 +301,104 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
     )
 
 
+def level_bound(
+    level: LevelProblem,
+    *,
+    iterations: int = 100,
+    time_limit: float = float("inf"),
+    lp_arcs: int = 16,
+    lp_full_arcs: int = 100_000,
+) -> tuple[float, bool]:
+    """A valid lower bound of a level, without a plan: its strong LP's multipliers, refined by subgradient steps.
+
+    The bound half of :func:`solve_level`: the assignment rows relaxed with
+    multipliers ``u`` leave one continuous knapsack per site (so the bound is
+    also valid when sources may split between sites), the open decisions
+    bounded by :func:`_open_bound`. ``u`` starts at the duals of the level's
+    strong LP (:func:`_lp_multipliers`; above ``lp_full_arcs`` arcs, over each
+    source's ``lp_arcs`` cheapest), where the Lagrangian dual equals that LP, and
+    every evaluation is exact at its ``u``, so the bound is valid whatever the
+    LP's accuracy. Iterations, not the clock, end it; ``time_limit`` is a cap.
+
+    Parameters
+    ----------
+    level
+        The sources, sites and allowed assignments.
+    iterations
+        Subgradient steps after the start (the work limit).
+    time_limit
+        Wall-clock safety cap in seconds (the LP gets at most half).
+    lp_arcs, lp_full_arcs
+        As in :func:`solve_level`.
+
+    Returns
+    -------
+    tuple
+        The bound (inf when an active source has no arc) and whether the time cap ended it.
+    """
+    weights, active, src, dst, cost, capacity, open_cost, fixed_open, min_count, max_count = level.parts()
+    start = time.perf_counter()
+    w_all = np.asarray(weights, dtype=float)
+    act_mask = np.asarray(active, dtype=bool)
+    keep = act_mask[src]
+    src, dst, cost = np.asarray(src)[keep], np.asarray(dst)[keep], np.asarray(cost, dtype=float)[keep]
+    n, m = len(w_all), len(capacity)
+    act = np.flatnonzero(act_mask)
+    if len(act) and np.bincount(src, minlength=n)[act].min() == 0:
+        return float("inf"), False
+    w = w_all[src]
+    cap = np.asarray(capacity, dtype=float)
+    f = np.asarray(open_cost, dtype=float)
+    fixed = np.asarray(fixed_open, dtype=bool)
+    total = float(w_all[act].sum())
+    hi = m if max_count is None else int(max_count)
+    share = cost + f[dst] * w / np.maximum(cap[dst], 1e-9)
+    u = np.full(n, np.inf)
+    np.minimum.at(u, src, share)
+    u = np.where(np.isfinite(u) & act_mask, u, 0.0)
+    lam, hit = 2.0, False
+    if len(src):
+        near = _nearest_arcs(src, share, n, lp_arcs) if len(src) > lp_full_arcs else np.arange(len(src))
+        u_lp, hit = _lp_multipliers(
+            n=n,
+            act=act,
+            src=src[near],
+            dst=dst[near],
+            cost=cost[near],
+            w=w[near],
+            cap=cap,
+            f=f,
+            fixed=fixed,
+            time_limit=time_limit / 2,
+        )
+        if u_lp is not None:
+            u, lam = u_lp, 0.05
+    ratio_w = np.where(w > 0, w, 1.0)
+    best, stall = -np.inf, 0
+    for _ in range(iterations + 1):
+        if time.perf_counter() - start > time_limit:
+            hit = True
+            break
+        g, x = _knapsacks(cost - u[src], w, ratio_w, dst, cap, m)
+        value, y = _open_bound(f + g, cap, fixed, min_count, hi, total)
+        value += float(u[act].sum())
+        if value > best + 1e-9 * max(abs(best), 1.0) if np.isfinite(best) else True:
+            best, stall = value, 0
+        else:
+            stall += 1
+            if stall >= 20:
+                lam, stall = lam / 2, 0
+        served = np.bincount(src, weights=x * y[dst], minlength=n)
+        s = np.zeros(n)
+        s[act] = 1.0 - served[act]
+        norm = float(s @ s)
+        if norm < 1e-12 or lam < 1e-4:
+            break
+        # no plan to aim at: a target a little above the current value
+        u = u + lam * (0.05 * abs(value) + 1.0) / norm * s
+    return float(best), hit
+
+
 def _nearest_arcs(src: np.ndarray, price: np.ndarray, n: int, k: int) -> np.ndarray:
     """Indices of each source's ``k`` cheapest arcs (ties by arc index), in arc order."""
     order = np.lexsort((np.arange(len(src)), price, src))

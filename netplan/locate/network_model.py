@@ -1516,61 +1516,54 @@ class _PathRelaxation:
     """With the ``lagrangian`` engine, relaxations with more customer-station pairs than this are bounded by
     :meth:`solve_lagrangian` instead of a MIP (whose building and root alone grow faster than the city)."""
 
-    def solve_lagrangian(self, top_open: np.ndarray, iterations: int = 300) -> float:
+    def solve_lagrangian(self, top_open: np.ndarray, iterations: int = 100, time_limit: float = float("inf")) -> float:
         """A valid bound of the relaxation by Lagrangian relaxation of its assignment constraints.
 
-        For multipliers ``u`` (one per customer) every station's part is
-        ``f_k + sum_r min(0, c_rk - u_r)``; the open decisions are bounded as in
-        :func:`~netplan.locate.lagrangian._open_bound` (count bounds, capacity
-        cover). Any ``u`` gives a valid bound; subgradient steps improve it.
+        The relaxation posed as one level (customers to stations over the pairs
+        with a path to ``top_open``, each station's capacity on the kilograms it
+        receives, which every network respects too) and bounded by
+        :func:`~netplan.locate.lagrangian.level_bound`: multipliers from the
+        strong LP (HiGHS), every station's part a continuous knapsack, the open
+        decisions bounded by count and capacity cover. Any multipliers give a
+        valid bound; starting from the LP's, the bound is that LP's value. (300
+        subgradient steps from the cheapest-assignment start stopped at half of
+        it on a 5,000-point city of 62 stations, where coverage decides.)
         """
-        from netplan.locate.lagrangian import _open_bound
+        from netplan.locate.lagrangian import LevelProblem, level_bound
 
-        model, tier = self.model, self.model.tiers[1]
+        tier = self.model.tiers[1]
         e = self.to_top(top_open)
         cost = self.weight[:, None] * (self.into + e[None, :])  # customers x stations, inf = no path
         ok = np.isfinite(cost)
         if not ok.any(axis=1).all():
             return float("inf")
-        c = np.where(ok, cost, 0.0)
-        u = np.where(ok, cost, np.inf).min(axis=1)
-        total = float(model.demand.sum())
-        hi = tier.size if tier.max_count is None else int(tier.max_count)
-        best, lam, stall = -np.inf, 2.0, 0
-        # step target: a feasible point of the relaxation (every customer at its cheapest station, those open)
-        nearest = np.where(ok, cost, np.inf).argmin(axis=1)
-        used = np.zeros(tier.size, dtype=bool)
-        used[nearest] = True
-        target = float(tier.open_cost[used | tier.fixed_open].sum() + u.sum())
-        for _ in range(iterations):
-            red = np.where(ok, c - u[:, None], 0.0)
-            take = red < 0
-            v = tier.open_cost + np.where(take, red, 0.0).sum(axis=0)
-            value, y = _open_bound(v, tier.capacity, tier.fixed_open, tier.min_count, hi, total)
-            value += float(u.sum())
-            if value > best + 1e-9 * max(abs(best), 1.0) if np.isfinite(best) else True:
-                best, stall = value, 0
-            else:
-                stall += 1
-                if stall >= 20:
-                    lam, stall = lam / 2, 0
-            if lam < 1e-4:
-                break
-            g = 1.0 - (take * y[None, :]).sum(axis=1)
-            norm = float(g @ g)
-            if norm < 1e-12:
-                break
-            u = u + lam * max(target - value, 1e-6 * abs(target)) / norm * g
-        return float(best)
+        rows, cols = np.nonzero(ok)
+        level = LevelProblem(
+            weights=self.weight,
+            active=np.ones(len(self.weight), dtype=bool),
+            src=rows,
+            dst=cols,
+            cost=cost[rows, cols],
+            capacity=tier.capacity,
+            open_cost=tier.open_cost,
+            fixed_open=tier.fixed_open,
+            min_count=tier.min_count,
+            max_count=tier.max_count,
+        )
+        value, hit = level_bound(level, iterations=iterations, time_limit=time_limit)
+        if hit and "bound" not in self.model.time_limit_hit:
+            self.model.time_limit_hit.append("bound")
+        return value
 
     def solve(self, top_open: np.ndarray, time_limit: float, seed: int, backend: str) -> float:
         """Bound for the top-tier open set ``top_open`` (inf when no demand point can reach it)."""
         lagrangian = self.model.engine == "lagrangian"
         if lagrangian and self.into.size > self.lagrangian_above:
-            return self.solve_lagrangian(top_open)
+            return self.solve_lagrangian(top_open, time_limit=time_limit)
         value = self._solve_mip(top_open, time_limit, seed, backend)
         if lagrangian and np.isnan(value):
-            return self.solve_lagrangian(top_open)  # the MIP found no bound within its share: a weaker valid one
+            # the MIP found no bound within its share: a weaker valid one
+            return self.solve_lagrangian(top_open, time_limit=time_limit)
         return value
 
     def _solve_mip(self, top_open: np.ndarray, time_limit: float, seed: int, backend: str) -> float:

@@ -11,13 +11,14 @@ from netplan.locate.lagrangian import (
     LevelProblem,
     _binary_knapsacks,
     _knapsacks,
+    level_bound,
     solve_level,
     solve_level_split,
     window_search,
 )
 from netplan.locate.network_model import Arcs, TieredNetwork, TierSites
 
-from .test_network_model import _enumerate, _tiny
+from .test_network_model import _enumerate, _enumerated, _model, _tiny
 
 
 def _level(seed: int, n: int = 8, m: int = 5, clusters: int = 1):
@@ -300,6 +301,62 @@ def test_path_relaxation_lagrangian_bound_below_its_mip(seed, tiers):
         top[k] = True
         exact = relax._solve_mip(top, 30.0, 0, "HIGHS")
         assert relax.solve_lagrangian(top) <= exact + 1e-6 * max(abs(exact), 1.0)
+
+
+# the enumeration of every network is what costs here: 4-tier seeds 1-4 take 3-22 s each
+@pytest.mark.parametrize(("tiers", "seed"), [(3, 0), (3, 1), (3, 2), (3, 5), (4, 0), (4, 5)])
+def test_path_relaxation_lagrangian_bound_never_above_any_network_with_that_top_set(tiers, seed):
+    """The relaxation keeps each station's capacity: still below every network's tier-2 opening plus haulage."""
+    from scipy import sparse
+
+    from netplan.locate.network_model import _PathRelaxation
+
+    model = _model(seed, tiers)
+    _, _, per_top = _enumerated(seed, tiers)
+    a0 = model.arcs[0]
+    shape = (len(model.demand), model.tiers[0].size)
+    reach = sparse.csr_array((np.ones(len(a0.src)), (a0.src, a0.dst)), shape=shape).toarray() > 0
+    relax = _PathRelaxation(model, reach)
+    checked = 0
+    for key, rest in per_top.items():
+        top = np.frombuffer(key, dtype=bool)
+        if np.isfinite(rest):
+            assert relax.solve_lagrangian(top) <= rest + 1e-6 * max(abs(rest), 1.0)
+            checked += 1
+    assert checked > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4])
+def test_level_bound_is_the_strong_lp_and_never_above_the_optimum(seed):
+    from scipy import optimize, sparse
+
+    kw = _level(seed, n=8, m=5)
+    optimum = _optimum(kw)
+    bound, hit = level_bound(LevelProblem(**kw))
+    assert not hit
+    assert bound <= optimum + 1e-6 * optimum
+    # the strong LP: assignment rows, x <= y, each site's capacity, y in [0, 1]
+    src, dst, w = kw["src"], kw["dst"], kw["weights"]
+    a, m, n = len(src), len(kw["capacity"]), len(w)
+    arange = np.arange(a)
+    eq = sparse.csr_array((np.ones(a), (src, arange)), shape=(n, a + m))
+    capacity = sparse.coo_array(
+        (np.r_[w[src], -kw["capacity"]], (np.r_[dst, np.arange(m)], np.r_[arange, a + np.arange(m)])), shape=(m, a + m)
+    )
+    link = sparse.coo_array((np.r_[np.ones(a), -np.ones(a)], (np.r_[arange, arange], np.r_[arange, a + dst])))
+    lp = optimize.linprog(
+        np.r_[kw["cost"], kw["open_cost"]],
+        A_ub=sparse.vstack([capacity, link.reshape((a, a + m))]).tocsr(),
+        b_ub=np.zeros(m + a),
+        A_eq=eq,
+        b_eq=np.ones(n),
+        bounds=(0, 1),
+        method="highs",
+    )
+    if lp.status == 2:
+        assert bound == np.inf
+        return
+    assert bound == pytest.approx(lp.fun, rel=1e-6)
 
 
 def test_a_binding_stage_time_limit_warns_and_shows_in_the_kpis():
