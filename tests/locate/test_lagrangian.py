@@ -9,8 +9,10 @@ import pytest
 
 from netplan.locate.lagrangian import (
     LevelProblem,
+    LevelResult,
     _binary_knapsacks,
     _knapsacks,
+    close_sites,
     level_bound,
     solve_level,
     solve_level_split,
@@ -357,6 +359,45 @@ def test_level_bound_is_the_strong_lp_and_never_above_the_optimum(seed):
         assert bound == np.inf
         return
     assert bound == pytest.approx(lp.fun, rel=1e-6)
+
+
+def test_close_sites_packs_what_one_move_at_a_time_cannot():
+    """Three sites hold 100 + 140, 100 + 140 and 140 + 40 kg; two of 340 kg hold all six; no one shift empties one."""
+    w = np.array([100.0, 140.0, 100.0, 140.0, 140.0, 40.0])
+    n, m = len(w), 3
+    src, dst = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
+    kw = dict(
+        weights=w,
+        active=np.ones(n, bool),
+        src=src,
+        dst=dst,
+        cost=np.ones(n * m) + 0.01 * dst,
+        capacity=np.full(m, 340.0),
+        open_cost=np.full(m, 1000.0),
+        fixed_open=np.zeros(m, bool),
+    )
+    start = LevelResult(np.ones(m, bool), np.array([0, 0, 1, 1, 2, 2]), 3006.06, 2000.0, 0, False)
+    assert _check_plan(kw, start) == pytest.approx(start.objective)
+    res, closed = close_sites(LevelProblem(**kw), start)
+    assert closed == 1 and int(res.open.sum()) == 2
+    assert _check_plan(kw, res) == pytest.approx(res.objective) == pytest.approx(_optimum(kw))
+    assert res.bound == start.bound
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_close_sites_never_costs_more_and_keeps_plans_feasible(seed):
+    kw = _level(seed, n=8, m=5)
+    opt = _optimum(kw)
+    if not np.isfinite(opt):
+        pytest.skip("no feasible plan")
+    res = solve_level(LevelProblem(**kw), iterations=50)
+    # a wasteful start: every site open
+    start = LevelResult(
+        np.ones(5, bool), res.assign, res.objective + float(kw["open_cost"][~res.open].sum()), res.bound, 0, False
+    )
+    out, _ = close_sites(LevelProblem(**kw), start)
+    assert _check_plan(kw, out) == pytest.approx(out.objective)
+    assert opt - 1e-6 <= out.objective <= res.objective + 1e-6
 
 
 def test_a_binding_stage_time_limit_warns_and_shows_in_the_kpis():
