@@ -1024,6 +1024,7 @@ def solve_level_split(
     seed: int = 0,
     lp_start: bool = False,
     exact_floor_s: float = 60.0,
+    close_exact: bool = False,
 ) -> LevelResult:
     """Site a level component by component: exactly (HiGHS) where small, by Lagrangian relaxation where large.
 
@@ -1035,6 +1036,10 @@ def solve_level_split(
     exact MIP may use up to ``exact_floor_s`` seconds of what is left (so its
     node limit, not its share of the clock, ends it). ``lp_start`` is passed on
     to :func:`solve_level` for the components solved by Lagrangian relaxation.
+    With ``close_exact``, a component small enough for the MIP that the MIP could
+    not site gets :func:`close_sites` after the Lagrangian plan (off by default:
+    on the dense 5,000-point city its MIPs took the time tier 2's later blocks
+    needed, and on the spread one it closed nothing).
     """
     weights, active, src, dst, cost, capacity, open_cost, fixed_open, min_count, max_count = level.parts()
     start = time.perf_counter()
@@ -1106,7 +1111,7 @@ def solve_level_split(
             )
             counts["lagrangian"] += 1
             counts["iterations"] = max(counts["iterations"], res.iterations)
-            if sizes[c] <= exact_sources and np.isfinite(res.objective):
+            if close_exact and sizes[c] <= exact_sources and np.isfinite(res.objective):
                 # small enough for the MIP, which found nothing: close sites where an exact re-assignment lets it
                 res, closed = close_sites(part, res, node_limit=node_limit)
                 counts["closed"] = counts.get("closed", 0) + closed
