@@ -19,7 +19,7 @@ from pathlib import Path
 from netplan.errors import NetplanError
 
 #: What a worker process imports once, before it is forked: the engines, not the caller's modules.
-_PRELOAD = ["netplan.route.engines", "netplan.route.engines.pyvrp"]
+_PRELOAD = ["netplan._quiet_server", "netplan.route.engines", "netplan.route.engines.pyvrp"]
 
 
 #: The environment variable that sets how many processes a run's searches may use when the scenario does not say.
