@@ -73,6 +73,16 @@ def _fit(j: int, take: np.ndarray, src, w, rc, cap) -> list[int]:
     return sorted(keep)
 
 
+def _master(columns: dict, acts: np.ndarray, n: int, m: int) -> tuple[list, sparse.csr_array, sparse.csr_array]:
+    """The columns in order, their cover rows (active sources) and their once-per-site rows."""
+    keys = list(columns)
+    rows = [i for _, s in keys for i in s]
+    cols = [k for k, (_, s) in enumerate(keys) for _ in s]
+    cover = sparse.csr_array((np.ones(len(rows)), (rows, cols)), shape=(n, len(keys)))[acts]
+    once = sparse.csr_array((np.ones(len(keys)), ([j for j, _ in keys], np.arange(len(keys)))), shape=(m, len(keys)))
+    return keys, cover, once
+
+
 def column_generation(level, plan_open, plan_assign, rounds: int, mip_seconds: float) -> dict:
     """Dantzig-Wolfe bound bracket by column generation from the plan's columns; see the module docstring."""
     from netplan.locate.lagrangian import _binary_knapsacks, _open_bound
@@ -101,13 +111,7 @@ def column_generation(level, plan_open, plan_assign, rounds: int, mip_seconds: f
         add(int(j), sorted(np.flatnonzero(plan_assign == j).tolist()))
     out: dict = {"rounds": [], "best_bound": -np.inf}
     for r in range(rounds):
-        keys = list(columns)
-        rows = [i for _, s in keys for i in s]
-        cols = [k for k, (_, s) in enumerate(keys) for _ in s]
-        cover = sparse.csr_array((np.ones(len(rows)), (rows, cols)), shape=(n, len(keys)))[acts]
-        once = sparse.csr_array(
-            (np.ones(len(keys)), ([j for j, _ in keys], np.arange(len(keys)))), shape=(m, len(keys))
-        )
+        keys, cover, once = _master(columns, acts, n, m)
         t0 = time.perf_counter()
         lp = optimize.linprog(
             np.array([columns[k] for k in keys]),
@@ -141,13 +145,7 @@ def column_generation(level, plan_open, plan_assign, rounds: int, mip_seconds: f
             break
     out["master_lp"] = out["rounds"][-1]["master_lp"]
     if mip_seconds > 0:
-        keys = list(columns)
-        rows = [i for _, s in keys for i in s]
-        cols = [k for k, (_, s) in enumerate(keys) for _ in s]
-        cover = sparse.csr_array((np.ones(len(rows)), (rows, cols)), shape=(n, len(keys)))[acts]
-        once = sparse.csr_array(
-            (np.ones(len(keys)), ([j for j, _ in keys], np.arange(len(keys)))), shape=(m, len(keys))
-        )
+        keys, cover, once = _master(columns, acts, n, m)
         t0 = time.perf_counter()
         mip = optimize.milp(
             np.array([columns[k] for k in keys]),
