@@ -199,6 +199,133 @@ def _solve_rounds(
         added[order[: max(max_links - int(added.sum()), 0)]] = True
 
 
+def top_haul_bound(model: TieredNetwork, *, node_limit: int | None, time_limit: float) -> UpperBound:
+    """Lower bound on the top tier's opening plus the haulage of every level, for any feasible network.
+
+    Every kilogram of demand point ``i`` leaves from a collection point in its
+    walking reach, enters some transfer station and climbs through allowed links
+    to an open site ``j`` of the top tier, so it costs at least ``P[i, j]``, the
+    cheapest such path per kilogram (stations and middle tiers all taken as
+    open, their capacities dropped). Write ``P[i, j] = a[i] + R[i, j]`` with
+    ``a[i]`` the point's cheapest path to any top site: ``a`` is paid whatever
+    the network, and ``R`` is what reaching ``j`` rather than the cheapest costs.
+    Points are grouped by their cheapest station and each group priced at the
+    least ``R`` of its members, which can only lower the bound. What is left is
+    a capacitated facility-location problem over the top tier (its sites open or
+    closed with their costs, capacities, count bounds and fixed sites; split
+    flows, ``x <= z``) that every network's top tier satisfies; HiGHS solves it
+    to ``node_limit`` nodes and its dual bound (the optimum when it finishes)
+    is the bound.
+
+    Where the top tier has too many open sets to price one by one, this sees
+    what pricing them with every top site open cannot: a city that needs five
+    sorting centres hauls to five, not to the nearest of eighty. Its cost part
+    (top opening plus all haulage) shares nothing with tier 1's or with the
+    covers of the tiers in between, so the sums stay valid.
+
+    Parameters
+    ----------
+    model
+        The network model.
+    node_limit
+        Branch-and-bound nodes (the work limit; None: none).
+    time_limit
+        Seconds, a safety cap (reported in ``time_limit_hit``).
+
+    Returns
+    -------
+    UpperBound
+        ``value`` bounds the top tier's opening plus all haulage (NaN when HiGHS found no bound).
+    """
+    start = time.perf_counter()
+    prices, active = station_prices(model)
+    weight = model.demand[active]
+    chain = _chain_to_top(model)
+    top = model.tiers[-1]
+    path = np.full((len(prices), top.size), np.inf)
+    for k in np.flatnonzero(np.isfinite(chain).any(axis=1)).tolist():
+        np.minimum(path, prices[:, k : k + 1] + chain[k][None, :], out=path)
+    reachable = np.isfinite(path).any(axis=1)
+    out = UpperBound(float("nan"), "none", 0, 0, 0.0)
+    if len(path) and not reachable.all():
+        out.value, out.status = float("inf"), "optimal"  # a demand point reaches no top site: no network exists
+        return out
+    cheapest = path.min(axis=1) if len(path) else np.zeros(0)
+    paid = float(weight @ cheapest)
+    extra = path - cheapest[:, None]
+    # group by cheapest station (ties to the lowest index): the group pays its members' least extra
+    _, group = np.unique(np.argmin(prices, axis=1), return_inverse=True)
+    group = np.asarray(group).ravel()
+    groups = int(group.max()) + 1 if len(group) else 0
+    least = np.full((groups, top.size), np.inf)
+    np.minimum.at(least, group, extra)
+    gw = np.bincount(group, weights=weight, minlength=groups)
+    rows, cols = np.nonzero(np.isfinite(least))
+    out.sources, out.pairs = groups, len(rows)
+    if groups == 0:
+        out.value, out.status = float(top.open_cost[top.fixed_open].sum()), "optimal"
+        return out
+    na, m = len(rows), top.size
+    total = float(gw.sum())
+    cost = np.r_[gw[rows] * least[rows, cols], top.open_cost]
+    zcol = na + np.arange(m)
+    con = _Rows()
+    con.add(rows, np.arange(na), np.ones(na), np.ones(groups), np.ones(groups))  # each group sends all it has
+    con.add(  # an open site holds what it receives
+        np.r_[cols, np.arange(m)],
+        np.r_[np.arange(na), zcol],
+        np.r_[gw[rows], -top.capacity],
+        np.full(m, -np.inf),
+        np.zeros(m),
+    )
+    _link_rows(con, np.arange(na), np.arange(na), na + cols)  # only an open site receives
+    hi = top.max_count if top.max_count is not None else m
+    con.add(
+        np.zeros(m, dtype=int), zcol, np.ones(m), np.array([max(top.min_count, _fewest(top, total))]), np.array([hi])
+    )
+    con.add(np.zeros(m, dtype=int), zcol, top.capacity, np.array([total * (1 - 1e-9)]), np.array([np.inf]))
+    res = optimize.milp(
+        cost,
+        integrality=np.r_[np.zeros(na), np.ones(m)],
+        bounds=optimize.Bounds(np.r_[np.zeros(na), top.fixed_open.astype(float)], np.ones(na + m)),
+        constraints=[optimize.LinearConstraint(con.matrix(na + m), np.concatenate(con.lo), np.concatenate(con.hi))],
+        options={"disp": False, "time_limit": max(time_limit, 1.0)}
+        | ({"node_limit": node_limit} if node_limit else {}),
+    )
+    out.seconds = time.perf_counter() - start
+    if res.status == 2:
+        out.value, out.status = float("inf"), "optimal"
+        return out
+    dual = getattr(res, "mip_dual_bound", None)
+    if res.status == 0:
+        out.value, out.status = paid + float(res.fun), "optimal"
+    elif dual is not None and np.isfinite(dual):
+        out.value, out.status = paid + float(dual), "lp"
+    # HiGHS reports "time limit" for its own cap only; a node limit ends with status 1 too
+    out.time_limit_hit = res.status == 1 and out.seconds >= max(time_limit, 1.0) * 0.99
+    return out
+
+
+def _chain_to_top(model: TieredNetwork) -> np.ndarray:
+    """Per transfer station and top-tier site, the cheapest per-kg haul between them through allowed links."""
+    tiers = model.tiers
+    if len(tiers) == 2:
+        chain = np.full((tiers[1].size, tiers[1].size), np.inf)
+        np.fill_diagonal(chain, 0.0)
+        return chain
+    chain = np.zeros((tiers[1].size, tiers[1].size))
+    chain[~np.eye(tiers[1].size, dtype=bool)] = np.inf
+    for t in range(2, len(tiers)):
+        arcs = model.arcs[t]
+        step = np.full((tiers[t - 1].size, tiers[t].size), np.inf)
+        np.minimum.at(step, (arcs.src, arcs.dst), arcs.distance * (model.haul[t - 1] * model.days / 1e6))
+        nxt = np.full((chain.shape[0], tiers[t].size), np.inf)
+        for mid in np.flatnonzero(np.isfinite(step).any(axis=1)).tolist():
+            np.minimum(nxt, chain[:, mid : mid + 1] + step[mid][None, :], out=nxt)
+        chain = nxt
+    return chain
+
+
 @dataclass
 class _Model:
     cost: np.ndarray

@@ -292,6 +292,8 @@ class TieredNetwork:
         self.time_limit_hit: list[str] = []
         self.top_sets_priced = 0
         self.upper_tiers: Any = None  # how upper_tiers_bound went in the last lower_bound
+        self.top_haul: Any = None  # how top_haul_bound went in the last lower_bound
+        self.cover_parts: dict[str, float] = {}  # covering bounds of tiers 2 to top-1 from the last _split_bound
         # Work limits of the lagrangian engine's HiGHS MIPs (exact components; the bound's relaxations). The
         # SCIP engine's node_limit (often 1: the root) would leave HiGHS without a solution on most of them.
         self.exact_nodes = 1000
@@ -750,6 +752,19 @@ class TieredNetwork:
         sol.gap = relative_gap(sol.objective, bound)
         sol.status = "optimal" if sol.gap <= 1e-6 else "feasible"
         sol.steps.append({"bound_parts": parts})
+        if self.top_haul is not None:
+            th = self.top_haul
+            sol.steps.append(
+                {
+                    "top_haul": {
+                        "value": th.value,
+                        "status": th.status,
+                        "groups": th.sources,
+                        "pairs": th.pairs,
+                        "seconds": round(th.seconds, 3),
+                    }
+                }
+            )
         if self.upper_tiers is not None:
             lp = self.upper_tiers
             sol.steps.append(
@@ -801,6 +816,9 @@ class TieredNetwork:
         start = time.perf_counter()
         self.upper_tiers = None
         bound, parts = self._split_bound(tier1_bound, time_limit, seed, backend, upper)
+        bound, parts = self._cover_haul_bound(
+            tier1_bound, bound, parts, time_limit - (time.perf_counter() - start), upper
+        )
         relaxed_top = self.top_sets_priced < 0 or "bound" in self.time_limit_hit or not np.isfinite(bound)
         if not (relaxed_top or self.upper_tiers_always):
             # every top-tier set priced: there the split bound was the stronger on every city measured
@@ -815,6 +833,40 @@ class TieredNetwork:
         joint = tier1 + self.upper_tiers.value
         if np.isfinite(joint) and not joint <= bound:
             bound, parts = min(joint, upper), {"tier1": tier1, "tiers2+haul (LP)": self.upper_tiers.value}
+        return bound, parts
+
+    def _cover_haul_bound(
+        self, tier1_bound: float, bound: float, parts: dict[str, float], time_limit: float, upper: float
+    ) -> tuple[float, dict[str, float]]:
+        """The better of ``bound`` and a third one by disjoint parts: tier 1, covers of tiers 2 to top-1, top + haul.
+
+        Tier 1's proven bound; for each tier from the stations to the one below
+        the top, the cheapest open set every demand point can reach with enough
+        capacity (the covering MIPs of :meth:`_split_bound`: opening costs only);
+        and :func:`~netplan.locate.bound.top_haul_bound` for the top tier's
+        opening plus the haulage of every level. The parts share no cost, so
+        their sum bounds every network. Where the top tier's sets are too many
+        to price, :meth:`_split_bound` prices the stations and hauls as if every
+        top site were open; this one makes the haul go to as few top sites as
+        can hold it (on a 5,000-point city of 62 stations and 6 sorting centres:
+        4 M CNY/yr more).
+        """
+        from netplan.locate.bound import top_haul_bound
+
+        self.top_haul = None
+        covers = dict(self.cover_parts)
+        if len(self.tiers) > 2 and "tier2" not in covers:
+            return bound, parts  # the split bound stopped before its covers
+        if not all(np.isfinite(v) for v in covers.values()):
+            return bound, parts
+        self.top_haul = top_haul_bound(self, node_limit=self.bound_nodes, time_limit=max(time_limit, 1.0))
+        if self.top_haul.time_limit_hit and "bound" not in self.time_limit_hit:
+            self.time_limit_hit.append("bound")
+        tier1 = float(tier1_bound) if np.isfinite(tier1_bound) else 0.0
+        value = tier1 + float(sum(covers.values())) + self.top_haul.value
+        if np.isfinite(value) and not value <= bound:
+            top = f"tier{len(self.tiers)}+haul"
+            return min(value, upper), {"tier1": tier1, **covers, top: self.top_haul.value}
         return bound, parts
 
     upper_tiers_always = False
@@ -874,6 +926,7 @@ class TieredNetwork:
 
         start = time.perf_counter()
         levels = len(self.tiers)
+        self.cover_parts = {}
         parts: dict[str, float] = {"tier1": float(tier1_bound) if np.isfinite(tier1_bound) else 0.0}
         n = len(self.demand)
         a0 = self.arcs[0]
@@ -888,12 +941,16 @@ class TieredNetwork:
             )
             reach = (reach @ link).tocsr()
             reach.data[:] = 1.0
-            if t == 1:
+            if t == 1 and levels == 2:
                 continue
             budget = max(time_limit - (time.perf_counter() - start), 1.0) / (2 * levels)
             cover = self._cover_bound(reach, self.tiers[t], budget, seed, backend)
-            if t < levels - 1:
+            if t == 1:
+                # not part of this bound (the path relaxation prices the stations); the cover bound uses it
+                self.cover_parts = {"tier2": cover}
+            elif t < levels - 1:
                 parts[f"tier{t + 1}"] = cover
+                self.cover_parts[f"tier{t + 1}"] = cover
             else:
                 top_cover = cover
         rest = float(sum(parts.values()))

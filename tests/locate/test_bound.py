@@ -1,4 +1,4 @@
-"""The upper tiers' LP bound: never above the enumerated optimum, never below the split bound, same in every run."""
+"""The upper tiers' bounds (LP; top tier + haul): never above the enumerated optimum, never below the split bound."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from netplan.locate.bound import station_prices, upper_tiers_bound
+from netplan.locate.bound import station_prices, top_haul_bound, upper_tiers_bound
 from netplan.locate.network_model import TieredNetwork
 from tests.locate.test_network_model import _dense, _network_costs, _tiny
 
@@ -27,13 +27,21 @@ def _model(seed: int, tiers: int, tight: bool) -> TieredNetwork:
 
 
 @cache
-def _exact(seed: int, tiers: int, tight: bool) -> tuple[float, float, float]:
-    """By enumeration: the optimum, the least tier-1 cost, and the least opening of tiers 2+ plus all haulage."""
+def _enumerated(seed: int, tiers: int, tight: bool) -> tuple[float, float, float, float]:
+    """By enumeration: the optimum, the least tier-1 cost, the least opening of tiers 2+ plus all haulage, and the
+    least opening of the top tier plus all haulage."""
     model = _model(seed, tiers, tight)
-    optimum = tier1 = upper = np.inf
-    for _, t1, rest, upper_open in _network_costs(model):
+    optimum = tier1 = upper = top_haul = np.inf
+    for opens, t1, rest, upper_open in _network_costs(model):
         optimum, tier1, upper = min(optimum, t1 + rest + upper_open), min(tier1, t1), min(upper, rest + upper_open)
-    return float(optimum), float(tier1), float(upper)
+        haul = rest - model.tiers[1].open_cost[opens[1]].sum()
+        top_haul = min(top_haul, haul + model.tiers[-1].open_cost[opens[-1]].sum())
+    return float(optimum), float(tier1), float(upper), float(top_haul)
+
+
+def _exact(seed: int, tiers: int, tight: bool) -> tuple[float, float, float]:
+    """The optimum, the least tier-1 cost, and the least opening of tiers 2+ plus all haulage."""
+    return _enumerated(seed, tiers, tight)[:3]
 
 
 def _feasible_case(seed: int, tiers: int, tight: bool) -> tuple[TieredNetwork, tuple[float, float, float]]:
@@ -70,16 +78,19 @@ def test_lower_bound_takes_the_better_of_both_and_stays_valid(seed, tiers, tight
     model.upper_tiers_always = True
     bound, parts = model.lower_bound(tier1, 20, seed, "SCIP")
     assert split * (1 - 1e-12) <= bound <= optimum * (1 + 1e-9)
-    assert bound == pytest.approx(tier1 + model.upper_tiers.value) or bound == pytest.approx(split)
+    cover_haul = tier1 + sum(model.cover_parts.values()) + model.top_haul.value
+    assert cover_haul <= optimum * (1 + 1e-9)
+    assert bound == pytest.approx(max(split, cover_haul, tier1 + model.upper_tiers.value))
     assert bound == pytest.approx(sum(parts.values()))
     model.top_set_limit = 0  # too many top-tier sets for the split bound: the LP runs by default and still bounds
     model.upper_tiers_always = False
     fallback, _ = model.lower_bound(tier1, 20, seed, "SCIP")
     assert model.upper_tiers is not None
     assert tier1 < fallback <= optimum * (1 + 1e-9)
-    # every top-tier set priced: by default the split bound alone
+    # every top-tier set priced: by default the split bound and the cover-haul bound, not the LP
     model.top_set_limit = 64
-    assert model.lower_bound(tier1, 20, seed, "SCIP")[0] == pytest.approx(split) and model.upper_tiers is None
+    both = model.lower_bound(tier1, 20, seed, "SCIP")[0]
+    assert both == pytest.approx(max(split, cover_haul)) and model.upper_tiers is None
 
 
 def test_the_lp_lifts_the_split_bound_where_the_top_tier_is_relaxed():
@@ -112,3 +123,32 @@ def test_same_bound_in_every_run_and_prices_are_the_cheapest_path():
         reach = np.flatnonzero(np.isfinite(dist[0][i]))
         want = np.nanmin(np.where(np.isfinite(dist[1][reach]), dist[1][reach], np.inf), axis=0) * per_kg
         assert np.allclose(prices[row], want)
+
+
+@pytest.mark.parametrize(("seed", "tiers", "tight"), CASES)
+def test_top_haul_bound_never_exceeds_any_networks_top_opening_plus_haul(seed, tiers, tight):
+    model, _ = _feasible_case(seed, tiers, tight)
+    least = _enumerated(seed, tiers, tight)[3]
+    res = top_haul_bound(model, node_limit=200, time_limit=60)
+    assert res.status == "optimal" and not res.time_limit_hit
+    assert 0 < res.value <= least * (1 + 1e-9)
+    assert top_haul_bound(model, node_limit=200, time_limit=60).value == res.value
+
+
+def test_the_cover_haul_bound_lifts_the_split_bound_where_the_top_tier_is_relaxed():
+    """With every top site open the split bound hauls to the nearest; the cover-haul bound to as few as hold it."""
+    lifted = []
+    for seed, tiers, tight in CASES:
+        try:
+            model = _model(seed, tiers, tight)
+        except BaseException:  # pytest.skip inside _model
+            continue
+        optimum, tier1, _ = _exact(seed, tiers, tight)
+        if not np.isfinite(optimum):
+            continue
+        model.top_set_limit = 0
+        split, _ = model._split_bound(tier1, 20, 0, "SCIP")
+        bound, _ = model._cover_haul_bound(tier1, split, {}, 20, np.inf)
+        assert split * (1 - 1e-12) <= bound <= optimum * (1 + 1e-9)
+        lifted.append(bound > split * (1 + 1e-6))
+    assert lifted and any(lifted)

@@ -16,6 +16,7 @@ from netplan.locate.lagrangian import (
     level_bound,
     solve_level,
     solve_level_split,
+    split_then_assign,
     window_search,
 )
 from netplan.locate.network_model import Arcs, TieredNetwork, TierSites
@@ -398,6 +399,45 @@ def test_close_sites_never_costs_more_and_keeps_plans_feasible(seed):
     out, _ = close_sites(LevelProblem(**kw), start)
     assert _check_plan(kw, out) == pytest.approx(out.objective)
     assert opt - 1e-6 <= out.objective <= res.objective + 1e-6
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_split_then_assign_plans_are_feasible_and_bracket_the_optimum(seed):
+    kw = _level(seed, n=8, m=5)
+    opt = _optimum(kw)
+    res = split_then_assign(LevelProblem(**kw), node_limit=100)
+    if not np.isfinite(res.objective):
+        # it may miss a plan (the split open set can be too tight to single-source), never invent one
+        assert res.bound <= opt * (1 + 1e-9)
+        return
+    assert _check_plan(kw, res) == pytest.approx(res.objective)
+    assert res.bound <= opt * (1 + 1e-9) <= res.objective * (1 + 1e-9)
+
+
+def test_split_then_assign_packs_stations_into_the_fewest_centres():
+    """Six stations of 100-140 kg into 340 kg centres: two suffice, and the split-flow MIP opens exactly two."""
+    w = np.array([100.0, 140.0, 100.0, 140.0, 140.0, 40.0])
+    n, m = len(w), 3
+    src, dst = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
+    kw = dict(
+        weights=w,
+        active=np.ones(n, bool),
+        src=src,
+        dst=dst,
+        cost=np.ones(n * m) + 0.01 * dst,
+        capacity=np.full(m, 340.0),
+        open_cost=np.full(m, 1000.0),
+        fixed_open=np.zeros(m, bool),
+    )
+    res = split_then_assign(LevelProblem(**kw))
+    assert int(res.open.sum()) == 2
+    assert _check_plan(kw, res) == pytest.approx(res.objective) == pytest.approx(_optimum(kw))
+    # a fixed site stays open and is paid for; a count bound is kept
+    kw["fixed_open"] = np.array([False, False, True])
+    fixed = split_then_assign(LevelProblem(**kw, max_count=2))
+    assert fixed.open[2] and int(fixed.open.sum()) == 2
+    # site 0 and the fixed site 2, three stations each (0.02 a station at site 2): 2,000 + 6 + 0.06
+    assert _check_plan(kw, fixed) == pytest.approx(fixed.objective) == pytest.approx(2006.06)
 
 
 def test_a_binding_stage_time_limit_warns_and_shows_in_the_kpis():
