@@ -1036,7 +1036,9 @@ def solve_level_split(
     exact MIP may use up to ``exact_floor_s`` seconds of what is left (so its
     node limit, not its share of the clock, ends it). ``lp_start`` is passed on
     to :func:`solve_level` for the components solved by Lagrangian relaxation.
-    With ``close_exact``, a component small enough for the MIP that the MIP could
+    A component small enough for the MIP that the MIP could not site is also
+    sited by :func:`split_then_assign`, and the cheaper plan kept (the larger
+    of the two bounds). With ``close_exact``, a component small enough for the MIP that the MIP could
     not site gets :func:`close_sites` after the Lagrangian plan (off by default:
     on the dense 5,000-point city its MIPs took the time tier 2's later blocks
     needed, and on the spread one it closed nothing).
