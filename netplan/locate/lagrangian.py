@@ -1209,8 +1209,9 @@ def split_then_assign(level: LevelProblem, *, node_limit: int = 100, time_limit:
         options={"node_limit": int(node_limit), "time_limit": max(time_limit, 1e-3)},
     )
     hit = res.status == 1 and time.perf_counter() - start >= 0.95 * time_limit
+    # the dual bound, never the incumbent: HiGHS stops at a relative gap, so the incumbent may lie above the optimum
     dual = getattr(res, "mip_dual_bound", None)
-    bound = float(res.fun) if res.status == 0 else (float(dual) if dual is not None and np.isfinite(dual) else -np.inf)
+    bound = float(dual) if dual is not None and np.isfinite(dual) else -np.inf
     bound += float(f[fixed].sum()) - float(f[used][fixed[used]].sum())  # fixed sites without arcs stay open
     failed.bound, failed.time_limit_hit = bound, hit
     if res.x is None:
