@@ -1161,13 +1161,8 @@ def split_then_assign(level: LevelProblem, *, node_limit: int = 100, time_limit:
     from scipy import optimize, sparse
 
     start = time.perf_counter()
-    weights, active, src, dst, cost, capacity, open_cost, fixed_open, min_count, max_count = level.parts()
-    act = np.asarray(active, dtype=bool)
-    keep = act[src]
-    src, dst, cost = np.asarray(src)[keep], np.asarray(dst)[keep], np.asarray(cost, dtype=float)[keep]
-    w = np.asarray(weights, dtype=float)
-    cap, f = np.asarray(capacity, dtype=float), np.asarray(open_cost, dtype=float)
-    fixed = np.asarray(fixed_open, dtype=bool)
+    act, src, dst, cost, w, cap, f, fixed = _active_parts(level)
+    min_count, max_count = level.min_count, level.max_count
     n, m, a = len(w), len(cap), len(src)
     sources = np.flatnonzero(act)
     failed = LevelResult(np.zeros(m, bool), np.full(n, -1), float("inf"), -np.inf, 0, False, {"split_flow": "none"})
@@ -1247,13 +1242,8 @@ def close_sites(level: LevelProblem, res: LevelResult, *, node_limit: int = 1000
     tuple
         The (possibly) improved result and how many sites it closed.
     """
-    weights, active, src, dst, cost, capacity, open_cost, fixed_open, min_count, _ = level.parts()
-    act = np.asarray(active, dtype=bool)
-    keep = act[src]
-    src, dst, cost = np.asarray(src)[keep], np.asarray(dst)[keep], np.asarray(cost, dtype=float)[keep]
-    w = np.asarray(weights, dtype=float)
-    cap, f = np.asarray(capacity, dtype=float), np.asarray(open_cost, dtype=float)
-    fixed = np.asarray(fixed_open, dtype=bool)
+    act, src, dst, cost, w, cap, f, fixed = _active_parts(level)
+    min_count = level.min_count
     total = float(w[act].sum())
     open_, assign, objective = res.open.copy(), res.assign.copy(), float(res.objective)
     closed = 0
@@ -1282,6 +1272,18 @@ def close_sites(level: LevelProblem, res: LevelResult, *, node_limit: int = 1000
     out = LevelResult(open_, assign, objective, min(res.bound, objective), res.iterations, res.time_limit_hit)
     out.details = dict(res.details)
     return out, closed
+
+
+def _active_parts(
+    level: LevelProblem,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The level as float/bool arrays with only the arcs of active sources: act, src, dst, cost, w, cap, f, fixed."""
+    weights, active, src, dst, cost, capacity, open_cost, fixed_open, _, _ = level.parts()
+    act = np.asarray(active, dtype=bool)
+    keep = act[src]
+    src, dst, cost = np.asarray(src)[keep], np.asarray(dst)[keep], np.asarray(cost, dtype=float)[keep]
+    cap, f = np.asarray(capacity, dtype=float), np.asarray(open_cost, dtype=float)
+    return act, src, dst, cost, np.asarray(weights, dtype=float), cap, f, np.asarray(fixed_open, dtype=bool)
 
 
 def _assign_exactly(

@@ -752,32 +752,22 @@ class TieredNetwork:
         sol.gap = relative_gap(sol.objective, bound)
         sol.status = "optimal" if sol.gap <= 1e-6 else "feasible"
         sol.steps.append({"bound_parts": parts})
-        if self.top_haul is not None:
-            th = self.top_haul
-            sol.steps.append(
-                {
-                    "top_haul": {
-                        "value": th.value,
-                        "status": th.status,
-                        "groups": th.sources,
-                        "pairs": th.pairs,
-                        "seconds": round(th.seconds, 3),
+        for name, found, count in (
+            ("top_haul", self.top_haul, "groups"),
+            ("upper_tiers_lp", self.upper_tiers, "sources"),
+        ):
+            if found is not None:
+                sol.steps.append(
+                    {
+                        name: {
+                            "value": found.value,
+                            "status": found.status,
+                            count: found.sources,
+                            "pairs": found.pairs,
+                            "seconds": round(found.seconds, 3),
+                        }
                     }
-                }
-            )
-        if self.upper_tiers is not None:
-            lp = self.upper_tiers
-            sol.steps.append(
-                {
-                    "upper_tiers_lp": {
-                        "value": lp.value,
-                        "status": lp.status,
-                        "sources": lp.sources,
-                        "pairs": lp.pairs,
-                        "seconds": round(lp.seconds, 3),
-                    }
-                }
-            )
+                )
         return sol
 
     def lower_bound(

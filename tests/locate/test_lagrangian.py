@@ -362,12 +362,12 @@ def test_level_bound_is_the_strong_lp_and_never_above_the_optimum(seed):
     assert bound == pytest.approx(lp.fun, rel=1e-6)
 
 
-def test_close_sites_packs_what_one_move_at_a_time_cannot():
-    """Three sites hold 100 + 140, 100 + 140 and 140 + 40 kg; two of 340 kg hold all six; no one shift empties one."""
+def _packing() -> dict:
+    """Six sources of 40-140 kg, three 340 kg sites open to all at 1,000 each; two sites suffice."""
     w = np.array([100.0, 140.0, 100.0, 140.0, 140.0, 40.0])
     n, m = len(w), 3
     src, dst = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
-    kw = dict(
+    return dict(
         weights=w,
         active=np.ones(n, bool),
         src=src,
@@ -377,6 +377,11 @@ def test_close_sites_packs_what_one_move_at_a_time_cannot():
         open_cost=np.full(m, 1000.0),
         fixed_open=np.zeros(m, bool),
     )
+
+
+def test_close_sites_packs_what_one_move_at_a_time_cannot():
+    """Three sites hold 100 + 140, 100 + 140 and 140 + 40 kg; two of 340 kg hold all six; no one shift empties one."""
+    kw, m = _packing(), 3
     start = LevelResult(np.ones(m, bool), np.array([0, 0, 1, 1, 2, 2]), 3006.06, 2000.0, 0, False)
     assert _check_plan(kw, start) == pytest.approx(start.objective)
     res, closed = close_sites(LevelProblem(**kw), start)
@@ -416,19 +421,7 @@ def test_split_then_assign_plans_are_feasible_and_bracket_the_optimum(seed):
 
 def test_split_then_assign_packs_stations_into_the_fewest_centres():
     """Six stations of 100-140 kg into 340 kg centres: two suffice, and the split-flow MIP opens exactly two."""
-    w = np.array([100.0, 140.0, 100.0, 140.0, 140.0, 40.0])
-    n, m = len(w), 3
-    src, dst = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
-    kw = dict(
-        weights=w,
-        active=np.ones(n, bool),
-        src=src,
-        dst=dst,
-        cost=np.ones(n * m) + 0.01 * dst,
-        capacity=np.full(m, 340.0),
-        open_cost=np.full(m, 1000.0),
-        fixed_open=np.zeros(m, bool),
-    )
+    kw = _packing()
     res = split_then_assign(LevelProblem(**kw))
     assert int(res.open.sum()) == 2
     assert _check_plan(kw, res) == pytest.approx(res.objective) == pytest.approx(_optimum(kw))
