@@ -190,6 +190,7 @@ def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, spread: b
         "tier_s": [s.get("seconds") for s in steps],
         "tier_objective": [s.get("objective") for s in steps],
         "tier_bound": [s.get("bound") for s in steps],
+        "tier_blocks_at_cap": [s.get("blocks_at_cap", 0) for s in steps],
         "bound_parts": next((s["bound_parts"] for s in sol.steps if "bound_parts" in s), {}),
         "upper_tiers_lp": next((s["upper_tiers_lp"] for s in sol.steps if "upper_tiers_lp" in s), {}),
         "objective": sol.objective,

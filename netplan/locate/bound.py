@@ -314,19 +314,22 @@ def _chain_to_top(model: TieredNetwork) -> np.ndarray:
     """Per transfer station and top-tier site, the cheapest per-kg haul between them through allowed links."""
     tiers = model.tiers
     if len(tiers) == 2:
-        chain = np.full((tiers[1].size, tiers[1].size), np.inf)
-        np.fill_diagonal(chain, 0.0)
-        return chain
-    chain = np.zeros((tiers[1].size, tiers[1].size))
-    chain[~np.eye(tiers[1].size, dtype=bool)] = np.inf
+        same = np.full((tiers[1].size, tiers[1].size), np.inf)
+        np.fill_diagonal(same, 0.0)
+        return same
+    chain: np.ndarray | None = None
     for t in range(2, len(tiers)):
         arcs = model.arcs[t]
         step = np.full((tiers[t - 1].size, tiers[t].size), np.inf)
         np.minimum.at(step, (arcs.src, arcs.dst), arcs.distance * (model.haul[t - 1] * model.days / 1e6))
+        if chain is None:  # stations to the tier above them: the links themselves
+            chain = step
+            continue
         nxt = np.full((chain.shape[0], tiers[t].size), np.inf)
         for mid in np.flatnonzero(np.isfinite(step).any(axis=1)).tolist():
             np.minimum(nxt, chain[:, mid : mid + 1] + step[mid][None, :], out=nxt)
         chain = nxt
+    assert chain is not None
     return chain
 
 

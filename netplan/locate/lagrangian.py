@@ -1031,10 +1031,13 @@ def solve_level_split(
     Sources and sites that share no arc path are independent problems (unless
     count bounds couple them: then the level is one component), so the plans
     join into one plan and their bounds add up to a valid bound. Components
-    are solved in a fixed order (by their smallest source index); the time
-    limit is shared out by size, except that a component small enough for the
-    exact MIP may use up to ``exact_floor_s`` seconds of what is left (so its
-    node limit, not its share of the clock, ends it). ``lp_start`` is passed on
+    are solved in a fixed order (by their smallest source index). The time
+    limit is a safety cap: a component solved by Lagrangian relaxation may use
+    the larger of its share by size and half of what is left (so only a level
+    out of time cuts one short); a component small enough for the exact MIP
+    gets its share by size but at least ``exact_floor_s`` seconds of what is
+    left (so its node limit, not the clock, ends it). Components cut short are
+    counted in ``details["blocks_at_cap"]``. ``lp_start`` is passed on
     to :func:`solve_level` for the components solved by Lagrangian relaxation.
     A component small enough for the MIP that the MIP could not site is also
     sited by :func:`split_then_assign`, and the cheaper plan kept (the larger
@@ -1075,7 +1078,7 @@ def solve_level_split(
         in_site = labels[n:] == c
         arcs = np.flatnonzero(keep & in_src[src])
         left = time_limit - (time.perf_counter() - start)
-        limit = max(left * sizes[c] / max(total_sources, 1), 1e-3) if np.isfinite(time_limit) else float("inf")
+        by_size, limit = block_time_limits(left, sizes[c], total_sources)
         total_sources -= sizes[c]
         part = LevelProblem(
             weights,
@@ -1094,7 +1097,7 @@ def solve_level_split(
             # A small block's share of the time can be under a second while its 1,000 nodes take 20 s (a
             # 19-source block of a 5,000-point city): it gets at least a minute of what the level has left, so
             # the node limit, not the clock, ends it.
-            cap = min(max(limit, exact_floor_s), max(left, 1e-3), 600.0) if np.isfinite(time_limit) else 600.0
+            cap = min(max(by_size, exact_floor_s), max(left, 1e-3), 600.0) if np.isfinite(time_limit) else 600.0
             res = solve_level_mip(part, node_limit=node_limit, time_limit=cap, seed=seed)
             # a MIP cut short by its time share changes what follows (the Lagrangian fallback): say so
             hit |= res.time_limit_hit
@@ -1128,6 +1131,8 @@ def solve_level_split(
                 # small enough for the MIP, which found nothing: close sites where an exact re-assignment lets it
                 res, closed = close_sites(part, res, node_limit=node_limit)
                 counts["closed"] = counts.get("closed", 0) + closed
+        if res.time_limit_hit:
+            counts["blocks_at_cap"] = counts.get("blocks_at_cap", 0) + 1
         hit |= res.time_limit_hit
         if not np.isfinite(res.objective):
             return LevelResult(
@@ -1138,6 +1143,24 @@ def solve_level_split(
         objective += res.objective
         bound += res.bound
     return LevelResult(open_, assign, objective, min(bound, objective), counts["iterations"], hit, counts)
+
+
+def block_time_limits(left: float, sources: int, sources_left: int) -> tuple[float, float]:
+    """The safety caps of one component of a level: ``(by size, generous)``.
+
+    ``by size`` is the component's share of the time ``left`` by its count of
+    sources among the ``sources_left`` still to site (with a floor of a
+    millisecond); the generous cap is the larger of that and half of ``left``.
+    The time limit is a safety net, not a schedule: with the generous cap a
+    component meets its cap only when the level as a whole is out of time. A
+    share by size alone cut a 600-source component of a 10,000-point city
+    short while its level had time to spare (a component's work grows faster
+    than its sources), so the plan depended on the clock.
+    """
+    if not np.isfinite(left):
+        return float("inf"), float("inf")
+    by_size = max(left * sources / max(sources_left, 1), 1e-3)
+    return by_size, max(by_size, left / 2)
 
 
 def split_then_assign(level: LevelProblem, *, node_limit: int = 100, time_limit: float = 600.0) -> LevelResult:

@@ -12,6 +12,7 @@ from netplan.locate.lagrangian import (
     LevelResult,
     _binary_knapsacks,
     _knapsacks,
+    block_time_limits,
     close_sites,
     level_bound,
     solve_level,
@@ -443,3 +444,21 @@ def test_a_binding_stage_time_limit_warns_and_shows_in_the_kpis():
     sol = out["bottom_up"]
     assert sol.time_limit_hit and sol.summary()["time_limit_hit"]
     assert [w.code for w in warnings] == ["locate.time_limit_hit"]
+
+
+@pytest.mark.parametrize("sizes", [[600] * 16, [20, 5, 9000, 40], [1]])
+def test_a_component_meets_its_cap_only_when_the_level_is_out_of_time(sizes: list[int]) -> None:
+    # components sited one after another, each taking exactly what its by-size share would give: the generous cap
+    # never binds first, the components' caps never exceed what the level has left, the last gets all of it
+    left, remaining = 1000.0, sum(sizes)
+    for i, size in enumerate(sizes):
+        by_size, cap = block_time_limits(left, size, remaining)
+        assert by_size == pytest.approx(left * size / remaining)
+        assert by_size <= cap <= left
+        assert cap >= left / 2
+        if i == len(sizes) - 1:
+            assert cap == pytest.approx(left)
+        left -= by_size
+        remaining -= size
+    assert left == pytest.approx(0.0, abs=1e-9)
+    assert block_time_limits(float("inf"), 3, 10) == (float("inf"), float("inf"))
