@@ -191,6 +191,9 @@ def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, spread: b
         "tier_objective": [s.get("objective") for s in steps],
         "tier_bound": [s.get("bound") for s in steps],
         "tier_blocks_at_cap": [s.get("blocks_at_cap", 0) for s in steps],
+        "stations_first": {
+            k: v for s in sol.steps if s.get("step") == "stations_first" for k, v in s.items() if k != "steps"
+        },
         "bound_parts": next((s["bound_parts"] for s in sol.steps if "bound_parts" in s), {}),
         "upper_tiers_lp": next((s["upper_tiers_lp"] for s in sol.steps if "upper_tiers_lp" in s), {}),
         "objective": sol.objective,
