@@ -1025,6 +1025,7 @@ def solve_level_split(
     lp_start: bool = False,
     exact_floor_s: float = 60.0,
     close_exact: bool = False,
+    binary_arcs: int = 0,
 ) -> LevelResult:
     """Site a level component by component: exactly (HiGHS) where small, by Lagrangian relaxation where large.
 
@@ -1039,7 +1040,10 @@ def solve_level_split(
     left (so its node limit, not the clock, ends it). Components cut short are
     counted in ``details["blocks_at_cap"]``. ``lp_start`` is passed on
     to :func:`solve_level` for the components solved by Lagrangian relaxation.
-    A component small enough for the MIP that the MIP could not site is also
+    A component solved by Lagrangian relaxation with at most ``binary_arcs``
+    arcs uses 0-1 knapsacks (``binary``; the dynamic programme costs about
+    400 cells per arc and iteration, cheap on a small component, hours on the
+    dense city's largest). A component small enough for the MIP that the MIP could not site is also
     sited by :func:`split_then_assign`, and the cheaper plan kept (the larger
     of the two bounds). With ``close_exact``, a component small enough for the MIP that the MIP could
     not site gets :func:`close_sites` after the Lagrangian plan (off by default:
@@ -1111,10 +1115,11 @@ def solve_level_split(
                 time_limit=limit,
                 window=window,
                 seed=seed,
-                binary=binary,
+                binary=binary or len(arcs) <= binary_arcs,
                 lp_start=lp_start,
             )
             counts["lagrangian"] += 1
+            counts["binary"] = counts.get("binary", 0) + int(binary or len(arcs) <= binary_arcs)
             counts["iterations"] = max(counts["iterations"], res.iterations)
             if sizes[c] <= exact_sources and np.isfinite(res.objective):
                 # the single-source MIP found nothing in its nodes (a bin packing of stations into few centres):

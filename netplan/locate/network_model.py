@@ -306,6 +306,9 @@ class TieredNetwork:
         # Lagrangian heuristic's plans follow the LP's open sites (N = 2,000, tier 2: 10.14 M against 10.93 M).
         # Measured in README "Siting a whole city"; 0 = no LP start.
         self.lp_start_levels = len(tiers)
+        # Lagrangian blocks of at most this many arcs price each site's 0-1 knapsack exactly (dynamic programming):
+        # on the spread 5,000-point city tier 1's gap 3.82 -> 2.88 %; a dense city's blocks stay continuous
+        self.binary_arcs = 20_000
         self.bound_nodes = node_limit if engine == "mip" else max(node_limit or 0, 200)
         self.excluded: np.ndarray = np.array([], dtype=int)
         if len(tiers) not in (3, 4):
@@ -664,6 +667,7 @@ class TieredNetwork:
                 # second but may find nothing at the root of 24; upper levels have few sites
                 exact_sources=20 if t == 0 else 250,
                 lp_start=t < self.lp_start_levels,
+                binary_arcs=self.binary_arcs,
             )
             if res.time_limit_hit:
                 self.time_limit_hit.append(f"tier{tier.tier}")
