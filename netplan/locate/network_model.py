@@ -566,10 +566,9 @@ class TieredNetwork:
         sited as usual, so they can follow the cover. The plan kept is the
         cheaper of the two; the first's tier-1 step, whose bound is over every
         candidate, stays first in the steps. Skipped (and recorded) when the
-        cover opens stations for no less than the plan does, or with fewer
-        than two tiers.
+        cover opens stations for no less than the plan does.
         """
-        if len(self.tiers) < 2 or bottom.status not in ("optimal", "feasible"):
+        if bottom.status not in ("optimal", "feasible"):
             return bottom
         start = time.perf_counter()
         record: dict[str, Any] = {"step": "stations_first"}
@@ -577,7 +576,7 @@ class TieredNetwork:
         cover = self._station_cover(time_limit / 4, seed)
         plan_open = float(stations.open_cost[bottom.open[1]].sum())
         if cover is None or float(stations.open_cost[cover].sum()) >= plan_open * (1 - 1e-9):
-            record.update(used=False, reason="the cover opens no cheaper stations", seconds=0.0)
+            record.update(used=False, reason="the cover opens no cheaper stations")
             bottom.steps.append({**record, "seconds": round(time.perf_counter() - start, 3)})
             return bottom
         a0, a1 = self.arcs[0], self.arcs[1]
