@@ -1109,17 +1109,18 @@ def solve_level_split(
                 counts["exact"] -= 1
             counts["exact"] += 1
         if res is None or not np.isfinite(res.objective):
+            use_binary = binary or len(arcs) <= binary_arcs
             res = solve_level(
                 part,
                 iterations=iterations,
                 time_limit=limit,
                 window=window,
                 seed=seed,
-                binary=binary or len(arcs) <= binary_arcs,
+                binary=use_binary,
                 lp_start=lp_start,
             )
             counts["lagrangian"] += 1
-            counts["binary"] = counts.get("binary", 0) + int(binary or len(arcs) <= binary_arcs)
+            counts["binary"] = counts.get("binary", 0) + int(use_binary)
             counts["iterations"] = max(counts["iterations"], res.iterations)
             if sizes[c] <= exact_sources and np.isfinite(res.objective):
                 # the single-source MIP found nothing in its nodes (a bin packing of stations into few centres):

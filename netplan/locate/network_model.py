@@ -602,23 +602,23 @@ class TieredNetwork:
             bottom.steps.append(record)
             return bottom
         alt.steps = [*bottom.steps, record]
-        alt.solve_time += bottom.solve_time
+        alt.solve_time = bottom.solve_time + (time.perf_counter() - start)  # the cover's MIP included
         return alt
 
     def _station_cover(self, time_limit: float, seed: int) -> np.ndarray | None:
         """The cheapest set of transfer stations every demand point reaches through a collection point, or None."""
-        from scipy import sparse
-
-        n = len(self.demand)
-        a0, a1 = self.arcs[0], self.arcs[1]
-        reach = sparse.csr_array((np.ones(len(a0.src)), (a0.src, a0.dst)), shape=(n, self.tiers[0].size))
-        link = sparse.csr_array(
-            (np.ones(len(a1.src)), (a1.src, a1.dst)), shape=(self.tiers[0].size, self.tiers[1].size)
-        )
-        reach = (reach @ link).tocsr()
+        reach = (self._link_matrix(0) @ self._link_matrix(1)).tocsr()
         reach.data[:] = 1.0
         value, chosen = self._cover(reach, self.tiers[1], time_limit, seed, "HIGHS", step="stations_first")
         return chosen if np.isfinite(value) else None
+
+    def _link_matrix(self, level: int):  # a scipy sparse array (scipy is imported lazily)
+        """Level ``level``'s allowed links as a sparse array: sources (demand points or the tier below) x sites."""
+        from scipy import sparse
+
+        arcs = self.arcs[level]
+        rows = len(self.demand) if level == 0 else self.tiers[level - 1].size
+        return sparse.csr_array((np.ones(len(arcs.src)), (arcs.src, arcs.dst)), shape=(rows, self.tiers[level].size))
 
     def _bottom_up_lagrangian(self, time_limit: float, seed: int, arcs: list[Arcs] | None = None) -> NetworkSolution:
         """Bottom-up with every level sited by :func:`~netplan.locate.lagrangian.solve_level`.
@@ -989,24 +989,16 @@ class TieredNetwork:
         tuple
             The bound and its parts (those of the best top-tier set).
         """
-        from scipy import sparse
-
         start = time.perf_counter()
         levels = len(self.tiers)
         self.cover_parts = {}
         parts: dict[str, float] = {"tier1": float(tier1_bound) if np.isfinite(tier1_bound) else 0.0}
-        n = len(self.demand)
-        a0 = self.arcs[0]
-        reach = sparse.csr_array((np.ones(len(a0.src)), (a0.src, a0.dst)), shape=(n, self.tiers[0].size))
+        reach = self._link_matrix(0)
         reach_dense = reach.toarray() > 0
         # (b): tiers between 2 and the top; the top tier's cover is kept for the fallback
         top_cover = 0.0
         for t in range(1, levels):
-            arcs = self.arcs[t]
-            link = sparse.csr_array(
-                (np.ones(len(arcs.src)), (arcs.src, arcs.dst)), shape=(self.tiers[t - 1].size, self.tiers[t].size)
-            )
-            reach = (reach @ link).tocsr()
+            reach = (reach @ self._link_matrix(t)).tocsr()
             reach.data[:] = 1.0
             if t == 1 and levels == 2:
                 continue
