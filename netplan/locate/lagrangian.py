@@ -125,6 +125,8 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
     lp_start: bool = False,
     lp_arcs: int = 16,
     lp_full_arcs: int = 100_000,
+    columns: int = 0,
+    column_nodes: int = 50,
 ) -> LevelResult:
     """Site one level: Lagrangian bound plus Lagrangian heuristic and local search.
 
@@ -166,6 +168,10 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
         the full LP of a dense block (85 arcs per source at N = 5,000) takes
         minutes. Smaller levels get the full LP: on Chengdu's blocks the
         restricted one's multipliers were worse than no LP at all.
+    columns, column_nodes
+        Sources per window of the price-and-branch search that ends the
+        heuristic (:func:`netplan.locate.columns.column_search`; 0 = none),
+        and HiGHS nodes per window's MIP.
 
     Returns
     -------
@@ -282,6 +288,28 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
         )
         hit |= window_hit
         open_, assign = _local_search(open_, assign, working, deadline=start + time_limit)
+    priced: dict[str, Any] = {}
+    if columns and max_count is None and min_count <= int(fixed.sum()):
+        from netplan.locate.columns import column_search
+
+        t_col = time.perf_counter()
+        open_, assign, col = column_search(
+            open_,
+            assign,
+            LevelProblem(w_all, active, src, dst, cost, cap, f, fixed),
+            window=columns,
+            node_limit=column_nodes,
+            deadline=start + time_limit,
+        )
+        hit |= col.time_limit_hit
+        if col.improved:
+            open_, assign = _local_search(open_, assign, working, deadline=start + time_limit)
+        priced = {
+            "column_windows": col.windows,
+            "column_windows_improved": col.improved,
+            "column_saving": round(col.saving, 2),
+            "column_s": round(time.perf_counter() - t_col, 3),
+        }
     obj = _plan_cost(open_, assign, src, dst, cost, f, act)
     bound = min(float(best_bound), obj)
     return LevelResult(
@@ -297,6 +325,7 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
             "windows_improved": improved,
             "local_search_s": round(time.perf_counter() - ls_start, 3),
             **({"lp_s": round(lp_s, 3)} if lp_start else {}),
+            **priced,
         },
     )
 
@@ -1026,6 +1055,9 @@ def solve_level_split(
     exact_floor_s: float = 60.0,
     close_exact: bool = False,
     binary_arcs: int = 0,
+    columns: int = 0,
+    column_sources: int = 1000,
+    column_nodes: int = 50,
 ) -> LevelResult:
     """Site a level component by component: exactly (HiGHS) where small, by Lagrangian relaxation where large.
 
@@ -1048,7 +1080,9 @@ def solve_level_split(
     of the two bounds). With ``close_exact``, a component small enough for the MIP that the MIP could
     not site gets :func:`close_sites` after the Lagrangian plan (off by default:
     on the dense 5,000-point city its MIPs took the time tier 2's later blocks
-    needed, and on the spread one it closed nothing).
+    needed, and on the spread one it closed nothing). A component solved by Lagrangian relaxation with at least
+    ``column_sources`` sources ends with the price-and-branch windows of ``columns`` sources (0 = none), each
+    window's MIP within ``column_nodes`` nodes.
     """
     weights, active, src, dst, cost, capacity, open_cost, fixed_open, min_count, max_count = level.parts()
     start = time.perf_counter()
@@ -1118,8 +1152,13 @@ def solve_level_split(
                 seed=seed,
                 binary=use_binary,
                 lp_start=lp_start,
+                columns=columns if sizes[c] >= column_sources else 0,
+                column_nodes=column_nodes,
             )
             counts["lagrangian"] += 1
+            for key in ("column_windows", "column_windows_improved", "column_saving"):
+                if key in res.details:
+                    counts[key] = counts.get(key, 0) + res.details[key]
             counts["binary"] = counts.get("binary", 0) + int(use_binary)
             counts["iterations"] = max(counts["iterations"], res.iterations)
             if sizes[c] <= exact_sources and np.isfinite(res.objective):

@@ -309,6 +309,11 @@ class TieredNetwork:
         # Lagrangian blocks of at most this many arcs price each site's 0-1 knapsack exactly (dynamic programming):
         # on the spread 5,000-point city tier 1's gap 3.82 -> 2.88 %; a dense city's blocks stay continuous
         self.binary_arcs = 20_000
+        # Tier-1 Lagrangian blocks of at least column_sources sources end with price and branch on windows of
+        # column_window sources (locate/columns.py; 0 = none), column_nodes HiGHS nodes per window
+        self.column_window = 0
+        self.column_sources = 1000
+        self.column_nodes = 50
         self.bound_nodes = node_limit if engine == "mip" else max(node_limit or 0, 200)
         self.excluded: np.ndarray = np.array([], dtype=int)
         if len(tiers) not in (3, 4):
@@ -667,6 +672,9 @@ class TieredNetwork:
                 exact_sources=20 if t == 0 else 250,
                 lp_start=t < self.lp_start_levels,
                 binary_arcs=self.binary_arcs,
+                columns=self.column_window if t == 0 else 0,
+                column_sources=self.column_sources,
+                column_nodes=self.column_nodes,
             )
             if res.time_limit_hit:
                 self.time_limit_hit.append(f"tier{tier.tier}")
