@@ -172,8 +172,9 @@ def build_model(n: int, engine: str, seed: int, spread: bool = False) -> tuple[A
     return model, info
 
 
-def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, spread: bool = False) -> dict:
+def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, spread: bool = False, columns: int = 0) -> dict:
     model, info = build_model(n, engine, seed, spread)
+    model.column_window = columns
     t0 = time.perf_counter()
     solutions = model.solve(mode, time_limit, seed, info.pop("backend"))
     solve_s = time.perf_counter() - t0
@@ -191,6 +192,7 @@ def _one(n: int, engine: str, mode: str, time_limit: float, seed: int, spread: b
         "tier_objective": [s.get("objective") for s in steps],
         "tier_bound": [s.get("bound") for s in steps],
         "tier_blocks_at_cap": [s.get("blocks_at_cap", 0) for s in steps],
+        "tier1_columns": {k: v for k, v in steps[0].items() if k.startswith("column")} if steps else {},
         "stations_first": {
             k: v for s in sol.steps if s.get("step") == "stations_first" for k, v in s.items() if k != "steps"
         },
@@ -220,11 +222,18 @@ def main() -> None:
         help="grow the city with N: the extract's roads tiled so that every tile is about as dense as Chengdu's "
         "real compounds (the default packs every N onto the one extract)",
     )
+    parser.add_argument(
+        "--columns", type=int, default=0, help="tier 1 ends with price and branch on windows of this many sources"
+    )
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         n, engine = args.one.split(":")
-        print(json.dumps(_one(int(n), engine, args.mode, args.time_limit, args.seed, spread=args.spread)))
+        print(
+            json.dumps(
+                _one(int(n), engine, args.mode, args.time_limit, args.seed, spread=args.spread, columns=args.columns)
+            )
+        )
         return
     runs = [(int(n), args.engine) for n in args.sizes.split(",") if n]
     runs += [(int(n), "mip") for n in args.mip_sizes.split(",") if n and args.engine != "mip"]
@@ -245,6 +254,8 @@ def main() -> None:
                 "--seed",
                 str(args.seed),
                 *(["--spread"] if args.spread else []),
+                "--columns",
+                str(args.columns),
             ],
             capture_output=True,
             text=True,

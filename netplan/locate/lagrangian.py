@@ -126,7 +126,7 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
     lp_arcs: int = 16,
     lp_full_arcs: int = 100_000,
     columns: int = 0,
-    column_nodes: int = 50,
+    column_nodes: int = 10,
 ) -> LevelResult:
     """Site one level: Lagrangian bound plus Lagrangian heuristic and local search.
 
@@ -1057,7 +1057,7 @@ def solve_level_split(
     binary_arcs: int = 0,
     columns: int = 0,
     column_sources: int = 1000,
-    column_nodes: int = 50,
+    column_nodes: int = 10,
 ) -> LevelResult:
     """Site a level component by component: exactly (HiGHS) where small, by Lagrangian relaxation where large.
 

@@ -313,7 +313,7 @@ class TieredNetwork:
         # column_window sources (locate/columns.py; 0 = none), column_nodes HiGHS nodes per window
         self.column_window = 0
         self.column_sources = 1000
-        self.column_nodes = 50
+        self.column_nodes = 10
         self.bound_nodes = node_limit if engine == "mip" else max(node_limit or 0, 200)
         self.excluded: np.ndarray = np.array([], dtype=int)
         if len(tiers) not in (3, 4):
