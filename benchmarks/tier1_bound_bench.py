@@ -22,16 +22,12 @@ siting does and measures, in one process:
 4. optionally, "price and branch": HiGHS's MIP over the generated columns,
    a plan (its dual bound holds for those columns only, not for the level).
 
-With ``--windows K`` it measures instead what price and branch finds on
-windows of the siting plan (steps 2-4 are skipped): the first K windows of
-``--window`` sources met breadth-first through shared sites (as
-``window_search`` meets them), each with every site in its sources' reach (or
-their ``--window-arcs`` cheapest), a site that also serves sources outside the
-window staying open with the room it has left; columns generated from the
-plan's own until the master LP and the Lagrangian value at its duals agree
-within 0.1 % or ``--rounds`` rounds (weights rounded up to whole kilograms, so
-every column fits), then HiGHS's MIP over the columns with ``--window-nodes``
-nodes. A cheaper window plan is taken before the next window is cut.
+With ``--windows K`` it measures instead what price and branch on windows of
+the siting plan finds (steps 2-4 are skipped): siting's own
+:func:`netplan.locate.columns.column_search` on the first K windows of
+``--window`` sources, with ``--rounds`` rounds of column generation,
+``--window-nodes`` HiGHS nodes per window and each source's ``--window-arcs``
+cheapest sites (0 = all).
 
     python benchmarks/tier1_bound_bench.py [--n 2000] [--rounds 12] [--mip-seconds 0] [--seed 0]
     python benchmarks/tier1_bound_bench.py --n 5000 --windows 5 [--window 120] [--window-arcs 0] [--rounds 60]
@@ -181,181 +177,30 @@ def column_generation(level, plan_open, plan_assign, rounds: int, mip_seconds: f
     return out
 
 
-def _knapsack(profit: np.ndarray, weight: np.ndarray, capacity: int) -> tuple[float, list[int]]:
-    """0-1 knapsack by dynamic programming over whole kilograms: the best value and the items taken."""
-    best = np.zeros(capacity + 1)
-    took = np.zeros((len(profit), capacity + 1), dtype=bool)
-    for i in range(len(profit)):
-        if profit[i] <= 0 or weight[i] > capacity:
-            continue
-        cand = np.full(capacity + 1, -np.inf)
-        cand[weight[i] :] = best[: capacity + 1 - weight[i]] + profit[i]
-        took[i] = cand > best + 1e-12
-        best = np.where(took[i], cand, best)
-    left, chosen = capacity, []
-    for i in range(len(profit) - 1, -1, -1):
-        if took[i, left]:
-            chosen.append(i)
-            left -= int(weight[i])
-    return float(best[capacity]), chosen[::-1]
-
-
-def _matrices(cols: list, sources: int, sites: dict) -> tuple[np.ndarray, sparse.csr_array, sparse.csr_array]:
-    """Costs, cover rows and once-per-site rows of a window's columns ``(site, rows, cost)``."""
-    rows = np.concatenate([c[1] for c in cols]).astype(int)
-    at = np.concatenate([[q] * len(c[1]) for q, c in enumerate(cols)]).astype(int)
-    cover = sparse.csr_array((np.ones(len(rows)), (rows, at)), shape=(sources, len(cols)))
-    once = sparse.csr_array(
-        (np.ones(len(cols)), ([sites[c[0]] for c in cols], np.arange(len(cols)))), shape=(len(sites), len(cols))
-    )
-    return np.array([c[2] for c in cols]), cover, once
-
-
-def window_price_and_branch(  # noqa: C901 - one window's column generation and MIP, kept whole for reading
-    level, plan_open, plan_assign, *, windows: int, window: int, rounds: int, node_limit: int, arcs_per_source: int
-) -> list[dict]:
-    """Price and branch on the plan's first ``windows`` windows (see the module docstring); one record per window."""
-    from netplan.locate.lagrangian import _by_source, _LazyNeighbours, _nearest_arcs, _window_members
-
-    act = np.asarray(level.active, dtype=bool)
-    keep = act[level.src]
-    src, dst, cost = level.src[keep], level.dst[keep], np.asarray(level.cost, dtype=float)[keep]
-    w = np.asarray(level.weights, dtype=float)
-    cap, f = np.asarray(level.capacity, dtype=float), np.asarray(level.open_cost, dtype=float)
-    fixed = np.asarray(level.fixed_open, dtype=bool)
-    n, m = len(w), len(cap)
-    open_, assign = plan_open.copy(), plan_assign.copy()
-    order, bounds = _by_source(src, n)
-    by_dst = np.argsort(dst, kind="stable")
-    sites_of = _LazyNeighbours(dst, order, bounds)
-    sources_of = _LazyNeighbours(src, by_dst, np.searchsorted(dst[by_dst], np.arange(m + 1)))
-    cheap = np.ones(len(src), dtype=bool)
-    if arcs_per_source:
-        cheap[:] = False
-        cheap[_nearest_arcs(src, cost, n, arcs_per_source)] = True
-    kg = np.ceil(w - 1e-9).astype(int)
-    seen = np.zeros(n, dtype=bool)
-    out: list[dict] = []
-    for seed_i in np.flatnonzero(act).tolist():
-        if len(out) >= windows:
-            break
-        if seen[seed_i]:
-            continue
-        t0 = time.perf_counter()
-        members = np.array(sorted(_window_members(seed_i, window, seen, sites_of, sources_of)))
-        seen[members] = True
-        inside = np.zeros(n, dtype=bool)
-        inside[members] = True
-        arcs = np.concatenate([order[bounds[i] : bounds[i + 1]] for i in members])
-        arcs = arcs[cheap[arcs] | (dst[arcs] == assign[src[arcs]])]
-        sites = np.unique(dst[arcs])
-        outside = act & ~inside
-        stays = fixed | (np.bincount(assign[outside], weights=w[outside], minlength=m) > 1e-12)
-        room = np.floor(cap - np.bincount(assign[outside], weights=w[outside], minlength=m) + 1e-9).astype(int)
-        fw = np.where(stays, 0.0, f)
-        row = {int(i): r for r, i in enumerate(members)}
-        arc_cost = {(int(src[a]), int(dst[a])): float(cost[a]) for a in arcs}
-        current = float(fw[sites][open_[sites]].sum()) + sum(arc_cost[(int(i), int(assign[i]))] for i in members)
-        site_arcs = {int(j): arcs[dst[arcs] == j] for j in sites}
-        at = {int(j): q for q, j in enumerate(sites)}
-        cols = [
-            (j, [row[int(i)] for i in members[assign[members] == j]], 0.0) for j in np.unique(assign[members]).tolist()
-        ]
-        cols = [(j, r, fw[j] + sum(arc_cost[(int(members[x]), j)] for x in r)) for j, r, _ in cols]
-        done = 0
-        while done < rounds:
-            done += 1
-            c, cover, once = _matrices(cols, len(members), at)
-            lp = optimize.linprog(
-                c,
-                A_ub=sparse.vstack([-cover, once]).tocsr(),
-                b_ub=np.r_[-np.ones(len(members)), np.ones(len(sites))],
-                bounds=(0, None),
-                method="highs",
-            )
-            if lp.status != 0:
-                break
-            u, v = -lp.ineqlin.marginals[: len(members)], lp.ineqlin.marginals[len(members) :]
-            lagrangian, new = float(u.sum()), 0
-            for j in sites.tolist():
-                a = site_arcs[j]
-                rows = np.array([row[int(i)] for i in src[a]])
-                profit = u[rows] - cost[a]
-                if fw[j] - np.maximum(profit, 0.0).sum() >= 0:
-                    continue
-                value, chosen = _knapsack(profit, kg[src[a]], max(int(room[j]), 0))
-                lagrangian += min(0.0, fw[j] - value)
-                if chosen and fw[j] - value - v[at[j]] < -1e-6 * max(1.0, fw[j]):
-                    cols.append((j, rows[chosen].tolist(), fw[j] + float(cost[a][chosen].sum())))
-                    new += 1
-            if not new or lagrangian >= lp.fun - 1e-3 * abs(lp.fun):
-                break
-        c, cover, once = _matrices(cols, len(members), at)
-        mip = optimize.milp(
-            c,
-            integrality=np.ones(len(c)),
-            bounds=optimize.Bounds(0, 1),
-            constraints=[optimize.LinearConstraint(cover, 1, np.inf), optimize.LinearConstraint(once, 0, 1)],
-            options={"node_limit": node_limit},
-        )
-        found = float("nan")
-        if mip.x is not None:
-            new_assign: dict[int, int] = {}
-            for q in np.flatnonzero(mip.x > 0.5).tolist():
-                j = cols[q][0]
-                for x in cols[q][1]:
-                    i = int(members[x])
-                    # a source two chosen columns cover goes to the cheaper site (the other keeps its room)
-                    if i not in new_assign or arc_cost[(i, j)] < arc_cost[(i, new_assign[i])]:
-                        new_assign[i] = j
-            found = float(sum(fw[j] for j in set(new_assign.values()))) + sum(
-                arc_cost[(i, j)] for i, j in new_assign.items()
-            )
-            if found < current * (1 - 1e-9):
-                open_[sites[open_[sites] & ~stays[sites]]] = False
-                for i, j in new_assign.items():
-                    assign[i], open_[j] = j, True
-        out.append(
-            {
-                "sources": len(members),
-                "sites": len(sites),
-                "plan": current,
-                "price_and_branch": found,
-                "rounds": done,
-                "columns": len(cols),
-                "seconds": time.perf_counter() - t0,
-            }
-        )
-        print(out[-1], file=sys.stderr, flush=True)
-    load = np.bincount(assign[act], weights=w[act], minlength=m)
-    assert (load <= cap + 1e-6).all() and open_[assign[act]].all(), "a window plan broke a capacity"
-    return out
-
-
 def _windows_table(level, plan, args) -> None:
-    records = window_price_and_branch(
-        level,
+    """Price and branch (:func:`netplan.locate.columns.column_search`) on the plan's first windows, as a table."""
+    from netplan.locate.columns import column_search
+    from netplan.locate.lagrangian import _plan_cost
+
+    t0 = time.perf_counter()
+    open_, assign, report = column_search(
         plan.open,
         plan.assign,
-        windows=args.windows,
+        level,
         window=args.window,
         rounds=args.rounds,
         node_limit=args.window_nodes,
         arcs_per_source=args.window_arcs,
+        max_windows=args.windows,
     )
-    print("| window | sources | sites | plan (CNY/yr) | price and branch | change | rounds | columns | seconds |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for k, r in enumerate(records, 1):
-        change = 100 * (r["price_and_branch"] / r["plan"] - 1)
-        print(
-            f"| {k} | {r['sources']} | {r['sites']:,} | {r['plan']:,.0f} | {r['price_and_branch']:,.0f} "
-            f"| {change:+.2f}% | {r['rounds']} | {r['columns']:,} | {r['seconds']:.1f} |"
-        )
-    saved = sum(max(r["plan"] - r["price_and_branch"], 0.0) for r in records if np.isfinite(r["price_and_branch"]))
+    seconds = time.perf_counter() - t0
+    after = _plan_cost(open_, assign, level.src, level.dst, level.cost, level.open_cost, np.flatnonzero(level.active))
+    print("| windows (improved) | columns | saving (CNY/yr) | tier-1 plan after | change | sites open | seconds |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(
-        f"\nTaken: {saved:,.0f} CNY/yr of the windows' {sum(r['plan'] for r in records):,.0f} "
-        f"({100 * saved / plan.objective:.2f} % of the tier's plan {plan.objective:,.0f}); window plans costlier "
-        "than the plan are not taken."
+        f"| {report.windows} ({report.improved}) | {report.columns:,} | {report.saving:,.0f} | {after:,.0f} "
+        f"| {100 * (after / plan.objective - 1):+.2f}% | {int(plan.open.sum()):,} → {int(open_.sum()):,} "
+        f"| {seconds:.1f} |"
     )
 
 
@@ -368,7 +213,7 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=0, help="price and branch on this many windows of the plan")
     parser.add_argument("--window", type=int, default=120, help="sources per window")
     parser.add_argument("--window-arcs", type=int, default=0, help="each source's cheapest sites only (0 = all)")
-    parser.add_argument("--window-nodes", type=int, default=500, help="HiGHS nodes per window's MIP")
+    parser.add_argument("--window-nodes", type=int, default=10, help="HiGHS nodes per window's MIP")
     args = parser.parse_args()
     from netplan.locate.lagrangian import solve_level_split
 

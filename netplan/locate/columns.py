@@ -92,6 +92,7 @@ def column_search(
     rounds: int = 30,
     node_limit: int = 10,
     arcs_per_source: int = 0,
+    max_windows: int | None = None,
     deadline: float = float("inf"),
 ) -> tuple[np.ndarray, np.ndarray, ColumnReport]:
     """Re-site each window of ``window`` sources by price and branch; keep what saves.
@@ -121,6 +122,8 @@ def column_search(
         HiGHS nodes per window's MIP.
     arcs_per_source
         Offer each source only its that many cheapest sites and its current one (0 = all).
+    max_windows
+        Stop after this many windows (None: every window; for measuring a few).
     deadline
         ``time.perf_counter()`` value after which no window starts (a safety cap).
 
@@ -152,6 +155,8 @@ def column_search(
     for seed_i in np.flatnonzero(act).tolist():
         if seen[seed_i]:
             continue
+        if max_windows is not None and report.windows >= max_windows:
+            break
         if time.perf_counter() > deadline:
             report.time_limit_hit = True
             break

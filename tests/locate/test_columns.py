@@ -75,6 +75,7 @@ def test_windows_never_cost_more_stay_feasible_and_repeat(seed: int) -> None:
     assert first[2].saving > 0  # a plan without the exact window search leaves room on every one of these seeds
     assert first[2].windows >= 40 // 15
     assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+    assert column_search(plan.open, plan.assign, level, window=15, max_windows=1)[2].windows == 1
 
 
 def test_one_window_repacks_four_half_full_sites_into_two() -> None:
