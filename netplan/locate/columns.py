@@ -29,13 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, sparse
 
-from netplan.locate.lagrangian import (
-    LevelProblem,
-    _by_source,
-    _LazyNeighbours,
-    _nearest_arcs,
-    _window_members,
-)
+from netplan.locate.lagrangian import LevelProblem, tiled_windows
 
 
 @dataclass
@@ -97,9 +91,8 @@ def column_search(
 ) -> tuple[np.ndarray, np.ndarray, ColumnReport]:
     """Re-site each window of ``window`` sources by price and branch; keep what saves.
 
-    Windows are met breadth first through shared sites from every source not
-    yet in a window, in index order (as :func:`~netplan.locate.lagrangian.window_search`
-    meets them), so they tile the level. A window's sites are every site in
+    Windows tile the level as :func:`~netplan.locate.lagrangian.tiled_windows`
+    cuts them (the windows of :func:`~netplan.locate.lagrangian.window_search`). A window's sites are every site in
     its sources' reach (or their ``arcs_per_source`` cheapest and the current
     one); a site that also serves sources outside the window stays open at no
     cost to the window, with the room it has left. Weights are rounded up to
@@ -139,44 +132,25 @@ def column_search(
     w = np.asarray(weights, dtype=float)
     cap, f = np.asarray(capacity, dtype=float), np.asarray(open_cost, dtype=float)
     fixed = np.asarray(fixed_open, dtype=bool)
-    n, m = len(w), len(cap)
+    m = len(cap)
     open_, assign = open_.copy(), assign.copy()
-    order, bounds = _by_source(src, n)
-    by_dst = np.argsort(dst, kind="stable")
-    sites_of = _LazyNeighbours(dst, order, bounds)
-    sources_of = _LazyNeighbours(src, by_dst, np.searchsorted(dst[by_dst], np.arange(m + 1)))
-    offered = np.ones(len(src), dtype=bool)
-    if arcs_per_source:
-        offered[:] = False
-        offered[_nearest_arcs(src, cost, n, arcs_per_source)] = True
     kg = np.ceil(w - 1e-9).astype(int)
-    seen = np.zeros(n, dtype=bool)
     report = ColumnReport()
-    for seed_i in np.flatnonzero(act).tolist():
-        if seen[seed_i]:
-            continue
+    for members, arcs in tiled_windows(src, dst, cost, act, assign, window, arcs_per_source, m):
         if max_windows is not None and report.windows >= max_windows:
             break
         if time.perf_counter() > deadline:
             report.time_limit_hit = True
             break
-        members = np.array(sorted(_window_members(seed_i, window, seen, sites_of, sources_of)))
-        seen[members] = True
-        arcs = np.concatenate([order[bounds[i] : bounds[i + 1]] for i in members])
-        arcs = arcs[offered[arcs] | (dst[arcs] == assign[src[arcs]])]
         report.windows += 1
         found = _window(members, arcs, open_, assign, src, dst, cost, w, kg, cap, f, fixed, act, rounds, node_limit)
         if found is None:
             continue
-        new_assign, saving, columns = found
+        new_assign, saving, columns, own = found
         report.columns += columns
         if saving <= 0:
             continue
-        sites = np.unique(dst[arcs])
-        outside = act.copy()
-        outside[members] = False
-        used_outside = np.bincount(assign[outside], minlength=m) > 0
-        open_[sites[open_[sites] & ~fixed[sites] & ~used_outside[sites]]] = False
+        open_[own] = False
         assign[members] = new_assign
         open_[new_assign] = True
         report.improved += 1
@@ -200,8 +174,9 @@ def _window(
     act: np.ndarray,
     rounds: int,
     node_limit: int,
-) -> tuple[np.ndarray, float, int] | None:
-    """One window's price and branch: its new assignment (per member), the saving and the columns generated."""
+) -> tuple[np.ndarray, float, int, np.ndarray] | None:
+    """One window's price and branch: its new assignment (per member), the saving, the columns generated and the
+    open sites the window alone pays for (closed before its new assignment opens its own)."""
     m = len(cap)
     outside = act.copy()
     outside[members] = False
@@ -269,7 +244,8 @@ def _window(
         arc_cost[(int(i), int(j))] for i, j in zip(members, new_assign, strict=True)
     )
     saving = current - found
-    return new_assign, (saving if saving > 1e-9 * max(current, 1.0) else 0.0), len(cols)
+    own = sites[open_[sites] & ~stays[sites]]
+    return new_assign, (saving if saving > 1e-9 * max(current, 1.0) else 0.0), len(cols), own
 
 
 def _master(cols: list[tuple[int, list[int], float]], sources: int, at: dict[int, int]):

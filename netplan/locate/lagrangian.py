@@ -28,6 +28,7 @@ safety cap, reported when it binds.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -1440,35 +1441,17 @@ def window_search(
     f = np.asarray(open_cost, dtype=float)
     fixed = np.asarray(fixed_open, dtype=bool)
     open_, assign = open_.copy(), assign.copy()
-    order, bounds = _by_source(src, n)
-    by_dst = np.argsort(dst, kind="stable")
-    dbounds = np.searchsorted(dst[by_dst], np.arange(m + 1))
     lookup = _arc_lookup(src, dst)
-    cheap = np.zeros(len(src), dtype=bool)
-    if arcs_per_source:
-        cheap[_nearest_arcs(src, cost, n, arcs_per_source)] = True
-    # the windows' breadth-first searches meet the same sources again and again: their neighbours, once each
-    sites_of = _LazyNeighbours(dst, order, bounds)
-    sources_of = _LazyNeighbours(src, by_dst, dbounds)
     improved, hit = 0, False
     for _ in range(passes):
-        seen = np.zeros(n, dtype=bool)
-        for seed_i in np.flatnonzero(act_mask).tolist():
-            if seen[seed_i]:
-                continue
+        for members_arr, arcs in tiled_windows(src, dst, cost, act_mask, assign, window, arcs_per_source, m):
             if time.perf_counter() > deadline:
                 return open_, assign, improved, True
-            members = _window_members(seed_i, window, seen, sites_of, sources_of)
-            members_arr = np.array(sorted(members))
-            seen[members_arr] = True
             win = np.zeros(n, dtype=bool)
             win[members_arr] = True
             load = np.bincount(assign[act_mask], weights=w[act_mask], minlength=m)
             inside = np.bincount(assign[members_arr], weights=w[members_arr], minlength=m)
             outside_users = np.bincount(assign[act_mask & ~win], minlength=m) > 0
-            arcs = np.concatenate([order[bounds[i] : bounds[i + 1]] for i in members_arr])
-            if arcs_per_source:
-                arcs = arcs[cheap[arcs] | (dst[arcs] == assign[src[arcs]])]
             sites = np.unique(dst[arcs])
             # current cost of what the window decides: sites only its members use, and their assignments
             own = sites[open_[sites] & ~fixed[sites] & ~outside_users[sites]]
@@ -1500,6 +1483,46 @@ def window_search(
             assign[members_arr] = res.assign[members_arr]
             improved += 1
     return open_, assign, improved, hit
+
+
+def tiled_windows(
+    src: np.ndarray,
+    dst: np.ndarray,
+    cost: np.ndarray,
+    active: np.ndarray,
+    assign: np.ndarray,
+    window: int,
+    arcs_per_source: int,
+    sites: int,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Windows of neighbouring sources that tile the active ones: ``(members, their arcs)`` in a fixed order.
+
+    A window is a source and the sources it meets through shared sites
+    (breadth first, in index order) up to ``window`` of them not yet in a
+    window; windows start at every active source not yet in one, in index
+    order. With ``arcs_per_source`` a member offers only its that many cheapest
+    arcs and the one to its site in ``assign`` — read when the window is cut,
+    so a caller that changes ``assign`` in place between windows is followed.
+    """
+    n = len(active)
+    order, bounds = _by_source(src, n)
+    by_dst = np.argsort(dst, kind="stable")
+    cheap = np.zeros(len(src), dtype=bool)
+    if arcs_per_source:
+        cheap[_nearest_arcs(src, cost, n, arcs_per_source)] = True
+    # the windows' breadth-first searches meet the same sources again and again: their neighbours, once each
+    sites_of = _LazyNeighbours(dst, order, bounds)
+    sources_of = _LazyNeighbours(src, by_dst, np.searchsorted(dst[by_dst], np.arange(sites + 1)))
+    seen = np.zeros(n, dtype=bool)
+    for seed_i in np.flatnonzero(active).tolist():
+        if seen[seed_i]:
+            continue
+        members = np.array(sorted(_window_members(seed_i, window, seen, sites_of, sources_of)))
+        seen[members] = True
+        arcs = np.concatenate([order[bounds[i] : bounds[i + 1]] for i in members])
+        if arcs_per_source:
+            arcs = arcs[cheap[arcs] | (dst[arcs] == assign[src[arcs]])]
+        yield members, arcs
 
 
 class _LazyNeighbours(dict):
