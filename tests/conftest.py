@@ -25,6 +25,41 @@ CHENGDU_OSM = ROOT / "data" / "chengdu_central.osm.bz2"
 
 PUBLISHED = ROOT / "tests" / "data" / "published"
 
+# Session fixtures that solve a whole plan (40 s for Chengdu on a slow core), and the names that lead to each: the
+# test files naming one run together on one worker, so the plan is solved once per suite, not once per worker.
+_SHARED_PLANS = {
+    "chengdu_run": ("chengdu_run",),
+    "helsinki_plan": ("helsinki_plan", "helsinki_out", "helsinki_variant"),
+}
+
+
+def _test_file_group(test_file: str) -> str:
+    """The scheduling unit of a test file: the shared plan it names, else the file itself."""
+    path = ROOT / test_file
+    text = path.read_text(encoding="utf-8") if path.suffix == ".py" and path.is_file() else ""
+    return next((plan for plan, names in _SHARED_PLANS.items() if any(n in text for n in names)), test_file)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 (xdist's scheduler protocol)
+    """pytest-xdist's ``loadfile`` scheduling (the suite's), with the files of one shared plan as one unit.
+
+    (``--dist loadgroup`` would do this with marks, but pytest-xdist 3.8 cannot rename pytest 9's node ids.) Any
+    other ``--dist`` mode keeps xdist's own scheduler.
+    """
+    if config.getoption("dist") != "loadfile":
+        return None
+    from functools import cache
+
+    from xdist.scheduler import LoadFileScheduling
+
+    group = cache(_test_file_group)
+
+    class SharedPlanScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group(nodeid.split("::", 1)[0])
+
+    return SharedPlanScheduling(config, log)
+
 
 def published_path(*parts: str) -> Path:
     """A published benchmark file or folder: the copy in tests/data/published, else ../shared/benchmarks.

@@ -93,9 +93,9 @@ def _frames(plan) -> dict[str, pd.DataFrame]:
 
 
 def test_the_plan_is_the_same_with_progress_on_and_off(
-    helsinki_scenario, helsinki, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    helsinki_plan, helsinki_scenario, helsinki, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    off = build_plan(helsinki_scenario, city=helsinki)
+    off = helsinki_plan  # the shared plan: built with the display at its default
     monkeypatch.setattr(progress, "EVERY_S", 0.0)  # a line at every report: the most the display can do
     with caplog.at_level(logging.INFO, logger="netplan.progress"):
         on = build_plan(helsinki_scenario, city=helsinki)
