@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -33,11 +34,69 @@ _SHARED_PLANS = {
 }
 
 
+@functools.cache
 def _test_file_group(test_file: str) -> str:
     """The scheduling unit of a test file: the shared plan it names, else the file itself."""
     path = ROOT / test_file
     text = path.read_text(encoding="utf-8") if path.suffix == ".py" and path.is_file() else ""
     return next((plan for plan, names in _SHARED_PLANS.items() if any(n in text for n in names)), test_file)
+
+
+# Seconds the longest test files took (2026-12-03, the 2-core development machine; the browser tests' from CI): only
+# the order in which the scheduling units start — the longest first, so that none is left for the end while the other
+# worker idles. A stale figure costs balance, never a result.
+_FILE_SECONDS = {
+    "tests/test_output_folder.py": 69,
+    "tests/test_interrupts.py": 69,
+    "tests/locate/test_lagrangian.py": 57,
+    "tests/locate/test_coverage.py": 52,
+    "tests/test_rural_run.py": 52,
+    "tests/render/test_notebook.py": 48,
+    "tests/locate/test_reproducible.py": 46,
+    "tests/locate/test_tiers.py": 46,
+    "tests/test_cli.py": 46,
+    "tests/locate/test_bound.py": 45,
+    "tests/test_batch.py": 44,
+    "tests/test_run_warnings.py": 43,
+    "tests/route/test_bookings.py": 39,
+    "tests/render/test_browser.py": 35,
+    "tests/locate/test_network_model.py": 30,
+    "tests/route/test_engines.py": 26,
+    "tests/city/test_graph.py": 25,
+    "tests/locate/test_repair.py": 23,
+    "tests/route/test_reproducible.py": 22,
+    "tests/city/test_bring_your_own.py": 20,
+    "tests/locate/test_cflp.py": 20,
+    "tests/city/test_sources.py": 19,
+    "tests/evaluate/test_check.py": 16,
+    "tests/route/test_yards.py": 16,
+    "tests/route/test_depots.py": 16,
+    "tests/route/test_drops.py": 15,
+    "tests/test_progress.py": 14,
+    "tests/city/test_gis_roads.py": 14,
+    "tests/locate/test_stations_first.py": 13,
+    "tests/evaluate/test_metrics.py": 11,
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadfile``, the longest scheduling units first (every worker sorts its collection alike)."""
+    if config.getoption("dist", default="no") != "loadfile":
+        return
+    files = {item.nodeid.split("::", 1)[0] for item in items}
+    seconds: dict[str, float] = {}
+    for test_file in sorted(files):
+        unit = _test_file_group(test_file)
+        seconds[unit] = seconds.get(unit, 0.0) + _FILE_SECONDS.get(test_file, 0.0)
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        first.setdefault(_test_file_group(item.nodeid.split("::", 1)[0]), index)
+
+    def order(item: pytest.Item) -> tuple[float, int]:
+        unit = _test_file_group(item.nodeid.split("::", 1)[0])
+        return -seconds[unit], first[unit]
+
+    items.sort(key=order)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 (xdist's scheduler protocol)
@@ -48,16 +107,13 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 (xd
     """
     if config.getoption("dist") != "loadfile":
         return None
-    from functools import cache
-
     from xdist.scheduler import LoadFileScheduling
-
-    group = cache(_test_file_group)
 
     class SharedPlanScheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return group(nodeid.split("::", 1)[0])
+            return _test_file_group(nodeid.split("::", 1)[0])
 
+    config.option.loadscopereorder = False  # the units in the order pytest_collection_modifyitems gave them
     return SharedPlanScheduling(config, log)
 
 
