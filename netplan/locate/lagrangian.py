@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from netplan.progress import report
 
@@ -559,16 +560,19 @@ def _binary_knapsacks(
     first = np.r_[0, np.flatnonzero(d[1:] != d[:-1]) + 1]
     rank = np.arange(len(d)) - np.repeat(first, np.diff(np.r_[first, len(d)]))
     width = int(ci[sites].max()) + 1
-    table = np.zeros((len(sites), width))
-    cols = np.arange(width)
+    # the table is columns [width, 2 width); an item heavier than a column reads the -inf to their left
+    padded = np.full((len(sites), 2 * width), -np.inf)
+    padded[:, width:] = 0.0
+    table = padded[:, width:]
+    shifts = sliding_window_view(padded, width, axis=1)  # shifts[s, width - k]: site s's table moved k columns right
+    by_rank = np.argsort(rank, kind="stable")
+    starts = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2))
     taken: list[tuple[np.ndarray, np.ndarray]] = []
     for r in range(int(rank.max()) + 1):
-        at = np.flatnonzero(rank == r)
+        at = by_rank[starts[r] : starts[r + 1]]
         rows, wk, pk = row[at], wi[at], profit[at]
-        src_cols = cols[None, :] - wk[:, None]
-        ok = src_cols >= 0
         old = table[rows]
-        shifted = np.where(ok, np.take_along_axis(old, np.maximum(src_cols, 0), axis=1) + pk[:, None], -np.inf)
+        shifted = shifts[rows, width - np.minimum(wk, width)] + pk[:, None]
         take = shifted > old
         table[rows] = np.where(take, shifted, old)
         taken.append((at, take))
