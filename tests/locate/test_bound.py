@@ -53,7 +53,6 @@ def _feasible_case(seed: int, tiers: int, tight: bool) -> tuple[TieredNetwork, t
     return model, exact
 
 
-# seed 3 with 4 tiers takes the enumeration 15 s (a third of this file): kept as a slow variant (pytest -m slow)
 CASES = [(seed, tiers, tight) for seed in range(6) for tiers in (3, 4) for tight in (False, True)]
 # seed 3 with 4 tiers costs the enumeration 15 s, a third of this file: a slow variant only (pytest -m slow)
 SLOW = {(3, 4)}

@@ -134,6 +134,18 @@ def test_knapsack_bounds_are_valid_and_binary_is_stronger():
             )
             assert binary[j] <= best + 1e-6
             assert continuous[j] <= best + 1e-6
+            # the programme solves its rounded knapsack exactly: the same rounding, enumerated
+            scale = 400 / cap[j]
+            units = np.floor(w * scale * (1 - 1e-12)).astype(int)
+            room = int(np.floor(cap[j] * scale * (1 + 1e-12) + 1e-9))
+            gains = [i for i in items if rc[i] < 0]
+            rounded = min(
+                rc[list(c)].sum()
+                for k in range(len(gains) + 1)
+                for c in combinations(gains, k)
+                if units[list(c)].sum() <= room
+            )
+            assert binary[j] == pytest.approx(rounded, abs=1e-9)
 
 
 def _strong_lp(kw) -> float:
