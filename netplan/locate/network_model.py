@@ -47,6 +47,7 @@ from typing import Any, Literal
 import numpy as np
 from ortools.linear_solver import pywraplp
 
+from netplan import interrupts
 from netplan.locate.base import SCIP_BOUND_ONLY, SOLVER_NAMES, make_mip, relative_gap, run_mip
 from netplan.locate.repair import close_stations
 
@@ -1035,15 +1036,21 @@ class TieredNetwork:
             self.top_sets_priced = -1  # too many to price: every top-tier site relaxed to open
             return min(float(sum(parts.values())), upper), parts
         self.top_sets_priced = len(sets)
+        floors = self._set_floors(sets, relax, backend)
+        self.top_sets_solved = 0
         best, best_parts = float("inf"), {}
-        for k, s in enumerate(sets):
+        for k, index in enumerate(np.argsort(floors, kind="stable").tolist()):
+            if floors[index] >= best:
+                break  # sorted: no set left can lower the minimum, as a set's MIP value is never below its LP's
             left = time_limit - (time.perf_counter() - start)
             if left <= 0:
                 # out of time: the minimum over the sets is unknown, the relaxed one is still valid
                 self.time_limit_hit.append("bound")
                 parts.update(fallback)
                 return min(float(sum(parts.values())), upper), parts
+            s = sets[index]
             value = relax.solve(s, left / max(len(sets) - k, 1), seed, backend)
+            self.top_sets_solved += 1
             total = float(top.open_cost[s].sum()) + value
             if total < best:
                 best, best_parts = total, {"tier2+haul": value, f"tier{levels}": float(top.open_cost[s].sum())}
@@ -1055,6 +1062,30 @@ class TieredNetwork:
 
     top_set_limit = 64
     """Most top-tier open sets :meth:`lower_bound` prices one by one (one small MIP each)."""
+
+    screen_top_sets = True
+    """Rule top-tier sets out by their path relaxation's LP before pricing them by its MIP (:meth:`_set_floors`;
+    the bound is the same either way, only the work differs)."""
+
+    top_sets_solved = 0
+    """How many of the top-tier sets the last bound priced by their MIP (the others their LP ruled out)."""
+
+    def _set_floors(self, sets: list[np.ndarray], relax: _PathRelaxation, backend: str) -> np.ndarray:
+        """Each top-tier set's opening cost plus its path relaxation's LP value: a floor under its priced total.
+
+        Sets are then priced cheapest floor first and the rest skipped once a
+        floor reaches the best total, which leaves the minimum over the sets,
+        and so the bound, as pricing every one would. On Chengdu the LP takes
+        a fifth of the MIP's time and has its value for 15 of 16 sets, so one
+        MIP is solved instead of 16. Where the relaxation is too large for a
+        MIP (it is bounded by Lagrangian relaxation then) every floor is
+        -inf: the sets are priced in their own order, all of them.
+        """
+        top = self.tiers[-1]
+        opening = np.array([float(top.open_cost[s].sum()) for s in sets])
+        if not self.screen_top_sets or relax.lagrangian_sized():
+            return np.full(len(sets), -np.inf)
+        return opening + np.array([relax.solve_lp(s, backend) for s in sets])
 
     top_set_work = 100_000
     """Most candidate sets :meth:`_top_sets` examines (kept or rejected) before giving up on enumerating."""
@@ -1688,10 +1719,51 @@ class _PathRelaxation:
             self.model.time_limit_hit.append("bound")
         return value
 
+    def lagrangian_sized(self) -> bool:
+        """Whether :meth:`solve` bounds this relaxation by Lagrangian relaxation rather than its MIP."""
+        return self.model.engine == "lagrangian" and self.into.size > self.lagrangian_above
+
+    def solve_lp(self, top_open: np.ndarray, backend: str) -> float:
+        """The LP relaxation of :meth:`solve`'s MIP for ``top_open``: a value its MIP never goes below.
+
+        inf when no demand point can reach ``top_open``; -inf when the LP ends
+        without a proven value (it then rules nothing out).
+        """
+        if self.solver is None:
+            self._build(backend)
+        solver = self.solver
+        assert solver is not None  # _build sets it
+        if not self._set_objective(top_open):
+            return float("inf")
+        stations = [solver.variable(k) for k in range(self.model.tiers[1].size)]
+        for var in stations:
+            var.SetInteger(False)
+        try:
+            status = interrupts.solve(solver.Solve, stop=solver.InterruptSolve)
+            value = float(solver.Objective().Value()) if status == pywraplp.Solver.OPTIMAL else -float("inf")
+        finally:
+            for var in stations:
+                var.SetInteger(True)
+        return float("inf") if status == pywraplp.Solver.INFEASIBLE else value
+
+    def _set_objective(self, top_open: np.ndarray) -> bool:
+        """Price the built model's arcs for ``top_open``; False when some customer has no path to it."""
+        assert self.solver is not None
+        e = self.to_top(top_open)
+        price = self.weight[self.rows] * (self.into[self.rows, self.cols] + e[self.cols])
+        usable = np.isfinite(price)
+        if not np.isin(np.arange(len(self.into)), self.rows[usable]).all():
+            return False
+        objective = self.solver.Objective()
+        for var, ok, c in zip(self.x, usable.tolist(), price.tolist()):
+            var.SetUb(1.0 if ok else 0.0)
+            objective.SetCoefficient(var, c if ok else 0.0)
+        return True
+
     def solve(self, top_open: np.ndarray, time_limit: float, seed: int, backend: str) -> float:
         """Bound for the top-tier open set ``top_open`` (inf when no demand point can reach it)."""
         lagrangian = self.model.engine == "lagrangian"
-        if lagrangian and self.into.size > self.lagrangian_above:
+        if self.lagrangian_sized():
             return self.solve_lagrangian(top_open, time_limit=time_limit)
         value = self._solve_mip(top_open, time_limit, seed, backend)
         if lagrangian and np.isnan(value):
@@ -1703,15 +1775,8 @@ class _PathRelaxation:
         if self.solver is None:
             self._build(backend)
         assert self.solver is not None  # _build sets it
-        e = self.to_top(top_open)
-        price = self.weight[self.rows] * (self.into[self.rows, self.cols] + e[self.cols])
-        usable = np.isfinite(price)
-        if not np.isin(np.arange(len(self.into)), self.rows[usable]).all():
+        if not self._set_objective(top_open):
             return float("inf")
-        objective = self.solver.Objective()
-        for var, ok, c in zip(self.x, usable.tolist(), price.tolist()):
-            var.SetUb(1.0 if ok else 0.0)
-            objective.SetCoefficient(var, c if ok else 0.0)
         status, value, bound, _ = run_mip(
             self.solver, backend, time_limit, seed, node_limit=self.model.bound_nodes, scip_params=SCIP_BOUND_ONLY
         )

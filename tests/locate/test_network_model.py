@@ -337,3 +337,45 @@ def test_path_relaxation_searches_again_when_the_bound_only_run_finds_nothing(mo
 
     monkeypatch.setattr(nm, "run_mip", starved)
     assert nm._PathRelaxation(model, reach).solve(top, 10, 0, "SCIP") == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("backend", ["SCIP", "HIGHS"])
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tiers", [3, 4])
+def test_path_relaxation_lp_never_exceeds_its_mip(seed, tiers, backend):
+    """The LP that rules top-tier sets out must stay at or below the MIP value it stands in for, set by set."""
+    from netplan.locate.network_model import _PathRelaxation
+
+    model = _model(seed, tiers)
+    a0 = model.arcs[0]
+    reach = np.zeros((len(model.demand), model.tiers[0].size), bool)
+    reach[a0.src, a0.dst] = True
+    relax = _PathRelaxation(model, reach)
+    sets = model._top_sets(np.inf)
+    assert sets
+    for top_open in sets:
+        lp = relax.solve_lp(top_open, backend)
+        mip = relax.solve(top_open, 10, 0, backend)
+        assert lp <= mip * (1 + 1e-9) + 1e-6
+        # the integrality flags come back: the next MIP is still a MIP (never below its own LP)
+        assert relax.solve(top_open, 10, 0, backend) == pytest.approx(mip, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tiers", [3, 4])
+def test_screened_pricing_gives_the_bound_of_pricing_every_set(seed, tiers):
+    """Skipping sets by their LP floor leaves the minimum over the sets, and so the bound, unchanged.
+
+    (That bound is checked against enumerated optima in test_lower_bound_never_exceeds_the_enumerated_optimum.)
+    """
+    bounds, solved = {}, {}
+    for screen in (False, True):
+        model = _model(seed, tiers)
+        model.screen_top_sets = screen
+        bounds[screen] = model._split_bound(0.0, 20, seed, "HIGHS")
+        solved[screen] = model.top_sets_solved
+        assert 1 <= model.top_sets_solved <= model.top_sets_priced
+    assert solved[False] == model.top_sets_priced == 3
+    assert solved[True] < solved[False]  # on each of these the LP rules out one set or two
+    assert bounds[True][0] == pytest.approx(bounds[False][0], rel=1e-9)
+    assert bounds[True][1] == pytest.approx(bounds[False][1], rel=1e-9)
