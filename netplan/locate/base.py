@@ -217,6 +217,7 @@ def run_mip(
     node_limit: int | None = None,
     mip_gap: float = 1e-7,
     scip_params: str = "",
+    cutoff: float | None = None,
 ) -> tuple[Status, float, float, float]:
     """Solve a built pywraplp model with a time limit and a seed.
 
@@ -241,6 +242,10 @@ def run_mip(
     scip_params
         Further SCIP settings (``name = value`` lines), e.g.
         :data:`SCIP_BOUND_ONLY` for a model solved only for its bound.
+    cutoff
+        HiGHS only: search only for solutions below this objective; when there
+        are none the status is ``"infeasible"`` (the model's optimum is then
+        at least ``cutoff``).
 
     Returns
     -------
@@ -254,7 +259,8 @@ def run_mip(
         + (f"limits/totalnodes = {int(node_limit)}\n" if node_limit else "")
         + scip_params,
         "HIGHS": f"random_seed={seed}\nthreads={threads}\noutput_flag=false\n"
-        + (f"mip_max_nodes={int(node_limit)}\n" if node_limit else ""),
+        + (f"mip_max_nodes={int(node_limit)}\n" if node_limit else "")
+        + (f"objective_bound={float(cutoff)!r}\n" if cutoff is not None and np.isfinite(cutoff) else ""),
         "CP_SAT": f"random_seed:{seed} num_workers:{max(threads, 1)}",
         "CBC": "",
     }.get(backend, "")

