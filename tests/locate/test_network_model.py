@@ -73,11 +73,14 @@ def _upper(model, level, open_prev, loads_prev, opens, assign, links):
     return best
 
 
-# seed 3 with 4 tiers (15 s of enumeration) runs as a slow variant only (pytest -m slow)
-@pytest.mark.parametrize(
-    ("tiers", "seed"),
-    [pytest.param(t, s, marks=[pytest.mark.slow] if (t, s) == (4, 3) else []) for t in (3, 4) for s in range(5)],
-)
+def _cases(seeds: int) -> list:
+    """(tiers, seed) for 3 and 4 tiers; seed 3 with 4 tiers (15 s of enumeration) as a slow variant only."""
+    return [
+        pytest.param(t, s, marks=[pytest.mark.slow] if (t, s) == (4, 3) else []) for t in (3, 4) for s in range(seeds)
+    ]
+
+
+@pytest.mark.parametrize(("tiers", "seed"), _cases(5))
 def test_integrated_finds_the_enumerated_optimum(seed, tiers):
     demand, sites, arcs = _tiny(seed, tiers)
     try:
@@ -122,8 +125,7 @@ def test_errors_name_the_cause():
         TieredNetwork(demand, sites, [one, arcs[1], arcs[2]], [3.0, 2.0])
 
 
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("tiers", [3, 4])
+@pytest.mark.parametrize(("tiers", "seed"), _cases(6))
 def test_path_relaxation_bounds_every_network_with_that_top_set(seed, tiers):
     """For each top-tier open set S: tier-2 opening + all haul of every network ending in S >= the relaxation."""
     from netplan.locate.network_model import _PathRelaxation
@@ -142,8 +144,7 @@ def test_path_relaxation_bounds_every_network_with_that_top_set(seed, tiers):
         assert 0 < bound <= value * (1 + 1e-9)
 
 
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("tiers", [3, 4])
+@pytest.mark.parametrize(("tiers", "seed"), _cases(6))
 def test_lower_bound_never_exceeds_the_enumerated_optimum(seed, tiers):
     model = _model(seed, tiers)
     # tier 1 on its own: the cheapest open + access cost of any feasible network
