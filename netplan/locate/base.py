@@ -243,9 +243,9 @@ def run_mip(
         Further SCIP settings (``name = value`` lines), e.g.
         :data:`SCIP_BOUND_ONLY` for a model solved only for its bound.
     cutoff
-        HiGHS only: search only for solutions below this objective; when there
-        are none the status is ``"infeasible"`` (the model's optimum is then
-        at least ``cutoff``).
+        HiGHS only: search only for solutions below this objective. When there
+        are none HiGHS reports ``"infeasible"`` or some value at or above it:
+        either only says the model's optimum is at least ``cutoff``.
 
     Returns
     -------

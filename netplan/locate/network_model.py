@@ -1052,9 +1052,9 @@ class TieredNetwork:
             opening = float(top.open_cost[s].sum())
             value = relax.solve(s, left / max(len(sets) - k, 1), seed, backend, cutoff=best - opening)
             self.top_sets_solved += 1
-            total = float(top.open_cost[s].sum()) + value
+            total = opening + value
             if total < best:
-                best, best_parts = total, {"tier2+haul": value, f"tier{levels}": float(top.open_cost[s].sum())}
+                best, best_parts = total, {"tier2+haul": value, f"tier{levels}": opening}
         parts.update(best_parts)
         if not best_parts:
             # no top-tier set can beat ``upper``: the plan behind it is optimal
@@ -1770,8 +1770,8 @@ class _PathRelaxation:
         """Bound for the top-tier open set ``top_open`` (inf when no demand point can reach it).
 
         With ``cutoff`` (HiGHS) the MIP only looks for values below it and
-        returns inf once it proves there are none: a valid bound for a caller
-        that only needs the least value over several sets.
+        returns the cutoff itself once it proves there are none: a valid bound
+        for a caller that only needs the least value over several sets.
         """
         lagrangian = self.model.engine == "lagrangian"
         if self.lagrangian_sized():
