@@ -233,9 +233,7 @@ def solve_level(  # noqa: C901 - one subgradient loop; splitting it would scatte
             hit = True
             break
         rc = cost - u[src]
-        g, x = _knapsacks(rc, w, ratio_w, dst, cap, m)
-        if binary:
-            g, x = _binary_knapsacks(rc, w, dst, cap, m)
+        g, x = _binary_knapsacks(rc, w, dst, cap, m) if binary else _knapsacks(rc, w, ratio_w, dst, cap, m)
         v = f + g
         value, y = _open_bound(v, cap, fixed, min_count, hi, total)
         value += float(u[act].sum())
