@@ -1061,6 +1061,7 @@ def solve_level_split(
     columns: int = 0,
     column_sources: int = 1000,
     column_nodes: int = 10,
+    workers: int = 1,
 ) -> LevelResult:
     """Site a level component by component: exactly (HiGHS) where small, by Lagrangian relaxation where large.
 
@@ -1085,7 +1086,10 @@ def solve_level_split(
     on the dense 5,000-point city its MIPs took the time tier 2's later blocks
     needed, and on the spread one it closed nothing). A component solved by Lagrangian relaxation with at least
     ``column_sources`` sources ends with the price-and-branch windows of ``columns`` sources (0 = none), each
-    window's MIP within ``column_nodes`` nodes.
+    window's MIP within ``column_nodes`` nodes. With ``workers`` > 1 a level of at least
+    :data:`parallel_sources` sources is sited in that many processes (:func:`netplan.processes.worker_pool`),
+    the largest components first; each component's result depends on its own work limits alone, so the plan is the
+    one a single process gives (``tests/locate/test_lagrangian.py``).
     """
     weights, active, src, dst, cost, capacity, open_cost, fixed_open, min_count, max_count = level.parts()
     start = time.perf_counter()
@@ -1114,13 +1118,27 @@ def solve_level_split(
     counts = {"components": int(len(comps)), "exact": 0, "lagrangian": 0, "iterations": 0}
     sizes = {int(c): int(((src_label == c) & act).sum()) for c in comps}
     total_sources = max(sum(sizes.values()), 1)
+    settings = {
+        "iterations": iterations,
+        "exact_sources": exact_sources,
+        "window": window,
+        "binary": binary,
+        "node_limit": node_limit,
+        "seed": seed,
+        "lp_start": lp_start,
+        "exact_floor_s": exact_floor_s,
+        "close_exact": close_exact,
+        "binary_arcs": binary_arcs,
+        "columns": columns,
+        "column_sources": column_sources,
+        "column_nodes": column_nodes,
+        "finite": bool(np.isfinite(time_limit)),
+    }
+    parts: list[tuple[np.ndarray, np.ndarray, LevelProblem]] = []
     for c in comps.tolist():
         in_src = act & (src_label == c)
         in_site = labels[n:] == c
         arcs = np.flatnonzero(keep & in_src[src])
-        left = time_limit - (time.perf_counter() - start)
-        by_size, limit = block_time_limits(left, sizes[c], total_sources)
-        total_sources -= sizes[c]
         part = LevelProblem(
             weights,
             in_src,
@@ -1133,55 +1151,30 @@ def solve_level_split(
             min_count,
             max_count,
         )
-        res = None
-        if sizes[c] <= exact_sources:
-            # A small block's share of the time can be under a second while its 1,000 nodes take 20 s (a
-            # 19-source block of a 5,000-point city): it gets at least a minute of what the level has left, so
-            # the node limit, not the clock, ends it.
-            cap = min(max(by_size, exact_floor_s), max(left, 1e-3), 600.0) if np.isfinite(time_limit) else 600.0
-            res = solve_level_mip(part, node_limit=node_limit, time_limit=cap, seed=seed)
-            # a MIP cut short by its time share changes what follows (the Lagrangian fallback): say so
-            hit |= res.time_limit_hit
-            if not np.isfinite(res.objective):
-                counts["exact"] -= 1
-            counts["exact"] += 1
-        if res is None or not np.isfinite(res.objective):
-            use_binary = binary or len(arcs) <= binary_arcs
-            res = solve_level(
-                part,
-                iterations=iterations,
-                time_limit=limit,
-                window=window,
-                seed=seed,
-                binary=use_binary,
-                lp_start=lp_start,
-                columns=columns if sizes[c] >= column_sources else 0,
-                column_nodes=column_nodes,
-            )
-            counts["lagrangian"] += 1
-            for key in ("column_windows", "column_windows_improved", "column_saving"):
-                if key in res.details:
-                    counts[key] = counts.get(key, 0) + res.details[key]
-            counts["binary"] = counts.get("binary", 0) + int(use_binary)
-            counts["iterations"] = max(counts["iterations"], res.iterations)
-            if sizes[c] <= exact_sources and np.isfinite(res.objective):
-                # the single-source MIP found nothing in its nodes (a bin packing of stations into few centres):
-                # the split-flow MIP chooses the open set, an exact assignment then makes it single-source
-                split = split_then_assign(part, node_limit=node_limit, time_limit=cap)
-                hit |= split.time_limit_hit
-                counts["split_flow"] = counts.get("split_flow", 0) + 1
-                if split.objective < res.objective - 1e-9 * max(abs(res.objective), 1.0):
-                    split.bound = max(split.bound, res.bound)
-                    res = split
-                else:
-                    res.bound = max(res.bound, split.bound)
-            if close_exact and sizes[c] <= exact_sources and np.isfinite(res.objective):
-                # small enough for the MIP, which found nothing: close sites where an exact re-assignment lets it
-                res, closed = close_sites(part, res, node_limit=node_limit)
-                counts["closed"] = counts.get("closed", 0) + closed
-        if res.time_limit_hit:
-            counts["blocks_at_cap"] = counts.get("blocks_at_cap", 0) + 1
-        hit |= res.time_limit_hit
+        parts.append((in_src, in_site, part))
+    if workers > 1 and len(parts) > 1 and total_sources >= parallel_sources:
+        # every component's caps as if the ones before it took no time: caps are a safety net, and a plan
+        # decided by work limits is the same whichever process sites it
+        left = time_limit - (time.perf_counter() - start)
+        jobs = []
+        for c, (_, _, part) in zip(comps.tolist(), parts):
+            by_size, limit = block_time_limits(left, sizes[c], total_sources)
+            total_sources -= sizes[c]
+            jobs.append((part, sizes[c], by_size, limit, left, settings))
+        done = _site_in_parallel(jobs, workers)
+    else:
+        done = []
+        for c, (_, _, part) in zip(comps.tolist(), parts):
+            left = time_limit - (time.perf_counter() - start)
+            by_size, limit = block_time_limits(left, sizes[c], total_sources)
+            total_sources -= sizes[c]
+            done.append(site_component(part, sizes[c], by_size, limit, left, settings))
+            if not np.isfinite(done[-1][0].objective):
+                break
+    for (in_src, in_site, _), (res, part_counts, part_hit) in zip(parts, done):
+        for key, value in part_counts.items():
+            counts[key] = max(counts[key], value) if key == "iterations" else counts.get(key, 0) + value
+        hit |= part_hit
         if not np.isfinite(res.objective):
             return LevelResult(
                 np.zeros(m, bool), np.full(n, -1), float("inf"), -np.inf, counts["iterations"], hit, counts
@@ -1191,6 +1184,88 @@ def solve_level_split(
         objective += res.objective
         bound += res.bound
     return LevelResult(open_, assign, objective, min(bound, objective), counts["iterations"], hit, counts)
+
+
+parallel_sources = 200
+"""Levels with fewer active sources than this are sited in one process even when workers are offered: starting the
+pool would cost more than it saves."""
+
+
+def _site_in_parallel(jobs: list[tuple], workers: int) -> list[tuple[LevelResult, dict[str, int], bool]]:
+    """:func:`site_component` for every job in ``workers`` processes, largest components first, results in job order."""
+    from netplan.processes import worker_pool
+
+    order = sorted(range(len(jobs)), key=lambda k: (-jobs[k][1], k))
+    with worker_pool(min(workers, len(jobs))) as pool:
+        results = pool.starmap(site_component, [jobs[k] for k in order], chunksize=1)
+    out: list = [None] * len(jobs)
+    for k, result in zip(order, results):
+        out[k] = result
+    return out
+
+
+def site_component(  # noqa: C901 - the fallbacks of one component in the order they are tried
+    part: LevelProblem, size: int, by_size: float, limit: float, left: float, settings: dict[str, Any]
+) -> tuple[LevelResult, dict[str, int], bool]:
+    """Site one component of a level (see :func:`solve_level_split`): its result, its counts and whether a cap bound.
+
+    ``by_size`` and ``limit`` are its caps from :func:`block_time_limits`, ``left``
+    the level's time left when they were set; ``settings`` holds
+    :func:`solve_level_split`'s keyword arguments.
+    """
+    counts: dict[str, int] = {}
+    hit = False
+    res = None
+    cap = 600.0
+    exact = size <= settings["exact_sources"]
+    if exact:
+        # A small block's share of the time can be under a second while its 1,000 nodes take 20 s (a
+        # 19-source block of a 5,000-point city): it gets at least a minute of what the level has left, so
+        # the node limit, not the clock, ends it.
+        if settings["finite"]:
+            cap = min(max(by_size, settings["exact_floor_s"]), max(left, 1e-3), 600.0)
+        res = solve_level_mip(part, node_limit=settings["node_limit"], time_limit=cap, seed=settings["seed"])
+        # a MIP cut short by its time share changes what follows (the Lagrangian fallback): say so
+        hit |= res.time_limit_hit
+        counts["exact"] = 1 if np.isfinite(res.objective) else 0
+    if res is None or not np.isfinite(res.objective):
+        use_binary = settings["binary"] or len(part.src) <= settings["binary_arcs"]
+        res = solve_level(
+            part,
+            iterations=settings["iterations"],
+            time_limit=limit,
+            window=settings["window"],
+            seed=settings["seed"],
+            binary=use_binary,
+            lp_start=settings["lp_start"],
+            columns=settings["columns"] if size >= settings["column_sources"] else 0,
+            column_nodes=settings["column_nodes"],
+        )
+        counts["lagrangian"] = 1
+        for key in ("column_windows", "column_windows_improved", "column_saving"):
+            if key in res.details:
+                counts[key] = res.details[key]
+        counts["binary"] = int(use_binary)
+        counts["iterations"] = res.iterations
+        if exact and np.isfinite(res.objective):
+            # the single-source MIP found nothing in its nodes (a bin packing of stations into few centres):
+            # the split-flow MIP chooses the open set, an exact assignment then makes it single-source
+            split = split_then_assign(part, node_limit=settings["node_limit"], time_limit=cap)
+            hit |= split.time_limit_hit
+            counts["split_flow"] = 1
+            if split.objective < res.objective - 1e-9 * max(abs(res.objective), 1.0):
+                split.bound = max(split.bound, res.bound)
+                res = split
+            else:
+                res.bound = max(res.bound, split.bound)
+        if settings["close_exact"] and exact and np.isfinite(res.objective):
+            # small enough for the MIP, which found nothing: close sites where an exact re-assignment lets it
+            res, closed = close_sites(part, res, node_limit=settings["node_limit"])
+            counts["closed"] = closed
+    if res.time_limit_hit:
+        counts["blocks_at_cap"] = 1
+    hit |= res.time_limit_hit
+    return res, counts, hit
 
 
 def block_time_limits(left: float, sources: int, sources_left: int) -> tuple[float, float]:

@@ -50,6 +50,7 @@ from ortools.linear_solver import pywraplp
 from netplan import interrupts
 from netplan.locate.base import SCIP_BOUND_ONLY, SOLVER_NAMES, make_mip, relative_gap, run_mip
 from netplan.locate.repair import close_stations
+from netplan.processes import default_workers
 
 
 @dataclass
@@ -315,6 +316,9 @@ class TieredNetwork:
         self.column_window = 0
         self.column_sources = 1000
         self.column_nodes = 10
+        # Processes that site a level's independent components side by side (lagrangian engine; None: one per core,
+        # netplan.processes.default_workers). The plan does not depend on it.
+        self.workers: int | None = None
         self.bound_nodes = node_limit if engine == "mip" else max(node_limit or 0, 200)
         self.excluded: np.ndarray = np.array([], dtype=int)
         if len(tiers) not in (3, 4):
@@ -676,6 +680,7 @@ class TieredNetwork:
                 columns=self.column_window if t == 0 else 0,
                 column_sources=self.column_sources,
                 column_nodes=self.column_nodes,
+                workers=self.workers or default_workers(),
             )
             if res.time_limit_hit:
                 self.time_limit_hit.append(f"tier{tier.tier}")

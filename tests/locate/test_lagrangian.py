@@ -474,3 +474,17 @@ def test_a_component_meets_its_cap_only_when_the_level_is_out_of_time(sizes: lis
         remaining -= size
     assert left == pytest.approx(0.0, abs=1e-9)
     assert block_time_limits(float("inf"), 3, 10) == (float("inf"), float("inf"))
+
+
+def test_components_sited_side_by_side_give_the_plan_of_one_process():
+    """Two worker processes, largest component first: the same plan, bound and counts as one process."""
+    kw = _level(7, n=240, m=120, clusters=8)
+    settings = dict(exact_sources=30, lp_start=True, binary_arcs=20_000)
+    one = solve_level_split(LevelProblem(**kw), **settings)
+    two = solve_level_split(LevelProblem(**kw), workers=2, **settings)
+    assert one.details["components"] >= 4 and one.details["exact"] >= 1 and one.details["lagrangian"] >= 1
+    assert np.isfinite(one.objective)
+    assert np.array_equal(one.open, two.open) and np.array_equal(one.assign, two.assign)
+    assert one.objective == two.objective and one.bound == two.bound
+    assert one.details == two.details
+    assert np.isclose(_check_plan(kw, two), two.objective)
