@@ -1647,6 +1647,7 @@ class _PathRelaxation:
         self.into, group = np.unique(into, axis=0, return_inverse=True)
         self.weight = np.bincount(np.asarray(group).ravel(), weights=model.demand[active], minlength=len(self.into))
         self.solver: pywraplp.Solver | None = None
+        self.stations: list = []  # the built model's open variables of tier 2 (integral, but for solve_lp)
 
     def to_top(self, top_open: np.ndarray) -> np.ndarray:
         """Cheapest per-kilogram haul from every tier-2 site to an open site of the top tier."""
@@ -1684,6 +1685,7 @@ class _PathRelaxation:
             objective.SetCoefficient(y[k], float(tier.open_cost[k]))
         objective.SetMinimization()
         self.solver = solver
+        self.stations = y
 
     lagrangian_above = 300_000
     """With the ``lagrangian`` engine, relaxations with more customer-station pairs than this are bounded by
@@ -1744,14 +1746,13 @@ class _PathRelaxation:
         assert solver is not None  # _build sets it
         if not self._set_objective(top_open):
             return float("inf")
-        stations = [solver.variable(k) for k in range(self.model.tiers[1].size)]
-        for var in stations:
+        for var in self.stations:
             var.SetInteger(False)
         try:
             status = interrupts.solve(solver.Solve, stop=solver.InterruptSolve)
             value = float(solver.Objective().Value()) if status == pywraplp.Solver.OPTIMAL else -float("inf")
         finally:
-            for var in stations:
+            for var in self.stations:
                 var.SetInteger(True)
         return float("inf") if status == pywraplp.Solver.INFEASIBLE else value
 

@@ -128,13 +128,8 @@ def test_errors_name_the_cause():
 @pytest.mark.parametrize(("tiers", "seed"), _cases(6))
 def test_path_relaxation_bounds_every_network_with_that_top_set(seed, tiers):
     """For each top-tier open set S: tier-2 opening + all haul of every network ending in S >= the relaxation."""
-    from netplan.locate.network_model import _PathRelaxation
-
     model = _model(seed, tiers)
-    a0 = model.arcs[0]
-    reach = np.zeros((len(model.demand), model.tiers[0].size), bool)
-    reach[a0.src, a0.dst] = True
-    relax = _PathRelaxation(model, reach)
+    relax = _relaxation(model)
     _, _, best = _enumerated(seed, tiers)
     if not best:
         pytest.skip("no feasible single-sourced network")
@@ -220,6 +215,16 @@ def _model(seed: int, tiers: int) -> TieredNetwork:
         return TieredNetwork(demand, sites, arcs, [3.0, 2.0, 1.5][: tiers - 1], access_cost_per_t_km=1.0)
     except ValueError:
         pytest.skip("random instance infeasible by construction")
+
+
+def _relaxation(model: TieredNetwork):
+    """The path relaxation of ``model``, every demand point reaching the collection points it has arcs to."""
+    from netplan.locate.network_model import _PathRelaxation
+
+    a0 = model.arcs[0]
+    reach = np.zeros((len(model.demand), model.tiers[0].size), bool)
+    reach[a0.src, a0.dst] = True
+    return _PathRelaxation(model, reach)
 
 
 def _dense(model: TieredNetwork) -> list[np.ndarray]:
@@ -324,11 +329,8 @@ def test_path_relaxation_searches_again_when_the_bound_only_run_finds_nothing(mo
     import netplan.locate.network_model as nm
 
     model = _model(0, 3)
-    a0 = model.arcs[0]
-    reach = np.zeros((len(model.demand), model.tiers[0].size), bool)
-    reach[a0.src, a0.dst] = True
     top = np.ones(model.tiers[-1].size, bool)
-    expected = nm._PathRelaxation(model, reach).solve(top, 10, 0, "SCIP")
+    expected = _relaxation(model).solve(top, 10, 0, "SCIP")
     real = nm.run_mip
 
     def starved(solver, backend, time_limit, seed, scip_params="", **kw):
@@ -337,7 +339,7 @@ def test_path_relaxation_searches_again_when_the_bound_only_run_finds_nothing(mo
         return real(solver, backend, time_limit, seed, **kw)
 
     monkeypatch.setattr(nm, "run_mip", starved)
-    assert nm._PathRelaxation(model, reach).solve(top, 10, 0, "SCIP") == pytest.approx(expected)
+    assert _relaxation(model).solve(top, 10, 0, "SCIP") == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("backend", ["SCIP", "HIGHS"])
@@ -345,13 +347,8 @@ def test_path_relaxation_searches_again_when_the_bound_only_run_finds_nothing(mo
 @pytest.mark.parametrize("tiers", [3, 4])
 def test_path_relaxation_lp_never_exceeds_its_mip(seed, tiers, backend):
     """The LP that rules top-tier sets out must stay at or below the MIP value it stands in for, set by set."""
-    from netplan.locate.network_model import _PathRelaxation
-
     model = _model(seed, tiers)
-    a0 = model.arcs[0]
-    reach = np.zeros((len(model.demand), model.tiers[0].size), bool)
-    reach[a0.src, a0.dst] = True
-    relax = _PathRelaxation(model, reach)
+    relax = _relaxation(model)
     sets = model._top_sets(np.inf)
     assert sets
     for top_open in sets:
@@ -386,13 +383,8 @@ def test_screened_pricing_gives_the_bound_of_pricing_every_set(seed, tiers):
 @pytest.mark.parametrize("tiers", [3, 4])
 def test_path_relaxation_under_a_cutoff_keeps_the_least_value(seed, tiers):
     """A cutoff may stop a set's MIP early, but never lets it report more than its value, nor hide a lower one."""
-    from netplan.locate.network_model import _PathRelaxation
-
     model = _model(seed, tiers)
-    a0 = model.arcs[0]
-    reach = np.zeros((len(model.demand), model.tiers[0].size), bool)
-    reach[a0.src, a0.dst] = True
-    relax = _PathRelaxation(model, reach)
+    relax = _relaxation(model)
     for top_open in model._top_sets(np.inf):
         value = relax.solve(top_open, 10, 0, "HIGHS")
         for cutoff in (0.9 * value, value, 1.1 * value):
