@@ -13,10 +13,14 @@ import os
 import signal
 import sys
 import sysconfig
+from collections.abc import Callable, Sequence
 from multiprocessing.context import BaseContext
 from pathlib import Path
+from typing import Any, TypeVar
 
 from netplan.errors import NetplanError
+
+T = TypeVar("T")
 
 #: What a worker process imports once, before it is forked: the engines, not the caller's modules.
 _PRELOAD = ["netplan._quiet_server", "netplan.route.engines", "netplan.route.engines.pyvrp"]
@@ -104,6 +108,40 @@ def worker_pool(workers: int) -> multiprocessing.pool.Pool:
     one line, not a traceback per worker.
     """
     return worker_context().Pool(workers, initializer=_leave_ctrl_c_to_the_run)
+
+
+def largest_first(
+    function: Callable[..., T], calls: Sequence[tuple[Any, ...]], sizes: Sequence[float], workers: int
+) -> list[T]:
+    """``function(*call)`` for every call, in a :func:`worker_pool` of ``workers``, the largest first; results in order.
+
+    Starting the longest searches first keeps the last process from being left
+    with one of them while the others idle. Each result depends on its call
+    alone, so the list is the one a loop in this process would give.
+
+    Parameters
+    ----------
+    function
+        A module-level function (it is pickled by name).
+    calls
+        Its arguments, one tuple per call.
+    sizes
+        How long each call is expected to take, in any unit; ties keep the calls' order.
+    workers
+        Processes (at most one per call).
+
+    Returns
+    -------
+    list
+        The results, in the order of ``calls``.
+    """
+    order = sorted(range(len(calls)), key=lambda k: (-sizes[k], k))
+    with worker_pool(max(1, min(workers, len(calls)))) as pool:
+        done = pool.starmap(function, [calls[k] for k in order], chunksize=1)
+    results: list[Any] = [None] * len(calls)
+    for k, result in zip(order, done):
+        results[k] = result
+    return results
 
 
 def _leave_ctrl_c_to_the_run() -> None:

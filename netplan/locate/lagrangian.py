@@ -1161,7 +1161,9 @@ def solve_level_split(
             by_size, limit = block_time_limits(left, sizes[c], total_sources)
             total_sources -= sizes[c]
             jobs.append((part, sizes[c], by_size, limit, left, settings))
-        done = _site_in_parallel(jobs, workers)
+        from netplan.processes import largest_first
+
+        done = largest_first(site_component, jobs, [sizes[c] for c in comps.tolist()], workers)
     else:
         done = []
         for c, (_, _, part) in zip(comps.tolist(), parts):
@@ -1189,19 +1191,6 @@ def solve_level_split(
 parallel_sources = 200
 """Levels with fewer active sources than this are sited in one process even when workers are offered: starting the
 pool would cost more than it saves."""
-
-
-def _site_in_parallel(jobs: list[tuple], workers: int) -> list[tuple[LevelResult, dict[str, int], bool]]:
-    """:func:`site_component` for every job in ``workers`` processes, largest components first, results in job order."""
-    from netplan.processes import worker_pool
-
-    order = sorted(range(len(jobs)), key=lambda k: (-jobs[k][1], k))
-    with worker_pool(min(workers, len(jobs))) as pool:
-        results = pool.starmap(site_component, [jobs[k] for k in order], chunksize=1)
-    out: list = [None] * len(jobs)
-    for k, result in zip(order, results):
-        out[k] = result
-    return out
 
 
 def site_component(  # noqa: C901 - the fallbacks of one component in the order they are tried

@@ -33,7 +33,7 @@ import shapely
 
 from netplan.city import City
 from netplan.diagnostics import warn
-from netplan.processes import default_workers, worker_pool
+from netplan.processes import default_workers, largest_first
 from netplan.route.bans import Ban, RoadBans, zone_geometry
 from netplan.route.drops import Drop, explain_drops
 from netplan.route.engines import solve_with
@@ -508,12 +508,8 @@ def _solve_all(named: list[tuple[str, RoutingProblem]], scenario: Scenario) -> l
     if workers < 2:
         solutions = [solve_with(problem, options) for _, problem in named]
     else:
-        # the largest first, so that the last process is not left with the longest search
-        order = sorted(range(len(named)), key=lambda k: (-len(named[k][1].stops), k))
-        calls = [(named[k][1], options) for k in order]
-        with worker_pool(workers) as pool:
-            done = pool.starmap(solve_with, calls, chunksize=1)
-        solutions = [done[order.index(k)] for k in range(len(named))]
+        calls = [(problem, options) for _, problem in named]
+        solutions = largest_first(solve_with, calls, [len(problem.stops) for _, problem in named], workers)
     for (name, _), solution in zip(named, solutions):
         _warn_budget(name, solution, scenario)
     return solutions
