@@ -1062,6 +1062,7 @@ def solve_level_split(
     column_sources: int = 1000,
     column_nodes: int = 10,
     workers: int = 1,
+    memo: dict[bytes, tuple[LevelResult, dict[str, int]]] | None = None,
 ) -> LevelResult:
     """Site a level component by component: exactly (HiGHS) where small, by Lagrangian relaxation where large.
 
@@ -1089,7 +1090,10 @@ def solve_level_split(
     window's MIP within ``column_nodes`` nodes. With ``workers`` > 1 a level of at least
     :data:`parallel_sources` sources is sited in that many processes (:func:`netplan.processes.worker_pool`),
     the largest components first; each component's result depends on its own work limits alone, so the plan is the
-    one a single process gives (``tests/locate/test_lagrangian.py``).
+    one a single process gives (``tests/locate/test_lagrangian.py``). ``memo`` (a dict the caller keeps) holds the
+    components already sited, keyed by their data and settings: a component met again takes its earlier result,
+    which its work limits alone decided (results a time cap cut short are not kept), so the plan is the one siting it
+    again would give; ``details["reused"]`` counts them.
     """
     weights, active, src, dst, cost, capacity, open_cost, fixed_open, min_count, max_count = level.parts()
     start = time.perf_counter()
@@ -1152,27 +1156,47 @@ def solve_level_split(
             max_count,
         )
         parts.append((in_src, in_site, part))
-    if workers > 1 and len(parts) > 1 and total_sources >= parallel_sources:
+    keys = [_component_key(part, in_site, settings) if memo is not None else b"" for _, in_site, part in parts]
+    known = [memo.get(key) if memo is not None else None for key in keys]
+    todo = [i for i, hit_ in enumerate(known) if hit_ is None]
+    counts["reused"] = len(parts) - len(todo)
+    total_sources = max(sum(sizes[c] for c in comps[todo].tolist()), 1)
+    solved: dict[int, tuple[LevelResult, dict[str, int], bool]] = {}
+    if workers > 1 and len(todo) > 1 and total_sources >= parallel_sources:
         # every component's caps as if the ones before it took no time: caps are a safety net, and a plan
         # decided by work limits is the same whichever process sites it
         left = time_limit - (time.perf_counter() - start)
         jobs = []
-        for c, (_, _, part) in zip(comps.tolist(), parts):
+        for i in todo:
+            c = int(comps[i])
             by_size, limit = block_time_limits(left, sizes[c], total_sources)
             total_sources -= sizes[c]
-            jobs.append((part, sizes[c], by_size, limit, left, settings))
+            jobs.append((parts[i][2], sizes[c], by_size, limit, left, settings))
         from netplan.processes import largest_first
 
-        done = largest_first(site_component, jobs, [sizes[c] for c in comps.tolist()], workers)
+        results = largest_first(site_component, jobs, [sizes[int(comps[i])] for i in todo], workers)
+        solved = dict(zip(todo, results))
     else:
-        done = []
-        for c, (_, _, part) in zip(comps.tolist(), parts):
+        for i in todo:
+            c = int(comps[i])
             left = time_limit - (time.perf_counter() - start)
             by_size, limit = block_time_limits(left, sizes[c], total_sources)
             total_sources -= sizes[c]
-            done.append(site_component(part, sizes[c], by_size, limit, left, settings))
-            if not np.isfinite(done[-1][0].objective):
+            solved[i] = site_component(parts[i][2], sizes[c], by_size, limit, left, settings)
+            if not np.isfinite(solved[i][0].objective):
                 break
+    done = []
+    for i, (in_src, in_site, _) in enumerate(parts):
+        cached = known[i]
+        if cached is not None:
+            done.append(_expand_component(cached[0], cached[1], in_src, in_site))
+            continue
+        if i not in solved:
+            break  # a component before it found no plan
+        done.append(solved[i])
+        res, part_counts, part_hit = solved[i]
+        if memo is not None and not part_hit and np.isfinite(res.objective):
+            memo[keys[i]] = _compact_component(res, part_counts, in_src, in_site)
     for (in_src, in_site, _), (res, part_counts, part_hit) in zip(parts, done):
         for key, value in part_counts.items():
             counts[key] = max(counts[key], value) if key == "iterations" else counts.get(key, 0) + value
@@ -1186,6 +1210,61 @@ def solve_level_split(
         objective += res.objective
         bound += res.bound
     return LevelResult(open_, assign, objective, min(bound, objective), counts["iterations"], hit, counts)
+
+
+def _component_key(part: LevelProblem, in_site: np.ndarray, settings: dict[str, Any]) -> bytes:
+    """A digest of everything a component's result depends on: its sources, sites, arcs, data and settings."""
+    import hashlib
+
+    weights, active, src, dst, cost, capacity, open_cost, fixed, min_count, max_count = part.parts()
+    sources = np.flatnonzero(np.asarray(active, dtype=bool))
+    sites = np.flatnonzero(in_site)
+    digest = hashlib.blake2b(digest_size=20)
+    for array, dtype in (
+        (sources, np.int64),
+        (sites, np.int64),
+        (src, np.int64),
+        (dst, np.int64),
+        (cost, np.float64),
+        (np.asarray(weights)[sources], np.float64),
+        (np.asarray(capacity)[sites], np.float64),
+        (np.asarray(open_cost)[sites], np.float64),
+        (np.asarray(fixed)[sites], np.bool_),
+    ):
+        digest.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
+        digest.update(b"|")
+    digest.update(repr((len(weights), len(capacity), min_count, max_count, sorted(settings.items()))).encode())
+    return digest.digest()
+
+
+def _compact_component(
+    res: LevelResult, counts: dict[str, int], in_src: np.ndarray, in_site: np.ndarray
+) -> tuple[LevelResult, dict[str, int]]:
+    """A component's result with only its own sources' and sites' entries, for the memo."""
+    small = LevelResult(
+        np.flatnonzero(res.open & in_site),
+        res.assign[in_src].copy(),
+        res.objective,
+        res.bound,
+        res.iterations,
+        res.time_limit_hit,
+        dict(res.details),
+    )
+    return small, dict(counts)
+
+
+def _expand_component(
+    small: LevelResult, counts: dict[str, int], in_src: np.ndarray, in_site: np.ndarray
+) -> tuple[LevelResult, dict[str, int], bool]:
+    """The full-size result of a component kept by :func:`_compact_component`."""
+    open_ = np.zeros(len(in_site), dtype=bool)
+    open_[small.open] = True
+    assign = np.full(len(in_src), -1)
+    assign[in_src] = small.assign
+    res = LevelResult(
+        open_, assign, small.objective, small.bound, small.iterations, small.time_limit_hit, dict(small.details)
+    )
+    return res, dict(counts), False
 
 
 parallel_sources = 200

@@ -319,6 +319,9 @@ class TieredNetwork:
         # Processes that site a level's independent components side by side (lagrangian engine; None: one per core,
         # netplan.processes.default_workers). The plan does not depend on it.
         self.workers: int | None = None
+        # Components of a level already sited in this solve (lagrangian engine), by their data: stations first
+        # sites tier 1 again on fewer links, and the components those links leave alone come back as they were.
+        self._components: dict[bytes, Any] = {}
         self.bound_nodes = node_limit if engine == "mip" else max(node_limit or 0, 200)
         self.excluded: np.ndarray = np.array([], dtype=int)
         if len(tiers) not in (3, 4):
@@ -518,6 +521,22 @@ class TieredNetwork:
         start = time.perf_counter()
         out: dict[str, NetworkSolution] = {}
         self.time_limit_hit = []
+        self._components = {}
+        try:
+            return self._solve(mode, time_limit, seed, backend, start, out)
+        finally:
+            self._components = {}
+
+    def _solve(
+        self,
+        mode: Literal["integrated", "bottom_up", "both"],
+        time_limit: float,
+        seed: int,
+        backend: str,
+        start: float,
+        out: dict[str, NetworkSolution],
+    ) -> dict[str, NetworkSolution]:
+        """The steps of :meth:`solve`."""
         # The stage's time limit is shared out over its steps; it is only a safety cap: node and
         # iteration limits end the searches, and a step that meets its share is reported.
         shares = {"bottom_up": 0.5, "bound": 0.2} if mode != "bottom_up" else {"bottom_up": 0.75, "bound": 0.25}
@@ -681,6 +700,7 @@ class TieredNetwork:
                 column_sources=self.column_sources,
                 column_nodes=self.column_nodes,
                 workers=self.workers or default_workers(),
+                memo=self._components,
             )
             if res.time_limit_hit:
                 self.time_limit_hit.append(f"tier{tier.tier}")

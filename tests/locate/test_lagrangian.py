@@ -488,3 +488,53 @@ def test_components_sited_side_by_side_give_the_plan_of_one_process():
     assert one.objective == two.objective and one.bound == two.bound
     assert one.details == two.details
     assert np.isclose(_check_plan(kw, two), two.objective)
+
+
+def _same(a, b) -> bool:
+    return (
+        np.array_equal(a.open, b.open)
+        and np.array_equal(a.assign, b.assign)
+        and a.objective == b.objective
+        and a.bound == b.bound
+    )
+
+
+def test_components_met_again_take_their_earlier_result():
+    """The memo of sited components: replayed only for the same data and settings, never for a result a cap cut."""
+    kw = _level(7, n=240, m=120, clusters=8)
+    settings = dict(exact_sources=30, lp_start=True, binary_arcs=20_000)
+    fresh = solve_level_split(LevelProblem(**kw), **settings)
+    components = fresh.details["components"]
+    memo: dict = {}
+    first = solve_level_split(LevelProblem(**kw), memo=memo, **settings)
+    assert first.details["reused"] == 0 and len(memo) == components >= 4
+    assert _same(first, fresh)
+    again = solve_level_split(LevelProblem(**kw), memo=memo, **settings)
+    assert again.details["reused"] == components and _same(again, fresh)
+
+    # fewer links in one cluster (as stations first gives tier 1): only the components they touch are sited again,
+    # and the plan is the one siting everything again gives
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    n, m = len(kw["weights"]), len(kw["capacity"])
+    graph = sparse.coo_array((np.ones(len(kw["src"])), (kw["src"], n + kw["dst"])), shape=(n + m, n + m))
+    labels = connected_components(graph, directed=False)[1]
+    touched = labels[kw["src"]] == labels[0]
+    keep = ~touched | (np.arange(len(kw["src"])) % 3 > 0)
+    fewer = dict(kw, src=kw["src"][keep], dst=kw["dst"][keep], cost=kw["cost"][keep])
+    plain = solve_level_split(LevelProblem(**fewer), **settings)
+    replayed = solve_level_split(LevelProblem(**fewer), memo=memo, **settings)
+    assert 1 <= replayed.details["reused"] < replayed.details["components"]
+    assert _same(replayed, plain)
+    assert np.isclose(_check_plan(fewer, replayed), replayed.objective)
+
+    # another seed is another search: nothing is replayed
+    other = solve_level_split(LevelProblem(**kw), memo=dict(memo), seed=1, **settings)
+    assert other.details["reused"] == 0
+
+    # a result cut short by the clock is not kept, so a later run within its work limits is not given it
+    cut: dict = {}
+    capped = solve_level_split(LevelProblem(**kw), memo=cut, time_limit=1e-6, **settings)
+    assert capped.time_limit_hit and len(cut) < components
+    assert _same(solve_level_split(LevelProblem(**kw), memo=cut, **settings), fresh)
