@@ -13,7 +13,8 @@ import os
 import signal
 import sys
 import sysconfig
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, TypeVar
@@ -106,8 +107,40 @@ def worker_pool(workers: int) -> multiprocessing.pool.Pool:
     ignore it, and the run, which stops on it, ends them (leaving the pool's
     ``with`` block terminates its workers), so the terminal shows the run's
     one line, not a traceback per worker.
+
+    The processes are started with Ctrl-C held back in the caller
+    (:func:`_ctrl_c_held`): a process learns to ignore it only once it runs
+    Python code (the forkserver after importing the engines, a worker in its
+    initializer), and one pressed before that would end it with a traceback
+    or a "Fatal Python error". Held back, it is delivered to the caller as
+    soon as the pool has started, and the processes, which inherit the held
+    signal, never act on it.
     """
-    return worker_context().Pool(workers, initializer=_leave_ctrl_c_to_the_run)
+    context = worker_context()
+    with _ctrl_c_held():
+        if context.get_start_method() == "forkserver":
+            from multiprocessing import forkserver, resource_tracker
+
+            # the resource tracker holds Ctrl-C back while it starts too, but lets it through when it is done
+            resource_tracker.ensure_running()
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            forkserver.ensure_running()
+        return context.Pool(workers, initializer=_leave_ctrl_c_to_the_run)
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Block SIGINT in this thread for the block (what processes started in it inherit); deliver it after."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks, and no forkserver either
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        # as the resource tracker does while it starts (CPython bpo-33613)
+        if signal.SIGINT not in previous:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def largest_first(
