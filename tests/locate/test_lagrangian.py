@@ -18,6 +18,7 @@ from netplan.locate.lagrangian import (
     solve_level,
     solve_level_split,
     split_then_assign,
+    tiled_windows,
     window_search,
 )
 from netplan.locate.network_model import Arcs, TieredNetwork, TierSites
@@ -538,3 +539,44 @@ def test_components_met_again_take_their_earlier_result():
     capped = solve_level_split(LevelProblem(**kw), memo=cut, time_limit=1e-6, **settings)
     assert capped.time_limit_hit and len(cut) < components
     assert _same(solve_level_split(LevelProblem(**kw), memo=cut, **settings), fresh)
+
+
+def _breadth_first_members(seed_i, window, seen, src, dst):
+    """The windows' breadth-first search written out plainly: expand every source met, in order."""
+    sites_of = {i: sorted(set(dst[src == i].tolist())) for i in set(src.tolist())}
+    sources_of = {j: sorted(set(src[dst == j].tolist())) for j in set(dst.tolist())}
+    members, queue, in_win = [], [seed_i], {seed_i}
+    while queue and len(members) < window:
+        i = queue.pop(0)
+        if not seen[i]:
+            members.append(i)
+        for j in sites_of.get(i, []):
+            for k in sources_of[j]:
+                if k not in in_win:
+                    in_win.add(k)
+                    queue.append(k)
+    return members
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_windows_are_the_breadth_first_ones_and_tile_the_sources(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(20, 120)), int(rng.integers(3, 40))
+    arcs = rng.random((n, m)) < rng.uniform(0.02, 0.5)
+    src, dst = np.nonzero(arcs)
+    cost = rng.uniform(1, 10, len(src))
+    active = rng.random(n) < 0.8
+    active[src[0]] = True
+    window = int(rng.integers(1, 20))
+    seen = np.zeros(n, dtype=bool)
+    covered = []
+    for members, window_arcs in tiled_windows(src, dst, cost, active, np.full(n, -1), window, 0, m):
+        seed_i = next(i for i in np.flatnonzero(active) if not seen[i])  # windows start in index order
+        expected = _breadth_first_members(seed_i, window, seen, src, dst)
+        assert members.tolist() == sorted(expected)
+        assert sorted(window_arcs.tolist()) == np.flatnonzero(np.isin(src, members)).tolist()
+        seen[members] = True
+        covered.extend(members.tolist())
+    # every active source in exactly one window (inactive ones only when met on the way)
+    assert len(covered) == len(set(covered))
+    assert set(np.flatnonzero(active).tolist()) <= set(covered)
