@@ -843,18 +843,28 @@ def _local_search(  # noqa: C901 - the local search's move types share one state
         # sites left empty by the move close (they only cost)
         return True
 
+    marks = np.zeros(m, dtype=bool)
+
+    def distinct(*parts: np.ndarray) -> np.ndarray:
+        """The sorted distinct sites in ``parts`` (``np.unique`` of their union, without sorting them)."""
+        for part in parts:
+            marks[part] = True
+        out = np.flatnonzero(marks)
+        marks[out] = False
+        return out
+
     def swap_region(k: int) -> np.ndarray:
         """The sites whose state :func:`try_swap` reads for ``k``: ``k``, the sites serving its reach, and every site
         in reach of their residents."""
-        near = np.unique(assign[src[by_dst_order[by_dst_bounds[k] : by_dst_bounds[k + 1]]]])
+        near = distinct(assign[src[by_dst_order[by_dst_bounds[k] : by_dst_bounds[k + 1]]]])
         people = [i for j in near[~fixed[near]].tolist() for i in served[j]]
         arcs = np.concatenate([order[bounds[i] : bounds[i + 1]] for i in people]) if people else np.zeros(0, int)
-        return np.unique(np.r_[k, near, dst[arcs]])
+        return distinct(np.array([k]), near, dst[arcs])
 
     def try_swap(k: int) -> bool:
         """Open ``k`` and close the open sites near it whose residents all fit into ``k`` or other open sites."""
         arcs_k = by_dst_order[by_dst_bounds[k] : by_dst_bounds[k + 1]]
-        near = np.unique(assign[src[arcs_k]])
+        near = distinct(assign[src[arcs_k]])
         near = near[~fixed[near]]
         if not len(near):
             return False
