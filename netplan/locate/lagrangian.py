@@ -1166,7 +1166,9 @@ def solve_level_split(
             max_count,
         )
         parts.append((in_src, in_site, part))
-    keys = [_component_key(part, in_site, settings) if memo is not None else b"" for _, in_site, part in parts]
+    # a component's search reads the level's full weight and capacity arrays too: one digest of them for all
+    shared = _digest(np.asarray(weights, dtype=float), np.asarray(capacity, dtype=float)) if memo is not None else b""
+    keys = [_component_key(part, in_site, settings, shared) if memo is not None else b"" for _, in_site, part in parts]
     known = [memo.get(key) if memo is not None else None for key in keys]
     todo = [i for i, hit_ in enumerate(known) if hit_ is None]
     counts["reused"] = len(parts) - len(todo)
@@ -1222,29 +1224,37 @@ def solve_level_split(
     return LevelResult(open_, assign, objective, min(bound, objective), counts["iterations"], hit, counts)
 
 
-def _component_key(part: LevelProblem, in_site: np.ndarray, settings: dict[str, Any]) -> bytes:
-    """A digest of everything a component's result depends on: its sources, sites, arcs, data and settings."""
+def _digest(*arrays: np.ndarray, extra: str = "") -> bytes:
+    """A digest of arrays (their dtype and bytes, in order) and a text."""
     import hashlib
 
+    digest = hashlib.blake2b(digest_size=20)
+    for array in arrays:
+        digest.update(array.dtype.str.encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(b"|")
+    digest.update(extra.encode())
+    return digest.digest()
+
+
+def _component_key(part: LevelProblem, in_site: np.ndarray, settings: dict[str, Any], shared: bytes) -> bytes:
+    """A digest of everything a component's result depends on: its sources, sites, arcs, data and settings.
+
+    ``shared`` is the digest of the level's full weight and capacity arrays.
+    """
     weights, active, src, dst, cost, capacity, open_cost, fixed, min_count, max_count = part.parts()
     sources = np.flatnonzero(np.asarray(active, dtype=bool))
     sites = np.flatnonzero(in_site)
-    digest = hashlib.blake2b(digest_size=20)
-    for array, dtype in (
-        (sources, np.int64),
-        (sites, np.int64),
-        (src, np.int64),
-        (dst, np.int64),
-        (cost, np.float64),
-        (np.asarray(weights)[sources], np.float64),
-        (np.asarray(capacity)[sites], np.float64),
-        (np.asarray(open_cost)[sites], np.float64),
-        (np.asarray(fixed)[sites], np.bool_),
-    ):
-        digest.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
-        digest.update(b"|")
-    digest.update(repr((len(weights), len(capacity), min_count, max_count, sorted(settings.items()))).encode())
-    return digest.digest()
+    return _digest(
+        sources.astype(np.int64),
+        sites.astype(np.int64),
+        np.asarray(src, dtype=np.int64),
+        np.asarray(dst, dtype=np.int64),
+        np.asarray(cost, dtype=np.float64),
+        np.asarray(open_cost, dtype=np.float64)[sites],
+        np.asarray(fixed, dtype=bool)[sites],
+        extra=repr((shared.hex(), len(weights), len(capacity), min_count, max_count, sorted(settings.items()))),
+    )
 
 
 def _compact_component(
