@@ -48,30 +48,17 @@ def _ctrl_c_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _live_processes(group: int) -> list[int]:
-    """Processes of process group ``group`` that are still running (zombies, which only wait to be reaped, excluded)."""
-    live = []
+def _running(*, parent: int | None = None, group: int | None = None) -> list[int]:
+    """Running processes (zombies, which only wait to be reaped, left out) with this parent or in this process group."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            state, ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
         except OSError:  # the process ended while we looked
             continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            live.append(int(stat.parent.name))
-    return live
-
-
-def _children(pid: int) -> list[int]:
-    """Running processes whose parent is ``pid``."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            out.append(int(stat.parent.name))
-    return out
+        if state != "Z" and (int(ppid) == parent or int(pgrp) == group):
+            found.append(int(stat.parent.name))
+    return found
 
 
 class _Run:
@@ -116,7 +103,7 @@ class _Run:
         """Wait until the run has started worker processes."""
         end = time.monotonic() + timeout
         while time.monotonic() < end and self.proc.poll() is None:
-            if _children(self.proc.pid):
+            if _running(parent=self.proc.pid):
                 return
             time.sleep(0.05)
         self.proc.kill()
@@ -125,7 +112,7 @@ class _Run:
     def survivors(self, within_s: float = PROMPT_S) -> list[int]:
         """The run's processes still running ``within_s`` seconds after it exited (its workers must go with it)."""
         end = time.monotonic() + within_s
-        while (live := _live_processes(self.proc.pid)) and time.monotonic() < end:
+        while (live := _running(group=self.proc.pid)) and time.monotonic() < end:
             time.sleep(0.1)
         for pid in live:
             os.kill(pid, signal.SIGKILL)
