@@ -1170,7 +1170,7 @@ def solve_level_split(
     shared = _digest(np.asarray(weights, dtype=float), np.asarray(capacity, dtype=float)) if memo is not None else b""
     keys = [_component_key(part, in_site, settings, shared) if memo is not None else b"" for _, in_site, part in parts]
     known = [memo.get(key) if memo is not None else None for key in keys]
-    todo = [i for i, hit_ in enumerate(known) if hit_ is None]
+    todo = [i for i, cached in enumerate(known) if cached is None]
     counts["reused"] = len(parts) - len(todo)
     total_sources = max(sum(sizes[c] for c in comps[todo].tolist()), 1)
     solved: dict[int, tuple[LevelResult, dict[str, int], bool]] = {}

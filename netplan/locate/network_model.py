@@ -518,25 +518,19 @@ class TieredNetwork:
         dict
             ``{"bottom_up": ..., "integrated": ...}`` for the modes run.
         """
-        start = time.perf_counter()
-        out: dict[str, NetworkSolution] = {}
         self.time_limit_hit = []
         self._components = {}
         try:
-            return self._solve(mode, time_limit, seed, backend, start, out)
+            return self._solve(mode, time_limit, seed, backend)
         finally:
-            self._components = {}
+            self._components = {}  # the components' results are only reused within one solve
 
     def _solve(
-        self,
-        mode: Literal["integrated", "bottom_up", "both"],
-        time_limit: float,
-        seed: int,
-        backend: str,
-        start: float,
-        out: dict[str, NetworkSolution],
+        self, mode: Literal["integrated", "bottom_up", "both"], time_limit: float, seed: int, backend: str
     ) -> dict[str, NetworkSolution]:
         """The steps of :meth:`solve`."""
+        start = time.perf_counter()
+        out: dict[str, NetworkSolution] = {}
         # The stage's time limit is shared out over its steps; it is only a safety cap: node and
         # iteration limits end the searches, and a step that meets its share is reported.
         shares = {"bottom_up": 0.5, "bound": 0.2} if mode != "bottom_up" else {"bottom_up": 0.75, "bound": 0.25}
