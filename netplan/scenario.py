@@ -936,25 +936,13 @@ class Scenario(_Strict):
     def _yards_and_caps(self) -> Scenario:
         # Cross-key checks of route.yards / fleet[i].yard(s) / route.fleet_caps, each error at the key to change.
         known = {y.name for y in self.route.yards}
-        pyvrp = self.route.engine == "pyvrp"
         for i, v in enumerate(self.fleet):
             key = f"fleet[{i}].{'yard' if v.yard is not None else 'yards'}"
             unknown = [y for y in v.yard_names() if y not in known]
             if unknown:
                 raise KeyedError(key, f"unknown yard {unknown[0]!r} (route.yards: {sorted(known) or 'none'})")
-            if pyvrp and len(v.yard_names()) > 1:
-                raise KeyedError(
-                    key,
-                    "several allowed yards (each vehicle picks its start and end yard) need route.engine: ortools; "
-                    "the pyvrp engine fixes each vehicle's yard: give one home 'yard' instead",
-                )
         names = {v.name: v for v in self.fleet}
         for c, cap in enumerate(self.route.fleet_caps):
-            if pyvrp:
-                raise KeyedError(
-                    f"route.fleet_caps[{c}]",
-                    "a vehicle limit shared across types needs route.engine: ortools (pyvrp cannot model it)",
-                )
             for t in cap.types or []:
                 if t not in names or names[t].role != "collection":
                     raise KeyedError(

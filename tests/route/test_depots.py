@@ -31,6 +31,10 @@ def depots() -> list[Depot]:
     ]
 
 
+#: Budgets that reach the enumerated optimum on these instances: PyVRP's in iterations, so its routes repeat.
+EXACT: dict[str, dict] = {"ortools": FAST, "pyvrp": dict(time_limit_s=60.0, max_iterations=2000)}
+
+
 @pytest.fixture(params=["ortools", "pyvrp"])
 def engine(request) -> str:
     return request.param
@@ -212,7 +216,7 @@ def brute_force_with_choices(p) -> float:
     return best
 
 
-def test_vehicles_choose_start_and_end_depots_ortools_optimal_pyvrp_refuses():
+def test_vehicles_choose_start_and_end_depots_both_engines_optimal(engine):
     # Stops in the west and in the east; two trucks that may each start and end at either garage (and pay for the
     # drive): the optimum bases one at each end, which no single fixed depot gives.
     points = DEPOT_POINTS + [(-450, 100), (-420, -120), (650, 120), (680, -90)]
@@ -223,17 +227,16 @@ def test_vehicles_choose_start_and_end_depots_ortools_optimal_pyvrp_refuses():
         )
     ]
     p = euclid_problem(points, stops, fleet, depots=depots())
-    sol = checked(p, solve(p, "ortools", **FAST))
+    # PyVRP searches one type per depot pair (netplan.route.engines.pyvrp.split_counts).
+    sol = checked(p, solve(p, engine, **EXACT[engine]))
     assert sol.cost == pytest.approx(brute_force_with_choices(p))
     assert sorted(r.visits[0].index for r in sol.routes) == [GARAGE_W, GARAGE_E]
-    assert sorted(r.vehicle for r in sol.routes) == [0, 1]
+    assert sorted((r.vehicle_type, r.vehicle) for r in sol.routes) == [(0, 0), (0, 1)]
     fixed = dataclasses.replace(p, vehicle_types=[dataclasses.replace(fleet[0], start_depots=(), end_depots=())])
     assert brute_force(fixed) > brute_force_with_choices(p)
-    with pytest.raises(RoutingInputError, match="several allowed start or end depots.*pyvrp.*ortools"):
-        solve(p, "pyvrp", **FAST)
 
 
-def test_fleet_cap_shared_across_types():
+def test_fleet_cap_shared_across_types(engine):
     # Shifts that hold about two stops each: three vehicles serve everything, but there are drivers for two only,
     # so the cap leaves a stop (at its penalty) that the free fleet serves.
     stops = [Stop(f"s{i}", i, (1,), service_s=300, required=False, penalty=5000) for i in range(1, 6)]
@@ -245,13 +248,11 @@ def test_fleet_cap_shared_across_types():
     capped = dataclasses.replace(p, fleet_caps=(FleetCap((0, 1), 2, "drivers"),)).validate()
     best_free, best_capped = brute_force_with_choices(p), brute_force_with_choices(capped)
     assert best_capped > best_free
-    sol = checked(capped, solve(capped, "ortools", **FAST))
+    sol = checked(capped, solve(capped, engine, **EXACT[engine]))
     assert len(sol.routes) == 2 and sol.cost == pytest.approx(best_capped) == pytest.approx(cost_of(capped, sol))
-    with pytest.raises(RoutingInputError, match="fleet cap 'drivers'.*pyvrp.*ortools"):
-        solve(capped, "pyvrp", **FAST)
-    # A cap that cannot bind is no constraint: PyVRP takes it.
+    # A cap that cannot bind is no constraint.
     loose = dataclasses.replace(p, fleet_caps=(FleetCap((0, 1), 3, "drivers"),))
-    assert checked(loose, solve(loose, "pyvrp", **FAST)).cost == pytest.approx(best_free)
+    assert checked(loose, solve(loose, engine, **EXACT[engine])).cost == pytest.approx(best_free)
 
 
 def test_simulator_checks_depot_sets_and_caps():
@@ -329,3 +330,87 @@ def test_filling_drops_keeps_the_last_unload_depot_choice_and_cap():
     capped = dataclasses.replace(p, fleet_caps=(FleetCap((0,), 1, "drivers"),))
     kept, _ = fill_drops(capped, first)
     assert kept.dropped == [1] and simulate(capped, kept).violations == []
+
+
+def _random_depot_problem(rng, n_stops: int, *, cap: int | None):
+    """Stops around three garages; two vehicle types that choose among the garages; a driver cap on both."""
+    points = [(rng.randint(-3000, 3000), rng.randint(-3000, 3000)) for _ in range(n_stops)]
+    points += [(-2500, 0), (2500, 0), (0, 2500)]
+    garages = (n_stops, n_stops + 1, n_stops + 2)
+    deps = [Depot(f"garage-{k}", loc, turnaround_s=120) for k, loc in enumerate(garages)]
+    stops = [Stop(f"s{i}", i, (rng.randint(1, 4),), service_s=120) for i in range(n_stops)]
+    fleet = [
+        VehicleType(
+            "small",
+            6,
+            (60,),
+            start_depots=(0, 1, 2),
+            end_depots=(0, 1, 2),
+            fixed_cost=3000,
+            shift=Interval(0, 4 * 3600),
+        ),
+        VehicleType(
+            "big", 3, (100,), start_depots=(0, 2), end_depots=(0, 2), fixed_cost=5000, shift=Interval(0, 4 * 3600)
+        ),
+    ]
+    p = euclid_problem(points, stops, fleet, depots=deps)
+    caps = (FleetCap((0, 1), cap, "drivers"),) if cap is not None else ()
+    return dataclasses.replace(p, fleet_caps=caps).validate()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_split_counts_keep_every_count_and_cap_and_leave_no_room(seed):
+    import random
+
+    from netplan.route.engines.pyvrp import depot_pairs, split_counts
+
+    rng = random.Random(seed)
+    p = _random_depot_problem(rng, 12, cap=rng.randint(1, 8))
+    pairs = depot_pairs(p)
+    routes = []
+    for _ in range(rng.randint(0, 14)):  # a relaxed search may use more vehicles than the counts and caps allow
+        k = rng.randrange(len(pairs))
+        t, start, end = pairs[k]
+        served = rng.sample(range(12), rng.randint(1, 4))
+        visits = (Visit("depot", start), *(Visit("stop", s) for s in served), Visit("depot", end))
+        routes.append((k, Route(t, len(routes), visits)))
+    counts, kept = split_counts(p, routes)
+    per_type = [sum(n for (t, _, _), n in zip(pairs, counts) if t == u) for u in range(len(p.vehicle_types))]
+    assert all(n <= vt.count for n, vt in zip(per_type, p.vehicle_types))
+    assert sum(counts) <= p.fleet_caps[0].max_vehicles
+    # every kept route has its vehicle, and no pair could take one more vehicle
+    for k in range(len(pairs)):
+        assert sum(1 for i in kept if routes[i][0] == k) <= counts[k]
+    assert sum(counts) == min(p.fleet_caps[0].max_vehicles, sum(vt.count for vt in p.vehicle_types))
+    # a route is left out only when its type or the cap is full, and never for a route of its type with fewer stops
+    full = [n == vt.count for n, vt in zip(per_type, p.vehicle_types)]
+    capped = sum(counts) == p.fleet_caps[0].max_vehicles
+    for i, (_, route) in enumerate(routes):
+        if i not in kept:
+            assert full[route.vehicle_type] or capped
+            assert all(
+                len(routes[j][1].stops()) >= len(route.stops())
+                for j in kept
+                if routes[j][1].vehicle_type == route.vehicle_type
+            )
+
+
+def test_pyvrp_depot_choice_and_cap_at_scale_are_kept_and_repeat():
+    import random
+
+    p = _random_depot_problem(random.Random(7), 150, cap=7)
+    budget = dict(time_limit_s=120.0, max_iterations=1500)
+    first, again = solve(p, "pyvrp", **budget), solve(p, "pyvrp", **budget)
+    assert simulate(p, first).violations == [] and first.feasible and first.dropped == []
+    assert len(first.routes) <= 7
+    split = first.info["depot_split"]
+    assert sum(split["vehicles"]) == 7 and split["first_search"]["vehicles"] >= len(first.routes)
+    for r in first.routes:  # every route keeps its type's depots
+        vt = p.vehicle_types[r.vehicle_type]
+        assert r.visits[0].index in vt.starts() and r.visits[-1].index in vt.ends()
+    assert [r.visits for r in first.routes] == [r.visits for r in again.routes]
+    assert first.info["iterations"] == again.info["iterations"] == 1500
+    # a warm start gives the routes to follow instead of a first search
+    warm = solve(p, "pyvrp", initial=first, time_limit_s=60.0, max_iterations=300)
+    assert simulate(p, warm).violations == [] and warm.info["depot_split"]["first_search"] is None
+    assert warm.cost <= first.cost + 1e-6

@@ -23,8 +23,15 @@ How netplan's model maps onto PyVRP's:
   arrival, the working time and the fixed cost; a type with several unload
   depots is refused (PyVRP has one end depot per vehicle type);
 - a type that may choose among several start or end depots, and a fleet cap
-  shared across types that binds, are refused: PyVRP has no vehicle count
-  shared across types (use the OR-Tools engine).
+  shared across types that binds, have no PyVRP counterpart (PyVRP fixes a
+  type's depots and has no vehicle count shared across types). They are
+  searched as one PyVRP type per allowed (start, end) pair, each with its own
+  count (:func:`split_counts`): a first search with the shared counts relaxed
+  shows which pairs the routes use, its routes are ranked (most stops first,
+  then cheapest) and kept while every type's count and every cap has room,
+  and the rest of the budget searches with those counts from the kept routes.
+  Every plan keeps the counts and caps exactly; the split itself is a
+  heuristic, where the OR-Tools engine models the choice exactly.
 
 Driver breaks have no PyVRP counterpart: problems with breaks are refused
 (use the OR-Tools engine).
@@ -113,8 +120,8 @@ def _single_depots(problem: RoutingProblem) -> RoutingProblem:
 
     PyVRP fixes a vehicle type's start and end depot and has no vehicle
     count shared across types, so a type that may choose among several
-    depots (it would need one PyVRP type per depot sharing one count), and a
-    fleet cap that binds, are refused with the engine that models them.
+    depots, and a fleet cap that binds, are refused here: :func:`solve` first
+    splits such a problem (:func:`split_counts`) into one it can model.
     """
     types = []
     for vt in problem.vehicle_types:
@@ -518,6 +525,186 @@ def _stopped_by(iterations: int, max_iterations: int | None, cpu: MaxCpuTime | N
     return "time"
 
 
+#: A vehicle type and one of its allowed (start, end) depot pairs: ``(type, start, end)``.
+DepotPair = tuple[int, int, int]
+
+
+def needs_split(problem: RoutingProblem) -> bool:
+    """Whether ``problem`` has a vehicle type with several allowed depots or a fleet cap that binds."""
+    several = any(len(vt.starts()) * len(vt.ends()) > 1 for vt in problem.vehicle_types)
+    binding = any(
+        cap.max_vehicles < sum(problem.vehicle_types[t].count for t in set(cap.types)) for cap in problem.fleet_caps
+    )
+    return several or binding
+
+
+def depot_pairs(problem: RoutingProblem) -> list[DepotPair]:
+    """Every vehicle type's allowed (start, end) depot pairs, in type order."""
+    return [(t, s, e) for t, vt in enumerate(problem.vehicle_types) for s in vt.starts() for e in vt.ends()]
+
+
+def split_problem(
+    problem: RoutingProblem, pairs: list[DepotPair], counts: list[int]
+) -> tuple[RoutingProblem, list[int]]:
+    """One vehicle type per depot pair with a positive count, and no fleet caps.
+
+    Returns
+    -------
+    tuple
+        The split problem and, per vehicle type of it, its index in ``pairs``.
+    """
+    types, kept = [], []
+    for k, ((t, start, end), n) in enumerate(zip(pairs, counts, strict=True)):
+        if n > 0:
+            vt = problem.vehicle_types[t]
+            types.append(replace(vt, count=n, start_depot=start, end_depot=end, start_depots=(), end_depots=()))
+            kept.append(k)
+    return replace(problem, vehicle_types=types, fleet_caps=()), kept
+
+
+def _pair_of(route: Route, pairs: list[DepotPair]) -> int:
+    """The depot pair a route of the unsplit problem uses: its type, first and last depot."""
+    return pairs.index((route.vehicle_type, route.visits[0].index, route.visits[-1].index))
+
+
+def _route_cost(problem: RoutingProblem, route: Route, vt: VehicleType) -> float:
+    """The vehicle's fixed cost plus its distance cost over the route's visits (to rank routes, not to report)."""
+    dist = problem.profiles[vt.profile].distance
+    places = [
+        problem.depots[v.index].location if v.kind == "depot" else problem.stops[v.index].location for v in route.visits
+    ]
+    return vt.fixed_cost + vt.distance_cost * sum(float(dist[a, b]) for a, b in zip(places, places[1:]))
+
+
+def split_counts(problem: RoutingProblem, routes: list[tuple[int, Route]]) -> tuple[list[int], list[int]]:
+    """Vehicles per depot pair that keep every type's count and every fleet cap, following ``routes``.
+
+    Parameters
+    ----------
+    problem
+        The unsplit problem.
+    routes
+        Routes of a search with the shared counts relaxed, each with the index of its depot pair
+        (:func:`depot_pairs`); their vehicle types are ``problem``'s.
+
+    Returns
+    -------
+    tuple
+        The count per depot pair, and the indices into ``routes`` of the routes kept: ranked by most stops, then
+        lowest fixed plus distance cost (ties in the given order), each kept while its type and every cap on it
+        have room. The counts then take each type's remaining vehicles one pair at a time, in order of the routes
+        kept per pair (most first), while the caps allow.
+    """
+    pairs = depot_pairs(problem)
+    types = problem.vehicle_types
+    caps_of = {t: [c for c, cap in enumerate(problem.fleet_caps) if t in cap.types] for t in range(len(types))}
+    counts, used, capped = [0] * len(pairs), [0] * len(types), [0] * len(problem.fleet_caps)
+
+    def room(k: int) -> bool:
+        t = pairs[k][0]
+        return used[t] < types[t].count and all(capped[c] < problem.fleet_caps[c].max_vehicles for c in caps_of[t])
+
+    def take(k: int) -> None:
+        counts[k] += 1
+        used[pairs[k][0]] += 1
+        for c in caps_of[pairs[k][0]]:
+            capped[c] += 1
+
+    ranked = sorted(
+        range(len(routes)),
+        key=lambda i: (
+            -len(routes[i][1].stops()),
+            _route_cost(problem, routes[i][1], types[routes[i][1].vehicle_type]),
+            i,
+        ),
+    )
+    kept = []
+    for i in ranked:
+        if room(routes[i][0]):
+            take(routes[i][0])
+            kept.append(i)
+    order = sorted(range(len(pairs)), key=lambda k: (-counts[k], k))
+    grew = True
+    while grew:
+        grew = False
+        for k in order:
+            if room(k):
+                take(k)
+                grew = True
+    return counts, sorted(kept)
+
+
+def _solve_split(
+    problem: RoutingProblem,
+    *,
+    time_limit_s: float,
+    seed: int,
+    max_iterations: int | None,
+    display: bool,
+    cpu_limit_s: float | None,
+    initial: RouteSolution | None,
+    search: SearchSettings | None,
+) -> RouteSolution:
+    """:func:`solve` for a problem with depot choices or a binding fleet cap (see :func:`split_counts`).
+
+    A quarter of the budget (iterations, CPU or wall clock, whichever limits) searches with every type's count on
+    each of its depot pairs and no caps, unless ``initial`` gives the routes to follow; the rest searches the split
+    problem from the kept routes. The routes come back with ``problem``'s vehicle types.
+    """
+    pairs = depot_pairs(problem)
+    began = time.perf_counter()
+    first: dict[str, Any] = {}
+    if initial is None:
+        relaxed, kept = split_problem(problem, pairs, [problem.vehicle_types[t].count for t, _, _ in pairs])
+        probe = solve(
+            relaxed,
+            time_limit_s=time_limit_s / 4,
+            seed=seed,
+            max_iterations=None if max_iterations is None else max(1, max_iterations // 4),
+            display=display,
+            cpu_limit_s=None if cpu_limit_s is None else cpu_limit_s / 4,
+            search=search,
+        )
+        # the probe's routes, each with its depot pair and back in problem's vehicle types
+        routes = [(kept[r.vehicle_type], replace(r, vehicle_type=pairs[kept[r.vehicle_type]][0])) for r in probe.routes]
+        first = {"iterations": probe.info["iterations"], "vehicles": len(probe.routes)}
+        rest_iterations = None if max_iterations is None else max(1, max_iterations - max(1, max_iterations // 4))
+        rest_time, rest_cpu = time_limit_s * 3 / 4, None if cpu_limit_s is None else cpu_limit_s * 3 / 4
+    else:
+        routes = [(_pair_of(r, pairs), r) for r in initial.routes]
+        rest_iterations, rest_time, rest_cpu = max_iterations, time_limit_s, cpu_limit_s
+    counts, keep = split_counts(problem, routes)
+    split, kept = split_problem(problem, pairs, counts)
+    type_of = {k: j for j, k in enumerate(kept)}
+    start_routes = [replace(routes[i][1], vehicle_type=type_of[routes[i][0]]) for i in keep]
+    warm = RouteSolution(routes=start_routes, dropped=[], cost=0.0, engine="pyvrp", runtime_s=0.0, feasible=False)
+    result = solve(
+        split,
+        time_limit_s=rest_time,
+        seed=seed,
+        max_iterations=rest_iterations,
+        display=display,
+        cpu_limit_s=rest_cpu,
+        initial=warm if start_routes else None,
+        search=search,
+    )
+    counters = [0] * len(problem.vehicle_types)
+    back = []
+    for route in result.routes:
+        t = pairs[kept[route.vehicle_type]][0]
+        back.append(Route(vehicle_type=t, vehicle=counters[t], visits=route.visits))
+        counters[t] += 1
+    info = dict(result.info)
+    info["iterations"] = result.info["iterations"] + first.get("iterations", 0)
+    info["depot_split"] = {
+        "pairs": [list(p) for p in pairs],
+        "vehicles": counts,
+        "first_search": first or None,
+        "routes_kept": len(keep),
+    }
+    return replace(result, routes=back, runtime_s=time.perf_counter() - began, info=info)
+
+
 def solve(
     problem: RoutingProblem,
     time_limit_s: float = 10.0,
@@ -560,7 +747,10 @@ def solve(
     -------
     RouteSolution
         Routes with PyVRP's schedule times; ``feasible`` is PyVRP's verdict;
-        ``info["stopped_by"]`` says which limit ended the search.
+        ``info["stopped_by"]`` says which limit ended the search. A problem
+        whose vehicles choose among depots, or with a fleet cap that binds,
+        is searched through :func:`split_counts`; ``info["depot_split"]``
+        then holds the depot pairs, their vehicle counts and the first search.
 
     Raises
     ------
@@ -575,6 +765,17 @@ def solve(
         raise ValueError(
             f"unknown PyVRP engine option(s): {sorted(options)} (known: time_limit_s, seed, max_iterations, display, "
             "cpu_limit_s, initial, search)"
+        )
+    if needs_split(problem):
+        return _solve_split(
+            problem,
+            time_limit_s=time_limit_s,
+            seed=seed,
+            max_iterations=max_iterations,
+            display=display,
+            cpu_limit_s=cpu_limit_s,
+            initial=initial,
+            search=search,
         )
     data, copies = build_data(problem)
     problem = _single_depots(problem)
