@@ -446,7 +446,14 @@ def test_starts_share_a_cpu_limit_as_they_share_iterations():
 
 
 def test_pyvrp_search_settings_follow_the_instance_size_and_can_be_given():
-    from netplan.route.engines.pyvrp import LARGE_CLIENTS, SearchSettings, build_data, search_settings
+    from netplan.route.engines.decompose import DecompositionSettings
+    from netplan.route.engines.pyvrp import (
+        DECOMPOSE_CLIENTS,
+        LARGE_CLIENTS,
+        SearchSettings,
+        build_data,
+        search_settings,
+    )
 
     stops = [Stop(f"s{i}", i, (1,), service_s=60) for i in range(1, 7)]
     p = euclid_problem(POINTS[:7], stops, [VehicleType("truck", 1, (100,))])
@@ -459,6 +466,14 @@ def test_pyvrp_search_settings_follow_the_instance_size_and_can_be_given():
     chosen = search_settings(build_data(large)[0])
     assert chosen.history_length < SearchSettings().history_length
     assert replace(chosen, history_length=SearchSettings().history_length) == SearchSettings()  # nothing else differs
+    # From DECOMPOSE_CLIENTS on, single-trip problems are also decomposed by routes; multi-trip ones are not.
+    points += [(rng.randint(-2000, 2000), rng.randint(-2000, 2000)) for _ in range(DECOMPOSE_CLIENTS - LARGE_CLIENTS)]
+    stops = [Stop(f"s{i}", i, (1,)) for i in range(1, len(points))]
+    huge = euclid_problem(points, stops, [VehicleType("v", 90, (9,))])
+    decomposed = search_settings(build_data(huge)[0])
+    assert decomposed == replace(chosen, decompose=DecompositionSettings())
+    trips = euclid_problem(points, stops, [VehicleType("v", 90, (9,), reload_depots=(0,))])
+    assert search_settings(build_data(trips)[0]) == chosen
     # Settings given explicitly (as the benchmarks compare them) still reach the enumerated optimum, reproducibly.
     own = SearchSettings(num_neighbours=3, max_perturbations=2, history_length=10)
     runs = [checked(p, solve(p, "pyvrp", time_limit_s=60, max_iterations=300, search=own)) for _ in range(2)]

@@ -412,29 +412,41 @@ class SearchSettings:
 
 #: From this many PyVRP clients on, the search accepts late only against its last 100 solutions (see search_settings).
 LARGE_CLIENTS = 300
+#: From this many PyVRP clients on, a problem whose vehicles make one trip each is searched by route decomposition.
+DECOMPOSE_CLIENTS = 700
 
 
 def search_settings(data: pyvrp.ProblemData) -> SearchSettings:
-    """The search settings netplan uses for ``data``: PyVRP's defaults, with a shorter history on large instances.
+    """The search settings netplan uses for ``data``: PyVRP's defaults, with a shorter history and a route
+    decomposition on large instances.
 
-    A rule of the instance's size, never of the clock, so that a budget in
-    iterations gives the same routes on any machine. PyVRP's late-acceptance
-    history of 300 lets a large instance wander in a budget a planner waits
-    for: at 60 CPU seconds an 840-960 customer multi-depot instance gets only
-    about 70 iterations per customer. With ``LARGE_CLIENTS`` clients or more
-    the history is 100: on the Vidal instances PR15B, PR16A, PR20A and PR24A
-    the mean gap fell from 3.05 % to 2.40 % (none worse; a history of 1,000
-    gave 6.59 %); on the 360-420 customer ones it made no difference beyond
-    one seed's noise (0.98 % against 0.94 %; see
-    ``benchmarks/results/multidepot_settings.md``). Fewer neighbours or smaller
-    perturbations buy more iterations but did not help by a clear margin;
-    nor did PyVRP's penalty update interval of 500 (-0.03 pp over two seeds)
-    or the route decomposition (``decompose``, -0.33 pp on 700-960 customers
-    over two seeds: an option, not the default; see the README's "Multi-depot
-    VRPTW").
-    Below ``LARGE_CLIENTS`` (Solomon, small cities) nothing was measured to
-    change, so PyVRP's defaults stay.
+    A rule of the instance, never of the clock, so that a budget in
+    iterations gives the same routes on any machine.
+
+    - From ``LARGE_CLIENTS`` clients on, the late-acceptance history is 100
+      instead of PyVRP's 300, which lets a large instance wander in a budget
+      a planner waits for: at 60 CPU seconds an 840-960 customer multi-depot
+      instance gets only about 70 iterations per customer. On the Vidal
+      instances PR15B, PR16A, PR20A and PR24A the mean gap fell from 3.05 %
+      to 2.40 % (none worse; a history of 1,000 gave 6.59 %); on the 360-420
+      customer ones it made no difference beyond one seed's noise.
+    - From ``DECOMPOSE_CLIENTS`` clients on, when every vehicle makes a
+      single trip, the search is also decomposed by routes
+      (:class:`DecompositionSettings`' defaults). On all 14 Vidal instances of
+      700-960 customers, with seed 2 (not used to choose the settings), at 60
+      CPU seconds, the mean gap fell from 3.06 % to 2.53 %, better on 13 of 14
+      and at worst +0.14 pp (PR14B). Multi-trip problems keep the whole-
+      instance search: on the 3,000-visit city day the decomposition drove
+      3.5 % more and took 30 % longer.
+
+    Fewer neighbours or smaller perturbations buy more iterations but did not
+    help by a clear margin; nor did PyVRP's penalty update interval of 500
+    (see ``benchmarks/results/multidepot_settings.md`` and
+    ``multidepot_seed2.md``). Below ``LARGE_CLIENTS`` (Solomon, small cities)
+    nothing was measured to change, so PyVRP's defaults stay.
     """
+    if data.num_clients >= DECOMPOSE_CLIENTS and all(vt.max_trips <= 1 for vt in data.vehicle_types()):
+        return SearchSettings(history_length=100, decompose=DecompositionSettings())
     if data.num_clients >= LARGE_CLIENTS:
         return SearchSettings(history_length=100)
     return SearchSettings()
