@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from netplan.errors import NetplanError
+from netplan.progress import report
 
 T = TypeVar("T")
 
@@ -144,13 +145,21 @@ def _ctrl_c_held() -> Iterator[None]:
 
 
 def largest_first(
-    function: Callable[..., T], calls: Sequence[tuple[Any, ...]], sizes: Sequence[float], workers: int
+    function: Callable[..., T],
+    calls: Sequence[tuple[Any, ...]],
+    sizes: Sequence[float],
+    workers: int,
+    *,
+    what: str = "problems",
 ) -> list[T]:
     """``function(*call)`` for every call, in a :func:`worker_pool` of ``workers``, the largest first; results in order.
 
     Starting the longest searches first keeps the last process from being left
     with one of them while the others idle. Each result depends on its call
-    alone, so the list is the one a loop in this process would give.
+    alone, so the list is the one a loop in this process would give. The
+    worker processes' solvers cannot reach this process's progress line, so
+    it says how many calls are done (``"3 of 7 problems done in 2
+    processes"``) as each one ends, whichever ends first.
 
     Parameters
     ----------
@@ -162,6 +171,8 @@ def largest_first(
         How long each call is expected to take, in any unit; ties keep the calls' order.
     workers
         Processes (at most one per call).
+    what
+        What a call solves, in the progress line.
 
     Returns
     -------
@@ -169,12 +180,21 @@ def largest_first(
         The results, in the order of ``calls``.
     """
     order = sorted(range(len(calls)), key=lambda k: (-sizes[k], k))
-    with worker_pool(max(1, min(workers, len(calls)))) as pool:
-        done = pool.starmap(function, [calls[k] for k in order], chunksize=1)
+    processes = max(1, min(workers, len(calls)))
     results: list[Any] = [None] * len(calls)
-    for k, result in zip(order, done):
-        results[k] = result
+    report(detail=f"0 of {len(calls)} {what} done in {processes} processes")
+    with worker_pool(processes) as pool:
+        jobs = [(function, k, calls[k]) for k in order]
+        for done, (k, result) in enumerate(pool.imap_unordered(_numbered, jobs, chunksize=1), start=1):
+            results[k] = result
+            report(detail=f"{done} of {len(calls)} {what} done in {processes} processes")
     return results
+
+
+def _numbered(job: tuple[Callable[..., Any], int, tuple[Any, ...]]) -> tuple[int, Any]:
+    """``(k, function(*call))`` for a ``(function, k, call)`` job: a result that names its call."""
+    function, k, call = job
+    return k, function(*call)
 
 
 def _leave_ctrl_c_to_the_run() -> None:

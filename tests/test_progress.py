@@ -103,3 +103,22 @@ def test_the_plan_is_the_same_with_progress_on_and_off(
     assert any(m.lstrip().startswith("route ") and "PyVRP" in m for m in caplog.messages)
     for name, frame in _frames(off).items():
         pd.testing.assert_frame_equal(frame, _frames(on)[name], obj=name)
+
+
+def _slow_square(x: int) -> int:
+    time.sleep(0.05 * x)
+    return x * x
+
+
+def test_work_in_worker_processes_counts_what_is_done(caplog: pytest.LogCaptureFixture) -> None:
+    # Solvers in worker processes cannot reach the run's progress line: largest_first says how many calls are done.
+    from netplan.processes import largest_first
+
+    calls = [(x,) for x in (1, 4, 2, 3)]
+    with caplog.at_level(logging.INFO, logger="netplan.progress"), progress.reporting("route", every_s=0) as reporter:
+        results = largest_first(_slow_square, calls, [x for (x,) in calls], 2, what="stations")
+    assert results == [1, 16, 4, 9]  # in the order of the calls, whichever ended first
+    assert reporter.detail == "4 of 4 stations done in 2 processes"
+    counts = [m.split(" · ")[1] for m in caplog.messages if " · " in m]
+    assert counts[0] == "0 of 4 stations done in 2 processes" and counts[-1] == reporter.detail
+    assert [int(c.split(" of ")[0]) for c in counts] == sorted(int(c.split(" of ")[0]) for c in counts)

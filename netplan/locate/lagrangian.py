@@ -1186,7 +1186,7 @@ def solve_level_split(
             jobs.append((parts[i][2], sizes[c], by_size, limit, left, settings))
         from netplan.processes import largest_first
 
-        results = largest_first(site_component, jobs, [sizes[int(comps[i])] for i in todo], workers)
+        results = largest_first(site_component, jobs, [sizes[int(comps[i])] for i in todo], workers, what="components")
         solved = dict(zip(todo, results))
     else:
         for i in todo:
