@@ -414,3 +414,15 @@ def test_pyvrp_depot_choice_and_cap_at_scale_are_kept_and_repeat():
     warm = solve(p, "pyvrp", initial=first, time_limit_s=60.0, max_iterations=300)
     assert simulate(p, warm).violations == [] and warm.info["depot_split"]["first_search"] is None
     assert warm.cost <= first.cost + 1e-6
+
+
+def test_a_cap_of_no_vehicles_serves_nothing_and_says_so():
+    stops = [Stop(f"s{i}", i, (1,), service_s=60, required=False, penalty=700) for i in range(1, 4)]
+    fleet = [VehicleType("truck", 2, (10,), start_depots=(GARAGE_W, GARAGE_E), end_depots=(GARAGE_W, GARAGE_E))]
+    p = euclid_problem(DEPOT_POINTS, stops, fleet, depots=depots())
+    none = dataclasses.replace(p, fleet_caps=(FleetCap((0,), 0, "drivers"),)).validate()
+    sol = solve(none, "pyvrp", time_limit_s=10.0, max_iterations=200)
+    assert sol.routes == [] and sol.dropped == [0, 1, 2] and sol.cost == 2100 and sol.feasible
+    assert simulate(none, sol).violations == [] and sol.info["depot_split"]["vehicles"] == [0, 0, 0, 0]
+    required = dataclasses.replace(none, stops=[dataclasses.replace(s, required=True) for s in stops]).validate()
+    assert not solve(required, "pyvrp", time_limit_s=10.0, max_iterations=200).feasible

@@ -686,6 +686,17 @@ def _solve_split(
         routes = [(_pair_of(r, pairs), r) for r in initial.routes]
         rest_iterations, rest_time, rest_cpu = max_iterations, time_limit_s, cpu_limit_s
     counts, keep = split_counts(problem, routes)
+    split_info = {"pairs": [list(p) for p in pairs], "vehicles": counts, "first_search": first or None}
+    if not any(counts):  # caps of no vehicles: nothing can be served, and PyVRP needs a vehicle type
+        return RouteSolution(
+            routes=[],
+            dropped=list(range(len(problem.stops))),
+            cost=float(sum(stop.penalty for stop in problem.stops)),
+            engine="pyvrp",
+            runtime_s=time.perf_counter() - began,
+            feasible=not any(stop.required for stop in problem.stops),
+            info={"iterations": first.get("iterations", 0), "depot_split": split_info | {"routes_kept": 0}},
+        )
     split, kept = split_problem(problem, pairs, counts)
     type_of = {k: j for j, k in enumerate(kept)}
     start_routes = [replace(routes[i][1], vehicle_type=type_of[routes[i][0]]) for i in keep]
@@ -708,12 +719,7 @@ def _solve_split(
         counters[t] += 1
     info = dict(result.info)
     info["iterations"] = result.info["iterations"] + first.get("iterations", 0)
-    info["depot_split"] = {
-        "pairs": [list(p) for p in pairs],
-        "vehicles": counts,
-        "first_search": first or None,
-        "routes_kept": len(keep),
-    }
+    info["depot_split"] = split_info | {"routes_kept": len(keep)}
     return replace(result, routes=back, runtime_s=time.perf_counter() - began, info=info)
 
 
