@@ -237,6 +237,8 @@ def main() -> None:
         return
     runs = [(int(n), args.engine) for n in args.sizes.split(",") if n]
     runs += [(int(n), "mip") for n in args.mip_sizes.split(",") if n and args.engine != "mip"]
+    if any(n < 1 for n, _ in runs):
+        parser.error(f"sizes must be positive demand counts (--mip-sizes '' runs none), got {[n for n, _ in runs]}")
     rows = []
     for n, engine in runs:
         start = time.perf_counter()
