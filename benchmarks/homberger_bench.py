@@ -7,7 +7,8 @@ only, distances and times truncated to one decimal). netplan reads them with
 :func:`benchmarks.instances.read_vrplib` (matrices = floor(10 d)); the
 fleet is the file's (250 vehicles), distance is minimised, as in the BKS.
 
-Solvers: ``netplan-pyvrp``, ``netplan-ortools``, ``pyvrp`` (PyVRP directly,
+Solvers: ``netplan-pyvrp``, ``netplan-pyvrp-whole`` (the engine's search settings without the route
+decomposition, the default before 2026-12-03), ``netplan-ortools``, ``pyvrp`` (PyVRP directly,
 ``pyvrp.read(path, round_func="dimacs")``) and ``ortools-doc`` (the
 documented OR-Tools model, PATH_CHEAPEST_ARC + GLS).
 
@@ -43,7 +44,7 @@ from benchmarks.peers.common import (  # noqa: E402
 )
 
 FOLDER = DATA / "homberger1000"
-SOLVERS = ("netplan-pyvrp", "netplan-ortools", "pyvrp", "ortools-doc")
+SOLVERS = ("netplan-pyvrp", "netplan-pyvrp-whole", "netplan-ortools", "pyvrp", "ortools-doc")
 
 
 def one_per_class(files: list[Path]) -> list[Path]:

@@ -170,6 +170,13 @@ def _solve(task: Task, inst, problem, scale, rounding):
         engine = task.solver.split("-", 1)[1]
         engine, _, starts = engine.partition("*")  # "netplan-pyvrp*3": three independent starts sharing the time
         problem.validate()
+        options: dict = {}
+        if engine == "pyvrp-whole":  # the engine's settings without the route decomposition (the default until 12-03)
+            from dataclasses import replace
+
+            from netplan.route.engines.pyvrp import build_data, search_settings
+
+            engine, options = "pyvrp", {"search": replace(search_settings(build_data(problem)[0]), decompose=None)}
         info_extra = {"engine_sha1": _sha1(REPO / "netplan" / "route" / "engines" / f"{engine}.py")}
         limits: dict[str, float] = {"time_limit_s": task.time_limit}
         if task.rule == "cpu":
@@ -178,7 +185,7 @@ def _solve(task: Task, inst, problem, scale, rounding):
             limits = {"time_limit_s": task.time_limit * CPU_WALL_CAP, "cpu_limit_s": task.time_limit}
         k = int(starts or 1)
         # one process per start, side by side: asked for, since under a script netplan keeps them in one
-        sol = solve(problem, engine=engine, seed=task.seed, starts=k, workers=k, **limits)
+        sol = solve(problem, engine=engine, seed=task.seed, starts=k, workers=k, **limits, **options)
         return routes_of(sol, inst.num_depots), sol.feasible and not sol.dropped, {**sol.info, **info_extra}, sol
     if task.rule != "wall":
         raise ValueError(f"the CPU rule is implemented for netplan-pyvrp only, not {task.solver}")

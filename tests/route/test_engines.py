@@ -466,14 +466,23 @@ def test_pyvrp_search_settings_follow_the_instance_size_and_can_be_given():
     chosen = search_settings(build_data(large)[0])
     assert chosen.history_length < SearchSettings().history_length
     assert replace(chosen, history_length=SearchSettings().history_length) == SearchSettings()  # nothing else differs
-    # From DECOMPOSE_CLIENTS on, single-trip problems are also decomposed by routes; multi-trip ones are not.
+    # From DECOMPOSE_CLIENTS on, single-trip problems with several depots are also decomposed by routes; multi-trip
+    # and single-depot ones are not.
     points += [(rng.randint(-2000, 2000), rng.randint(-2000, 2000)) for _ in range(DECOMPOSE_CLIENTS - LARGE_CLIENTS)]
     stops = [Stop(f"s{i}", i, (1,)) for i in range(1, len(points))]
-    huge = euclid_problem(points, stops, [VehicleType("v", 90, (9,))])
+    two = [Depot("west", 0), Depot("east", len(points))]
+    points += [(2500, 0)]
+
+    def fleet(**keys) -> list[VehicleType]:
+        return [VehicleType(f"v{d}", 45, (9,), start_depot=d, end_depot=d, **keys) for d in (0, 1)]
+
+    huge = euclid_problem(points, stops, fleet(), depots=two)
     decomposed = search_settings(build_data(huge)[0])
     assert decomposed == replace(chosen, decompose=DecompositionSettings())
-    trips = euclid_problem(points, stops, [VehicleType("v", 90, (9,), reload_depots=(0,))])
+    trips = euclid_problem(points, stops, fleet(reload_depots=(0,)), depots=two)
     assert search_settings(build_data(trips)[0]) == chosen
+    one_depot = euclid_problem(points[:-1], stops, [VehicleType("v", 90, (9,))])
+    assert search_settings(build_data(one_depot)[0]) == chosen
     # Settings given explicitly (as the benchmarks compare them) still reach the enumerated optimum, reproducibly.
     own = SearchSettings(num_neighbours=3, max_perturbations=2, history_length=10)
     runs = [checked(p, solve(p, "pyvrp", time_limit_s=60, max_iterations=300, search=own)) for _ in range(2)]

@@ -412,7 +412,7 @@ class SearchSettings:
 
 #: From this many PyVRP clients on, the search accepts late only against its last 100 solutions (see search_settings).
 LARGE_CLIENTS = 300
-#: From this many PyVRP clients on, a problem whose vehicles make one trip each is searched by route decomposition.
+#: From this many PyVRP clients on, a multi-depot problem whose vehicles make one trip each is decomposed by routes.
 DECOMPOSE_CLIENTS = 700
 
 
@@ -430,14 +430,17 @@ def search_settings(data: pyvrp.ProblemData) -> SearchSettings:
       instances PR15B, PR16A, PR20A and PR24A the mean gap fell from 3.05 %
       to 2.40 % (none worse; a history of 1,000 gave 6.59 %); on the 360-420
       customer ones it made no difference beyond one seed's noise.
-    - From ``DECOMPOSE_CLIENTS`` clients on, when every vehicle makes a
-      single trip, the search is also decomposed by routes
-      (:class:`DecompositionSettings`' defaults). On all 14 Vidal instances of
-      700-960 customers, with seed 2 (not used to choose the settings), at 60
-      CPU seconds, the mean gap fell from 3.06 % to 2.53 %, better on 13 of 14
-      and at worst +0.14 pp (PR14B). Multi-trip problems keep the whole-
-      instance search: on the 3,000-visit city day the decomposition drove
-      3.5 % more and took 30 % longer.
+    - From ``DECOMPOSE_CLIENTS`` clients on, with several depots and every
+      vehicle making a single trip, the search is also decomposed by routes
+      (:class:`DecompositionSettings`' defaults). On all 14 Vidal multi-depot
+      instances of 700-960 customers, with seed 2 (not used to choose the
+      settings), at 60 CPU seconds, the mean gap fell from 3.06 % to 2.53 %,
+      better on 13 of 14 and at worst +0.14 pp (PR14B). Where it was not
+      measured to help, the whole-instance search stays: on the six
+      single-depot Gehring-Homberger instances of 1,000 customers (60 s, one
+      seed) it came out +0.12 pp on average, worse on 3 of 6; on the
+      3,000-visit multi-trip city day it drove 3.5 % more and took 30 %
+      longer.
 
     Fewer neighbours or smaller perturbations buy more iterations but did not
     help by a clear margin; nor did PyVRP's penalty update interval of 500
@@ -445,7 +448,8 @@ def search_settings(data: pyvrp.ProblemData) -> SearchSettings:
     ``multidepot_seed2.md``). Below ``LARGE_CLIENTS`` (Solomon, small cities)
     nothing was measured to change, so PyVRP's defaults stay.
     """
-    if data.num_clients >= DECOMPOSE_CLIENTS and all(vt.max_trips <= 1 for vt in data.vehicle_types()):
+    single_trips = all(vt.max_trips <= 1 for vt in data.vehicle_types())
+    if data.num_clients >= DECOMPOSE_CLIENTS and data.num_depots >= 2 and single_trips:
         return SearchSettings(history_length=100, decompose=DecompositionSettings())
     if data.num_clients >= LARGE_CLIENTS:
         return SearchSettings(history_length=100)
