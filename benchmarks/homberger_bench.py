@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--time", default="60", help="one or more limits, comma separated")
     ap.add_argument("--instances", default="one-per-class")
-    ap.add_argument("--solvers", default=",".join(SOLVERS))
+    ap.add_argument("--solvers", default=",".join(s for s in SOLVERS if s != "netplan-pyvrp-whole"))
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", type=Path, default=RESULTS / "homberger_runs.jsonl")

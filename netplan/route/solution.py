@@ -47,6 +47,12 @@ class Route:
         """Stop indices served, in order."""
         return [v.index for v in self.visits if v.kind == "stop"]
 
+    def distance(self, problem: RoutingProblem) -> int:
+        """Distance along the route, from the matrices of its vehicle type's profile."""
+        prof = problem.profiles[problem.vehicle_types[self.vehicle_type].profile]
+        locs = [_location(problem, v) for v in self.visits]
+        return int(sum(prof.distance[a, b] for a, b in zip(locs, locs[1:])))
+
     def trips(self) -> list[list[int]]:
         """Stops per trip (a trip ends at each depot visit after the start)."""
         out: list[list[int]] = [[]]
@@ -95,12 +101,7 @@ class RouteSolution:
 
     def distance(self, problem: RoutingProblem) -> int:
         """Total distance along the routes, from the problem's matrices."""
-        total = 0
-        for route in self.routes:
-            prof = problem.profiles[problem.vehicle_types[route.vehicle_type].profile]
-            locs = [_location(problem, v) for v in route.visits]
-            total += int(sum(prof.distance[a, b] for a, b in zip(locs, locs[1:])))
-        return total
+        return sum(route.distance(problem) for route in self.routes)
 
 
 def _location(problem: RoutingProblem, visit: Visit) -> int:

@@ -404,7 +404,7 @@ def test_pyvrp_depot_choice_and_cap_at_scale_are_kept_and_repeat():
     assert simulate(p, first).violations == [] and first.feasible and first.dropped == []
     assert len(first.routes) <= 7
     split = first.info["depot_split"]
-    assert sum(split["vehicles"]) == 7 and split["first_search"]["vehicles"] >= len(first.routes)
+    assert sum(split["vehicles"]) == 7 and split["first_search"]["stopped_by"] == "iterations"
     for r in first.routes:  # every route keeps its type's depots
         vt = p.vehicle_types[r.vehicle_type]
         assert r.visits[0].index in vt.starts() and r.visits[-1].index in vt.ends()
@@ -414,6 +414,25 @@ def test_pyvrp_depot_choice_and_cap_at_scale_are_kept_and_repeat():
     warm = solve(p, "pyvrp", initial=first, time_limit_s=60.0, max_iterations=300)
     assert simulate(p, warm).violations == [] and warm.info["depot_split"]["first_search"] is None
     assert warm.cost <= first.cost + 1e-6
+
+
+def test_a_cap_that_cuts_the_first_search_keeps_the_routes_with_most_stops():
+    # Short shifts and optional stops: with the counts relaxed the first search uses more vehicles than the 5
+    # drivers; the split keeps 5, and the final search leaves the stops they cannot reach (at their penalty).
+    import random
+
+    p = _random_depot_problem(random.Random(7), 150, cap=5)
+    p = dataclasses.replace(
+        p,
+        vehicle_types=[dataclasses.replace(vt, shift=Interval(0, 3 * 3600)) for vt in p.vehicle_types],
+        stops=[dataclasses.replace(s, required=False, penalty=20000) for s in p.stops],
+    ).validate()
+    sol = solve(p, "pyvrp", time_limit_s=120.0, max_iterations=1500)
+    split = sol.info["depot_split"]
+    assert split["first_search"]["vehicles"] > 5 and split["routes_kept"] == sum(split["vehicles"]) == 5
+    assert simulate(p, sol).violations == [] and sol.feasible and 1 <= len(sol.routes) <= 5
+    served = {s for r in sol.routes for s in r.stops()}
+    assert served.isdisjoint(sol.dropped) and len(served) + len(sol.dropped) == len(p.stops)
 
 
 def test_a_cap_of_no_vehicles_serves_nothing_and_says_so():
@@ -426,3 +445,13 @@ def test_a_cap_of_no_vehicles_serves_nothing_and_says_so():
     assert simulate(none, sol).violations == [] and sol.info["depot_split"]["vehicles"] == [0, 0, 0, 0]
     required = dataclasses.replace(none, stops=[dataclasses.replace(s, required=True) for s in stops]).validate()
     assert not solve(required, "pyvrp", time_limit_s=10.0, max_iterations=200).feasible
+
+
+def test_a_first_search_cut_short_by_the_clock_marks_the_whole_split_search():
+    from netplan.route.engines.pyvrp import split_search_info
+
+    final = {"iterations": 750, "stopped_by": "iterations", "seed": 0}
+    assert split_search_info(final, {"iterations": 250, "stopped_by": "iterations"}) == final | {"iterations": 1000}
+    cut = split_search_info(final, {"iterations": 40, "stopped_by": "time"})
+    assert cut == final | {"iterations": 790, "stopped_by": "time"}  # the counts depend on the machine: say so
+    assert split_search_info(final, {}) == final  # a warm start: no first search

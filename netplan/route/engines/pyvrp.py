@@ -116,31 +116,23 @@ def _matrices(problem: RoutingProblem, profiles: list[str], private: list[tuple[
 
 
 def _single_depots(problem: RoutingProblem) -> RoutingProblem:
-    """The problem with one start and one end depot per vehicle type, or a refusal of what PyVRP cannot model.
+    """The problem with one start and one end depot per vehicle type and no fleet caps, as PyVRP models it.
 
     PyVRP fixes a vehicle type's start and end depot and has no vehicle
-    count shared across types, so a type that may choose among several
-    depots, and a fleet cap that binds, are refused here: :func:`solve` first
-    splits such a problem (:func:`split_counts`) into one it can model.
+    count shared across types. :func:`solve` splits a problem with depot
+    choices or a binding fleet cap first (:func:`split_counts`); given one
+    directly, this refuses it.
     """
-    types = []
-    for vt in problem.vehicle_types:
-        if len(vt.starts()) * len(vt.ends()) > 1:
-            raise RoutingInputError(
-                f"vehicle type {vt.name!r}: several allowed start or end depots (start_depots/end_depots) need a "
-                "vehicle count shared across depots, which the pyvrp engine cannot model; use engine: ortools, or "
-                "fix each vehicle's depots (home_types)",
-                where=problem.name,
-            )
-        types.append(replace(vt, start_depot=vt.starts()[0], end_depot=vt.ends()[0], start_depots=(), end_depots=()))
-    for cap in problem.fleet_caps:
-        if cap.max_vehicles < sum(problem.vehicle_types[t].count for t in set(cap.types)):
-            raise RoutingInputError(
-                f"fleet cap {cap.name!r}: a limit on vehicles shared across vehicle types ({cap.max_vehicles} of "
-                f"{sum(problem.vehicle_types[t].count for t in set(cap.types))}) cannot be modelled by the pyvrp "
-                "engine; use engine: ortools",
-                where=problem.name,
-            )
+    if needs_split(problem):
+        raise RoutingInputError(
+            "PyVRP's data takes one start and one end depot per vehicle type and no fleet cap that binds; "
+            "netplan.route.engines.pyvrp.solve splits such a problem into one type per depot pair (split_counts)",
+            where=problem.name,
+        )
+    types = [
+        replace(vt, start_depot=vt.starts()[0], end_depot=vt.ends()[0], start_depots=(), end_depots=())
+        for vt in problem.vehicle_types
+    ]
     return replace(problem, vehicle_types=types, fleet_caps=())
 
 
@@ -439,8 +431,8 @@ def search_settings(data: pyvrp.ProblemData) -> SearchSettings:
       measured to help, the whole-instance search stays: on the six
       single-depot Gehring-Homberger instances of 1,000 customers (60 s, one
       seed) it came out +0.12 pp on average, worse on 3 of 6; on the
-      3,000-visit multi-trip city day it drove 3.5 % more and took 30 %
-      longer.
+      3,000-visit multi-trip city day (with PyVRP's history of 300) it drove
+      3.5 % more and took 30 % longer.
 
     Fewer neighbours or smaller perturbations buy more iterations but did not
     help by a clear margin; nor did PyVRP's penalty update interval of 500
@@ -548,10 +540,9 @@ DepotPair = tuple[int, int, int]
 def needs_split(problem: RoutingProblem) -> bool:
     """Whether ``problem`` has a vehicle type with several allowed depots or a fleet cap that binds."""
     several = any(len(vt.starts()) * len(vt.ends()) > 1 for vt in problem.vehicle_types)
-    binding = any(
+    return several or any(
         cap.max_vehicles < sum(problem.vehicle_types[t].count for t in set(cap.types)) for cap in problem.fleet_caps
     )
-    return several or binding
 
 
 def depot_pairs(problem: RoutingProblem) -> list[DepotPair]:
@@ -581,15 +572,6 @@ def split_problem(
 def _pair_of(route: Route, pairs: list[DepotPair]) -> int:
     """The depot pair a route of the unsplit problem uses: its type, first and last depot."""
     return pairs.index((route.vehicle_type, route.visits[0].index, route.visits[-1].index))
-
-
-def _route_cost(problem: RoutingProblem, route: Route, vt: VehicleType) -> float:
-    """The vehicle's fixed cost plus its distance cost over the route's visits (to rank routes, not to report)."""
-    dist = problem.profiles[vt.profile].distance
-    places = [
-        problem.depots[v.index].location if v.kind == "depot" else problem.stops[v.index].location for v in route.visits
-    ]
-    return vt.fixed_cost + vt.distance_cost * sum(float(dist[a, b]) for a, b in zip(places, places[1:]))
 
 
 def split_counts(problem: RoutingProblem, routes: list[tuple[int, Route]]) -> tuple[list[int], list[int]]:
@@ -626,14 +608,11 @@ def split_counts(problem: RoutingProblem, routes: list[tuple[int, Route]]) -> tu
         for c in caps_of[pairs[k][0]]:
             capped[c] += 1
 
-    ranked = sorted(
-        range(len(routes)),
-        key=lambda i: (
-            -len(routes[i][1].stops()),
-            _route_cost(problem, routes[i][1], types[routes[i][1].vehicle_type]),
-            i,
-        ),
-    )
+    def rank(i: int) -> tuple[int, int, int]:
+        route, vt = routes[i][1], types[routes[i][1].vehicle_type]
+        return (-len(route.stops()), vt.fixed_cost + vt.distance_cost * route.distance(problem), i)
+
+    ranked = sorted(range(len(routes)), key=rank)
     kept = []
     for i in ranked:
         if room(routes[i][0]):
@@ -683,7 +662,11 @@ def _solve_split(
         )
         # the probe's routes, each with its depot pair and back in problem's vehicle types
         routes = [(kept[r.vehicle_type], replace(r, vehicle_type=pairs[kept[r.vehicle_type]][0])) for r in probe.routes]
-        first = {"iterations": probe.info["iterations"], "vehicles": len(probe.routes)}
+        first = {
+            "iterations": probe.info["iterations"],
+            "vehicles": len(probe.routes),
+            "stopped_by": probe.info["stopped_by"],
+        }
         rest_iterations = None if max_iterations is None else max(1, max_iterations - max(1, max_iterations // 4))
         rest_time, rest_cpu = time_limit_s * 3 / 4, None if cpu_limit_s is None else cpu_limit_s * 3 / 4
     else:
@@ -699,7 +682,11 @@ def _solve_split(
             engine="pyvrp",
             runtime_s=time.perf_counter() - began,
             feasible=not any(stop.required for stop in problem.stops),
-            info={"iterations": first.get("iterations", 0), "depot_split": split_info | {"routes_kept": 0}},
+            info={
+                "iterations": first.get("iterations", 0),
+                "stopped_by": first.get("stopped_by", "iterations"),
+                "depot_split": split_info | {"routes_kept": 0},
+            },
         )
     split, kept = split_problem(problem, pairs, counts)
     type_of = {k: j for j, k in enumerate(kept)}
@@ -721,10 +708,21 @@ def _solve_split(
         t = pairs[kept[route.vehicle_type]][0]
         back.append(Route(vehicle_type=t, vehicle=counters[t], visits=route.visits))
         counters[t] += 1
-    info = dict(result.info)
-    info["iterations"] = result.info["iterations"] + first.get("iterations", 0)
-    info["depot_split"] = split_info | {"routes_kept": len(keep)}
+    info = split_search_info(result.info, first) | {"depot_split": split_info | {"routes_kept": len(keep)}}
     return replace(result, routes=back, runtime_s=time.perf_counter() - began, info=info)
+
+
+def split_search_info(final: dict[str, Any], first: dict[str, Any]) -> dict[str, Any]:
+    """The final search's ``info`` with the first search's iterations added, and its stop when the wall clock ended it.
+
+    The first search decides the vehicle counts, so when the safety cap ends it the routes depend on the machine's
+    speed, and ``stopped_by`` says ``"time"`` (the run then warns) whatever ended the final search.
+    """
+    info = dict(final)
+    info["iterations"] = final["iterations"] + first.get("iterations", 0)
+    if first.get("stopped_by") == "time":
+        info["stopped_by"] = "time"
+    return info
 
 
 def solve(
