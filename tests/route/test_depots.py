@@ -395,6 +395,80 @@ def test_split_counts_keep_every_count_and_cap_and_leave_no_room(seed):
             )
 
 
+def _small_routes(p, n_routes: int, hours: float | None):
+    """``n_routes`` routes of the small type from garage 0, 20 stops each, working ``hours`` (no times if None)."""
+    from netplan.route.engines.pyvrp import depot_pairs
+
+    pairs, routes = depot_pairs(p), []
+    for r in range(n_routes):
+        end_s = None if hours is None else int(hours * 3600)
+        visits = (
+            Visit("depot", 0, None if hours is None else 0),
+            *(Visit("stop", s) for s in range(20 * r, 20 * r + 20 - r)),  # fewer stops down the list
+            Visit("depot", 0, end_s),
+        )
+        routes.append((pairs.index((0, 0, 0)), Route(0, r, visits)))
+    return pairs, routes
+
+
+def test_split_counts_swap_small_vehicles_for_big_ones_when_the_load_needs_them():
+    # Seven small-truck routes and six drivers: ranking by stops keeps six small trucks, which carry 360 of the
+    # 371 kg. One is swapped for a big truck at the same garage, and the route ranked last gives up its vehicle.
+    import random
+
+    from netplan.route.engines.pyvrp import carrying, split_counts
+
+    p = _random_depot_problem(random.Random(7), 150, cap=6)
+    need = sum(s.demand[0] for s in p.stops)
+    assert need == 371 and carrying(p.vehicle_types[0]) == (60.0,)
+    pairs, routes = _small_routes(p, 7, hours=1.0)
+    counts, kept = split_counts(p, routes)
+    on = {pairs[k]: n for k, n in enumerate(counts) if n}
+    assert on == {(0, 0, 0): 5, (1, 0, 0): 1}  # 5 x 60 + 100 = 400 >= 371, the cap of 6 kept
+    assert kept == [0, 1, 2, 3, 4]  # routes 5 (ranked last of the six kept) and 6 (over the cap) lose their vehicle
+    # Where the shifts cannot even cover the routes' working time, time binds first: no swap buys more load.
+    # Seven routes of 4 h against six 4-hour shifts: 6/7 of 371 kg = 318 kg, within six small trucks' 360.
+    pairs, routes = _small_routes(p, 7, hours=4.0)
+    counts, kept = split_counts(p, routes)
+    assert {pairs[k]: n for k, n in enumerate(counts) if n} == {(0, 0, 0): 6} and kept == [0, 1, 2, 3, 4, 5]
+    # Routes without times: the whole load counts.
+    pairs, routes = _small_routes(p, 7, hours=None)
+    counts, _ = split_counts(p, routes)
+    assert {pairs[k]: n for k, n in enumerate(counts) if n} == {(0, 0, 0): 5, (1, 0, 0): 1}
+    # A cap too tight to carry the load whatever the vehicles: the ones that carry most (3 big, 1 small: 360 kg).
+    tight = dataclasses.replace(p, fleet_caps=(FleetCap((0, 1), 4, "drivers"),)).validate()
+    pairs, routes = _small_routes(tight, 7, hours=None)
+    counts, _ = split_counts(tight, routes)
+    per_type = [sum(n for (t, _, _), n in zip(pairs, counts) if t == u) for u in range(2)]
+    assert per_type == [1, 3]
+
+
+def test_multi_trip_vehicles_carry_without_a_limit():
+    from netplan.route.engines.pyvrp import carrying
+
+    one = VehicleType("t", 1, (10, 4))
+    assert carrying(one) == (10.0, 4.0)
+    assert carrying(dataclasses.replace(one, reload_depots=(0,), max_reloads=2)) == (30.0, 12.0)
+    assert carrying(dataclasses.replace(one, reload_depots=(0,))) == (float("inf"), float("inf"))
+
+
+def test_a_tight_cap_serves_more_with_the_vehicles_the_load_needs():
+    # 150 optional stops, a 6-driver cap over 6 small (60 kg) and 3 big (100 kg) trucks: the split swaps small
+    # trucks for big ones, and the plan serves at least 363 of the 371 kg (1,500 iterations; the ranking by stops
+    # alone served 351 kg, leaving 5 stops).
+    import random
+
+    p = _random_depot_problem(random.Random(7), 150, cap=6)
+    p = dataclasses.replace(p, stops=[dataclasses.replace(s, required=False, penalty=20000) for s in p.stops])
+    p = p.validate()
+    sol = solve(p, "pyvrp", time_limit_s=120.0, max_iterations=1500)
+    assert simulate(p, sol).violations == [] and sol.feasible
+    vehicles = sol.info["depot_split"]["vehicles"]
+    big = sum(n for (t, _, _), n in zip(sol.info["depot_split"]["pairs"], vehicles) if t == 1)
+    assert sum(vehicles) == 6 and big >= 1  # six small trucks carry only 360 kg
+    assert sum(p.stops[s].demand[0] for r in sol.routes for s in r.stops()) >= 360
+
+
 def test_pyvrp_depot_choice_and_cap_at_scale_are_kept_and_repeat():
     import random
 

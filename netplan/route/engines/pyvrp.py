@@ -29,7 +29,9 @@ How netplan's model maps onto PyVRP's:
   count (:func:`split_counts`): a first search with the shared counts relaxed
   shows which pairs the routes use, its routes are ranked (most stops first,
   then cheapest) and kept while every type's count and every cap has room,
-  and the rest of the budget searches with those counts from the kept routes.
+  vehicles that carry little are swapped for ones that carry more while the
+  load needs it, and the rest of the budget searches with those counts from
+  the kept routes.
   Every plan keeps the counts and caps exactly; the split itself is a
   heuristic, where the OR-Tools engine models the choice exactly.
 
@@ -391,6 +393,9 @@ class SearchSettings:
         Solutions between two updates of the penalties (``PenaltyParams``; netplan's 100, PyVRP's default 500).
     decompose
         Route-based decomposition (:mod:`netplan.route.engines.decompose`), or ``None`` for none.
+    split_for_load
+        Whether the depot split (:func:`split_counts`) swaps vehicles for ones that carry more when the counted
+        ones cannot carry the day's load; ``False`` ranks routes alone (the rule before 2026-12-03, for benchmarks).
     """
 
     num_neighbours: int = 50
@@ -400,6 +405,7 @@ class SearchSettings:
     num_iters_no_improvement: int = 150_000
     solutions_between_updates: int = 100
     decompose: DecompositionSettings | None = None
+    split_for_load: bool = True
 
 
 #: From this many PyVRP clients on, the search accepts late only against its last 100 solutions (see search_settings).
@@ -574,7 +580,35 @@ def _pair_of(route: Route, pairs: list[DepotPair]) -> int:
     return pairs.index((route.vehicle_type, route.visits[0].index, route.visits[-1].index))
 
 
-def split_counts(problem: RoutingProblem, routes: list[tuple[int, Route]]) -> tuple[list[int], list[int]]:
+def carrying(vt: VehicleType) -> tuple[float, ...]:
+    """What one vehicle of ``vt`` can carry in a shift, per capacity dimension: its capacity times its trips.
+
+    A type that may reload without a limit carries without one (``inf``).
+    """
+    if not vt.reload_depots:
+        trips = 1.0
+    elif vt.max_reloads is None:
+        trips = float("inf")
+    else:
+        trips = 1.0 + vt.max_reloads
+    return tuple(c * trips for c in vt.capacity)
+
+
+def _working_s(vt: VehicleType) -> int:
+    """The longest working time of a vehicle of ``vt``: its shift, or its duration limit if shorter."""
+    span = vt.shift.end - vt.shift.start
+    return span if vt.max_duration_s is None else min(span, vt.max_duration_s)
+
+
+def _worked_s(route: Route) -> int | None:
+    """From the route's first depot to its last, as the engine scheduled it (``None`` without times)."""
+    first, last = route.visits[0].start_s, route.visits[-1].start_s
+    return None if first is None or last is None else last - first
+
+
+def split_counts(
+    problem: RoutingProblem, routes: list[tuple[int, Route]], *, for_load: bool = True
+) -> tuple[list[int], list[int]]:
     """Vehicles per depot pair that keep every type's count and every fleet cap, following ``routes``.
 
     Parameters
@@ -584,6 +618,8 @@ def split_counts(problem: RoutingProblem, routes: list[tuple[int, Route]]) -> tu
     routes
         Routes of a search with the shared counts relaxed, each with the index of its depot pair
         (:func:`depot_pairs`); their vehicle types are ``problem``'s.
+    for_load
+        Swap vehicles for ones that carry more where the load needs it (below); ``False`` skips that step.
 
     Returns
     -------
@@ -591,7 +627,10 @@ def split_counts(problem: RoutingProblem, routes: list[tuple[int, Route]]) -> tu
         The count per depot pair, and the indices into ``routes`` of the routes kept: ranked by most stops, then
         lowest fixed plus distance cost (ties in the given order), each kept while its type and every cap on it
         have room. The counts then take each type's remaining vehicles one pair at a time, in order of the routes
-        kept per pair (most first), while the caps allow.
+        kept per pair (most first), while the caps allow. Last, while the vehicles counted cannot carry the day's
+        load (:func:`carrying`), a vehicle of a type that carries less is swapped for one that carries more, where
+        the counts and caps allow (:func:`_swap_for_load`): a cap can otherwise keep only small vehicles whose
+        routes had the most stops, and leave loads that another choice of vehicles carries.
     """
     pairs = depot_pairs(problem)
     types = problem.vehicle_types
@@ -602,11 +641,11 @@ def split_counts(problem: RoutingProblem, routes: list[tuple[int, Route]]) -> tu
         t = pairs[k][0]
         return used[t] < types[t].count and all(capped[c] < problem.fleet_caps[c].max_vehicles for c in caps_of[t])
 
-    def take(k: int) -> None:
-        counts[k] += 1
-        used[pairs[k][0]] += 1
+    def take(k: int, n: int = 1) -> None:
+        counts[k] += n
+        used[pairs[k][0]] += n
         for c in caps_of[pairs[k][0]]:
-            capped[c] += 1
+            capped[c] += n
 
     def rank(i: int) -> tuple[int, int, int]:
         route, vt = routes[i][1], types[routes[i][1].vehicle_type]
@@ -626,7 +665,97 @@ def split_counts(problem: RoutingProblem, routes: list[tuple[int, Route]]) -> tu
             if room(k):
                 take(k)
                 grew = True
+    dims = len(types[0].capacity) if types else 0
+    # Where the counted vehicles' shifts are shorter than the relaxed routes' working time, time binds first and
+    # they can reach only that share of the load: more capacity would not carry more.
+    share = 1.0
+    worked = [_worked_s(r) for _, r in routes]
+    if routes and None not in worked and sum(w or 0 for w in worked) > 0:
+        have = sum(counts[k] * _working_s(types[t]) for k, (t, _, _) in enumerate(pairs))
+        share = min(1.0, have / sum(w or 0 for w in worked))
+    need = [
+        share
+        * max(sum(s.demand[d] for s in problem.stops), sum(s.delivery[d] if s.delivery else 0 for s in problem.stops))
+        for d in range(dims)
+    ]
+    swaps = _swap_for_load(problem, pairs, counts, [routes[i][0] for i in kept], need) if for_load else []
+    for gone, new in swaps:
+        if gone is not None:
+            del kept[gone]
+        take(new[0], -1)
+        take(new[1])
     return counts, sorted(kept)
+
+
+def _swap_for_load(
+    problem: RoutingProblem, pairs: list[DepotPair], counts: list[int], kept_pairs: list[int], need: list[float]
+) -> list[tuple[int | None, tuple[int, int]]]:
+    """Swaps that let the counted vehicles carry ``need``, for :func:`split_counts`.
+
+    Each swap takes one vehicle off a pair and puts one of another type on a pair, and is chosen to cut the total
+    shortfall (load beyond what the vehicles carry, summed over the dimensions) the most, the first such in pair
+    order on ties. The vehicle taken off is one the kept routes do not use, if its pair has one, else the vehicle
+    of the pair's last-ranked kept route; the new one goes to the same depots if its type may use them, else to its
+    type's pair with the most vehicles. Swaps stop when none cuts the shortfall, so a fleet that cannot carry the
+    load whatever its vehicles keeps the vehicles that carry the most.
+
+    Returns
+    -------
+    list
+        Per swap, the position in ``kept_pairs`` (as it stands after the earlier swaps) of the kept route that loses
+        its vehicle, or ``None``, and the (from, to) pair indices.
+    """
+    types, caps = problem.vehicle_types, problem.fleet_caps
+    carry = [carrying(vt) for vt in types]
+    counts, kept_pairs = list(counts), list(kept_pairs)
+    per_type = [sum(n for (t, _, _), n in zip(pairs, counts, strict=True) if t == u) for u in range(len(types))]
+    per_cap = [sum(per_type[t] for t in set(cap.types)) for cap in caps]
+
+    def shortfall(on_type: list[int]) -> float:
+        # summed per type from counts, never by subtracting, as a type that reloads freely carries ``inf``
+        load = [sum(n * carry[t][d] for t, n in enumerate(on_type) if n) for d in range(len(need))]
+        return sum(max(0.0, n - h) for n, h in zip(need, load, strict=True))
+
+    swaps: list[tuple[int | None, tuple[int, int]]] = []
+    while True:
+        short = shortfall(per_type)
+        if short <= 0:
+            return swaps
+        best: tuple[tuple[float, bool, int], int, int] | None = None
+        for a, (ta, start, end) in enumerate(pairs):
+            if counts[a] == 0:
+                continue
+            used_by_routes = counts[a] <= kept_pairs.count(a)
+            for tb, vt in enumerate(types):
+                if tb == ta or per_type[tb] >= vt.count:
+                    continue
+                if any(
+                    per_cap[c] - (ta in cap.types) >= cap.max_vehicles for c, cap in enumerate(caps) if tb in cap.types
+                ):
+                    continue
+                after = [n - (t == ta) + (t == tb) for t, n in enumerate(per_type)]
+                cut = short - shortfall(after)
+                # the largest cut; then a vehicle no kept route uses; then pair order
+                key = (-cut, used_by_routes, a)
+                if cut > 0 and (best is None or key < best[0]):
+                    same = [k for k, p in enumerate(pairs) if p == (tb, start, end)]
+                    own = [k for k, p in enumerate(pairs) if p[0] == tb]
+                    b = same[0] if same else min(own, key=lambda k: (-counts[k], k))
+                    best = (key, a, b)
+        if best is None:
+            return swaps
+        _, a, b = best
+        spare = counts[a] - kept_pairs.count(a)
+        gone = None if spare > 0 else max(i for i, k in enumerate(kept_pairs) if k == a)
+        if gone is not None:
+            del kept_pairs[gone]
+        ta, tb = pairs[a][0], pairs[b][0]
+        counts[a] -= 1
+        counts[b] += 1
+        per_type[ta] -= 1
+        per_type[tb] += 1
+        per_cap = [n - (ta in cap.types) + (tb in cap.types) for n, cap in zip(per_cap, caps, strict=True)]
+        swaps.append((gone, (a, b)))
 
 
 def _solve_split(
@@ -672,7 +801,7 @@ def _solve_split(
     else:
         routes = [(_pair_of(r, pairs), r) for r in initial.routes]
         rest_iterations, rest_time, rest_cpu = max_iterations, time_limit_s, cpu_limit_s
-    counts, keep = split_counts(problem, routes)
+    counts, keep = split_counts(problem, routes, for_load=search.split_for_load if search is not None else True)
     split_info = {"pairs": [list(p) for p in pairs], "vehicles": counts, "first_search": first or None}
     if not any(counts):  # caps of no vehicles: nothing can be served, and PyVRP needs a vehicle type
         return RouteSolution(
