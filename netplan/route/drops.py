@@ -140,11 +140,18 @@ def _evaluate(
 
 
 def _candidates(vt: VehicleType, visits: list[Visit], stop: int) -> list[list[Visit]]:
-    """Every way to put ``stop`` into a route: at any place of a trip, or as a new last trip through a reload depot."""
+    """Every way to put ``stop`` into a route: at any place of a trip, or as a new last trip through a reload depot.
+
+    With a required last unload (``unload_before_end``) the route ends ``... unload, end``: the new trip follows that
+    unload, which becomes a reload, and ends at an unload depot of its own before the drive home.
+    """
     new = Visit("stop", stop)
     out = [visits[:i] + [new] + visits[i:] for i in range(1, len(visits))]
     for depot in dict.fromkeys(vt.reload_depots):
-        out.append(visits[:-1] + [Visit("depot", depot), new] + visits[-1:])
+        if vt.unload_before_end:
+            out.append(visits[:-1] + [new, Visit("depot", depot)] + visits[-1:])
+        else:
+            out.append(visits[:-1] + [Visit("depot", depot), new] + visits[-1:])
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -80,6 +82,32 @@ def test_a_full_trip_gets_a_new_trip_and_an_idle_vehicle_a_route():
     assert simulate(p, filled).ok
     # No trip over capacity: every stop with its own trip (60 + 60 > 100), on the used van or the idle one.
     assert all(len(trip) == 1 for r in filled.routes for trip in r.trips())
+
+
+def test_a_truck_that_unloads_before_going_home_gets_a_new_trip_after_its_last_unload():
+    # The route ends "... unload at the station, drive home", and each load fills a trip: the stop left out is served
+    # by a new trip after that unload, which ends at an unload of its own (the chengdu_yards example left 14 points
+    # while its tricycles were home by noon: the only new trip tried went home loaded).
+    base = line([])
+    deps = [Depot("yard", 0, turnaround_s=300), Depot("station", 2, turnaround_s=300)]
+    van = dataclasses.replace(base.vehicle_types[0], reload_depots=(1,), unload_before_end=True)
+    p = RoutingProblem(
+        base.locations, base.profiles, [optional("a", 1, 60), optional("b", 3, 60)], deps, [van]
+    ).validate()
+    sol = solution(p, [[("depot", 0), ("stop", 0), ("depot", 1), ("depot", 0)]], [1])
+    assert simulate(p, sol).ok
+    filled, cheapest = fill_drops(p, sol)
+    assert filled.dropped == [] and filled.info["filled"] == ["b"] and cheapest == {}
+    (route,) = filled.routes
+    assert [(v.kind, v.index) for v in route.visits] == [
+        ("depot", 0),
+        ("stop", 0),
+        ("depot", 1),
+        ("stop", 1),
+        ("depot", 1),
+        ("depot", 0),
+    ]
+    assert simulate(p, filled).ok
 
 
 def test_every_stop_left_has_its_reason():
