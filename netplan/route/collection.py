@@ -408,6 +408,7 @@ def route_day(
         schedule.raise_if_violations()
         drops = explain_drops(problem, solution, solution.info.get("drop_insertion_cost"), "CNY", COST_UNITS_PER_CNY)
         _report_drops(name, problem, drops)
+        _report_audit(name, problem, solution)
         progress(
             f"      {name}: {len(problem.stops)} stops, {solution.num_vehicles} vehicles, "
             f"{schedule.routes['distance'].sum() / 1000 if len(schedule.routes) else 0:.1f} km, "
@@ -782,6 +783,36 @@ def _report_drops(name: str, problem: RoutingProblem, drops: list[Drop]) -> None
         + ". Add vehicles or lengthen shifts to serve them (each is listed in routing.csv with its reason).",
         ids=[problem.stops[d.stop].name for d in drops],
     )
+
+
+def _report_audit(name: str, problem: RoutingProblem, solution: RouteSolution) -> None:
+    """A run warning when the simulator's own check finds a stop left that a vehicle could have served, or could not
+    check every stop left within its work limit (:func:`netplan.route.audit.audit_drops`)."""
+    audit = solution.info.get("drop_audit")
+    if not audit:
+        return
+    if audit["servable"]:
+        first = audit["servable"][0]
+        vt = problem.vehicle_types[first["vehicle_type"]]
+        on = f"vehicle {vt.name}#{first['vehicle'] + 1}" if first["vehicle"] is not None else f"an unused {vt.name}"
+        warn(
+            "route",
+            "route.servable_drops",
+            f"{name}: {len(audit['servable'])} stop(s) left unserved that the schedule simulator accepts on a vehicle "
+            f"for less than their drop penalty (e.g. {problem.stops[first['stop']].name!r} on {on}, "
+            f"+{first['extra_cost'] / COST_UNITS_PER_CNY:,.2f} CNY): the search and the drop filler missed them; "
+            "raise route.max_iterations, or report this plan",
+            ids=[problem.stops[found["stop"]].name for found in audit["servable"]],
+        )
+    if audit["unchecked"]:
+        warn(
+            "route",
+            "route.drop_audit_limit",
+            f"{name}: the schedule simulator's check of the stops left reached its work limit after "
+            f"{audit['checked']} of {audit['checked'] + audit['unchecked']} stops; the other "
+            f"{audit['unchecked']} were not checked for a vehicle that could have served them",
+            ids=[name],
+        )
 
 
 #: Drop reasons as the warning and routing.csv name them.

@@ -140,6 +140,19 @@ def simulate(problem: RoutingProblem, solution: RouteSolution, roads: RoadReplay
     )
 
 
+def replay_route(problem: RoutingProblem, route: Route) -> tuple[list[str], float, float]:
+    """Replay one route on the problem's matrices: its violations, distance and working time (s).
+
+    The route-level rules of :func:`simulate` only (not coverage or fleet caps, which concern a whole solution).
+    """
+    sim = _Simulator(problem, RouteSolution([route], [], 0.0, "replay", 0.0, True), None)
+    sim.route(route)
+    if not sim.route_rows:
+        return sim.violations, 0.0, 0.0
+    row = sim.route_rows[-1]
+    return sim.violations, float(row["distance"]), float(row["end_s"] - row["start_s"])
+
+
 class _Simulator:
     def __init__(self, problem: RoutingProblem, solution: RouteSolution, roads: RoadReplay | None):
         self.p, self.sol, self.roads = problem, solution, roads

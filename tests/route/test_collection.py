@@ -202,6 +202,10 @@ def test_points_the_fleet_cannot_serve_are_warned_with_their_reason(grid_city):
     (warning,) = [w for w in warnings if w.code == "route.dropped_stops"]
     assert warning.stage == "route" and list(warning.ids) == dropped and warning.count == len(dropped)
     assert "no vehicle has time in its shift or room in a trip" in warning.message
+    # the simulator's own check agrees: no stop left that a vehicle could take, every one checked
+    audit = day.problems[0]["solution"].info["drop_audit"]
+    assert audit["servable"] == [] and audit["checked"] == len(dropped) and audit["unchecked"] == 0
+    assert not [w for w in warnings if w.code in ("route.servable_drops", "route.drop_audit_limit")]
 
 
 @pytest.mark.parametrize("section", ["route", "bookings"])

@@ -190,6 +190,8 @@ def test_engine_result_leaves_nothing_a_vehicle_has_time_for(seed):
     assert len(sol.dropped) <= len(raw.dropped) and sol.cost <= raw.cost
     again, _ = fill_drops(p, sol)
     assert again is sol  # nothing left that a vehicle has time and room for
+    audit = sol.info["drop_audit"]  # and the simulator, asked alone, agrees
+    assert audit["servable"] == [] and audit["checked"] == len(sol.dropped) and audit["unchecked"] == 0
     drops = explain_drops(p, sol, sol.info["drop_insertion_cost"])
     assert len(drops) == len(sol.dropped) > 0
     assert {d.reason for d in drops} <= {"shift", "cost"}

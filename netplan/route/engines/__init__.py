@@ -11,10 +11,12 @@ on their timing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from netplan.processes import default_workers, worker_pool
+from netplan.route.audit import audit_drops
 from netplan.route.drops import fill_drops
 from netplan.route.fleet import minimise_fleet
 from netplan.route.problem import RoutingProblem
@@ -73,7 +75,10 @@ def solve(
         vehicle still has time and room for served when that costs less than
         its penalty (:func:`netplan.route.drops.fill_drops`; ``info["filled"]``
         names them, ``info["drop_insertion_cost"]`` gives the cheapest
-        feasible insertion of each stop still dropped). With several starts
+        feasible insertion of each stop still dropped), and the simulator's
+        own check of the stops still left in ``info["drop_audit"]``
+        (:func:`netplan.route.audit.audit_drops`: the stops a vehicle could
+        have served, and how many stops it checked). With several starts
         ``info["starts"]`` lists every start's seed, cost and drops.
     """
     if engine not in ENGINES:
@@ -84,12 +89,13 @@ def solve(
         raise ValueError(f"fleet minimisation (fleet_rounds) needs engine pyvrp's warm starts, not {engine}")
     best = _search(problem, engine, time_limit_s, seed, starts, workers, options)
     if fleet_rounds < 1:
-        return best
+        return audited(problem, best)
     budget = options.get("max_iterations")
     per_round = fleet_iterations or (max(1, int(budget) // 2) if budget is not None else 1000)
-    return minimise_fleet(
+    fewer = minimise_fleet(
         problem, best, rounds=fleet_rounds, iterations=per_round, seed=seed, time_limit_s=time_limit_s
     )
+    return audited(problem, fewer)
 
 
 def solve_with(problem: RoutingProblem, options: dict[str, Any]) -> RouteSolution:
@@ -185,4 +191,18 @@ def fill_dropped(problem: RoutingProblem, solution: RouteSolution) -> RouteSolut
         else:  # the insertion check and the simulator disagree: keep the engine's result, and say so
             solution.info["fill_rejected"] = check.violations[:3]
     solution.info["drop_insertion_cost"] = cheapest
+    return solution
+
+
+def audited(problem: RoutingProblem, solution: RouteSolution) -> RouteSolution:
+    """``solution`` with ``info["drop_audit"]``: the simulator's own check of the stops it leaves
+    (:func:`netplan.route.audit.audit_drops`), when it is feasible and leaves any."""
+    if solution.dropped and solution.feasible:
+        audit = audit_drops(problem, solution)
+        solution.info["drop_audit"] = {
+            "servable": [dataclasses.asdict(found) for found in audit.servable],
+            "checked": audit.checked,
+            "unchecked": audit.unchecked,
+            "replays": audit.replays,
+        }
     return solution
