@@ -37,7 +37,7 @@ from netplan.diagnostics import warn
 from netplan.errors import ScenarioError
 from netplan.route import Depot, Interval, Location, RoutingProblem, Stop, VehicleType
 from netplan.route.bans import RoadBans
-from netplan.route.collection import trip_lines, warn_if_cut_short
+from netplan.route.collection import report_drop_audit, trip_lines, warn_if_cut_short
 from netplan.route.engines import solve
 from netplan.route.problem import COST_UNITS_PER_CNY, RoutingInputError, clock
 from netplan.route.roads import TravelProfiles
@@ -384,6 +384,7 @@ def plan_bookings(
                 ]
         for s in solution.dropped:
             outcome.loc[bookings.index[mine[s]], "why_not"] = _why_refused(problem, problem.stops[s])
+        report_drop_audit(name, problem, solution, stage="bookings")
         if solution.dropped:
             warn(
                 "bookings",

@@ -408,7 +408,7 @@ def route_day(
         schedule.raise_if_violations()
         drops = explain_drops(problem, solution, solution.info.get("drop_insertion_cost"), "CNY", COST_UNITS_PER_CNY)
         _report_drops(name, problem, drops)
-        _report_audit(name, problem, solution)
+        report_drop_audit(name, problem, solution)
         progress(
             f"      {name}: {len(problem.stops)} stops, {solution.num_vehicles} vehicles, "
             f"{schedule.routes['distance'].sum() / 1000 if len(schedule.routes) else 0:.1f} km, "
@@ -785,9 +785,12 @@ def _report_drops(name: str, problem: RoutingProblem, drops: list[Drop]) -> None
     )
 
 
-def _report_audit(name: str, problem: RoutingProblem, solution: RouteSolution) -> None:
+def report_drop_audit(name: str, problem: RoutingProblem, solution: RouteSolution, *, stage: str = "route") -> None:
     """A run warning when the simulator's own check finds a stop left that a vehicle could have served, or could not
-    check every stop left within its work limit (:func:`netplan.route.audit.audit_drops`)."""
+    check every stop left within its work limit (:func:`netplan.route.audit.audit_drops`).
+
+    ``stage`` names the warnings' stage and code prefix (``route``, ``bookings``).
+    """
     audit = solution.info.get("drop_audit")
     if not audit:
         return
@@ -796,18 +799,18 @@ def _report_audit(name: str, problem: RoutingProblem, solution: RouteSolution) -
         vt = problem.vehicle_types[first["vehicle_type"]]
         on = f"vehicle {vt.name}#{first['vehicle'] + 1}" if first["vehicle"] is not None else f"an unused {vt.name}"
         warn(
-            "route",
-            "route.servable_drops",
+            stage,
+            f"{stage}.servable_drops",
             f"{name}: {len(audit['servable'])} stop(s) left unserved that the schedule simulator accepts on a vehicle "
             f"for less than their drop penalty (e.g. {problem.stops[first['stop']].name!r} on {on}, "
             f"+{first['extra_cost'] / COST_UNITS_PER_CNY:,.2f} CNY): the search and the drop filler missed them; "
-            "raise route.max_iterations, or report this plan",
+            f"raise {stage}.max_iterations, or report this plan",
             ids=[problem.stops[found["stop"]].name for found in audit["servable"]],
         )
     if audit["unchecked"]:
         warn(
-            "route",
-            "route.drop_audit_limit",
+            stage,
+            f"{stage}.drop_audit_limit",
             f"{name}: the schedule simulator's check of the stops left reached its work limit after "
             f"{audit['checked']} of {audit['checked'] + audit['unchecked']} stops; the other "
             f"{audit['unchecked']} were not checked for a vehicle that could have served them",

@@ -36,6 +36,7 @@ from netplan.route.collection import (
     _schedule_table,
     _summary,
     build_problem,
+    report_drop_audit,
     scenario_bans,
     trip_lines,
     vehicle_classes,
@@ -234,6 +235,7 @@ def route_from_depot(
     schedule.raise_if_violations()
     drops = explain_drops(problem, solution, solution.info.get("drop_insertion_cost"), "CNY", COST_UNITS_PER_CNY)
     _report_drops(name, problem, drops)
+    report_drop_audit(name, problem, solution)
     return DepotRoutes(
         trip_lines(name, schedule, network),
         _schedule_table(name, problem, schedule),

@@ -64,18 +64,18 @@ def test_a_spare_vehicle_counts_and_the_work_limit_is_said():
 
 def test_a_servable_stop_and_an_unfinished_check_are_run_warnings():
     from netplan.diagnostics import collect
-    from netplan.route.collection import _report_audit
+    from netplan.route.collection import report_drop_audit
     from netplan.route.engines import audited
 
     p = _unload_first()
     left = audited(p, solution(p, [[("depot", 0), ("stop", 0), ("depot", 1), ("depot", 0)]], [1]))
     assert left.info["drop_audit"]["servable"][0]["stop"] == 1
     with collect() as warnings:
-        _report_audit("station 1", p, left)
+        report_drop_audit("station 1", p, left)
     (warning,) = warnings
     assert warning.code == "route.servable_drops" and list(warning.ids) == ["b"]
     assert "'b' on vehicle van#1" in warning.message
     left.info["drop_audit"] |= {"servable": [], "checked": 0, "unchecked": 1}
     with collect() as warnings:
-        _report_audit("station 1", p, left)
+        report_drop_audit("station 1", p, left)
     assert [w.code for w in warnings] == ["route.drop_audit_limit"] and "after 0 of 1 stops" in warnings[0].message
