@@ -10,7 +10,9 @@ for; both can miss one. :func:`audit_drops` asks the schedule simulator instead
 - on a vehicle left at its depot, from each allowed start to each allowed end, with or without one unload, while
   the type's count and every fleet cap leave one.
 
-An insertion counts when the simulator finds no rule broken and it costs (distance, working time, and a new
+Insertions that would carry more than a trip holds, or whose driving and service alone outlast the shift, are
+skipped without asking the simulator (necessary conditions: no schedule can fit them). An insertion counts when the
+simulator finds no rule broken and it costs (distance, working time, and a new
 vehicle's fixed cost) at most ``margin`` of the stop's penalty — every insertion of a required stop counts. The
 candidates are tried in a fixed order until one counts, within a work limit of simulated routes, so the result
 is the same in every process.
@@ -204,10 +206,22 @@ class _Audit:
                 return True
         return False
 
+    def _too_long(self, vt: VehicleType, visits: tuple[Visit, ...]) -> bool:
+        """Whether driving and serving ``visits`` alone, leaving at the shift start, would end after the shift or
+        exceed the working time: waiting, turnarounds and breaks only add to that, so no schedule fits (a necessary
+        condition only, like :meth:`_overloaded`)."""
+        p = self.p
+        dur = p.profiles[vt.profile].duration
+        locs = [p.stops[v.index].location if v.kind == "stop" else p.depots[v.index].location for v in visits]
+        work = int(sum(int(dur[a, b]) for a, b in zip(locs, locs[1:])))
+        work += sum(p.stops[v.index].service_s for v in visits if v.kind == "stop")
+        return vt.shift.start + work > vt.shift.end or (vt.max_duration_s is not None and work > vt.max_duration_s)
+
     def _extra(self, t: int, k: int, visits: tuple[Visit, ...], before: float) -> float | None:
         """What ``visits`` on vehicle ``(t, k)`` cost beyond ``before``: leaving when planned, else at the shift
         start; ``None`` if the simulator rejects both. Raises :class:`_WorkLimit` once the limit is reached."""
-        if self._overloaded(self.p.vehicle_types[t], visits):
+        vt = self.p.vehicle_types[t]
+        if self._overloaded(vt, visits) or self._too_long(vt, visits):
             return None
         for start_s in dict.fromkeys((visits[0].start_s, None)):
             if self.replays >= self.max_replays:

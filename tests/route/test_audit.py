@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+import pytest
+
 from netplan.route.audit import audit_drops
 from netplan.route.drops import fill_drops
-from netplan.route.problem import Depot, Interval, RoutingProblem, Stop
+from netplan.route.problem import Depot, Interval, Location, Profile, RoutingProblem, Stop, VehicleType
+from netplan.route.solution import Route, RouteSolution, Visit
 from tests.route.test_drops import PENALTY, H, line, optional, solution
 
 
@@ -79,3 +83,47 @@ def test_a_servable_stop_and_an_unfinished_check_are_run_warnings():
     with collect() as warnings:
         report_drop_audit("station 1", p, left)
     assert [w.code for w in warnings] == ["route.drop_audit_limit"] and "after 0 of 1 stops" in warnings[0].message
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_skipped_insertions_are_ones_the_simulator_rejects(seed):
+    # The capacity and working-time tests only skip what no schedule fits: on random routes of a busy day, every
+    # insertion they skip is one the simulator rejects, and they do skip some.
+    from netplan.route.audit import _Audit, _fresh_routes, _insertions
+    from netplan.route.simulate import replay_route
+
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 8000, (25, 2))
+    d = np.rint(np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))).astype(np.int64)
+    stops = [
+        Stop(f"s{i}", i, (int(rng.integers(20, 80)),), int(rng.integers(60, 900)), required=False, penalty=PENALTY)
+        for i in range(2, 25)
+    ]
+    van = VehicleType(
+        "van", 3, (150,), reload_depots=(1,), shift=Interval(7 * H, 10 * H), distance_cost=8, duration_cost=97
+    )
+    p = RoutingProblem(
+        [Location(f"p{i}", *xy[i]) for i in range(25)],
+        {"default": Profile("default", d, d // 5)},
+        stops,
+        [Depot("home", 0, turnaround_s=300), Depot("yard", 1, turnaround_s=300)],
+        [van],
+    ).validate()
+    order = [int(i) for i in rng.permutation(len(stops))]
+    routes = [
+        Route(0, 0, (Visit("depot", 0, 7 * H), *(Visit("stop", i) for i in order[:4]), Visit("depot", 0))),
+        Route(0, 1, (Visit("depot", 0, 7 * H), *(Visit("stop", i) for i in order[4:6]), Visit("depot", 0))),
+    ]
+    sol = RouteSolution(routes, order[6:], 0.0, "hand", 0.0, True)
+    audit = _Audit(p, sol, max_replays=10**6)
+    skipped = 0
+    for s in order[6:]:
+        candidates = [(r.vehicle_type, r.vehicle, v) for r in routes for v in _insertions(van, r.visits, s)]
+        candidates += [(0, 2, v) for v in _fresh_routes(van, s)]
+        for t, k, visits in candidates:
+            if audit._overloaded(van, visits) or audit._too_long(van, visits):
+                skipped += 1
+                for start_s in (visits[0].start_s, None):
+                    first = Visit("depot", visits[0].index, start_s)
+                    assert replay_route(p, Route(t, k, (first, *visits[1:])))[0], (s, visits)
+    assert skipped > 0
