@@ -75,16 +75,22 @@ def day(n: int, seed: int, drivers: int, shift_hours: float = 4.0) -> RoutingPro
     ).validate()
 
 
-def run(problem: RoutingProblem, rule: str, iterations: int) -> dict:
+def run(problem: RoutingProblem, rule: str, iterations: int, ortools_s: float = 0.0) -> dict:
+    """One plan: PyVRP with the rule's split, or (``rule == "ortools"``) OR-Tools' exact model for ``ortools_s``."""
     began = time.perf_counter()
-    sol = solve(problem, "pyvrp", time_limit_s=600.0, max_iterations=iterations, search=RULES[rule])
+    if rule == "ortools":
+        sol = solve(problem, "ortools", time_limit_s=ortools_s)
+        big = sum(1 for r in sol.routes if r.vehicle_type == 1)
+    else:
+        sol = solve(problem, "pyvrp", time_limit_s=600.0, max_iterations=iterations, search=RULES[rule])
+        pairs, counts = sol.info["depot_split"]["pairs"], sol.info["depot_split"]["vehicles"]
+        big = sum(n for (t, _, _), n in zip(pairs, counts, strict=True) if t == 1)
     violations = simulate(problem, sol).violations
-    pairs, counts = sol.info["depot_split"]["pairs"], sol.info["depot_split"]["vehicles"]
     return {
         "cost": sol.cost,
         "left": len(sol.dropped),
         "load": sum(problem.stops[s].demand[0] for r in sol.routes for s in r.stops()),
-        "big": sum(n for (t, _, _), n in zip(pairs, counts, strict=True) if t == 1),
+        "big": big,
         "clean": violations == [],
         "stopped_by": sol.info["stopped_by"],
         "s": time.perf_counter() - began,
@@ -97,14 +103,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9, 10, 11, 12])
     ap.add_argument("--iterations", type=int, default=3000)
     ap.add_argument("--shift-hours", type=float, default=4.0, help="the trucks' shift (default 4 h)")
+    ap.add_argument(
+        "--ortools-limit", type=float, default=0.0, help="also OR-Tools' exact model, this many seconds (0: not run)"
+    )
     args = ap.parse_args(argv)
     if min(args.sizes) < 50:
         ap.error("--sizes: at least 50 stops (a size below gives no big truck)")
     header = (
         "| stops | seed | drivers (small + big trucks) | load (kg) | stops rule: cost, left, kg carried, big trucks "
         "| load rule: cost, left, kg carried, big trucks | change |"
+        + (
+            f" OR-Tools {args.ortools_limit:g} s: cost, left, kg carried, big trucks used |"
+            if args.ortools_limit
+            else ""
+        )
     )
-    rows, changes = [header, "| ---: | ---: | --- | ---: | --- | --- | ---: |"], []
+    rule_line = "| ---: | ---: | --- | ---: | --- | --- | ---: |" + (" --- |" if args.ortools_limit else "")
+    rows, changes = [header, rule_line], []
     print(header, flush=True)
     for n in args.sizes:
         trucks = n // 25 + n // 50
@@ -112,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             for share in (4 / 9, 5 / 9, 6 / 9):
                 drivers = max(1, round(share * trucks))
                 p = day(n, seed, drivers, args.shift_hours)
-                out = {rule: run(p, rule, args.iterations) for rule in RULES}
+                rules = [*RULES, "ortools"] if args.ortools_limit else list(RULES)
+                out = {rule: run(p, rule, args.iterations, args.ortools_limit) for rule in rules}
                 if not all(o["clean"] for o in out.values()):
                     raise SystemExit(f"n={n} seed={seed} drivers={drivers}: a plan failed the simulator")
                 a, b = out["stops"], out["load"]
@@ -125,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 load = sum(s.demand[0] for s in p.stops)
                 fleet = f"{drivers} ({n // 25} + {n // 50})"
                 row = f"| {n} | {seed} | {fleet} | {load} | {cell(a)} | {cell(b)} | {change:+.1f} % |"
+                row += f" {cell(out['ortools'])} |" if args.ortools_limit else ""
                 rows.append(row)
                 print(row, flush=True)
     better, worse = sum(c < -0.01 for c in changes), sum(c > 0.01 for c in changes)
@@ -136,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.iterations} PyVRP iterations per plan, {args.shift_hours:g}-hour shifts, "
         "every plan simulator-clean.\n\n" + "\n".join(rows) + f"\n\n{summary}\n"
     )
-    path = RESULTS if args.shift_hours == 4.0 else RESULTS.with_name(f"fleet_cap_{args.shift_hours:g}h.md")
+    name = "fleet_cap" + (f"_{args.shift_hours:g}h" if args.shift_hours != 4.0 else "")
+    path = RESULTS.with_name(name + ("_ortools" if args.ortools_limit else "") + ".md")
     path.write_text(text)
     return 0
 
