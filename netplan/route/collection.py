@@ -353,7 +353,15 @@ def route_day(
             )
         _check_caps_leave_a_vehicle(station["name"], collectors, counts, caps[d])
         jobs.append(
-            (f"{station['name']}", station, points, list(zip(collectors, counts)), cfg.drop_penalty_cny, caps[d])
+            (
+                f"{station['name']}",
+                station,
+                points,
+                list(zip(collectors, counts)),
+                cfg.drop_penalty_cny,
+                caps[d],
+                list(cfg.stop_hours),
+            )
         )
     if cfg.hauls and haulers and (facilities["tier"] == 3).any():
         t3 = facilities[facilities["tier"] == 3]
@@ -361,7 +369,8 @@ def route_day(
             feeders = t2[t2["next_site_id"] == centre["site_id"]].copy()
             if len(feeders):
                 feeders["load_kg_day"] = [loads[i] for i in feeders.index]
-                # A station's load must reach its centre: optional only when the scenario prices leaving it.
+                # A station's load must reach its centre: optional only when the scenario prices leaving it. It is
+                # picked up at the station, so within the station's hours, not the collection points' stop_hours.
                 jobs.append(
                     (
                         f"{centre['name']} (hauls)",
@@ -370,6 +379,7 @@ def route_day(
                         [(v, v.count) for v in haulers],
                         cfg.haul_drop_penalty_cny,
                         [],
+                        [cfg.station_hours] if cfg.station_hours else [],
                     )
                 )
     results, schedules, summaries = [], [], []
@@ -389,8 +399,9 @@ def route_day(
             penalty_cny=penalty_cny,
             yards=yards,
             caps=job_caps,
+            stop_hours=hours,
         )
-        for name, depot_row, points, fleet, penalty_cny, job_caps in jobs
+        for name, depot_row, points, fleet, penalty_cny, job_caps, hours in jobs
     ]
     solutions = _solve_all([(name, problem) for name, _, problem, _ in built], scenario)
     for (name, depot_row, problem, travel), solution in zip(built, solutions):
@@ -603,6 +614,7 @@ def build_problem(
     penalty_cny: float | None = None,
     yards: dict[str, YardSite] | None = None,
     caps: list[tuple[str, list[str], int]] | None = None,
+    stop_hours: list[str] | None = None,
 ) -> tuple[RoutingProblem, TravelProfiles]:
     """One depot's routing problem and the travel profiles behind it.
 
@@ -612,7 +624,9 @@ def build_problem(
     cost; without it every part is required. The depot is depot 0, where
     every vehicle unloads; the ``yards`` the fleet's types name follow it
     (vehicles start and end there, see the module docstring), and ``caps``
-    (name, vehicle type names, most vehicles) become fleet caps.
+    (name, vehicle type names, most vehicles) become fleet caps. ``stop_hours``
+    are the stops' service windows (default: ``route.stop_hours``, the
+    collection points' hours; a centre's hauls pass the stations' hours).
 
     Returns
     -------
@@ -660,7 +674,7 @@ def build_problem(
                 where="restrictions",
             )
     _check_yards_open(used_yards, fleet, profile_of, classes, road_bans, network)
-    windows = tuple(_interval(h) for h in cfg.stop_hours)
+    windows = tuple(_interval(h) for h in (cfg.stop_hours if stop_hours is None else stop_hours))
     penalty = None if penalty_cny is None else int(round(penalty_cny * COST_UNITS_PER_CNY))
     stops = []
     for label, loc, kg in pieces:

@@ -186,6 +186,26 @@ def test_haul_loads_are_required_unless_the_scenario_prices_them(grid_city):
     assert all(not stop.required and stop.penalty == 500 * 10_000 for stop in hauls["problem"].stops)
 
 
+def test_collection_hours_bind_the_points_and_the_station_hours_the_hauls(grid_city):
+    # route.stop_hours are the collection points' hours; a haul picks its load up at the station, so it keeps to
+    # the station's hours (route.station_hours), not the residents' collection windows.
+    sc = scenario(CORE, drop_penalty_cny=2000, stop_hours=["08:00-10:00", "11:00-13:00"])
+    sc.fleet.append(Vehicle(name="hauler", role="haul", count=1, capacity_kg=5000, weight_t=1.5, shift="06:00-14:00"))
+    frame = with_centre(grid_city, facilities(grid_city, (0, 0), [(900, 900), (0, 900)]), (900, 0))
+    day = route_day(grid_city, frame, sc)
+    hauls = next(r for r in day.problems if r["name"].endswith("(hauls)"))
+    points = [r for r in day.problems if r is not hauls]
+    windows = ((8 * 3600, 10 * 3600), (11 * 3600, 13 * 3600))
+    assert all(tuple((w.start, w.end) for w in stop.windows) == windows for r in points for stop in r["problem"].stops)
+    assert all(stop.windows == () for stop in hauls["problem"].stops)
+    sc.route.station_hours = "07:00-12:00"
+    day = route_day(grid_city, frame, sc)
+    hauls = next(r for r in day.problems if r["name"].endswith("(hauls)"))
+    assert all(
+        tuple((w.start, w.end) for w in stop.windows) == ((7 * 3600, 12 * 3600),) for stop in hauls["problem"].stops
+    )
+
+
 def test_points_the_fleet_cannot_serve_are_warned_with_their_reason(grid_city):
     from netplan import diagnostics
 
