@@ -12,7 +12,8 @@ PyVRP engine with the same iteration budget and seed:
   shifts could reach (``netplan.route.engines.pyvrp.split_counts``, the engine's rule).
 
 Every plan is replayed by the simulator. The table gives the cost (distance, fixed costs and the stops' penalties),
-the stops left and the load carried.
+the stops left, the load carried, the big trucks counted, and the drop audit (``netplan/route/audit.py``: stops left
+that a vehicle could have served / stops checked / stops its work limit did not reach).
 
 Usage::
 
@@ -93,6 +94,12 @@ def run(problem: RoutingProblem, rule: str, iterations: int, ortools_s: float = 
         "big": big,
         "clean": violations == [],
         "stopped_by": sol.info["stopped_by"],
+        # the simulator's check of the stops left (route/audit.py): servable / checked / not reached
+        "audit": "/".join(
+            str(len(a["servable"]) if k == "servable" else a[k]) for k in ("servable", "checked", "unchecked")
+        )
+        if (a := sol.info.get("drop_audit"))
+        else "-",
         "s": time.perf_counter() - began,
     }
 
@@ -110,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.sizes) < 50:
         ap.error("--sizes: at least 50 stops (a size below gives no big truck)")
     header = (
-        "| stops | seed | drivers (small + big trucks) | load (kg) | stops rule: cost, left, kg carried, big trucks "
-        "| load rule: cost, left, kg carried, big trucks | change |"
+        "| stops | seed | drivers (small + big trucks) | load (kg) | stops rule: cost, left, kg carried, big trucks, "
+        "audit | load rule: cost, left, kg carried, big trucks, audit | change |"
         + (
             f" OR-Tools {args.ortools_limit:g} s: cost, left, kg carried, big trucks used |"
             if args.ortools_limit
@@ -136,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 changes.append(change)
 
                 def cell(o: dict) -> str:
-                    return f"{o['cost']:,.0f}, {o['left']}, {o['load']}, {o['big']} ({o['s']:.1f} s)"
+                    return f"{o['cost']:,.0f}, {o['left']}, {o['load']}, {o['big']}, {o['audit']} ({o['s']:.1f} s)"
 
                 load = sum(s.demand[0] for s in p.stops)
                 fleet = f"{drivers} ({n // 25} + {n // 50})"

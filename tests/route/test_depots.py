@@ -466,6 +466,7 @@ def test_a_tight_cap_serves_more_with_the_vehicles_the_load_needs():
     vehicles = sol.info["depot_split"]["vehicles"]
     big = sum(n for (t, _, _), n in zip(sol.info["depot_split"]["pairs"], vehicles) if t == 1)
     assert sum(vehicles) == 6 and big >= 1  # six small trucks carry only 360 kg
+    assert sol.info["depot_split"]["swapped_for_load"] >= 1
     assert sum(p.stops[s].demand[0] for r in sol.routes for s in r.stops()) >= 360
 
 

@@ -801,8 +801,16 @@ def _solve_split(
     else:
         routes = [(_pair_of(r, pairs), r) for r in initial.routes]
         rest_iterations, rest_time, rest_cpu = max_iterations, time_limit_s, cpu_limit_s
-    counts, keep = split_counts(problem, routes, for_load=search.split_for_load if search is not None else True)
-    split_info = {"pairs": [list(p) for p in pairs], "vehicles": counts, "first_search": first or None}
+    for_load = search.split_for_load if search is not None else True
+    counts, keep = split_counts(problem, routes, for_load=for_load)
+    ranked = split_counts(problem, routes, for_load=False)[0] if for_load else counts
+    split_info = {
+        "pairs": [list(p) for p in pairs],
+        "vehicles": counts,
+        # vehicles the load step put on another pair than the ranking alone did
+        "swapped_for_load": sum(max(0, a - b) for a, b in zip(counts, ranked, strict=True)),
+        "first_search": first or None,
+    }
     if not any(counts):  # caps of no vehicles: nothing can be served, and PyVRP needs a vehicle type
         return RouteSolution(
             routes=[],
