@@ -212,7 +212,7 @@ class _Audit:
         condition only, like :meth:`_overloaded`)."""
         p = self.p
         dur = p.profiles[vt.profile].duration
-        locs = [p.stops[v.index].location if v.kind == "stop" else p.depots[v.index].location for v in visits]
+        locs = [v.location(p) for v in visits]
         work = int(sum(int(dur[a, b]) for a, b in zip(locs, locs[1:])))
         work += sum(p.stops[v.index].service_s for v in visits if v.kind == "stop")
         return vt.shift.start + work > vt.shift.end or (vt.max_duration_s is not None and work > vt.max_duration_s)

@@ -123,7 +123,7 @@ def _release(problem: RoutingProblem, visits: list[Visit], depot_seq: int, t: fl
 def _cost(problem: RoutingProblem, vt: VehicleType, visits: list[Visit], times: list[float]) -> float:
     """Distance cost plus working-time cost (first arrival to finish), as PyVRP counts them."""
     dist = problem.profiles[vt.profile].distance
-    locs = [problem.stops[v.index].location if v.kind == "stop" else problem.depots[v.index].location for v in visits]
+    locs = [v.location(problem) for v in visits]
     metres = sum(int(dist[a, b]) for a, b in zip(locs, locs[1:]))
     return metres * vt.distance_cost + (times[-1] - times[0]) * vt.duration_cost
 

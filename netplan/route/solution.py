@@ -31,6 +31,10 @@ class Visit:
     index: int
     start_s: int | None = None
 
+    def location(self, problem: RoutingProblem) -> int:
+        """The index into ``problem.locations`` of the stop or depot visited."""
+        return problem.stops[self.index].location if self.kind == "stop" else problem.depots[self.index].location
+
 
 @dataclass(frozen=True)
 class Route:
@@ -50,7 +54,7 @@ class Route:
     def distance(self, problem: RoutingProblem) -> int:
         """Distance along the route, from the matrices of its vehicle type's profile."""
         prof = problem.profiles[problem.vehicle_types[self.vehicle_type].profile]
-        locs = [_location(problem, v) for v in self.visits]
+        locs = [v.location(problem) for v in self.visits]
         return int(sum(prof.distance[a, b] for a, b in zip(locs, locs[1:])))
 
     def trips(self) -> list[list[int]]:
@@ -102,7 +106,3 @@ class RouteSolution:
     def distance(self, problem: RoutingProblem) -> int:
         """Total distance along the routes, from the problem's matrices."""
         return sum(route.distance(problem) for route in self.routes)
-
-
-def _location(problem: RoutingProblem, visit: Visit) -> int:
-    return problem.stops[visit.index].location if visit.kind == "stop" else problem.depots[visit.index].location

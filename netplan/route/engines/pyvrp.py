@@ -670,9 +670,10 @@ def split_counts(
     # they can reach only that share of the load: more capacity would not carry more.
     share = 1.0
     worked = [_worked_s(r) for _, r in routes]
-    if routes and None not in worked and sum(w or 0 for w in worked) > 0:
+    total = sum(w for w in worked if w is not None)
+    if None not in worked and total > 0:
         have = sum(counts[k] * _working_s(types[t]) for k, (t, _, _) in enumerate(pairs))
-        share = min(1.0, have / sum(w or 0 for w in worked))
+        share = min(1.0, have / total)
     need = [
         share
         * max(sum(s.demand[d] for s in problem.stops), sum(s.delivery[d] if s.delivery else 0 for s in problem.stops))
